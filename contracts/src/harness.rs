@@ -1,0 +1,108 @@
+//! The discipline every step follows: read the context (stdin or `--context FILE`), run,
+//! write the context on stdout in one piece, or write nothing on stdout and one error line
+//! on stderr with a non-zero exit code.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+
+use crate::context::Context;
+use crate::error::{ContextError, StepError};
+
+/// What the harness needs to know about a step.
+pub struct StepInfo {
+    /// The step's name; its executable is `groundup-<name>`.
+    pub name: &'static str,
+    /// One line for `--help`.
+    pub about: &'static str,
+}
+
+#[derive(Parser)]
+struct StepCli<A: Args> {
+    /// Read the context from FILE instead of stdin (for example the runner's groundup.json).
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
+    #[command(flatten)]
+    args: A,
+}
+
+/// Logs go to stderr; stdout is reserved for the context. `GROUNDUP_LOG` sets the level.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GROUNDUP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs a step: `body` gets the parsed context and the step's own arguments and returns the
+/// context with the step's section added.
+pub fn run_step<A, F>(info: StepInfo, body: F) -> ExitCode
+where
+    A: Args,
+    F: FnOnce(Context, A) -> Result<Context, StepError>,
+{
+    init_logging();
+    let program = format!("groundup-{}", info.name);
+    let command = StepCli::<A>::command().name(program.clone()).bin_name(program.clone()).about(info.about).after_help(
+        "Reads the groundup context (JSON) on stdin and writes it, with this step's section added, on stdout.",
+    );
+    let cli = match StepCli::<A>::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let outcome = read_context(cli.context.as_ref())
+        .map_err(StepError::from)
+        .and_then(|context| body(context, cli.args))
+        .map(|mut context| {
+            context.mark_completed(info.name);
+            context
+        });
+    match outcome {
+        Ok(context) => write_stdout(&program, &context.to_json()),
+        Err(e) => {
+            eprintln!("{program}: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Reads a context from a file, or from stdin when no file is given.
+pub fn read_context(path: Option<&PathBuf>) -> Result<Context, ContextError> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| ContextError::Io { path: path.display().to_string(), message: e.to_string() })?,
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(ContextError::Empty);
+            }
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| ContextError::Io { path: "stdin".into(), message: e.to_string() })?;
+            text
+        }
+    };
+    Context::from_json(&text)
+}
+
+fn write_stdout(program: &str, text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: error: cannot write the context to stdout: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// For steps that take no arguments of their own.
+#[derive(Args, Debug)]
+pub struct NoArgs {}

@@ -1,0 +1,457 @@
+//! Every value the course hard-codes, as parameters with the course's values as defaults,
+//! and the rules that make a set of parameters buildable.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ContextError;
+
+pub const UBUNTU_OWNER: &str = "099720109477";
+/// Canonical's server images; `compute` keeps only LTS releases (even year, .04).
+pub const UBUNTU_NAME_PATTERN: &str = "ubuntu/images/hvm-ssd*/ubuntu-*-amd64-server-*";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[schemars(with = "String")]
+    pub vpc_cidr: Ipv4Net,
+    #[schemars(with = "String")]
+    pub subnet_cidr: Ipv4Net,
+    /// The domain-name option of the DHCP option set.
+    pub dhcp_domain_name: String,
+    /// Who may reach SSH and the API port from outside the subnet.
+    #[schemars(with = "String")]
+    pub admin_cidr: Ipv4Net,
+    pub ports: Ports,
+    pub masters: Vec<NodeSpec>,
+    pub workers: Vec<NodeSpec>,
+    pub instance_type: String,
+    pub image: ImageSelector,
+    /// The Kubernetes service range; its first address is a SAN of the API server certificate.
+    #[schemars(with = "String")]
+    pub service_cidr: Ipv4Net,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    pub etcd: PortRange,
+    pub node_ports: PortRange,
+    pub api: u16,
+    pub ssh: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parse = |p: &str| p.trim().parse::<u16>().map_err(|_| format!("`{s}` is not a port or FROM-TO port range"));
+        let (from, to) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => (parse(s)?, parse(s)?),
+        };
+        Ok(PortRange { from, to })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    #[schemars(with = "String")]
+    pub private_ip: Ipv4Addr,
+    /// Workers only: the pod range routed to this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub pod_cidr: Option<Ipv4Net>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "by", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ImageSelector {
+    /// Exactly this AMI.
+    Id { id: String },
+    /// The newest image (by CreationDate) of this owner whose name matches the pattern.
+    Newest { owner: String, name_pattern: String },
+}
+
+impl Default for ImageSelector {
+    fn default() -> Self {
+        ImageSelector::Newest { owner: UBUNTU_OWNER.into(), name_pattern: UBUNTU_NAME_PATTERN.into() }
+    }
+}
+
+/// How `init` lays out the nodes: counts and first addresses, expanded into explicit
+/// [`NodeSpec`]s so that a user may still edit single addresses in the context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeLayout {
+    pub masters: u32,
+    pub workers: u32,
+    pub first_master_ip: Ipv4Addr,
+    pub first_worker_ip: Ipv4Addr,
+    /// Worker i gets the i-th /24 of this range, as in the course (172.20.i.0/24).
+    pub pod_cidr_base: Ipv4Net,
+}
+
+impl NodeLayout {
+    pub fn course_default() -> Self {
+        NodeLayout {
+            masters: 3,
+            workers: 3,
+            first_master_ip: Ipv4Addr::new(172, 31, 0, 10),
+            first_worker_ip: Ipv4Addr::new(172, 31, 0, 20),
+            pod_cidr_base: "172.20.0.0/16".parse().expect("literal CIDR"),
+        }
+    }
+
+    pub fn expand(&self) -> Result<(Vec<NodeSpec>, Vec<NodeSpec>), ContextError> {
+        let masters = (0..self.masters)
+            .map(|i| Ok(NodeSpec { private_ip: nth_ip(self.first_master_ip, i, "masters")?, pod_cidr: None }))
+            .collect::<Result<_, ContextError>>()?;
+        let mut pod_cidrs = self.pod_cidr_base.subnets(24).map_err(|_| {
+            ContextError::field(
+                "pod_cidr_base",
+                format!("{} is smaller than the /24 each worker gets", self.pod_cidr_base),
+            )
+        })?;
+        let workers = (0..self.workers)
+            .map(|i| {
+                let pod_cidr = pod_cidrs.next().ok_or_else(|| {
+                    ContextError::field(
+                        "pod_cidr_base",
+                        format!("{} has fewer than {} /24 ranges, one per worker", self.pod_cidr_base, self.workers),
+                    )
+                })?;
+                Ok(NodeSpec { private_ip: nth_ip(self.first_worker_ip, i, "workers")?, pod_cidr: Some(pod_cidr) })
+            })
+            .collect::<Result<_, ContextError>>()?;
+        Ok((masters, workers))
+    }
+}
+
+fn nth_ip(first: Ipv4Addr, i: u32, field: &str) -> Result<Ipv4Addr, ContextError> {
+    u32::from(first)
+        .checked_add(i)
+        .map(Ipv4Addr::from)
+        .ok_or_else(|| ContextError::field(field, "node addresses run past 255.255.255.255"))
+}
+
+impl Params {
+    /// The course's values; the DHCP domain depends on the region.
+    pub fn course_defaults(region: &str) -> Self {
+        let (masters, workers) = NodeLayout::course_default().expand().expect("the course layout is valid");
+        Params {
+            vpc_cidr: "172.31.0.0/16".parse().expect("literal CIDR"),
+            subnet_cidr: "172.31.0.0/24".parse().expect("literal CIDR"),
+            dhcp_domain_name: crate::region::internal_domain(region),
+            admin_cidr: "172.31.0.0/16".parse().expect("literal CIDR"),
+            ports: Ports {
+                etcd: PortRange { from: 2379, to: 2380 },
+                node_ports: PortRange { from: 30000, to: 32767 },
+                api: 6443,
+                ssh: 22,
+            },
+            masters,
+            workers,
+            instance_type: "t2.micro".into(),
+            image: ImageSelector::default(),
+            service_cidr: "10.32.0.0/24".parse().expect("literal CIDR"),
+        }
+    }
+
+    /// Rejects what AWS would reject later (or, on the emulator, silently accept).
+    pub fn validate(&self) -> Result<(), ContextError> {
+        check_prefix("params.vpc_cidr", self.vpc_cidr)?;
+        check_prefix("params.subnet_cidr", self.subnet_cidr)?;
+        if !self.vpc_cidr.contains(&self.subnet_cidr) {
+            return Err(ContextError::field(
+                "params.subnet_cidr",
+                format!("{} is not inside the VPC range {}", self.subnet_cidr, self.vpc_cidr),
+            ));
+        }
+        check_no_overlap("params.service_cidr", self.service_cidr, "the VPC range", self.vpc_cidr)?;
+        check_domain("params.dhcp_domain_name", &self.dhcp_domain_name)?;
+        check_range("params.ports.etcd", self.ports.etcd)?;
+        check_range("params.ports.node_ports", self.ports.node_ports)?;
+        check_port("params.ports.api", self.ports.api)?;
+        check_port("params.ports.ssh", self.ports.ssh)?;
+        check_instance_type(&self.instance_type)?;
+        self.check_image()?;
+        self.check_nodes()
+    }
+
+    fn check_image(&self) -> Result<(), ContextError> {
+        match &self.image {
+            ImageSelector::Id { id } if !(id.starts_with("ami-") && id.len() > 4) => {
+                Err(ContextError::field("params.image.id", format!("`{id}` is not an AMI id (ami-...)")))
+            }
+            ImageSelector::Newest { owner, name_pattern } if owner.is_empty() || name_pattern.is_empty() => {
+                Err(ContextError::field("params.image", "an image lookup needs both an owner and a name pattern"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_nodes(&self) -> Result<(), ContextError> {
+        if self.masters.is_empty() {
+            return Err(ContextError::field("params.masters", "the cluster needs at least one master"));
+        }
+        let usable = usable_hosts(self.subnet_cidr);
+        let total = self.masters.len() + self.workers.len();
+        if total as u64 > usable {
+            return Err(ContextError::field(
+                "params.masters",
+                format!("{total} nodes do not fit in {}, which has {usable} usable addresses", self.subnet_cidr),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (role, nodes) in [("masters", &self.masters), ("workers", &self.workers)] {
+            for (i, node) in nodes.iter().enumerate() {
+                let field = format!("params.{role}[{i}].private_ip");
+                self.check_node_ip(&field, node.private_ip)?;
+                if !seen.insert(node.private_ip) {
+                    return Err(ContextError::field(field, format!("{} is used by another node", node.private_ip)));
+                }
+            }
+        }
+        self.check_pod_cidrs()
+    }
+
+    fn check_node_ip(&self, field: &str, ip: Ipv4Addr) -> Result<(), ContextError> {
+        if !self.subnet_cidr.contains(&ip) {
+            return Err(ContextError::field(field, format!("{ip} is outside the subnet {}", self.subnet_cidr)));
+        }
+        if is_reserved(self.subnet_cidr, ip) {
+            return Err(ContextError::field(
+                field,
+                format!("{ip} is reserved by AWS in {} (the first four addresses and the last one)", self.subnet_cidr),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_pod_cidrs(&self) -> Result<(), ContextError> {
+        let mut taken: Vec<(String, Ipv4Net)> =
+            vec![("the VPC range".into(), self.vpc_cidr), ("the service range".into(), self.service_cidr)];
+        for (i, worker) in self.workers.iter().enumerate() {
+            let field = format!("params.workers[{i}].pod_cidr");
+            let cidr = worker.pod_cidr.ok_or_else(|| ContextError::field(&field, "every worker needs a pod range"))?;
+            for (what, other) in &taken {
+                check_no_overlap(&field, cidr, what, *other)?;
+            }
+            taken.push((format!("worker {i}'s pod range"), cidr));
+        }
+        for (i, master) in self.masters.iter().enumerate() {
+            if master.pod_cidr.is_some() {
+                return Err(ContextError::field(
+                    format!("params.masters[{i}].pod_cidr"),
+                    "masters run no pods: remove it",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// AWS reserves the network address, the next three (router, DNS, future use) and the last.
+pub fn is_reserved(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
+    let offset = u32::from(ip) - u32::from(subnet.network());
+    offset < 4 || ip == subnet.broadcast()
+}
+
+pub fn usable_hosts(subnet: Ipv4Net) -> u64 {
+    (1u64 << (32 - subnet.prefix_len())).saturating_sub(5)
+}
+
+fn check_prefix(field: &str, cidr: Ipv4Net) -> Result<(), ContextError> {
+    if cidr != cidr.trunc() {
+        return Err(ContextError::field(field, format!("{cidr} has host bits set; did you mean {}?", cidr.trunc())));
+    }
+    if !(16..=28).contains(&cidr.prefix_len()) {
+        return Err(ContextError::field(field, format!("{cidr}: AWS allows prefixes from /16 to /28")));
+    }
+    Ok(())
+}
+
+fn check_no_overlap(field: &str, cidr: Ipv4Net, what: &str, other: Ipv4Net) -> Result<(), ContextError> {
+    if cidr.contains(&other) || other.contains(&cidr) {
+        return Err(ContextError::field(field, format!("{cidr} overlaps {what} {other}")));
+    }
+    Ok(())
+}
+
+fn check_range(field: &str, range: PortRange) -> Result<(), ContextError> {
+    check_port(field, range.from)?;
+    if range.from > range.to {
+        return Err(ContextError::field(field, format!("{}-{} is an empty range", range.from, range.to)));
+    }
+    Ok(())
+}
+
+fn check_port(field: &str, port: u16) -> Result<(), ContextError> {
+    if port == 0 {
+        return Err(ContextError::field(field, "port 0 is not a port"));
+    }
+    Ok(())
+}
+
+fn check_domain(field: &str, domain: &str) -> Result<(), ContextError> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(label_ok) {
+        return Err(ContextError::field(field, format!("`{domain}` is not a DNS domain name")));
+    }
+    Ok(())
+}
+
+/// EC2 instance types are `<family><generation>[attributes].<size>`, e.g. t2.micro, c6gn.16xlarge.
+pub fn check_instance_type(instance_type: &str) -> Result<(), ContextError> {
+    let err = || {
+        ContextError::field(
+            "params.instance_type",
+            format!("`{instance_type}` is not an EC2 instance type (like t2.micro or m5.large)"),
+        )
+    };
+    let (family, size) = instance_type.split_once('.').ok_or_else(err)?;
+    let family_ok = family.len() >= 2
+        && family.starts_with(|c: char| c.is_ascii_lowercase())
+        && family.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && family.chars().any(|c| c.is_ascii_digit());
+    const SIZES: &[&str] = &["nano", "micro", "small", "medium", "large", "xlarge", "metal"];
+    let size_ok = SIZES.contains(&size)
+        || size.strip_suffix("xlarge").is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        || size.strip_prefix("metal-").is_some_and(|n| n.ends_with("xl"));
+    if family_ok && size_ok {
+        Ok(())
+    } else {
+        Err(err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params::course_defaults("us-east-2")
+    }
+
+    fn field_of(result: Result<(), ContextError>) -> String {
+        match result {
+            Err(ContextError::Field { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn course_defaults_are_valid_and_match_the_course() {
+        let p = params();
+        p.validate().unwrap();
+        let ips: Vec<String> = p.masters.iter().chain(&p.workers).map(|n| n.private_ip.to_string()).collect();
+        assert_eq!(ips, ["172.31.0.10", "172.31.0.11", "172.31.0.12", "172.31.0.20", "172.31.0.21", "172.31.0.22"]);
+        assert_eq!(p.workers[2].pod_cidr.unwrap().to_string(), "172.20.2.0/24");
+        assert_eq!(p.dhcp_domain_name, "us-east-2.compute.internal");
+    }
+
+    #[test]
+    fn subnet_outside_the_vpc_is_rejected() {
+        let mut p = params();
+        p.subnet_cidr = "10.0.0.0/24".parse().unwrap();
+        assert_eq!(field_of(p.validate()), "params.subnet_cidr");
+    }
+
+    #[test]
+    fn host_bits_and_odd_prefixes_are_rejected() {
+        let mut p = params();
+        p.vpc_cidr = "172.31.0.1/16".parse().unwrap();
+        assert_eq!(field_of(p.validate()), "params.vpc_cidr");
+        let mut p = params();
+        p.vpc_cidr = "172.0.0.0/8".parse().unwrap();
+        assert_eq!(field_of(p.validate()), "params.vpc_cidr");
+    }
+
+    #[test]
+    fn reserved_duplicate_and_outside_ips_are_rejected() {
+        for ip in ["172.31.0.0", "172.31.0.1", "172.31.0.3", "172.31.0.255"] {
+            let mut p = params();
+            p.masters[0].private_ip = ip.parse().unwrap();
+            assert_eq!(field_of(p.validate()), "params.masters[0].private_ip", "{ip}");
+        }
+        let mut p = params();
+        p.workers[1].private_ip = "172.31.0.10".parse().unwrap();
+        assert_eq!(field_of(p.validate()), "params.workers[1].private_ip");
+        let mut p = params();
+        p.workers[0].private_ip = "172.31.1.20".parse().unwrap();
+        assert_eq!(field_of(p.validate()), "params.workers[0].private_ip");
+    }
+
+    #[test]
+    fn more_nodes_than_the_subnet_holds_are_rejected() {
+        let mut p = params();
+        p.subnet_cidr = "172.31.0.0/28".parse().unwrap();
+        let layout = NodeLayout {
+            masters: 6,
+            workers: 6,
+            first_master_ip: "172.31.0.4".parse().unwrap(),
+            first_worker_ip: "172.31.0.10".parse().unwrap(),
+            ..NodeLayout::course_default()
+        };
+        (p.masters, p.workers) = layout.expand().unwrap();
+        assert_eq!(field_of(p.validate()), "params.masters");
+    }
+
+    #[test]
+    fn overlapping_pod_ranges_are_rejected() {
+        let mut p = params();
+        p.workers[1].pod_cidr = Some("172.20.0.0/16".parse().unwrap());
+        assert_eq!(field_of(p.validate()), "params.workers[1].pod_cidr");
+        let mut p = params();
+        p.workers[0].pod_cidr = Some("172.31.5.0/24".parse().unwrap());
+        assert_eq!(field_of(p.validate()), "params.workers[0].pod_cidr");
+    }
+
+    #[test]
+    fn instance_types_are_checked_for_shape() {
+        for ok in ["t2.micro", "m5.large", "c6gn.16xlarge", "m7i-flex.large", "u-6tb1.metal", "m5.metal"] {
+            check_instance_type(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["t2", "micro", "t2.huge", "T2.micro", "t.micro", "t2.micro ", "t2.xxlarge"] {
+            assert!(check_instance_type(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_ranges_parse_and_validate() {
+        assert_eq!("2379-2380".parse::<PortRange>().unwrap(), PortRange { from: 2379, to: 2380 });
+        assert_eq!("22".parse::<PortRange>().unwrap(), PortRange { from: 22, to: 22 });
+        assert!("22-x".parse::<PortRange>().is_err());
+        let mut p = params();
+        p.ports.etcd = PortRange { from: 2380, to: 2379 };
+        assert_eq!(field_of(p.validate()), "params.ports.etcd");
+    }
+
+    #[test]
+    fn bad_domain_and_image_are_rejected() {
+        let mut p = params();
+        p.dhcp_domain_name = "bad domain".into();
+        assert_eq!(field_of(p.validate()), "params.dhcp_domain_name");
+        let mut p = params();
+        p.image = ImageSelector::Id { id: "ubuntu".into() };
+        assert_eq!(field_of(p.validate()), "params.image.id");
+    }
+}

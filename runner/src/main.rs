@@ -1,0 +1,64 @@
+//! `groundup`: writes the starting context, runs the steps as a pipeline with a checkpoint after
+//! each one, reports progress, and manages the local AWS emulator.
+
+mod emulator;
+mod init;
+mod pipeline;
+mod state;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "groundup",
+    version,
+    about = "Build a Kubernetes cluster's AWS infrastructure and PKI from the ground up"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the starting context on stdout (starts the local emulator unless --endpoint or --aws)
+    Init(init::InitArgs),
+    /// Run the pipeline, saving the context after every step; resumes after a failure
+    Up(pipeline::UpArgs),
+    /// Show each step of the pipeline as done or pending, with its resources
+    Status {
+        /// The state file
+        #[arg(long, default_value = state::DEFAULT_STATE)]
+        state: PathBuf,
+    },
+    /// Start, stop or locate the local AWS emulator (moto on 127.0.0.1)
+    Emulator {
+        #[command(subcommand)]
+        action: emulator::Action,
+        /// Where the emulator keeps its virtualenv, log and pid
+        #[arg(long, default_value = emulator::DEFAULT_DIR, global = true)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    groundup_contracts::harness::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Up(args) => pipeline::up(&args),
+        Command::Status { state } => status::run(&state),
+        Command::Emulator { action, dir } => emulator::run(action, &dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("groundup: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

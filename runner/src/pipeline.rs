@@ -1,0 +1,211 @@
+//! `groundup up`: runs the context's pipeline, one step executable after another, each fed
+//! the previous step's output, with the state file replaced after every step.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::Args;
+use groundup_contracts::{Context, Target};
+
+use crate::init::InitArgs;
+use crate::state;
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// The state file: the context after the last good step
+    #[arg(long, default_value = state::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// Start at this step, even if it and the ones after it are done
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
+    /// Stop after this step
+    #[arg(long, value_name = "STEP")]
+    pub to: Option<String>,
+    /// Run only these steps (comma-separated), in pipeline order
+    #[arg(long, value_name = "STEPS", value_delimiter = ',', conflicts_with_all = ["from", "to"])]
+    pub only: Option<Vec<String>>,
+    /// Used only when there is no state file yet
+    #[command(flatten)]
+    pub init: InitArgs,
+}
+
+pub fn up(args: &UpArgs) -> Result<()> {
+    let mut context = match state::load(&args.state)? {
+        Some(context) => refresh_emulator(context, &args.init)?,
+        None => {
+            let context = crate::init::build(&args.init)?;
+            state::save(&args.state, &context)?;
+            eprintln!("groundup: new state file {}", args.state.display());
+            context
+        }
+    };
+    let steps = select(&context, args)?;
+    if steps.is_empty() {
+        eprintln!("groundup: nothing to run");
+        return Ok(());
+    }
+    let total = Instant::now();
+    for (i, step) in steps.iter().enumerate() {
+        eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
+        let started = Instant::now();
+        context = run_step(step, &context).map_err(|e| {
+            anyhow!(
+                "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and run `groundup up` again to resume at `{step}`",
+                args.state.display()
+            )
+        })?;
+        state::save(&args.state, &context)?;
+        eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, steps.len(), started.elapsed().as_secs_f64());
+    }
+    eprintln!(
+        "groundup: {} step(s) in {:.2}s; context saved in {}",
+        steps.len(),
+        total.elapsed().as_secs_f64(),
+        args.state.display()
+    );
+    Ok(())
+}
+
+/// A restarted emulator listens on a new port and has forgotten everything; the steps will
+/// find nothing by tags and build again, so only the endpoint needs updating.
+fn refresh_emulator(mut context: Context, init: &InitArgs) -> Result<Context> {
+    if let Target::Emulator { endpoint } = &context.target {
+        if !crate::emulator::answers(endpoint) {
+            let fresh = crate::emulator::ensure_running(&init.emulator_dir)?;
+            eprintln!(
+                "groundup: the emulator at {endpoint} is gone; using a new one at {fresh} (its resources start empty)"
+            );
+            context.target = Target::Emulator { endpoint: fresh };
+        }
+    }
+    Ok(context)
+}
+
+/// Which steps to run: `--only`, or the `--from`..`--to` range. Without `--from`, steps
+/// already done are skipped (resume), unless every selected step is done: then all of them
+/// run again, which finds everything and repairs drift.
+pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
+    let pipeline = &context.pipeline;
+    let position = |step: &str| {
+        pipeline
+            .iter()
+            .position(|s| s == step)
+            .ok_or_else(|| anyhow!("`{step}` is not a step of this pipeline ({})", pipeline.join(", ")))
+    };
+    if let Some(only) = &args.only {
+        for step in only {
+            position(step)?;
+        }
+        return Ok(pipeline.iter().filter(|s| only.contains(s)).cloned().collect());
+    }
+    let first = args.from.as_deref().map(position).transpose()?.unwrap_or(0);
+    let last = args.to.as_deref().map(position).transpose()?.unwrap_or(pipeline.len().saturating_sub(1));
+    if first > last {
+        bail!("--from {} comes after --to {}", pipeline[first], pipeline[last]);
+    }
+    let range = &pipeline[first..=last];
+    if args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
+        return Ok(range.to_vec());
+    }
+    Ok(range.iter().filter(|s| !context.is_completed(s)).cloned().collect())
+}
+
+/// Pipes the context through `groundup-<step>`; the step's stderr goes straight to ours.
+fn run_step(step: &str, context: &Context) -> Result<Context> {
+    let program = find_step(step)?;
+    let output = duct::cmd(&program, std::iter::empty::<&OsStr>())
+        .stdin_bytes(context.to_json())
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if !output.status.success() {
+        let code = output.status.code().map_or("a signal".to_string(), |c| format!("exit code {c}"));
+        bail!("step `{step}` failed ({code})");
+    }
+    let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
+    let next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
+    if next.cluster != context.cluster {
+        bail!("step `{step}` changed the cluster identity; refusing to save its output");
+    }
+    Ok(next)
+}
+
+/// Steps are executables named `groundup-<step>`, looked up beside this runner, then on PATH,
+/// so a plugin is installed by putting it on PATH.
+pub fn find_step(step: &str) -> Result<PathBuf> {
+    let name = format!("groundup-{step}");
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(&name)));
+    beside.filter(|p| is_executable(p)).or_else(|| find_on_path(&name)).ok_or_else(|| {
+        anyhow!(
+            "no executable `{name}` beside {} or on PATH",
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()
+        )
+    })
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| is_executable(p)))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use groundup_contracts::{Cluster, Params};
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn context(done: &[&str]) -> Context {
+        let mut context = Context::new(
+            Cluster { name: "c".into(), region: "us-east-2".into() },
+            Target::Aws,
+            Params::course_defaults("us-east-2"),
+            ["vpc", "dhcp", "subnet", "igw"].map(String::from).to_vec(),
+        );
+        done.iter().for_each(|s| context.mark_completed(s));
+        context
+    }
+
+    fn selected(done: &[&str], flags: &[&str]) -> Result<Vec<String>> {
+        let args = Wrapper::try_parse_from(std::iter::once("up").chain(flags.iter().copied()))?.up;
+        select(&context(done), &args)
+    }
+
+    #[test]
+    fn resumes_after_the_done_steps() {
+        assert_eq!(selected(&["vpc", "dhcp"], &[]).unwrap(), ["subnet", "igw"]);
+    }
+
+    #[test]
+    fn a_finished_pipeline_runs_again_in_full() {
+        assert_eq!(selected(&["vpc", "dhcp", "subnet", "igw"], &[]).unwrap(), ["vpc", "dhcp", "subnet", "igw"]);
+    }
+
+    #[test]
+    fn from_and_to_bound_the_range() {
+        assert_eq!(selected(&["vpc", "dhcp", "subnet"], &["--from", "dhcp"]).unwrap(), ["dhcp", "subnet", "igw"]);
+        assert_eq!(selected(&[], &["--to", "dhcp"]).unwrap(), ["vpc", "dhcp"]);
+        assert_eq!(selected(&[], &["--from", "dhcp", "--to", "subnet"]).unwrap(), ["dhcp", "subnet"]);
+        assert!(selected(&[], &["--from", "subnet", "--to", "vpc"]).is_err());
+    }
+
+    #[test]
+    fn only_keeps_pipeline_order_and_rejects_unknown_steps() {
+        assert_eq!(selected(&[], &["--only", "igw,vpc"]).unwrap(), ["vpc", "igw"]);
+        let error = selected(&[], &["--only", "nope"]).unwrap_err().to_string();
+        assert!(error.contains("`nope` is not a step"), "{error}");
+    }
+}

@@ -1,0 +1,62 @@
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use groundup_contracts::{Context, Target};
+
+use crate::identity::Identity;
+
+/// Attempts per API call for throttling and 5xx answers (the SDK's adaptive retry).
+const MAX_ATTEMPTS: u32 = 6;
+
+/// The clients of one step run, pointed at the context's target.
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub identity: Identity,
+    pub target: Target,
+}
+
+impl Aws {
+    /// Builds the clients; nothing is sent until the first call. A non-AWS target gets fixed
+    /// dummy credentials so that real credentials are never sent to an emulator.
+    pub async fn connect(context: &Context) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(context.cluster.region.clone()))
+            .http_client(
+                aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https(),
+            )
+            .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(endpoint) = context.target.endpoint() {
+            loader = loader
+                .endpoint_url(endpoint)
+                .credentials_provider(Credentials::from_keys("groundup", "groundup", None));
+        }
+        let config = loader.load().await;
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            identity: Identity::new(&context.cluster.name),
+            target: context.target.clone(),
+        }
+    }
+
+    /// Where the calls go, for error messages.
+    pub fn target_label(&self) -> String {
+        match &self.target {
+            Target::Aws => "AWS".into(),
+            Target::Emulator { endpoint } => format!("the emulator at {endpoint}"),
+            Target::Endpoint { endpoint } => format!("the endpoint {endpoint}"),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use groundup_contracts::StepError;
+
+/// What can go wrong talking to AWS, with enough detail to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error("{action} failed: {code}: {message}")]
+    Api { action: String, code: String, message: String },
+    #[error("{action} could not reach the AWS API: {detail}")]
+    Unreachable { action: String, detail: String },
+    #[error("found {} {kind}s tagged as this cluster's `{logical}`: {}", ids.len(), ids.join(", "))]
+    Ambiguous { kind: String, logical: String, ids: Vec<String> },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Context(#[from] groundup_contracts::ContextError),
+}
+
+impl CloudError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CloudError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Turns the error into the step's error, with a hint that fits the case.
+    pub fn into_step_error(self, target: &str) -> StepError {
+        if let CloudError::Context(e) = self {
+            return e.into();
+        }
+        let hint = match &self {
+            CloudError::Unreachable { .. } => format!(
+                "is {target} running? For the local emulator run `groundup emulator start`; then run the step again"
+            ),
+            CloudError::Ambiguous { .. } => {
+                "delete the extra ones (or remove their groundup:* tags) and run the step again".to_string()
+            }
+            CloudError::Api { code, .. } if code.contains("UnauthorizedOperation") || code.contains("AuthFailure") => {
+                "the credentials in use lack this permission; check the AWS profile".to_string()
+            }
+            _ => "nothing was lost: fix the cause and run the step again; it resumes from what exists".to_string(),
+        };
+        StepError::new(self.to_string()).with_hint(hint)
+    }
+}
+
+/// `.api("CreateVpc")` on an SDK call's result turns its error into a [`CloudError`].
+pub trait AwsResultExt<T> {
+    fn api(self, action: &str) -> Result<T, CloudError>;
+}
+
+impl<T, E, R> AwsResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn api(self, action: &str) -> Result<T, CloudError> {
+        self.map_err(|e| match &e {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                CloudError::Unreachable { action: action.into(), detail: error_chain(&e) }
+            }
+            _ => CloudError::Api {
+                action: action.into(),
+                code: e.code().unwrap_or("Unknown").to_string(),
+                message: e.message().map(str::to_string).unwrap_or_else(|| error_chain(&e)),
+            },
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

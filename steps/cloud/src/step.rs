@@ -1,0 +1,30 @@
+use std::future::Future;
+use std::process::ExitCode;
+
+use clap::Args;
+use groundup_contracts::harness::{run_step, StepInfo};
+use groundup_contracts::{Context, StepError};
+
+use crate::client::Aws;
+use crate::error::CloudError;
+
+/// The entry point of a cloud step: the harness's discipline, an async runtime, and clients
+/// for the context's target. `body` returns the context with its section added.
+pub fn run_aws_step<A, F, Fut>(info: StepInfo, body: F) -> ExitCode
+where
+    A: Args,
+    F: FnOnce(Context, A, Aws) -> Fut,
+    Fut: Future<Output = Result<Context, CloudError>>,
+{
+    run_step(info, |context, args: A| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StepError::new(format!("cannot start the async runtime: {e}")))?;
+        runtime.block_on(async {
+            let aws = Aws::connect(&context).await;
+            let target = aws.target_label();
+            body(context, args, aws).await.map_err(|e| e.into_step_error(&target))
+        })
+    })
+}
