@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ContextError;
+use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
 
@@ -43,6 +44,10 @@ pub struct Context {
     pub routes: Option<RoutesSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sg: Option<SgSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nlb: Option<NlbSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<ComputeSection>,
     /// Sections of steps this build does not know (plugins), passed through unchanged.
     #[serde(skip)]
     pub extra: Map<String, Value>,
@@ -90,6 +95,8 @@ pub enum Section {
     Igw,
     Routes,
     Sg,
+    Nlb,
+    Compute,
 }
 
 impl Section {
@@ -101,6 +108,8 @@ impl Section {
             Section::Igw => "igw",
             Section::Routes => "routes",
             Section::Sg => "sg",
+            Section::Nlb => "nlb",
+            Section::Compute => "compute",
         }
     }
 
@@ -135,6 +144,8 @@ impl Context {
             igw: None,
             routes: None,
             sg: None,
+            nlb: None,
+            compute: None,
             extra: Map::new(),
         }
     }

@@ -8,6 +8,7 @@
 pub mod context;
 pub mod error;
 pub mod harness;
+pub mod infra;
 pub mod network;
 pub mod params;
 pub mod region;

@@ -1,0 +1,75 @@
+//! The sections of the infrastructure steps after the network: the API load balancer (nlb)
+//! and the machines (compute). The PKI steps read the node names, addresses and the load
+//! balancer's DNS name from here.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NlbSection {
+    pub arn: String,
+    /// The cluster's public API address.
+    pub dns_name: String,
+    pub target_group_arn: String,
+    pub listener_arn: String,
+    /// The registered targets: the masters' private IPs.
+    #[schemars(with = "Vec<String>")]
+    pub targets: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ComputeSection {
+    pub image_id: String,
+    pub key_pair: KeyPair,
+    pub nodes: Vec<Node>,
+}
+
+/// The SSH key pair: where the private key is and how to recognise it, never the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyPair {
+    pub name: String,
+    pub private_key_path: String,
+    /// The fingerprint AWS shows for an imported key: MD5 of the public key's DER, hex pairs.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Master,
+    Worker,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Node {
+    /// The Name tag: `<cluster>-master-<i>` / `<cluster>-worker-<i>`.
+    pub name: String,
+    pub role: Role,
+    pub index: u32,
+    pub instance_id: String,
+    #[schemars(with = "String")]
+    pub private_ip: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub public_ip: Option<Ipv4Addr>,
+    /// EC2's private DNS name, e.g. ip-172-31-0-10.us-east-2.compute.internal.
+    pub private_dns: String,
+    /// The short host name (the kubelet's node name), e.g. ip-172-31-0-10.
+    pub hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub pod_cidr: Option<Ipv4Net>,
+}
+
+impl ComputeSection {
+    pub fn masters(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::Master)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::Worker)
+    }
+}
