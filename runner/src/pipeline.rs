@@ -126,10 +126,12 @@ fn run_step(step: &str, context: &Context) -> Result<Context> {
         bail!("step `{step}` failed ({code})");
     }
     let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
-    let next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
+    let mut next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
     if next.cluster != context.cluster {
         bail!("step `{step}` changed the cluster identity; refusing to save its output");
     }
+    // Recorded here too, so that a plugin that knows nothing of `completed` is resumable.
+    next.mark_completed(step);
     Ok(next)
 }
 

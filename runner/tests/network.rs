@@ -1,0 +1,230 @@
+//! The six network steps and the runner, end to end on the emulator.
+
+use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+use serde_json::Value;
+
+const NETWORK: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg"];
+
+fn expected_network() -> Vec<(&'static str, usize)> {
+    vec![("dhcp", 1), ("igw", 1), ("route-table", 1), ("sg", 1), ("subnet", 1), ("vpc", 1)]
+}
+
+fn counts(cluster: &TestCluster) -> Vec<(&'static str, usize)> {
+    cluster.inventory().counts().into_iter().filter(|(_, n)| *n > 0).collect()
+}
+
+#[test]
+fn hand_made_pipe_creates_each_resource_once_and_reruns_identically() {
+    let cluster = TestCluster::new("pipe");
+    let context = cluster.init(&[]);
+    let first = cluster.pipe(&context, NETWORK);
+    assert_eq!(counts(&cluster), expected_network());
+    let parsed: Value = serde_json::from_str(&first).unwrap();
+    for section in NETWORK {
+        assert!(parsed.get(section).is_some(), "section {section} missing from {first}");
+    }
+    assert_eq!(parsed["completed"], serde_json::json!(NETWORK));
+    let rules: Vec<String> = parsed["sg"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}-{} {}",
+                r["protocol"].as_str().unwrap(),
+                r["from_port"],
+                r["to_port"],
+                r["cidr"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "tcp 2379-2380 172.31.0.0/24",
+            "tcp 30000-32767 172.31.0.0/24",
+            "tcp 6443-6443 172.31.0.0/16",
+            "tcp 22-22 172.31.0.0/16",
+            "icmp -1--1 0.0.0.0/0"
+        ]
+    );
+
+    let second = cluster.pipe(&first, NETWORK);
+    assert_eq!(first, second, "a second run must output the same context");
+    assert_eq!(counts(&cluster), expected_network(), "a second run must create nothing");
+}
+
+#[test]
+fn unknown_sections_pass_through_every_step() {
+    let cluster = TestCluster::new("plugin");
+    let mut context: Value = serde_json::from_str(&cluster.init(&[])).unwrap();
+    context["my-plugin"] = serde_json::json!({"nested": [1, 2, {"x": "y"}]});
+    let output: Value = serde_json::from_str(&cluster.pipe(&context.to_string(), NETWORK)).unwrap();
+    assert_eq!(output["my-plugin"], context["my-plugin"]);
+}
+
+#[test]
+fn groundup_up_builds_the_network_and_a_second_up_creates_nothing() {
+    let cluster = TestCluster::new("up");
+    assert_success(&cluster.up(&[]), "first up");
+    let state = cluster.state();
+    assert_eq!(state.completed, NETWORK);
+    let ids = (state.vpc.clone().unwrap().id, state.sg.clone().unwrap().id);
+    assert_eq!(counts(&cluster), expected_network());
+
+    let again = cluster.up(&[]);
+    assert_success(&again, "second up");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!stderr.contains("created"), "second up created something: {stderr}");
+    assert_eq!(counts(&cluster), expected_network());
+    let state = cluster.state();
+    assert_eq!((state.vpc.unwrap().id, state.sg.unwrap().id), ids);
+
+    let status = cluster.groundup(&["status"]);
+    assert_success(&status, "status");
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.contains("done    vpc") && table.contains(&ids.0), "{table}");
+}
+
+#[test]
+fn a_failed_step_keeps_the_last_good_context_and_up_resumes_there() {
+    let cluster = TestCluster::new("resume");
+    // A plugin step that fails, placed after `subnet`, stands in for any failing step.
+    let plugin_dir = cluster.dir.path().join("plugins");
+    std::fs::create_dir(&plugin_dir).unwrap();
+    let plugin = plugin_dir.join("groundup-flaky");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\nif [ -e fixed ]; then exec cat; fi\necho 'groundup-flaky: error: not fixed yet' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", plugin_dir.display(), std::env::var("PATH").unwrap());
+    let pipeline = "vpc,dhcp,subnet,flaky,igw,routes,sg";
+    let up = |cluster: &TestCluster| {
+        let mut command = std::process::Command::new(groundup_testkit::bin("groundup"));
+        command
+            .args(["up", "--name", &cluster.name, "--endpoint", groundup_testkit::endpoint(), "--pipeline", pipeline])
+            .current_dir(cluster.dir.path())
+            .env("PATH", &path);
+        command.output().unwrap()
+    };
+
+    let failed = up(&cluster);
+    assert_clean_failure(&failed, "up with a failing step");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("step `flaky` failed") && stderr.contains("resume"), "{stderr}");
+    let saved = std::fs::read_to_string(cluster.state_path()).unwrap();
+    let state = cluster.state();
+    assert_eq!(state.completed, ["vpc", "dhcp", "subnet"]);
+    assert!(state.igw.is_none());
+
+    std::fs::write(cluster.dir.path().join("fixed"), "").unwrap();
+    let resumed = up(&cluster);
+    assert_success(&resumed, "resumed up");
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(!stderr.contains("] vpc"), "resume re-ran a done step: {stderr}");
+    assert!(stderr.contains("[1/4] flaky"), "{stderr}");
+    assert_eq!(cluster.state().completed, ["vpc", "dhcp", "subnet", "flaky", "igw", "routes", "sg"]);
+    assert_ne!(saved, std::fs::read_to_string(cluster.state_path()).unwrap());
+    assert_eq!(counts(&cluster), expected_network());
+}
+
+#[test]
+fn from_to_and_only_select_steps() {
+    let cluster = TestCluster::new("select");
+    assert_success(&cluster.up(&["--to", "subnet"]), "up --to subnet");
+    assert_eq!(cluster.state().completed, ["vpc", "dhcp", "subnet"]);
+    assert_eq!(cluster.inventory().count("igw"), 0);
+
+    let only = cluster.up(&["--only", "igw"]);
+    assert_success(&only, "up --only igw");
+    assert_eq!(cluster.state().completed, ["vpc", "dhcp", "subnet", "igw"]);
+
+    let from = cluster.up(&["--from", "subnet"]);
+    assert_success(&from, "up --from subnet");
+    let stderr = String::from_utf8_lossy(&from.stderr);
+    assert!(stderr.contains("[1/4] subnet") && !stderr.contains("] vpc"), "{stderr}");
+    assert_eq!(counts(&cluster), expected_network());
+
+    assert_clean_failure(&cluster.up(&["--only", "nosuch"]), "--only nosuch");
+}
+
+#[test]
+fn a_step_without_its_prerequisite_names_the_step_to_run_first() {
+    let cluster = TestCluster::new("prereq");
+    let context = cluster.init(&[]);
+    let stderr = assert_clean_failure(&cluster.step("routes", &context), "routes without vpc");
+    assert!(stderr.contains("no `vpc` section") && stderr.contains("groundup-vpc"), "{stderr}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_nothing_on_stdout() {
+    let cluster = TestCluster::new("badin");
+    let good: Value = serde_json::from_str(&cluster.init(&[])).unwrap();
+    let with = |path: &[&str], value: Value| {
+        let mut doc = good.clone();
+        let (last, parents) = path.split_last().unwrap();
+        let slot = parents.iter().fold(&mut doc, |v, k| &mut v[*k]);
+        slot[*last] = value;
+        doc.to_string()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("empty stdin", String::new(), "empty"),
+        ("malformed JSON", "{\"version\": 1,".into(), "not valid JSON"),
+        ("another version", with(&["version"], 2.into()), "version 2"),
+        ("wrong section type", with(&["vpc"], "vpc-1".into()), "`vpc`"),
+        ("bad CIDR", with(&["params", "vpc_cidr"], "172.31.0.0/40".into()), "`params.vpc_cidr`"),
+        ("subnet outside VPC", with(&["params", "subnet_cidr"], "10.0.0.0/24".into()), "`params.subnet_cidr`"),
+        ("unknown region", with(&["cluster", "region"], "moon-1".into()), "`cluster.region`"),
+        (
+            "non-loopback emulator",
+            with(&["target"], serde_json::json!({"kind": "emulator", "endpoint": "http://10.1.1.1:5000"})),
+            "`target.endpoint`",
+        ),
+    ];
+    for (what, input, expected) in cases {
+        let stderr = assert_clean_failure(&cluster.step("vpc", &input), what);
+        assert!(stderr.contains(expected), "{what}: expected `{expected}` in: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line expected: {stderr}");
+    }
+    assert_eq!(cluster.inventory().count("vpc"), 0, "bad input must not reach AWS");
+}
+
+#[test]
+fn a_corrupt_state_file_is_reported_and_left_as_it_was() {
+    let cluster = TestCluster::new("corrupt");
+    std::fs::write(cluster.state_path(), "{\"version\": 1, \"cluster\": ").unwrap();
+    let stderr = assert_clean_failure(&cluster.up(&[]), "up on a corrupt state file");
+    assert!(stderr.contains("state file") && stderr.contains("not valid JSON"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(cluster.state_path()).unwrap(), "{\"version\": 1, \"cluster\": ");
+}
+
+#[test]
+fn init_rejects_bad_flags_naming_the_field() {
+    let cluster = TestCluster::new("initbad");
+    for (flags, expected) in [
+        (vec!["--subnet-cidr", "10.0.0.0/24"], "params.subnet_cidr"),
+        (vec!["--region", "us-nowhere-1"], "cluster.region"),
+        (vec!["--masters", "150", "--workers", "150"], "params.masters"),
+        (vec!["--vpc-cidr", "300.0.0.0/16"], "--vpc-cidr"),
+    ] {
+        let mut args = vec!["init", "--endpoint", groundup_testkit::endpoint()];
+        args.extend(flags.iter().copied());
+        let stderr = String::from_utf8_lossy(&cluster.groundup(&args).stderr).to_string();
+        assert!(stderr.contains(expected), "{flags:?}: expected `{expected}` in: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_target_fails_fast_with_a_hint() {
+    let cluster = TestCluster::new("dead");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    drop(listener);
+    let context = cluster.init(&[]).replace(groundup_testkit::endpoint(), &dead);
+    let started = std::time::Instant::now();
+    let stderr = assert_clean_failure(&cluster.step("vpc", &context), "vpc against a dead endpoint");
+    assert!(stderr.contains("could not reach"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: builds every binary, starts one local emulator for the whole run (moto,
+# installed into target/test-emulator/venv if missing), runs all tests, stops the emulator.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --workspace --bins
+dir=target/test-emulator
+GROUNDUP_TEST_ENDPOINT=$(target/debug/groundup emulator start --dir "$dir")
+export GROUNDUP_TEST_ENDPOINT
+trap 'target/debug/groundup emulator stop --dir "$dir"' EXIT
+cargo test --workspace "$@"

@@ -1,0 +1,143 @@
+//! What the integration tests share. Tests run the real binaries against one moto server per
+//! test process (or the one in `GROUNDUP_TEST_ENDPOINT`), on loopback only; each test works on
+//! its own cluster name, so tests run in parallel on one emulator without seeing each other.
+
+mod inventory;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use groundup_contracts::Context;
+pub use inventory::Inventory;
+
+/// The emulator's endpoint: `GROUNDUP_TEST_ENDPOINT`, or a moto server started (once, and
+/// reused by later test runs) with `groundup emulator start` under target/.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("GROUNDUP_TEST_ENDPOINT") {
+            assert!(groundup_contracts::context::is_loopback_url(&endpoint), "tests only talk to loopback");
+            return endpoint;
+        }
+        let dir = bin_dir().join("test-emulator");
+        let output = Command::new(bin("groundup")).args(["emulator", "start", "--dir"]).arg(&dir).output().unwrap();
+        assert!(output.status.success(), "cannot start the emulator: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// target/debug (or whichever profile the tests were built with).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    deps.parent().unwrap().to_path_buf()
+}
+
+/// A binary of the workspace; `scripts/test.sh` builds them all before the tests run.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A cluster of one test: a unique name and a working directory for its state file.
+pub struct TestCluster {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// `label` keeps names readable; the pid and a counter keep them unique across runs.
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let mut name = format!("{label}-{}-{n}", std::process::id());
+        name.truncate(32);
+        TestCluster { name, dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// `groundup <args>` in the cluster's directory, aimed at the test emulator.
+    pub fn groundup(&self, args: &[&str]) -> Output {
+        self.run(Command::new(bin("groundup")).args(args), None)
+    }
+
+    /// `groundup up` with this cluster's name and the test emulator, plus `extra` flags.
+    pub fn up(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["up", "--name", &self.name, "--endpoint", endpoint()];
+        args.extend_from_slice(extra);
+        self.groundup(&args)
+    }
+
+    /// The output of `groundup init` for this cluster, plus `extra` flags.
+    pub fn init(&self, extra: &[&str]) -> String {
+        let mut args = vec!["init", "--name", &self.name, "--endpoint", endpoint()];
+        args.extend_from_slice(extra);
+        let output = self.groundup(&args);
+        assert_success(&output, "groundup init");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs `groundup-<step>` with `stdin` as its input.
+    pub fn step(&self, step: &str, stdin: &str) -> Output {
+        self.run(&mut Command::new(bin(&format!("groundup-{step}"))), Some(stdin))
+    }
+
+    /// Pipes `context` through the steps, like `groundup init | groundup-vpc | ...`.
+    pub fn pipe(&self, context: &str, steps: &[&str]) -> String {
+        steps.iter().fold(context.to_string(), |input, step| {
+            let output = self.step(step, &input);
+            assert_success(&output, step);
+            String::from_utf8(output.stdout).unwrap()
+        })
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("groundup.json")
+    }
+
+    pub fn state(&self) -> Context {
+        Context::from_json(&std::fs::read_to_string(self.state_path()).unwrap()).unwrap()
+    }
+
+    /// Everything in the emulator tagged as this cluster's.
+    pub fn inventory(&self) -> Inventory {
+        Inventory::of(&self.name, endpoint())
+    }
+
+    fn run(&self, command: &mut Command, stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        command.current_dir(self.dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            let _ = pipe.write_all(text.as_bytes());
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    }
+}
+
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+}
+
+/// A failure as the tool promises it: non-zero, nothing on stdout, one message on stderr.
+/// Returns stderr for further checks.
+pub fn assert_clean_failure(output: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "{what} should have failed; stderr: {stderr}");
+    assert!(output.stdout.is_empty(), "{what} wrote on stdout: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(!stderr.contains("panicked"), "{what} panicked: {stderr}");
+    assert!(stderr.contains("error"), "{what} gave no error message: {stderr}");
+    stderr
+}
