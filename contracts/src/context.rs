@@ -14,6 +14,7 @@ use crate::error::ContextError;
 use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
+use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
 
@@ -48,6 +49,8 @@ pub struct Context {
     pub nlb: Option<NlbSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute: Option<ComputeSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<TeardownSection>,
     /// Sections of steps this build does not know (plugins), passed through unchanged.
     #[serde(skip)]
     pub extra: Map<String, Value>,
@@ -146,6 +149,7 @@ impl Context {
             sg: None,
             nlb: None,
             compute: None,
+            teardown: None,
             extra: Map::new(),
         }
     }
@@ -207,6 +211,16 @@ impl Context {
 
     pub fn is_completed(&self, step: &str) -> bool {
         self.completed.iter().any(|s| s == step)
+    }
+
+    /// After a teardown: the cloud sections describe resources that no longer exist, and every
+    /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources.
+    pub fn forget_cloud_resources(&mut self) {
+        const CLOUD_STEPS: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute"];
+        (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
+            (None, None, None, None, None, None, None);
+        self.compute = None;
+        self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
     }
 }
 

@@ -61,7 +61,10 @@ where
         .map_err(StepError::from)
         .and_then(|context| body(context, cli.args))
         .map(|mut context| {
-            context.mark_completed(info.name);
+            // Only pipeline steps count as done; `down` and other tools leave the list alone.
+            if context.pipeline.iter().any(|s| s == info.name) {
+                context.mark_completed(info.name);
+            }
             context
         });
     match outcome {

@@ -13,6 +13,7 @@ pub mod network;
 pub mod params;
 pub mod region;
 pub mod schema;
+pub mod teardown;
 
 pub use context::{Cluster, Context, Section, Target, CONTEXT_VERSION, DEFAULT_PIPELINE};
 pub use error::{ContextError, StepError};

@@ -1,6 +1,7 @@
 //! `groundup`: writes the starting context, runs the steps as a pipeline with a checkpoint after
 //! each one, reports progress, and manages the local AWS emulator.
 
+mod down;
 mod emulator;
 mod init;
 mod pipeline;
@@ -29,6 +30,8 @@ enum Command {
     Init(init::InitArgs),
     /// Run the pipeline, saving the context after every step; resumes after a failure
     Up(pipeline::UpArgs),
+    /// List everything tagged as the cluster's; with --yes, delete it all
+    Down(down::DownArgs),
     /// Show each step of the pipeline as done or pending, with its resources
     Status {
         /// The state file
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Up(args) => pipeline::up(&args),
+        Command::Down(args) => down::run(&args),
         Command::Status { state } => status::run(&state),
         Command::Emulator { action, dir } => emulator::run(action, &dir),
     };

@@ -1,7 +1,6 @@
 //! `groundup up`: runs the context's pipeline, one step executable after another, each fed
 //! the previous step's output, with the state file replaced after every step.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -41,6 +40,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
             context
         }
     };
+    // Building again after a teardown: the old teardown report no longer describes anything.
+    context.teardown = None;
     let steps = select(&context, args)?;
     if steps.is_empty() {
         eprintln!("groundup: nothing to run");
@@ -50,7 +51,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, &context).map_err(|e| {
+        context = run_step(step, &[], &context).map_err(|e| {
             anyhow!(
                 "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and run `groundup up` again to resume at `{step}`",
                 args.state.display()
@@ -112,10 +113,10 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     Ok(range.iter().filter(|s| !context.is_completed(s)).cloned().collect())
 }
 
-/// Pipes the context through `groundup-<step>`; the step's stderr goes straight to ours.
-fn run_step(step: &str, context: &Context) -> Result<Context> {
+/// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
+pub fn run_step(step: &str, args: &[&str], context: &Context) -> Result<Context> {
     let program = find_step(step)?;
-    let output = duct::cmd(&program, std::iter::empty::<&OsStr>())
+    let output = duct::cmd(&program, args)
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
@@ -131,7 +132,9 @@ fn run_step(step: &str, context: &Context) -> Result<Context> {
         bail!("step `{step}` changed the cluster identity; refusing to save its output");
     }
     // Recorded here too, so that a plugin that knows nothing of `completed` is resumable.
-    next.mark_completed(step);
+    if next.pipeline.iter().any(|s| s == step) {
+        next.mark_completed(step);
+    }
     Ok(next)
 }
 

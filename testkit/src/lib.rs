@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use groundup_contracts::Context;
-pub use inventory::Inventory;
+pub use inventory::{client, Inventory};
 
 /// The emulator's endpoint: `GROUNDUP_TEST_ENDPOINT`, or a moto server started (once, and
 /// reused by later test runs) with `groundup emulator start` under target/.

@@ -1,0 +1,22 @@
+//! The section `groundup-down` adds: what the cluster owns (found by tags), and whether it is gone.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TeardownSection {
+    /// Every resource tagged as this cluster's, in deletion order.
+    pub resources: Vec<OwnedResource>,
+    /// True once everything listed was deleted; false for a plan (`down` without `--yes`).
+    pub torn_down: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OwnedResource {
+    /// instance, listener, load-balancer, target-group, key-pair, security-group,
+    /// route-table, internet-gateway, subnet, dhcp-options, vpc
+    pub kind: String,
+    pub id: String,
+    /// The Name tag (or the resource's name), for people.
+    pub name: String,
+}

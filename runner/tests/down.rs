@@ -1,0 +1,104 @@
+//! `groundup down` on the emulator: finds by tags, deletes in order, touches nothing else.
+
+use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+
+fn nothing_left(cluster: &TestCluster) -> bool {
+    cluster.inventory().counts().values().all(|n| *n == 0)
+}
+
+#[test]
+fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
+    let cluster = TestCluster::new("down");
+    assert_success(&cluster.up(&[]), "up");
+    assert!(!nothing_left(&cluster));
+
+    let plan = cluster.groundup(&["down"]);
+    assert_success(&plan, "down (plan)");
+    let listed: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["security-group", "route-table", "internet-gateway", "subnet", "dhcp-options", "vpc"]);
+    assert!(!nothing_left(&cluster), "a plan must delete nothing");
+
+    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
+    let state = cluster.state();
+    assert!(state.teardown.unwrap().torn_down);
+    assert!(state.completed.is_empty() && state.vpc.is_none());
+
+    let again = cluster.groundup(&["down", "--yes"]);
+    assert_success(&again, "second down");
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "[]");
+
+    assert_success(&cluster.up(&[]), "up after down");
+    assert_eq!(cluster.inventory().count("vpc"), 1);
+    assert!(cluster.state().teardown.is_none());
+}
+
+#[test]
+fn down_after_a_half_finished_up() {
+    let cluster = TestCluster::new("halfdown");
+    assert_success(&cluster.up(&["--to", "igw"]), "up --to igw");
+    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
+}
+
+#[test]
+fn down_finds_what_the_state_file_never_recorded() {
+    let cluster = TestCluster::new("lost");
+    assert_success(&cluster.up(&[]), "up");
+    // A lost state file: a fresh one from init knows nothing but the cluster's name.
+    std::fs::write(cluster.state_path(), cluster.init(&[])).unwrap();
+    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
+}
+
+#[test]
+fn another_clusters_and_untagged_resources_are_never_touched() {
+    let ours = TestCluster::new("mine");
+    let theirs = TestCluster::new("theirs");
+    assert_success(&ours.up(&[]), "our up");
+    assert_success(&theirs.up(&[]), "their up");
+    let untagged = untagged_vpc();
+    let before = theirs.inventory();
+
+    assert_success(&ours.groundup(&["down", "--yes"]), "down --yes");
+    assert!(nothing_left(&ours));
+    assert_eq!(theirs.inventory(), before);
+    assert!(vpc_exists(&untagged), "an untagged VPC was deleted");
+}
+
+#[test]
+fn bad_input_to_down_changes_nothing() {
+    let cluster = TestCluster::new("downbad");
+    let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes"]), "down without a state file");
+    assert!(stderr.contains("no state file"), "{stderr}");
+
+    assert_success(&cluster.up(&["--to", "vpc"]), "up --to vpc");
+    let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes", "--name", "someone-else"]), "wrong cluster");
+    assert!(stderr.contains("not `someone-else`"), "{stderr}");
+    assert_eq!(cluster.inventory().count("vpc"), 1);
+
+    let saved = std::fs::read_to_string(cluster.state_path()).unwrap();
+    let corrupt = &saved[..saved.len() / 2];
+    std::fs::write(cluster.state_path(), corrupt).unwrap();
+    let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes"]), "corrupt state");
+    assert!(stderr.contains("state file"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(cluster.state_path()).unwrap(), corrupt);
+    assert_eq!(cluster.inventory().count("vpc"), 1);
+}
+
+fn untagged_vpc() -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let ec2 = groundup_testkit::client(groundup_testkit::endpoint()).await;
+        ec2.create_vpc().cidr_block("10.99.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap()
+    })
+}
+
+fn vpc_exists(id: &str) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let ec2 = groundup_testkit::client(groundup_testkit::endpoint()).await;
+        ec2.describe_vpcs().vpc_ids(id).send().await.is_ok_and(|out| !out.vpcs().is_empty())
+    })
+}

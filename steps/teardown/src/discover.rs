@@ -1,0 +1,112 @@
+use aws_sdk_ec2::types::{Filter, Tag};
+use groundup_cloud::{Aws, AwsResultExt, CloudError, CLUSTER_TAG};
+use groundup_contracts::teardown::OwnedResource;
+
+use crate::rank;
+
+/// Everything tagged `groundup:cluster=<cluster>`, in deletion order. Untagged resources and
+/// other clusters' resources never appear here, so they are never touched.
+pub async fn discover(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
+    let mut found = Vec::new();
+    found.extend(instances(aws).await?);
+    found.extend(load_balancing(aws).await?);
+    found.extend(network(aws).await?);
+    found.sort_by_key(|r| rank(&r.kind));
+    Ok(found)
+}
+
+fn owned(kind: &str, id: Option<&str>, tags: &[Tag]) -> Option<OwnedResource> {
+    let name = tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+    id.map(|id| OwnedResource { kind: kind.into(), id: id.into(), name: name.into() })
+}
+
+fn cluster_filter(aws: &Aws) -> Filter {
+    Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&aws.identity.cluster).build()
+}
+
+async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
+    let live = Filter::builder()
+        .name("instance-state-name")
+        .set_values(Some(["pending", "running", "stopping", "stopped", "shutting-down"].map(String::from).to_vec()))
+        .build();
+    let mut pages = aws.ec2.describe_instances().filters(cluster_filter(aws)).filters(live).into_paginator().send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.api("DescribeInstances")?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            found.extend(owned("instance", instance.instance_id(), instance.tags()));
+        }
+    }
+    Ok(found)
+}
+
+async fn network(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
+    let ec2 = &aws.ec2;
+    let mut found = Vec::new();
+    let keys = ec2.describe_key_pairs().filters(cluster_filter(aws)).send().await.api("DescribeKeyPairs")?;
+    found.extend(keys.key_pairs().iter().filter_map(|k| owned("key-pair", k.key_pair_id(), k.tags())));
+    let groups =
+        ec2.describe_security_groups().filters(cluster_filter(aws)).send().await.api("DescribeSecurityGroups")?;
+    found.extend(groups.security_groups().iter().filter_map(|g| owned("security-group", g.group_id(), g.tags())));
+    let tables = ec2.describe_route_tables().filters(cluster_filter(aws)).send().await.api("DescribeRouteTables")?;
+    found.extend(tables.route_tables().iter().filter_map(|t| owned("route-table", t.route_table_id(), t.tags())));
+    let gateways =
+        ec2.describe_internet_gateways().filters(cluster_filter(aws)).send().await.api("DescribeInternetGateways")?;
+    found.extend(
+        gateways
+            .internet_gateways()
+            .iter()
+            .filter_map(|g| owned("internet-gateway", g.internet_gateway_id(), g.tags())),
+    );
+    let subnets = ec2.describe_subnets().filters(cluster_filter(aws)).send().await.api("DescribeSubnets")?;
+    found.extend(subnets.subnets().iter().filter_map(|s| owned("subnet", s.subnet_id(), s.tags())));
+    let options = ec2.describe_dhcp_options().filters(cluster_filter(aws)).send().await.api("DescribeDhcpOptions")?;
+    found.extend(options.dhcp_options().iter().filter_map(|d| owned("dhcp-options", d.dhcp_options_id(), d.tags())));
+    let vpcs = ec2.describe_vpcs().filters(cluster_filter(aws)).send().await.api("DescribeVpcs")?;
+    found.extend(vpcs.vpcs().iter().filter_map(|v| owned("vpc", v.vpc_id(), v.tags())));
+    Ok(found)
+}
+
+/// ELBv2 cannot filter by tag: list everything, then read the tags, 20 ARNs a call.
+async fn load_balancing(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
+    let balancers = aws.elb.describe_load_balancers().into_paginator().items().send().collect::<Vec<_>>().await;
+    let balancers: Vec<_> = balancers.into_iter().collect::<Result<_, _>>().api("DescribeLoadBalancers")?;
+    let groups = aws.elb.describe_target_groups().into_paginator().items().send().collect::<Vec<_>>().await;
+    let groups: Vec<_> = groups.into_iter().collect::<Result<_, _>>().api("DescribeTargetGroups")?;
+    let candidates: Vec<(&str, String)> = balancers
+        .iter()
+        .filter_map(|b| b.load_balancer_arn().map(|a| ("load-balancer", a.to_string())))
+        .chain(groups.iter().filter_map(|g| g.target_group_arn().map(|a| ("target-group", a.to_string()))))
+        .collect();
+    let mut found = Vec::new();
+    for chunk in candidates.chunks(20) {
+        let arns: Vec<String> = chunk.iter().map(|(_, arn)| arn.clone()).collect();
+        let tags = aws.elb.describe_tags().set_resource_arns(Some(arns)).send().await.api("DescribeTags")?;
+        for description in tags.tag_descriptions() {
+            let tag = |key: &str| description.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
+            if tag(CLUSTER_TAG) != Some(aws.identity.cluster.as_str()) {
+                continue;
+            }
+            let arn = description.resource_arn().unwrap_or_default();
+            let kind = chunk.iter().find(|(_, a)| a == arn).map_or("load-balancer", |(k, _)| *k);
+            found.push(OwnedResource {
+                kind: kind.into(),
+                id: arn.into(),
+                name: tag("Name").unwrap_or_default().into(),
+            });
+        }
+    }
+    let mut listeners = Vec::new();
+    for balancer in found.iter().filter(|r| r.kind == "load-balancer") {
+        let out = aws.elb.describe_listeners().load_balancer_arn(&balancer.id).send().await.api("DescribeListeners")?;
+        listeners.extend(out.listeners().iter().filter_map(|l| {
+            l.listener_arn().map(|arn| OwnedResource {
+                kind: "listener".into(),
+                id: arn.into(),
+                name: balancer.name.clone(),
+            })
+        }));
+    }
+    found.extend(listeners);
+    Ok(found)
+}
