@@ -2,6 +2,7 @@
 //! test process (or the one in `GROUNDUP_TEST_ENDPOINT`), on loopback only; each test works on
 //! its own cluster name, so tests run in parallel on one emulator without seeing each other.
 
+mod faults;
 mod inventory;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+pub use faults::FaultProxy;
 use groundup_contracts::Context;
 pub use inventory::{client, Inventory};
 
@@ -140,4 +142,31 @@ pub fn assert_clean_failure(output: &Output, what: &str) -> String {
     assert!(!stderr.contains("panicked"), "{what} panicked: {stderr}");
     assert!(stderr.contains("error"), "{what} gave no error message: {stderr}");
     stderr
+}
+
+/// A small seeded generator (SplitMix64), so that a failing random test can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A number in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
 }
