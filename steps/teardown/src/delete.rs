@@ -73,7 +73,7 @@ async fn delete_one(aws: &Aws, r: &OwnedResource) -> Result<Progress, CloudError
         "target-group" => {
             aws.elb.delete_target_group().target_group_arn(id).send().await.api("DeleteTargetGroup").map(drop)
         }
-        "key-pair" => ec2.delete_key_pair().key_pair_id(id).send().await.api("DeleteKeyPair").map(drop),
+        "key-pair" => ec2.delete_key_pair().key_name(id).send().await.api("DeleteKeyPair").map(drop),
         "security-group" => ec2.delete_security_group().group_id(id).send().await.api("DeleteSecurityGroup").map(drop),
         "route-table" => delete_route_table(aws, id).await,
         "internet-gateway" => delete_internet_gateway(aws, id).await,

@@ -9,7 +9,8 @@ use crate::rank;
 pub async fn discover(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let mut found = Vec::new();
     found.extend(instances(aws).await?);
-    found.extend(load_balancing(aws).await?);
+    // Another cluster's load balancer may vanish between the listing and its tags: list again.
+    found.extend(groundup_cloud::retry_eventual(|| load_balancing(aws)).await?);
     found.extend(network(aws).await?);
     found.sort_by_key(|r| rank(&r.kind));
     Ok(found)
@@ -44,7 +45,8 @@ async fn network(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let ec2 = &aws.ec2;
     let mut found = Vec::new();
     let keys = ec2.describe_key_pairs().filters(cluster_filter(aws)).send().await.api("DescribeKeyPairs")?;
-    found.extend(keys.key_pairs().iter().filter_map(|k| owned("key-pair", k.key_pair_id(), k.tags())));
+    // Key pairs are deleted by name: the emulator ignores KeyPairId on DeleteKeyPair.
+    found.extend(keys.key_pairs().iter().filter_map(|k| owned("key-pair", k.key_name(), k.tags())));
     let groups =
         ec2.describe_security_groups().filters(cluster_filter(aws)).send().await.api("DescribeSecurityGroups")?;
     found.extend(groups.security_groups().iter().filter_map(|g| owned("security-group", g.group_id(), g.tags())));
