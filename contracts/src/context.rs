@@ -19,7 +19,7 @@ use crate::teardown::TeardownSection;
 pub const CONTEXT_VERSION: u32 = 1;
 
 /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
-pub const DEFAULT_PIPELINE: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg"];
+pub const DEFAULT_PIPELINE: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "groundup context", description = "The JSON document that passes between groundup steps")]

@@ -32,7 +32,8 @@ pub struct ComputeSection {
 pub struct KeyPair {
     pub name: String,
     pub private_key_path: String,
-    /// The fingerprint AWS shows for an imported key: MD5 of the public key's DER, hex pairs.
+    /// The fingerprint AWS shows for an imported key (RFC 4716: MD5 of the public key blob, as
+    /// `ssh-keygen -l -E md5` prints it).
     pub fingerprint: String,
 }
 

@@ -15,12 +15,30 @@ fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
     let plan = cluster.groundup(&["down"]);
     assert_success(&plan, "down (plan)");
     let listed: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["security-group", "route-table", "internet-gateway", "subnet", "dhcp-options", "vpc"]);
+    let mut kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            "instance",
+            "listener",
+            "load-balancer",
+            "target-group",
+            "key-pair",
+            "security-group",
+            "route-table",
+            "internet-gateway",
+            "subnet",
+            "dhcp-options",
+            "vpc"
+        ]
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 16, "6 instances and one of everything else");
     assert!(!nothing_left(&cluster), "a plan must delete nothing");
 
-    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    assert_success(&cluster.groundup(&["down", "--yes", "--purge"]), "down --yes --purge");
     assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
+    assert!(!cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name)).exists(), "--purge left the key");
     let state = cluster.state();
     assert!(state.teardown.unwrap().torn_down);
     assert!(state.completed.is_empty() && state.vpc.is_none());

@@ -66,13 +66,13 @@ fn unknown_sections_pass_through_every_step() {
 #[test]
 fn groundup_up_builds_the_network_and_a_second_up_creates_nothing() {
     let cluster = TestCluster::new("up");
-    assert_success(&cluster.up(&[]), "first up");
+    assert_success(&cluster.up(&["--to", "sg"]), "first up");
     let state = cluster.state();
     assert_eq!(state.completed, NETWORK);
     let ids = (state.vpc.clone().unwrap().id, state.sg.clone().unwrap().id);
     assert_eq!(counts(&cluster), expected_network());
 
-    let again = cluster.up(&[]);
+    let again = cluster.up(&["--to", "sg"]);
     assert_success(&again, "second up");
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!stderr.contains("created"), "second up created something: {stderr}");
@@ -141,8 +141,8 @@ fn from_to_and_only_select_steps() {
     assert_success(&only, "up --only igw");
     assert_eq!(cluster.state().completed, ["vpc", "dhcp", "subnet", "igw"]);
 
-    let from = cluster.up(&["--from", "subnet"]);
-    assert_success(&from, "up --from subnet");
+    let from = cluster.up(&["--from", "subnet", "--to", "sg"]);
+    assert_success(&from, "up --from subnet --to sg");
     let stderr = String::from_utf8_lossy(&from.stderr);
     assert!(stderr.contains("[1/4] subnet") && !stderr.contains("] vpc"), "{stderr}");
     assert_eq!(counts(&cluster), expected_network());

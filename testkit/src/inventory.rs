@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
-use groundup_cloud::{AwsResultExt, CLUSTER_TAG};
+use groundup_cloud::{AwsResultExt, CloudError, CLUSTER_TAG};
 use groundup_contracts::{Cluster, Context, Params, Target};
 
 /// The live resources tagged as one cluster's, by kind: what a clean run must leave, with no
@@ -28,7 +28,7 @@ impl Inventory {
     }
 }
 
-async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, groundup_cloud::CloudError> {
+async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, CloudError> {
     let aws = client(endpoint).await;
     let ours = || Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(cluster).build();
     let mut resources = BTreeMap::new();
@@ -51,7 +51,57 @@ async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, groundup_cl
     );
     let groups = aws.describe_security_groups().filters(ours()).send().await.api("DescribeSecurityGroups")?;
     resources.insert("sg", groups.security_groups().iter().filter_map(|v| v.group_id().map(String::from)).collect());
+    let live =
+        Filter::builder().name("instance-state-name").values("pending").values("running").values("stopped").build();
+    let reservations = aws.describe_instances().filters(ours()).filters(live).send().await.api("DescribeInstances")?;
+    let instances = reservations.reservations().iter().flat_map(|r| r.instances());
+    resources.insert("instance", instances.filter_map(|i| i.instance_id().map(String::from)).collect());
+    let keys = aws.describe_key_pairs().filters(ours()).send().await.api("DescribeKeyPairs")?;
+    resources.insert("key-pair", keys.key_pairs().iter().filter_map(|k| k.key_name().map(String::from)).collect());
+    // Tests tear down other clusters' load balancers concurrently: list again if one vanishes.
+    resources.extend(groundup_cloud::retry_eventual(|| load_balancing(cluster, endpoint)).await?);
     Ok(Inventory { resources })
+}
+
+/// Load balancers, target groups and listeners whose tags name the cluster.
+async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'static str, Vec<String>>, CloudError> {
+    let elb = groundup_cloud::Aws::connect(&emulator_context(endpoint)).await.elb;
+    let balancers = elb.describe_load_balancers().send().await.api("DescribeLoadBalancers")?;
+    let groups = elb.describe_target_groups().send().await.api("DescribeTargetGroups")?;
+    let mut arns: Vec<(&'static str, String)> = Vec::new();
+    arns.extend(
+        balancers.load_balancers().iter().filter_map(|b| Some(("load-balancer", b.load_balancer_arn()?.to_string()))),
+    );
+    arns.extend(
+        groups.target_groups().iter().filter_map(|g| Some(("target-group", g.target_group_arn()?.to_string()))),
+    );
+    for balancer in balancers.load_balancers() {
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(balancer.load_balancer_arn().unwrap_or_default())
+            .send()
+            .await
+            .api("DescribeListeners")?;
+        arns.extend(listeners.listeners().iter().filter_map(|l| Some(("listener", l.listener_arn()?.to_string()))));
+    }
+    let mut found: BTreeMap<&'static str, Vec<String>> =
+        ["load-balancer", "target-group", "listener"].map(|k| (k, Vec::new())).into();
+    for chunk in arns.chunks(20) {
+        let tags = elb
+            .describe_tags()
+            .set_resource_arns(Some(chunk.iter().map(|(_, a)| a.clone()).collect()))
+            .send()
+            .await
+            .api("DescribeTags")?;
+        for description in tags.tag_descriptions() {
+            let ours = description.tags().iter().any(|t| t.key() == Some(CLUSTER_TAG) && t.value() == Some(cluster));
+            let arn = description.resource_arn().unwrap_or_default();
+            if let Some((kind, _)) = chunk.iter().find(|(_, a)| a == arn).filter(|_| ours) {
+                found.entry(kind).or_default().push(arn.to_string());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Clients for the emulator, built the way the steps build theirs.

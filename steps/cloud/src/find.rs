@@ -24,6 +24,10 @@ has_id! {
     aws_sdk_ec2::types::InternetGateway => internet_gateway_id,
     aws_sdk_ec2::types::RouteTable => route_table_id,
     aws_sdk_ec2::types::SecurityGroup => group_id,
+    aws_sdk_ec2::types::Instance => instance_id,
+    aws_sdk_elasticloadbalancingv2::types::LoadBalancer => load_balancer_arn,
+    aws_sdk_elasticloadbalancingv2::types::TargetGroup => target_group_arn,
+    aws_sdk_elasticloadbalancingv2::types::Listener => listener_arn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,6 +42,13 @@ impl Identity {
         ]
     }
 
+    pub fn elb_tags(&self, logical: &str, name: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
+        self.tags(logical, name)
+            .into_iter()
+            .map(|(k, v)| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(k).value(v).build())
+            .collect()
+    }
+
     /// Whether a tag list carries this cluster's identity for `logical`.
     pub fn matches(&self, tags: &[Tag], logical: &str) -> bool {
         let has = |k: &str, v: &str| tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v));
@@ -51,11 +58,29 @@ impl Identity {
 
 impl Identity {
     /// An idempotency token for create calls that take one: the same for a retry or a re-run
-    /// after a crash, different once the resource it hangs off (`scope`, e.g. the VPC id) is
-    /// replaced, so that a token never resurrects a deleted resource.
+    /// after a crash, different once `scope` changes (e.g. the VPC or subnet it hangs off is
+    /// replaced), so that a token never resurrects a deleted resource. FNV-1a keeps it stable
+    /// across builds and within the 64 characters AWS allows.
     pub fn client_token(&self, logical: &str, scope: &str) -> String {
-        let mut token = format!("groundup-{}-{logical}-{scope}", self.cluster);
-        token.truncate(64);
-        token
+        let text = format!("{}/{logical}/{scope}", self.cluster);
+        let hash =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("groundup-{logical}-{hash:016x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_tokens_are_stable_and_scoped() {
+        let identity = Identity::new("k8s-cluster");
+        let token = identity.client_token("master-0", "subnet-1/0");
+        assert_eq!(token, identity.client_token("master-0", "subnet-1/0"));
+        assert_ne!(token, identity.client_token("master-0", "subnet-2/0"));
+        assert_ne!(token, identity.client_token("master-1", "subnet-1/0"));
+        assert_ne!(token, Identity::new("other").client_token("master-0", "subnet-1/0"));
+        assert!(token.len() <= 64);
     }
 }

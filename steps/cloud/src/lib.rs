@@ -4,6 +4,7 @@
 //! AWS's eventual consistency ([`retry_eventual`]), and the step entry point ([`run_aws_step`]).
 
 mod client;
+mod elb;
 mod error;
 mod find;
 mod identity;
@@ -11,6 +12,7 @@ mod retry;
 mod step;
 
 pub use client::Aws;
+pub use elb::owned_by_name;
 pub use error::{AwsResultExt, CloudError};
 pub use find::{find_or_create, HasId, Outcome};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};

@@ -1,0 +1,332 @@
+//! Course section "Create The Compute Resources": the image, the SSH key pair, and the
+//! masters and workers, each with its fixed private IP, a public IP, the course's user data
+//! and source/dest check off.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceType, KeyPairInfo,
+    ResourceType, Tag,
+};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError, RESOURCE_TAG};
+use groundup_cluster::{is_lts_name, keys, planned_nodes, wants_lts_only, PlannedNode};
+use groundup_contracts::context::need;
+use groundup_contracts::harness::{NoArgs, StepInfo};
+use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
+use groundup_contracts::params::ImageSelector;
+use groundup_contracts::{Context, Section};
+
+const FINGERPRINT_TAG: &str = "groundup:fingerprint";
+/// Launches in flight at once: fast for 55 nodes, gentle on API rate limits.
+const CONCURRENT_LAUNCHES: usize = 16;
+
+/// What every launch shares.
+struct LaunchPlan {
+    image_id: String,
+    key_name: String,
+    instance_type: String,
+    subnet_id: String,
+    group_id: String,
+}
+
+fn main() -> ExitCode {
+    let info = StepInfo { name: "compute", about: "Create (or find) the SSH key pair and the masters and workers" };
+    run_aws_step(info, |mut context, NoArgs {}, aws| async move {
+        let plan = LaunchPlan {
+            subnet_id: need(&context.subnet, Section::Subnet)?.id.clone(),
+            group_id: need(&context.sg, Section::Sg)?.id.clone(),
+            image_id: resolve_image(&aws, &context).await?,
+            key_name: context.cluster.name.clone(),
+            instance_type: context.params.instance_type.clone(),
+        };
+        let key_pair = ensure_key_pair(&aws, &plan.key_name).await?;
+        let nodes = ensure_instances(&aws, &context, &plan).await?;
+        context.compute = Some(ComputeSection { image_id: plan.image_id, key_pair, nodes });
+        Ok(context)
+    })
+}
+
+async fn resolve_image(aws: &Aws, context: &Context) -> Result<String, CloudError> {
+    let region = &context.cluster.region;
+    match &context.params.image {
+        ImageSelector::Id { id } => {
+            let out = aws.ec2.describe_images().image_ids(id).send().await.api("DescribeImages");
+            match out {
+                Ok(out) if !out.images().is_empty() => Ok(id.clone()),
+                Ok(_) | Err(_) => {
+                    Err(CloudError::Conflict(format!("image {id} does not exist in {region}; check params.image.id")))
+                }
+            }
+        }
+        ImageSelector::Newest { owner, name_pattern } => newest_image(aws, owner, name_pattern, region).await,
+    }
+}
+
+/// The newest by CreationDate (then by name); the default Ubuntu lookup keeps LTS releases only.
+async fn newest_image(aws: &Aws, owner: &str, pattern: &str, region: &str) -> Result<String, CloudError> {
+    let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+    let out = aws
+        .ec2
+        .describe_images()
+        .owners(owner)
+        .filters(filter("name", pattern))
+        .filters(filter("architecture", "x86_64"))
+        .filters(filter("root-device-type", "ebs"))
+        .filters(filter("state", "available"))
+        .send()
+        .await
+        .api("DescribeImages")?;
+    let lts_only = wants_lts_only(pattern);
+    let newest =
+        out.images().iter().filter(|i| !lts_only || i.name().is_some_and(is_lts_name)).max_by_key(|i| {
+            (i.creation_date().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())
+        });
+    let image = newest.ok_or_else(|| {
+        CloudError::Conflict(format!(
+            "no image of owner {owner} named like `{pattern}` (x86_64, EBS{}) in {region}; set params.image",
+            if lts_only { ", LTS" } else { "" }
+        ))
+    })?;
+    tracing::info!("compute: image {} ({})", image.image_id().unwrap_or_default(), image.name().unwrap_or_default());
+    Ok(image.image_id().unwrap_or_default().to_string())
+}
+
+/// The private key lives only in `ssh/<cluster>.id_rsa`; AWS gets the public half. The key is
+/// written before it is imported, so a crash in between leaves a key to import, not a lost one.
+async fn ensure_key_pair(aws: &Aws, name: &str) -> Result<KeyPair, CloudError> {
+    let path = PathBuf::from("ssh").join(format!("{name}.id_rsa"));
+    let remote = find_key_pair(aws).await?;
+    let key = match (path.exists(), &remote) {
+        (true, _) => keys::read_private(&path).map_err(CloudError::Conflict)?,
+        (false, Some(found)) => {
+            return Err(CloudError::Conflict(format!(
+                "key pair {} exists but its private key {} is gone; delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one",
+                found.key_name().unwrap_or(name),
+                path.display()
+            )))
+        }
+        (false, None) => {
+            let key = keys::generate().map_err(CloudError::Conflict)?;
+            keys::write_private(&path, &key).map_err(CloudError::Conflict)?;
+            tracing::info!("compute: wrote a new SSH key to {}", path.display());
+            key
+        }
+    };
+    let fingerprint = keys::fingerprint(&key);
+    match remote {
+        Some(found) => check_fingerprint(&found, &fingerprint, &path)?,
+        None => import_key_pair(aws, name, &key, &fingerprint).await?,
+    }
+    Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
+}
+
+async fn find_key_pair(aws: &Aws) -> Result<Option<KeyPairInfo>, CloudError> {
+    let out = aws
+        .ec2
+        .describe_key_pairs()
+        .set_filters(Some(aws.identity.filters("key-pair")))
+        .send()
+        .await
+        .api("DescribeKeyPairs")?;
+    Ok(out.key_pairs().first().cloned())
+}
+
+/// The emulator computes fingerprints its own way, so the one we computed at import time is
+/// kept in a tag and compared; AWS's own field is the fallback.
+fn check_fingerprint(found: &KeyPairInfo, local: &str, path: &std::path::Path) -> Result<(), CloudError> {
+    let tagged = found.tags().iter().find(|t| t.key() == Some(FINGERPRINT_TAG)).and_then(|t| t.value());
+    let remote = tagged.or(found.key_fingerprint()).unwrap_or_default();
+    if remote == local {
+        tracing::info!("compute: found key pair {} ({local})", found.key_name().unwrap_or_default());
+        return Ok(());
+    }
+    Err(CloudError::Conflict(format!(
+        "key pair {} has fingerprint {remote}, but {} has {local}; restore the matching private key, or delete the key pair to replace it",
+        found.key_name().unwrap_or_default(),
+        path.display()
+    )))
+}
+
+async fn import_key_pair(
+    aws: &Aws,
+    name: &str,
+    key: &openssl::rsa::Rsa<openssl::pkey::Private>,
+    fingerprint: &str,
+) -> Result<(), CloudError> {
+    let mut tags = aws.identity.ec2_tags("key-pair", name);
+    tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
+    let spec = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(ResourceType::KeyPair)
+        .set_tags(Some(tags))
+        .build();
+    aws.ec2
+        .import_key_pair()
+        .key_name(name)
+        .public_key_material(aws_smithy_types::Blob::new(keys::openssh_public(key)))
+        .tag_specifications(spec)
+        .send()
+        .await
+        .api("ImportKeyPair")
+        .map_err(|e| match e.code() {
+            Some("InvalidKeyPair.Duplicate") => CloudError::Conflict(format!(
+                "a key pair named `{name}` exists but is not tagged as this cluster's; delete or rename it"
+            )),
+            _ => e,
+        })?;
+    tracing::info!("compute: imported key pair {name} ({fingerprint})");
+    Ok(())
+}
+
+/// Finds or launches every node, concurrently, then waits until all run and records them.
+async fn ensure_instances(aws: &Aws, context: &Context, plan: &LaunchPlan) -> Result<Vec<Node>, CloudError> {
+    let (mut live, terminated) = existing_instances(aws).await?;
+    let planned = planned_nodes(&context.params);
+    let jobs = planned.iter().map(|node| {
+        let found = live.remove(&node.logical()).unwrap_or_default();
+        let generation = terminated.get(&node.logical()).copied().unwrap_or(0);
+        ensure_instance(aws, context, plan, node, found, generation)
+    });
+    let ids: Vec<String> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
+    wait_running(aws, &ids).await?;
+    let running = describe(aws, &ids).await?;
+    planned.iter().zip(&ids).map(|(node, id)| record(context, node, running.get(id))).collect()
+}
+
+/// The cluster's instances by logical name: the live ones, and how many were terminated
+/// (a new generation gets a new client token, so a token never returns a dead instance).
+async fn existing_instances(aws: &Aws) -> Result<(HashMap<String, Vec<Instance>>, HashMap<String, usize>), CloudError> {
+    let cluster =
+        Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity.cluster).build();
+    let mut pages = aws.ec2.describe_instances().filters(cluster).into_paginator().send();
+    let (mut live, mut terminated) = (HashMap::<String, Vec<Instance>>::new(), HashMap::new());
+    while let Some(page) = pages.next().await {
+        for instance in page.api("DescribeInstances")?.reservations().iter().flat_map(|r| r.instances()) {
+            let logical = instance.tags().iter().find(|t| t.key() == Some(RESOURCE_TAG)).and_then(|t| t.value());
+            let Some(logical) = logical else { continue };
+            let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default();
+            if matches!(state, "terminated" | "shutting-down") {
+                *terminated.entry(logical.to_string()).or_insert(0) += 1;
+            } else {
+                live.entry(logical.to_string()).or_default().push(instance.clone());
+            }
+        }
+    }
+    Ok((live, terminated))
+}
+
+async fn ensure_instance(
+    aws: &Aws,
+    context: &Context,
+    plan: &LaunchPlan,
+    node: &PlannedNode,
+    found: Vec<Instance>,
+    generation: usize,
+) -> Result<String, CloudError> {
+    let logical = node.logical();
+    let (instance, _) =
+        find_or_create("instance", &logical, || async { Ok(found) }, || launch(aws, context, plan, node, generation))
+            .await?;
+    let id = instance.instance_id().unwrap_or_default().to_string();
+    if instance.source_dest_check() != Some(false) {
+        retry_eventual(|| async {
+            aws.ec2
+                .modify_instance_attribute()
+                .instance_id(&id)
+                .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+                .send()
+                .await
+                .api("ModifyInstanceAttribute")
+        })
+        .await?;
+    }
+    Ok(id)
+}
+
+async fn launch(
+    aws: &Aws,
+    context: &Context,
+    plan: &LaunchPlan,
+    node: &PlannedNode,
+    generation: usize,
+) -> Result<Instance, CloudError> {
+    let logical = node.logical();
+    let interface = InstanceNetworkInterfaceSpecification::builder()
+        .device_index(0)
+        .subnet_id(&plan.subnet_id)
+        .private_ip_address(node.spec.private_ip.to_string())
+        .groups(&plan.group_id)
+        .associate_public_ip_address(true)
+        .build();
+    let out = aws
+        .ec2
+        .run_instances()
+        .image_id(&plan.image_id)
+        .instance_type(InstanceType::from(plan.instance_type.as_str()))
+        .key_name(&plan.key_name)
+        .min_count(1)
+        .max_count(1)
+        .network_interfaces(interface)
+        .user_data(openssl::base64::encode_block(node.user_data().as_bytes()))
+        .client_token(aws.identity.client_token(&logical, &format!("{}/{generation}", plan.subnet_id)))
+        .tag_specifications(aws.identity.tag_spec(ResourceType::Instance, &logical, &node.name(&context.cluster.name)))
+        .send()
+        .await
+        .api("RunInstances")?;
+    out.instances().first().cloned().ok_or_else(|| CloudError::Conflict("RunInstances returned no instance".into()))
+}
+
+async fn wait_running(aws: &Aws, ids: &[String]) -> Result<(), CloudError> {
+    for chunk in ids.chunks(100) {
+        aws.ec2
+            .wait_until_instance_running()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .wait(Duration::from_secs(600))
+            .await
+            .map_err(|e| CloudError::Conflict(format!("instances did not reach `running` within 10 minutes: {e}")))?;
+    }
+    Ok(())
+}
+
+async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, Instance>, CloudError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(100) {
+        let out = retry_eventual(|| async {
+            aws.ec2.describe_instances().set_instance_ids(Some(chunk.to_vec())).send().await.api("DescribeInstances")
+        })
+        .await?;
+        for instance in out.reservations().iter().flat_map(|r| r.instances()) {
+            found.insert(instance.instance_id().unwrap_or_default().to_string(), instance.clone());
+        }
+    }
+    Ok(found)
+}
+
+fn record(context: &Context, node: &PlannedNode, instance: Option<&Instance>) -> Result<Node, CloudError> {
+    let instance = instance.ok_or_else(|| CloudError::Conflict(format!("instance {} vanished", node.logical())))?;
+    let private_ip = instance.private_ip_address().and_then(|ip| ip.parse().ok());
+    if private_ip != Some(node.spec.private_ip) {
+        return Err(CloudError::Conflict(format!(
+            "instance {} has private IP {:?}, the context plans {}; terminate it and run the step again",
+            instance.instance_id().unwrap_or_default(),
+            instance.private_ip_address(),
+            node.spec.private_ip
+        )));
+    }
+    let private_dns = instance.private_dns_name().unwrap_or_default().to_string();
+    Ok(Node {
+        name: node.name(&context.cluster.name),
+        role: node.role,
+        index: node.index,
+        instance_id: instance.instance_id().unwrap_or_default().to_string(),
+        private_ip: node.spec.private_ip,
+        public_ip: instance.public_ip_address().and_then(|ip| ip.parse().ok()),
+        hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
+        private_dns,
+        pod_cidr: node.spec.pod_cidr,
+    })
+}

@@ -1,0 +1,231 @@
+//! Course sections "Network Load Balancer", "Target Group" and "K8s Public Address": an
+//! internet-facing NLB in the subnet, a TCP target group with the masters' IPs, a listener on
+//! the API port, and the NLB's DNS name as the cluster's public address.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aws_sdk_elasticloadbalancingv2::client::Waiters;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, IpAddressType, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    ProtocolEnum, TargetDescription, TargetGroup, TargetTypeEnum,
+};
+use clap::Args;
+use groundup_cloud::{find_or_create, owned_by_name, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError};
+use groundup_cluster::reservation_blocks;
+use groundup_contracts::context::need;
+use groundup_contracts::harness::StepInfo;
+use groundup_contracts::infra::NlbSection;
+use groundup_contracts::Section;
+
+#[derive(Args, Debug)]
+struct NlbArgs {
+    /// Wait (up to 10 minutes) until the load balancer is active
+    #[arg(long)]
+    wait: bool,
+}
+
+fn main() -> ExitCode {
+    let info = StepInfo { name: "nlb", about: "Create (or find) the API load balancer, its target group and listener" };
+    run_aws_step(info, |mut context, args: NlbArgs, aws| async move {
+        let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
+        let subnet_id = need(&context.subnet, Section::Subnet)?.id.clone();
+        let name = context.cluster.name.clone();
+        let port = i32::from(context.params.ports.api);
+        let nodes: Vec<Ipv4Addr> =
+            context.params.masters.iter().chain(&context.params.workers).map(|n| n.private_ip).collect();
+        reserve_node_addresses(&aws, &subnet_id, &nodes).await?;
+        let (balancer, _) = find_or_create(
+            "load balancer",
+            "nlb",
+            || find_balancer(&aws, &name),
+            || create_balancer(&aws, &name, &subnet_id),
+        )
+        .await?;
+        let (group, _) = find_or_create(
+            "target group",
+            "target-group",
+            || find_group(&aws, &name),
+            || create_group(&aws, &name, &vpc_id, port),
+        )
+        .await?;
+        let balancer_arn = balancer.load_balancer_arn().unwrap_or_default().to_string();
+        let group_arn = group.target_group_arn().unwrap_or_default().to_string();
+        let masters: Vec<Ipv4Addr> = context.params.masters.iter().map(|n| n.private_ip).collect();
+        converge_targets(&aws, &group_arn, &masters, port).await?;
+        let (listener, _) = find_or_create(
+            "listener",
+            "listener",
+            || find_listener(&aws, &balancer_arn, port),
+            || create_listener(&aws, &balancer_arn, &group_arn, port),
+        )
+        .await?;
+        if args.wait {
+            wait_active(&aws, &balancer_arn).await?;
+        }
+        context.nlb = Some(NlbSection {
+            arn: balancer_arn,
+            dns_name: balancer.dns_name().unwrap_or_default().to_string(),
+            target_group_arn: group_arn,
+            listener_arn: listener.listener_arn().unwrap_or_default().to_string(),
+            targets: masters,
+        });
+        Ok(context)
+    })
+}
+
+/// Explicit reservations: AWS assigns no address from them on its own, so the load balancer's
+/// interface can never take a node's address; instances may still ask for them by name.
+async fn reserve_node_addresses(aws: &Aws, subnet_id: &str, nodes: &[Ipv4Addr]) -> Result<(), CloudError> {
+    let existing =
+        aws.ec2.get_subnet_cidr_reservations().subnet_id(subnet_id).send().await.api("GetSubnetCidrReservations")?;
+    let reserved: BTreeSet<&str> = existing.subnet_ipv4_cidr_reservations().iter().filter_map(|r| r.cidr()).collect();
+    for block in reservation_blocks(nodes) {
+        if reserved.contains(block.to_string().as_str()) {
+            continue;
+        }
+        aws.ec2
+            .create_subnet_cidr_reservation()
+            .subnet_id(subnet_id)
+            .cidr(block.to_string())
+            .reservation_type(aws_sdk_ec2::types::SubnetCidrReservationType::Explicit)
+            .description("groundup: node addresses")
+            .send()
+            .await
+            .api("CreateSubnetCidrReservation")?;
+        tracing::info!("nlb: reserved {block} in {subnet_id} for the nodes");
+    }
+    Ok(())
+}
+
+async fn find_balancer(aws: &Aws, name: &str) -> Result<Vec<LoadBalancer>, CloudError> {
+    let found = match aws.elb.describe_load_balancers().names(name).send().await.api("DescribeLoadBalancers") {
+        Ok(out) => out.load_balancers().to_vec(),
+        Err(e) if e.code() == Some("LoadBalancerNotFound") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    owned_by_name(aws, "load balancer", "nlb", found).await
+}
+
+async fn create_balancer(aws: &Aws, name: &str, subnet_id: &str) -> Result<LoadBalancer, CloudError> {
+    let out = aws
+        .elb
+        .create_load_balancer()
+        .name(name)
+        .subnets(subnet_id)
+        .scheme(LoadBalancerSchemeEnum::InternetFacing)
+        .r#type(LoadBalancerTypeEnum::Network)
+        .ip_address_type(IpAddressType::Ipv4)
+        .set_tags(Some(aws.identity.elb_tags("nlb", name)))
+        .send()
+        .await
+        .api("CreateLoadBalancer")?;
+    out.load_balancers()
+        .first()
+        .cloned()
+        .ok_or_else(|| CloudError::Conflict("CreateLoadBalancer returned nothing".into()))
+}
+
+async fn find_group(aws: &Aws, name: &str) -> Result<Vec<TargetGroup>, CloudError> {
+    let found = match aws.elb.describe_target_groups().names(name).send().await.api("DescribeTargetGroups") {
+        Ok(out) => out.target_groups().to_vec(),
+        Err(e) if e.code() == Some("TargetGroupNotFound") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    owned_by_name(aws, "target group", "target-group", found).await
+}
+
+async fn create_group(aws: &Aws, name: &str, vpc_id: &str, port: i32) -> Result<TargetGroup, CloudError> {
+    let out = aws
+        .elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Tcp)
+        .port(port)
+        .vpc_id(vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .set_tags(Some(aws.identity.elb_tags("target-group", name)))
+        .send()
+        .await
+        .api("CreateTargetGroup")?;
+    out.target_groups()
+        .first()
+        .cloned()
+        .ok_or_else(|| CloudError::Conflict("CreateTargetGroup returned nothing".into()))
+}
+
+/// Registers the missing masters and deregisters everything else.
+async fn converge_targets(aws: &Aws, group_arn: &str, masters: &[Ipv4Addr], port: i32) -> Result<(), CloudError> {
+    let health = retry_eventual(|| async {
+        aws.elb.describe_target_health().target_group_arn(group_arn).send().await.api("DescribeTargetHealth")
+    })
+    .await?;
+    let registered: BTreeSet<String> =
+        health.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from)).collect();
+    let wanted: BTreeSet<String> = masters.iter().map(ToString::to_string).collect();
+    let target = |ip: &String| TargetDescription::builder().id(ip).port(port).build();
+    let missing: Vec<TargetDescription> = wanted.difference(&registered).map(target).collect();
+    let extra: Vec<TargetDescription> = registered.difference(&wanted).map(target).collect();
+    if !extra.is_empty() {
+        aws.elb
+            .deregister_targets()
+            .target_group_arn(group_arn)
+            .set_targets(Some(extra.clone()))
+            .send()
+            .await
+            .api("DeregisterTargets")?;
+        tracing::info!("nlb: deregistered {}", ids(&extra));
+    }
+    if !missing.is_empty() {
+        aws.elb
+            .register_targets()
+            .target_group_arn(group_arn)
+            .set_targets(Some(missing.clone()))
+            .send()
+            .await
+            .api("RegisterTargets")?;
+        tracing::info!("nlb: registered {}", ids(&missing));
+    }
+    Ok(())
+}
+
+fn ids(targets: &[TargetDescription]) -> String {
+    targets.iter().filter_map(|t| t.id()).collect::<Vec<_>>().join(", ")
+}
+
+async fn find_listener(aws: &Aws, balancer_arn: &str, port: i32) -> Result<Vec<Listener>, CloudError> {
+    let out = retry_eventual(|| async {
+        aws.elb.describe_listeners().load_balancer_arn(balancer_arn).send().await.api("DescribeListeners")
+    })
+    .await?;
+    Ok(out.listeners().iter().filter(|l| l.port() == Some(port)).cloned().collect())
+}
+
+async fn create_listener(aws: &Aws, balancer_arn: &str, group_arn: &str, port: i32) -> Result<Listener, CloudError> {
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn).build();
+    let out = aws
+        .elb
+        .create_listener()
+        .load_balancer_arn(balancer_arn)
+        .protocol(ProtocolEnum::Tcp)
+        .port(port)
+        .default_actions(forward)
+        .set_tags(Some(aws.identity.elb_tags("listener", &aws.identity.cluster)))
+        .send()
+        .await
+        .api("CreateListener")?;
+    out.listeners().first().cloned().ok_or_else(|| CloudError::Conflict("CreateListener returned nothing".into()))
+}
+
+async fn wait_active(aws: &Aws, balancer_arn: &str) -> Result<(), CloudError> {
+    aws.elb
+        .wait_until_load_balancer_available()
+        .load_balancer_arns(balancer_arn)
+        .wait(Duration::from_secs(600))
+        .await
+        .map_err(|e| CloudError::Conflict(format!("the load balancer did not become active within 10 minutes: {e}")))?;
+    tracing::info!("nlb: {balancer_arn} is active");
+    Ok(())
+}

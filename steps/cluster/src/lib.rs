@@ -1,0 +1,152 @@
+//! What the nlb and compute steps plan before they call AWS: pure, so it is unit-tested.
+
+pub mod keys;
+
+use std::net::Ipv4Addr;
+
+use groundup_contracts::infra::Role;
+use groundup_contracts::params::{NodeSpec, Params, UBUNTU_NAME_PATTERN};
+use ipnet::Ipv4Net;
+
+/// The smallest set of aligned CIDR blocks that covers exactly these addresses. Reserving
+/// them in the subnet (explicit reservations) keeps AWS from handing a planned node address
+/// to anything else, such as the load balancer's network interface.
+pub fn reservation_blocks(ips: &[Ipv4Addr]) -> Vec<Ipv4Net> {
+    let mut sorted: Vec<u32> = ips.iter().map(|ip| u32::from(*ip)).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut blocks = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let run = sorted[i..].iter().enumerate().take_while(|(k, ip)| **ip == start + *k as u32).count() as u32;
+        let mut size = 1u32;
+        while start.is_multiple_of(size * 2) && size * 2 <= run {
+            size *= 2;
+        }
+        let prefix = 32 - size.trailing_zeros() as u8;
+        blocks.push(Ipv4Net::new(Ipv4Addr::from(start), prefix).expect("prefix in 0..=32"));
+        i += size as usize;
+    }
+    blocks
+}
+
+/// One machine to have: its role, index and the params that describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedNode {
+    pub role: Role,
+    pub index: u32,
+    pub spec: NodeSpec,
+}
+
+impl PlannedNode {
+    /// The identity tag's logical name, e.g. `master-0`.
+    pub fn logical(&self) -> String {
+        format!("{}-{}", role_name(self.role), self.index)
+    }
+
+    /// The Name tag, as in the course: `<cluster>-master-0`.
+    pub fn name(&self, cluster: &str) -> String {
+        format!("{cluster}-{}", self.logical())
+    }
+
+    /// The course's user data: `name=master-0`, `name=worker-0|pod-cidr=172.20.0.0/24`.
+    pub fn user_data(&self) -> String {
+        match self.spec.pod_cidr {
+            Some(pod_cidr) => format!("name={}|pod-cidr={pod_cidr}", self.logical()),
+            None => format!("name={}", self.logical()),
+        }
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Master => "master",
+        Role::Worker => "worker",
+    }
+}
+
+pub fn planned_nodes(params: &Params) -> Vec<PlannedNode> {
+    let with_role = |role: Role, nodes: &[NodeSpec]| -> Vec<PlannedNode> {
+        nodes.iter().enumerate().map(|(i, spec)| PlannedNode { role, index: i as u32, spec: spec.clone() }).collect()
+    };
+    let mut nodes = with_role(Role::Master, &params.masters);
+    nodes.extend(with_role(Role::Worker, &params.workers));
+    nodes
+}
+
+/// Canonical's names carry the release, e.g. `ubuntu-xenial-16.04-amd64-server-20170721`;
+/// LTS releases are the even years' .04.
+pub fn is_lts_name(name: &str) -> bool {
+    name.split('-').any(|part| {
+        part.split_once('.').is_some_and(|(year, month)| {
+            month == "04" && year.len() == 2 && year.parse::<u32>().is_ok_and(|y| y.is_multiple_of(2))
+        })
+    })
+}
+
+/// Whether the image lookup is the default Ubuntu one, where only LTS releases qualify.
+pub fn wants_lts_only(name_pattern: &str) -> bool {
+    name_pattern == UBUNTU_NAME_PATTERN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(list: &[&str]) -> Vec<Ipv4Addr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    fn blocks(list: &[&str]) -> Vec<String> {
+        reservation_blocks(&ips(list)).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn course_nodes_are_covered_exactly() {
+        let course = ["172.31.0.10", "172.31.0.11", "172.31.0.12", "172.31.0.20", "172.31.0.21", "172.31.0.22"];
+        assert_eq!(blocks(&course), ["172.31.0.10/31", "172.31.0.12/32", "172.31.0.20/31", "172.31.0.22/32"]);
+    }
+
+    #[test]
+    fn blocks_cover_every_node_and_nothing_else() {
+        let params = {
+            let mut p = Params::course_defaults("us-east-2");
+            let layout = groundup_contracts::params::NodeLayout {
+                masters: 5,
+                workers: 50,
+                ..groundup_contracts::params::NodeLayout::course_default()
+            };
+            (p.masters, p.workers) = layout.expand().unwrap();
+            p
+        };
+        let nodes: Vec<Ipv4Addr> = params.masters.iter().chain(&params.workers).map(|n| n.private_ip).collect();
+        let covered: Vec<Ipv4Addr> = reservation_blocks(&nodes)
+            .iter()
+            .flat_map(|b| ipnet::Ipv4AddrRange::new(b.network(), b.broadcast()))
+            .collect();
+        let mut expected = nodes.clone();
+        expected.sort();
+        assert_eq!(covered, expected);
+        assert!(reservation_blocks(&nodes).len() < 12, "blocks are aggregated");
+    }
+
+    #[test]
+    fn planned_nodes_follow_the_course() {
+        let nodes = planned_nodes(&Params::course_defaults("us-east-2"));
+        assert_eq!(nodes.len(), 6);
+        assert_eq!(nodes[0].name("k8s-cluster"), "k8s-cluster-master-0");
+        assert_eq!(nodes[0].user_data(), "name=master-0");
+        assert_eq!(nodes[5].name("k8s-cluster"), "k8s-cluster-worker-2");
+        assert_eq!(nodes[5].user_data(), "name=worker-2|pod-cidr=172.20.2.0/24");
+        assert_eq!(nodes[5].spec.private_ip.to_string(), "172.31.0.22");
+    }
+
+    #[test]
+    fn only_even_year_april_releases_are_lts() {
+        assert!(is_lts_name("ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-20170721"));
+        assert!(is_lts_name("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250101"));
+        assert!(!is_lts_name("ubuntu/images/hvm-ssd/ubuntu-mantic-23.10-amd64-server-20231011"));
+        assert!(!is_lts_name("ubuntu/images/hvm-ssd/ubuntu-lunar-23.04-amd64-server-20230420"));
+    }
+}

@@ -1,0 +1,253 @@
+//! nlb and compute end to end on the emulator, through `groundup up`.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use aws_sdk_ec2::types::{InstanceAttributeName, ResourceType};
+use groundup_cloud::Identity;
+use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+fn course_counts(instances: usize) -> BTreeMap<&'static str, usize> {
+    [
+        ("dhcp", 1),
+        ("igw", 1),
+        ("instance", instances),
+        ("key-pair", 1),
+        ("listener", 1),
+        ("load-balancer", 1),
+        ("route-table", 1),
+        ("sg", 1),
+        ("subnet", 1),
+        ("target-group", 1),
+        ("vpc", 1),
+    ]
+    .into()
+}
+
+#[test]
+fn up_creates_exactly_the_course_infrastructure_and_a_second_up_nothing() {
+    let cluster = TestCluster::new("course");
+    let first = cluster.up(&[]);
+    assert_success(&first, "up");
+    assert_eq!(cluster.inventory().counts(), course_counts(6));
+    let state = cluster.state();
+    let compute = state.compute.clone().unwrap();
+    let ips: Vec<String> = compute.nodes.iter().map(|n| n.private_ip.to_string()).collect();
+    assert_eq!(ips, ["172.31.0.10", "172.31.0.11", "172.31.0.12", "172.31.0.20", "172.31.0.21", "172.31.0.22"]);
+    assert_eq!(compute.nodes[3].name, format!("{}-worker-0", cluster.name));
+    assert_eq!(compute.nodes[3].hostname, "ip-172-31-0-20");
+    assert!(compute.nodes.iter().all(|n| n.public_ip.is_some()));
+    let nlb = state.nlb.clone().unwrap();
+    assert_eq!(
+        nlb.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["172.31.0.10", "172.31.0.11", "172.31.0.12"]
+    );
+    assert!(nlb.dns_name.contains(&cluster.name));
+    check_instances(&cluster.name, &compute.nodes);
+
+    let key = cluster.dir.path().join(&compute.key_pair.private_key_path);
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o400);
+    assert_eq!(std::fs::metadata(key.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    let saved = std::fs::read_to_string(cluster.state_path()).unwrap();
+    assert!(!saved.contains("PRIVATE KEY") && !String::from_utf8_lossy(&first.stderr).contains("PRIVATE KEY"));
+
+    let second = cluster.up(&[]);
+    assert_success(&second, "second up");
+    assert!(
+        !String::from_utf8_lossy(&second.stderr).contains("created"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(cluster.inventory().counts(), course_counts(6));
+    assert_eq!(cluster.state().compute.unwrap().nodes, compute.nodes);
+}
+
+/// Name tags, user data and source/dest check, as AWS reports them.
+fn check_instances(cluster: &str, nodes: &[groundup_contracts::infra::Node]) {
+    block_on(async {
+        let ec2 = groundup_testkit::client(endpoint()).await;
+        for node in nodes {
+            let out = ec2.describe_instances().instance_ids(&node.instance_id).send().await.unwrap();
+            let instance = &out.reservations()[0].instances()[0];
+            let name = instance.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value());
+            assert_eq!(name, Some(node.name.as_str()));
+            let check = ec2
+                .describe_instance_attribute()
+                .instance_id(&node.instance_id)
+                .attribute(InstanceAttributeName::SourceDestCheck)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(check.source_dest_check().and_then(|v| v.value()), Some(false), "{}", node.name);
+            let data = ec2
+                .describe_instance_attribute()
+                .instance_id(&node.instance_id)
+                .attribute(InstanceAttributeName::UserData)
+                .send()
+                .await
+                .unwrap();
+            let encoded = data.user_data().and_then(|v| v.value()).unwrap_or_default();
+            let decoded = String::from_utf8(openssl::base64::decode_block(encoded).unwrap()).unwrap();
+            let expected = match node.pod_cidr {
+                Some(pod) => format!("name=worker-{}|pod-cidr={pod}", node.index),
+                None => format!("name=master-{}", node.index),
+            };
+            assert_eq!(decoded, expected, "{cluster}: {}", node.name);
+        }
+    });
+}
+
+#[test]
+fn a_target_group_changed_by_hand_is_brought_back_in_line() {
+    let cluster = TestCluster::new("tgdrift");
+    assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
+    let group = cluster.state().nlb.unwrap().target_group_arn;
+    let target =
+        |ip: &str| aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder().id(ip).port(6443).build();
+    block_on(async {
+        let elb = elb_client().await;
+        elb.deregister_targets().target_group_arn(&group).targets(target("172.31.0.11")).send().await.unwrap();
+        elb.register_targets().target_group_arn(&group).targets(target("172.31.0.99")).send().await.unwrap();
+    });
+    let repaired = cluster.up(&["--only", "nlb"]);
+    assert_success(&repaired, "up --only nlb");
+    let stderr = String::from_utf8_lossy(&repaired.stderr);
+    assert!(stderr.contains("deregistered 172.31.0.99") && stderr.contains("registered 172.31.0.11"), "{stderr}");
+    let registered = block_on(async {
+        let out = elb_client().await.describe_target_health().target_group_arn(&group).send().await.unwrap();
+        let mut ids: Vec<String> =
+            out.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from)).collect();
+        ids.sort();
+        ids
+    });
+    assert_eq!(registered, ["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
+}
+
+async fn elb_client() -> aws_sdk_elasticloadbalancingv2::Client {
+    let context = groundup_contracts::Context::from_json(&TestCluster::new("elb").init(&[])).unwrap();
+    groundup_cloud::Aws::connect(&context).await.elb
+}
+
+#[test]
+fn a_key_pair_whose_fingerprint_does_not_match_is_an_error() {
+    let cluster = TestCluster::new("keymismatch");
+    assert_success(&cluster.up(&[]), "up");
+    let path = cluster.dir.path().join(cluster.state().compute.unwrap().key_pair.private_key_path);
+    std::fs::remove_file(&path).unwrap();
+    groundup_cluster::keys::write_private(&path, &openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let stderr = assert_clean_failure(&cluster.up(&["--only", "compute"]), "compute with another key");
+    assert!(stderr.contains("fingerprint"), "{stderr}");
+    assert_eq!(cluster.inventory().count("key-pair"), 1);
+}
+
+#[test]
+fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
+    let cluster = TestCluster::new("crashrun");
+    assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
+    let state = cluster.state();
+    // What a run killed right after RunInstances leaves: a tagged instance the state never saw.
+    let orphan = block_on(async {
+        let ec2 = groundup_testkit::client(endpoint()).await;
+        let identity = Identity::new(&cluster.name);
+        let interface = aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+            .device_index(0)
+            .subnet_id(&state.subnet.as_ref().unwrap().id)
+            .private_ip_address("172.31.0.10")
+            .groups(&state.sg.as_ref().unwrap().id)
+            .build();
+        let out = ec2
+            .run_instances()
+            .image_id("ami-785db401")
+            .min_count(1)
+            .max_count(1)
+            .network_interfaces(interface)
+            .tag_specifications(identity.tag_spec(
+                ResourceType::Instance,
+                "master-0",
+                &format!("{}-master-0", cluster.name),
+            ))
+            .send()
+            .await
+            .unwrap();
+        out.instances()[0].instance_id().unwrap().to_string()
+    });
+    let resumed = cluster.up(&[]);
+    assert_success(&resumed, "resume");
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains(&format!("master-0: found instance {orphan}")));
+    assert_eq!(cluster.inventory().count("instance"), 6);
+    assert_eq!(cluster.state().compute.unwrap().nodes[0].instance_id, orphan);
+}
+
+#[test]
+fn bad_node_plans_are_rejected_before_any_aws_call() {
+    let cluster = TestCluster::new("badnodes");
+    assert_success(&cluster.up(&["--to", "sg"]), "up --to sg");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.state_path()).unwrap()).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = good.clone();
+        f(&mut doc);
+        doc.to_string()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "outside the subnet",
+            edit(&|d| d["params"]["masters"][0]["private_ip"] = "172.31.1.10".into()),
+            "params.masters[0].private_ip",
+        ),
+        (
+            "duplicated",
+            edit(&|d| d["params"]["workers"][1]["private_ip"] = "172.31.0.10".into()),
+            "params.workers[1].private_ip",
+        ),
+        (
+            "AWS-reserved .1",
+            edit(&|d| d["params"]["masters"][1]["private_ip"] = "172.31.0.1".into()),
+            "params.masters[1].private_ip",
+        ),
+        (
+            "AWS-reserved .255",
+            edit(&|d| d["params"]["workers"][0]["private_ip"] = "172.31.0.255".into()),
+            "params.workers[0].private_ip",
+        ),
+        (
+            "unknown instance type",
+            edit(&|d| d["params"]["instance_type"] = "t2.enormous".into()),
+            "params.instance_type",
+        ),
+        (
+            "more nodes than addresses",
+            edit(&|d| {
+                let workers: Vec<serde_json::Value> = (0..12)
+                    .map(|i| serde_json::json!({"private_ip": format!("172.31.0.{}", 4 + i), "pod_cidr": format!("172.20.{i}.0/24")}))
+                    .collect();
+                d["params"]["subnet_cidr"] = "172.31.0.0/28".into();
+                d["params"]["masters"] = serde_json::json!([{"private_ip": "172.31.0.14"}]);
+                d["params"]["workers"] = workers.into();
+            }),
+            "params.masters",
+        ),
+    ];
+    for (what, input, field) in cases {
+        let stderr = assert_clean_failure(&cluster.step("compute", &input), what);
+        assert!(stderr.contains(field), "{what}: expected {field} in {stderr}");
+    }
+    assert_eq!(cluster.inventory().count("instance"), 0);
+    assert_eq!(cluster.inventory().count("key-pair"), 0);
+}
+
+#[test]
+fn five_masters_and_fifty_workers() {
+    let cluster = TestCluster::new("scale");
+    assert_success(&cluster.up(&["--masters", "5", "--workers", "50"]), "up 5+50");
+    assert_eq!(cluster.inventory().count("instance"), 55);
+    let state = cluster.state();
+    assert_eq!(state.nlb.unwrap().targets.len(), 5);
+    let nodes = state.compute.unwrap().nodes;
+    assert_eq!(nodes.last().unwrap().private_ip.to_string(), "172.31.0.69");
+    assert_eq!(nodes.last().unwrap().pod_cidr.unwrap().to_string(), "172.20.49.0/24");
+}
