@@ -14,12 +14,14 @@ use crate::error::ContextError;
 use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
+use crate::pki::{CaSection, CertsSection};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
 
 /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
-pub const DEFAULT_PIPELINE: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute"];
+pub const DEFAULT_PIPELINE: &[&str] =
+    &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca", "certs"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "groundup context", description = "The JSON document that passes between groundup steps")]
@@ -49,6 +51,10 @@ pub struct Context {
     pub nlb: Option<NlbSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute: Option<ComputeSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certs: Option<CertsSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownSection>,
     /// Sections of steps this build does not know (plugins), passed through unchanged.
@@ -100,6 +106,7 @@ pub enum Section {
     Sg,
     Nlb,
     Compute,
+    Ca,
 }
 
 impl Section {
@@ -113,6 +120,7 @@ impl Section {
             Section::Sg => "sg",
             Section::Nlb => "nlb",
             Section::Compute => "compute",
+            Section::Ca => "ca",
         }
     }
 
@@ -149,6 +157,8 @@ impl Context {
             sg: None,
             nlb: None,
             compute: None,
+            ca: None,
+            certs: None,
             teardown: None,
             extra: Map::new(),
         }
@@ -221,6 +231,12 @@ impl Context {
             (None, None, None, None, None, None, None);
         self.compute = None;
         self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
+    }
+
+    /// After the PKI directory is deleted: the ca and certs steps must run again.
+    pub fn forget_pki(&mut self) {
+        (self.ca, self.certs) = (None, None);
+        self.completed.retain(|step| step != "ca" && step != "certs");
     }
 }
 

@@ -11,6 +11,7 @@ pub mod harness;
 pub mod infra;
 pub mod network;
 pub mod params;
+pub mod pki;
 pub mod region;
 pub mod schema;
 pub mod teardown;

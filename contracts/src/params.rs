@@ -34,6 +34,8 @@ pub struct Params {
     /// The Kubernetes service range; its first address is a SAN of the API server certificate.
     #[schemars(with = "String")]
     pub service_cidr: Ipv4Net,
+    #[serde(default)]
+    pub pki: crate::pki::PkiParams,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -166,6 +168,7 @@ impl Params {
             instance_type: "t2.micro".into(),
             image: ImageSelector::default(),
             service_cidr: "10.32.0.0/24".parse().expect("literal CIDR"),
+            pki: crate::pki::PkiParams::default(),
         }
     }
 

@@ -17,7 +17,7 @@ pub struct DownArgs {
     /// Delete; without it, `down` only lists what it would delete (JSON on stdout)
     #[arg(long)]
     pub yes: bool,
-    /// Also delete the local SSH key and PKI files
+    /// Also delete the local SSH key and the PKI directory
     #[arg(long, requires = "yes")]
     pub purge: bool,
     /// Refuse unless the state file is this cluster's (a guard for scripts)
@@ -54,10 +54,12 @@ pub fn run(args: &DownArgs) -> Result<()> {
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&listed)?);
     if args.yes {
-        state::save(&args.state, &after)?;
+        let mut after = after;
         if args.purge {
             purge_local_files(&context, &args.state)?;
+            after.forget_pki();
         }
+        state::save(&args.state, &after)?;
         eprintln!("groundup: cluster `{}` torn down; the state file is marked so", context.cluster.name);
     }
     Ok(())
@@ -69,7 +71,7 @@ fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
     if let Some(compute) = &context.compute {
         remove(&base.join(&compute.key_pair.private_key_path))?;
     }
-    Ok(())
+    remove(&base.join(&context.params.pki.dir))
 }
 
 fn remove(path: &Path) -> Result<()> {

@@ -131,6 +131,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         instance_type: args.instance_type.clone(),
         image,
         service_cidr: args.service_cidr,
+        pki: groundup_contracts::pki::PkiParams::default(),
     };
     let pipeline = match &args.pipeline {
         Some(steps) if steps.is_empty() => bail!("--pipeline needs at least one step"),

@@ -1,0 +1,91 @@
+//! The PKI steps' parameters and sections. Sections hold paths, subjects and fingerprints,
+//! never key material.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How the certificates are made; the defaults are the course's subject and kubeadm's
+/// lifetimes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiParams {
+    /// Where the files go, relative to the working directory (the state file's).
+    pub dir: String,
+    pub key: KeyAlgorithm,
+    pub ca_days: u32,
+    pub leaf_days: u32,
+    /// A certificate expiring within this many days counts as a problem.
+    pub renew_within_days: u32,
+    pub subject: SubjectNames,
+}
+
+impl Default for PkiParams {
+    fn default() -> Self {
+        PkiParams {
+            dir: "pki".into(),
+            key: KeyAlgorithm::Rsa2048,
+            ca_days: 3650,
+            leaf_days: 365,
+            renew_within_days: 30,
+            subject: SubjectNames::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    Rsa2048,
+    EcdsaP256,
+}
+
+/// The course's `names` block: C, L, O (of the CA), OU, ST.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectNames {
+    pub country: String,
+    pub locality: String,
+    pub organization: String,
+    pub organizational_unit: String,
+    pub state: String,
+}
+
+impl Default for SubjectNames {
+    fn default() -> Self {
+        SubjectNames {
+            country: "UK".into(),
+            locality: "England".into(),
+            organization: "Ytech".into(),
+            organizational_unit: "DEVOPS".into(),
+            state: "London".into(),
+        }
+    }
+}
+
+/// The three authorities: Kubernetes, etcd and front-proxy (etcd never shares the API
+/// server's CA).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CaSection {
+    pub authorities: Vec<CertRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CertsSection {
+    pub certificates: Vec<CertRecord>,
+}
+
+/// One certificate on disk, as it is: enough to find it, recognise it and know when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CertRecord {
+    /// The cfssl-style base name: `<name>.pem`, `<name>-key.pem`, `<name>.csr`.
+    pub name: String,
+    /// The authority that signed it (its own name for a CA).
+    pub signer: String,
+    pub cert_path: String,
+    pub key_path: String,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub serial: String,
+    pub sha256: String,
+    pub not_after: String,
+}

@@ -1,0 +1,142 @@
+//! Course section "Generating TLS Certificates For Client and Server", and what kubeadm adds:
+//! every component's certificate, checked on each re-run. `check` reports without changing.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use groundup_contracts::context::need;
+use groundup_contracts::harness::{run_step, StepInfo};
+use groundup_contracts::pki::{CertRecord, CertsSection, PkiParams};
+use groundup_contracts::{Section, StepError};
+use groundup_pki::plan::{certificates, lint, Authority, CertSpec};
+use groundup_pki::store::Store;
+use groundup_pki::x509::{issue_leaf, problems};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use rayon::prelude::*;
+
+#[derive(Args, Debug)]
+struct CertsArgs {
+    /// Regenerate certificates that no longer match the context (or are about to expire)
+    #[arg(long)]
+    renew: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print every certificate with its expiry and problems (stderr); fail if any has one
+    Check,
+}
+
+/// What became of one certificate.
+enum Outcome {
+    Kept(CertRecord),
+    Issued(CertRecord),
+    Stale(String, Vec<String>),
+}
+
+fn main() -> ExitCode {
+    let info = StepInfo { name: "certs", about: "Create (or check and keep) every certificate of the cluster" };
+    run_step(info, |mut context, args: CertsArgs| {
+        need(&context.ca, Section::Ca)?;
+        let params = context.params.pki.clone();
+        let plan = certificates(&context)?;
+        for spec in &plan {
+            if let Some(problem) = lint(spec).first() {
+                return Err(StepError::new(format!("{}: {problem}", spec.name)));
+            }
+        }
+        let store = Store::open(&params.dir).map_err(StepError::new)?;
+        let authorities = load_authorities(&store)?;
+        let checking = matches!(args.command, Some(Command::Check));
+        let renew = args.renew && !checking;
+        let outcomes = plan
+            .par_iter()
+            .map(|spec| ensure(&store, spec, &authorities, &params, renew, checking))
+            .collect::<Result<Vec<_>, _>>()?;
+        if checking {
+            report(&outcomes)?;
+        }
+        context.certs = Some(CertsSection { certificates: settle(outcomes)? });
+        Ok(context)
+    })
+}
+
+type Authorities = HashMap<Authority, (X509, PKey<Private>)>;
+
+fn load_authorities(store: &Store) -> Result<Authorities, StepError> {
+    Authority::ALL
+        .into_iter()
+        .map(|authority| {
+            let pair = store.load(authority.file()).map_err(StepError::new)?.ok_or_else(|| {
+                StepError::new(format!("the {} CA is missing from {}", authority.file(), store.dir.display()))
+                    .with_hint("run groundup-ca first")
+            })?;
+            Ok((authority, pair))
+        })
+        .collect()
+}
+
+fn ensure(
+    store: &Store,
+    spec: &CertSpec,
+    authorities: &Authorities,
+    params: &PkiParams,
+    renew: bool,
+    checking: bool,
+) -> Result<Outcome, StepError> {
+    let (ca, ca_key) = &authorities[&spec.signer];
+    let signer = spec.signer.file();
+    if let Some((cert, key)) = store.load(&spec.name).map_err(StepError::new)? {
+        let found = problems(spec, &cert, &key, ca, params);
+        if found.is_empty() {
+            return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert)));
+        }
+        if !renew {
+            return Ok(Outcome::Stale(spec.name.clone(), found));
+        }
+        tracing::warn!("certs: renewing {}: {}", spec.name, found.join("; "));
+    } else if checking {
+        return Ok(Outcome::Stale(spec.name.clone(), vec!["missing".into()]));
+    }
+    let issued =
+        issue_leaf(spec, ca, ca_key, params).map_err(|e| StepError::new(format!("cannot issue {}: {e}", spec.name)))?;
+    store.save(&spec.name, &issued).map_err(StepError::new)?;
+    Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)))
+}
+
+fn report(outcomes: &[Outcome]) -> Result<(), StepError> {
+    eprintln!("{:<34} {:<26} problems", "certificate", "expires");
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Kept(r) | Outcome::Issued(r) => eprintln!("{:<34} {:<26} -", r.name, r.not_after),
+            Outcome::Stale(name, found) => eprintln!("{name:<34} {:<26} {}", "", found.join("; ")),
+        }
+    }
+    Ok(())
+}
+
+/// All good: the records. Anything stale: one error naming each certificate and its problems.
+fn settle(outcomes: Vec<Outcome>) -> Result<Vec<CertRecord>, StepError> {
+    let mut records = Vec::new();
+    let mut stale = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Kept(record) => records.push(record),
+            Outcome::Issued(record) => {
+                tracing::info!("certs: issued {} ({})", record.name, record.subject);
+                records.push(record);
+            }
+            Outcome::Stale(name, found) => stale.push(format!("{name} ({})", found.join("; "))),
+        }
+    }
+    if stale.is_empty() {
+        Ok(records)
+    } else {
+        Err(StepError::new(format!("{} certificate(s) do not match the context: {}", stale.len(), stale.join(", ")))
+            .with_hint("pass --renew to regenerate them"))
+    }
+}

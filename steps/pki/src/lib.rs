@@ -1,0 +1,7 @@
+//! The cluster PKI with openssl: what to issue ([`plan`]), how to issue and inspect it
+//! ([`x509`]), and where it lives on disk ([`store`]). No AWS here: the steps read node names,
+//! addresses and the load balancer's DNS name from the context.
+
+pub mod plan;
+pub mod store;
+pub mod x509;

@@ -1,0 +1,266 @@
+//! The certificate set as data: one table, from the course (cfssl names and subjects) and
+//! kubeadm (the etcd and front-proxy authorities and their certificates).
+
+use std::net::IpAddr;
+
+use groundup_contracts::context::need;
+use groundup_contracts::{Context, ContextError, Section};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Authority {
+    Kubernetes,
+    Etcd,
+    FrontProxy,
+}
+
+impl Authority {
+    pub const ALL: [Authority; 3] = [Authority::Kubernetes, Authority::Etcd, Authority::FrontProxy];
+
+    /// The CA's file base name.
+    pub fn file(self) -> &'static str {
+        match self {
+            Authority::Kubernetes => "ca",
+            Authority::Etcd => "etcd-ca",
+            Authority::FrontProxy => "front-proxy-ca",
+        }
+    }
+
+    pub fn common_name(self) -> &'static str {
+        match self {
+            Authority::Kubernetes => "Kubernetes",
+            Authority::Etcd => "etcd-ca",
+            Authority::FrontProxy => "front-proxy-ca",
+        }
+    }
+
+    pub fn by_file(file: &str) -> Option<Authority> {
+        Authority::ALL.into_iter().find(|a| a.file() == file)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub server: bool,
+    pub client: bool,
+}
+
+const CLIENT: Usage = Usage { server: false, client: true };
+const SERVER: Usage = Usage { server: true, client: false };
+const BOTH: Usage = Usage { server: true, client: true };
+
+/// One leaf certificate to have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertSpec {
+    pub name: String,
+    pub signer: Authority,
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub usage: Usage,
+    pub dns: Vec<String>,
+    pub ips: Vec<IpAddr>,
+}
+
+impl CertSpec {
+    fn new(name: impl Into<String>, signer: Authority, cn: impl Into<String>, org: Option<&str>, usage: Usage) -> Self {
+        CertSpec {
+            name: name.into(),
+            signer,
+            common_name: cn.into(),
+            organization: org.map(String::from),
+            usage,
+            dns: Vec::new(),
+            ips: Vec::new(),
+        }
+    }
+
+    fn with_sans(mut self, dns: Vec<String>, ips: Vec<IpAddr>) -> Self {
+        self.dns = dns;
+        self.ips = ips;
+        self
+    }
+
+    /// The SAN set as strings, `DNS:name` / `IP:address`, sorted: what a re-run compares.
+    pub fn sans(&self) -> Vec<String> {
+        let mut sans: Vec<String> =
+            self.dns.iter().map(|d| format!("DNS:{d}")).chain(self.ips.iter().map(|ip| format!("IP:{ip}"))).collect();
+        sans.sort();
+        sans.dedup();
+        sans
+    }
+}
+
+const API_NAMES: [&str; 5] = [
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster",
+    "kubernetes.default.svc.cluster.local",
+];
+
+/// Every leaf certificate the cluster needs, from the nodes and the load balancer.
+pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
+    let compute = need(&context.compute, Section::Compute)?;
+    let nlb = need(&context.nlb, Section::Nlb)?;
+    let service_ip = context
+        .params
+        .service_cidr
+        .hosts()
+        .next()
+        .ok_or_else(|| ContextError::field("params.service_cidr", "has no host address for the API service"))?;
+    let loopback: IpAddr = "127.0.0.1".parse().expect("literal IP");
+    let masters: Vec<_> = compute.masters().collect();
+
+    let mut api_dns: Vec<String> = vec!["localhost".into(), nlb.dns_name.clone()];
+    api_dns.extend(masters.iter().flat_map(|m| [m.hostname.clone(), m.private_dns.clone()]));
+    api_dns.extend(API_NAMES.iter().map(|s| s.to_string()));
+    let mut api_ips = vec![loopback, IpAddr::V4(service_ip)];
+    api_ips.extend(masters.iter().map(|m| IpAddr::V4(m.private_ip)));
+
+    let k = Authority::Kubernetes;
+    let mut set = vec![
+        CertSpec::new("master-kubernetes", k, "kubernetes", Some(&context.params.pki.subject.organization), SERVER)
+            .with_sans(api_dns, api_ips),
+        CertSpec::new("kube-scheduler", k, "system:kube-scheduler", Some("system:kube-scheduler"), CLIENT),
+        CertSpec::new(
+            "kube-controller-manager",
+            k,
+            "system:kube-controller-manager",
+            Some("system:kube-controller-manager"),
+            CLIENT,
+        ),
+        CertSpec::new("kube-proxy", k, "system:kube-proxy", Some("system:node-proxier"), CLIENT),
+        CertSpec::new("admin", k, "admin", Some("system:masters"), CLIENT),
+        CertSpec::new("service-account", k, "service-accounts", Some("Kubernetes"), CLIENT),
+        CertSpec::new("apiserver-kubelet-client", k, "kube-apiserver-kubelet-client", Some("system:masters"), CLIENT),
+        CertSpec::new("apiserver-etcd-client", Authority::Etcd, "kube-apiserver-etcd-client", None, CLIENT),
+        CertSpec::new("etcd-healthcheck-client", Authority::Etcd, "kube-etcd-healthcheck-client", None, CLIENT),
+        CertSpec::new("front-proxy-client", Authority::FrontProxy, "front-proxy-client", None, CLIENT),
+    ];
+    for worker in compute.workers() {
+        let mut ips = vec![IpAddr::V4(worker.private_ip)];
+        ips.extend(worker.public_ip.map(IpAddr::V4));
+        set.push(
+            CertSpec::new(&worker.name, k, format!("system:node:{}", worker.hostname), Some("system:nodes"), BOTH)
+                .with_sans(vec![worker.hostname.clone(), worker.private_dns.clone()], ips),
+        );
+    }
+    for master in &masters {
+        let dns = vec![master.hostname.clone(), "localhost".to_string()];
+        let ips = vec![IpAddr::V4(master.private_ip), loopback, "::1".parse().expect("literal IP")];
+        for role in ["etcd-server", "etcd-peer"] {
+            set.push(
+                CertSpec::new(format!("{role}-{}", master.hostname), Authority::Etcd, &master.hostname, None, BOTH)
+                    .with_sans(dns.clone(), ips.clone()),
+            );
+        }
+    }
+    Ok(set)
+}
+
+/// What users of the course get wrong, as readable problems.
+pub fn lint(spec: &CertSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (what, value) in [("CN", Some(&spec.common_name)), ("O", spec.organization.as_ref())] {
+        if value.is_some_and(|v| v.contains("system:system:")) {
+            problems.push(format!("{what} has a doubled `system:system:` prefix"));
+        }
+    }
+    if spec.organization.as_deref() == Some("system:nodes") {
+        let node = spec.common_name.strip_prefix("system:node:");
+        if node.is_none_or(|n| !spec.dns.iter().any(|d| d == n)) {
+            problems.push(format!("kubelet CN `{}` does not match the node's name among its SANs", spec.common_name));
+        }
+    }
+    let is_api_server = spec.dns.iter().any(|d| d == "kubernetes");
+    if is_api_server && !spec.dns.iter().any(|d| d == "kubernetes.default.svc.cluster.local") {
+        problems.push("API server certificate lacks kubernetes.default.svc.cluster.local".into());
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Context {
+        let text = include_str!("../../../contracts/examples/03-infra.json");
+        Context::from_json(text).unwrap()
+    }
+
+    fn find<'a>(set: &'a [CertSpec], name: &str) -> &'a CertSpec {
+        set.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn the_api_server_certificate_covers_every_way_to_reach_it() {
+        let set = certificates(&example()).unwrap();
+        let api = find(&set, "master-kubernetes");
+        assert_eq!(api.common_name, "kubernetes");
+        assert_eq!(api.usage, SERVER);
+        let sans = api.sans();
+        for expected in [
+            "IP:127.0.0.1",
+            "IP:10.32.0.1",
+            "IP:172.31.0.10",
+            "IP:172.31.0.12",
+            "DNS:localhost",
+            "DNS:ip-172-31-0-11",
+            "DNS:ip-172-31-0-11.us-east-2.compute.internal",
+            "DNS:k8s-cluster-50dc6c495c0c9188.elb.us-east-2.amazonaws.com",
+            "DNS:kubernetes.default.svc.cluster.local",
+        ] {
+            assert!(sans.contains(&expected.to_string()), "{expected} missing from {sans:?}");
+        }
+        assert_eq!(sans.len(), 5 + 2 + 6 + 2 + 3);
+        assert!(lint(api).is_empty());
+    }
+
+    #[test]
+    fn one_kubelet_certificate_per_worker_named_after_the_node() {
+        let set = certificates(&example()).unwrap();
+        let kubelet = find(&set, "k8s-cluster-worker-1");
+        assert_eq!(kubelet.common_name, "system:node:ip-172-31-0-21");
+        assert_eq!(kubelet.organization.as_deref(), Some("system:nodes"));
+        assert_eq!(kubelet.usage, BOTH);
+        assert_eq!(
+            kubelet.sans(),
+            ["DNS:ip-172-31-0-21", "DNS:ip-172-31-0-21.us-east-2.compute.internal", "IP:172.31.0.21", "IP:3.15.20.101"]
+        );
+        assert!(lint(kubelet).is_empty());
+    }
+
+    #[test]
+    fn the_set_is_the_course_plus_kubeadm() {
+        let set = certificates(&example()).unwrap();
+        assert_eq!(set.len(), 10 + 3 + 2 * 3);
+        assert_eq!(find(&set, "kube-proxy").organization.as_deref(), Some("system:node-proxier"));
+        assert_eq!(find(&set, "admin").organization.as_deref(), Some("system:masters"));
+        assert_eq!(find(&set, "apiserver-etcd-client").signer, Authority::Etcd);
+        assert_eq!(find(&set, "front-proxy-client").signer, Authority::FrontProxy);
+        let etcd = find(&set, "etcd-server-ip-172-31-0-10");
+        assert_eq!(etcd.signer, Authority::Etcd);
+        assert_eq!(etcd.sans(), ["DNS:ip-172-31-0-10", "DNS:localhost", "IP:127.0.0.1", "IP:172.31.0.10", "IP:::1"]);
+    }
+
+    #[test]
+    fn lint_catches_the_course_mistakes() {
+        let set = certificates(&example()).unwrap();
+        let mut doubled = find(&set, "kube-scheduler").clone();
+        doubled.common_name = "system:system:kube-scheduler".into();
+        assert!(lint(&doubled)[0].contains("system:system:"));
+        let mut kubelet = find(&set, "k8s-cluster-worker-0").clone();
+        kubelet.common_name = "system:node:k8s-cluster-worker-0".into();
+        assert!(lint(&kubelet)[0].contains("does not match"));
+        let mut api = find(&set, "master-kubernetes").clone();
+        api.dns.retain(|d| d != "kubernetes.default.svc.cluster.local");
+        api.dns.push("kubernetes.svc.cluster.local".into());
+        assert!(lint(&api)[0].contains("kubernetes.default.svc.cluster.local"));
+    }
+
+    #[test]
+    fn missing_infrastructure_names_the_step_to_run() {
+        let mut context = example();
+        context.compute = None;
+        assert!(certificates(&context).unwrap_err().to_string().contains("groundup-compute"));
+    }
+}
