@@ -17,6 +17,9 @@ pub struct PkiParams {
     /// A certificate expiring within this many days counts as a problem.
     pub renew_within_days: u32,
     pub subject: SubjectNames,
+    /// Certificates added with `groundup-certs --csr`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomCert>,
 }
 
 impl Default for PkiParams {
@@ -28,6 +31,7 @@ impl Default for PkiParams {
             leaf_days: 365,
             renew_within_days: 30,
             subject: SubjectNames::default(),
+            custom: Vec::new(),
         }
     }
 }
@@ -88,4 +92,51 @@ pub struct CertRecord {
     pub serial: String,
     pub sha256: String,
     pub not_after: String,
+}
+
+/// A certificate asked for in cfssl's terms (`groundup-certs --csr`), kept so that every later
+/// run checks it like the built-in ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomCert {
+    /// The file base name: the CSR file's name without `-csr.json`.
+    pub name: String,
+    pub csr: CfsslCsr,
+    /// cfssl usages from the profile: "signing", "key encipherment", "server auth", "client auth".
+    pub usages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_hours: Option<u32>,
+}
+
+/// cfssl's CSR JSON: `{"CN", "hosts", "key": {"algo", "size"}, "names": [{"C","L","O","OU","ST"}]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CfsslCsr {
+    #[serde(rename = "CN")]
+    pub common_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<CfsslKey>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<CfsslName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CfsslKey {
+    pub algo: String,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CfsslName {
+    #[serde(rename = "C", default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(rename = "L", default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(rename = "O", default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(rename = "OU", default, skip_serializing_if = "Option::is_none")]
+    pub organizational_unit: Option<String>,
+    #[serde(rename = "ST", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }

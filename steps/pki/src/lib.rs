@@ -2,6 +2,7 @@
 //! ([`x509`]), and where it lives on disk ([`store`]). No AWS here: the steps read node names,
 //! addresses and the load balancer's DNS name from the context.
 
+pub mod cfssl;
 pub mod plan;
 pub mod store;
 pub mod x509;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use groundup_contracts::context::need;
+use groundup_contracts::pki::KeyAlgorithm;
 use groundup_contracts::{Context, ContextError, Section};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +59,9 @@ pub struct CertSpec {
     pub usage: Usage,
     pub dns: Vec<String>,
     pub ips: Vec<IpAddr>,
+    /// Overrides of `params.pki` for this certificate (cfssl requests carry their own).
+    pub key: Option<KeyAlgorithm>,
+    pub days: Option<u32>,
 }
 
 impl CertSpec {
@@ -70,6 +74,8 @@ impl CertSpec {
             usage,
             dns: Vec::new(),
             ips: Vec::new(),
+            key: None,
+            days: None,
         }
     }
 
@@ -143,6 +149,16 @@ pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
             CertSpec::new(&worker.name, k, format!("system:node:{}", worker.hostname), Some("system:nodes"), BOTH)
                 .with_sans(vec![worker.hostname.clone(), worker.private_dns.clone()], ips),
         );
+    }
+    for (i, custom) in context.params.pki.custom.iter().enumerate() {
+        let spec = crate::cfssl::spec(custom).map_err(|e| ContextError::field(format!("params.pki.custom[{i}]"), e))?;
+        if set.iter().any(|c| c.name == spec.name) {
+            return Err(ContextError::field(
+                format!("params.pki.custom[{i}]"),
+                format!("`{}` is a built-in certificate's name", spec.name),
+            ));
+        }
+        set.push(spec);
     }
     for master in &masters {
         let dns = vec![master.hostname.clone(), "localhost".to_string()];

@@ -101,14 +101,15 @@ pub fn issue_leaf(
     ca_key: &PKey<Private>,
     params: &PkiParams,
 ) -> Result<Issued, ErrorStack> {
-    let key = new_key(params.key)?;
+    let algorithm = spec.key.unwrap_or(params.key);
+    let key = new_key(algorithm)?;
     let name = subject(params, &spec.common_name, spec.organization.as_deref())?;
-    let mut cert = builder(&name, &key, params.leaf_days)?;
+    let mut cert = builder(&name, &key, spec.days.unwrap_or(params.leaf_days))?;
     cert.set_issuer_name(ca.subject_name())?;
     cert.append_extension(BasicConstraints::new().critical().build()?)?;
     let mut usage = KeyUsage::new();
     usage.critical().digital_signature();
-    if params.key == KeyAlgorithm::Rsa2048 {
+    if algorithm == KeyAlgorithm::Rsa2048 {
         usage.key_encipherment();
     }
     cert.append_extension(usage.build()?)?;

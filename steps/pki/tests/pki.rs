@@ -224,3 +224,38 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn a_cfssl_request_becomes_a_certificate_that_later_runs_keep() {
+    let (dir, context) = fresh();
+    std::fs::write(
+        dir.path().join("dashboard-csr.json"),
+        r#"{"CN":"dashboard","hosts":["dashboard.internal","10.0.0.5"],"key":{"algo":"rsa","size":2048},"names":[{"C":"UK","L":"England","O":"ops","OU":"DEVOPS","ST":"London"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ca-config.json"),
+        r#"{"signing":{"default":{"expiry":"8760h"},"profiles":{"kubernetes":{"usages":["signing","key encipherment","server auth","client auth"],"expiry":"8760h"}}}}"#,
+    )
+    .unwrap();
+    let args = ["--csr", "dashboard-csr.json", "--config", "ca-config.json", "--profile", "kubernetes"];
+    let with_custom = ok(&certs(&args, &context, dir.path()), "certs --csr");
+    let (verified, text) = openssl(&["verify", "-CAfile", "pki/ca.pem", "pki/dashboard.pem"], dir.path());
+    assert!(verified, "{text}");
+    let (_, shown) =
+        openssl(&["x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", "pki/dashboard.pem"], dir.path());
+    assert!(
+        shown.contains("O = ops") && shown.contains("DNS:dashboard.internal") && shown.contains("IP Address:10.0.0.5"),
+        "{shown}"
+    );
+
+    let again = ok(&certs(&[], &with_custom, dir.path()), "certs after --csr");
+    let doc: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(doc["params"]["pki"]["custom"][0]["name"], "dashboard");
+    let records = doc["certs"]["certificates"].as_array().unwrap();
+    assert!(records.iter().any(|r| r["name"] == "dashboard"), "the custom certificate is listed");
+
+    std::fs::write(dir.path().join("bad-csr.json"), r#"{"CN":"system:system:kube-scheduler"}"#).unwrap();
+    let stderr = failed(&certs(&["--csr", "bad-csr.json"], &context, dir.path()), "a doubled prefix");
+    assert!(stderr.contains("system:system:"), "{stderr}");
+}

@@ -2,6 +2,7 @@
 //! every component's certificate, checked on each re-run. `check` reports without changing.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -21,6 +22,16 @@ struct CertsArgs {
     /// Regenerate certificates that no longer match the context (or are about to expire)
     #[arg(long)]
     renew: bool,
+    /// Add a custom certificate from a cfssl CSR JSON (`<name>-csr.json`); it is kept in the
+    /// context and checked on every run like the others
+    #[arg(long, value_name = "FILE")]
+    csr: Option<PathBuf>,
+    /// cfssl's ca-config.json, for the custom certificate's usages and expiry
+    #[arg(long, value_name = "FILE", requires = "csr")]
+    config: Option<PathBuf>,
+    /// The profile of the config to use [default: its `default` section]
+    #[arg(long, value_name = "NAME", requires = "config")]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -42,6 +53,13 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "certs", about: "Create (or check and keep) every certificate of the cluster" };
     run_step(info, |mut context, args: CertsArgs| {
         need(&context.ca, Section::Ca)?;
+        if let Some(csr) = &args.csr {
+            let custom = groundup_pki::cfssl::read_request(csr, args.config.as_deref(), args.profile.as_deref())
+                .map_err(StepError::new)?;
+            let customs = &mut context.params.pki.custom;
+            customs.retain(|c| c.name != custom.name);
+            customs.push(custom);
+        }
         let params = context.params.pki.clone();
         let plan = certificates(&context)?;
         for spec in &plan {
