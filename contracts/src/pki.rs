@@ -17,6 +17,9 @@ pub struct PkiParams {
     /// A certificate expiring within this many days counts as a problem.
     pub renew_within_days: u32,
     pub subject: SubjectNames,
+    /// cfssl (flat, the course's names) or also kubeadm (a `<host>/etc/kubernetes/pki` tree
+    /// per master, under `<dir>/kubeadm/`).
+    pub layout: Layout,
     /// Certificates added with `groundup-certs --csr`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom: Vec<CustomCert>,
@@ -31,16 +34,24 @@ impl Default for PkiParams {
             leaf_days: 365,
             renew_within_days: 30,
             subject: SubjectNames::default(),
+            layout: Layout::Cfssl,
             custom: Vec::new(),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyAlgorithm {
     Rsa2048,
     EcdsaP256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    Cfssl,
+    Kubeadm,
 }
 
 /// The course's `names` block: C, L, O (of the CA), OU, ST.

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 use groundup_contracts::params::{ImageSelector, NodeLayout, PortRange, UBUNTU_OWNER};
+use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::{Cluster, Context, Params, Target, DEFAULT_PIPELINE};
+
 use ipnet::Ipv4Net;
 
 #[derive(Args, Debug, Clone)]
@@ -72,6 +74,12 @@ pub struct InitArgs {
     pub api_port: u16,
     #[arg(long, default_value_t = 22)]
     pub ssh_port: u16,
+    /// Also lay the certificates out as kubeadm does, per master (`pki/kubeadm/<host>/etc/kubernetes/pki`)
+    #[arg(long)]
+    pub kubeadm_layout: bool,
+    /// Key type of the CAs and certificates
+    #[arg(long, value_enum, default_value = "rsa2048")]
+    pub pki_key: KeyAlgorithm,
     /// The steps to run, in order (a plugin step `foo` is the executable `groundup-foo`)
     #[arg(long, value_name = "STEPS", value_delimiter = ',')]
     pub pipeline: Option<Vec<String>>,
@@ -131,7 +139,11 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         instance_type: args.instance_type.clone(),
         image,
         service_cidr: args.service_cidr,
-        pki: groundup_contracts::pki::PkiParams::default(),
+        pki: PkiParams {
+            key: args.pki_key,
+            layout: if args.kubeadm_layout { Layout::Kubeadm } else { Layout::Cfssl },
+            ..PkiParams::default()
+        },
     };
     let pipeline = match &args.pipeline {
         Some(steps) if steps.is_empty() => bail!("--pipeline needs at least one step"),

@@ -3,6 +3,7 @@
 //! addresses and the load balancer's DNS name from the context.
 
 pub mod cfssl;
+pub mod kubeadm;
 pub mod plan;
 pub mod store;
 pub mod x509;

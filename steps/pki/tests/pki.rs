@@ -259,3 +259,31 @@ fn a_cfssl_request_becomes_a_certificate_that_later_runs_keep() {
     let stderr = failed(&certs(&["--csr", "bad-csr.json"], &context, dir.path()), "a doubled prefix");
     assert!(stderr.contains("system:system:"), "{stderr}");
 }
+
+#[test]
+fn the_kubeadm_layout_gives_each_master_its_pki_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = EXAMPLE.replace("\"layout\": \"cfssl\"", "\"layout\": \"kubeadm\"");
+    assert_ne!(context, EXAMPLE, "the example context must name its layout");
+    ok(&certs(&[], &ok(&ca(&context, dir.path()), "ca"), dir.path()), "certs with the kubeadm layout");
+    let root = dir.path().join("pki/kubeadm/ip-172-31-0-11/etc/kubernetes/pki");
+    for file in [
+        "ca.crt",
+        "apiserver.crt",
+        "apiserver-etcd-client.crt",
+        "front-proxy-client.crt",
+        "etcd/ca.crt",
+        "etcd/server.crt",
+        "etcd/peer.crt",
+        "sa.pub",
+    ] {
+        assert!(root.join(file).exists(), "{file} missing");
+    }
+    for key in ["ca.key", "apiserver.key", "etcd/server.key", "sa.key"] {
+        assert_eq!(std::fs::metadata(root.join(key)).unwrap().permissions().mode() & 0o777, 0o600, "{key}");
+    }
+    let (verified, text) = openssl(&["verify", "-CAfile", "etcd/ca.crt", "etcd/server.crt"], &root);
+    assert!(verified, "{text}");
+    let (_, server) = openssl(&["x509", "-noout", "-subject", "-in", "etcd/server.crt"], &root);
+    assert!(server.contains("CN = ip-172-31-0-11"), "each master gets its own etcd certificate: {server}");
+}

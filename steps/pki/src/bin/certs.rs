@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::{run_step, StepInfo};
-use groundup_contracts::pki::{CertRecord, CertsSection, PkiParams};
+use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::{Section, StepError};
 use groundup_pki::plan::{certificates, lint, Authority, CertSpec};
 use groundup_pki::store::Store;
@@ -79,6 +79,12 @@ fn main() -> ExitCode {
             report(&outcomes)?;
         }
         context.certs = Some(CertsSection { certificates: settle(outcomes)? });
+        if params.layout == Layout::Kubeadm {
+            let masters = need(&context.compute, Section::Compute)?.masters();
+            for root in groundup_pki::kubeadm::export(&store, masters).map_err(StepError::new)? {
+                tracing::info!("certs: kubeadm layout in {}", root.display());
+            }
+        }
         Ok(context)
     })
 }
