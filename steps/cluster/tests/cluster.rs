@@ -231,6 +231,19 @@ fn bad_node_plans_are_rejected_before_any_aws_call() {
             }),
             "params.masters",
         ),
+        (
+            "an unknown image id",
+            edit(&|d| d["params"]["image"] = serde_json::json!({"by": "id", "id": "ami-0123456789abcdef0"})),
+            "ami-0123456789abcdef0 does not exist in us-east-2",
+        ),
+        (
+            "an image lookup that finds nothing",
+            edit(&|d| {
+                d["params"]["image"] =
+                    serde_json::json!({"by": "newest", "owner": "099720109477", "name_pattern": "no-such-image-*"})
+            }),
+            "no image of owner 099720109477 named like `no-such-image-*` (x86_64, EBS) in us-east-2",
+        ),
     ];
     for (what, input, field) in cases {
         let stderr = assert_clean_failure(&cluster.step("compute", &input), what);

@@ -115,14 +115,19 @@ async fn terminate(aws: &Aws, id: &str) -> Result<Progress, CloudError> {
 /// A load balancer is gone when it is no longer listed and its network interfaces, which AWS
 /// releases minutes later, have left the subnet.
 async fn delete_load_balancer(aws: &Aws, arn: &str) -> Result<Progress, CloudError> {
-    classify(aws.elb.delete_load_balancer().load_balancer_arn(arn).send().await.api("DeleteLoadBalancer").map(drop))?;
-    let listed = aws.elb.describe_load_balancers().load_balancer_arns(arn).send().await.api("DescribeLoadBalancers");
-    if let Progress::Later(why) = classify(listed.map(drop))? {
+    let deleted = classify(
+        aws.elb.delete_load_balancer().load_balancer_arn(arn).send().await.api("DeleteLoadBalancer").map(drop),
+    )?;
+    if let Progress::Later(why) = deleted {
         return Ok(Progress::Later(why));
     }
-    // Describe answers LoadBalancerNotFound once it is gone; an Ok answer means still listed.
-    if aws.elb.describe_load_balancers().load_balancer_arns(arn).send().await.is_ok() {
-        return Ok(Progress::Later("load balancer is being deleted".into()));
+    match aws.elb.describe_load_balancers().load_balancer_arns(arn).send().await.api("DescribeLoadBalancers") {
+        Ok(out) if !out.load_balancers().is_empty() => {
+            return Ok(Progress::Later("load balancer is being deleted".into()))
+        }
+        Ok(_) => {}
+        Err(e) if e.code() == Some("LoadBalancerNotFound") => {}
+        Err(e) => return Err(e),
     }
     let suffix = arn.split_once(":loadbalancer/").map_or(arn, |(_, s)| s);
     let interfaces = aws

@@ -55,12 +55,13 @@ async fn resolve_image(aws: &Aws, context: &Context) -> Result<String, CloudErro
     let region = &context.cluster.region;
     match &context.params.image {
         ImageSelector::Id { id } => {
-            let out = aws.ec2.describe_images().image_ids(id).send().await.api("DescribeImages");
-            match out {
+            let missing =
+                || CloudError::Conflict(format!("image {id} does not exist in {region}; check params.image.id"));
+            match aws.ec2.describe_images().image_ids(id).send().await.api("DescribeImages") {
                 Ok(out) if !out.images().is_empty() => Ok(id.clone()),
-                Ok(_) | Err(_) => {
-                    Err(CloudError::Conflict(format!("image {id} does not exist in {region}; check params.image.id")))
-                }
+                Ok(_) => Err(missing()),
+                Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidAMIID")) => Err(missing()),
+                Err(e) => Err(e),
             }
         }
         ImageSelector::Newest { owner, name_pattern } => newest_image(aws, owner, name_pattern, region).await,
