@@ -48,6 +48,8 @@ fn up_creates_exactly_the_course_infrastructure_and_a_second_up_nothing() {
     );
     assert!(nlb.dns_name.contains(&cluster.name));
     check_instances(&cluster.name, &compute.nodes);
+    check_reservations(&state.subnet.clone().unwrap().id);
+    check_certificates(&cluster, &state);
 
     let key = cluster.dir.path().join(&compute.key_pair.private_key_path);
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o400);
@@ -99,6 +101,33 @@ fn check_instances(cluster: &str, nodes: &[groundup_contracts::infra::Node]) {
             assert_eq!(decoded, expected, "{cluster}: {}", node.name);
         }
     });
+}
+
+/// The node addresses are reserved, so no interface AWS places itself (the NLB's) can take one.
+fn check_reservations(subnet: &str) {
+    let mut reserved: Vec<String> = block_on(async {
+        let ec2 = groundup_testkit::client(endpoint()).await;
+        let out = ec2.get_subnet_cidr_reservations().subnet_id(subnet).send().await.unwrap();
+        out.subnet_ipv4_cidr_reservations().iter().filter_map(|r| r.cidr().map(String::from)).collect()
+    });
+    reserved.sort();
+    assert_eq!(reserved, ["172.31.0.10/31", "172.31.0.12/32", "172.31.0.20/31", "172.31.0.22/32"]);
+}
+
+/// After `up`, the PKI steps have run on what the infrastructure steps found.
+fn check_certificates(cluster: &TestCluster, state: &groundup_contracts::Context) {
+    let certs = &state.certs.as_ref().expect("certs ran").certificates;
+    assert_eq!(certs.len(), 19);
+    for record in certs {
+        let out = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile", &format!("pki/{}.pem", record.signer), &record.cert_path])
+            .current_dir(cluster.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: {}", record.name, String::from_utf8_lossy(&out.stderr));
+    }
+    let api = certs.iter().find(|c| c.name == "master-kubernetes").unwrap();
+    assert!(api.sans.contains(&format!("DNS:{}", state.nlb.as_ref().unwrap().dns_name)));
 }
 
 #[test]
