@@ -5,7 +5,8 @@ use groundup_cloud::{AwsResultExt, CloudError, CLUSTER_TAG};
 use groundup_contracts::{Cluster, Context, Params, Target};
 
 /// The live resources tagged as one cluster's, by kind: what a clean run must leave, with no
-/// duplicates and no orphans.
+/// duplicates and no orphans. Written apart from `groundup-down`'s discovery on purpose, so
+/// that a blind spot there cannot hide resources from the tests of `down`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
     /// kind -> ids, e.g. "vpc" -> ["vpc-123"]
