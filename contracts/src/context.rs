@@ -4,6 +4,8 @@
 //! third-party step plugin can add a section that survives every other step.
 
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
@@ -15,6 +17,7 @@ use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
 use crate::pki::{CaSection, CertsSection};
+use crate::plan::{JournalEntry, PlanLog, PlanSection};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
@@ -57,6 +60,13 @@ pub struct Context {
     pub certs: Option<CertsSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownSection>,
+    /// Creates a step started but has not seen finish (see [`crate::plan`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<JournalEntry>,
+    /// Present only in the output of `--plan`: what the steps would do. Such a context holds
+    /// placeholder ids and is never applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSection>,
     /// Sections of steps this build does not know (plugins), passed through unchanged.
     #[serde(skip)]
     pub extra: Map<String, Value>,
@@ -160,6 +170,8 @@ impl Context {
             ca: None,
             certs: None,
             teardown: None,
+            journal: Vec::new(),
+            plan: None,
             extra: Map::new(),
         }
     }
@@ -212,6 +224,29 @@ impl Context {
         Ok(())
     }
 
+    /// Writes the context to a temporary file beside `path` and renames it over, so that a
+    /// crash leaves either the old document or the new one, never half of one.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        file.write_all(self.to_json().as_bytes())?;
+        file.as_file().sync_all()?;
+        file.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Whether this context is being passed through the steps by `--plan`.
+    pub fn planning(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// Adds what a step planned to the context's plan (a no-op outside a plan).
+    pub fn add_plan(&mut self, log: &PlanLog) {
+        if let Some(plan) = self.plan.as_mut() {
+            plan.resources.extend(log.take());
+        }
+    }
+
     /// Records that `step` finished; re-running a step leaves the list unchanged.
     pub fn mark_completed(&mut self, step: &str) {
         if !self.completed.iter().any(|s| s == step) {
@@ -230,6 +265,8 @@ impl Context {
         (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
             (None, None, None, None, None, None, None);
         self.compute = None;
+        // A journaled client token would now name a deleted resource.
+        self.journal.clear();
         self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
     }
 

@@ -10,6 +10,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::context::Context;
 use crate::error::{ContextError, StepError};
+use crate::plan::PlanSection;
 
 /// What the harness needs to know about a step.
 pub struct StepInfo {
@@ -24,6 +25,10 @@ struct StepCli<A: Args> {
     /// Read the context from FILE instead of stdin (for example the runner's groundup.json).
     #[arg(long, value_name = "FILE")]
     context: Option<PathBuf>,
+    /// Change nothing: report what the step would create, adopt, change or leave (in the
+    /// context's `plan` section on stdout, and as a summary on stderr)
+    #[arg(long)]
+    plan: bool,
     #[command(flatten)]
     args: A,
 }
@@ -57,12 +62,16 @@ where
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let planning = cli.plan;
     let outcome = read_context(cli.context.as_ref())
         .map_err(StepError::from)
+        .and_then(|context| enter_mode(context, planning))
         .and_then(|context| body(context, cli.args))
         .map(|mut context| {
-            // Only pipeline steps count as done; `down` and other tools leave the list alone.
-            if context.pipeline.iter().any(|s| s == info.name) {
+            if planning {
+                print_plan(info.name, &context);
+            } else if context.pipeline.iter().any(|s| s == info.name) {
+                // Only pipeline steps count as done; `down` and other tools leave the list alone.
                 context.mark_completed(info.name);
             }
             context
@@ -73,6 +82,31 @@ where
             eprintln!("{program}: error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// A plan starts (or continues) the context's `plan` section; a real run refuses a context
+/// that has one, because its ids for resources still to be created are placeholders.
+fn enter_mode(mut context: Context, planning: bool) -> Result<Context, StepError> {
+    match (planning, context.plan.is_some()) {
+        (true, _) => {
+            context.plan.get_or_insert_with(Default::default);
+            Ok(context)
+        }
+        (false, true) => Err(StepError::from(ContextError::field(
+            "plan",
+            "this context is the output of --plan and holds placeholder ids; run the step on the state file or on the output of a run without --plan",
+        ))),
+        (false, false) => Ok(context),
+    }
+}
+
+fn print_plan(step: &str, context: &Context) {
+    let Some(plan) = &context.plan else { return };
+    let mine = PlanSection { resources: plan.resources.iter().filter(|r| r.step == step).cloned().collect() };
+    eprintln!("groundup-{step}: plan: {}", mine.counts());
+    for line in mine.summary_lines(step) {
+        eprintln!("{line}");
     }
 }
 

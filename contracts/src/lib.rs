@@ -12,6 +12,7 @@ pub mod infra;
 pub mod network;
 pub mod params;
 pub mod pki;
+pub mod plan;
 pub mod region;
 pub mod schema;
 pub mod teardown;

@@ -66,7 +66,11 @@ impl IngressRule {
 
 impl std::fmt::Display for IngressRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}-{} from {}", self.protocol, self.from_port, self.to_port, self.cidr)
+        match (self.from_port, self.to_port) {
+            (-1, -1) => write!(f, "{} from {}", self.protocol, self.cidr),
+            (from, to) if from == to => write!(f, "{} {from} from {}", self.protocol, self.cidr),
+            (from, to) => write!(f, "{} {from}-{to} from {}", self.protocol, self.cidr),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use groundup_contracts::Context;
 
@@ -29,28 +29,13 @@ pub struct DownArgs {
 }
 
 pub fn run(args: &DownArgs) -> Result<()> {
-    let context = state::load(&args.state)?.ok_or_else(|| {
-        anyhow!(
-            "no state file at {}; to find a cluster by its tags without one, write one first: `groundup init --name NAME [--endpoint URL | --aws] > {}`",
-            args.state.display(),
-            args.state.display()
-        )
-    })?;
-    if let Some(name) = &args.name {
-        if *name != context.cluster.name {
-            bail!(
-                "the state file {} is for cluster `{}`, not `{name}`; nothing was changed",
-                args.state.display(),
-                context.cluster.name
-            );
-        }
-    }
+    let context = state::load_existing(&args.state, args.name.as_deref())?;
     let patience = args.patience.to_string();
     let mut step_args = vec!["--patience", patience.as_str()];
     if args.yes {
         step_args.push("--yes");
     }
-    let after = crate::pipeline::run_step("down", &step_args, &context)?;
+    let after = crate::pipeline::run_step("down", &step_args, &context, None)?;
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&listed)?);
     if args.yes {

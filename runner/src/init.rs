@@ -11,11 +11,14 @@ use groundup_contracts::{Cluster, Context, Params, Target, DEFAULT_PIPELINE};
 
 use ipnet::Ipv4Net;
 
+const DEFAULT_NAME: &str = "k8s-cluster";
+
 #[derive(Args, Debug, Clone)]
 pub struct InitArgs {
     /// Cluster name: the Name tag of every resource and the load balancer's name
-    #[arg(long, default_value = "k8s-cluster")]
-    pub name: String,
+    /// [default: k8s-cluster]. Given to `up` or `up --plan` with a state file, it must match it.
+    #[arg(long)]
+    pub name: Option<String>,
     /// AWS region
     #[arg(long, default_value = "us-east-2")]
     pub region: String,
@@ -151,9 +154,13 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         None => DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect(),
     };
     let context =
-        Context::new(Cluster { name: args.name.clone(), region: args.region.clone() }, target, params, pipeline);
+        Context::new(Cluster { name: cluster_name(args), region: args.region.clone() }, target, params, pipeline);
     context.validate()?;
     Ok(context)
+}
+
+fn cluster_name(args: &InitArgs) -> String {
+    args.name.clone().unwrap_or_else(|| DEFAULT_NAME.into())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
+use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
 
 use crate::init::InitArgs;
@@ -25,14 +26,24 @@ pub struct UpArgs {
     /// Run only these steps (comma-separated), in pipeline order
     #[arg(long, value_name = "STEPS", value_delimiter = ',', conflicts_with_all = ["from", "to"])]
     pub only: Option<Vec<String>>,
+    /// Change nothing: report what every selected step would create, adopt, change or leave
+    /// (JSON on stdout, a summary on stderr). Needs an existing state file.
+    #[arg(long)]
+    pub plan: bool,
     /// Used only when there is no state file yet
     #[command(flatten)]
     pub init: InitArgs,
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {
+    if args.plan {
+        return plan(args);
+    }
     let mut context = match state::load(&args.state)? {
-        Some(context) => refresh_emulator(context, &args.init)?,
+        Some(context) => {
+            state::check_name(&args.state, &context, args.init.name.as_deref())?;
+            refresh_emulator(context, &args.init)?
+        }
         None => {
             let context = crate::init::build(&args.init)?;
             state::save(&args.state, &context)?;
@@ -51,7 +62,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, &[], &context).map_err(|e| {
+        context = run_step(step, &[], &context, Some(&args.state)).map_err(|e| {
             anyhow!(
                 "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and run `groundup up` again to resume at `{step}`",
                 args.state.display()
@@ -69,6 +80,26 @@ pub fn up(args: &UpArgs) -> Result<()> {
     Ok(())
 }
 
+/// `up --plan`: every selected step, done or not, runs with `--plan` on the state file's
+/// context; nothing is created and the state file is not written.
+fn plan(args: &UpArgs) -> Result<()> {
+    let mut context = state::load_existing(&args.state, args.init.name.as_deref())?;
+    if let Target::Emulator { endpoint } = &context.target {
+        if !crate::emulator::answers(endpoint) {
+            bail!("the emulator at {endpoint} does not answer; start it (`groundup emulator start`) or run `groundup up`, which starts a new one");
+        }
+    }
+    context.teardown = None;
+    let steps = select_for_plan(&context, args)?;
+    for step in &steps {
+        context = run_step(step, &["--plan"], &context, None)?;
+    }
+    let plan = context.plan.unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&plan)?);
+    eprintln!("groundup: plan for `{}` ({} step(s)): {}", context.cluster.name, steps.len(), plan.counts());
+    Ok(())
+}
+
 /// A restarted emulator listens on a new port and has forgotten everything; the steps will
 /// find nothing by tags and build again, so only the endpoint needs updating.
 fn refresh_emulator(mut context: Context, init: &InitArgs) -> Result<Context> {
@@ -82,6 +113,13 @@ fn refresh_emulator(mut context: Context, init: &InitArgs) -> Result<Context> {
         }
     }
     Ok(context)
+}
+
+/// A plan looks at every step of the selection, done or not: drift hides in done ones.
+fn select_for_plan(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
+    let mut done = context.clone();
+    done.pipeline.iter().for_each(|step| done.completed.push(step.clone()));
+    select(&done, args)
 }
 
 /// Which steps to run: `--only`, or the `--from`..`--to` range. Without `--from`, steps
@@ -114,9 +152,14 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
-pub fn run_step(step: &str, args: &[&str], context: &Context) -> Result<Context> {
+/// With a state file, the step may journal a create into it before sending the call.
+pub fn run_step(step: &str, args: &[&str], context: &Context, state: Option<&Path>) -> Result<Context> {
     let program = find_step(step)?;
-    let output = duct::cmd(&program, args)
+    let mut command = duct::cmd(&program, args);
+    if let Some(state) = state {
+        command = command.env(STATE_FILE_ENV, state);
+    }
+    let output = command
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
@@ -132,7 +175,7 @@ pub fn run_step(step: &str, args: &[&str], context: &Context) -> Result<Context>
         bail!("step `{step}` changed the cluster identity; refusing to save its output");
     }
     // Recorded here too, so that a plugin that knows nothing of `completed` is resumable.
-    if next.pipeline.iter().any(|s| s == step) {
+    if !next.planning() && next.pipeline.iter().any(|s| s == step) {
         next.mark_completed(step);
     }
     Ok(next)

@@ -1,9 +1,8 @@
 //! The state file: the last good context, replaced atomically after every step.
 
-use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use groundup_contracts::Context;
 
 pub const DEFAULT_STATE: &str = "groundup.json";
@@ -18,14 +17,31 @@ pub fn load(path: &Path) -> Result<Option<Context>> {
     }
 }
 
-/// Writes to a temporary file beside the target and renames it over, so that a crash leaves
-/// either the old context or the new one, never half of one.
+/// The state file of an existing cluster, for commands that only make sense on one (`down`,
+/// `up --plan`); `expected` guards scripts against acting on another cluster's file.
+pub fn load_existing(path: &Path, expected: Option<&str>) -> Result<Context> {
+    let context = load(path)?.ok_or_else(|| {
+        anyhow!(
+            "no state file at {}; write one first: `groundup init --name NAME [--endpoint URL | --aws] > {}`",
+            path.display(),
+            path.display()
+        )
+    })?;
+    check_name(path, &context, expected)?;
+    Ok(context)
+}
+
+pub fn check_name(path: &Path, context: &Context, expected: Option<&str>) -> Result<()> {
+    match expected {
+        Some(name) if name != context.cluster.name => bail!(
+            "the state file {} is for cluster `{}`, not `{name}`; nothing was changed",
+            path.display(),
+            context.cluster.name
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub fn save(path: &Path, context: &Context) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    file.write_all(context.to_json().as_bytes())?;
-    file.as_file().sync_all()?;
-    file.persist(path).with_context(|| format!("cannot replace the state file {}", path.display()))?;
-    Ok(())
+    context.save(path).with_context(|| format!("cannot replace the state file {}", path.display()))
 }

@@ -17,6 +17,12 @@ pub fn run(path: &Path) -> Result<()> {
         let resources = document.get(step).map(summary).unwrap_or_default();
         println!("  {mark} {step:<10} {resources}");
     }
+    for entry in &context.journal {
+        println!(
+            "  interrupted: {} was creating {} `{}`; the next run looks for it before creating one",
+            entry.step, entry.kind, entry.resource
+        );
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use groundup_contracts::plan::{Action, PlanSection};
 use groundup_testkit::{assert_success, endpoint, FaultProxy, Rng, TestCluster};
 
 /// What a clean `groundup up` leaves, and how long it takes.
@@ -54,6 +55,68 @@ fn kill_up_after(cluster: &TestCluster, moment: Duration) {
     let _ = child.wait();
 }
 
+/// Every create call of the pipeline, and the resource its step journals before sending it.
+const CREATES: &[(&str, &str)] = &[
+    ("CreateVpc", "vpc"),
+    ("CreateDhcpOptions", "dhcp"),
+    ("CreateSubnet", "subnet"),
+    ("CreateInternetGateway", "igw"),
+    ("CreateRouteTable", "route-table"),
+    ("CreateSecurityGroup", "sg"),
+    ("CreateLoadBalancer", "nlb"),
+    ("CreateTargetGroup", "target-group"),
+    ("CreateListener", "listener"),
+    ("ImportKeyPair", "key-pair"),
+    ("RunInstances", "master-0"),
+];
+
+/// The worst moment to die: the create call succeeded and nothing recorded its result. The
+/// journal entry written before the call must be in the state file, and the next run must
+/// adopt the resource, not make a second one. (The emulator creates DHCP option sets
+/// untagged, so that case also proves the journal's second look.)
+#[test]
+fn a_crash_right_after_each_create_call_is_adopted_on_resume() {
+    let (expected, _) = clean_run();
+    std::thread::scope(|scope| {
+        for (action, resource) in CREATES {
+            let expected = &expected;
+            scope.spawn(move || {
+                let cluster = TestCluster::new("crash");
+                let domain = format!("{}.example", cluster.name);
+                let flags = ["--to", "compute", "--dhcp-domain", domain.as_str()];
+                let crashed = Command::new(groundup_testkit::bin("groundup"))
+                    .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
+                    .args(flags)
+                    .env(groundup_cloud::CRASH_AFTER_ENV, action)
+                    .current_dir(cluster.dir.path())
+                    .output()
+                    .unwrap();
+                assert!(!crashed.status.success(), "{action}: the run did not crash");
+                let journal = cluster.state().journal;
+                assert!(journal.iter().any(|e| e.resource == *resource), "{action}: not journaled: {journal:?}");
+
+                assert_success(&cluster.up(&flags), &format!("resume after a crash after {action}"));
+                assert_eq!(&cluster.inventory().counts(), expected, "{action}: duplicates or missing");
+                assert!(cluster.state().journal.is_empty(), "{action}: the journal kept {:?}", cluster.state().journal);
+                assert_eq!(dhcp_sets_with_domain(&domain), 1, "{action}: an orphaned DHCP option set");
+            });
+        }
+    });
+}
+
+/// Tagged or not: an untagged orphan is what a crash would leave.
+fn dhcp_sets_with_domain(domain: &str) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let ec2 = groundup_testkit::client(endpoint()).await;
+        let all = ec2.describe_dhcp_options().send().await.unwrap();
+        all.dhcp_options()
+            .iter()
+            .filter(|o| o.dhcp_configurations().iter().any(|c| c.values().iter().any(|v| v.value() == Some(domain))))
+            .count()
+    })
+}
+
 #[test]
 fn up_converges_through_a_20_percent_fault_rate() {
     let (expected, _) = clean_run();
@@ -94,6 +157,27 @@ fn up_repairs_a_deleted_route_and_changed_security_group_rules() {
             .unwrap();
     });
 
+    let planned = cluster.groundup(&["up", "--plan"]);
+    assert_success(&planned, "up --plan after drift");
+    let planned: PlanSection = serde_json::from_slice(&planned.stdout).unwrap();
+    let changed: Vec<(&str, &[String])> = planned
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::Leave)
+        .map(|r| (r.resource.as_str(), r.changes.as_slice()))
+        .collect();
+    let igw = state.igw.unwrap().id;
+    assert_eq!(
+        changed,
+        [
+            ("route-table", &[format!("route 0.0.0.0/0 to {igw}")][..]),
+            (
+                "sg",
+                &["revoke tcp 3389 from 0.0.0.0/0".to_string(), "authorize tcp 22 from 172.31.0.0/16".to_string()][..]
+            ),
+        ],
+        "the plan must show exactly the drift"
+    );
     assert_success(&cluster.up(&[]), "up after drift");
     runtime.block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;

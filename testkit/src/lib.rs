@@ -91,7 +91,12 @@ impl TestCluster {
 
     /// Runs `groundup-<step>` with `stdin` as its input.
     pub fn step(&self, step: &str, stdin: &str) -> Output {
-        self.run(&mut Command::new(bin(&format!("groundup-{step}"))), Some(stdin))
+        self.run_step(step, &[], stdin)
+    }
+
+    /// Runs `groundup-<step> <args>` with `stdin` as its input.
+    pub fn run_step(&self, step: &str, args: &[&str], stdin: &str) -> Output {
+        self.run(Command::new(bin(&format!("groundup-{step}"))).args(args), Some(stdin))
     }
 
     /// Pipes `context` through the steps, like `groundup init | groundup-vpc | ...`.

@@ -5,9 +5,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use groundup_contracts::plan::PlanLog;
 use groundup_contracts::{Context, Target};
 
 use crate::identity::Identity;
+use crate::journal::Journal;
 
 /// Attempts per API call for throttling and 5xx answers (the SDK's adaptive retry).
 const MAX_ATTEMPTS: u32 = 6;
@@ -18,12 +20,15 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub identity: Identity,
     pub target: Target,
+    /// Present when the context is being planned: changes are recorded, not made.
+    pub plan: Option<PlanLog>,
+    pub journal: Journal,
 }
 
 impl Aws {
-    /// Builds the clients; nothing is sent until the first call. A non-AWS target gets fixed
-    /// dummy credentials so that real credentials are never sent to an emulator.
-    pub async fn connect(context: &Context) -> Aws {
+    /// Builds the clients for `step`; nothing is sent until the first call. A non-AWS target
+    /// gets fixed dummy credentials so that real credentials are never sent to an emulator.
+    pub async fn connect(context: &Context, step: &str) -> Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(context.cluster.region.clone()))
             .http_client(
@@ -53,6 +58,8 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             identity: Identity::new(&context.cluster.name),
             target: context.target.clone(),
+            plan: context.planning().then(|| PlanLog::new(step)),
+            journal: Journal::new(context, step),
         }
     }
 

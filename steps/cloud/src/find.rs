@@ -1,68 +1,126 @@
 use std::future::Future;
+use std::time::Duration;
 
+use groundup_contracts::plan::planned_id;
+
+use crate::client::Aws;
 use crate::error::CloudError;
 
-/// An AWS resource as a describe call returns it.
+/// An AWS resource as a describe call returns it, or as a plan imagines it.
 pub trait HasId {
     fn id(&self) -> String;
+    /// A stand-in for a resource a plan would create, carrying only a placeholder id.
+    fn planned(logical: &str) -> Self;
 }
 
 macro_rules! has_id {
-    ($($ty:ty => $getter:ident),* $(,)?) => {
+    ($($ty:ty => $getter:ident / $setter:ident),* $(,)?) => {
         $(impl HasId for $ty {
             fn id(&self) -> String {
                 self.$getter().unwrap_or_default().to_string()
+            }
+            fn planned(logical: &str) -> Self {
+                <$ty>::builder().$setter(planned_id(logical)).build()
             }
         })*
     };
 }
 
 has_id! {
-    aws_sdk_ec2::types::Vpc => vpc_id,
-    aws_sdk_ec2::types::DhcpOptions => dhcp_options_id,
-    aws_sdk_ec2::types::Subnet => subnet_id,
-    aws_sdk_ec2::types::InternetGateway => internet_gateway_id,
-    aws_sdk_ec2::types::RouteTable => route_table_id,
-    aws_sdk_ec2::types::SecurityGroup => group_id,
-    aws_sdk_ec2::types::Instance => instance_id,
-    aws_sdk_elasticloadbalancingv2::types::LoadBalancer => load_balancer_arn,
-    aws_sdk_elasticloadbalancingv2::types::TargetGroup => target_group_arn,
-    aws_sdk_elasticloadbalancingv2::types::Listener => listener_arn,
+    aws_sdk_ec2::types::Vpc => vpc_id / vpc_id,
+    aws_sdk_ec2::types::DhcpOptions => dhcp_options_id / dhcp_options_id,
+    aws_sdk_ec2::types::Subnet => subnet_id / subnet_id,
+    aws_sdk_ec2::types::InternetGateway => internet_gateway_id / internet_gateway_id,
+    aws_sdk_ec2::types::RouteTable => route_table_id / route_table_id,
+    aws_sdk_ec2::types::SecurityGroup => group_id / group_id,
+    aws_sdk_ec2::types::Instance => instance_id / instance_id,
+    aws_sdk_ec2::types::KeyPairInfo => key_name / key_name,
+    aws_sdk_elasticloadbalancingv2::types::LoadBalancer => load_balancer_arn / load_balancer_arn,
+    aws_sdk_elasticloadbalancingv2::types::TargetGroup => target_group_arn / target_group_arn,
+    aws_sdk_elasticloadbalancingv2::types::Listener => listener_arn / listener_arn,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Found,
-    Created,
+/// The resource a step wants, as find-or-create needs to know it.
+#[derive(Debug, Clone)]
+pub struct Wanted<'a> {
+    kind: &'a str,
+    logical: &'a str,
+    recorded: Option<&'a str>,
+    client_token: String,
+    dry_run: bool,
+}
+
+impl<'a> Wanted<'a> {
+    /// An EC2 resource: its create call honours DryRun.
+    pub fn ec2(kind: &'a str, logical: &'a str) -> Self {
+        Wanted { kind, logical, recorded: None, client_token: String::new(), dry_run: true }
+    }
+
+    /// An ELBv2 resource: no DryRun there.
+    pub fn elb(kind: &'a str, logical: &'a str) -> Self {
+        Wanted { dry_run: false, ..Wanted::ec2(kind, logical) }
+    }
+
+    /// The id the context already records for it, which tells adopting from leaving.
+    pub fn recorded(mut self, id: Option<&'a str>) -> Self {
+        self.recorded = id;
+        self
+    }
+
+    /// The idempotency token of a create call that takes one.
+    pub fn client_token(mut self, token: String) -> Self {
+        self.client_token = token;
+        self
+    }
+}
+
+/// How one create call is to be sent.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Only ask whether the call would be permitted (a plan against real AWS).
+    pub dry_run: bool,
+    /// The journaled idempotency token (empty for calls that take none).
+    pub client_token: String,
 }
 
 /// The one way a step gets its resource: look it up by the cluster's identity tags, adopt it
-/// if there is exactly one, create it (tagged at creation) if there is none, and refuse to
-/// guess if there are several.
+/// if there is exactly one, create it (tagged at creation, journaled first) if there is none,
+/// and refuse to guess if there are several. In a plan nothing is created: the would-be
+/// resource is recorded and a stand-in with a placeholder id is returned.
 pub async fn find_or_create<T, Find, FindFut, Create, CreateFut>(
-    kind: &str,
-    logical: &str,
+    aws: &Aws,
+    wanted: Wanted<'_>,
     find: Find,
     create: Create,
-) -> Result<(T, Outcome), CloudError>
+) -> Result<T, CloudError>
 where
     T: HasId,
-    Find: FnOnce() -> FindFut,
+    Find: Fn() -> FindFut,
     FindFut: Future<Output = Result<Vec<T>, CloudError>>,
-    Create: FnOnce() -> CreateFut,
+    Create: FnOnce(Attempt) -> CreateFut,
     CreateFut: Future<Output = Result<T, CloudError>>,
 {
+    let Wanted { kind, logical, .. } = wanted;
+    let pending = aws.journal.pending(logical);
     let mut found = find().await?;
+    if found.is_empty() && pending.is_some() {
+        tracing::warn!("{logical}: a killed run was creating this {kind}; looking for it again before creating it");
+        found = look_again(aws, &find).await?;
+    }
     match found.len() {
         0 => {
-            let created = create().await?;
-            tracing::info!("{logical}: created {kind} {}", created.id());
-            Ok((created, Outcome::Created))
+            let client_token = pending.map(|e| e.client_token).unwrap_or(wanted.client_token);
+            create_one(aws, kind, logical, wanted.dry_run, client_token, create).await
         }
         1 => {
             let existing = found.remove(0);
-            tracing::info!("{logical}: found {kind} {}", existing.id());
-            Ok((existing, Outcome::Found))
+            let id = existing.id();
+            aws.journal.settle(logical);
+            match &aws.plan {
+                Some(plan) => plan.found(kind, logical, &id, wanted.recorded == Some(id.as_str())),
+                None => tracing::info!("{logical}: found {kind} {id}"),
+            }
+            Ok(existing)
         }
         _ => Err(CloudError::Ambiguous {
             kind: kind.into(),
@@ -70,4 +128,51 @@ where
             ids: found.iter().map(HasId::id).collect(),
         }),
     }
+}
+
+async fn create_one<T, Create, CreateFut>(
+    aws: &Aws,
+    kind: &str,
+    logical: &str,
+    dry_run: bool,
+    client_token: String,
+    create: Create,
+) -> Result<T, CloudError>
+where
+    T: HasId,
+    Create: FnOnce(Attempt) -> CreateFut,
+    CreateFut: Future<Output = Result<T, CloudError>>,
+{
+    if let Some(plan) = &aws.plan {
+        plan.missing(kind, logical);
+        if dry_run && aws.target.is_real_aws() {
+            aws.check_dry_run(logical, create(Attempt { dry_run: true, client_token }).await);
+        }
+        return Ok(T::planned(logical));
+    }
+    aws.journal.begin(kind, logical, &client_token)?;
+    let created = create(Attempt { dry_run: false, client_token }).await?;
+    aws.journal.settle(logical);
+    tracing::info!("{logical}: created {kind} {}", created.id());
+    Ok(created)
+}
+
+/// Real AWS may take seconds to list what it just created; the emulator answers at once, so
+/// there a second look would only see the same.
+async fn look_again<T, Find, FindFut>(aws: &Aws, find: &Find) -> Result<Vec<T>, CloudError>
+where
+    Find: Fn() -> FindFut,
+    FindFut: Future<Output = Result<Vec<T>, CloudError>>,
+{
+    if !aws.target.is_real_aws() {
+        return Ok(Vec::new());
+    }
+    for seconds in [1, 2, 4] {
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let found = find().await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Ok(Vec::new())
 }

@@ -1,20 +1,25 @@
 //! The AWS core every cloud step uses, so that each step file holds only what is particular to
 //! its resource: clients built from the context's target ([`Aws::connect`]), the one tag
-//! scheme ([`Identity`]), find-or-create by those tags ([`find_or_create`]), retries of
-//! AWS's eventual consistency ([`retry_eventual`]), and the step entry point ([`run_aws_step`]).
+//! scheme ([`Identity`]), find-or-create by those tags ([`find_or_create`]), the gates every
+//! change passes ([`Aws::change`], [`Aws::change_without_dry_run`]) so that `--plan` records instead of
+//! changing, the journal of creates in flight ([`Journal`]), retries of AWS's eventual
+//! consistency ([`retry_eventual`]), and the step entry point ([`run_aws_step`]).
 
+mod change;
 mod client;
 mod elb;
 mod error;
 mod find;
 mod identity;
+mod journal;
 mod retry;
 mod step;
 
 pub use client::Aws;
 pub use elb::owned_by_name;
-pub use error::{AwsResultExt, CloudError};
-pub use find::{find_or_create, HasId, Outcome};
+pub use error::{AwsResultExt, CloudError, CRASH_AFTER_ENV};
+pub use find::{find_or_create, Attempt, HasId, Wanted};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
+pub use journal::Journal;
 pub use retry::retry_eventual;
 pub use step::run_aws_step;

@@ -1,5 +1,6 @@
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 use groundup_contracts::harness::{run_step, StepInfo};
@@ -9,22 +10,29 @@ use crate::client::Aws;
 use crate::error::CloudError;
 
 /// The entry point of a cloud step: the harness's discipline, an async runtime, and clients
-/// for the context's target. `body` returns the context with its section added.
+/// for the context's target. `body` returns the context with its section added; what the
+/// clients journaled and planned goes into it too.
 pub fn run_aws_step<A, F, Fut>(info: StepInfo, body: F) -> ExitCode
 where
     A: Args,
-    F: FnOnce(Context, A, Aws) -> Fut,
+    F: FnOnce(Context, A, Arc<Aws>) -> Fut,
     Fut: Future<Output = Result<Context, CloudError>>,
 {
+    let step = info.name;
     run_step(info, |context, args: A| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| StepError::new(format!("cannot start the async runtime: {e}")))?;
         runtime.block_on(async {
-            let aws = Aws::connect(&context).await;
+            let aws = Arc::new(Aws::connect(&context, step).await);
             let target = aws.target_label();
-            body(context, args, aws).await.map_err(|e| e.into_step_error(&target))
+            let mut context = body(context, args, Arc::clone(&aws)).await.map_err(|e| e.into_step_error(&target))?;
+            context.journal = aws.journal.entries();
+            if let Some(log) = &aws.plan {
+                context.add_plan(log);
+            }
+            Ok(context)
         })
     })
 }

@@ -158,7 +158,7 @@ fn a_target_group_changed_by_hand_is_brought_back_in_line() {
 
 async fn elb_client() -> aws_sdk_elasticloadbalancingv2::Client {
     let context = groundup_contracts::Context::from_json(&TestCluster::new("elb").init(&[])).unwrap();
-    groundup_cloud::Aws::connect(&context).await.elb
+    groundup_cloud::Aws::connect(&context, "test").await.elb
 }
 
 #[test]

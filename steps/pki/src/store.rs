@@ -18,6 +18,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store as it is, for reading only (a plan must not even create the directory).
+    pub fn at(dir: &str) -> Store {
+        Store { dir: PathBuf::from(dir) }
+    }
+
+    /// The store, its directory created (0700) if missing.
     pub fn open(dir: &str) -> Result<Store, String> {
         let dir = PathBuf::from(dir);
         std::fs::DirBuilder::new()
@@ -62,7 +68,7 @@ impl Store {
     }
 
     pub fn record(&self, name: &str, signer: &str, cert: &X509) -> CertRecord {
-        let digest = cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default();
+        let digest = fingerprint(cert);
         let serial =
             cert.serial_number().to_bn().and_then(|b| b.to_hex_str().map(|s| s.to_string())).unwrap_or_default();
         CertRecord {
@@ -77,6 +83,11 @@ impl Store {
             not_after: cert.not_after().to_string(),
         }
     }
+}
+
+/// SHA-256 of the certificate, as the context records it.
+pub fn fingerprint(cert: &X509) -> String {
+    cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -13,13 +13,18 @@ use aws_sdk_ec2::types::{
     ResourceType, Tag,
 };
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError, RESOURCE_TAG};
+use groundup_cloud::{
+    find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted, RESOURCE_TAG,
+};
 use groundup_cluster::{is_lts_name, keys, planned_nodes, wants_lts_only, PlannedNode};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
 use groundup_contracts::params::ImageSelector;
+use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, Section};
+use openssl::pkey::Private;
+use openssl::rsa::Rsa;
 
 const FINGERPRINT_TAG: &str = "groundup:fingerprint";
 /// Launches in flight at once: fast for 55 nodes, gentle on API rate limits.
@@ -44,7 +49,8 @@ fn main() -> ExitCode {
             key_name: context.cluster.name.clone(),
             instance_type: context.params.instance_type.clone(),
         };
-        let key_pair = ensure_key_pair(&aws, &plan.key_name).await?;
+        let recorded = context.compute.as_ref().map(|c| c.key_pair.name.as_str());
+        let key_pair = ensure_key_pair(&aws, &plan.key_name, recorded).await?;
         let nodes = ensure_instances(&aws, &context, &plan).await?;
         context.compute = Some(ComputeSection { image_id: plan.image_id, key_pair, nodes });
         Ok(context)
@@ -99,34 +105,51 @@ async fn newest_image(aws: &Aws, owner: &str, pattern: &str, region: &str) -> Re
 
 /// The private key lives only in `ssh/<cluster>.id_rsa`; AWS gets the public half. The key is
 /// written before it is imported, so a crash in between leaves a key to import, not a lost one.
-async fn ensure_key_pair(aws: &Aws, name: &str) -> Result<KeyPair, CloudError> {
+async fn ensure_key_pair(aws: &Aws, name: &str, recorded: Option<&str>) -> Result<KeyPair, CloudError> {
     let path = PathBuf::from("ssh").join(format!("{name}.id_rsa"));
     let remote = find_key_pair(aws).await?;
-    let key = match (path.exists(), &remote) {
-        (true, _) => keys::read_private(&path).map_err(CloudError::Conflict)?,
-        (false, Some(found)) => {
-            return Err(CloudError::Conflict(format!(
-                "key pair {} exists but its private key {} is gone; delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one",
-                found.key_name().unwrap_or(name),
-                path.display()
-            )))
-        }
-        (false, None) => {
-            let key = keys::generate().map_err(CloudError::Conflict)?;
-            keys::write_private(&path, &key).map_err(CloudError::Conflict)?;
-            tracing::info!("compute: wrote a new SSH key to {}", path.display());
-            key
-        }
-    };
-    let fingerprint = keys::fingerprint(&key);
-    match remote {
-        Some(found) => check_fingerprint(&found, &fingerprint, &path)?,
-        None => import_key_pair(aws, name, &key, &fingerprint).await?,
+    let key = local_key(aws, &path, name, remote.first())?;
+    let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
+    let wanted = Wanted::ec2("key pair", "key-pair").recorded(recorded);
+    let found = find_or_create(
+        aws,
+        wanted,
+        || async { Ok(remote.clone()) },
+        |attempt| import_key_pair(aws, name, key.as_ref(), &fingerprint, attempt),
+    )
+    .await?;
+    if !is_planned_id(found.key_name().unwrap_or_default()) {
+        check_fingerprint(&found, &fingerprint, &path)?;
     }
     Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
 }
 
-async fn find_key_pair(aws: &Aws) -> Result<Option<KeyPairInfo>, CloudError> {
+/// The private key on disk, made if there is none yet. In a plan nothing is written, so a
+/// key still to be made is `None`.
+fn local_key(
+    aws: &Aws,
+    path: &std::path::Path,
+    name: &str,
+    remote: Option<&KeyPairInfo>,
+) -> Result<Option<Rsa<Private>>, CloudError> {
+    match (path.exists(), remote) {
+        (true, _) => keys::read_private(path).map(Some).map_err(CloudError::Conflict),
+        (false, Some(found)) => Err(CloudError::Conflict(format!(
+            "key pair {} exists but its private key {} is gone; delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one",
+            found.key_name().unwrap_or(name),
+            path.display()
+        ))),
+        (false, None) if aws.planning() => Ok(None),
+        (false, None) => {
+            let key = keys::generate().map_err(CloudError::Conflict)?;
+            keys::write_private(path, &key).map_err(CloudError::Conflict)?;
+            tracing::info!("compute: wrote a new SSH key to {}", path.display());
+            Ok(Some(key))
+        }
+    }
+}
+
+async fn find_key_pair(aws: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
     let out = aws
         .ec2
         .describe_key_pairs()
@@ -134,7 +157,7 @@ async fn find_key_pair(aws: &Aws) -> Result<Option<KeyPairInfo>, CloudError> {
         .send()
         .await
         .api("DescribeKeyPairs")?;
-    Ok(out.key_pairs().first().cloned())
+    Ok(out.key_pairs().to_vec())
 }
 
 /// The emulator computes fingerprints its own way, so the one we computed at import time is
@@ -143,7 +166,6 @@ fn check_fingerprint(found: &KeyPairInfo, local: &str, path: &std::path::Path) -
     let tagged = found.tags().iter().find(|t| t.key() == Some(FINGERPRINT_TAG)).and_then(|t| t.value());
     let remote = tagged.or(found.key_fingerprint()).unwrap_or_default();
     if remote == local {
-        tracing::info!("compute: found key pair {} ({local})", found.key_name().unwrap_or_default());
         return Ok(());
     }
     Err(CloudError::Conflict(format!(
@@ -156,17 +178,21 @@ fn check_fingerprint(found: &KeyPairInfo, local: &str, path: &std::path::Path) -
 async fn import_key_pair(
     aws: &Aws,
     name: &str,
-    key: &openssl::rsa::Rsa<openssl::pkey::Private>,
+    key: Option<&Rsa<Private>>,
     fingerprint: &str,
-) -> Result<(), CloudError> {
+    attempt: Attempt,
+) -> Result<KeyPairInfo, CloudError> {
+    let key = key.ok_or_else(|| CloudError::Conflict("the SSH key is not made yet".into()))?;
     let mut tags = aws.identity.ec2_tags("key-pair", name);
     tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
     let spec = aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(ResourceType::KeyPair)
-        .set_tags(Some(tags))
+        .set_tags(Some(tags.clone()))
         .build();
-    aws.ec2
+    let out = aws
+        .ec2
         .import_key_pair()
+        .dry_run(attempt.dry_run)
         .key_name(name)
         .public_key_material(aws_smithy_types::Blob::new(keys::openssh_public(key)))
         .tag_specifications(spec)
@@ -179,8 +205,11 @@ async fn import_key_pair(
             )),
             _ => e,
         })?;
-    tracing::info!("compute: imported key pair {name} ({fingerprint})");
-    Ok(())
+    Ok(KeyPairInfo::builder()
+        .key_name(out.key_name().unwrap_or(name))
+        .set_key_pair_id(out.key_pair_id().map(String::from))
+        .set_tags(Some(tags))
+        .build())
 }
 
 /// Finds or launches every node, concurrently, then waits until all run and records them.
@@ -193,9 +222,12 @@ async fn ensure_instances(aws: &Aws, context: &Context, plan: &LaunchPlan) -> Re
         ensure_instance(aws, context, plan, node, found, generation)
     });
     let ids: Vec<String> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
-    wait_running(aws, &ids).await?;
-    let running = describe(aws, &ids).await?;
-    planned.iter().zip(&ids).map(|(node, id)| record(context, node, running.get(id))).collect()
+    let existing: Vec<String> = ids.iter().filter(|id| !is_planned_id(id)).cloned().collect();
+    if !aws.planning() {
+        wait_running(aws, &existing).await?;
+    }
+    let running = describe(aws, &existing).await?;
+    planned.iter().zip(&ids).map(|(node, id)| record(context, node, id, running.get(id))).collect()
 }
 
 /// The cluster's instances by logical name: the live ones, and how many were terminated
@@ -229,19 +261,31 @@ async fn ensure_instance(
     generation: usize,
 ) -> Result<String, CloudError> {
     let logical = node.logical();
-    let (instance, _) =
-        find_or_create("instance", &logical, || async { Ok(found) }, || launch(aws, context, plan, node, generation))
-            .await?;
+    let recorded =
+        context.compute.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == node.name(&context.cluster.name)));
+    let wanted = Wanted::ec2("instance", &logical)
+        .recorded(recorded.map(|n| n.instance_id.as_str()))
+        .client_token(aws.identity.client_token(&logical, &format!("{}/{generation}", plan.subnet_id)));
+    let instance = find_or_create(
+        aws,
+        wanted,
+        || async { Ok(found.clone()) },
+        |attempt| launch(aws, context, plan, node, attempt),
+    )
+    .await?;
     let id = instance.instance_id().unwrap_or_default().to_string();
     if instance.source_dest_check() != Some(false) {
-        retry_eventual(|| async {
-            aws.ec2
-                .modify_instance_attribute()
-                .instance_id(&id)
-                .source_dest_check(AttributeBooleanValue::builder().value(false).build())
-                .send()
-                .await
-                .api("ModifyInstanceAttribute")
+        let id = id.as_str();
+        aws.change(&logical, "turn the source/dest check off", |dry_run| {
+            retry_eventual(move || {
+                let request = aws
+                    .ec2
+                    .modify_instance_attribute()
+                    .dry_run(dry_run)
+                    .instance_id(id)
+                    .source_dest_check(AttributeBooleanValue::builder().value(false).build());
+                async move { request.send().await.api("ModifyInstanceAttribute") }
+            })
         })
         .await?;
     }
@@ -253,7 +297,7 @@ async fn launch(
     context: &Context,
     plan: &LaunchPlan,
     node: &PlannedNode,
-    generation: usize,
+    attempt: Attempt,
 ) -> Result<Instance, CloudError> {
     let logical = node.logical();
     let interface = InstanceNetworkInterfaceSpecification::builder()
@@ -273,7 +317,8 @@ async fn launch(
         .max_count(1)
         .network_interfaces(interface)
         .user_data(openssl::base64::encode_block(node.user_data().as_bytes()))
-        .client_token(aws.identity.client_token(&logical, &format!("{}/{generation}", plan.subnet_id)))
+        .dry_run(attempt.dry_run)
+        .client_token(&attempt.client_token)
         .tag_specifications(aws.identity.tag_spec(ResourceType::Instance, &logical, &node.name(&context.cluster.name)))
         .send()
         .await
@@ -307,27 +352,39 @@ async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, Instance>
     Ok(found)
 }
 
-fn record(context: &Context, node: &PlannedNode, instance: Option<&Instance>) -> Result<Node, CloudError> {
-    let instance = instance.ok_or_else(|| CloudError::Conflict(format!("instance {} vanished", node.logical())))?;
-    let private_ip = instance.private_ip_address().and_then(|ip| ip.parse().ok());
-    if private_ip != Some(node.spec.private_ip) {
-        return Err(CloudError::Conflict(format!(
-            "instance {} has private IP {:?}, the context plans {}; terminate it and run the step again",
-            instance.instance_id().unwrap_or_default(),
-            instance.private_ip_address(),
-            node.spec.private_ip
-        )));
-    }
-    let private_dns = instance.private_dns_name().unwrap_or_default().to_string();
+/// The node as the context records it. A node a plan would launch gets the names AWS gives an
+/// instance with that private IP, so that later steps of the plan can use them.
+fn record(context: &Context, node: &PlannedNode, id: &str, instance: Option<&Instance>) -> Result<Node, CloudError> {
+    let name = node.name(&context.cluster.name);
+    let private_ip = node.spec.private_ip;
+    let (public_ip, private_dns) = match instance {
+        Some(instance) => {
+            if instance.private_ip_address().and_then(|ip| ip.parse().ok()) != Some(private_ip) {
+                return Err(CloudError::Conflict(format!(
+                    "instance {id} has private IP {:?}, the context plans {private_ip}; terminate it and run the step again",
+                    instance.private_ip_address(),
+                )));
+            }
+            let public_ip = instance.public_ip_address().and_then(|ip| ip.parse().ok());
+            (public_ip, instance.private_dns_name().unwrap_or_default().to_string())
+        }
+        None if is_planned_id(id) => (None, predicted_dns(&context.cluster.region, private_ip)),
+        None => return Err(CloudError::Conflict(format!("instance {id} ({}) vanished", node.logical()))),
+    };
     Ok(Node {
-        name: node.name(&context.cluster.name),
+        name,
         role: node.role,
         index: node.index,
-        instance_id: instance.instance_id().unwrap_or_default().to_string(),
-        private_ip: node.spec.private_ip,
-        public_ip: instance.public_ip_address().and_then(|ip| ip.parse().ok()),
+        instance_id: id.to_string(),
+        private_ip,
+        public_ip,
         hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
         private_dns,
         pod_cidr: node.spec.pod_cidr,
     })
+}
+
+/// `ip-172-31-0-10.us-east-2.compute.internal` (`.ec2.internal` in us-east-1).
+fn predicted_dns(region: &str, ip: std::net::Ipv4Addr) -> String {
+    format!("ip-{}.{}", ip.to_string().replace('.', "-"), groundup_contracts::region::internal_domain(region))
 }

@@ -13,11 +13,14 @@ use aws_sdk_elasticloadbalancingv2::types::{
     ProtocolEnum, TargetDescription, TargetGroup, TargetTypeEnum,
 };
 use clap::Args;
-use groundup_cloud::{find_or_create, owned_by_name, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{
+    find_or_create, owned_by_name, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted,
+};
 use groundup_cluster::reservation_blocks;
 use groundup_contracts::context::need;
 use groundup_contracts::harness::StepInfo;
 use groundup_contracts::infra::NlbSection;
+use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
 
 #[derive(Args, Debug)]
@@ -37,37 +40,42 @@ fn main() -> ExitCode {
         let nodes: Vec<Ipv4Addr> =
             context.params.masters.iter().chain(&context.params.workers).map(|n| n.private_ip).collect();
         reserve_node_addresses(&aws, &subnet_id, &nodes).await?;
-        let (balancer, _) = find_or_create(
-            "load balancer",
-            "nlb",
+        let recorded = context.nlb.as_ref();
+        let wanted = Wanted::elb("load balancer", "nlb").recorded(recorded.map(|n| n.arn.as_str()));
+        let balancer = find_or_create(
+            &aws,
+            wanted,
             || find_balancer(&aws, &name),
-            || create_balancer(&aws, &name, &subnet_id),
+            |attempt| create_balancer(&aws, &name, &subnet_id, attempt),
         )
         .await?;
-        let (group, _) = find_or_create(
-            "target group",
-            "target-group",
+        let wanted =
+            Wanted::elb("target group", "target-group").recorded(recorded.map(|n| n.target_group_arn.as_str()));
+        let group = find_or_create(
+            &aws,
+            wanted,
             || find_group(&aws, &name),
-            || create_group(&aws, &name, &vpc_id, port),
+            |attempt| create_group(&aws, &name, &vpc_id, port, attempt),
         )
         .await?;
         let balancer_arn = balancer.load_balancer_arn().unwrap_or_default().to_string();
         let group_arn = group.target_group_arn().unwrap_or_default().to_string();
         let masters: Vec<Ipv4Addr> = context.params.masters.iter().map(|n| n.private_ip).collect();
         converge_targets(&aws, &group_arn, &masters, port).await?;
-        let (listener, _) = find_or_create(
-            "listener",
-            "listener",
+        let wanted = Wanted::elb("listener", "listener").recorded(recorded.map(|n| n.listener_arn.as_str()));
+        let listener = find_or_create(
+            &aws,
+            wanted,
             || find_listener(&aws, &balancer_arn, port),
-            || create_listener(&aws, &balancer_arn, &group_arn, port),
+            |attempt| create_listener(&aws, &balancer_arn, &group_arn, port, attempt),
         )
         .await?;
-        if args.wait {
+        if args.wait && !aws.planning() {
             wait_active(&aws, &balancer_arn).await?;
         }
         context.nlb = Some(NlbSection {
             arn: balancer_arn,
-            dns_name: balancer.dns_name().unwrap_or_default().to_string(),
+            dns_name: balancer.dns_name().map_or_else(|| planned_id("nlb"), String::from),
             target_group_arn: group_arn,
             listener_arn: listener.listener_arn().unwrap_or_default().to_string(),
             targets: masters,
@@ -79,25 +87,42 @@ fn main() -> ExitCode {
 /// Explicit reservations: AWS assigns no address from them on its own, so the load balancer's
 /// interface can never take a node's address; instances may still ask for them by name.
 async fn reserve_node_addresses(aws: &Aws, subnet_id: &str, nodes: &[Ipv4Addr]) -> Result<(), CloudError> {
-    let existing =
-        aws.ec2.get_subnet_cidr_reservations().subnet_id(subnet_id).send().await.api("GetSubnetCidrReservations")?;
-    let reserved: BTreeSet<&str> = existing.subnet_ipv4_cidr_reservations().iter().filter_map(|r| r.cidr()).collect();
+    let reserved = reservations(aws, subnet_id).await?;
+    if let Some(plan) = &aws.plan {
+        match reserved.is_empty() {
+            true => plan.missing("address reservations", "node-addresses"),
+            false => plan.found("address reservations", "node-addresses", subnet_id, true),
+        }
+    }
     for block in reservation_blocks(nodes) {
-        if reserved.contains(block.to_string().as_str()) {
+        let cidr = block.to_string();
+        if reserved.contains(&cidr) {
             continue;
         }
-        aws.ec2
-            .create_subnet_cidr_reservation()
-            .subnet_id(subnet_id)
-            .cidr(block.to_string())
-            .reservation_type(aws_sdk_ec2::types::SubnetCidrReservationType::Explicit)
-            .description("groundup: node addresses")
-            .send()
-            .await
-            .api("CreateSubnetCidrReservation")?;
-        tracing::info!("nlb: reserved {block} in {subnet_id} for the nodes");
+        aws.change("node-addresses", &format!("reserve {cidr} in {subnet_id} for the nodes"), |dry_run| async move {
+            aws.ec2
+                .create_subnet_cidr_reservation()
+                .dry_run(dry_run)
+                .subnet_id(subnet_id)
+                .cidr(&cidr)
+                .reservation_type(aws_sdk_ec2::types::SubnetCidrReservationType::Explicit)
+                .description("groundup: node addresses")
+                .send()
+                .await
+                .api("CreateSubnetCidrReservation")
+        })
+        .await?;
     }
     Ok(())
+}
+
+async fn reservations(aws: &Aws, subnet_id: &str) -> Result<BTreeSet<String>, CloudError> {
+    if is_planned_id(subnet_id) {
+        return Ok(BTreeSet::new());
+    }
+    let existing =
+        aws.ec2.get_subnet_cidr_reservations().subnet_id(subnet_id).send().await.api("GetSubnetCidrReservations")?;
+    Ok(existing.subnet_ipv4_cidr_reservations().iter().filter_map(|r| r.cidr()).map(String::from).collect())
 }
 
 async fn find_balancer(aws: &Aws, name: &str) -> Result<Vec<LoadBalancer>, CloudError> {
@@ -109,7 +134,8 @@ async fn find_balancer(aws: &Aws, name: &str) -> Result<Vec<LoadBalancer>, Cloud
     owned_by_name(aws, "load balancer", "nlb", found).await
 }
 
-async fn create_balancer(aws: &Aws, name: &str, subnet_id: &str) -> Result<LoadBalancer, CloudError> {
+/// ELBv2 has no client tokens: the name makes the call idempotent on AWS.
+async fn create_balancer(aws: &Aws, name: &str, subnet_id: &str, _: Attempt) -> Result<LoadBalancer, CloudError> {
     let out = aws
         .elb
         .create_load_balancer()
@@ -137,7 +163,7 @@ async fn find_group(aws: &Aws, name: &str) -> Result<Vec<TargetGroup>, CloudErro
     owned_by_name(aws, "target group", "target-group", found).await
 }
 
-async fn create_group(aws: &Aws, name: &str, vpc_id: &str, port: i32) -> Result<TargetGroup, CloudError> {
+async fn create_group(aws: &Aws, name: &str, vpc_id: &str, port: i32, _: Attempt) -> Result<TargetGroup, CloudError> {
     let out = aws
         .elb
         .create_target_group()
@@ -158,37 +184,47 @@ async fn create_group(aws: &Aws, name: &str, vpc_id: &str, port: i32) -> Result<
 
 /// Registers the missing masters and deregisters everything else.
 async fn converge_targets(aws: &Aws, group_arn: &str, masters: &[Ipv4Addr], port: i32) -> Result<(), CloudError> {
-    let health = retry_eventual(|| async {
-        aws.elb.describe_target_health().target_group_arn(group_arn).send().await.api("DescribeTargetHealth")
-    })
-    .await?;
-    let registered: BTreeSet<String> =
-        health.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from)).collect();
+    let registered = registered_targets(aws, group_arn).await?;
     let wanted: BTreeSet<String> = masters.iter().map(ToString::to_string).collect();
     let target = |ip: &String| TargetDescription::builder().id(ip).port(port).build();
     let missing: Vec<TargetDescription> = wanted.difference(&registered).map(target).collect();
     let extra: Vec<TargetDescription> = registered.difference(&wanted).map(target).collect();
     if !extra.is_empty() {
-        aws.elb
-            .deregister_targets()
-            .target_group_arn(group_arn)
-            .set_targets(Some(extra.clone()))
-            .send()
-            .await
-            .api("DeregisterTargets")?;
-        tracing::info!("nlb: deregistered {}", ids(&extra));
+        aws.change_without_dry_run("target-group", &format!("deregister {}", ids(&extra)), || async {
+            aws.elb
+                .deregister_targets()
+                .target_group_arn(group_arn)
+                .set_targets(Some(extra.clone()))
+                .send()
+                .await
+                .api("DeregisterTargets")
+        })
+        .await?;
     }
     if !missing.is_empty() {
-        aws.elb
-            .register_targets()
-            .target_group_arn(group_arn)
-            .set_targets(Some(missing.clone()))
-            .send()
-            .await
-            .api("RegisterTargets")?;
-        tracing::info!("nlb: registered {}", ids(&missing));
+        aws.change_without_dry_run("target-group", &format!("register {}", ids(&missing)), || async {
+            aws.elb
+                .register_targets()
+                .target_group_arn(group_arn)
+                .set_targets(Some(missing.clone()))
+                .send()
+                .await
+                .api("RegisterTargets")
+        })
+        .await?;
     }
     Ok(())
+}
+
+async fn registered_targets(aws: &Aws, group_arn: &str) -> Result<BTreeSet<String>, CloudError> {
+    if is_planned_id(group_arn) {
+        return Ok(BTreeSet::new());
+    }
+    let health = retry_eventual(|| async {
+        aws.elb.describe_target_health().target_group_arn(group_arn).send().await.api("DescribeTargetHealth")
+    })
+    .await?;
+    Ok(health.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from)).collect())
 }
 
 fn ids(targets: &[TargetDescription]) -> String {
@@ -196,6 +232,9 @@ fn ids(targets: &[TargetDescription]) -> String {
 }
 
 async fn find_listener(aws: &Aws, balancer_arn: &str, port: i32) -> Result<Vec<Listener>, CloudError> {
+    if is_planned_id(balancer_arn) {
+        return Ok(Vec::new());
+    }
     let out = retry_eventual(|| async {
         aws.elb.describe_listeners().load_balancer_arn(balancer_arn).send().await.api("DescribeListeners")
     })
@@ -203,7 +242,13 @@ async fn find_listener(aws: &Aws, balancer_arn: &str, port: i32) -> Result<Vec<L
     Ok(out.listeners().iter().filter(|l| l.port() == Some(port)).cloned().collect())
 }
 
-async fn create_listener(aws: &Aws, balancer_arn: &str, group_arn: &str, port: i32) -> Result<Listener, CloudError> {
+async fn create_listener(
+    aws: &Aws,
+    balancer_arn: &str,
+    group_arn: &str,
+    port: i32,
+    _: Attempt,
+) -> Result<Listener, CloudError> {
     let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn).build();
     let out = aws
         .elb

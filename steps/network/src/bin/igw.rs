@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::network::IgwSection;
@@ -15,7 +15,8 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "igw", about: "Create (or find) the internet gateway and attach it to the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
-        let (gateway, _) = find_or_create("internet gateway", LOGICAL, || find(&aws), || create(&aws)).await?;
+        let wanted = Wanted::ec2("internet gateway", LOGICAL).recorded(context.igw.as_ref().map(|g| g.id.as_str()));
+        let gateway = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, attempt)).await?;
         let id = gateway.internet_gateway_id().unwrap_or_default().to_string();
         attach(&aws, &gateway, &id, &vpc_id).await?;
         context.igw = Some(IgwSection { id });
@@ -34,10 +35,11 @@ async fn find(aws: &Aws) -> Result<Vec<InternetGateway>, CloudError> {
     Ok(out.internet_gateways().to_vec())
 }
 
-async fn create(aws: &Aws) -> Result<InternetGateway, CloudError> {
+async fn create(aws: &Aws, attempt: Attempt) -> Result<InternetGateway, CloudError> {
     let out = aws
         .ec2
         .create_internet_gateway()
+        .dry_run(attempt.dry_run)
         .tag_specifications(aws.identity.tag_spec(ResourceType::InternetGateway, LOGICAL, &aws.identity.cluster))
         .send()
         .await
@@ -49,11 +51,19 @@ async fn attach(aws: &Aws, gateway: &InternetGateway, id: &str, vpc_id: &str) ->
     let attached: Vec<&str> = gateway.attachments().iter().filter_map(|a| a.vpc_id()).collect();
     match attached.as_slice() {
         [] => {
-            retry_eventual(|| async {
-                aws.ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc_id).send().await.api("AttachInternetGateway")
+            aws.change(LOGICAL, &format!("attach to {vpc_id}"), |dry_run| {
+                retry_eventual(move || async move {
+                    aws.ec2
+                        .attach_internet_gateway()
+                        .dry_run(dry_run)
+                        .internet_gateway_id(id)
+                        .vpc_id(vpc_id)
+                        .send()
+                        .await
+                        .api("AttachInternetGateway")
+                })
             })
             .await?;
-            tracing::info!("{LOGICAL}: attached {id} to {vpc_id}");
             Ok(())
         }
         [vpc] if *vpc == vpc_id => Ok(()),

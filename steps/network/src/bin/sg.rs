@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::network::{IngressRule, SgSection};
@@ -25,8 +25,9 @@ fn main() -> ExitCode {
             tracing::warn!("{LOGICAL}: SSH and the API port are open to the whole internet (admin_cidr 0.0.0.0/0); pass --admin-cidr YOUR.IP/32 to `groundup init` to restrict them");
         }
         let name = context.cluster.name.clone();
-        let (group, _) =
-            find_or_create("security group", LOGICAL, || find(&aws), || create(&aws, &name, &vpc_id)).await?;
+        let wanted = Wanted::ec2("security group", LOGICAL).recorded(context.sg.as_ref().map(|g| g.id.as_str()));
+        let group =
+            find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &name, &vpc_id, attempt)).await?;
         let id = group.group_id().unwrap_or_default().to_string();
         let wanted = context.params.ingress_rules();
         converge_rules(&aws, &group, &id, &wanted).await?;
@@ -46,10 +47,11 @@ async fn find(aws: &Aws) -> Result<Vec<SecurityGroup>, CloudError> {
     Ok(out.security_groups().to_vec())
 }
 
-async fn create(aws: &Aws, name: &str, vpc_id: &str) -> Result<SecurityGroup, CloudError> {
+async fn create(aws: &Aws, name: &str, vpc_id: &str, attempt: Attempt) -> Result<SecurityGroup, CloudError> {
     let out = retry_eventual(|| async {
         aws.ec2
             .create_security_group()
+            .dry_run(attempt.dry_run)
             .group_name(name)
             .description(DESCRIPTION)
             .vpc_id(vpc_id)
@@ -81,33 +83,50 @@ async fn create(aws: &Aws, name: &str, vpc_id: &str) -> Result<SecurityGroup, Cl
 async fn converge_rules(aws: &Aws, group: &SecurityGroup, id: &str, wanted: &[IngressRule]) -> Result<(), CloudError> {
     let (present, foreign) = current_rules(group);
     let wanted_set: BTreeSet<&IngressRule> = wanted.iter().collect();
-    let missing: Vec<IpPermission> = wanted.iter().filter(|r| !present.contains(r)).map(permission).collect();
-    let mut extra: Vec<IpPermission> = present.iter().filter(|r| !wanted_set.contains(r)).map(permission).collect();
-    extra.extend(foreign);
-    if !extra.is_empty() {
-        aws.ec2
-            .revoke_security_group_ingress()
-            .group_id(id)
-            .set_ip_permissions(Some(extra.clone()))
-            .send()
-            .await
-            .api("RevokeSecurityGroupIngress")?;
-        tracing::info!("{LOGICAL}: revoked {} rule(s) the course does not have", extra.len());
-    }
-    if !missing.is_empty() {
-        retry_eventual(|| async {
+    let missing: Vec<&IngressRule> = wanted.iter().filter(|r| !present.contains(r)).collect();
+    let extra: Vec<&IngressRule> = present.iter().filter(|r| !wanted_set.contains(r)).collect();
+    let mut revoke: Vec<IpPermission> = extra.iter().copied().map(permission).collect();
+    revoke.extend(foreign.iter().cloned());
+    if !revoke.is_empty() {
+        let what = format!("revoke {}", describe(&extra, foreign.len()));
+        aws.change(LOGICAL, &what, |dry_run| async move {
             aws.ec2
-                .authorize_security_group_ingress()
+                .revoke_security_group_ingress()
+                .dry_run(dry_run)
                 .group_id(id)
-                .set_ip_permissions(Some(missing.clone()))
+                .set_ip_permissions(Some(revoke))
                 .send()
                 .await
-                .api("AuthorizeSecurityGroupIngress")
+                .api("RevokeSecurityGroupIngress")
         })
         .await?;
-        tracing::info!("{LOGICAL}: authorized {} ingress rule(s)", missing.len());
+    }
+    if !missing.is_empty() {
+        let authorize: Vec<IpPermission> = missing.iter().copied().map(permission).collect();
+        let what = format!("authorize {}", describe(&missing, 0));
+        aws.change(LOGICAL, &what, |dry_run| {
+            retry_eventual(move || {
+                let request = aws
+                    .ec2
+                    .authorize_security_group_ingress()
+                    .dry_run(dry_run)
+                    .group_id(id)
+                    .set_ip_permissions(Some(authorize.clone()));
+                async move { request.send().await.api("AuthorizeSecurityGroupIngress") }
+            })
+        })
+        .await?;
     }
     Ok(())
+}
+
+/// "tcp 22 from 172.31.0.0/16, icmp from 0.0.0.0/0", for logs and plans.
+fn describe(rules: &[&IngressRule], foreign: usize) -> String {
+    let mut parts: Vec<String> = rules.iter().map(ToString::to_string).collect();
+    if foreign > 0 {
+        parts.push(format!("{foreign} rule(s) of kinds the course does not use"));
+    }
+    parts.join(", ")
 }
 
 /// The group's IPv4 CIDR rules, and whole permissions of any other kind (IPv6, group

@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{ResourceType, Subnet};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::network::SubnetSection;
+use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::Section;
 
 const LOGICAL: &str = "subnet";
@@ -17,10 +18,12 @@ fn main() -> ExitCode {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
         let cidr = context.params.subnet_cidr;
         let cidr_text = cidr.to_string();
-        let (subnet, _) =
-            find_or_create("subnet", LOGICAL, || find(&aws), || create(&aws, &vpc_id, &cidr_text)).await?;
+        let wanted = Wanted::ec2("subnet", LOGICAL).recorded(context.subnet.as_ref().map(|s| s.id.as_str()));
+        let subnet =
+            find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &vpc_id, &cidr_text, attempt)).await?;
         let id = subnet.subnet_id().unwrap_or_default().to_string();
-        if subnet.vpc_id() != Some(vpc_id.as_str()) || subnet.cidr_block() != Some(cidr.to_string().as_str()) {
+        let matches = subnet.vpc_id() == Some(vpc_id.as_str()) && subnet.cidr_block() == Some(cidr_text.as_str());
+        if !is_planned_id(&id) && !matches {
             return Err(CloudError::Conflict(format!(
                 "subnet {id} is {} in {}, the context asks for {cidr} in {vpc_id}; delete it or fix params.subnet_cidr",
                 subnet.cidr_block().unwrap_or("?"),
@@ -44,10 +47,11 @@ async fn find(aws: &Aws) -> Result<Vec<Subnet>, CloudError> {
     Ok(out.subnets().to_vec())
 }
 
-async fn create(aws: &Aws, vpc_id: &str, cidr: &str) -> Result<Subnet, CloudError> {
+async fn create(aws: &Aws, vpc_id: &str, cidr: &str, attempt: Attempt) -> Result<Subnet, CloudError> {
     let out = retry_eventual(|| async {
         aws.ec2
             .create_subnet()
+            .dry_run(attempt.dry_run)
             .vpc_id(vpc_id)
             .cidr_block(cidr)
             .tag_specifications(aws.identity.tag_spec(ResourceType::Subnet, LOGICAL, &aws.identity.cluster))

@@ -9,9 +9,10 @@ use clap::{Args, Subcommand};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::{run_step, StepInfo};
 use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
+use groundup_contracts::plan::PlanLog;
 use groundup_contracts::{Section, StepError};
 use groundup_pki::plan::{certificates, lint, Authority, CertSpec};
-use groundup_pki::store::Store;
+use groundup_pki::store::{fingerprint, Store};
 use groundup_pki::x509::{issue_leaf, problems};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -42,6 +43,8 @@ enum Command {
     Check,
 }
 
+const KIND: &str = "certificate";
+
 /// What became of one certificate.
 enum Outcome {
     Kept(CertRecord),
@@ -52,7 +55,6 @@ enum Outcome {
 fn main() -> ExitCode {
     let info = StepInfo { name: "certs", about: "Create (or check and keep) every certificate of the cluster" };
     run_step(info, |mut context, args: CertsArgs| {
-        need(&context.ca, Section::Ca)?;
         if let Some(csr) = &args.csr {
             let custom = groundup_pki::cfssl::read_request(csr, args.config.as_deref(), args.profile.as_deref())
                 .map_err(StepError::new)?;
@@ -67,6 +69,17 @@ fn main() -> ExitCode {
                 return Err(StepError::new(format!("{}: {problem}", spec.name)));
             }
         }
+        if context.planning() {
+            let recorded = context.certs.as_ref().map(|c| c.certificates.clone()).unwrap_or_default();
+            let log = PlanLog::new("certs");
+            let store = Store::at(&params.dir);
+            for spec in &plan {
+                plan_one(&store, spec, &params, &recorded, args.renew, &log)?;
+            }
+            context.add_plan(&log);
+            return Ok(context);
+        }
+        need(&context.ca, Section::Ca)?;
         let store = Store::open(&params.dir).map_err(StepError::new)?;
         let authorities = load_authorities(&store)?;
         let checking = matches!(args.command, Some(Command::Check));
@@ -130,6 +143,34 @@ fn ensure(
         issue_leaf(spec, ca, ca_key, params).map_err(|e| StepError::new(format!("cannot issue {}: {e}", spec.name)))?;
     store.save(&spec.name, &issued).map_err(StepError::new)?;
     Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)))
+}
+
+/// What `ensure` would do, without doing it. A missing CA means `groundup-ca` would make a
+/// new one, so every certificate it signed would need re-issuing.
+fn plan_one(
+    store: &Store,
+    spec: &CertSpec,
+    params: &PkiParams,
+    recorded: &[CertRecord],
+    renew: bool,
+    log: &PlanLog,
+) -> Result<(), StepError> {
+    let Some((cert, key)) = store.load(&spec.name).map_err(StepError::new)? else {
+        log.missing(KIND, &spec.name);
+        return Ok(());
+    };
+    let sha256 = fingerprint(&cert);
+    let known = recorded.iter().any(|r| r.name == spec.name && r.sha256 == sha256);
+    log.found(KIND, &spec.name, &store.cert_path(&spec.name).display().to_string(), known);
+    let found = match store.load(spec.signer.file()).map_err(StepError::new)? {
+        Some((ca, _)) => problems(spec, &cert, &key, &ca, params),
+        None => vec![format!("its CA `{}` would be new", spec.signer.file())],
+    };
+    if !found.is_empty() {
+        let how = if renew { "renew" } else { "renew (run with --renew)" };
+        log.change(&spec.name, &format!("{how}: {}", found.join("; ")));
+    }
+    Ok(())
 }
 
 fn report(outcomes: &[Outcome]) -> Result<(), StepError> {

@@ -23,13 +23,14 @@ struct DownArgs {
 fn main() -> ExitCode {
     let info = StepInfo { name: "down", about: "List (and with --yes delete) every resource tagged as the cluster's" };
     run_aws_step(info, |mut context, args: DownArgs, aws| async move {
+        let deleting = args.yes && !context.planning();
         let resources = discover(&aws).await?;
-        print_table(&resources, args.yes);
-        if args.yes {
+        print_table(&resources, deleting);
+        if deleting {
             delete_all(&aws, resources.clone(), Duration::from_secs(args.patience)).await?;
             context.forget_cloud_resources();
         }
-        context.teardown = Some(TeardownSection { resources, torn_down: args.yes });
+        context.teardown = Some(TeardownSection { resources, torn_down: deleting });
         Ok(context)
     })
 }
