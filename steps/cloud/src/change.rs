@@ -51,17 +51,52 @@ impl Aws {
         Ok(None)
     }
 
-    /// A permitted DryRun answers `DryRunOperation`; a refused one `UnauthorizedOperation`,
-    /// which the plan lists. Other answers (a placeholder id, say) say nothing of permissions.
+    /// A refused DryRun goes into the plan as a permission to grant.
     pub(crate) fn check_dry_run<T>(&self, logical: &str, result: Result<T, CloudError>) {
         let Some(plan) = &self.plan else { return };
-        match result {
-            Err(CloudError::Api { action, code, .. }) if code == "UnauthorizedOperation" => {
-                plan.denied(logical, &action)
+        match verdict(result) {
+            DryRun::Permitted => {}
+            DryRun::Denied(action) => plan.denied(logical, &action),
+            DryRun::Inconclusive(e) => tracing::debug!("{logical}: DryRun inconclusive: {e}"),
+            DryRun::CarriedOut => {
+                tracing::warn!("{logical}: a DryRun call was carried out; the target does not honour DryRun")
             }
-            Err(e) if e.code() == Some("DryRunOperation") => {}
-            Err(e) => tracing::debug!("{logical}: DryRun inconclusive: {e}"),
-            Ok(_) => tracing::warn!("{logical}: a DryRun call was carried out; the target does not honour DryRun"),
         }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum DryRun {
+    Permitted,
+    Denied(String),
+    /// Any other answer (a placeholder id, say) says nothing about permissions.
+    Inconclusive(String),
+    CarriedOut,
+}
+
+/// A permitted DryRun answers `DryRunOperation`, a refused one `UnauthorizedOperation`.
+fn verdict<T>(result: Result<T, CloudError>) -> DryRun {
+    match result {
+        Err(CloudError::Api { action, code, .. }) if code == "UnauthorizedOperation" => DryRun::Denied(action),
+        Err(e) if e.code() == Some("DryRunOperation") => DryRun::Permitted,
+        Err(e) => DryRun::Inconclusive(e.to_string()),
+        Ok(_) => DryRun::CarriedOut,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(code: &str) -> Result<(), CloudError> {
+        Err(CloudError::Api { action: "CreateVpc".into(), code: code.into(), message: "m".into() })
+    }
+
+    #[test]
+    fn dry_run_answers_tell_permitted_from_denied() {
+        assert_eq!(verdict(answer("DryRunOperation")), DryRun::Permitted);
+        assert_eq!(verdict(answer("UnauthorizedOperation")), DryRun::Denied("CreateVpc".into()));
+        assert!(matches!(verdict(answer("InvalidVpcID.Malformed")), DryRun::Inconclusive(_)));
+        assert_eq!(verdict(Ok(())), DryRun::CarriedOut);
     }
 }

@@ -142,10 +142,20 @@ fn a_target_group_changed_by_hand_is_brought_back_in_line() {
         elb.deregister_targets().target_group_arn(&group).targets(target("172.31.0.11")).send().await.unwrap();
         elb.register_targets().target_group_arn(&group).targets(target("172.31.0.99")).send().await.unwrap();
     });
+    let planned = cluster.groundup(&["up", "--plan", "--only", "nlb"]);
+    assert_success(&planned, "up --plan --only nlb");
+    let planned: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let changed: Vec<&serde_json::Value> =
+        planned["resources"].as_array().unwrap().iter().filter(|r| r["action"] != "leave").collect();
+    assert_eq!(changed.len(), 1, "{planned}");
+    assert_eq!(changed[0]["resource"], "target-group");
+    assert_eq!(changed[0]["changes"], serde_json::json!(["deregister 172.31.0.99", "register 172.31.0.11"]));
+
     let repaired = cluster.up(&["--only", "nlb"]);
     assert_success(&repaired, "up --only nlb");
     let stderr = String::from_utf8_lossy(&repaired.stderr);
-    assert!(stderr.contains("deregistered 172.31.0.99") && stderr.contains("registered 172.31.0.11"), "{stderr}");
+    let logged = |line: &str| stderr.contains(&format!("target-group: {line}"));
+    assert!(logged("deregister 172.31.0.99") && logged("register 172.31.0.11"), "{stderr}");
     let registered = block_on(async {
         let out = elb_client().await.describe_target_health().target_group_arn(&group).send().await.unwrap();
         let mut ids: Vec<String> =
