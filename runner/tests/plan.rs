@@ -2,7 +2,8 @@
 //! never mistaken for a real run.
 
 use groundup_contracts::plan::{Action, PlanSection};
-use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+use groundup_contracts::Target;
+use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, TestCluster};
 
 /// 6 network resources, 4 of the load balancer, a key pair and 6 instances, 3 CAs, 19 certificates.
 const RESOURCES: usize = 6 + 4 + 7 + 3 + 19;
@@ -29,10 +30,29 @@ fn nothing_exists(cluster: &TestCluster) -> bool {
     cluster.inventory().counts().values().all(|n| *n == 0)
 }
 
+/// Points the state file at a proxy that records every API call.
+fn through_proxy(cluster: &TestCluster) -> FaultProxy {
+    let proxy = FaultProxy::start(endpoint(), 0.0, 1);
+    let mut state = cluster.state();
+    state.target = Target::Endpoint { endpoint: proxy.endpoint.clone() };
+    std::fs::write(cluster.state_path(), state.to_json()).unwrap();
+    proxy
+}
+
+/// A plan only reads: every call it sent must be a Describe or a Get.
+fn assert_only_reads(proxy: &FaultProxy) {
+    let actions = proxy.actions();
+    assert!(actions.len() > 10, "the plan sent almost nothing: {actions:?}");
+    let writes: Vec<&String> =
+        actions.iter().filter(|a| !(a.starts_with("Describe") || a.starts_with("Get"))).collect();
+    assert!(writes.is_empty(), "a plan sent {writes:?}");
+}
+
 #[test]
 fn a_plan_for_a_new_cluster_lists_every_create_and_changes_nothing() {
     let cluster = TestCluster::new("plan-new");
     std::fs::write(cluster.state_path(), cluster.init(&[])).unwrap();
+    let proxy = through_proxy(&cluster);
     let before = std::fs::read_to_string(cluster.state_path()).unwrap();
 
     let output = cluster.groundup(&["up", "--plan"]);
@@ -46,6 +66,7 @@ fn a_plan_for_a_new_cluster_lists_every_create_and_changes_nothing() {
     assert!(stderr.contains("+ create VPC"), "no summary on stderr: {stderr}");
     assert!(stderr.contains(&format!("{RESOURCES} to create")), "{stderr}");
 
+    assert_only_reads(&proxy);
     assert!(nothing_exists(&cluster), "a plan created {:?}", cluster.inventory());
     assert_eq!(std::fs::read_to_string(cluster.state_path()).unwrap(), before, "a plan wrote the state file");
     assert!(!cluster.dir.path().join("pki").exists(), "a plan made the PKI directory");
@@ -58,9 +79,11 @@ fn after_up_a_plan_leaves_everything_and_adopts_what_the_state_forgot() {
     assert_success(&cluster.up(&[]), "up");
     let after_up = cluster.inventory();
 
+    let proxy = through_proxy(&cluster);
     let planned = plan(&cluster, &[]);
     assert_eq!(planned.resources.len(), RESOURCES);
     assert_eq!(actions(&planned), [Action::Leave], "{planned:?}");
+    assert_only_reads(&proxy);
 
     // As after a crash between the create call and the state write.
     let mut state = cluster.state();

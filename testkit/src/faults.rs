@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy on loopback, between the steps and the emulator. A seeded
 //! share of requests is answered with throttling errors or 500/503s without being forwarded
-//! (so an injected fault never half-happens), or forwarded after a delay.
+//! (so an injected fault never half-happens), or forwarded after a delay. It also keeps the
+//! API action of every request, so that a test can check what a run sent.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +20,7 @@ pub struct FaultProxy {
 struct Stats {
     forwarded: AtomicU64,
     faulted: AtomicU64,
+    actions: Mutex<Vec<String>>,
 }
 
 impl FaultProxy {
@@ -49,6 +51,11 @@ impl FaultProxy {
     pub fn forwarded(&self) -> u64 {
         self.stats.forwarded.load(Ordering::SeqCst)
     }
+
+    /// The `Action` of every request so far (EC2 and ELBv2 speak the query protocol).
+    pub fn actions(&self) -> Vec<String> {
+        self.stats.actions.lock().unwrap().clone()
+    }
 }
 
 enum Fault {
@@ -61,6 +68,7 @@ enum Fault {
 /// as a whole.
 fn serve(mut client: TcpStream, upstream: &str, rate: f64, stats: &Stats, rng: &Mutex<Rng>) -> std::io::Result<()> {
     let request = read_request(&mut client)?;
+    stats.actions.lock().unwrap().push(action(&request));
     let fault = {
         let mut rng = rng.lock().unwrap();
         (rng.unit() < rate).then(|| match rng.below(4) {
@@ -123,6 +131,12 @@ fn read_request(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     reader.read_exact(&mut body)?;
     head.extend_from_slice(&body);
     Ok(head)
+}
+
+fn action(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    let start = text.find("Action=").map(|i| i + "Action=".len());
+    start.map(|i| text[i..].split(['&', '\r', '\n']).next().unwrap_or_default().to_string()).unwrap_or_default()
 }
 
 /// EC2 answers `RequestLimitExceeded`, ELBv2 (API version 2015-12-01) `Throttling`.
