@@ -2,6 +2,11 @@
 all *ARGS:
     scripts/up.sh {{ARGS}}
 
+# What `just all` would create, adopt, change or leave, changing nothing
+plan *ARGS:
+    cargo build --quiet --workspace --bins
+    target/debug/groundup up --plan {{ARGS}}
+
 # Every test, against a local emulator the script starts and stops
 test *ARGS:
     scripts/test.sh {{ARGS}}

@@ -2,7 +2,7 @@
 # Benchmark: wall time and number of AWS API calls of `groundup up` on a fresh local emulator,
 # for the course's 3 masters + 3 workers and for 5 + 50. API calls are counted from the
 # emulator's request log (every EC2 and ELBv2 call is one POST). Also times a second,
-# creation-free run of each. Usage: scripts/bench-up.sh
+# creation-free run of each, and `groundup up --plan` after it. Usage: scripts/bench-up.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
@@ -20,12 +20,14 @@ printf '%-8s %-6s %10s %10s\n' nodes run seconds api-calls
 run() {
   local label=$1 masters=$2 workers=$3 dir="$work/$1"
   mkdir -p "$dir"
-  for pass in first second; do
-    local before start end
+  for pass in first second plan; do
+    local before start end flags=()
+    [ "$pass" = plan ] && flags=(--plan)
     before=$(calls)
     start=$(date +%s.%N)
     (cd "$dir" && "$groundup" up --name "bench-$masters-$workers" --endpoint "$endpoint" \
-      --masters "$masters" --workers "$workers" 2>"$dir/$pass.log") || { cat "$dir/$pass.log" >&2; exit 1; }
+      --masters "$masters" --workers "$workers" "${flags[@]}" 2>"$dir/$pass.log" >/dev/null) ||
+      { cat "$dir/$pass.log" >&2; exit 1; }
     end=$(date +%s.%N)
     printf '%-8s %-6s %10.2f %10d\n' "$label" "$pass" "$(echo "$end - $start" | bc)" $(( $(calls) - before ))
   done
