@@ -225,10 +225,11 @@ impl Context {
     }
 
     /// Writes the context to a temporary file beside `path` and renames it over, so that a
-    /// crash leaves either the old document or the new one, never half of one.
+    /// crash leaves either the old document or the new one, never half of one. A crash in the
+    /// middle leaves a `.<name>.*.partial` file, which [`partial_saves`] finds.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        let (dir, prefix) = partial_prefix(path);
+        let mut file = tempfile::Builder::new().prefix(&prefix).suffix(PARTIAL).tempfile_in(dir)?;
         file.write_all(self.to_json().as_bytes())?;
         file.as_file().sync_all()?;
         file.persist(path).map_err(|e| e.error)?;
@@ -275,6 +276,28 @@ impl Context {
         (self.ca, self.certs) = (None, None);
         self.completed.retain(|step| step != "ca" && step != "certs");
     }
+}
+
+const PARTIAL: &str = ".partial";
+
+fn partial_prefix(path: &Path) -> (&Path, String) {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    (dir, format!(".{name}."))
+}
+
+/// What saves of `path` that were killed midway left behind.
+pub fn partial_saves(path: &Path) -> Vec<std::path::PathBuf> {
+    let (dir, prefix) = partial_prefix(path);
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            name.starts_with(&prefix) && name.ends_with(PARTIAL)
+        })
+        .collect()
 }
 
 /// Returns a section the running step depends on, or says which step must run first.

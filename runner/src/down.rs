@@ -30,6 +30,7 @@ pub struct DownArgs {
 
 pub fn run(args: &DownArgs) -> Result<()> {
     let context = state::load_existing(&args.state, args.name.as_deref())?;
+    let _lock = if args.yes { Some(state::lock(&args.state)?) } else { None };
     let patience = args.patience.to_string();
     let mut step_args = vec!["--patience", patience.as_str()];
     if args.yes {

@@ -39,6 +39,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     if args.plan {
         return plan(args);
     }
+    let _lock = state::lock(&args.state)?;
     let mut context = match state::load(&args.state)? {
         Some(context) => {
             state::check_name(&args.state, &context, args.init.name.as_deref())?;

@@ -42,6 +42,45 @@ pub fn check_name(path: &Path, context: &Context, expected: Option<&str>) -> Res
     }
 }
 
+/// Held while a command changes the cluster: a second `up` or `down --yes` on the same state
+/// file refuses to start instead of racing the first. The OS drops the lock when the process
+/// ends, however it ends.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+pub fn lock(path: &Path) -> Result<StateLock> {
+    let lock_path = lock_path(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open the lock file {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another groundup is changing the cluster of {} (it holds {}); wait for it to finish, nothing was changed",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+        }
+    }
+    // Holding the lock, any half-written state file is from a run that was killed.
+    for partial in groundup_contracts::context::partial_saves(path) {
+        let _ = std::fs::remove_file(partial);
+    }
+    Ok(StateLock { _file: file })
+}
+
+fn lock_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
 pub fn save(path: &Path, context: &Context) -> Result<()> {
     context.save(path).with_context(|| format!("cannot replace the state file {}", path.display()))
 }

@@ -6,8 +6,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use groundup_contracts::context::partial_saves;
 use groundup_contracts::plan::{Action, PlanSection};
-use groundup_testkit::{assert_success, endpoint, FaultProxy, Rng, TestCluster};
+use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, Rng, TestCluster};
 
 /// What a clean `groundup up` leaves, and how long it takes.
 fn clean_run() -> (BTreeMap<&'static str, usize>, Duration) {
@@ -34,6 +35,8 @@ fn runs_killed_at_random_moments_converge_with_no_duplicates() {
         assert_success(&resumed, &format!("resume after kills (seed {seed}, round {round})"));
         assert_eq!(cluster.inventory().counts(), expected, "seed {seed}, round {round}: duplicates or missing");
         assert_eq!(cluster.state().completed, cluster.state().pipeline, "seed {seed}, round {round}");
+        assert!(cluster.state().journal.is_empty(), "seed {seed}, round {round}: interrupted creates left");
+        assert_eq!(partial_saves(&cluster.state_path()), Vec::<std::path::PathBuf>::new(), "seed {seed}");
     }
     assert!(kill_points >= 20);
 }
@@ -215,4 +218,33 @@ fn permission(protocol: &str, from: i32, to: i32, cidr: &str) -> aws_sdk_ec2::ty
         .to_port(to)
         .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip(cidr).build())
         .build()
+}
+
+/// A second `up` or `down --yes` on a state file in use must not race the first; a plan only
+/// reads and may run. The lock also makes it safe to sweep what killed saves left behind.
+#[test]
+fn a_second_run_on_the_same_state_file_refuses_to_start() {
+    let cluster = TestCluster::new("locked");
+    assert_success(&cluster.up(&["--to", "vpc"]), "up --to vpc");
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(cluster.dir.path().join("groundup.json.lock"))
+        .unwrap();
+    lock.try_lock().expect("up released its lock when it ended");
+
+    let stderr = assert_clean_failure(&cluster.up(&[]), "up while another run holds the lock");
+    assert!(stderr.contains("another groundup"), "{stderr}");
+    let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes"]), "down while locked");
+    assert!(stderr.contains("another groundup"), "{stderr}");
+    assert_success(&cluster.groundup(&["up", "--plan"]), "a plan while locked");
+    assert_eq!((cluster.inventory().count("vpc"), cluster.inventory().count("dhcp")), (1, 0));
+
+    let leftover = cluster.dir.path().join(".groundup.json.x1y2z3.partial");
+    std::fs::write(&leftover, "{\"version\": 1, \"clu").unwrap();
+    drop(lock);
+    assert_success(&cluster.up(&["--to", "dhcp"]), "up once the lock is free");
+    assert_eq!(cluster.inventory().count("dhcp"), 1);
+    assert!(!leftover.exists(), "a killed save's partial file was left behind");
 }
