@@ -166,6 +166,53 @@ fn a_target_group_changed_by_hand_is_brought_back_in_line() {
     assert_eq!(registered, ["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
 }
 
+#[test]
+fn a_listener_pointed_elsewhere_by_hand_forwards_to_the_cluster_again() {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+    let cluster = TestCluster::new("lsdrift");
+    assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
+    let nlb = cluster.state().nlb.unwrap();
+    let forwards_to = |listener: String| {
+        block_on(async move {
+            let out = elb_client().await.describe_listeners().listener_arns(listener).send().await.unwrap();
+            out.listeners()[0]
+                .default_actions()
+                .iter()
+                .filter_map(|a| a.target_group_arn().map(String::from))
+                .collect::<Vec<_>>()
+        })
+    };
+    let elsewhere = block_on(async {
+        let elb = elb_client().await;
+        let vpc = cluster.state().vpc.unwrap().id;
+        let name = format!("{}-x", &cluster.name[..cluster.name.len().min(29)]);
+        let other = elb
+            .create_target_group()
+            .name(name)
+            .protocol(ProtocolEnum::Tcp)
+            .port(6443)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .unwrap();
+        let other = other.target_groups()[0].target_group_arn().unwrap().to_string();
+        let action = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&other).build();
+        elb.modify_listener().listener_arn(&nlb.listener_arn).default_actions(action).send().await.unwrap();
+        other
+    });
+    assert_eq!(forwards_to(nlb.listener_arn.clone()), [elsewhere]);
+
+    let planned = cluster.groundup(&["up", "--plan", "--only", "nlb"]);
+    assert_success(&planned, "up --plan --only nlb");
+    let planned: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let listener = planned["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "listener").unwrap();
+    assert_eq!(listener["action"], "change", "{planned}");
+    assert_eq!(listener["changes"], serde_json::json!([format!("forward to {}", nlb.target_group_arn)]));
+
+    assert_success(&cluster.up(&["--only", "nlb"]), "up --only nlb");
+    assert_eq!(forwards_to(nlb.listener_arn.clone()), [nlb.target_group_arn]);
+}
+
 async fn elb_client() -> aws_sdk_elasticloadbalancingv2::Client {
     let context = groundup_contracts::Context::from_json(&TestCluster::new("elb").init(&[])).unwrap();
     groundup_cloud::Aws::connect(&context, "test").await.elb

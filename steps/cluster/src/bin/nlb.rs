@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             |attempt| create_listener(&aws, &balancer_arn, &group_arn, port, attempt),
         )
         .await?;
+        ensure_forwarding(&aws, &listener, &group_arn).await?;
         if args.wait && !aws.planning() {
             wait_active(&aws, &balancer_arn).await?;
         }
@@ -249,19 +250,42 @@ async fn create_listener(
     port: i32,
     _: Attempt,
 ) -> Result<Listener, CloudError> {
-    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn).build();
     let out = aws
         .elb
         .create_listener()
         .load_balancer_arn(balancer_arn)
         .protocol(ProtocolEnum::Tcp)
         .port(port)
-        .default_actions(forward)
+        .default_actions(forward(group_arn))
         .set_tags(Some(aws.identity.elb_tags("listener", &aws.identity.cluster)))
         .send()
         .await
         .api("CreateListener")?;
     out.listeners().first().cloned().ok_or_else(|| CloudError::Conflict("CreateListener returned nothing".into()))
+}
+
+fn forward(group_arn: &str) -> Action {
+    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn).build()
+}
+
+/// A listener found on the API port must forward to the cluster's target group and nowhere else.
+async fn ensure_forwarding(aws: &Aws, listener: &Listener, group_arn: &str) -> Result<(), CloudError> {
+    let arn = listener.listener_arn().unwrap_or_default();
+    let forwards_to: Vec<&str> = listener.default_actions().iter().filter_map(|a| a.target_group_arn()).collect();
+    if is_planned_id(arn) || forwards_to == [group_arn] {
+        return Ok(());
+    }
+    aws.change_without_dry_run("listener", &format!("forward to {group_arn}"), || async {
+        aws.elb
+            .modify_listener()
+            .listener_arn(arn)
+            .default_actions(forward(group_arn))
+            .send()
+            .await
+            .api("ModifyListener")
+    })
+    .await?;
+    Ok(())
 }
 
 async fn wait_active(aws: &Aws, balancer_arn: &str) -> Result<(), CloudError> {
