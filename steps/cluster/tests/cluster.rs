@@ -167,6 +167,17 @@ fn a_target_group_changed_by_hand_is_brought_back_in_line() {
 }
 
 #[test]
+fn nlb_wait_returns_once_the_load_balancer_is_active() {
+    let cluster = TestCluster::new("nlbwait");
+    assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
+    let state = std::fs::read_to_string(cluster.state_path()).unwrap();
+    let waited = cluster.run_step("nlb", &["--wait"], &state);
+    assert_success(&waited, "groundup-nlb --wait");
+    let arn = cluster.state().nlb.unwrap().arn;
+    assert!(String::from_utf8_lossy(&waited.stderr).contains(&format!("nlb: {arn} is active")));
+}
+
+#[test]
 fn a_listener_pointed_elsewhere_by_hand_forwards_to_the_cluster_again() {
     use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
     let cluster = TestCluster::new("lsdrift");
