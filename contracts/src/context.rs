@@ -266,8 +266,6 @@ impl Context {
         (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
             (None, None, None, None, None, None, None);
         self.compute = None;
-        // A journaled client token would now name a deleted resource.
-        self.journal.clear();
         self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
     }
 

@@ -62,6 +62,24 @@ fn down_after_a_half_finished_up() {
 }
 
 #[test]
+fn down_after_a_crash_mid_create_deletes_it_and_clears_the_journal() {
+    let cluster = TestCluster::new("crashdown");
+    let crashed = std::process::Command::new(groundup_testkit::bin("groundup"))
+        .args(["up", "--name", &cluster.name, "--endpoint", groundup_testkit::endpoint(), "--to", "igw"])
+        .env(groundup_cloud::CRASH_AFTER_ENV, "CreateInternetGateway")
+        .current_dir(cluster.dir.path())
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the run did not crash");
+    assert_eq!(cluster.state().journal.len(), 1, "the gateway's create was not journaled");
+    assert_eq!(cluster.inventory().count("igw"), 1);
+
+    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
+    assert!(cluster.state().journal.is_empty(), "a token of a deleted resource stayed journaled");
+}
+
+#[test]
 fn down_finds_what_the_state_file_never_recorded() {
     let cluster = TestCluster::new("lost");
     assert_success(&cluster.up(&[]), "up");

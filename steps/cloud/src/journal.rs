@@ -53,6 +53,11 @@ impl Journal {
         self.lock().retain(|e| e.resource != logical);
     }
 
+    /// After a teardown: a journaled client token would name a deleted resource.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     pub fn entries(&self) -> Vec<JournalEntry> {
         self.lock().clone()
     }

@@ -11,7 +11,7 @@ use crate::error::CloudError;
 
 /// The entry point of a cloud step: the harness's discipline, an async runtime, and clients
 /// for the context's target. `body` returns the context with its section added; what the
-/// clients journaled and planned goes into it too.
+/// clients journaled and planned goes into it too (the journal replaces the context's).
 pub fn run_aws_step<A, F, Fut>(info: StepInfo, body: F) -> ExitCode
 where
     A: Args,

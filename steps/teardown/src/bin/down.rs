@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         if deleting {
             delete_all(&aws, resources.clone(), Duration::from_secs(args.patience)).await?;
             context.forget_cloud_resources();
+            aws.journal.clear();
         }
         context.teardown = Some(TeardownSection { resources, torn_down: deleting });
         Ok(context)
