@@ -105,7 +105,7 @@ fn print_plan(step: &str, context: &Context) {
     let Some(plan) = &context.plan else { return };
     let mine = PlanSection { resources: plan.resources.iter().filter(|r| r.step == step).cloned().collect() };
     eprintln!("groundup-{step}: plan: {}", mine.counts());
-    for line in mine.summary_lines(step) {
+    for line in mine.summary_lines() {
         eprintln!("{line}");
     }
 }

@@ -99,8 +99,8 @@ impl PlanSection {
     }
 
     /// One readable line per resource (and per change), for stderr.
-    pub fn summary_lines<'a>(&'a self, step: &'a str) -> impl Iterator<Item = String> + 'a {
-        self.resources.iter().filter(move |r| r.step == step).flat_map(|r| {
+    pub fn summary_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.resources.iter().flat_map(|r| {
             let head = format!(
                 "  {} {:<7} {:<20} {:<26} {}",
                 r.action.symbol(),
@@ -167,13 +167,28 @@ impl PlanLog {
 
     /// What was recorded so far, leaving the log empty.
     pub fn take(&self) -> Vec<PlannedResource> {
-        std::mem::take(&mut *self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        std::mem::take(&mut *self.lock())
     }
 
     fn put(&self, kind: &str, logical: &str, action: Action, id: Option<String>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self.lock();
         entries.retain(|e| e.resource != logical);
-        entries.push(PlannedResource {
+        entries.push(self.entry(kind, logical, action, id));
+    }
+
+    /// A change to something no find reported (a sub-resource such as an address
+    /// reservation) gets an entry of its own.
+    fn with_entry(&self, logical: &str, edit: impl FnOnce(&mut PlannedResource)) {
+        let mut entries = self.lock();
+        if !entries.iter().any(|e| e.resource == logical) {
+            entries.push(self.entry(logical, logical, Action::Change, None));
+        }
+        let entry = entries.iter_mut().find(|e| e.resource == logical).expect("inserted above");
+        edit(entry);
+    }
+
+    fn entry(&self, kind: &str, logical: &str, action: Action, id: Option<String>) -> PlannedResource {
+        PlannedResource {
             step: self.step.clone(),
             resource: logical.into(),
             kind: kind.into(),
@@ -181,26 +196,11 @@ impl PlanLog {
             id,
             changes: Vec::new(),
             denied: Vec::new(),
-        });
+        }
     }
 
-    /// A change to something no find reported (a sub-resource such as an address
-    /// reservation) gets an entry of its own.
-    fn with_entry(&self, logical: &str, edit: impl FnOnce(&mut PlannedResource)) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !entries.iter().any(|e| e.resource == logical) {
-            entries.push(PlannedResource {
-                step: self.step.clone(),
-                resource: logical.into(),
-                kind: logical.into(),
-                action: Action::Change,
-                id: None,
-                changes: Vec::new(),
-                denied: Vec::new(),
-            });
-        }
-        let entry = entries.iter_mut().find(|e| e.resource == logical).expect("inserted above");
-        edit(entry);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PlannedResource>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -261,7 +261,7 @@ mod tests {
         log.denied("node-addresses", "CreateSubnetCidrReservation");
         let plan = plan(log);
         assert_eq!(plan.resources[0].action, Action::Change);
-        let lines: Vec<String> = plan.summary_lines("nlb").collect();
+        let lines: Vec<String> = plan.summary_lines().collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[2].contains("not permitted: CreateSubnetCidrReservation"));
     }

@@ -91,7 +91,7 @@ fn plan(args: &UpArgs) -> Result<()> {
         }
     }
     context.teardown = None;
-    let steps = select_for_plan(&context, args)?;
+    let steps = selection(&context, args)?;
     for step in &steps {
         context = run_step(step, &["--plan"], &context, None)?;
     }
@@ -116,17 +116,20 @@ fn refresh_emulator(mut context: Context, init: &InitArgs) -> Result<Context> {
     Ok(context)
 }
 
-/// A plan looks at every step of the selection, done or not: drift hides in done ones.
-fn select_for_plan(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
-    let mut done = context.clone();
-    done.pipeline.iter().for_each(|step| done.completed.push(step.clone()));
-    select(&done, args)
+/// Which steps to run: the selection, where without `--from` steps already done are skipped
+/// (resume), unless every selected step is done: then all of them run again, which finds
+/// everything and repairs drift.
+pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
+    let range = selection(context, args)?;
+    if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
+        return Ok(range);
+    }
+    Ok(range.into_iter().filter(|s| !context.is_completed(s)).collect())
 }
 
-/// Which steps to run: `--only`, or the `--from`..`--to` range. Without `--from`, steps
-/// already done are skipped (resume), unless every selected step is done: then all of them
-/// run again, which finds everything and repairs drift.
-pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
+/// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
+/// of them: drift hides in done ones.
+fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     let pipeline = &context.pipeline;
     let position = |step: &str| {
         pipeline
@@ -145,11 +148,7 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     if first > last {
         bail!("--from {} comes after --to {}", pipeline[first], pipeline[last]);
     }
-    let range = &pipeline[first..=last];
-    if args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
-        return Ok(range.to_vec());
-    }
-    Ok(range.iter().filter(|s| !context.is_completed(s)).cloned().collect())
+    Ok(pipeline[first..=last].to_vec())
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.

@@ -7,6 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use groundup_contracts::pki::CertRecord;
+use groundup_contracts::plan::PlanLog;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -67,6 +68,14 @@ impl Store {
         write(&self.cert_path(name), &pem(issued.cert.to_pem())?, 0o644)
     }
 
+    /// A certificate on disk as a plan sees it: left if the context records this very
+    /// certificate, adopted if it does not.
+    pub fn plan_found(&self, log: &PlanLog, kind: &str, name: &str, cert: &X509, recorded: &[CertRecord]) {
+        let sha256 = fingerprint(cert);
+        let known = recorded.iter().any(|r| r.name == name && r.sha256 == sha256);
+        log.found(kind, name, &self.cert_path(name).display().to_string(), known);
+    }
+
     pub fn record(&self, name: &str, signer: &str, cert: &X509) -> CertRecord {
         let digest = fingerprint(cert);
         let serial =
@@ -86,7 +95,7 @@ impl Store {
 }
 
 /// SHA-256 of the certificate, as the context records it.
-pub fn fingerprint(cert: &X509) -> String {
+fn fingerprint(cert: &X509) -> String {
     cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default()
 }
 

@@ -90,9 +90,10 @@ fn main() -> ExitCode {
 async fn reserve_node_addresses(aws: &Aws, subnet_id: &str, nodes: &[Ipv4Addr]) -> Result<(), CloudError> {
     let reserved = reservations(aws, subnet_id).await?;
     if let Some(plan) = &aws.plan {
-        match reserved.is_empty() {
-            true => plan.missing("address reservations", "node-addresses"),
-            false => plan.found("address reservations", "node-addresses", subnet_id, true),
+        if reserved.is_empty() {
+            plan.missing("address reservations", "node-addresses");
+        } else {
+            plan.found("address reservations", "node-addresses", subnet_id, true);
         }
     }
     for block in reservation_blocks(nodes) {

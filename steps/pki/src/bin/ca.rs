@@ -8,7 +8,7 @@ use groundup_contracts::pki::{CaSection, CertRecord, PkiParams};
 use groundup_contracts::plan::PlanLog;
 use groundup_contracts::StepError;
 use groundup_pki::plan::Authority;
-use groundup_pki::store::{fingerprint, Store};
+use groundup_pki::store::Store;
 use groundup_pki::x509::{expires_within, issue_ca, key_matches};
 use openssl::x509::X509;
 use rayon::prelude::*;
@@ -66,11 +66,7 @@ fn plan(
 ) -> Result<(), StepError> {
     let name = authority.file();
     match existing(store, authority, params)? {
-        Some(cert) => {
-            let sha256 = fingerprint(&cert);
-            let known = recorded.iter().any(|r| r.name == name && r.sha256 == sha256);
-            log.found(KIND, name, &store.cert_path(name).display().to_string(), known);
-        }
+        Some(cert) => store.plan_found(log, KIND, name, &cert, recorded),
         None => log.missing(KIND, name),
     }
     Ok(())

@@ -12,7 +12,7 @@ use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::plan::PlanLog;
 use groundup_contracts::{Section, StepError};
 use groundup_pki::plan::{certificates, lint, Authority, CertSpec};
-use groundup_pki::store::{fingerprint, Store};
+use groundup_pki::store::Store;
 use groundup_pki::x509::{issue_leaf, problems};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -159,9 +159,7 @@ fn plan_one(
         log.missing(KIND, &spec.name);
         return Ok(());
     };
-    let sha256 = fingerprint(&cert);
-    let known = recorded.iter().any(|r| r.name == spec.name && r.sha256 == sha256);
-    log.found(KIND, &spec.name, &store.cert_path(&spec.name).display().to_string(), known);
+    store.plan_found(log, KIND, &spec.name, &cert, recorded);
     let found = match store.load(spec.signer.file()).map_err(StepError::new)? {
         Some((ca, _)) => problems(spec, &cert, &key, &ca, params),
         None => vec![format!("its CA `{}` would be new", spec.signer.file())],
