@@ -1,6 +1,6 @@
 //! `groundup down` on the emulator: finds by tags, deletes in order, touches nothing else.
 
-use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+use groundup_testkit::{assert_clean_failure, assert_success, FaultProxy, TestCluster};
 
 fn nothing_left(cluster: &TestCluster) -> bool {
     cluster.inventory().counts().values().all(|n| *n == 0)
@@ -102,6 +102,28 @@ fn another_clusters_and_untagged_resources_are_never_touched() {
     assert!(nothing_left(&ours));
     assert_eq!(theirs.inventory(), before);
     assert!(vpc_exists(&untagged), "an untagged VPC was deleted");
+}
+
+/// LocalStack's free edition has no ELBv2: `down` must still delete every EC2 resource, then
+/// name what it could not list and fail.
+#[test]
+fn an_endpoint_without_load_balancing_still_loses_its_ec2_resources() {
+    let cluster = TestCluster::new("noelb");
+    assert_success(&cluster.up(&["--to", "compute"]), "up --to compute");
+    let proxy = FaultProxy::without_elbv2(groundup_testkit::endpoint());
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.state_path()).unwrap()).unwrap();
+    state["target"]["endpoint"] = proxy.endpoint.clone().into();
+    std::fs::write(cluster.state_path(), state.to_string()).unwrap();
+
+    let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes"]), "down --yes without ELBv2");
+    assert!(stderr.contains("load balancers, listeners and target groups"), "{stderr}");
+    assert!(stderr.contains("InternalFailure"), "the endpoint's own error is not shown: {stderr}");
+    let left = cluster.inventory();
+    for kind in ["instance", "key-pair", "sg", "route-table", "igw"] {
+        assert_eq!(left.count(kind), 0, "{kind} was not deleted: {left:?}");
+    }
+    assert!(proxy.actions().iter().any(|a| a == "DeleteVpc"), "down stopped before the VPC");
 }
 
 #[test]

@@ -27,6 +27,16 @@ impl FaultProxy {
     /// Starts a proxy to `upstream` (an `http://127.0.0.1:PORT` URL) that faults `rate` of
     /// the requests. It lives as long as the test process.
     pub fn start(upstream: &str, rate: f64, seed: u64) -> FaultProxy {
+        FaultProxy::spawn(upstream, Behaviour { rate, without_elbv2: false }, seed)
+    }
+
+    /// A proxy that forwards EC2 and answers every ELBv2 call as LocalStack's free edition
+    /// does: 501, not implemented.
+    pub fn without_elbv2(upstream: &str) -> FaultProxy {
+        FaultProxy::spawn(upstream, Behaviour { rate: 0.0, without_elbv2: true }, 0)
+    }
+
+    fn spawn(upstream: &str, behaviour: Behaviour, seed: u64) -> FaultProxy {
         let upstream = upstream.strip_prefix("http://").expect("http upstream").trim_end_matches('/').to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -37,7 +47,7 @@ impl FaultProxy {
             for client in listener.incoming().flatten() {
                 let (upstream, stats, rng) = (upstream.clone(), Arc::clone(&shared), Arc::clone(&rng));
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, rate, &stats, &rng);
+                    let _ = serve(client, &upstream, behaviour, &stats, &rng);
                 });
             }
         });
@@ -58,6 +68,13 @@ impl FaultProxy {
     }
 }
 
+#[derive(Clone, Copy)]
+struct Behaviour {
+    /// The share of requests that get a fault.
+    rate: f64,
+    without_elbv2: bool,
+}
+
 enum Fault {
     Throttle,
     ServerError(u16),
@@ -66,12 +83,22 @@ enum Fault {
 
 /// One request per connection (`Connection: close`), so each request is faulted or forwarded
 /// as a whole.
-fn serve(mut client: TcpStream, upstream: &str, rate: f64, stats: &Stats, rng: &Mutex<Rng>) -> std::io::Result<()> {
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    behaviour: Behaviour,
+    stats: &Stats,
+    rng: &Mutex<Rng>,
+) -> std::io::Result<()> {
     let request = read_request(&mut client)?;
     stats.actions.lock().unwrap().push(action(&request));
+    if behaviour.without_elbv2 && is_elbv2(&request) {
+        let body = "<ErrorResponse><Error><Code>InternalFailure</Code><Message>API for service 'elbv2' not yet implemented or pro feature</Message></Error></ErrorResponse>";
+        return client.write_all(&http_response(501, "Not Implemented", body));
+    }
     let fault = {
         let mut rng = rng.lock().unwrap();
-        (rng.unit() < rate).then(|| match rng.below(4) {
+        (rng.unit() < behaviour.rate).then(|| match rng.below(4) {
             0 | 1 => Fault::Throttle,
             2 => Fault::ServerError(if rng.below(2) == 0 { 500 } else { 503 }),
             _ => Fault::Delay(Duration::from_millis(200 + rng.below(800))),
@@ -139,10 +166,14 @@ fn action(request: &[u8]) -> String {
     start.map(|i| text[i..].split(['&', '\r', '\n']).next().unwrap_or_default().to_string()).unwrap_or_default()
 }
 
-/// EC2 answers `RequestLimitExceeded`, ELBv2 (API version 2015-12-01) `Throttling`.
+/// ELBv2 speaks the query protocol with API version 2015-12-01, EC2 with 2016-11-15.
+fn is_elbv2(request: &[u8]) -> bool {
+    String::from_utf8_lossy(request).contains("Version=2015-12-01")
+}
+
+/// EC2 answers `RequestLimitExceeded`, ELBv2 `Throttling`.
 fn throttle_response(request: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(request);
-    let body = if text.contains("Version=2015-12-01") {
+    let body = if is_elbv2(request) {
         "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
     } else {
         "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault</RequestID></Response>"

@@ -17,13 +17,20 @@ enum Progress {
 
 /// Deletes everything in `resources`, rank by rank, each rank concurrently, in passes. A pass
 /// that deletes something resets the clock; when nothing has moved for `patience`, it stops
-/// and names what is left and what blocks it.
-pub async fn delete_all(aws: &Aws, mut remaining: Vec<OwnedResource>, patience: Duration) -> Result<(), CloudError> {
+/// and names what is left and what blocks it. A resource the endpoint refuses to delete (an
+/// API it lacks, a permission missing) is set aside with its error, so that everything else
+/// still goes; those errors are returned.
+pub async fn delete_all(
+    aws: &Aws,
+    mut remaining: Vec<OwnedResource>,
+    patience: Duration,
+) -> Result<Vec<String>, CloudError> {
     let mut last_progress = Instant::now();
     let mut delay = Duration::from_millis(500);
+    let mut refused = Vec::new();
     while !remaining.is_empty() {
         let before = remaining.len();
-        let blocked = pass(aws, std::mem::take(&mut remaining)).await?;
+        let blocked = pass(aws, std::mem::take(&mut remaining), &mut refused).await?;
         if blocked.len() < before {
             last_progress = Instant::now();
             delay = Duration::from_millis(500);
@@ -42,11 +49,16 @@ pub async fn delete_all(aws: &Aws, mut remaining: Vec<OwnedResource>, patience: 
         }
         remaining = blocked.into_iter().map(|(r, _)| r).collect();
     }
-    Ok(())
+    Ok(refused)
 }
 
-/// One attempt at every remaining resource; returns those that must wait, with the reason.
-async fn pass(aws: &Aws, remaining: Vec<OwnedResource>) -> Result<Vec<(OwnedResource, String)>, CloudError> {
+/// One attempt at every remaining resource; returns those that must wait, with the reason,
+/// and adds those that cannot be deleted to `refused`.
+async fn pass(
+    aws: &Aws,
+    remaining: Vec<OwnedResource>,
+    refused: &mut Vec<String>,
+) -> Result<Vec<(OwnedResource, String)>, CloudError> {
     let mut blocked = Vec::new();
     let mut ranks: Vec<usize> = remaining.iter().map(|r| rank(&r.kind)).collect();
     ranks.dedup();
@@ -54,9 +66,16 @@ async fn pass(aws: &Aws, remaining: Vec<OwnedResource>) -> Result<Vec<(OwnedReso
         let batch: Vec<&OwnedResource> = remaining.iter().filter(|r| rank(&r.kind) == current).collect();
         let outcomes = join_all(batch.iter().map(|r| delete_one(aws, r))).await;
         for (resource, outcome) in batch.into_iter().zip(outcomes) {
-            match outcome? {
-                Progress::Done => tracing::info!("down: deleted {} {} {}", resource.kind, resource.id, resource.name),
-                Progress::Later(why) => blocked.push((resource.clone(), why)),
+            match outcome {
+                Ok(Progress::Done) => {
+                    tracing::info!("down: deleted {} {} {}", resource.kind, resource.id, resource.name)
+                }
+                Ok(Progress::Later(why)) => blocked.push((resource.clone(), why)),
+                Err(e @ CloudError::Api { .. }) => {
+                    tracing::warn!("down: cannot delete {} {}: {e}", resource.kind, resource.id);
+                    refused.push(format!("{} {}: {e}", resource.kind, resource.id));
+                }
+                Err(e) => return Err(e),
             }
         }
     }

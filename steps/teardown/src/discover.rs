@@ -4,16 +4,37 @@ use groundup_contracts::teardown::OwnedResource;
 
 use crate::rank;
 
-/// Everything tagged `groundup:cluster=<cluster>`, in deletion order. Untagged resources and
-/// other clusters' resources never appear here, so they are never touched.
-pub async fn discover(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
-    let mut found = Vec::new();
-    found.extend(instances(aws).await?);
+/// What discovery found, and what it could not look at.
+pub struct Discovery {
+    /// Everything tagged `groundup:cluster=<cluster>`, in deletion order. Untagged resources
+    /// and other clusters' resources never appear here, so they are never touched.
+    pub resources: Vec<OwnedResource>,
+    /// Kinds the endpoint would not list (no ELBv2 on LocalStack's free edition, a missing
+    /// permission), each with its error: the rest is still torn down.
+    pub unlisted: Vec<String>,
+}
+
+pub async fn discover(aws: &Aws) -> Result<Discovery, CloudError> {
+    let mut discovery = Discovery { resources: Vec::new(), unlisted: Vec::new() };
+    discovery.take("instances", instances(aws).await)?;
     // Another cluster's load balancer may vanish between the listing and its tags: list again.
-    found.extend(groundup_cloud::retry_eventual(|| load_balancing(aws)).await?);
-    found.extend(network(aws).await?);
-    found.sort_by_key(|r| rank(&r.kind));
-    Ok(found)
+    let balancing = groundup_cloud::retry_eventual(|| load_balancing(aws)).await;
+    discovery.take("load balancers, listeners and target groups", balancing)?;
+    discovery.take("network resources", network(aws).await)?;
+    discovery.resources.sort_by_key(|r| rank(&r.kind));
+    Ok(discovery)
+}
+
+impl Discovery {
+    /// An API error is noted against its kinds; an unreachable endpoint stops everything.
+    fn take(&mut self, kinds: &str, listed: Result<Vec<OwnedResource>, CloudError>) -> Result<(), CloudError> {
+        match listed {
+            Ok(found) => self.resources.extend(found),
+            Err(e @ CloudError::Api { .. }) => self.unlisted.push(format!("{kinds}: {e}")),
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
 }
 
 fn owned(kind: &str, id: Option<&str>, tags: &[Tag]) -> Option<OwnedResource> {

@@ -6,7 +6,7 @@ mod delete;
 mod discover;
 
 pub use delete::delete_all;
-pub use discover::discover;
+pub use discover::{discover, Discovery};
 
 /// Resource kinds in deletion order: a kind may depend only on kinds after it.
 pub const KINDS: &[&str] = &[

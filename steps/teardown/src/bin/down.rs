@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use groundup_cloud::run_aws_step;
+use groundup_cloud::{run_aws_step, CloudError};
 use groundup_contracts::harness::StepInfo;
 use groundup_contracts::teardown::{OwnedResource, TeardownSection};
-use groundup_teardown::{delete_all, discover};
+use groundup_teardown::{delete_all, discover, Discovery};
 
 #[derive(Args, Debug)]
 struct DownArgs {
@@ -24,10 +24,20 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "down", about: "List (and with --yes delete) every resource tagged as the cluster's" };
     run_aws_step(info, |mut context, args: DownArgs, aws| async move {
         let deleting = args.yes && !context.planning();
-        let resources = discover(&aws).await?;
+        let Discovery { resources, mut unlisted } = discover(&aws).await?;
         print_table(&resources, deleting);
         if deleting {
-            delete_all(&aws, resources.clone(), Duration::from_secs(args.patience)).await?;
+            unlisted.extend(delete_all(&aws, resources.clone(), Duration::from_secs(args.patience)).await?);
+        }
+        if !unlisted.is_empty() {
+            let done = if deleting { "everything else was deleted" } else { "the rest is listed above" };
+            return Err(CloudError::Conflict(format!(
+                "teardown incomplete, {} could not be listed or deleted ({done}): {}",
+                unlisted.len(),
+                unlisted.join("; ")
+            )));
+        }
+        if deleting {
             context.forget_cloud_resources();
             aws.journal.clear();
         }
