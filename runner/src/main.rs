@@ -3,6 +3,7 @@
 
 mod down;
 mod emulator;
+mod graph;
 mod init;
 mod pipeline;
 mod state;
@@ -38,6 +39,8 @@ enum Command {
         #[arg(long, default_value = state::DEFAULT_STATE)]
         state: PathBuf,
     },
+    /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
+    Graph(graph::GraphArgs),
     /// Start, stop or locate the local AWS emulator (moto on 127.0.0.1)
     Emulator {
         #[command(subcommand)]
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Up(args) => pipeline::up(&args),
         Command::Down(args) => down::run(&args),
         Command::Status { state } => status::run(&state),
+        Command::Graph(args) => graph::run(&args),
         Command::Emulator { action, dir } => emulator::run(action, &dir),
     };
     match result {

@@ -175,3 +175,8 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// An executable on PATH, for tests that use a real peer (Graphviz, etcd, ...) when present.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
+}

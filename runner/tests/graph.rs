@@ -1,0 +1,91 @@
+//! `groundup graph` on a cluster built on the emulator, rendered by a real Graphviz.
+
+use std::process::Command;
+
+use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+
+#[test]
+fn the_graph_of_an_emulator_cluster_renders_and_names_everything() {
+    let cluster = TestCluster::new("graph");
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
+    let state = cluster.state();
+
+    let dot = cluster.groundup(&["graph"]);
+    assert_success(&dot, "graph");
+    let dot = String::from_utf8(dot.stdout).unwrap();
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.state_path()).unwrap()).unwrap();
+    let mut ids = Vec::new();
+    collect_ids(&document, &mut ids);
+    let nodes = state.compute.as_ref().unwrap().nodes.len();
+    assert_eq!(ids.len(), 9 + nodes, "one id per network resource and node: {ids:?}");
+    for id in &ids {
+        assert!(dot.contains(id.as_str()), "{id} is not in the graph");
+    }
+    let certificates =
+        state.ca.iter().flat_map(|c| &c.authorities).chain(state.certs.iter().flat_map(|c| &c.certificates));
+    for record in certificates {
+        assert!(dot.contains(&format!("\"cert-{}\"", record.name)), "certificate {} is not drawn", record.name);
+    }
+
+    let committed = std::fs::read_to_string(groundup_testkit::workspace_root().join("runner/doc/cluster.dot")).unwrap();
+    assert_eq!(
+        shape(&committed, "k8s-cluster"),
+        shape(&dot, &cluster.name),
+        "the README's picture no longer matches the emulator's output: run scripts/graph.sh"
+    );
+
+    let Some(graphviz) = groundup_testkit::find_on_path("dot") else {
+        eprintln!("SKIPPED rendering: Graphviz's `dot` is not installed (Debian: apt-get install graphviz; .ci/run installs it)");
+        return;
+    };
+    let svg = cluster.dir.path().join("cluster.svg");
+    assert_success(&cluster.groundup(&["graph", "--svg", svg.to_str().unwrap()]), "graph --svg");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.contains("<svg") && text.contains(&state.vpc.as_ref().unwrap().id.replace('-', "&#45;")),
+        "not an SVG of the cluster"
+    );
+    let checked =
+        Command::new(graphviz).arg("-Tsvg").arg("-o/dev/null").stdin(std::fs::File::open(svg).unwrap()).output();
+    assert!(checked.is_ok());
+
+    let mermaid = cluster.groundup(&["graph", "--format", "mermaid"]);
+    assert_success(&mermaid, "graph --format mermaid");
+    assert!(String::from_utf8_lossy(&mermaid.stdout).starts_with("flowchart LR"));
+}
+
+#[test]
+fn graph_without_a_state_file_says_so() {
+    let cluster = TestCluster::new("nograph");
+    let stderr = assert_clean_failure(&cluster.groundup(&["graph"]), "graph without state");
+    assert!(stderr.contains("no state file"), "{stderr}");
+}
+
+/// The graph without its labels: which nodes exist, in which groups, and the edges between
+/// them; what differs between two runs of the same shape (ids, addresses, dates) is left out.
+fn shape(dot: &str, cluster: &str) -> Vec<String> {
+    dot.lines()
+        .map(|line| line.split(" [label=").next().unwrap_or_default().replace(cluster, "CLUSTER"))
+        .filter(|line| !line.trim_start().starts_with("label="))
+        .collect()
+}
+
+/// Every resource id the steps recorded: strings that look like AWS ids or ARNs.
+fn collect_ids(value: &serde_json::Value, ids: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.starts_with("arn:") || is_ec2_id(s) => ids.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_ids(v, ids)),
+        serde_json::Value::Object(map) => {
+            map.iter().filter(|(k, _)| *k != "params" && *k != "plan").for_each(|(_, v)| collect_ids(v, ids))
+        }
+        _ => {}
+    }
+}
+
+fn is_ec2_id(s: &str) -> bool {
+    let prefixes = ["vpc-", "subnet-", "igw-", "rtb-", "sg-", "dopt-", "i-"];
+    prefixes
+        .iter()
+        .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit())))
+}

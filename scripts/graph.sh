@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Regenerates the README's picture: builds the course's cluster (3 masters, 3 workers) on a
+# fresh local emulator in a temporary directory, then draws it with `groundup graph`
+# (runner/doc/cluster.dot and, with Graphviz installed, runner/doc/cluster.svg).
+# A test checks that the committed DOT has the shape the emulator's output has.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+cargo build --quiet --workspace --bins
+work=$(mktemp -d)
+trap 'target/debug/groundup emulator stop --dir "$work/emulator"; rm -rf "$work"' EXIT
+endpoint=$(target/debug/groundup emulator start --dir "$work/emulator")
+(cd "$work" && "$root/target/debug/groundup" up --endpoint "$endpoint" --pki-key ecdsa-p256 >/dev/null 2>up.log) || { cat "$work/up.log" >&2; exit 1; }
+target/debug/groundup graph --state "$work/groundup.json" > runner/doc/cluster.dot
+if command -v dot >/dev/null; then
+  dot -Tsvg -o runner/doc/cluster.svg runner/doc/cluster.dot
+else
+  echo "graph.sh: Graphviz's dot is not installed (apt-get install graphviz): cluster.svg not updated" >&2
+fi
+echo "graph.sh: wrote runner/doc/cluster.dot" >&2
