@@ -29,6 +29,12 @@ struct StepCli<A: Args> {
     /// context's `plan` section on stdout, and as a summary on stderr)
     #[arg(long)]
     plan: bool,
+    /// Print this step's shell completion script and exit (`groundup completions` gathers them)
+    #[arg(long, value_name = "SHELL", hide = true, exclusive = true)]
+    completions: Option<crate::docs::Shell>,
+    /// Print this step's man page (roff) and exit (`groundup man --dir` gathers them)
+    #[arg(long, hide = true, exclusive = true)]
+    man: bool,
     #[command(flatten)]
     args: A,
 }
@@ -58,10 +64,24 @@ where
     let command = StepCli::<A>::command().name(program.clone()).bin_name(program.clone()).about(info.about).after_help(
         "Reads the groundup context (JSON) on stdin and writes it, with this step's section added, on stdout.",
     );
-    let cli = match StepCli::<A>::from_arg_matches(&command.get_matches()) {
+    let cli = match StepCli::<A>::from_arg_matches(&command.clone().get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let help = match (cli.completions, cli.man) {
+        (Some(shell), _) => Some(crate::docs::completions(command, shell, &mut std::io::stdout())),
+        (None, true) => Some(crate::docs::man(command, &mut std::io::stdout())),
+        (None, false) => None,
+    };
+    if let Some(written) = help {
+        return match written {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{program}: error: cannot write on stdout: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let planning = cli.plan;
     let outcome = read_context(cli.context.as_ref())
         .map_err(StepError::from)

@@ -6,6 +6,7 @@
 //! types, and the harness that gives every step the same input/output discipline.
 
 pub mod context;
+pub mod docs;
 pub mod error;
 pub mod harness;
 pub mod infra;

@@ -1,6 +1,7 @@
 //! `groundup`: writes the starting context, runs the steps as a pipeline with a checkpoint after
 //! each one, reports progress, and manages the local AWS emulator.
 
+mod docs;
 mod down;
 mod emulator;
 mod graph;
@@ -20,7 +21,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Build a Kubernetes cluster's AWS infrastructure and PKI from the ground up"
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +42,13 @@ enum Command {
     },
     /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
     Graph(graph::GraphArgs),
+    /// Print the shell completion script of groundup and every step (bash, zsh, fish, ...)
+    Completions {
+        #[arg(value_enum)]
+        shell: groundup_contracts::docs::Shell,
+    },
+    /// Print groundup's man page, or write every command's and step's into a directory
+    Man(docs::ManArgs),
     /// Start, stop or locate the local AWS emulator (moto on 127.0.0.1)
     Emulator {
         #[command(subcommand)]
@@ -60,6 +68,8 @@ fn main() -> ExitCode {
         Command::Down(args) => down::run(&args),
         Command::Status { state } => status::run(&state),
         Command::Graph(args) => graph::run(&args),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man(args) => docs::man(&args),
         Command::Emulator { action, dir } => emulator::run(action, &dir),
     };
     match result {

@@ -18,13 +18,13 @@ pub struct UpArgs {
     #[arg(long, default_value = state::DEFAULT_STATE)]
     pub state: PathBuf,
     /// Start at this step, even if it and the ones after it are done
-    #[arg(long, value_name = "STEP")]
+    #[arg(long, value_name = "STEP", value_parser = crate::docs::StepName)]
     pub from: Option<String>,
     /// Stop after this step
-    #[arg(long, value_name = "STEP")]
+    #[arg(long, value_name = "STEP", value_parser = crate::docs::StepName)]
     pub to: Option<String>,
     /// Run only these steps (comma-separated), in pipeline order
-    #[arg(long, value_name = "STEPS", value_delimiter = ',', conflicts_with_all = ["from", "to"])]
+    #[arg(long, value_name = "STEPS", value_delimiter = ',', value_parser = crate::docs::StepName, conflicts_with_all = ["from", "to"])]
     pub only: Option<Vec<String>>,
     /// Change nothing: report what every selected step would create, adopt, change or leave
     /// (JSON on stdout, a summary on stderr). Needs an existing state file.
