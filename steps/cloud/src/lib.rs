@@ -3,7 +3,8 @@
 //! scheme ([`Identity`]), find-or-create by those tags ([`find_or_create`]), the gates every
 //! change passes ([`Aws::change`], [`Aws::change_without_dry_run`]) so that `--plan` records instead of
 //! changing, the journal of creates in flight ([`Journal`]), retries of AWS's eventual
-//! consistency ([`retry_eventual`]), and the step entry point ([`run_aws_step`]).
+//! consistency ([`retry_eventual`]), progress of long waits ([`wait_until`], [`Waiting`]),
+//! and the step entry point ([`run_aws_step`]).
 
 mod change;
 mod client;
@@ -12,6 +13,7 @@ mod error;
 mod find;
 mod identity;
 mod journal;
+mod progress;
 mod retry;
 mod step;
 
@@ -21,5 +23,6 @@ pub use error::{AwsResultExt, CloudError, CRASH_AFTER_ENV};
 pub use find::{find_or_create, Attempt, HasId, Wanted};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
 pub use journal::Journal;
+pub use progress::{wait_until, Polled, Waiting};
 pub use retry::retry_eventual;
 pub use step::run_aws_step;

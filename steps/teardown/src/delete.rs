@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use futures_util::future::join_all;
-use groundup_cloud::{Aws, AwsResultExt, CloudError};
+use groundup_cloud::{Aws, AwsResultExt, CloudError, Waiting};
 use groundup_contracts::teardown::OwnedResource;
 
 use crate::rank;
@@ -28,9 +28,10 @@ pub async fn delete_all(
     let mut last_progress = Instant::now();
     let mut delay = Duration::from_millis(500);
     let mut refused = Vec::new();
+    let mut waiting = Waiting::new("down", "the cluster's resources to go", remaining.iter().map(label));
     while !remaining.is_empty() {
         let before = remaining.len();
-        let blocked = pass(aws, std::mem::take(&mut remaining), &mut refused).await?;
+        let blocked = pass(aws, std::mem::take(&mut remaining), &mut refused, &mut waiting).await?;
         if blocked.len() < before {
             last_progress = Instant::now();
             delay = Duration::from_millis(500);
@@ -58,6 +59,7 @@ async fn pass(
     aws: &Aws,
     remaining: Vec<OwnedResource>,
     refused: &mut Vec<String>,
+    waiting: &mut Waiting,
 ) -> Result<Vec<(OwnedResource, String)>, CloudError> {
     let mut blocked = Vec::new();
     let mut ranks: Vec<usize> = remaining.iter().map(|r| rank(&r.kind)).collect();
@@ -68,10 +70,15 @@ async fn pass(
         for (resource, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
                 Ok(Progress::Done) => {
+                    waiting.set(&label(resource), "deleted", true);
                     tracing::info!("down: deleted {} {} {}", resource.kind, resource.id, resource.name)
                 }
-                Ok(Progress::Later(why)) => blocked.push((resource.clone(), why)),
+                Ok(Progress::Later(why)) => {
+                    waiting.set(&label(resource), &why, false);
+                    blocked.push((resource.clone(), why));
+                }
                 Err(e @ CloudError::Api { .. }) => {
+                    waiting.set(&label(resource), "cannot be deleted", true);
                     tracing::warn!("down: cannot delete {} {}: {e}", resource.kind, resource.id);
                     refused.push(format!("{} {}: {e}", resource.kind, resource.id));
                 }
@@ -80,6 +87,10 @@ async fn pass(
         }
     }
     Ok(blocked)
+}
+
+fn label(resource: &OwnedResource) -> String {
+    format!("{} {}", resource.kind, resource.id)
 }
 
 async fn delete_one(aws: &Aws, r: &OwnedResource) -> Result<Progress, CloudError> {

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceType, KeyPairInfo,
     ResourceType, Tag,
 };
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use groundup_cloud::{
-    find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted, RESOURCE_TAG,
+    find_or_create, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError, Polled, Wanted,
+    RESOURCE_TAG,
 };
 use groundup_cluster::{is_lts_name, keys, planned_nodes, wants_lts_only, PlannedNode};
 use groundup_contracts::context::need;
@@ -326,16 +326,23 @@ async fn launch(
     out.instances().first().cloned().ok_or_else(|| CloudError::Conflict("RunInstances returned no instance".into()))
 }
 
+/// Until every instance runs; one that stops or terminates on its way will never run.
 async fn wait_running(aws: &Aws, ids: &[String]) -> Result<(), CloudError> {
-    for chunk in ids.chunks(100) {
-        aws.ec2
-            .wait_until_instance_running()
-            .set_instance_ids(Some(chunk.to_vec()))
-            .wait(Duration::from_secs(600))
-            .await
-            .map_err(|e| CloudError::Conflict(format!("instances did not reach `running` within 10 minutes: {e}")))?;
-    }
-    Ok(())
+    wait_until("compute", "instances to run", ids.to_vec(), Duration::from_secs(600), |pending| async move {
+        let found = describe(aws, &pending).await?;
+        pending
+            .into_iter()
+            .map(|id| {
+                let state = found.get(&id).and_then(|i| i.state()?.name().cloned());
+                let state = state.map_or("pending".to_string(), |s| s.as_str().to_string());
+                if matches!(state.as_str(), "shutting-down" | "terminated" | "stopping" | "stopped") {
+                    return Err(CloudError::Conflict(format!("instance {id} is {state} instead of starting")));
+                }
+                Ok(Polled { done: state == "running", resource: id, state })
+            })
+            .collect()
+    })
+    .await
 }
 
 async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, Instance>, CloudError> {

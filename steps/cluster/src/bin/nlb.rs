@@ -7,14 +7,14 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aws_sdk_elasticloadbalancingv2::client::Waiters;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, IpAddressType, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
     ProtocolEnum, TargetDescription, TargetGroup, TargetTypeEnum,
 };
 use clap::Args;
 use groundup_cloud::{
-    find_or_create, owned_by_name, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted,
+    find_or_create, owned_by_name, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError,
+    Polled, Wanted,
 };
 use groundup_cluster::reservation_blocks;
 use groundup_contracts::context::need;
@@ -289,13 +289,20 @@ async fn ensure_forwarding(aws: &Aws, listener: &Listener, group_arn: &str) -> R
     Ok(())
 }
 
+/// Until the load balancer is active (minutes on AWS); `failed` never comes right.
 async fn wait_active(aws: &Aws, balancer_arn: &str) -> Result<(), CloudError> {
-    aws.elb
-        .wait_until_load_balancer_available()
-        .load_balancer_arns(balancer_arn)
-        .wait(Duration::from_secs(600))
-        .await
-        .map_err(|e| CloudError::Conflict(format!("the load balancer did not become active within 10 minutes: {e}")))?;
+    let resource = vec![balancer_arn.to_string()];
+    wait_until("nlb", "the load balancer to become active", resource, Duration::from_secs(600), |_| async move {
+        let out = aws.elb.describe_load_balancers().load_balancer_arns(balancer_arn).send().await;
+        let out = out.api("DescribeLoadBalancers")?;
+        let state = out.load_balancers().first().and_then(|b| b.state()?.code().cloned());
+        let state = state.map_or("provisioning".to_string(), |s| s.as_str().to_string());
+        if state == "failed" {
+            return Err(CloudError::Conflict(format!("the load balancer {balancer_arn} failed to provision")));
+        }
+        Ok(vec![Polled { resource: balancer_arn.to_string(), done: state == "active", state }])
+    })
+    .await?;
     tracing::info!("nlb: {balancer_arn} is active");
     Ok(())
 }
