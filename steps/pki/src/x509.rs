@@ -102,7 +102,7 @@ fn builder(
     cert.set_not_before(&not_before)?;
     match limit {
         Some(limit) if *limit < not_after => {
-            tracing::warn!("the validity is capped at the CA's own expiry, {limit}");
+            tracing::warn!("{}: validity capped at the CA's own expiry, {limit}", name_text(name));
             cert.set_not_after(limit)?;
         }
         _ => cert.set_not_after(&not_after)?,
@@ -354,5 +354,23 @@ mod tests {
         custom.names = Some(CfsslName { country: Some("DE".into()), ..CfsslName::default() });
         let issued = issue_leaf(&custom, &ca.cert, &ca.key, &params).unwrap();
         assert_eq!(name_text(issued.cert.subject_name()), "C=DE, O=ops, CN=app");
+    }
+
+    #[test]
+    fn a_leaf_is_never_saved_under_a_ca_name_or_outside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store { dir: dir.path().join("pki") };
+        std::fs::create_dir(&store.dir).unwrap();
+        let params = params(3650, 365);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let issued = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        for name in ["ca", "etcd-ca-key", "front-proxy-ca", "../evil", ".hidden"] {
+            assert!(store.save_leaf(name, &issued).is_err(), "{name}");
+        }
+        let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(written, ["pki"]);
+        assert_eq!(std::fs::read_dir(&store.dir).unwrap().count(), 0);
+        store.save_leaf("admin", &issued).unwrap();
+        assert!(store.cert_path("admin").exists());
     }
 }
