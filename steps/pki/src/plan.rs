@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use groundup_contracts::context::need;
 use groundup_contracts::infra::Role;
 use groundup_contracts::pki::{CfsslName, CustomCert, KeyAlgorithm};
+use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, ContextError, Section};
 
 use crate::names;
@@ -126,9 +127,8 @@ pub fn add_custom(set: &mut Vec<CertSpec>, custom: &CustomCert) -> Result<(), St
     add(set, spec).map_err(|e| format!("{e}; rename the CSR file (`<name>-csr.json`)"))
 }
 
-/// Adds a certificate whose name comes from outside the code.
+/// Adds a certificate whose name comes from outside the code (proven plain by the caller).
 fn add(set: &mut Vec<CertSpec>, spec: CertSpec) -> Result<(), String> {
-    names::plain(&spec.name)?;
     let taken_by_ca = Authority::ALL.iter().map(|a| a.file()).find(|ca| names::collide(&spec.name, ca));
     if let Some(ca) = taken_by_ca {
         return Err(format!("`{}` would overwrite the {ca} CA's files", spec.name));
@@ -143,10 +143,20 @@ fn add(set: &mut Vec<CertSpec>, spec: CertSpec) -> Result<(), String> {
 fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let compute = need(&context.compute, Section::Compute)?;
     let nlb = need(&context.nlb, Section::Nlb)?;
-    names::dns(&nlb.dns_name).map_err(|e| ContextError::field("nlb.dns_name", e))?;
+    // A plan's placeholders for what does not exist yet are not names, and a plan writes nothing.
+    let check = |field: String, value: &str, rule: fn(&str) -> Result<(), String>| {
+        let placeholder = context.planning() && is_planned_id(value);
+        if placeholder {
+            Ok(())
+        } else {
+            rule(value).map_err(|e| ContextError::field(field, e))
+        }
+    };
+    check("nlb.dns_name".into(), &nlb.dns_name, names::dns)?;
     for (i, node) in compute.nodes.iter().enumerate() {
-        names::hostname(&node.hostname).map_err(|e| ContextError::field(format!("compute.nodes[{i}].hostname"), e))?;
-        names::dns(&node.private_dns).map_err(|e| ContextError::field(format!("compute.nodes[{i}].private_dns"), e))?;
+        check(format!("compute.nodes[{i}].name"), &node.name, names::plain)?;
+        check(format!("compute.nodes[{i}].hostname"), &node.hostname, names::hostname)?;
+        check(format!("compute.nodes[{i}].private_dns"), &node.private_dns, names::dns)?;
     }
     let service_ip = context
         .params
@@ -337,5 +347,14 @@ mod tests {
         }
         context.params.pki.custom = vec![custom("dashboard")];
         assert_eq!(certificates(&context).unwrap().len(), 19 + 1);
+    }
+
+    #[test]
+    fn a_plan_placeholder_passes_only_in_a_plan() {
+        let mut context = example();
+        context.nlb.as_mut().unwrap().dns_name = groundup_contracts::plan::planned_id("nlb");
+        assert!(certificates(&context).unwrap_err().to_string().contains("nlb.dns_name"));
+        context.plan = Some(Default::default());
+        assert!(certificates(&context).is_ok());
     }
 }
