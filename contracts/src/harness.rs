@@ -23,7 +23,7 @@ pub struct StepInfo {
 #[derive(Parser)]
 struct StepCli<A: Args> {
     /// Read the context from FILE instead of stdin (for example the runner's groundup.json).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     context: Option<PathBuf>,
     /// Change nothing: report what the step would create, adopt, change or leave (in the
     /// context's `plan` section on stdout, and as a summary on stderr)
@@ -59,6 +59,16 @@ where
     A: Args,
     F: FnOnce(Context, A) -> Result<Context, StepError>,
 {
+    run_step_or_report(info, |context, args| body(context, args).map(Some))
+}
+
+/// [`run_step`] for a step that can also only report (such as `groundup-certs check`): `body`
+/// returns `None` when it has written its report on stderr, and then stdout stays empty.
+pub fn run_step_or_report<A, F>(info: StepInfo, body: F) -> ExitCode
+where
+    A: Args,
+    F: FnOnce(Context, A) -> Result<Option<Context>, StepError>,
+{
     init_logging();
     let program = format!("groundup-{}", info.name);
     let command = StepCli::<A>::command().name(program.clone()).bin_name(program.clone()).about(info.about).after_help(
@@ -87,17 +97,20 @@ where
         .map_err(StepError::from)
         .and_then(|context| enter_mode(context, planning))
         .and_then(|context| body(context, cli.args))
-        .map(|mut context| {
-            if planning {
-                print_plan(info.name, &context);
-            } else if context.pipeline.iter().any(|s| s == info.name) {
-                // Only pipeline steps count as done; `down` and other tools leave the list alone.
-                context.mark_completed(info.name);
-            }
-            context
+        .map(|output| {
+            output.map(|mut context| {
+                if planning {
+                    print_plan(info.name, &context);
+                } else if context.pipeline.iter().any(|s| s == info.name) {
+                    // Only pipeline steps count as done; `down` and other tools leave the list alone.
+                    context.mark_completed(info.name);
+                }
+                context
+            })
         });
     match outcome {
-        Ok(context) => write_stdout(&program, &context.to_json()),
+        Ok(Some(context)) => write_stdout(&program, &context.to_json()),
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{program}: error: {e}");
             ExitCode::from(e.exit_code())

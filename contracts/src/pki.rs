@@ -4,6 +4,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ContextError;
+
+/// The longest validity groundup gives a certificate: 100 years, well inside X.509's dates.
+pub const MAX_VALIDITY_DAYS: u32 = 36_500;
+
 /// How the certificates are made; the defaults are the course's subject and kubeadm's
 /// lifetimes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -37,6 +42,32 @@ impl Default for PkiParams {
             layout: Layout::Cfssl,
             custom: Vec::new(),
         }
+    }
+}
+
+impl PkiParams {
+    /// Validity within bounds: at least a day, at most [`MAX_VALIDITY_DAYS`], and a CA
+    /// outliving the renewal window (a CA is never replaced automatically, so one made
+    /// already "expiring" would stop every later run).
+    pub fn validate(&self) -> Result<(), ContextError> {
+        for (field, days) in [("params.pki.ca_days", self.ca_days), ("params.pki.leaf_days", self.leaf_days)] {
+            if !(1..=MAX_VALIDITY_DAYS).contains(&days) {
+                return Err(ContextError::field(
+                    field,
+                    format!("{days} is not between 1 and {MAX_VALIDITY_DAYS} days"),
+                ));
+            }
+        }
+        if self.ca_days <= self.renew_within_days {
+            return Err(ContextError::field(
+                "params.pki.ca_days",
+                format!(
+                    "{} days is within the renewal window (renew_within_days {})",
+                    self.ca_days, self.renew_within_days
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -150,4 +181,23 @@ pub struct CfsslName {
     pub organizational_unit: Option<String>,
     #[serde(rename = "ST", default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_is_bounded() {
+        assert!(PkiParams::default().validate().is_ok());
+        let with = |change: fn(&mut PkiParams)| {
+            let mut params = PkiParams::default();
+            change(&mut params);
+            params.validate().unwrap_err().to_string()
+        };
+        assert!(with(|p| p.ca_days = u32::MAX).contains("params.pki.ca_days"));
+        assert!(with(|p| p.leaf_days = 0).contains("params.pki.leaf_days"));
+        assert!(with(|p| p.leaf_days = MAX_VALIDITY_DAYS + 1).contains("params.pki.leaf_days"));
+        assert!(with(|p| p.ca_days = 30).contains("renewal window"));
+    }
 }

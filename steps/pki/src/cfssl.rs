@@ -4,9 +4,10 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use groundup_contracts::pki::{CfsslCsr, CustomCert, KeyAlgorithm};
+use groundup_contracts::pki::{CfsslCsr, CfsslName, CustomCert, KeyAlgorithm, MAX_VALIDITY_DAYS};
 use serde_json::Value;
 
+use crate::names;
 use crate::plan::{Authority, CertSpec, Usage};
 
 /// The course's `kubernetes` profile, for a CSR given without a config.
@@ -45,34 +46,71 @@ fn read_profile(config: &Path, profile: Option<&str>) -> Result<(Vec<String>, Op
     let expiry = chosen["expiry"].as_str().or_else(|| signing["default"]["expiry"].as_str());
     let hours = expiry
         .map(|e| {
-            e.strip_suffix('h').and_then(|h| h.parse().ok()).ok_or_else(|| format!("expiry `{e}` is not like 8760h"))
+            e.strip_suffix('h')
+                .and_then(|h| h.parse().ok())
+                .ok_or_else(|| format!("{}: expiry `{e}` is not like 8760h", config.display()))
         })
         .transpose()?;
     Ok((usages, hours))
 }
 
-/// What the request asks for, as the plan's terms; signed by the Kubernetes CA.
+/// The longest validity of a custom certificate, in hours.
+const MAX_HOURS: u32 = MAX_VALIDITY_DAYS * 24;
+
+/// What the request asks for, as the plan's terms; signed by the Kubernetes CA. Everything
+/// that becomes a file name, a SAN or a subject field is checked here, whether the request
+/// comes from a CSR file or from the context.
 pub fn spec(custom: &CustomCert) -> Result<CertSpec, String> {
+    names::plain(&custom.name)?;
     let key = match custom.csr.key.as_ref().map(|k| (k.algo.as_str(), k.size)) {
         None | Some(("rsa", 2048)) => KeyAlgorithm::Rsa2048,
         Some(("ecdsa", 256)) => KeyAlgorithm::EcdsaP256,
-        Some((algo, size)) => {
-            return Err(format!("{}: key {algo} {size} is not supported (rsa 2048, ecdsa 256)", custom.name))
-        }
+        Some((algo, size)) => return Err(format!("key {algo} {size} is not supported (rsa 2048, ecdsa 256)")),
     };
+    names::subject_field("CN", &custom.csr.common_name)?;
+    let subject = match custom.csr.names.as_slice() {
+        [] => CfsslName::default(),
+        [one] => one.clone(),
+        _ => return Err("groundup takes one `names` entry, this request has several".into()),
+    };
+    for (field, value) in [
+        ("C", &subject.country),
+        ("ST", &subject.state),
+        ("L", &subject.locality),
+        ("O", &subject.organization),
+        ("OU", &subject.organizational_unit),
+    ] {
+        value.as_deref().map_or(Ok(()), |v| names::subject_field(field, v))?;
+    }
     let has = |usage: &str| custom.usages.iter().any(|u| u == usage);
+    let usage = Usage { server: has("server auth"), client: has("client auth") };
+    if !usage.server && !usage.client {
+        return Err(format!("usages {:?} have neither `server auth` nor `client auth`", custom.usages));
+    }
+    if let Some(hours) = custom.expiry_hours.filter(|h| !(1..=MAX_HOURS).contains(h)) {
+        return Err(format!("expiry {hours}h is not between 1h and {MAX_HOURS}h"));
+    }
     let (ips, dns): (Vec<&String>, Vec<&String>) = custom.csr.hosts.iter().partition(|h| h.parse::<IpAddr>().is_ok());
+    for host in &dns {
+        names::dns(host).map_err(|e| format!("host {e}"))?;
+    }
     Ok(CertSpec {
         name: custom.name.clone(),
         signer: Authority::Kubernetes,
         common_name: custom.csr.common_name.clone(),
-        organization: custom.csr.names.first().and_then(|n| n.organization.clone()),
-        usage: Usage { server: has("server auth"), client: has("client auth") },
+        organization: subject.organization.clone(),
+        usage,
         dns: dns.into_iter().cloned().collect(),
         ips: ips.into_iter().filter_map(|ip| ip.parse().ok()).collect(),
         key: Some(key),
-        days: custom.expiry_hours.map(|h| h.div_ceil(24)),
+        hours: custom.expiry_hours,
+        names: Some(subject),
     })
+}
+
+/// Whether the request asks for the group that bypasses every authorization check.
+pub fn grants_system_masters(custom: &CustomCert) -> bool {
+    custom.csr.names.iter().any(|n| n.organization.as_deref() == Some("system:masters"))
 }
 
 #[cfg(test)]
@@ -94,8 +132,36 @@ mod tests {
         assert_eq!(spec.organization.as_deref(), Some("my-team"));
         assert_eq!(spec.usage, Usage { server: true, client: false });
         assert_eq!(spec.sans(), ["DNS:my-app.internal", "IP:10.0.0.5"]);
-        assert_eq!((spec.key, spec.days), (Some(KeyAlgorithm::EcdsaP256), Some(30)));
+        assert_eq!((spec.key, spec.hours), (Some(KeyAlgorithm::EcdsaP256), Some(720)));
         assert!(read_request(&csr, Some(&config), Some("nope")).unwrap_err().contains("no profile `nope`"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_request_is_checked_before_it_becomes_a_spec() {
+        let request = |csr: &str, usages: &[&str], expiry_hours: Option<u32>| CustomCert {
+            name: "app".into(),
+            csr: serde_json::from_str(csr).unwrap(),
+            usages: usages.iter().map(|u| u.to_string()).collect(),
+            expiry_hours,
+        };
+        let tls = ["client auth"];
+        assert!(spec(&request(r#"{"CN":"app","hosts":["app.internal"]}"#, &tls, Some(1))).is_ok());
+        for (custom, why) in [
+            (request(r#"{"CN":"app"}"#, &["signing", "key encipherment"], None), "neither `server auth`"),
+            (request(r#"{"CN":"app"}"#, &tls, Some(0)), "expiry 0h"),
+            (request(r#"{"CN":"app"}"#, &tls, Some(u32::MAX)), "expiry 4294967295h"),
+            (request(r#"{"CN":"app","hosts":["*"]}"#, &tls, None), "not a DNS name"),
+            (request(r#"{"CN":"app","hosts":["a\nb"]}"#, &tls, None), "not a DNS name"),
+            (request(r#"{"CN":"a\u0000b"}"#, &tls, None), "control characters"),
+            (request(r#"{"CN":"app","names":[{"O":"a"},{"O":"b"}]}"#, &tls, None), "one `names` entry"),
+        ] {
+            assert!(spec(&custom).unwrap_err().contains(why), "{custom:?}");
+        }
+        let mut named = request(r#"{"CN":"app"}"#, &tls, None);
+        named.name = "../x".into();
+        assert!(spec(&named).unwrap_err().contains("not a plain file name"));
+        assert!(grants_system_masters(&request(r#"{"CN":"x","names":[{"O":"system:masters"}]}"#, &tls, None)));
+        assert!(!grants_system_masters(&request(r#"{"CN":"x","names":[{"O":"ops"}]}"#, &tls, None)));
     }
 }

@@ -27,6 +27,7 @@ const FILES: &[(&str, &str)] = &[
 pub fn export<'a>(store: &Store, masters: impl Iterator<Item = &'a Node>) -> Result<Vec<PathBuf>, String> {
     let mut roots = Vec::new();
     for master in masters {
+        crate::names::hostname(&master.hostname).map_err(|e| format!("a master's hostname: {e}"))?;
         let root = store.dir.join("kubeadm").join(&master.hostname).join("etc/kubernetes/pki");
         for (source, target) in FILES {
             let source = source.replace("{host}", &master.hostname);
@@ -69,4 +70,22 @@ fn write(to: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(to).map_err(fail)?;
     file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
     std::io::Write::write_all(&mut &file, bytes).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostname_never_becomes_a_path_outside_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store { dir: dir.path().join("pki") };
+        let text = include_str!("../../../contracts/examples/03-infra.json");
+        let mut context = groundup_contracts::Context::from_json(text).unwrap();
+        let mut master = context.compute.take().unwrap().masters().next().unwrap().clone();
+        master.hostname = "../../evil".into();
+        let error = export(&store, std::iter::once(&master)).unwrap_err();
+        assert!(error.contains("not a host name"), "{error}");
+        assert!(!dir.path().join("evil").exists());
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod cfssl;
 pub mod kubeadm;
+pub mod names;
 pub mod plan;
 pub mod store;
 pub mod x509;

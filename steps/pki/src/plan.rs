@@ -4,8 +4,12 @@
 use std::net::IpAddr;
 
 use groundup_contracts::context::need;
-use groundup_contracts::pki::KeyAlgorithm;
+use groundup_contracts::infra::Role;
+use groundup_contracts::pki::{CfsslName, CustomCert, KeyAlgorithm};
+use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, ContextError, Section};
+
+use crate::names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Authority {
@@ -61,7 +65,9 @@ pub struct CertSpec {
     pub ips: Vec<IpAddr>,
     /// Overrides of `params.pki` for this certificate (cfssl requests carry their own).
     pub key: Option<KeyAlgorithm>,
-    pub days: Option<u32>,
+    pub hours: Option<u32>,
+    /// A cfssl request's own C, ST, L, OU (only those it gives); `None`: the course's.
+    pub names: Option<CfsslName>,
 }
 
 impl CertSpec {
@@ -75,7 +81,8 @@ impl CertSpec {
             dns: Vec::new(),
             ips: Vec::new(),
             key: None,
-            days: None,
+            hours: None,
+            names: None,
         }
     }
 
@@ -103,10 +110,54 @@ const API_NAMES: [&str; 5] = [
     "kubernetes.default.svc.cluster.local",
 ];
 
-/// Every leaf certificate the cluster needs, from the nodes and the load balancer.
+/// Every leaf certificate the cluster needs, from the nodes, the load balancer and the custom
+/// requests. Names from the context become file names only once proven plain and distinct.
 pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
+    let mut set = built_in(context)?;
+    for (i, custom) in context.params.pki.custom.iter().enumerate() {
+        add_custom(&mut set, custom).map_err(|e| ContextError::field(format!("params.pki.custom[{i}]"), e))?;
+    }
+    Ok(set)
+}
+
+/// Adds a cfssl request to the set, unless its name is taken (by a CA, a built-in or a
+/// node's certificate) or anything in it is malformed.
+pub fn add_custom(set: &mut Vec<CertSpec>, custom: &CustomCert) -> Result<(), String> {
+    let spec = crate::cfssl::spec(custom)?;
+    add(set, spec).map_err(|e| format!("{e}; rename the CSR file (`<name>-csr.json`)"))
+}
+
+/// Adds a certificate whose name comes from outside the code (proven plain by the caller).
+fn add(set: &mut Vec<CertSpec>, spec: CertSpec) -> Result<(), String> {
+    let taken_by_ca = Authority::ALL.iter().map(|a| a.file()).find(|ca| names::collide(&spec.name, ca));
+    if let Some(ca) = taken_by_ca {
+        return Err(format!("`{}` would overwrite the {ca} CA's files", spec.name));
+    }
+    if let Some(other) = set.iter().find(|c| names::collide(&spec.name, &c.name)) {
+        return Err(format!("`{}` would overwrite the files of the certificate `{}`", spec.name, other.name));
+    }
+    set.push(spec);
+    Ok(())
+}
+
+fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let compute = need(&context.compute, Section::Compute)?;
     let nlb = need(&context.nlb, Section::Nlb)?;
+    // A plan's placeholders for what does not exist yet are not names, and a plan writes nothing.
+    let check = |field: String, value: &str, rule: fn(&str) -> Result<(), String>| {
+        let placeholder = context.planning() && is_planned_id(value);
+        if placeholder {
+            Ok(())
+        } else {
+            rule(value).map_err(|e| ContextError::field(field, e))
+        }
+    };
+    check("nlb.dns_name".into(), &nlb.dns_name, names::dns)?;
+    for (i, node) in compute.nodes.iter().enumerate() {
+        check(format!("compute.nodes[{i}].name"), &node.name, names::plain)?;
+        check(format!("compute.nodes[{i}].hostname"), &node.hostname, names::hostname)?;
+        check(format!("compute.nodes[{i}].private_dns"), &node.private_dns, names::dns)?;
+    }
     let service_ip = context
         .params
         .service_cidr
@@ -142,32 +193,22 @@ pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         CertSpec::new("etcd-healthcheck-client", Authority::Etcd, "kube-etcd-healthcheck-client", None, CLIENT),
         CertSpec::new("front-proxy-client", Authority::FrontProxy, "front-proxy-client", None, CLIENT),
     ];
-    for worker in compute.workers() {
-        let mut ips = vec![IpAddr::V4(worker.private_ip)];
-        ips.extend(worker.public_ip.map(IpAddr::V4));
-        set.push(
-            CertSpec::new(&worker.name, k, format!("system:node:{}", worker.hostname), Some("system:nodes"), BOTH)
-                .with_sans(vec![worker.hostname.clone(), worker.private_dns.clone()], ips),
-        );
+    let field = |i: usize, what: &str| format!("compute.nodes[{i}].{what}");
+    for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker) {
+        let mut ips = vec![IpAddr::V4(node.private_ip)];
+        ips.extend(node.public_ip.map(IpAddr::V4));
+        let kubelet =
+            CertSpec::new(&node.name, k, format!("system:node:{}", node.hostname), Some("system:nodes"), BOTH)
+                .with_sans(vec![node.hostname.clone(), node.private_dns.clone()], ips);
+        add(&mut set, kubelet).map_err(|e| ContextError::field(field(i, "name"), e))?;
     }
-    for (i, custom) in context.params.pki.custom.iter().enumerate() {
-        let spec = crate::cfssl::spec(custom).map_err(|e| ContextError::field(format!("params.pki.custom[{i}]"), e))?;
-        if set.iter().any(|c| c.name == spec.name) {
-            return Err(ContextError::field(
-                format!("params.pki.custom[{i}]"),
-                format!("`{}` is a built-in certificate's name", spec.name),
-            ));
-        }
-        set.push(spec);
-    }
-    for master in &masters {
-        let dns = vec![master.hostname.clone(), "localhost".to_string()];
-        let ips = vec![IpAddr::V4(master.private_ip), loopback, "::1".parse().expect("literal IP")];
+    for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Master) {
+        let dns = vec![node.hostname.clone(), "localhost".to_string()];
+        let ips = vec![IpAddr::V4(node.private_ip), loopback, "::1".parse().expect("literal IP")];
         for role in ["etcd-server", "etcd-peer"] {
-            set.push(
-                CertSpec::new(format!("{role}-{}", master.hostname), Authority::Etcd, &master.hostname, None, BOTH)
-                    .with_sans(dns.clone(), ips.clone()),
-            );
+            let etcd = CertSpec::new(format!("{role}-{}", node.hostname), Authority::Etcd, &node.hostname, None, BOTH)
+                .with_sans(dns.clone(), ips.clone());
+            add(&mut set, etcd).map_err(|e| ContextError::field(field(i, "hostname"), e))?;
         }
     }
     Ok(set)
@@ -278,5 +319,42 @@ mod tests {
         let mut context = example();
         context.compute = None;
         assert!(certificates(&context).unwrap_err().to_string().contains("groundup-compute"));
+    }
+
+    #[test]
+    fn a_name_from_the_context_is_a_plain_file_name_taken_by_no_other() {
+        let mut context = example();
+        context.compute.as_mut().unwrap().nodes[3].name = "ca".into();
+        let error = certificates(&context).unwrap_err().to_string();
+        assert!(error.contains("compute.nodes[3].name") && error.contains("ca CA"), "{error}");
+        context.compute.as_mut().unwrap().nodes[3].name = "admin".into();
+        assert!(certificates(&context).unwrap_err().to_string().contains("`admin`"));
+        let mut context = example();
+        context.compute.as_mut().unwrap().nodes[1].hostname = "../../x/evil".into();
+        assert!(certificates(&context).unwrap_err().to_string().contains("compute.nodes[1].hostname"));
+
+        let mut context = example();
+        let custom = |name: &str| CustomCert {
+            name: name.into(),
+            csr: serde_json::from_str(r#"{"CN":"x"}"#).unwrap(),
+            usages: vec!["client auth".into()],
+            expiry_hours: None,
+        };
+        for name in ["ca-key", "etcd-peer-ip-172-31-0-10", "k8s-cluster-worker-0", "../../x/evil"] {
+            context.params.pki.custom = vec![custom(name)];
+            let error = certificates(&context).unwrap_err().to_string();
+            assert!(error.contains("params.pki.custom[0]"), "{name}: {error}");
+        }
+        context.params.pki.custom = vec![custom("dashboard")];
+        assert_eq!(certificates(&context).unwrap().len(), 19 + 1);
+    }
+
+    #[test]
+    fn a_plan_placeholder_passes_only_in_a_plan() {
+        let mut context = example();
+        context.nlb.as_mut().unwrap().dns_name = groundup_contracts::plan::planned_id("nlb");
+        assert!(certificates(&context).unwrap_err().to_string().contains("nlb.dns_name"));
+        context.plan = Some(Default::default());
+        assert!(certificates(&context).is_ok());
     }
 }

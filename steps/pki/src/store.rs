@@ -12,6 +12,8 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
+use crate::names;
+use crate::plan::Authority;
 use crate::x509::{name_text, sans, Issued};
 
 pub struct Store {
@@ -66,6 +68,16 @@ impl Store {
         write(&self.key_path(name), &pem(issued.key.private_key_to_pem_pkcs8())?, 0o600)?;
         write(&self.dir.join(format!("{name}.csr")), &pem(issued.csr.to_pem())?, 0o644)?;
         write(&self.cert_path(name), &pem(issued.cert.to_pem())?, 0o644)
+    }
+
+    /// A leaf certificate: never under a CA's file names, never outside the directory,
+    /// whatever the plan says (the plan checks this too; a CA key lost is every certificate lost).
+    pub fn save_leaf(&self, name: &str, issued: &Issued) -> Result<(), String> {
+        names::plain(name)?;
+        if let Some(ca) = Authority::ALL.iter().find(|a| names::collide(name, a.file())) {
+            return Err(format!("refusing to write the certificate `{name}` over the {} CA's files", ca.file()));
+        }
+        self.save(name, issued)
     }
 
     /// A certificate on disk as a plan sees it: left if the context records this very

@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use groundup_contracts::pki::{KeyAlgorithm, PkiParams};
-use openssl::asn1::Asn1Time;
+use foreign_types::ForeignTypeRef;
+use groundup_contracts::pki::{CfsslName, KeyAlgorithm, PkiParams};
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::error::ErrorStack;
@@ -15,7 +16,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
-use openssl::x509::{X509Name, X509NameRef, X509Req, X509};
+use openssl::x509::{X509KeyUsage, X509Name, X509NameRef, X509Ref, X509Req, X509};
 
 use crate::plan::{Authority, CertSpec};
 
@@ -38,18 +39,33 @@ pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, ErrorStack> {
     }
 }
 
-/// The course's `names` (C, ST, L, OU) with this certificate's O and CN.
-fn subject(params: &PkiParams, common_name: &str, organization: Option<&str>) -> Result<X509Name, ErrorStack> {
-    let names = &params.subject;
+/// The subject: C, ST, L, O, OU, CN as in cfssl. `names` is a cfssl request's own (only the
+/// fields it gives); without it, the course's from `params.pki.subject`.
+fn subject(
+    params: &PkiParams,
+    names: Option<&CfsslName>,
+    common_name: &str,
+    organization: Option<&str>,
+) -> Result<X509Name, ErrorStack> {
+    let course = &params.subject;
+    let pick = |own: Option<&Option<String>>, default: &str| match own {
+        Some(own) => own.clone(),
+        None => Some(default.to_string()),
+    };
     let mut name = X509Name::builder()?;
-    name.append_entry_by_nid(Nid::COUNTRYNAME, &names.country)?;
-    name.append_entry_by_nid(Nid::STATEORPROVINCENAME, &names.state)?;
-    name.append_entry_by_nid(Nid::LOCALITYNAME, &names.locality)?;
-    if let Some(organization) = organization {
-        name.append_entry_by_nid(Nid::ORGANIZATIONNAME, organization)?;
+    let fields = [
+        (Nid::COUNTRYNAME, pick(names.map(|n| &n.country), &course.country)),
+        (Nid::STATEORPROVINCENAME, pick(names.map(|n| &n.state), &course.state)),
+        (Nid::LOCALITYNAME, pick(names.map(|n| &n.locality), &course.locality)),
+        (Nid::ORGANIZATIONNAME, organization.map(String::from)),
+        (Nid::ORGANIZATIONALUNITNAME, pick(names.map(|n| &n.organizational_unit), &course.organizational_unit)),
+        (Nid::COMMONNAME, Some(common_name.to_string())),
+    ];
+    for (nid, value) in fields {
+        if let Some(value) = value {
+            name.append_entry_by_nid(nid, &value)?;
+        }
     }
-    name.append_entry_by_nid(Nid::ORGANIZATIONALUNITNAME, &names.organizational_unit)?;
-    name.append_entry_by_nid(Nid::COMMONNAME, common_name)?;
     Ok(name.build())
 }
 
@@ -66,7 +82,13 @@ fn now() -> i64 {
 }
 
 /// Fills what every certificate shares: version, random serial, subject, key, validity.
-fn builder(name: &X509NameRef, key: &PKey<Private>, days: u32) -> Result<openssl::x509::X509Builder, ErrorStack> {
+/// Validity ends after `hours`, or at `limit` (the CA's own end) if that comes first.
+fn builder(
+    name: &X509NameRef,
+    key: &PKey<Private>,
+    hours: u32,
+    limit: Option<&Asn1TimeRef>,
+) -> Result<openssl::x509::X509Builder, ErrorStack> {
     let mut cert = X509::builder()?;
     cert.set_version(2)?;
     let mut serial = BigNum::new()?;
@@ -75,18 +97,24 @@ fn builder(name: &X509NameRef, key: &PKey<Private>, days: u32) -> Result<openssl
     cert.set_serial_number(&serial)?;
     cert.set_subject_name(name)?;
     cert.set_pubkey(key)?;
-    let (not_before, not_after) =
-        (Asn1Time::from_unix(now() - BACKDATE_SECONDS)?, Asn1Time::from_unix(now() + i64::from(days) * 86_400)?);
+    let not_before = Asn1Time::from_unix(now() - BACKDATE_SECONDS)?;
+    let not_after = Asn1Time::from_unix(now() + i64::from(hours) * 3600)?;
     cert.set_not_before(&not_before)?;
-    cert.set_not_after(&not_after)?;
+    match limit {
+        Some(limit) if *limit < not_after => {
+            tracing::warn!("{}: validity capped at the CA's own expiry, {limit}", name_text(name));
+            cert.set_not_after(limit)?;
+        }
+        _ => cert.set_not_after(&not_after)?,
+    }
     Ok(cert)
 }
 
 pub fn issue_ca(authority: Authority, params: &PkiParams) -> Result<Issued, ErrorStack> {
     let key = new_key(params.key)?;
     let organization = (authority == Authority::Kubernetes).then_some(params.subject.organization.as_str());
-    let name = subject(params, authority.common_name(), organization)?;
-    let mut cert = builder(&name, &key, params.ca_days)?;
+    let name = subject(params, None, authority.common_name(), organization)?;
+    let mut cert = builder(&name, &key, params.ca_days.saturating_mul(24), None)?;
     cert.set_issuer_name(&name)?;
     cert.append_extension(BasicConstraints::new().critical().ca().build()?)?;
     cert.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().digital_signature().build()?)?;
@@ -103,8 +131,9 @@ pub fn issue_leaf(
 ) -> Result<Issued, ErrorStack> {
     let algorithm = spec.key.unwrap_or(params.key);
     let key = new_key(algorithm)?;
-    let name = subject(params, &spec.common_name, spec.organization.as_deref())?;
-    let mut cert = builder(&name, &key, spec.days.unwrap_or(params.leaf_days))?;
+    let name = subject(params, spec.names.as_ref(), &spec.common_name, spec.organization.as_deref())?;
+    let hours = spec.hours.unwrap_or(params.leaf_days.saturating_mul(24));
+    let mut cert = builder(&name, &key, hours, Some(ca.not_after()))?;
     cert.set_issuer_name(ca.subject_name())?;
     cert.append_extension(BasicConstraints::new().critical().build()?)?;
     let mut usage = KeyUsage::new();
@@ -193,6 +222,43 @@ pub fn expires_within(cert: &X509, days: u32) -> bool {
     Asn1Time::days_from_now(days).map_or(true, |limit| cert.not_after() < limit)
 }
 
+/// CA:TRUE in the basic constraints and keyCertSign in the key usage.
+fn is_ca(cert: &X509Ref) -> bool {
+    // SAFETY: X509_get_extension_flags only reads the certificate, which `cert` keeps alive.
+    let flags = unsafe { openssl_sys::X509_get_extension_flags(cert.as_ptr()) };
+    let signs_certificates = cert.key_usage().is_some_and(|u| u.contains(X509KeyUsage::KEY_CERT_SIGN));
+    flags & openssl_sys::EXFLAG_CA != 0 && signs_certificates
+}
+
+/// Everything that makes a certificate on disk unfit to be `authority`'s CA: a leaf, another
+/// CA, a foreign key, a CA about to expire.
+pub fn ca_problems(authority: Authority, cert: &X509, key: &PKey<Private>, params: &PkiParams) -> Vec<String> {
+    let name = authority.file();
+    let mut problems = Vec::new();
+    if !key_matches(cert, key) {
+        problems.push(format!("{name}-key.pem does not match {name}.pem"));
+    }
+    if !is_ca(cert) {
+        problems.push(format!("{name}.pem is not a CA certificate (CA:TRUE with keyCertSign)"));
+    }
+    let want_organization = (authority == Authority::Kubernetes).then(|| params.subject.organization.clone());
+    let subject = cert.subject_name();
+    let (common_name, organization) = (entry(subject, Nid::COMMONNAME), entry(subject, Nid::ORGANIZATIONNAME));
+    if common_name.as_deref() != Some(authority.common_name()) || organization != want_organization {
+        problems.push(format!(
+            "{name}.pem has CN {common_name:?}, O {organization:?}; wants {:?}, {want_organization:?}",
+            authority.common_name()
+        ));
+    }
+    if !chains_to(cert, cert) {
+        problems.push(format!("{name}.pem is not self-signed"));
+    }
+    if expires_within(cert, params.renew_within_days) {
+        problems.push(format!("expires {} (within {} days)", cert.not_after(), params.renew_within_days));
+    }
+    problems
+}
+
 /// Everything that differs between an existing certificate and what the plan asks for.
 pub fn problems(spec: &CertSpec, cert: &X509, key: &PKey<Private>, ca: &X509, params: &PkiParams) -> Vec<String> {
     let mut problems = Vec::new();
@@ -225,4 +291,86 @@ pub fn problems(spec: &CertSpec, cert: &X509, key: &PKey<Private>, ca: &X509, pa
         problems.push(format!("expires {} (within {} days)", cert.not_after(), params.renew_within_days));
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Usage;
+
+    fn params(ca_days: u32, leaf_days: u32) -> PkiParams {
+        PkiParams { key: KeyAlgorithm::EcdsaP256, ca_days, leaf_days, ..PkiParams::default() }
+    }
+
+    fn leaf(name: &str) -> CertSpec {
+        CertSpec {
+            name: name.into(),
+            signer: Authority::Kubernetes,
+            common_name: name.into(),
+            organization: None,
+            usage: Usage { server: false, client: true },
+            dns: Vec::new(),
+            ips: Vec::new(),
+            key: None,
+            hours: None,
+            names: None,
+        }
+    }
+
+    #[test]
+    fn only_the_expected_ca_passes_as_a_ca() {
+        let params = params(3650, 365);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        assert_eq!(ca_problems(Authority::Kubernetes, &ca.cert, &ca.key, &params), Vec::<String>::new());
+        let issued = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        let found = ca_problems(Authority::Kubernetes, &issued.cert, &issued.key, &params).join("; ");
+        assert!(found.contains("not a CA certificate") && found.contains("not self-signed"), "{found}");
+        let etcd = issue_ca(Authority::Etcd, &params).unwrap();
+        let found = ca_problems(Authority::Kubernetes, &etcd.cert, &etcd.key, &params).join("; ");
+        assert!(found.contains("CN Some(\"etcd-ca\")"), "{found}");
+    }
+
+    #[test]
+    fn a_certificate_ends_with_its_ca_at_the_latest() {
+        let params = params(40, 36500);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let issued = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        assert!(issued.cert.not_after() <= ca.cert.not_after());
+        let mut short = leaf("short");
+        short.hours = Some(1);
+        let issued = issue_leaf(&short, &ca.cert, &ca.key, &params).unwrap();
+        assert!(issued.cert.not_after() > Asn1Time::days_from_now(0).unwrap());
+        assert!(issued.cert.not_after() < Asn1Time::days_from_now(1).unwrap());
+    }
+
+    #[test]
+    fn a_custom_request_gets_only_its_own_names() {
+        let params = params(3650, 365);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let course = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        assert_eq!(name_text(course.cert.subject_name()), "C=UK, ST=London, L=England, OU=DEVOPS, CN=admin");
+        let mut custom = leaf("app");
+        custom.organization = Some("ops".into());
+        custom.names = Some(CfsslName { country: Some("DE".into()), ..CfsslName::default() });
+        let issued = issue_leaf(&custom, &ca.cert, &ca.key, &params).unwrap();
+        assert_eq!(name_text(issued.cert.subject_name()), "C=DE, O=ops, CN=app");
+    }
+
+    #[test]
+    fn a_leaf_is_never_saved_under_a_ca_name_or_outside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store { dir: dir.path().join("pki") };
+        std::fs::create_dir(&store.dir).unwrap();
+        let params = params(3650, 365);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let issued = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        for name in ["ca", "etcd-ca-key", "front-proxy-ca", "../evil", ".hidden"] {
+            assert!(store.save_leaf(name, &issued).is_err(), "{name}");
+        }
+        let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(written, ["pki"]);
+        assert_eq!(std::fs::read_dir(&store.dir).unwrap().count(), 0);
+        store.save_leaf("admin", &issued).unwrap();
+        assert!(store.cert_path("admin").exists());
+    }
 }

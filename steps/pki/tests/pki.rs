@@ -287,3 +287,183 @@ fn the_kubeadm_layout_gives_each_master_its_pki_tree() {
     let (_, server) = openssl(&["x509", "-noout", "-subject", "-in", "etcd/server.crt"], &root);
     assert!(server.contains("CN = ip-172-31-0-11"), "each master gets its own etcd certificate: {server}");
 }
+
+/// The example context with ECDSA keys, so that a test's PKI takes milliseconds.
+fn ecdsa_example() -> String {
+    let context = EXAMPLE.replace("\"key\": \"rsa2048\"", "\"key\": \"ecdsa-p256\"");
+    assert_ne!(context, EXAMPLE, "the example context must name its key algorithm");
+    context
+}
+
+fn fresh_from(context: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let after_ca = ok(&ca(context, dir.path()), "groundup-ca");
+    let after_certs = ok(&certs(&[], &after_ca, dir.path()), "groundup-certs");
+    (dir, after_certs)
+}
+
+/// The context with one JSON value set, e.g. `/compute/nodes/3/name`.
+fn with(context: &str, pointer: &str, value: serde_json::Value) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(context).unwrap();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    match doc.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}")) {
+        serde_json::Value::Array(items) => items[key.parse::<usize>().unwrap()] = value,
+        object => _ = object.as_object_mut().unwrap().insert(key.into(), value),
+    }
+    doc.to_string()
+}
+
+fn read(dir: &Path, file: &str) -> Vec<u8> {
+    std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    std::fs::write(dir.join(file), text).unwrap();
+}
+
+#[test]
+fn no_custom_certificate_or_node_takes_a_ca_name_and_renew_never_replaces_a_ca_key() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let (ca_pem, ca_key) = (read(dir.path(), "pki/ca.pem"), read(dir.path(), "pki/ca-key.pem"));
+    write(dir.path(), "ca-csr.json", r#"{"CN":"Kubernetes","hosts":["evil.example.com"]}"#);
+    write(dir.path(), "ca-key-csr.json", r#"{"CN":"evil"}"#);
+    write(dir.path(), "admin-csr.json", r#"{"CN":"admin"}"#);
+    for (csr, clash) in [("ca-csr.json", "ca CA"), ("ca-key-csr.json", "ca CA"), ("admin-csr.json", "`admin`")] {
+        for renew in [false, true] {
+            let args = if renew { vec!["--csr", csr, "--renew"] } else { vec!["--csr", csr] };
+            let stderr = failed(&certs(&args, &context, dir.path()), csr);
+            assert!(stderr.contains(csr) && stderr.contains(clash), "{stderr}");
+        }
+    }
+    let worker_named_ca = with(&context, "/compute/nodes/3/name", "etcd-ca".into());
+    let stderr = failed(&certs(&["--renew"], &worker_named_ca, dir.path()), "a worker named etcd-ca");
+    assert!(stderr.contains("compute.nodes[3].name") && stderr.contains("etcd-ca CA"), "{stderr}");
+    assert_eq!(read(dir.path(), "pki/ca.pem"), ca_pem);
+    assert_eq!(read(dir.path(), "pki/ca-key.pem"), ca_key);
+    ok(&ca(&context, dir.path()), "the CA is still the CA");
+}
+
+#[test]
+fn ca_refuses_a_leaf_or_another_ca_in_its_place_and_never_overwrites_its_key() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let pki = dir.path().join("pki");
+    let swap = |from: &str| {
+        std::fs::copy(pki.join(format!("{from}.pem")), pki.join("ca.pem")).unwrap();
+        std::fs::copy(pki.join(format!("{from}-key.pem")), pki.join("ca-key.pem")).unwrap();
+    };
+    swap("admin");
+    let stderr = failed(&ca(&context, dir.path()), "a leaf as the CA");
+    assert!(stderr.contains("not a CA certificate"), "{stderr}");
+    let stderr = failed(&certs(&[], &context, dir.path()), "certs with a leaf as the CA");
+    assert!(stderr.contains("not a CA certificate"), "{stderr}");
+    swap("etcd-ca");
+    let stderr = failed(&ca(&context, dir.path()), "the etcd CA as the Kubernetes CA");
+    assert!(stderr.contains("wants \"Kubernetes\""), "{stderr}");
+
+    std::fs::remove_file(pki.join("ca.pem")).unwrap();
+    let key = read(&pki, "ca-key.pem");
+    let stderr = failed(&ca(&context, dir.path()), "a CA key without its certificate");
+    assert!(stderr.contains("ca-key.pem is in") && stderr.contains("never replaced"), "{stderr}");
+    assert_eq!(read(&pki, "ca-key.pem"), key);
+    assert!(!pki.join("ca.pem").exists());
+}
+
+#[test]
+fn names_from_the_context_never_leave_the_pki_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let after_ca = ok(&ca(&ecdsa_example(), dir.path()), "groundup-ca");
+    let custom = serde_json::json!([{"name": "../evil", "csr": {"CN": "evil"}, "usages": ["client auth"]}]);
+    for (pointer, value, field) in [
+        ("/compute/nodes/3/name", "../evil".into(), "compute.nodes[3].name"),
+        ("/compute/nodes/0/hostname", "../evil".into(), "compute.nodes[0].hostname"),
+        ("/params/pki/custom", custom, "params.pki.custom[0]"),
+    ] {
+        let stderr = failed(&certs(&[], &with(&after_ca, pointer, value), dir.path()), field);
+        assert!(stderr.contains(field) && stderr.contains("../evil"), "{stderr}");
+    }
+    let outside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, ["pki"], "only pki/ may be written");
+}
+
+#[test]
+fn validity_is_bounded_and_never_outlasts_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let forever = with(&ecdsa_example(), "/params/pki/ca_days", 4294967295u32.into());
+    assert!(failed(&ca(&forever, dir.path()), "ca_days 4294967295").contains("params.pki.ca_days"));
+    let no_time = with(&ecdsa_example(), "/params/pki/leaf_days", 0.into());
+    assert!(failed(&ca(&no_time, dir.path()), "leaf_days 0").contains("params.pki.leaf_days"));
+
+    let (dir, context) = fresh_from(&with(&ecdsa_example(), "/params/pki/leaf_days", 36500.into()));
+    let load = |file: &str| openssl::x509::X509::from_pem(&read(dir.path(), file)).unwrap();
+    let (admin, ca) = (load("pki/admin.pem"), load("pki/ca.pem"));
+    assert!(admin.not_after() <= ca.not_after(), "a certificate outlasts its CA");
+    write(dir.path(), "app-csr.json", r#"{"CN":"app"}"#);
+    write(dir.path(), "ca-config.json", r#"{"signing":{"default":{"expiry":"0h"}}}"#);
+    let stderr = failed(&certs(&["--csr", "app-csr.json", "--config", "ca-config.json"], &context, dir.path()), "0h");
+    assert!(stderr.contains("expiry 0h"), "{stderr}");
+    assert!(!dir.path().join("pki/app.pem").exists());
+}
+
+#[test]
+fn a_custom_request_is_checked_where_it_is_written() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    write(
+        dir.path(),
+        "ca-config.json",
+        r#"{"signing":{"profiles":{"signing-only":{"usages":["signing","key encipherment"],"expiry":"8760h"}}}}"#,
+    );
+    write(dir.path(), "app-csr.json", r#"{"CN":"app"}"#);
+    let args = ["--csr", "app-csr.json", "--config", "ca-config.json", "--profile", "signing-only"];
+    let stderr = failed(&certs(&args, &context, dir.path()), "no TLS usage");
+    assert!(stderr.contains("neither `server auth` nor `client auth`"), "{stderr}");
+
+    for (request, what) in [
+        (r#"{"CN":"app","hosts":["*"]}"#, "not a DNS name"),
+        (r#"{"CN":"app","hosts":["a.example.com\nDNS:b"]}"#, "not a DNS name"),
+        (r#"{"CN":"app\u0000admin"}"#, "control characters"),
+        (r#"{"CN":"app","key":{"algo":"rsa","size":4096}}"#, "not supported"),
+    ] {
+        write(dir.path(), "app-csr.json", request);
+        let stderr = failed(&certs(&["--csr", "app-csr.json"], &context, dir.path()), request);
+        assert!(stderr.contains("app-csr.json: ") && stderr.contains(what), "{request}: {stderr}");
+        assert!(!stderr.contains("context field"), "a CSR error is the file's, not the context's: {stderr}");
+    }
+
+    write(dir.path(), "root-csr.json", r#"{"CN":"root","names":[{"O":"system:masters"}]}"#);
+    let stderr = failed(&certs(&["--csr", "root-csr.json"], &context, dir.path()), "system:masters");
+    assert!(stderr.contains("--allow-system-masters"), "{stderr}");
+    assert!(!dir.path().join("pki/root.pem").exists());
+    ok(&certs(&["--csr", "root-csr.json", "--allow-system-masters"], &context, dir.path()), "with the flag");
+    let (_, subject) = openssl(&["x509", "-noout", "-subject", "-in", "pki/root.pem"], dir.path());
+    assert_eq!(subject.trim(), "subject=O = system:masters, CN = root", "only the request's own names");
+}
+
+#[test]
+fn check_reads_only_covers_the_cas_survives_a_bad_file_and_prints_no_context() {
+    let context = ecdsa_example().replace("\"layout\": \"cfssl\"", "\"layout\": \"kubeadm\"");
+    let (dir, context) = fresh_from(&context);
+    let pki = dir.path().join("pki");
+    std::fs::remove_dir_all(pki.join("kubeadm")).unwrap();
+    let state = dir.path().join("groundup.json");
+    std::fs::write(&state, &context).unwrap();
+    let good = certs(&["check", "--context", state.to_str().unwrap()], "", dir.path());
+    assert_eq!(ok(&good, "check --context on a good PKI"), "", "check prints its table on stderr only");
+    assert!(String::from_utf8_lossy(&good.stderr).contains("front-proxy-ca"), "the CAs are in the table");
+    assert!(!pki.join("kubeadm").exists(), "check wrote the kubeadm tree");
+
+    std::fs::copy(pki.join("etcd-ca-key.pem"), pki.join("ca-key.pem")).unwrap();
+    std::fs::copy(pki.join("kube-proxy.pem"), pki.join("admin.pem")).unwrap();
+    write(&pki, "kube-scheduler.pem", "not a certificate");
+    let before: Vec<_> = std::fs::read_dir(&pki).unwrap().map(|e| e.unwrap().path()).collect();
+    let stderr = failed(&certs(&["check"], &context, dir.path()), "check on a damaged PKI");
+    let row = |name: &str| {
+        let prefix = format!("{name} ");
+        stderr.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no row for {name}: {stderr}"))
+    };
+    assert!(row("ca").contains("ca-key.pem does not match ca.pem"), "{stderr}");
+    assert!(row("kube-scheduler").contains("delete it"), "{stderr}");
+    assert!(row("admin").contains("key does not match") && row("admin").contains("GMT"), "{stderr}");
+    assert!(row("front-proxy-client").contains(" -"), "every other row is still there: {stderr}");
+    let after: Vec<_> = std::fs::read_dir(&pki).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(before, after);
+}

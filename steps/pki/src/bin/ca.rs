@@ -9,7 +9,7 @@ use groundup_contracts::plan::PlanLog;
 use groundup_contracts::StepError;
 use groundup_pki::plan::Authority;
 use groundup_pki::store::Store;
-use groundup_pki::x509::{expires_within, issue_ca, key_matches};
+use groundup_pki::x509::{ca_problems, issue_ca};
 use openssl::x509::X509;
 use rayon::prelude::*;
 
@@ -18,6 +18,7 @@ const KIND: &str = "CA";
 fn main() -> ExitCode {
     let info = StepInfo { name: "ca", about: "Create (or check and reuse) the Kubernetes, etcd and front-proxy CAs" };
     run_step(info, |mut context, NoArgs {}| {
+        context.params.pki.validate()?;
         let params = context.params.pki.clone();
         if context.planning() {
             let recorded = context.ca.as_ref().map(|ca| ca.authorities.clone()).unwrap_or_default();
@@ -73,19 +74,24 @@ fn plan(
 }
 
 /// The CA on disk if it is usable; an unusable one is an error, since replacing a CA
-/// invalidates every certificate it signed.
+/// invalidates every certificate it signed. A key without its certificate is an error too:
+/// making a new CA would overwrite that key.
 fn existing(store: &Store, authority: Authority, params: &PkiParams) -> Result<Option<X509>, StepError> {
     let name = authority.file();
-    let Some((cert, key)) = store.load(name).map_err(StepError::new)? else { return Ok(None) };
-    if !key_matches(&cert, &key) {
-        return Err(StepError::new(format!("{name}-key.pem does not match {name}.pem")).with_hint(
-            "restore the CA's key, or move both files away to make a new CA (every certificate must then be renewed)",
-        ));
-    }
-    if expires_within(&cert, params.renew_within_days) {
-        return Err(StepError::new(format!("the {name} CA expires {}", cert.not_after())).with_hint(
-            "replacing a CA is never automatic: move its files away, run groundup-ca, then groundup-certs --renew",
-        ));
+    let never_replaced = "a CA is never replaced automatically: restore its files, or move both away to make a new \
+        one (then run groundup-certs --renew: every certificate it signed must be re-issued)";
+    let Some((cert, key)) = store.load(name).map_err(|e| StepError::new(e).with_hint(never_replaced))? else {
+        if store.key_path(name).exists() {
+            return Err(StepError::new(format!("{name}-key.pem is in {} without {name}.pem", store.dir.display()))
+                .with_hint(never_replaced));
+        }
+        return Ok(None);
+    };
+    let problems = ca_problems(authority, &cert, &key, params);
+    if !problems.is_empty() {
+        return Err(
+            StepError::new(format!("the {name} CA is unusable: {}", problems.join("; "))).with_hint(never_replaced)
+        );
     }
     Ok(Some(cert))
 }

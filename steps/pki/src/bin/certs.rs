@@ -2,25 +2,27 @@
 //! every component's certificate, checked on each re-run. `check` reports without changing.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use groundup_contracts::context::need;
-use groundup_contracts::harness::{run_step, StepInfo};
+use groundup_contracts::harness::{run_step_or_report, StepInfo};
 use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::plan::PlanLog;
-use groundup_contracts::{Section, StepError};
-use groundup_pki::plan::{certificates, lint, Authority, CertSpec};
+use groundup_contracts::{Context, Section, StepError};
+use groundup_pki::cfssl::{grants_system_masters, read_request};
+use groundup_pki::plan::{add_custom, certificates, lint, Authority, CertSpec};
 use groundup_pki::store::Store;
-use groundup_pki::x509::{issue_leaf, problems};
+use groundup_pki::x509::{ca_problems, issue_leaf, problems};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rayon::prelude::*;
 
 #[derive(Args, Debug)]
 struct CertsArgs {
-    /// Regenerate certificates that no longer match the context (or are about to expire)
+    /// Regenerate certificates that no longer match the context (or are about to expire, or
+    /// unreadable); never a CA
     #[arg(long)]
     renew: bool,
     /// Add a custom certificate from a cfssl CSR JSON (`<name>-csr.json`); it is kept in the
@@ -33,17 +35,30 @@ struct CertsArgs {
     /// The profile of the config to use [default: its `default` section]
     #[arg(long, value_name = "NAME", requires = "config")]
     profile: Option<String>,
+    /// Let the custom certificate ask for O=system:masters, the group that bypasses every
+    /// authorization check
+    #[arg(long, requires = "csr")]
+    allow_system_masters: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print every certificate with its expiry and problems (stderr); fail if any has one
+    /// Print every CA and certificate with its expiry and problems as a table on stderr, and
+    /// nothing on stdout; fail if any has a problem. Writes nothing.
     Check,
 }
 
 const KIND: &str = "certificate";
+
+/// A certificate on disk, against what the plan asks for.
+enum Found {
+    Missing,
+    Good(X509),
+    /// Its expiry (if it could be read) and its problems.
+    Bad(Option<String>, Vec<String>),
+}
 
 /// What became of one certificate.
 enum Outcome {
@@ -54,13 +69,14 @@ enum Outcome {
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "certs", about: "Create (or check and keep) every certificate of the cluster" };
-    run_step(info, |mut context, args: CertsArgs| {
+    run_step_or_report(info, |mut context, args: CertsArgs| {
+        context.params.pki.validate()?;
+        let checking = matches!(args.command, Some(Command::Check));
+        if checking && (args.renew || args.csr.is_some()) {
+            return Err(StepError::new("check changes nothing: it takes neither --renew nor --csr"));
+        }
         if let Some(csr) = &args.csr {
-            let custom = groundup_pki::cfssl::read_request(csr, args.config.as_deref(), args.profile.as_deref())
-                .map_err(StepError::new)?;
-            let customs = &mut context.params.pki.custom;
-            customs.retain(|c| c.name != custom.name);
-            customs.push(custom);
+            add_request(&mut context, csr, &args)?;
         }
         let params = context.params.pki.clone();
         let plan = certificates(&context)?;
@@ -77,20 +93,19 @@ fn main() -> ExitCode {
                 plan_one(&store, spec, &params, &recorded, args.renew, &log)?;
             }
             context.add_plan(&log);
-            return Ok(context);
+            return Ok(Some(context));
         }
         need(&context.ca, Section::Ca)?;
+        if checking {
+            check(&Store::at(&params.dir), &plan, &params)?;
+            return Ok(None);
+        }
         let store = Store::open(&params.dir).map_err(StepError::new)?;
-        let authorities = load_authorities(&store)?;
-        let checking = matches!(args.command, Some(Command::Check));
-        let renew = args.renew && !checking;
+        let authorities = load_authorities(&store, &params)?;
         let outcomes = plan
             .par_iter()
-            .map(|spec| ensure(&store, spec, &authorities, &params, renew, checking))
+            .map(|spec| ensure(&store, spec, &authorities, &params, args.renew))
             .collect::<Result<Vec<_>, _>>()?;
-        if checking {
-            report(&outcomes)?;
-        }
         context.certs = Some(CertsSection { certificates: settle(outcomes)? });
         if params.layout == Layout::Kubeadm {
             let masters = need(&context.compute, Section::Compute)?.masters();
@@ -98,23 +113,66 @@ fn main() -> ExitCode {
                 tracing::info!("certs: kubeadm layout in {}", root.display());
             }
         }
-        Ok(context)
+        Ok(Some(context))
     })
+}
+
+/// `--csr`: the request joins `params.pki.custom` (replacing one of its name). What is wrong
+/// with it is reported against the file, which is where the user can fix it.
+fn add_request(context: &mut Context, csr: &Path, args: &CertsArgs) -> Result<(), StepError> {
+    let custom = read_request(csr, args.config.as_deref(), args.profile.as_deref()).map_err(StepError::new)?;
+    let in_file = |e: String| StepError::new(format!("{}: {e}", csr.display()));
+    if grants_system_masters(&custom) && !args.allow_system_masters {
+        return Err(in_file("asks for O=system:masters, the group that bypasses every authorization check".into())
+            .with_hint("pass --allow-system-masters if that is what you mean"));
+    }
+    context.params.pki.custom.retain(|c| c.name != custom.name);
+    add_custom(&mut certificates(context)?, &custom).map_err(in_file)?;
+    context.params.pki.custom.push(custom);
+    Ok(())
 }
 
 type Authorities = HashMap<Authority, (X509, PKey<Private>)>;
 
-fn load_authorities(store: &Store) -> Result<Authorities, StepError> {
+/// The three CAs, each proven a usable CA: certificates are never signed with anything else.
+fn load_authorities(store: &Store, params: &PkiParams) -> Result<Authorities, StepError> {
     Authority::ALL
         .into_iter()
         .map(|authority| {
-            let pair = store.load(authority.file()).map_err(StepError::new)?.ok_or_else(|| {
+            let (cert, key) = store.load(authority.file()).map_err(StepError::new)?.ok_or_else(|| {
                 StepError::new(format!("the {} CA is missing from {}", authority.file(), store.dir.display()))
                     .with_hint("run groundup-ca first")
             })?;
-            Ok((authority, pair))
+            let found = ca_problems(authority, &cert, &key, params);
+            if !found.is_empty() {
+                return Err(StepError::new(format!("the {} CA is unusable: {}", authority.file(), found.join("; ")))
+                    .with_hint("groundup-ca says what to do"));
+            }
+            Ok((authority, (cert, key)))
         })
         .collect()
+}
+
+/// An unreadable file is reported, not fatal: it is what `--renew` (or deleting it) mends.
+fn unreadable(error: String) -> Vec<String> {
+    vec![format!("{error} (delete it and its key, or run groundup-certs --renew)")]
+}
+
+fn inspect(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Found {
+    let (cert, key) = match store.load(&spec.name) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => return Found::Missing,
+        Err(e) => return Found::Bad(None, unreadable(e)),
+    };
+    let found = match ca {
+        Some(ca) => problems(spec, &cert, &key, ca, params),
+        None => vec![format!("cannot check it: its CA `{}` is missing or unreadable", spec.signer.file())],
+    };
+    if found.is_empty() {
+        Found::Good(cert)
+    } else {
+        Found::Bad(Some(cert.not_after().to_string()), found)
+    }
 }
 
 fn ensure(
@@ -123,25 +181,18 @@ fn ensure(
     authorities: &Authorities,
     params: &PkiParams,
     renew: bool,
-    checking: bool,
 ) -> Result<Outcome, StepError> {
     let (ca, ca_key) = &authorities[&spec.signer];
     let signer = spec.signer.file();
-    if let Some((cert, key)) = store.load(&spec.name).map_err(StepError::new)? {
-        let found = problems(spec, &cert, &key, ca, params);
-        if found.is_empty() {
-            return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert)));
-        }
-        if !renew {
-            return Ok(Outcome::Stale(spec.name.clone(), found));
-        }
-        tracing::warn!("certs: renewing {}: {}", spec.name, found.join("; "));
-    } else if checking {
-        return Ok(Outcome::Stale(spec.name.clone(), vec!["missing".into()]));
+    match inspect(store, spec, Some(ca), params) {
+        Found::Good(cert) => return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert))),
+        Found::Bad(_, found) if !renew => return Ok(Outcome::Stale(spec.name.clone(), found)),
+        Found::Bad(_, found) => tracing::warn!("certs: renewing {}: {}", spec.name, found.join("; ")),
+        Found::Missing => {}
     }
     let issued =
         issue_leaf(spec, ca, ca_key, params).map_err(|e| StepError::new(format!("cannot issue {}: {e}", spec.name)))?;
-    store.save(&spec.name, &issued).map_err(StepError::new)?;
+    store.save_leaf(&spec.name, &issued).map_err(StepError::new)?;
     Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)))
 }
 
@@ -171,15 +222,39 @@ fn plan_one(
     Ok(())
 }
 
-fn report(outcomes: &[Outcome]) -> Result<(), StepError> {
-    eprintln!("{:<34} {:<26} problems", "certificate", "expires");
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Kept(r) | Outcome::Issued(r) => eprintln!("{:<34} {:<26} -", r.name, r.not_after),
-            Outcome::Stale(name, found) => eprintln!("{name:<34} {:<26} {}", "", found.join("; ")),
+/// `check`: the CAs, then every certificate, as a table on stderr. Reads only.
+fn check(store: &Store, plan: &[CertSpec], params: &PkiParams) -> Result<(), StepError> {
+    let mut rows: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut authorities = HashMap::new();
+    for authority in Authority::ALL {
+        let name = authority.file().to_string();
+        match store.load(&name) {
+            Ok(Some((cert, key))) => {
+                rows.push((name, cert.not_after().to_string(), ca_problems(authority, &cert, &key, params)));
+                authorities.insert(authority, cert);
+            }
+            Ok(None) => rows.push((name, String::new(), vec!["missing (run groundup-ca)".into()])),
+            Err(e) => rows.push((name, String::new(), vec![e])),
         }
     }
-    Ok(())
+    rows.par_extend(plan.par_iter().map(|spec| {
+        let (expires, found) = match inspect(store, spec, authorities.get(&spec.signer), params) {
+            Found::Good(cert) => (cert.not_after().to_string(), Vec::new()),
+            Found::Bad(expires, found) => (expires.unwrap_or_default(), found),
+            Found::Missing => (String::new(), vec!["missing".into()]),
+        };
+        (spec.name.clone(), expires, found)
+    }));
+    eprintln!("{:<34} {:<26} problems", "certificate", "expires");
+    for (name, expires, found) in &rows {
+        let found = if found.is_empty() { "-".to_string() } else { found.join("; ") };
+        eprintln!("{name:<34} {expires:<26} {found}");
+    }
+    match rows.iter().filter(|(_, _, found)| !found.is_empty()).count() {
+        0 => Ok(()),
+        failing => Err(StepError::new(format!("{failing} of {} certificates have problems (table above)", rows.len()))
+            .with_hint("groundup-certs --renew re-issues certificates; a CA is never replaced automatically")),
+    }
 }
 
 /// All good: the records. Anything stale: one error naming each certificate and its problems.
