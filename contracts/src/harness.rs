@@ -29,6 +29,9 @@ struct StepCli<A: Args> {
     /// context's `plan` section on stdout, and as a summary on stderr)
     #[arg(long)]
     plan: bool,
+    /// Allow real AWS for this run, when the context's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
+    #[arg(long)]
+    aws: bool,
     #[command(flatten)]
     args: A,
 }
@@ -63,6 +66,10 @@ where
         Err(e) => e.exit(),
     };
     let planning = cli.plan;
+    if cli.aws {
+        // Checked where the AWS clients are built; no thread exists yet.
+        std::env::set_var(crate::context::ALLOW_AWS_ENV, "1");
+    }
     let outcome = read_context(cli.context.as_ref())
         .map_err(StepError::from)
         .and_then(|context| enter_mode(context, planning))
