@@ -64,13 +64,4 @@ impl Aws {
             journal: Journal::new(context, step),
         })
     }
-
-    /// Where the calls go, for error messages.
-    pub fn target_label(&self) -> String {
-        match &self.target {
-            Target::Aws => "AWS".into(),
-            Target::Emulator { endpoint } => format!("the emulator at {endpoint}"),
-            Target::Endpoint { endpoint } => format!("the endpoint {endpoint}"),
-        }
-    }
 }
