@@ -9,6 +9,9 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -82,7 +85,7 @@ pub struct Cluster {
 
 /// Where the steps send their AWS API calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields, from = "TargetFields")]
 pub enum Target {
     /// The local emulator that `groundup emulator start` runs on loopback.
     Emulator { endpoint: String },
@@ -90,6 +93,30 @@ pub enum Target {
     Endpoint { endpoint: String },
     /// Real AWS, through the standard credential chain. Only `init --aws` selects it.
     Aws,
+}
+
+/// [`Target`] as read: an internally tagged unit variant ignores other fields, so `aws` is a
+/// struct variant here and `{"kind":"aws","endpoint":...}` is an error, not a silent AWS.
+#[derive(Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum TargetFields {
+    /// The local emulator that `groundup emulator start` runs on loopback.
+    Emulator { endpoint: String },
+    /// An AWS-compatible endpoint the user runs (their own moto, LocalStack, ...).
+    Endpoint { endpoint: String },
+    /// Real AWS, through the standard credential chain; each run needs `--aws` or
+    /// `GROUNDUP_ALLOW_AWS=1` as well.
+    Aws {},
+}
+
+impl From<TargetFields> for Target {
+    fn from(fields: TargetFields) -> Self {
+        match fields {
+            TargetFields::Emulator { endpoint } => Target::Emulator { endpoint },
+            TargetFields::Endpoint { endpoint } => Target::Endpoint { endpoint },
+            TargetFields::Aws {} => Target::Aws,
+        }
+    }
 }
 
 impl Target {
@@ -103,6 +130,22 @@ impl Target {
     pub fn is_real_aws(&self) -> bool {
         matches!(self, Target::Aws)
     }
+
+    /// Real AWS costs money and touches real accounts, so every invocation must ask for it,
+    /// whatever the context says: a context is data that anyone may have written.
+    pub fn check_allowed(&self) -> Result<(), ContextError> {
+        if self.is_real_aws() && !aws_allowed() {
+            return Err(ContextError::AwsNotAllowed);
+        }
+        Ok(())
+    }
+}
+
+/// Set to `1`, allows real AWS for this process and the steps it runs; `--aws` sets it.
+pub const ALLOW_AWS_ENV: &str = "GROUNDUP_ALLOW_AWS";
+
+pub fn aws_allowed() -> bool {
+    std::env::var(ALLOW_AWS_ENV).is_ok_and(|value| value == "1")
 }
 
 /// The sections a step can depend on, and the step that produces each.
@@ -181,7 +224,7 @@ impl Context {
         if text.trim().is_empty() {
             return Err(ContextError::Empty);
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| ContextError::Malformed(e.to_string()))?;
+        let value = parse_without_duplicate_keys(text).map_err(|e| ContextError::Malformed(e.to_string()))?;
         let Value::Object(mut object) = value else {
             return Err(ContextError::Malformed("the top level must be a JSON object".into()));
         };
@@ -340,23 +383,150 @@ fn check_step_name(field: &str, step: &str) -> Result<(), ContextError> {
 
 /// The emulator must be on loopback: the default run never sends traffic anywhere else.
 fn check_target(target: &Target) -> Result<(), ContextError> {
+    let field = |message: String| ContextError::field("target.endpoint", message);
     match target {
-        Target::Emulator { endpoint } if !is_loopback_url(endpoint) => Err(ContextError::field(
-            "target.endpoint",
-            format!("the emulator endpoint `{endpoint}` is not on loopback; use --endpoint for other addresses"),
-        )),
-        Target::Endpoint { endpoint } if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) => {
-            Err(ContextError::field("target.endpoint", format!("`{endpoint}` is not an http:// or https:// URL")))
-        }
+        Target::Emulator { endpoint } if !is_loopback_url(endpoint) => Err(field(format!(
+            "the emulator endpoint `{endpoint}` is not http:// on loopback; use --endpoint for other addresses"
+        ))),
+        Target::Endpoint { endpoint } => parse_url(endpoint).map(drop).map_err(field),
         _ => Ok(()),
     }
 }
 
+/// The parts of an http(s) URL that say where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UrlHost {
+    pub https: bool,
+    /// A name, an IPv4 address, or an IPv6 address without its brackets.
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// Parses `http(s)://host[:port][/path]` strictly: user information (`user@`), which makes
+/// `http://127.0.0.1:5999@10.1.2.3/` go to 10.1.2.3, and any character an HTTP client might
+/// read differently (`\`, `%`, spaces) are refused rather than interpreted.
+pub fn parse_url(url: &str) -> Result<UrlHost, String> {
+    let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (false, rest),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => return Err(format!("`{url}` is not an http:// or https:// URL")),
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return Err(format!(
+            "`{url}` holds user information (`...@`), which hides where it goes; give host and port only"
+        ));
+    }
+    if !authority.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
+        return Err(format!("`{url}`: `{authority}` is not a plain host[:port]"));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (address, after) = bracketed.split_once(']').ok_or_else(|| format!("`{url}`: unclosed `[`"))?;
+            address.parse::<Ipv6Addr>().map_err(|_| format!("`{url}`: `{address}` is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or_else(|| format!("`{url}`: `{after}` after the address"))?),
+            };
+            (address, port)
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() || (!authority.starts_with('[') && host.contains(['[', ']'])) {
+        return Err(format!("`{url}` has no valid host"));
+    }
+    let port = port.map(|p| p.parse::<u16>().map_err(|_| format!("`{url}`: `{p}` is not a port"))).transpose()?;
+    Ok(UrlHost { https, host: host.to_string(), port })
+}
+
+/// An http:// URL whose host is this machine (localhost, 127.0.0.0/8, ::1).
 pub fn is_loopback_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let host = rest.split('/').next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    matches!(host, "localhost" | "[::1]") || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    let Ok(UrlHost { https: false, host, .. }) = parse_url(url) else { return false };
+    host == "localhost"
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Parses JSON like `serde_json::from_str`, but a key given twice in one object is an error
+/// naming its path: serde_json keeps the last one, so `{"kind": "emulator", ..., "kind":
+/// "aws"}` would otherwise quietly mean something else than the first reading suggests.
+fn parse_without_duplicate_keys(text: &str) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = UniqueKeys { path: String::new() }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+struct UniqueKeys {
+    path: String,
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(UniqueKeys { path: format!("{}[{}]", self.path, items.len()) })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format!("the key `{path}` appears twice")));
+            }
+            let value = map.next_value_seed(UniqueKeys { path })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +587,68 @@ mod tests {
         let mut value: Value = serde_json::from_str(&sample().to_json()).unwrap();
         value["target"]["endpoint"] = "http://192.168.1.1:5000".into();
         assert!(error_of(&value.to_string()).contains("`target.endpoint`"));
+    }
+
+    #[test]
+    fn userinfo_cannot_hide_the_host() {
+        assert!(!is_loopback_url("http://127.0.0.1:5999@10.1.2.3/"));
+        assert!(!is_loopback_url("http://localhost@10.1.2.3:5000"));
+        assert!(!is_loopback_url("http://127.0.0.1\\@10.1.2.3/"));
+        assert!(!is_loopback_url("http://127.0.0.1%40evil/"));
+        assert!(is_loopback_url("http://[::1]:5000/"));
+        assert!(is_loopback_url("http://127.0.0.2:5000"));
+        assert!(!is_loopback_url("http://[::1]x:5000/"));
+        assert!(!is_loopback_url("http://127.0.0.1.evil.com:5000/"));
+        assert!(!is_loopback_url("http://:5000/"));
+        assert!(!is_loopback_url("http://127.0.0.1:99999/"));
+        let mut value: Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["target"]["endpoint"] = "http://127.0.0.1:5999@10.1.2.3/".into();
+        assert!(error_of(&value.to_string()).contains("`target.endpoint`"));
+        value["target"] = serde_json::json!({"kind": "endpoint", "endpoint": "https://user:pw@example.com"});
+        assert!(error_of(&value.to_string()).contains("user information"), "{}", error_of(&value.to_string()));
+    }
+
+    #[test]
+    fn urls_are_parsed_into_host_and_port() {
+        let parsed = parse_url("https://[::1]:4566/path?q").unwrap();
+        assert_eq!(parsed, UrlHost { https: true, host: "::1".into(), port: Some(4566) });
+        let parsed = parse_url("http://localstack/").unwrap();
+        assert_eq!(parsed, UrlHost { https: false, host: "localstack".into(), port: None });
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("http://a:1:2").is_err());
+    }
+
+    #[test]
+    fn an_aws_target_has_no_other_fields() {
+        let mut value: Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["target"] = serde_json::json!({"kind": "aws", "endpoint": "http://127.0.0.1:5000"});
+        let error = error_of(&value.to_string());
+        assert!(error.contains("`target`") && error.contains("endpoint"), "{error}");
+        value["target"] = serde_json::json!({"kind": "emulator", "endpoint": "http://127.0.0.1:5000", "port": 1});
+        assert!(error_of(&value.to_string()).contains("unknown field `port`"));
+        value["target"] = serde_json::json!({"kind": "aws"});
+        assert_eq!(Context::from_json(&value.to_string()).unwrap().target, Target::Aws);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_an_error_with_its_path() {
+        let text = sample().to_json();
+        let twice = text.replacen("\"kind\": \"emulator\"", "\"kind\": \"emulator\", \"kind\": \"aws\"", 1);
+        assert_ne!(twice, text);
+        let error = error_of(&twice);
+        assert!(error.contains("`target.kind` appears twice"), "{error}");
+        let nested = text.replacen("\"masters\": [\n", "\"masters\": [\n{\"a\": 1, \"a\": 2},\n", 1);
+        assert!(error_of(&nested).contains("`params.masters[0].a` appears twice"), "{}", error_of(&nested));
+        let top = format!("{{\"version\": 1, {}", &text[1..]);
+        assert!(error_of(&top).contains("`version` appears twice"), "{}", error_of(&top));
+    }
+
+    #[test]
+    fn real_aws_needs_the_opt_in_of_this_run() {
+        // The variable is read, never set, here: tests of one process share the environment.
+        assert!(!aws_allowed(), "run the tests without {ALLOW_AWS_ENV}");
+        assert!(matches!(Target::Aws.check_allowed(), Err(ContextError::AwsNotAllowed)));
+        assert!(Target::Emulator { endpoint: "http://127.0.0.1:1".into() }.check_allowed().is_ok());
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub enum ContextError {
     Field { field: String, message: String },
     #[error("the context has no `{section}` section: run `groundup-{step}` first (or `groundup up --from {step}`)")]
     MissingSection { section: &'static str, step: &'static str },
+    #[error("the context's target is real AWS, which every run must ask for: pass --aws (or set GROUNDUP_ALLOW_AWS=1); nothing was sent")]
+    AwsNotAllowed,
     #[error("cannot read the context from {path}: {message}")]
     Io { path: String, message: String },
 }

@@ -29,6 +29,9 @@ struct StepCli<A: Args> {
     /// context's `plan` section on stdout, and as a summary on stderr)
     #[arg(long)]
     plan: bool,
+    /// Allow real AWS for this run, when the context's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
+    #[arg(long)]
+    aws: bool,
     /// Print this step's shell completion script and exit (`groundup completions` gathers them)
     #[arg(long, value_name = "SHELL", hide = true, exclusive = true)]
     completions: Option<crate::docs::Shell>,
@@ -93,6 +96,10 @@ where
         };
     }
     let planning = cli.plan;
+    if cli.aws {
+        // Checked where the AWS clients are built; no thread exists yet.
+        std::env::set_var(crate::context::ALLOW_AWS_ENV, "1");
+    }
     let outcome = read_context(cli.context.as_ref())
         .map_err(StepError::from)
         .and_then(|context| enter_mode(context, planning))

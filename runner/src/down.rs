@@ -23,6 +23,9 @@ pub struct DownArgs {
     /// Refuse unless the state file is this cluster's (a guard for scripts)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Allow real AWS, when the state file's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
+    #[arg(long)]
+    pub aws: bool,
     /// Seconds without progress before giving up
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub patience: u64,

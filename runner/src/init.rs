@@ -100,7 +100,7 @@ pub fn build(args: &InitArgs) -> Result<Context> {
     context.target = match (&args.endpoint, args.aws) {
         (Some(endpoint), _) => Target::Endpoint { endpoint: endpoint.clone() },
         (None, true) => Target::Aws,
-        (None, false) => Target::Emulator { endpoint: crate::emulator::ensure_running(&args.emulator_dir)? },
+        (None, false) => Target::Emulator { endpoint: crate::emulator::ensure_running(&args.emulator_dir, None)? },
     };
     context.validate()?;
     Ok(context)

@@ -26,6 +26,17 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// `--aws` on a command that runs steps: this invocation may use real AWS.
+    fn allows_aws(&self) -> bool {
+        match &self.command {
+            Command::Up(args) => args.init.aws,
+            Command::Down(args) => args.aws,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write the starting context on stdout (starts the local emulator unless --endpoint or --aws)
@@ -62,6 +73,11 @@ enum Command {
 fn main() -> ExitCode {
     groundup_contracts::harness::init_logging();
     let cli = Cli::parse();
+    if cli.allows_aws() {
+        // Read by every step this run starts (and checked where AWS clients are built); set
+        // before any thread exists.
+        std::env::set_var(groundup_contracts::context::ALLOW_AWS_ENV, "1");
+    }
     let result = match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Up(args) => pipeline::up(&args),

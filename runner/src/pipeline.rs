@@ -43,7 +43,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let mut context = match state::load(&args.state)? {
         Some(context) => {
             state::check_name(&args.state, &context, args.init.name.as_deref())?;
-            refresh_emulator(context, &args.init)?
+            check_target(&context, &args.init)?;
+            context
         }
         None => {
             let context = crate::init::build(&args.init)?;
@@ -85,11 +86,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
 /// context; nothing is created and the state file is not written.
 fn plan(args: &UpArgs) -> Result<()> {
     let mut context = state::load_existing(&args.state, args.init.name.as_deref())?;
-    if let Target::Emulator { endpoint } = &context.target {
-        if !crate::emulator::answers(endpoint) {
-            bail!("the emulator at {endpoint} does not answer; start it (`groundup emulator start`) or run `groundup up`, which starts a new one");
-        }
-    }
+    check_target(&context, &args.init)?;
     context.teardown = None;
     let steps = selection(&context, args)?;
     for step in &steps {
@@ -101,19 +98,30 @@ fn plan(args: &UpArgs) -> Result<()> {
     Ok(())
 }
 
-/// A restarted emulator listens on a new port and has forgotten everything; the steps will
-/// find nothing by tags and build again, so only the endpoint needs updating.
-fn refresh_emulator(mut context: Context, init: &InitArgs) -> Result<Context> {
-    if let Target::Emulator { endpoint } = &context.target {
-        if !crate::emulator::answers(endpoint) {
-            let fresh = crate::emulator::ensure_running(&init.emulator_dir)?;
-            eprintln!(
-                "groundup: the emulator at {endpoint} is gone; using a new one at {fresh} (its resources start empty)"
-            );
-            context.target = Target::Emulator { endpoint: fresh };
-        }
+/// With a state file the target is the state file's: a flag naming another is refused, not
+/// ignored, and an emulator that does not answer is reported, never swapped for an empty one.
+fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
+    let recorded = match &context.target {
+        Target::Aws => "real AWS".to_string(),
+        Target::Emulator { endpoint } | Target::Endpoint { endpoint } => endpoint.clone(),
+    };
+    let named = match (&init.endpoint, init.aws) {
+        (Some(endpoint), _) if context.target.endpoint() != Some(endpoint.as_str()) => Some(endpoint.clone()),
+        (None, true) if !context.target.is_real_aws() => Some("real AWS (--aws)".to_string()),
+        _ => None,
+    };
+    if let Some(named) = named {
+        bail!(
+            "the state file's cluster is on {recorded}, and the flags name {named}; a state file keeps its target. \
+             Drop the flag, or use another --state file for a cluster elsewhere"
+        );
     }
-    Ok(context)
+    match &context.target {
+        Target::Emulator { endpoint } if !crate::emulator::answers(endpoint) => {
+            Err(crate::emulator::not_answering(endpoint, &init.emulator_dir))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Which steps to run: the selection, where without `--from` steps already done are skipped

@@ -66,7 +66,8 @@ async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, CloudError>
 
 /// Load balancers, target groups and listeners whose tags name the cluster.
 async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'static str, Vec<String>>, CloudError> {
-    let elb = groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.elb;
+    let elb =
+        groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target").elb;
     let balancers = elb.describe_load_balancers().send().await.api("DescribeLoadBalancers")?;
     let groups = elb.describe_target_groups().send().await.api("DescribeTargetGroups")?;
     let mut arns: Vec<(&'static str, String)> = Vec::new();
@@ -107,7 +108,7 @@ async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'stat
 
 /// Clients for the emulator, built the way the steps build theirs.
 pub async fn client(endpoint: &str) -> aws_sdk_ec2::Client {
-    groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.ec2
+    groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target").ec2
 }
 
 fn emulator_context(endpoint: &str) -> Context {

@@ -6,7 +6,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use groundup_contracts::plan::PlanLog;
-use groundup_contracts::{Context, Target};
+use groundup_contracts::{Context, ContextError, Target};
 
 use crate::identity::Identity;
 use crate::journal::Journal;
@@ -28,7 +28,9 @@ pub struct Aws {
 impl Aws {
     /// Builds the clients for `step`; nothing is sent until the first call. A non-AWS target
     /// gets fixed dummy credentials so that real credentials are never sent to an emulator.
-    pub async fn connect(context: &Context, step: &str) -> Aws {
+    /// Real AWS is refused unless this run opted in: every AWS call goes through here.
+    pub async fn connect(context: &Context, step: &str) -> Result<Aws, ContextError> {
+        context.target.check_allowed()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(context.cluster.region.clone()))
             .http_client(
@@ -53,22 +55,13 @@ impl Aws {
                 .credentials_provider(Credentials::from_keys("groundup", "groundup", None));
         }
         let config = loader.load().await;
-        Aws {
+        Ok(Aws {
             ec2: aws_sdk_ec2::Client::new(&config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             identity: Identity::new(&context.cluster.name),
             target: context.target.clone(),
             plan: context.planning().then(|| PlanLog::new(step)),
             journal: Journal::new(context, step),
-        }
-    }
-
-    /// Where the calls go, for error messages.
-    pub fn target_label(&self) -> String {
-        match &self.target {
-            Target::Aws => "AWS".into(),
-            Target::Emulator { endpoint } => format!("the emulator at {endpoint}"),
-            Target::Endpoint { endpoint } => format!("the endpoint {endpoint}"),
-        }
+        })
     }
 }

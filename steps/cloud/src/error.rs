@@ -1,7 +1,8 @@
 use std::sync::OnceLock;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use groundup_contracts::StepError;
+use groundup_contracts::context::parse_url;
+use groundup_contracts::{StepError, Target};
 
 /// What can go wrong talking to AWS, with enough detail to act on.
 #[derive(Debug, thiserror::Error)]
@@ -27,14 +28,12 @@ impl CloudError {
     }
 
     /// Turns the error into the step's error, with a hint that fits the case.
-    pub fn into_step_error(self, target: &str) -> StepError {
+    pub fn into_step_error(self, target: &Target) -> StepError {
         if let CloudError::Context(e) = self {
             return e.into();
         }
         let hint = match &self {
-            CloudError::Unreachable { .. } => format!(
-                "is {target} running? For the local emulator run `groundup emulator start`; then run the step again"
-            ),
+            CloudError::Unreachable { .. } => unreachable_hint(target),
             CloudError::Ambiguous { .. } => {
                 "delete the extra ones (or remove their groundup:* tags) and run the step again".to_string()
             }
@@ -95,4 +94,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The endpoint stays the context's: a new emulator must listen on the recorded port, or the
+/// step would fail the same way again.
+fn unreachable_hint(target: &Target) -> String {
+    match target {
+        Target::Emulator { endpoint } => {
+            let port =
+                parse_url(endpoint).ok().and_then(|url| url.port).map_or(String::new(), |p| format!(" --port {p}"));
+            format!(
+                "is the emulator at {endpoint} running? If it stopped, its resources went with it: `groundup emulator start{port}` \
+                 (with --dir DIR if it was not started from .groundup) starts one on the same port; then run the step again"
+            )
+        }
+        Target::Endpoint { endpoint } => {
+            format!("is the endpoint {endpoint} running? Start it, then run the step again")
+        }
+        Target::Aws => "check the network connection and the region, then run the step again".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_emulator_gets_a_hint_for_its_own_port() {
+        let error = CloudError::Unreachable { action: "DescribeVpcs".into(), detail: "refused".into() };
+        let target = Target::Emulator { endpoint: "http://127.0.0.1:5999".into() };
+        let message = error.into_step_error(&target).to_string();
+        assert!(message.contains("`groundup emulator start --port 5999`"), "{message}");
+    }
 }

@@ -25,9 +25,9 @@ where
             .build()
             .map_err(|e| StepError::new(format!("cannot start the async runtime: {e}")))?;
         runtime.block_on(async {
-            let aws = Arc::new(Aws::connect(&context, step).await);
-            let target = aws.target_label();
-            let mut context = body(context, args, Arc::clone(&aws)).await.map_err(|e| e.into_step_error(&target))?;
+            let aws = Arc::new(Aws::connect(&context, step).await?);
+            let mut context =
+                body(context, args, Arc::clone(&aws)).await.map_err(|e| e.into_step_error(&aws.target))?;
             context.journal = aws.journal.entries();
             if let Some(log) = &aws.plan {
                 context.add_plan(log);

@@ -226,7 +226,7 @@ fn a_listener_pointed_elsewhere_by_hand_forwards_to_the_cluster_again() {
 
 async fn elb_client() -> aws_sdk_elasticloadbalancingv2::Client {
     let context = groundup_contracts::Context::from_json(&TestCluster::new("elb").init(&[])).unwrap();
-    groundup_cloud::Aws::connect(&context, "test").await.elb
+    groundup_cloud::Aws::connect(&context, "test").await.expect("an emulator target").elb
 }
 
 #[test]
