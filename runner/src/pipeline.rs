@@ -39,7 +39,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     if args.plan {
         return plan(args);
     }
-    let _lock = state::lock(&args.state)?;
+    let lock = state::lock(&args.state)?;
     let mut context = match state::load(&args.state)? {
         Some(context) => {
             state::check_name(&args.state, &context, args.init.name.as_deref())?;
@@ -63,7 +63,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, &[], &context, Some(&args.state)).map_err(|e| {
+        context = run_step(step, &[], &context, Some(&args.state), Some(&lock)).map_err(|e| {
             anyhow!(
                 "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and run `groundup up` again to resume at `{step}`",
                 args.state.display()
@@ -93,7 +93,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     context.teardown = None;
     let steps = selection(&context, args)?;
     for step in &steps {
-        context = run_step(step, &["--plan"], &context, None)?;
+        context = run_step(step, &["--plan"], &context, None, None)?;
     }
     let plan = context.plan.unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -152,22 +152,41 @@ fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
-/// With a state file, the step may journal a create into it before sending the call.
-pub fn run_step(step: &str, args: &[&str], context: &Context, state: Option<&Path>) -> Result<Context> {
+/// With a state file, the step may journal a create into it before sending the call. The step
+/// dies with the runner, and holds the runner's lock (if any) while it lives.
+pub fn run_step(
+    step: &str,
+    args: &[&str],
+    context: &Context,
+    state: Option<&Path>,
+    lock: Option<&state::StateLock>,
+) -> Result<Context> {
     let program = find_step(step)?;
     let mut command = duct::cmd(&program, args);
     if let Some(state) = state {
         command = command.env(STATE_FILE_ENV, state);
     }
+    let lock_fd = lock.map(state::StateLock::fd);
+    let runner = std::process::id();
     let output = command
+        .before_spawn(move |cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
+            unsafe {
+                cmd.pre_exec(move || {
+                    die_with_parent(runner)?;
+                    lock_fd.map_or(Ok(()), keep_open_across_exec)
+                });
+            }
+            Ok(())
+        })
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
         .run()
         .with_context(|| format!("cannot run {}", program.display()))?;
     if !output.status.success() {
-        let code = output.status.code().map_or("a signal".to_string(), |c| format!("exit code {c}"));
-        bail!("step `{step}` failed ({code})");
+        bail!("step `{step}` failed ({})", describe_exit(&output.status));
     }
     let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
     let mut next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
@@ -179,6 +198,58 @@ pub fn run_step(step: &str, args: &[&str], context: &Context, state: Option<&Pat
         next.mark_completed(step);
     }
     Ok(next)
+}
+
+/// A step outliving a killed runner would race the next run (two `compute`s importing one key
+/// pair). The kernel sends SIGKILL when the runner dies; if it died before the request was
+/// made, the step is already an orphan and must not start.
+fn die_with_parent(runner: u32) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != runner {
+            return Err(std::io::Error::other("the runner is gone"));
+        }
+    }
+    Ok(())
+}
+
+/// Clears close-on-exec on the lock's descriptor in the step, so the step holds the lock too.
+fn keep_open_across_exec(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor this process owns; async-signal-safe.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// "exit code 3", or the signal by name: "killed by SIGSEGV (signal 11)".
+fn describe_exit(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by {} (signal {signal})", signal_name(signal)),
+        (None, None) => "no exit code".into(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT (an abort, often a failed assertion)",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL (killed from outside, or out of memory)",
+        libc::SIGSEGV => "SIGSEGV (a crash)",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 /// Steps are executables named `groundup-<step>`, looked up beside this runner, then on PATH,
