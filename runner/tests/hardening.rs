@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use groundup_contracts::harness::StepContract;
+use groundup_contracts::plan::{Action, PlanSection};
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
 
 /// Kills the process group of a runner the test started (runner, steps and their children),
@@ -97,4 +99,67 @@ fn a_crashed_step_names_its_signal() {
     ]);
     let stderr = assert_clean_failure(&output, "up with a crashing step");
     assert!(stderr.contains("killed by SIGSEGV"), "{stderr}");
+}
+
+/// `just plan` on a fresh checkout: without a state file the plan is of the cluster the init
+/// flags describe, everything to create, and no state file is written.
+#[test]
+fn a_plan_without_a_state_file_plans_the_init_flags() {
+    let cluster = TestCluster::new("plan-fresh");
+    let output = cluster.up(&["--plan", "--to", "subnet", "--vpc-cidr", "10.9.0.0/16", "--subnet-cidr", "10.9.1.0/24"]);
+    assert_success(&output, "up --plan without a state file");
+    let plan: PlanSection = serde_json::from_slice(&output.stdout).unwrap();
+    let actions: Vec<(&str, Action)> = plan.resources.iter().map(|r| (r.resource.as_str(), r.action)).collect();
+    assert_eq!(actions, [("vpc", Action::Create), ("dhcp", Action::Create), ("subnet", Action::Create)]);
+    assert!(!cluster.state_path().exists(), "a plan wrote a state file");
+    assert!(cluster.inventory().counts().values().all(|n| *n == 0), "a plan created something");
+}
+
+/// A plugin that says nothing of `--plan` would make real changes under `up --plan`: it is not
+/// run, and the plan lists it as not planned.
+#[test]
+fn a_plugin_without_plan_support_is_not_run_by_a_plan() {
+    let cluster = TestCluster::new("plugin-plan");
+    let marker = cluster.dir.path().join("marker");
+    cluster.plugin(
+        "marker",
+        &format!("context=$(cat)\n[ -n \"$context\" ] || exit 1\ntouch {}\nprintf '%s' \"$context\"", marker.display()),
+    );
+    let init =
+        cluster.groundup(&["init", "--name", &cluster.name, "--endpoint", endpoint(), "--pipeline", "vpc,marker"]);
+    assert_success(&init, "init");
+    std::fs::write(cluster.state_path(), &init.stdout).unwrap();
+
+    let output = cluster.groundup_with_plugins(&["up", "--plan"]);
+    assert_success(&output, "up --plan with a plugin");
+    assert!(!marker.exists(), "the plugin ran during a plan");
+    let plan: PlanSection = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan.not_planned, ["marker"]);
+    assert_eq!(plan.resources.len(), 1, "{plan:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not planned: marker"), "{stderr}");
+
+    assert_success(&cluster.groundup_with_plugins(&["up"]), "up with the plugin");
+    assert!(marker.exists(), "the plugin did not run in a real up");
+}
+
+/// Every built-in step declares the contract it follows, `--plan` included.
+#[test]
+fn steps_declare_their_contract() {
+    let cluster = TestCluster::new("contract");
+    for step in ["vpc", "certs"] {
+        let output = cluster.run_step(step, &["--contract"], "");
+        assert_success(&output, step);
+        let contract: StepContract = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(contract, StepContract { contract: 1, plan: true });
+    }
+}
+
+/// `groundup-down --plan` used to print an empty plan; it refuses and points to the listing.
+#[test]
+fn the_teardown_step_refuses_to_plan() {
+    let cluster = TestCluster::new("down-plan");
+    let output = cluster.run_step("down", &["--plan"], &cluster.init(&[]));
+    let stderr = assert_clean_failure(&output, "groundup-down --plan");
+    assert!(stderr.contains("without --yes"), "{stderr}");
 }
