@@ -163,3 +163,44 @@ fn the_teardown_step_refuses_to_plan() {
     let stderr = assert_clean_failure(&output, "groundup-down --plan");
     assert!(stderr.contains("without --yes"), "{stderr}");
 }
+
+/// `groundup-ca > groundup.json` empties the file before the step reads it; `--in-place`
+/// replaces it with the step's output instead.
+#[test]
+fn a_step_run_by_hand_updates_the_state_file_in_place() {
+    let cluster = TestCluster::new("in-place");
+    std::fs::write(cluster.state_path(), cluster.init(&["--pki-key", "ecdsa-p256"])).unwrap();
+    let output = cluster.run_step("ca", &["--context", "groundup.json", "--in-place"], "");
+    assert_success(&output, "groundup-ca --in-place");
+    assert!(output.stdout.is_empty(), "--in-place wrote on stdout");
+    let state = cluster.state();
+    assert!(state.ca.is_some() && state.is_completed("ca"), "the state file lacks the step's section");
+    let refused = cluster.run_step("ca", &["--in-place"], "");
+    assert_clean_failure(&refused, "--in-place without --context");
+}
+
+/// A certificate that no longer matches the context: `up` names `groundup up --renew`, which
+/// exists and re-issues it.
+#[test]
+fn renewal_goes_through_the_runner() {
+    let cluster = TestCluster::new("renew");
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
+    let mut state = cluster.state();
+    state.params.service_cidr = "10.33.0.0/24".parse().unwrap();
+    std::fs::write(cluster.state_path(), state.to_json()).unwrap();
+
+    let stderr = assert_clean_failure(&cluster.groundup(&["up", "--only", "certs"]), "up with a stale certificate");
+    assert!(stderr.contains("`groundup up --renew`"), "{stderr}");
+    assert_success(&cluster.groundup(&["up", "--only", "certs", "--renew"]), "up --renew");
+    assert_success(&cluster.groundup(&["up", "--only", "certs"]), "up after the renewal");
+}
+
+/// `--from sg` on a new state file fails at `sg`; plain `up` would start at `vpc`, so the hint
+/// must not say it resumes at `sg`.
+#[test]
+fn the_resume_hint_after_up_from_is_true() {
+    let cluster = TestCluster::new("from-sg");
+    let stderr = assert_clean_failure(&cluster.up(&["--from", "sg"]), "up --from sg on a new state");
+    assert!(!stderr.contains("resume at `sg`"), "{stderr}");
+    assert!(stderr.contains("`groundup up --from sg`"), "{stderr}");
+}
