@@ -263,6 +263,12 @@ impl Context {
         self.params.validate()?;
         for (i, step) in self.pipeline.iter().enumerate() {
             check_step_name(&format!("pipeline[{i}]"), step)?;
+            if self.pipeline[..i].contains(step) {
+                return Err(ContextError::field(
+                    format!("pipeline[{i}]"),
+                    format!("`{step}` is in the pipeline twice"),
+                ));
+            }
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The discipline every step follows: read the context (stdin or `--context FILE`), run,
-//! write the context on stdout in one piece, or write nothing on stdout and one error line
+//! write the context on stdout in one piece (or back to the file with `--in-place`), or write nothing on stdout and one error line
 //! on stderr with a non-zero exit code.
 
 use std::io::{IsTerminal, Read, Write};
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::error::{ContextError, StepError};
@@ -20,11 +21,31 @@ pub struct StepInfo {
     pub about: &'static str,
 }
 
+/// What a step promises the runner; `groundup-<step> --contract` prints it as one line of JSON
+/// (`{"contract":1,"plan":true}`). The runner runs a step with `--plan` only if it says
+/// `"plan": true`: a plugin that knows nothing of `--plan` would make real changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepContract {
+    /// The version of the contract (stdin/stdout, exit codes, pass-through) the step follows.
+    pub contract: u32,
+    /// `--plan` changes nothing and records what would be done in the `plan` section.
+    pub plan: bool,
+}
+
+pub const CONTRACT_VERSION: u32 = 1;
+
 #[derive(Parser)]
 struct StepCli<A: Args> {
     /// Read the context from FILE instead of stdin (for example the runner's groundup.json).
     #[arg(long, value_name = "FILE", global = true)]
     context: Option<PathBuf>,
+    /// With --context FILE: replace FILE with the result (atomically) instead of writing it on
+    /// stdout; `> FILE` would empty the file before the step reads it
+    #[arg(long, requires = "context", conflicts_with = "plan")]
+    in_place: bool,
+    /// Print what this step supports, as JSON (`{"contract":1,"plan":true}`), and exit
+    #[arg(long, exclusive = true)]
+    contract: bool,
     /// Change nothing: report what the step would create, adopt, change or leave (in the
     /// context's `plan` section on stdout, and as a summary on stderr)
     #[arg(long)]
@@ -95,7 +116,12 @@ where
             }
         };
     }
+    if cli.contract {
+        let contract = StepContract { contract: CONTRACT_VERSION, plan: true };
+        return write_stdout(&program, &format!("{}\n", serde_json::to_string(&contract).expect("serializes")));
+    }
     let planning = cli.plan;
+    let in_place = cli.in_place.then(|| cli.context.clone()).flatten();
     if cli.aws {
         // Checked where the AWS clients are built; no thread exists yet.
         std::env::set_var(crate::context::ALLOW_AWS_ENV, "1");
@@ -115,10 +141,17 @@ where
                 context
             })
         });
-    match outcome {
-        Ok(Some(context)) => write_stdout(&program, &context.to_json()),
-        Ok(None) => ExitCode::SUCCESS,
-        Err(e) => {
+    match (outcome, in_place) {
+        (Ok(Some(context)), Some(path)) => match context.save(&path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{program}: error: cannot replace {}: {e}; it was left as it was", path.display());
+                ExitCode::from(1)
+            }
+        },
+        (Ok(Some(context)), None) => write_stdout(&program, &context.to_json()),
+        (Ok(None), _) => ExitCode::SUCCESS,
+        (Err(e), _) => {
             eprintln!("{program}: error: {e}");
             ExitCode::from(e.exit_code())
         }
@@ -143,7 +176,10 @@ fn enter_mode(mut context: Context, planning: bool) -> Result<Context, StepError
 
 fn print_plan(step: &str, context: &Context) {
     let Some(plan) = &context.plan else { return };
-    let mine = PlanSection { resources: plan.resources.iter().filter(|r| r.step == step).cloned().collect() };
+    let mine = PlanSection {
+        resources: plan.resources.iter().filter(|r| r.step == step).cloned().collect(),
+        ..Default::default()
+    };
     eprintln!("groundup-{step}: plan: {}", mine.counts());
     for line in mine.summary_lines() {
         eprintln!("{line}");

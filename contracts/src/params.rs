@@ -1,7 +1,7 @@
 //! Every value the course hard-codes, as parameters with the course's values as defaults,
 //! and the rules that make a set of parameters buildable.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -103,6 +103,8 @@ pub struct NodeLayout {
     pub first_worker_ip: Ipv4Addr,
     /// Worker i gets the i-th /24 of this range, as in the course (172.20.i.0/24).
     pub pod_cidr_base: Ipv4Net,
+    /// The nodes' subnet, which bounds how many there can be.
+    pub subnet: Ipv4Net,
 }
 
 impl NodeLayout {
@@ -113,10 +115,12 @@ impl NodeLayout {
             first_master_ip: Ipv4Addr::new(172, 31, 0, 10),
             first_worker_ip: Ipv4Addr::new(172, 31, 0, 20),
             pod_cidr_base: "172.20.0.0/16".parse().expect("literal CIDR"),
+            subnet: "172.31.0.0/24".parse().expect("literal CIDR"),
         }
     }
 
     pub fn expand(&self) -> Result<(Vec<NodeSpec>, Vec<NodeSpec>), ContextError> {
+        self.check_counts()?;
         let masters = (0..self.masters)
             .map(|i| Ok(NodeSpec { private_ip: nth_ip(self.first_master_ip, i, "masters")?, pod_cidr: None }))
             .collect::<Result<_, ContextError>>()?;
@@ -139,6 +143,37 @@ impl NodeLayout {
             .collect::<Result<_, ContextError>>()?;
         Ok((masters, workers))
     }
+}
+
+impl NodeLayout {
+    /// The counts before anything is allocated for them: the subnet first (it bounds every
+    /// node), then the pod range (it bounds the workers).
+    fn check_counts(&self) -> Result<(), ContextError> {
+        let nodes = u64::from(self.masters) + u64::from(self.workers);
+        check_node_count(nodes, self.subnet)?;
+        let pod_ranges = 1u64 << 24u8.saturating_sub(self.pod_cidr_base.prefix_len());
+        if u64::from(self.workers) > pod_ranges && self.pod_cidr_base.prefix_len() <= 24 {
+            return Err(ContextError::field(
+                "pod_cidr_base",
+                format!(
+                    "the pod range {} holds {pod_ranges} /24 ranges, one per worker, too few for {} workers; give a larger one",
+                    self.pod_cidr_base, self.workers
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_node_count(nodes: u64, subnet: Ipv4Net) -> Result<(), ContextError> {
+    let usable = usable_hosts(subnet);
+    if nodes > usable {
+        return Err(ContextError::field(
+            "params.masters",
+            format!("{nodes} nodes do not fit in the subnet {subnet}, which has {usable} usable addresses; give a larger subnet or fewer nodes"),
+        ));
+    }
+    Ok(())
 }
 
 fn nth_ip(first: Ipv4Addr, i: u32, field: &str) -> Result<Ipv4Addr, ContextError> {
@@ -209,51 +244,37 @@ impl Params {
         if self.masters.is_empty() {
             return Err(ContextError::field("params.masters", "the cluster needs at least one master"));
         }
-        let usable = usable_hosts(self.subnet_cidr);
-        let total = self.masters.len() + self.workers.len();
-        if total as u64 > usable {
-            return Err(ContextError::field(
-                "params.masters",
-                format!("{total} nodes do not fit in {}, which has {usable} usable addresses", self.subnet_cidr),
-            ));
-        }
-        let mut seen = BTreeSet::new();
+        check_node_count((self.masters.len() + self.workers.len()) as u64, self.subnet_cidr)?;
+        let mut seen = HashSet::with_capacity(self.masters.len() + self.workers.len());
         for (role, nodes) in [("masters", &self.masters), ("workers", &self.workers)] {
             for (i, node) in nodes.iter().enumerate() {
-                let field = format!("params.{role}[{i}].private_ip");
-                self.check_node_ip(&field, node.private_ip)?;
+                let field = || format!("params.{role}[{i}].private_ip");
+                self.check_node_ip(field, node.private_ip)?;
                 if !seen.insert(node.private_ip) {
-                    return Err(ContextError::field(field, format!("{} is used by another node", node.private_ip)));
+                    return Err(ContextError::field(field(), format!("{} is used by another node", node.private_ip)));
                 }
             }
         }
         self.check_pod_cidrs()
     }
 
-    fn check_node_ip(&self, field: &str, ip: Ipv4Addr) -> Result<(), ContextError> {
+    fn check_node_ip(&self, field: impl Fn() -> String, ip: Ipv4Addr) -> Result<(), ContextError> {
         if !self.subnet_cidr.contains(&ip) {
-            return Err(ContextError::field(field, format!("{ip} is outside the subnet {}", self.subnet_cidr)));
+            return Err(ContextError::field(field(), format!("{ip} is outside the subnet {}", self.subnet_cidr)));
         }
         if is_reserved(self.subnet_cidr, ip) {
             return Err(ContextError::field(
-                field,
+                field(),
                 format!("{ip} is reserved by AWS in {} (the first four addresses and the last one)", self.subnet_cidr),
             ));
         }
         Ok(())
     }
 
+    /// Linear in the workers but for one sort: CIDR ranges are nested or disjoint, so sorted
+    /// by first address, a range overlaps an earlier one exactly when it starts inside the
+    /// one reaching furthest so far.
     fn check_pod_cidrs(&self) -> Result<(), ContextError> {
-        let mut taken: Vec<(String, Ipv4Net)> =
-            vec![("the VPC range".into(), self.vpc_cidr), ("the service range".into(), self.service_cidr)];
-        for (i, worker) in self.workers.iter().enumerate() {
-            let field = format!("params.workers[{i}].pod_cidr");
-            let cidr = worker.pod_cidr.ok_or_else(|| ContextError::field(&field, "every worker needs a pod range"))?;
-            for (what, other) in &taken {
-                check_no_overlap(&field, cidr, what, *other)?;
-            }
-            taken.push((format!("worker {i}'s pod range"), cidr));
-        }
         for (i, master) in self.masters.iter().enumerate() {
             if master.pod_cidr.is_some() {
                 return Err(ContextError::field(
@@ -262,8 +283,39 @@ impl Params {
                 ));
             }
         }
+        let mut ranges = Vec::with_capacity(self.workers.len());
+        for (i, worker) in self.workers.iter().enumerate() {
+            let field = || format!("params.workers[{i}].pod_cidr");
+            let cidr = worker.pod_cidr.ok_or_else(|| ContextError::field(field(), "every worker needs a pod range"))?;
+            check_no_overlap(&field(), cidr, "the VPC range", self.vpc_cidr)?;
+            check_no_overlap(&field(), cidr, "the service range", self.service_cidr)?;
+            ranges.push((cidr, i));
+        }
+        ranges.sort_unstable_by_key(|(cidr, i)| (cidr.network(), *i));
+        let mut furthest: Option<(Ipv4Net, usize)> = None;
+        for (cidr, i) in ranges {
+            if let Some((earlier, j)) = furthest.filter(|(earlier, _)| cidr.network() <= earlier.broadcast()) {
+                let ((later, later_cidr), (first, first_cidr)) =
+                    if i > j { ((i, cidr), (j, earlier)) } else { ((j, earlier), (i, cidr)) };
+                return Err(ContextError::field(
+                    format!("params.workers[{later}].pod_cidr"),
+                    format!("{later_cidr} overlaps worker {first}'s pod range {first_cidr}"),
+                ));
+            }
+            if furthest.is_none_or(|(earlier, _)| cidr.broadcast() > earlier.broadcast()) {
+                furthest = Some((cidr, i));
+            }
+        }
         Ok(())
     }
+}
+
+/// A CIDR range given on the command line; a bare address gets the prefix it probably lacks.
+pub fn parse_cidr(text: &str) -> Result<Ipv4Net, String> {
+    text.parse().map_err(|_| match text.parse::<Ipv4Addr>() {
+        Ok(ip) => format!("`{text}` is an address, not a range; did you mean {ip}/32?"),
+        Err(_) => format!("`{text}` is not a CIDR range (like 172.31.0.0/16)"),
+    })
 }
 
 /// AWS reserves the network address, the next three (router, DNS, future use) and the last.
@@ -416,6 +468,52 @@ mod tests {
         };
         (p.masters, p.workers) = layout.expand().unwrap();
         assert_eq!(field_of(p.validate()), "params.masters");
+        let layout = NodeLayout { subnet: p.subnet_cidr, ..layout };
+        assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
+    }
+
+    /// Four billion masters are refused by their count, before any is allocated.
+    #[test]
+    fn huge_counts_are_refused_before_anything_is_allocated() {
+        let layout = NodeLayout { masters: 4_000_000_000, ..NodeLayout::course_default() };
+        assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
+        let layout = NodeLayout { workers: u32::MAX, ..NodeLayout::course_default() };
+        assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
+    }
+
+    /// The subnet is named before the pod range, which only bounds the workers.
+    #[test]
+    fn too_many_workers_blame_the_subnet_first_then_the_pod_range() {
+        let layout = NodeLayout { workers: 300, ..NodeLayout::course_default() };
+        assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
+        let layout = NodeLayout { workers: 300, subnet: "172.31.0.0/22".parse().unwrap(), ..layout };
+        match layout.expand() {
+            Err(ContextError::Field { field, message }) => {
+                assert_eq!(field, "pod_cidr_base");
+                assert!(message.contains("256 /24 ranges") && message.contains("300 workers"), "{message}");
+            }
+            other => panic!("expected the pod range to be blamed, got {other:?}"),
+        }
+    }
+
+    /// 65,000 nodes, the most a /16 subnet holds: validation must not be quadratic (it took
+    /// 42 s for 20,000 workers, and this test would run for many minutes).
+    #[test]
+    fn the_largest_layout_validates() {
+        let mut p = params();
+        p.subnet_cidr = "172.31.0.0/16".parse().unwrap();
+        let layout = NodeLayout {
+            masters: 5,
+            workers: 65_000,
+            first_master_ip: "172.31.0.10".parse().unwrap(),
+            first_worker_ip: "172.31.0.20".parse().unwrap(),
+            pod_cidr_base: "100.0.0.0/8".parse().unwrap(),
+            subnet: p.subnet_cidr,
+        };
+        (p.masters, p.workers) = layout.expand().unwrap();
+        p.validate().unwrap();
+        p.workers[64_999].pod_cidr = p.workers[3].pod_cidr;
+        assert_eq!(field_of(p.validate()), "params.workers[64999].pod_cidr");
     }
 
     #[test]

@@ -59,20 +59,25 @@ pub struct PlannedResource {
     pub resource: String,
     pub kind: String,
     pub action: Action,
-    /// The existing resource's id, if there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The existing resource's id; null for one that would be created.
+    #[serde(default)]
     pub id: Option<String>,
-    /// What would be done to it, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// What would be done to it, in order; each starts with its verb ("authorize ...",
+    /// "revoke ...", "renew ...").
+    #[serde(default)]
     pub changes: Vec<String>,
     /// Calls that real AWS refused in a DryRun: permissions to grant before applying.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub denied: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanSection {
     pub resources: Vec<PlannedResource>,
+    /// Steps that were not asked: plugins that do not declare `--plan` support (see
+    /// `--contract`), which might otherwise make real changes.
+    #[serde(default)]
+    pub not_planned: Vec<String>,
 }
 
 impl PlanSection {
@@ -109,10 +114,26 @@ impl PlanSection {
                 r.resource,
                 r.id.as_deref().unwrap_or("")
             );
-            let changes = r.changes.iter().map(|c| format!("        - {c}"));
+            let changes = r.changes.iter().map(|c| format!("        {} {c}", change_symbol(c)));
             let denied = r.denied.iter().map(|d| format!("        ! not permitted: {d}"));
             std::iter::once(head.trim_end().to_string()).chain(changes).chain(denied)
         })
+    }
+}
+
+/// `+` for a change that adds (a rule, a route, an attachment), `-` for one that removes, `~`
+/// for one that modifies in place; read from the change's verb.
+fn change_symbol(change: &str) -> char {
+    const ADDS: &[&str] =
+        &["add", "associate", "attach", "authorize", "create", "enable", "register", "reserve", "route", "tag"];
+    const REMOVES: &[&str] = &["delete", "deregister", "detach", "disable", "disassociate", "remove", "revoke"];
+    let verb = change.split_whitespace().next().unwrap_or_default();
+    if ADDS.contains(&verb) {
+        '+'
+    } else if REMOVES.contains(&verb) {
+        '-'
+    } else {
+        '~'
     }
 }
 
@@ -227,7 +248,7 @@ mod tests {
     use super::*;
 
     fn plan(log: PlanLog) -> PlanSection {
-        PlanSection { resources: log.take() }
+        PlanSection { resources: log.take(), ..Default::default() }
     }
 
     #[test]
@@ -264,6 +285,34 @@ mod tests {
         let lines: Vec<String> = plan.summary_lines().collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[2].contains("not permitted: CreateSubnetCidrReservation"));
+    }
+
+    /// Additions read `+`, removals `-`, modifications `~`, never all `-` as before.
+    #[test]
+    fn change_lines_carry_the_sign_of_their_meaning() {
+        let log = PlanLog::new("sg");
+        log.found("security group", "sg", "sg-1", true);
+        log.change("sg", "authorize tcp 22 from 0.0.0.0/0");
+        log.change("sg", "revoke tcp 23 from 0.0.0.0/0");
+        log.change("sg", "renew (run with --renew): expires soon");
+        let lines: Vec<String> = plan(log).summary_lines().collect();
+        let signs: Vec<&str> = lines[1..].iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+        assert_eq!(signs, ["+", "-", "~"], "{lines:?}");
+    }
+
+    /// Every entry has the same keys, whatever its action: `id` is null on a create, and
+    /// `changes` and `denied` are empty lists when there are none.
+    #[test]
+    fn every_entry_has_one_shape() {
+        let log = PlanLog::new("vpc");
+        log.missing("VPC", "vpc");
+        log.found("subnet", "subnet", "subnet-1", true);
+        let json = serde_json::to_value(plan(log)).unwrap();
+        for entry in json["resources"].as_array().unwrap() {
+            let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["step", "resource", "kind", "action", "id", "changes", "denied"], "{entry}");
+        }
+        assert_eq!(json["not_planned"], serde_json::json!([]));
     }
 
     #[test]

@@ -33,13 +33,13 @@ pub struct DownArgs {
 
 pub fn run(args: &DownArgs) -> Result<()> {
     let context = state::load_existing(&args.state, args.name.as_deref())?;
-    let _lock = if args.yes { Some(state::lock(&args.state)?) } else { None };
+    let lock = if args.yes { Some(state::lock(&args.state)?) } else { None };
     let patience = args.patience.to_string();
     let mut step_args = vec!["--patience", patience.as_str()];
     if args.yes {
         step_args.push("--yes");
     }
-    let after = crate::pipeline::run_step("down", &step_args, &context, None)?;
+    let after = crate::pipeline::run_step("down", &step_args, &context, None, lock.as_ref())?;
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&listed)?);
     if args.yes {

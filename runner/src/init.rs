@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use groundup_contracts::params::{ImageSelector, NodeLayout, PortRange, UBUNTU_OWNER};
+use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, PortRange, UBUNTU_OWNER};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::{Cluster, Context, Params, Target, DEFAULT_PIPELINE};
 
@@ -31,16 +31,16 @@ pub struct InitArgs {
     /// Where the local emulator keeps its virtualenv, log and pid
     #[arg(long, value_name = "DIR", default_value = crate::emulator::DEFAULT_DIR)]
     pub emulator_dir: PathBuf,
-    #[arg(long, value_name = "CIDR", default_value = "172.31.0.0/16")]
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "172.31.0.0/16")]
     pub vpc_cidr: Ipv4Net,
-    #[arg(long, value_name = "CIDR", default_value = "172.31.0.0/24")]
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "172.31.0.0/24")]
     pub subnet_cidr: Ipv4Net,
     /// DHCP domain-name [default: ec2.internal in us-east-1, <region>.compute.internal elsewhere]
     #[arg(long, value_name = "DOMAIN")]
     pub dhcp_domain: Option<String>,
     /// Who may reach SSH and the API port. The course opens them to 0.0.0.0/0; the default
     /// admits only the VPC. Give your own address (x.x.x.x/32) to reach them from outside.
-    #[arg(long, value_name = "CIDR")]
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
     pub admin_cidr: Option<Ipv4Net>,
     #[arg(long, default_value_t = 3)]
     pub masters: u32,
@@ -53,7 +53,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "IP")]
     pub first_worker_ip: Option<Ipv4Addr>,
     /// Worker i gets the i-th /24 of this range as its pod range
-    #[arg(long, value_name = "CIDR", default_value = "172.20.0.0/16")]
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "172.20.0.0/16")]
     pub pod_cidr_base: Ipv4Net,
     #[arg(long, default_value = "t2.micro")]
     pub instance_type: String,
@@ -67,7 +67,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "PATTERN")]
     pub image_name_pattern: Option<String>,
     /// Kubernetes service range; its first address goes into the API server certificate
-    #[arg(long, value_name = "CIDR", default_value = "10.32.0.0/24")]
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "10.32.0.0/24")]
     pub service_cidr: Ipv4Net,
     #[arg(long, value_name = "FROM-TO", default_value = "2379-2380")]
     pub etcd_ports: PortRange,
@@ -115,6 +115,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         first_master_ip: args.first_master_ip.unwrap_or(Ipv4Addr::from(subnet_base + 10)),
         first_worker_ip: args.first_worker_ip.unwrap_or(Ipv4Addr::from(subnet_base + 20)),
         pod_cidr_base: args.pod_cidr_base,
+        subnet: args.subnet_cidr,
     };
     let (masters, workers) = layout.expand()?;
     let defaults = Params::course_defaults(&args.region);
@@ -216,5 +217,9 @@ mod tests {
         assert!(error(&["--pod-cidr-base", "172.31.0.0/16"]).contains("pod_cidr"));
         assert!(error(&["--instance-type", "huge"]).contains("params.instance_type"));
         assert!(error(&["--name", "my cluster"]).contains("cluster.name"));
+        assert!(error(&["--masters", "4000000000"]).contains("do not fit in the subnet 172.31.0.0/24"));
+        assert!(error(&["--workers", "300"]).contains("do not fit in the subnet"));
+        assert!(error(&["--pipeline", "vpc,dhcp,vpc"]).contains("`vpc` is in the pipeline twice"));
+        assert!(error(&["--admin-cidr", "1.2.3.4"]).contains("did you mean 1.2.3.4/32?"));
     }
 }

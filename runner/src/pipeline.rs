@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
+use groundup_contracts::harness::StepContract;
 use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
 
@@ -27,10 +28,15 @@ pub struct UpArgs {
     #[arg(long, value_name = "STEPS", value_delimiter = ',', value_parser = crate::docs::StepName, conflicts_with_all = ["from", "to"])]
     pub only: Option<Vec<String>>,
     /// Change nothing: report what every selected step would create, adopt, change or leave
-    /// (JSON on stdout, a summary on stderr). Needs an existing state file.
+    /// (JSON on stdout, a summary on stderr). Without a state file, plans the cluster the init
+    /// flags describe.
     #[arg(long)]
     pub plan: bool,
-    /// Used only when there is no state file yet
+    /// Re-issue certificates that expire soon or no longer match the context: runs `certs`
+    /// with `--renew`, even if it is done. CAs are never replaced.
+    #[arg(long)]
+    pub renew: bool,
+    /// Used only when there is no state file yet (`up --plan` writes none)
     #[command(flatten)]
     pub init: InitArgs,
 }
@@ -39,7 +45,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     if args.plan {
         return plan(args);
     }
-    let _lock = state::lock(&args.state)?;
+    let lock = state::lock(&args.state)?;
     let mut context = match state::load(&args.state)? {
         Some(context) => {
             state::check_name(&args.state, &context, args.init.name.as_deref())?;
@@ -64,10 +70,11 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, &[], &context, Some(&args.state)).map_err(|e| {
+        context = run_step(step, step_args(step, args), &context, Some(&args.state), Some(&lock)).map_err(|e| {
             anyhow!(
-                "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and run `groundup up` again to resume at `{step}`",
-                args.state.display()
+                "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
+                args.state.display(),
+                resume_hint(&context, step, args.renew)
             )
         })?;
         state::save(&args.state, &context)?;
@@ -83,19 +90,61 @@ pub fn up(args: &UpArgs) -> Result<()> {
 }
 
 /// `up --plan`: every selected step, done or not, runs with `--plan` on the state file's
-/// context; nothing is created and the state file is not written.
+/// context, or without a state file on the one `init` flags describe (everything would be
+/// created); nothing is created and no state file is written. A step that does not declare
+/// `--plan` support is not run at all, and listed as not planned.
 fn plan(args: &UpArgs) -> Result<()> {
-    let mut context = state::load_existing(&args.state, args.init.name.as_deref())?;
-    check_target(&context, &args.init)?;
+    let mut context = match state::load(&args.state)? {
+        Some(context) => {
+            state::check_name(&args.state, &context, args.init.name.as_deref())?;
+            check_target(&context, &args.init)?;
+            context
+        }
+        None => {
+            eprintln!(
+                "groundup: no state file at {}; planning a new cluster from the init flags",
+                args.state.display()
+            );
+            crate::init::build(&args.init)?
+        }
+    };
     context.teardown = None;
     let steps = selection(&context, args)?;
+    let mut not_planned = Vec::new();
     for step in &steps {
-        context = run_step(step, &["--plan"], &context, None)?;
+        if plans(step)? {
+            let step_args = [&["--plan"], step_args(step, args)].concat();
+            context = run_step(step, &step_args, &context, None, None)?;
+        } else {
+            eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
+            not_planned.push(step.clone());
+        }
     }
-    let plan = context.plan.unwrap_or_default();
+    let mut plan = context.plan.unwrap_or_default();
+    plan.not_planned = not_planned;
     println!("{}", serde_json::to_string_pretty(&plan)?);
-    eprintln!("groundup: plan for `{}` ({} step(s)): {}", context.cluster.name, steps.len(), plan.counts());
+    let skipped = match plan.not_planned.len() {
+        0 => String::new(),
+        _ => format!("; not planned: {}", plan.not_planned.join(", ")),
+    };
+    eprintln!("groundup: plan for `{}` ({} step(s)): {}{skipped}", context.cluster.name, steps.len(), plan.counts());
     Ok(())
+}
+
+/// Whether `groundup-<step> --contract` declares `--plan` support. It gets an empty stdin, so
+/// a plugin that ignores its arguments fails for want of a context instead of doing its work.
+fn plans(step: &str) -> Result<bool> {
+    let program = find_step(step)?;
+    let output = duct::cmd(&program, ["--contract"])
+        .stdin_null()
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let contract: Option<StepContract> =
+        output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
+    Ok(contract.is_some_and(|c| c.contract >= 1 && c.plan))
 }
 
 /// With a state file the target is the state file's: a flag naming another is refused, not
@@ -124,6 +173,33 @@ fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
     }
 }
 
+/// The step that issues certificates, and takes `--renew`.
+const RENEWING_STEP: &str = "certs";
+
+fn step_args(step: &str, args: &UpArgs) -> &'static [&'static str] {
+    if args.renew && step == RENEWING_STEP {
+        &["--renew"]
+    } else {
+        &[]
+    }
+}
+
+/// What to run after `step` failed: plain `up` resumes at the first step not done, which is
+/// `step` only if everything before it is done (not so after `up --from sg` on a new state).
+fn resume_hint(context: &Context, step: &str, renewing: bool) -> String {
+    let renew_hint = match step == RENEWING_STEP && !renewing {
+        true => "; if it asks for --renew, `groundup up --renew` passes it",
+        false => "",
+    };
+    match context.pipeline.iter().find(|s| !context.is_completed(s)) {
+        Some(first) if first == step => format!("run `groundup up` again to resume at `{step}`{renew_hint}"),
+        Some(first) => format!(
+            "run `groundup up --from {step}` to retry from `{step}`{renew_hint} (a plain `groundup up` starts at `{first}`, the first step not done)"
+        ),
+        None => format!("run `groundup up --from {step}` to retry from `{step}`{renew_hint}"),
+    }
+}
+
 /// Which steps to run: the selection, where without `--from` steps already done are skipped
 /// (resume), unless every selected step is done: then all of them run again, which finds
 /// everything and repairs drift.
@@ -132,7 +208,8 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
         return Ok(range);
     }
-    Ok(range.into_iter().filter(|s| !context.is_completed(s)).collect())
+    let renewing = |s: &String| args.renew && s == RENEWING_STEP;
+    Ok(range.into_iter().filter(|s| !context.is_completed(s) || renewing(s)).collect())
 }
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
@@ -160,22 +237,41 @@ fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
-/// With a state file, the step may journal a create into it before sending the call.
-pub fn run_step(step: &str, args: &[&str], context: &Context, state: Option<&Path>) -> Result<Context> {
+/// With a state file, the step may journal a create into it before sending the call. The step
+/// dies with the runner, and holds the runner's lock (if any) while it lives.
+pub fn run_step(
+    step: &str,
+    args: &[&str],
+    context: &Context,
+    state: Option<&Path>,
+    lock: Option<&state::StateLock>,
+) -> Result<Context> {
     let program = find_step(step)?;
     let mut command = duct::cmd(&program, args);
     if let Some(state) = state {
         command = command.env(STATE_FILE_ENV, state);
     }
+    let lock_fd = lock.map(state::StateLock::fd);
+    let runner = std::process::id();
     let output = command
+        .before_spawn(move |cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
+            unsafe {
+                cmd.pre_exec(move || {
+                    die_with_parent(runner)?;
+                    lock_fd.map_or(Ok(()), keep_open_across_exec)
+                });
+            }
+            Ok(())
+        })
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
         .run()
         .with_context(|| format!("cannot run {}", program.display()))?;
     if !output.status.success() {
-        let code = output.status.code().map_or("a signal".to_string(), |c| format!("exit code {c}"));
-        bail!("step `{step}` failed ({code})");
+        bail!("step `{step}` failed ({})", describe_exit(&output.status));
     }
     let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
     let mut next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
@@ -187,6 +283,58 @@ pub fn run_step(step: &str, args: &[&str], context: &Context, state: Option<&Pat
         next.mark_completed(step);
     }
     Ok(next)
+}
+
+/// A step outliving a killed runner would race the next run (two `compute`s importing one key
+/// pair). The kernel sends SIGKILL when the runner dies; if it died before the request was
+/// made, the step is already an orphan and must not start.
+fn die_with_parent(runner: u32) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != runner {
+            return Err(std::io::Error::other("the runner is gone"));
+        }
+    }
+    Ok(())
+}
+
+/// Clears close-on-exec on the lock's descriptor in the step, so the step holds the lock too.
+fn keep_open_across_exec(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor this process owns; async-signal-safe.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// "exit code 3", or the signal by name: "killed by SIGSEGV (signal 11)".
+fn describe_exit(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by {} (signal {signal})", signal_name(signal)),
+        (None, None) => "no exit code".into(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT (an abort, often a failed assertion)",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL (killed from outside, or out of memory)",
+        libc::SIGSEGV => "SIGSEGV (a crash)",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 /// Steps are executables named `groundup-<step>`, looked up beside this runner, then on PATH,
@@ -229,7 +377,7 @@ mod tests {
             Cluster { name: "c".into(), region: "us-east-2".into() },
             Target::Aws,
             Params::course_defaults("us-east-2"),
-            ["vpc", "dhcp", "subnet", "igw"].map(String::from).to_vec(),
+            ["vpc", "dhcp", "subnet", "igw", "certs"].map(String::from).to_vec(),
         );
         done.iter().for_each(|s| context.mark_completed(s));
         context
@@ -242,17 +390,21 @@ mod tests {
 
     #[test]
     fn resumes_after_the_done_steps() {
-        assert_eq!(selected(&["vpc", "dhcp"], &[]).unwrap(), ["subnet", "igw"]);
+        assert_eq!(selected(&["vpc", "dhcp"], &[]).unwrap(), ["subnet", "igw", "certs"]);
     }
 
     #[test]
     fn a_finished_pipeline_runs_again_in_full() {
-        assert_eq!(selected(&["vpc", "dhcp", "subnet", "igw"], &[]).unwrap(), ["vpc", "dhcp", "subnet", "igw"]);
+        let all = ["vpc", "dhcp", "subnet", "igw", "certs"];
+        assert_eq!(selected(&all, &[]).unwrap(), all);
     }
 
     #[test]
     fn from_and_to_bound_the_range() {
-        assert_eq!(selected(&["vpc", "dhcp", "subnet"], &["--from", "dhcp"]).unwrap(), ["dhcp", "subnet", "igw"]);
+        assert_eq!(
+            selected(&["vpc", "dhcp", "subnet"], &["--from", "dhcp"]).unwrap(),
+            ["dhcp", "subnet", "igw", "certs"]
+        );
         assert_eq!(selected(&[], &["--to", "dhcp"]).unwrap(), ["vpc", "dhcp"]);
         assert_eq!(selected(&[], &["--from", "dhcp", "--to", "subnet"]).unwrap(), ["dhcp", "subnet"]);
         assert!(selected(&[], &["--from", "subnet", "--to", "vpc"]).is_err());
@@ -263,5 +415,24 @@ mod tests {
         assert_eq!(selected(&[], &["--only", "igw,vpc"]).unwrap(), ["vpc", "igw"]);
         let error = selected(&[], &["--only", "nope"]).unwrap_err().to_string();
         assert!(error.contains("`nope` is not a step"), "{error}");
+    }
+
+    /// `up --renew` reaches `certs` even when it is done, and only `certs` gets `--renew`.
+    #[test]
+    fn renew_runs_the_certificate_step_again() {
+        assert_eq!(selected(&["vpc", "dhcp", "subnet", "certs"], &["--renew"]).unwrap(), ["igw", "certs"]);
+        let args = Wrapper::try_parse_from(["up", "--renew"]).unwrap().up;
+        assert_eq!(step_args("certs", &args), ["--renew"]);
+        assert!(step_args("vpc", &args).is_empty());
+    }
+
+    /// After `up --from sg` failed on a new state file, a plain `up` would start at `vpc`.
+    #[test]
+    fn the_resume_hint_names_what_plain_up_would_do() {
+        assert_eq!(resume_hint(&context(&["vpc"]), "dhcp", false), "run `groundup up` again to resume at `dhcp`");
+        let hint = resume_hint(&context(&[]), "subnet", false);
+        assert!(hint.starts_with("run `groundup up --from subnet`") && hint.contains("starts at `vpc`"), "{hint}");
+        let hint = resume_hint(&context(&["vpc", "dhcp", "subnet", "igw"]), "certs", false);
+        assert!(hint.contains("`groundup up --renew`"), "{hint}");
     }
 }

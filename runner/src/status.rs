@@ -1,8 +1,10 @@
-//! `groundup status`: each pipeline step as done or pending, with the resources it recorded.
+//! `groundup status`: each pipeline step as done or pending, with what it recorded. Like every
+//! human-readable table of the runner it goes to stderr; stdout is kept for JSON.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+use groundup_contracts::{Context, Target};
 use serde_json::Value;
 
 use crate::state;
@@ -10,24 +12,97 @@ use crate::state;
 pub fn run(path: &Path) -> Result<()> {
     let context =
         state::load(path)?.ok_or_else(|| anyhow!("no state file at {}; run `groundup up` first", path.display()))?;
-    let document: Value = serde_json::from_str(&context.to_json())?;
-    println!("cluster {} in {} ({:?})", context.cluster.name, context.cluster.region, context.target);
-    for step in &context.pipeline {
-        let mark = if context.is_completed(step) { "done   " } else { "pending" };
-        let resources = document.get(step).map(summary).unwrap_or_default();
-        println!("  {mark} {step:<10} {resources}");
-    }
-    for entry in &context.journal {
-        println!(
-            "  interrupted: {} was creating {} `{}`; the next run looks for it before creating one",
-            entry.step, entry.kind, entry.resource
-        );
+    for line in report(&context)? {
+        eprintln!("{line}");
     }
     Ok(())
 }
 
-/// The section's identifiers (ids, ARNs, names), as `key=value` pairs.
+fn report(context: &Context) -> Result<Vec<String>> {
+    let document: Value = serde_json::from_str(&context.to_json())?;
+    let mut lines = vec![format!("cluster {} on {}", context.cluster.name, target(context))];
+    if let Some(teardown) = context.teardown.as_ref().filter(|t| t.torn_down) {
+        lines.push(format!(
+            "  torn down: {} resource(s) deleted; `groundup up` builds it again",
+            teardown.resources.len()
+        ));
+    }
+    for step in &context.pipeline {
+        let mark = if context.is_completed(step) { "done   " } else { "pending" };
+        let recorded = document.get(step).map(summary).unwrap_or_default();
+        lines.push(format!("  {mark} {step:<10} {recorded}").trim_end().to_string());
+    }
+    for entry in &context.journal {
+        lines.push(format!(
+            "  interrupted: {} was creating {} `{}`; the next run looks for it before creating one",
+            entry.step, entry.kind, entry.resource
+        ));
+    }
+    Ok(lines)
+}
+
+/// The target as a person names it: `emulator http://127.0.0.1:PORT`, `aws us-east-2`.
+fn target(context: &Context) -> String {
+    match &context.target {
+        Target::Emulator { endpoint } => format!("emulator {endpoint}"),
+        Target::Endpoint { endpoint } => format!("endpoint {endpoint}"),
+        Target::Aws => format!("aws {}", context.cluster.region),
+    }
+}
+
+/// What a section records: its identifiers (ids, ARNs, names, paths) as `key=value`, those of
+/// nested objects as `outer.key=value`, and lists by their length (`6 nodes`).
 fn summary(section: &Value) -> String {
     let Value::Object(fields) = section else { return String::new() };
-    fields.iter().filter_map(|(key, value)| value.as_str().map(|v| format!("{key}={v}"))).collect::<Vec<_>>().join(" ")
+    let mut parts = Vec::new();
+    for (key, value) in fields {
+        match value {
+            Value::String(text) => parts.push(format!("{key}={text}")),
+            Value::Array(items) => parts.push(format!("{} {key}", items.len())),
+            Value::Object(inner) => {
+                parts.extend(inner.iter().filter_map(|(name, v)| v.as_str().map(|text| format!("{key}.{name}={text}"))))
+            }
+            _ => {}
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Context {
+        let path = format!("{}/../contracts/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        Context::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn line<'a>(lines: &'a [String], step: &str) -> &'a str {
+        lines.iter().find(|l| l.split_whitespace().nth(1) == Some(step)).unwrap_or_else(|| panic!("{lines:?}"))
+    }
+
+    #[test]
+    fn the_target_reads_as_a_person_names_it() {
+        let mut context = example("01-init.json");
+        context.target = Target::Emulator { endpoint: "http://127.0.0.1:5000".into() };
+        assert_eq!(report(&context).unwrap()[0], "cluster k8s-cluster on emulator http://127.0.0.1:5000");
+        context.target = Target::Aws;
+        assert_eq!(report(&context).unwrap()[0], "cluster k8s-cluster on aws us-east-2");
+    }
+
+    /// compute showed only `image_id`; lists and nested records count too.
+    #[test]
+    fn every_section_shows_what_it_recorded() {
+        let lines = report(&example("03-infra.json")).unwrap();
+        let compute = line(&lines, "compute");
+        assert!(compute.contains("6 nodes") && compute.contains("key_pair.name=k8s-cluster"), "{compute}");
+        assert!(line(&lines, "sg").contains("5 ingress"), "{lines:?}");
+    }
+
+    #[test]
+    fn a_torn_down_cluster_says_so() {
+        let mut context = example("01-init.json");
+        context.teardown = Some(groundup_contracts::teardown::TeardownSection { resources: vec![], torn_down: true });
+        assert!(report(&context).unwrap()[1].contains("torn down"));
+    }
 }

@@ -82,7 +82,8 @@ fn groundup_up_builds_the_network_and_a_second_up_creates_nothing() {
 
     let status = cluster.groundup(&["status"]);
     assert_success(&status, "status");
-    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(status.stdout.is_empty(), "status is a human table: stderr");
+    let table = String::from_utf8_lossy(&status.stderr);
     assert!(table.contains("done    vpc") && table.contains(&ids.0), "{table}");
 }
 
@@ -226,5 +227,7 @@ fn an_unreachable_target_fails_fast_with_a_hint() {
     let started = std::time::Instant::now();
     let stderr = assert_clean_failure(&cluster.step("vpc", &context), "vpc against a dead endpoint");
     assert!(stderr.contains("could not reach"), "{stderr}");
+    assert!(stderr.contains("nothing answers at that address"), "the reason in words: {stderr}");
+    assert!(!stderr.contains("dispatch failure"), "SDK internals leak: {stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
 }

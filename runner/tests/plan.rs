@@ -118,10 +118,6 @@ fn a_plan_on_a_step_goes_into_the_context_and_is_never_applied() {
 #[test]
 fn bad_input_to_plan_changes_nothing() {
     let cluster = TestCluster::new("plan-bad");
-    let stderr = assert_clean_failure(&cluster.groundup(&["up", "--plan"]), "a plan without a state file");
-    assert!(stderr.contains("no state file"), "{stderr}");
-    assert!(!cluster.state_path().exists(), "a plan wrote a state file");
-
     std::fs::write(cluster.state_path(), cluster.init(&[])).unwrap();
     let stderr =
         assert_clean_failure(&cluster.groundup(&["up", "--plan", "--name", "someone-else"]), "another cluster's state");

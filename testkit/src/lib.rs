@@ -108,6 +108,31 @@ impl TestCluster {
         })
     }
 
+    /// Installs a shell-script plugin step `groundup-<step>` in the cluster's `plugins/`
+    /// directory, which [`TestCluster::command`] puts first on PATH.
+    pub fn plugin(&self, step: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.path().join("plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("groundup-{step}"));
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// `groundup <args>` in the cluster's directory with its plugins on PATH, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::iter::once(self.dir.path().join("plugins")).chain(std::env::split_paths(&path));
+        let mut command = Command::new(bin("groundup"));
+        command.args(args).current_dir(self.dir.path()).env("PATH", std::env::join_paths(dirs).unwrap());
+        command
+    }
+
+    /// Like [`TestCluster::groundup`], with the cluster's plugins on PATH.
+    pub fn groundup_with_plugins(&self, args: &[&str]) -> Output {
+        self.run(&mut self.command(args), None)
+    }
+
     pub fn state_path(&self) -> PathBuf {
         self.dir.path().join("groundup.json")
     }

@@ -9,7 +9,8 @@ use groundup_contracts::{StepError, Target};
 pub enum CloudError {
     #[error("{action} failed: {code}: {message}")]
     Api { action: String, code: String, message: String },
-    #[error("{action} could not reach the AWS API: {detail}")]
+    /// `detail` is the root cause, without the SDK's wrappers ("dispatch failure: io error").
+    #[error("{action} could not reach the AWS API: {} (cause: {detail})", unreachable_reason(detail))]
     Unreachable { action: String, detail: String },
     #[error("found {} {kind}s tagged as this cluster's `{logical}`: {}", ids.len(), ids.join(", "))]
     Ambiguous { kind: String, logical: String, ids: Vec<String> },
@@ -62,7 +63,7 @@ where
         }
         self.map_err(|e| match &e {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                CloudError::Unreachable { action: action.into(), detail: error_chain(&e) }
+                CloudError::Unreachable { action: action.into(), detail: root_cause(&e) }
             }
             _ => CloudError::Api {
                 action: action.into(),
@@ -82,6 +83,30 @@ fn crash_point(action: &str) {
     if CRASH_AFTER.get_or_init(|| std::env::var(CRASH_AFTER_ENV).ok()).as_deref() == Some(action) {
         eprintln!("groundup: {CRASH_AFTER_ENV}={action}: crashing on purpose");
         std::process::abort();
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Why a connection failed, in words.
+fn unreachable_reason(cause: &str) -> &'static str {
+    let cause = cause.to_lowercase();
+    if cause.contains("refused") {
+        "nothing answers at that address (connection refused)"
+    } else if cause.contains("timed out") || cause.contains("timeout") {
+        "it did not answer in time"
+    } else if cause.contains("dns") || cause.contains("lookup") || cause.contains("resolve") {
+        "its host name does not resolve"
+    } else if cause.contains("certificate") || cause.contains("tls") {
+        "the TLS handshake failed"
+    } else {
+        "the connection failed"
     }
 }
 
@@ -125,5 +150,19 @@ mod tests {
         let target = Target::Emulator { endpoint: "http://127.0.0.1:5999".into() };
         let message = error.into_step_error(&target).to_string();
         assert!(message.contains("`groundup emulator start --port 5999`"), "{message}");
+    }
+
+    /// A connection error reads as what failed and why, the cause after, no SDK wrappers.
+    #[test]
+    fn an_unreachable_api_is_explained_in_words() {
+        let error = CloudError::Unreachable {
+            action: "DescribeVpcs".into(),
+            detail: "Connection refused (os error 111)".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "DescribeVpcs could not reach the AWS API: nothing answers at that address (connection refused) (cause: Connection refused (os error 111))"
+        );
+        assert_eq!(unreachable_reason("operation timed out"), "it did not answer in time");
     }
 }

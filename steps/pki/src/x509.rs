@@ -285,7 +285,12 @@ pub fn problems(spec: &CertSpec, cert: &X509, key: &PKey<Private>, ca: &X509, pa
     if have != want {
         let missing: Vec<&String> = want.iter().filter(|s| !have.contains(s)).collect();
         let extra: Vec<&String> = have.iter().filter(|s| !want.contains(s)).collect();
-        problems.push(format!("SANs differ: missing {missing:?}, extra {extra:?}"));
+        let list = |sans: Vec<&String>| sans.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        problems.push(match (missing.is_empty(), extra.is_empty()) {
+            (false, true) => format!("SANs lack {}", list(missing)),
+            (true, false) => format!("SANs have unwanted {}", list(extra)),
+            _ => format!("SANs lack {}; have unwanted {}", list(missing), list(extra)),
+        });
     }
     if expires_within(cert, params.renew_within_days) {
         problems.push(format!("expires {} (within {} days)", cert.not_after(), params.renew_within_days));

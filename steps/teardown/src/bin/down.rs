@@ -23,7 +23,14 @@ struct DownArgs {
 fn main() -> ExitCode {
     let info = StepInfo { name: "down", about: "List (and with --yes delete) every resource tagged as the cluster's" };
     run_aws_step(info, |mut context, args: DownArgs, aws| async move {
-        let deleting = args.yes && !context.planning();
+        if context.planning() {
+            return Err(groundup_contracts::ContextError::field(
+                "--plan",
+                "groundup-down has no plan; without --yes it changes nothing and lists what it would delete (as does `groundup down`)",
+            )
+            .into());
+        }
+        let deleting = args.yes;
         let Discovery { resources, mut unlisted } = discover(&aws).await?;
         print_table(&resources, deleting);
         if deleting {
