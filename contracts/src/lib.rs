@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod error;
+pub mod files;
 pub mod harness;
 pub mod infra;
 pub mod network;
