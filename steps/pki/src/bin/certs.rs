@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             return Ok(context);
         }
         need(&context.ca, Section::Ca)?;
-        let store = Store::open(&params.dir).map_err(StepError::new)?;
+        let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
         let authorities = load_authorities(&store)?;
         let checking = matches!(args.command, Some(Command::Check));
         let renew = args.renew && !checking;
