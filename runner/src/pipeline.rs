@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
+use groundup_contracts::files::home_of;
 use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
 
@@ -46,7 +47,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
             refresh_emulator(context, &args.init)?
         }
         None => {
-            let context = crate::init::build(&args.init)?;
+            let context = crate::init::build(&args.init, home_of(&args.state))?;
             state::save(&args.state, &context)?;
             eprintln!("groundup: new state file {}", args.state.display());
             context
@@ -63,7 +64,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, &[], &context, Some(&args.state)).map_err(|e| {
+        context = run_step(step, &[], &context, &args.state, true).map_err(|e| {
             anyhow!(
                 "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and run `groundup up` again to resume at `{step}`",
                 args.state.display()
@@ -93,7 +94,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     context.teardown = None;
     let steps = selection(&context, args)?;
     for step in &steps {
-        context = run_step(step, &["--plan"], &context, None)?;
+        context = run_step(step, &["--plan"], &context, &args.state, false)?;
     }
     let plan = context.plan.unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -152,11 +153,15 @@ fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
-/// With a state file, the step may journal a create into it before sending the call.
-pub fn run_step(step: &str, args: &[&str], context: &Context, state: Option<&Path>) -> Result<Context> {
+/// The step runs in the cluster's home, the state file's directory, where its files live
+/// (see [`groundup_contracts::files`]). With `journal`, the step may journal a create into the
+/// state file before sending the call.
+pub fn run_step(step: &str, args: &[&str], context: &Context, state: &Path, journal: bool) -> Result<Context> {
     let program = find_step(step)?;
-    let mut command = duct::cmd(&program, args);
-    if let Some(state) = state {
+    let home = home_of(state);
+    let mut command = duct::cmd(&program, args).dir(home);
+    if journal {
+        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
         command = command.env(STATE_FILE_ENV, state);
     }
     let output = command
