@@ -190,6 +190,19 @@ fn partial_name(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}.{n}{PARTIAL}", std::process::id()))
 }
 
+/// The temporary files of writes of `target` that were killed midway (see [`partial_name`]).
+fn partials_of(target: &Path) -> Vec<PathBuf> {
+    let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let Some(Ok(entries)) = target.parent().map(std::fs::read_dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+        .filter(|p| p.to_string_lossy().ends_with(PARTIAL))
+        .collect()
+}
+
 fn fail(path: &Path, e: impl std::fmt::Display) -> String {
     format!("cannot write {}: {e}", path.display())
 }
@@ -295,9 +308,11 @@ pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, Stri
     let files = recorded(&path);
     for relative in &files {
         let target = path.join(relative);
-        if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-            std::fs::remove_file(&target).map_err(|e| format!("cannot remove {}: {e}", target.display()))?;
-            removed.push(target);
+        for file in std::iter::once(target.clone()).chain(partials_of(&target)) {
+            if std::fs::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&file).map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+                removed.push(file);
+            }
         }
     }
     for relative in &files {
@@ -434,12 +449,14 @@ mod tests {
         let dir = ClusterDir::open(home.path().join("pki"), "c").unwrap();
         dir.write("a/b.pem", b"x", 0o600).unwrap();
         dir.write("ca.pem", b"x", 0o644).unwrap();
+        std::fs::write(home.path().join("pki/.ca.pem.1.0.partial"), "killed midway").unwrap();
         std::fs::write(home.path().join("pki/mine.txt"), "user's").unwrap();
         let error = purge(home.path(), "pki", "other").unwrap_err();
         assert!(error.contains("belongs to cluster `c`"), "{error}");
 
         purge(home.path(), "pki", "c").unwrap();
         assert!(!home.path().join("pki/ca.pem").exists() && !home.path().join("pki/a").exists());
+        assert!(!home.path().join("pki/.ca.pem.1.0.partial").exists(), "a killed write's temporary file stayed");
         assert!(home.path().join("pki/mine.txt").exists(), "a file groundup did not write was removed");
         std::fs::remove_file(home.path().join("pki/mine.txt")).unwrap();
 
