@@ -8,6 +8,7 @@
 pub mod context;
 pub mod docs;
 pub mod error;
+pub mod files;
 pub mod harness;
 pub mod infra;
 pub mod network;

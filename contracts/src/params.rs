@@ -36,6 +36,14 @@ pub struct Params {
     pub service_cidr: Ipv4Net,
     #[serde(default)]
     pub pki: crate::pki::PkiParams,
+    /// Where the SSH private key goes, relative to the cluster's directory (see
+    /// [`crate::files`]); `ssh-<cluster>` when another cluster has `ssh`.
+    #[serde(default = "default_ssh_dir")]
+    pub ssh_dir: String,
+}
+
+fn default_ssh_dir() -> String {
+    "ssh".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -204,6 +212,7 @@ impl Params {
             image: ImageSelector::default(),
             service_cidr: "10.32.0.0/24".parse().expect("literal CIDR"),
             pki: crate::pki::PkiParams::default(),
+            ssh_dir: default_ssh_dir(),
         }
     }
 
@@ -225,6 +234,8 @@ impl Params {
         check_port("params.ports.ssh", self.ports.ssh)?;
         check_instance_type(&self.instance_type)?;
         self.check_image()?;
+        crate::files::check_dir("params.pki.dir", &self.pki.dir, self.pki.allow_outside_dir)?;
+        crate::files::check_dir("params.ssh_dir", &self.ssh_dir, false)?;
         self.check_nodes()
     }
 

@@ -14,8 +14,12 @@ pub const MAX_VALIDITY_DAYS: u32 = 36_500;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PkiParams {
-    /// Where the files go, relative to the working directory (the state file's).
+    /// Where the files go, relative to the cluster's directory (the state file's); a plain
+    /// relative path unless `allow_outside_dir`.
     pub dir: String,
+    /// Allows a `dir` that is `.`, absolute or has `..` (`init --allow-outside-dir`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_outside_dir: bool,
     pub key: KeyAlgorithm,
     pub ca_days: u32,
     pub leaf_days: u32,
@@ -34,6 +38,7 @@ impl Default for PkiParams {
     fn default() -> Self {
         PkiParams {
             dir: "pki".into(),
+            allow_outside_dir: false,
             key: KeyAlgorithm::Rsa2048,
             ca_days: 3650,
             leaf_days: 365,

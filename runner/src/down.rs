@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use groundup_contracts::files;
+
 use anyhow::{anyhow, Result};
 use clap::Args;
 use groundup_contracts::Context;
@@ -39,38 +41,39 @@ pub fn run(args: &DownArgs) -> Result<()> {
     if args.yes {
         step_args.push("--yes");
     }
-    let after = crate::pipeline::run_step("down", &step_args, &context, None, lock.as_ref())?;
+    let after = crate::pipeline::run_step("down", &step_args, &context, &args.state, false, lock.as_ref())?;
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&listed)?);
     if args.yes {
         let mut after = after;
         if args.purge {
-            purge_local_files(&context, &args.state)?;
             after.forget_pki();
         }
         state::save(&args.state, &after)?;
         eprintln!("groundup: cluster `{}` torn down; the state file is marked so", context.cluster.name);
+        if args.purge {
+            purge_local_files(&context, &args.state)?;
+        }
     }
     Ok(())
 }
 
-/// The SSH key and the PKI directory, which `down` otherwise leaves in place.
+/// The SSH key and the PKI files, which `down` otherwise leaves in place: only the files
+/// groundup recorded writing for this cluster, in its directories (see
+/// [`groundup_contracts::files`]), found from the parameters, which outlive a teardown.
 fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
-    let base = state_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if let Some(compute) = &context.compute {
-        remove(&base.join(&compute.key_pair.private_key_path))?;
-    }
-    remove(&base.join(&context.params.pki.dir))
-}
-
-fn remove(path: &Path) -> Result<()> {
-    let result = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
-    match result {
-        Ok(()) => {
-            eprintln!("groundup: removed {}", path.display());
-            Ok(())
+    let home = files::home_of(state_path);
+    let params = &context.params;
+    let mut problems = Vec::new();
+    for dir in [&params.ssh_dir, &params.pki.dir] {
+        match files::purge(home, dir, &context.cluster.name) {
+            Ok(removed) => removed.iter().for_each(|p| eprintln!("groundup: removed {}", p.display())),
+            Err(problem) => problems.push(problem),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(anyhow!("cannot remove {}: {e}", path.display())),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("--purge left files in place: {}", problems.join("; ")))
     }
 }

@@ -80,6 +80,13 @@ pub struct InitArgs {
     /// Also lay the certificates out as kubeadm does, per master (`pki/kubeadm/<host>/etc/kubernetes/pki`)
     #[arg(long)]
     pub kubeadm_layout: bool,
+    /// Where the PKI files go, relative to the state file's directory [default: pki, or
+    /// pki-<name> when another cluster has pki]
+    #[arg(long, value_name = "DIR")]
+    pub pki_dir: Option<String>,
+    /// Allow a --pki-dir that is `.`, absolute or leads outside with `..`
+    #[arg(long)]
+    pub allow_outside_dir: bool,
     /// Key type of the CAs and certificates
     #[arg(long, value_enum, default_value = "rsa2048")]
     pub pki_key: KeyAlgorithm,
@@ -89,14 +96,20 @@ pub struct InitArgs {
 }
 
 pub fn run(args: &InitArgs) -> Result<()> {
-    let context = build(args)?;
+    let context = build(args, std::path::Path::new("."))?;
     print!("{}", context.to_json());
     Ok(())
 }
 
-/// The starting context; for the local emulator this starts it to learn its endpoint.
-pub fn build(args: &InitArgs) -> Result<Context> {
+/// The starting context of a cluster living in `home`; for the local emulator this starts it
+/// to learn its endpoint. A cluster gets directories no other cluster in `home` has.
+pub fn build(args: &InitArgs, home: &std::path::Path) -> Result<Context> {
     let mut context = plan(args, Target::Emulator { endpoint: "http://127.0.0.1:0".into() })?;
+    let (params, name) = (&mut context.params, &context.cluster.name);
+    if args.pki_dir.is_none() {
+        params.pki.dir = groundup_contracts::files::free_dir(home, &params.pki.dir, name);
+    }
+    params.ssh_dir = groundup_contracts::files::free_dir(home, &params.ssh_dir, name);
     context.target = match (&args.endpoint, args.aws) {
         (Some(endpoint), _) => Target::Endpoint { endpoint: endpoint.clone() },
         (None, true) => Target::Aws,
@@ -143,7 +156,10 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         instance_type: args.instance_type.clone(),
         image,
         service_cidr: args.service_cidr,
+        ssh_dir: defaults.ssh_dir,
         pki: PkiParams {
+            dir: args.pki_dir.clone().unwrap_or(defaults.pki.dir),
+            allow_outside_dir: args.allow_outside_dir,
             key: args.pki_key,
             layout: if args.kubeadm_layout { Layout::Kubeadm } else { Layout::Cfssl },
             ..PkiParams::default()

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
+use groundup_contracts::files::home_of;
 use groundup_contracts::harness::StepContract;
 use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
@@ -53,7 +54,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
             context
         }
         None => {
-            let context = crate::init::build(&args.init)?;
+            let context = crate::init::build(&args.init, home_of(&args.state))?;
             state::save(&args.state, &context)?;
             eprintln!("groundup: new state file {}", args.state.display());
             context
@@ -70,7 +71,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, step_args(step, args), &context, Some(&args.state), Some(&lock)).map_err(|e| {
+        context = run_step(step, step_args(step, args), &context, &args.state, true, Some(&lock)).map_err(|e| {
             anyhow!(
                 "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
                 args.state.display(),
@@ -105,7 +106,7 @@ fn plan(args: &UpArgs) -> Result<()> {
                 "groundup: no state file at {}; planning a new cluster from the init flags",
                 args.state.display()
             );
-            crate::init::build(&args.init)?
+            crate::init::build(&args.init, home_of(&args.state))?
         }
     };
     context.teardown = None;
@@ -114,7 +115,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     for step in &steps {
         if plans(step)? {
             let step_args = [&["--plan"], step_args(step, args)].concat();
-            context = run_step(step, &step_args, &context, None, None)?;
+            context = run_step(step, &step_args, &context, &args.state, false, None)?;
         } else {
             eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
             not_planned.push(step.clone());
@@ -237,18 +238,23 @@ fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
-/// With a state file, the step may journal a create into it before sending the call. The step
-/// dies with the runner, and holds the runner's lock (if any) while it lives.
+/// The step runs in the cluster's home, the state file's directory, where its files live
+/// (see [`groundup_contracts::files`]). With `journal`, the step may journal a create into the
+/// state file before sending the call. The step dies with the runner, and holds the runner's
+/// lock (if any) while it lives.
 pub fn run_step(
     step: &str,
     args: &[&str],
     context: &Context,
-    state: Option<&Path>,
+    state: &Path,
+    journal: bool,
     lock: Option<&state::StateLock>,
 ) -> Result<Context> {
     let program = find_step(step)?;
-    let mut command = duct::cmd(&program, args);
-    if let Some(state) = state {
+    let home = home_of(state);
+    let mut command = duct::cmd(&program, args).dir(home);
+    if journal {
+        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
         command = command.env(STATE_FILE_ENV, state);
     }
     let lock_fd = lock.map(state::StateLock::fd);

@@ -2,9 +2,9 @@
 //! (CreateKeyPair would return it once, and a crash would lose it); only the public half is
 //! imported.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+use groundup_contracts::files::{ClusterDir, Written};
 
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::Private;
@@ -53,20 +53,19 @@ fn put_mpint(out: &mut Vec<u8>, magnitude: &[u8]) {
     }
 }
 
-/// Writes the private key with mode 0400 from the moment the file exists, in a 0700
-/// directory, under a temporary name renamed into place: a crash leaves no partial key.
-pub fn write_private(path: &Path, key: &Rsa<Private>) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write the SSH key {}: {e}", path.display());
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+/// Writes the private key as `file` in the cluster's SSH directory, 0400 from the moment it
+/// exists, write-once: if another run wrote one first, that key is the cluster's and is
+/// returned instead. A crash leaves no partial key.
+pub fn write_private(dir: &ClusterDir, file: &str, key: Rsa<Private>) -> Result<Rsa<Private>, String> {
     let pem = key.private_key_to_pem().map_err(|e| format!("cannot encode the SSH key: {e}"))?;
-    let temporary = dir.join(format!(".{}.partial", path.file_name().and_then(|n| n.to_str()).unwrap_or("key")));
-    let _ = std::fs::remove_file(&temporary);
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(&temporary).map_err(fail)?;
-    file.write_all(&pem).and_then(|()| file.sync_all()).map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(fail)
+    match dir.write_once(file, &pem, 0o400)? {
+        Written::New => Ok(key),
+        Written::Existing(theirs) => {
+            let path = dir.path().join(file);
+            tracing::info!("another run wrote the SSH key {} first; using it", path.display());
+            Rsa::private_key_from_pem(&theirs).map_err(|_| format!("{} is not a PEM RSA private key", path.display()))
+        }
+    }
 }
 
 pub fn read_private(path: &Path) -> Result<Rsa<Private>, String> {
@@ -79,15 +78,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_files_are_private_and_round_trip() {
-        let dir = tempfile_dir();
-        let path = dir.join("ssh").join("c.id_rsa");
-        let key = Rsa::generate(1024).unwrap();
-        write_private(&path, &key).unwrap();
+    fn key_files_are_private_write_once_and_round_trip() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let dir = ClusterDir::open(home.path().join("ssh"), "c").unwrap();
+        let path = dir.path().join("c.id_rsa");
+        let key = write_private(&dir, "c.id_rsa", Rsa::generate(1024).unwrap()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o400);
-        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(fingerprint(&read_private(&path).unwrap()), fingerprint(&key));
-        std::fs::remove_dir_all(dir).unwrap();
+
+        // A second writer (an orphaned run) neither replaces the key nor keeps its own.
+        let second = write_private(&dir, "c.id_rsa", Rsa::generate(1024).unwrap()).unwrap();
+        assert_eq!(fingerprint(&second), fingerprint(&key));
+        assert_eq!(fingerprint(&read_private(&path).unwrap()), fingerprint(&key));
     }
 
     #[test]
@@ -97,11 +101,5 @@ mod tests {
         let fp = fingerprint(&key);
         assert_eq!(fp.len(), 47);
         assert_eq!(fp.matches(':').count(), 15);
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("groundup-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

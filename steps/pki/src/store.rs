@@ -1,11 +1,10 @@
-//! Files in cfssl's naming: `<name>.pem`, `<name>-key.pem` (0600), `<name>.csr`, in a 0700
-//! directory. Every file is written under a temporary name and renamed into place, with its
-//! final mode from the moment it exists.
+//! Files in cfssl's naming: `<name>.pem`, `<name>-key.pem` (0600), `<name>.csr`, in the
+//! cluster's 0700 PKI directory, written through [`ClusterDir`]: atomically, with their final
+//! mode from the moment they exist, recorded for `down --purge`. A CA's key is write-once.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use groundup_contracts::files::{ClusterDir, Written};
 use groundup_contracts::pki::CertRecord;
 use groundup_contracts::plan::PlanLog;
 use openssl::hash::MessageDigest;
@@ -18,24 +17,28 @@ use crate::x509::{name_text, sans, Issued};
 
 pub struct Store {
     pub dir: PathBuf,
+    /// `None` for a store opened only to read (a plan).
+    files: Option<ClusterDir>,
 }
 
 impl Store {
     /// The store as it is, for reading only (a plan must not even create the directory).
     pub fn at(dir: &str) -> Store {
-        Store { dir: PathBuf::from(dir) }
+        Store { dir: PathBuf::from(dir), files: None }
     }
 
-    /// The store, its directory created (0700) if missing.
-    pub fn open(dir: &str) -> Result<Store, String> {
-        let dir = PathBuf::from(dir);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
-            .map_err(|e| format!("cannot create the PKI directory {}: {e}", dir.display()))?;
-        Ok(Store { dir })
+    /// The store of `cluster`, its directory checked, created (0700) if missing, and locked
+    /// against another groundup writing in it until the store is dropped.
+    pub fn open(dir: &str, cluster: &str) -> Result<Store, String> {
+        let files = ClusterDir::open(dir, cluster).map_err(|e| format!("the PKI directory: {e}"))?;
+        files.lock()?;
+        Ok(Store { dir: PathBuf::from(dir), files: Some(files) })
+    }
+
+    /// Writes a file under the store's directory (`relative` may name subdirectories).
+    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(), String> {
+        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+        files.write(relative, bytes, mode).map(drop)
     }
 
     pub fn cert_path(&self, name: &str) -> PathBuf {
@@ -64,10 +67,40 @@ impl Store {
 
     /// Key first, certificate last: see [`Store::load`].
     pub fn save(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        let pem = |r: Result<Vec<u8>, openssl::error::ErrorStack>| r.map_err(|e| format!("cannot encode {name}: {e}"));
-        write(&self.key_path(name), &pem(issued.key.private_key_to_pem_pkcs8())?, 0o600)?;
-        write(&self.dir.join(format!("{name}.csr")), &pem(issued.csr.to_pem())?, 0o644)?;
-        write(&self.cert_path(name), &pem(issued.cert.to_pem())?, 0o644)
+        self.write(&format!("{name}-key.pem"), &pem(name, issued.key.private_key_to_pem_pkcs8())?, 0o600)?;
+        self.save_certificate(name, issued)
+    }
+
+    /// A CA's key is write-once: it signs everything, so it is never replaced. A key without
+    /// its certificate was left by a killed run; with the directory locked, nothing can have
+    /// been signed by it (its own certificate comes first), so it alone may go.
+    pub fn save_ca(&self, name: &str, issued: &Issued) -> Result<(), String> {
+        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+        let key_file = format!("{name}-key.pem");
+        let key = pem(name, issued.key.private_key_to_pem_pkcs8())?;
+        match files.write_once(&key_file, &key, 0o600)? {
+            Written::New => {}
+            Written::Existing(theirs) if theirs == key => {}
+            Written::Existing(_) if self.cert_path(name).exists() => {
+                return Err(format!(
+                    "{} exists and is not the key this run made; a CA key is never replaced",
+                    self.key_path(name).display()
+                ))
+            }
+            Written::Existing(_) => {
+                tracing::warn!("{key_file}: a key without its certificate, left by a killed run, is replaced");
+                files.remove(&key_file)?;
+                if files.write_once(&key_file, &key, 0o600)? != Written::New {
+                    return Err(format!("{} was written by another run meanwhile", self.key_path(name).display()));
+                }
+            }
+        }
+        self.save_certificate(name, issued)
+    }
+
+    fn save_certificate(&self, name: &str, issued: &Issued) -> Result<(), String> {
+        self.write(&format!("{name}.csr"), &pem(name, issued.csr.to_pem())?, 0o644)?;
+        self.write(&format!("{name}.pem"), &pem(name, issued.cert.to_pem())?, 0o644)
     }
 
     /// A leaf certificate: never under a CA's file names, never outside the directory,
@@ -115,12 +148,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
-fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let temporary = path.with_extension("partial");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary).map_err(fail)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(fail)?;
-    std::fs::rename(&temporary, path).map_err(fail)
+fn pem(name: &str, encoded: Result<Vec<u8>, openssl::error::ErrorStack>) -> Result<Vec<u8>, String> {
+    encoded.map_err(|e| format!("cannot encode {name}: {e}"))
 }

@@ -18,6 +18,7 @@ use groundup_cloud::{
 };
 use groundup_cluster::{is_lts_name, keys, planned_nodes, wants_lts_only, PlannedNode};
 use groundup_contracts::context::need;
+use groundup_contracts::files::ClusterDir;
 use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
 use groundup_contracts::params::ImageSelector;
@@ -50,7 +51,7 @@ fn main() -> ExitCode {
             instance_type: context.params.instance_type.clone(),
         };
         let recorded = context.compute.as_ref().map(|c| c.key_pair.name.as_str());
-        let key_pair = ensure_key_pair(&aws, &plan.key_name, recorded).await?;
+        let key_pair = ensure_key_pair(&aws, &context.params.ssh_dir, &plan.key_name, recorded).await?;
         let nodes = ensure_instances(&aws, &context, &plan).await?;
         context.compute = Some(ComputeSection { image_id: plan.image_id, key_pair, nodes });
         Ok(context)
@@ -103,12 +104,16 @@ async fn newest_image(aws: &Aws, owner: &str, pattern: &str, region: &str) -> Re
     Ok(image.image_id().unwrap_or_default().to_string())
 }
 
-/// The private key lives only in `ssh/<cluster>.id_rsa`; AWS gets the public half. The key is
-/// written before it is imported, so a crash in between leaves a key to import, not a lost one.
-async fn ensure_key_pair(aws: &Aws, name: &str, recorded: Option<&str>) -> Result<KeyPair, CloudError> {
-    let path = PathBuf::from("ssh").join(format!("{name}.id_rsa"));
+/// The private key lives only in `<ssh_dir>/<cluster>.id_rsa` (`ssh/` unless another cluster
+/// has it); AWS gets the public half. The key is written before it is imported, so a crash in
+/// between leaves a key to import, not a lost one.
+async fn ensure_key_pair(aws: &Aws, ssh_dir: &str, name: &str, recorded: Option<&str>) -> Result<KeyPair, CloudError> {
+    let file = format!("{name}.id_rsa");
+    let path = PathBuf::from(ssh_dir).join(&file);
+    // Checked and claimed before its key is trusted; a plan creates nothing.
+    let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Conflict)?;
     let remote = find_key_pair(aws).await?;
-    let key = local_key(aws, &path, name, remote.first())?;
+    let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
     let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
     let wanted = Wanted::ec2("key pair", "key-pair").recorded(recorded);
     let found = find_or_create(
@@ -127,22 +132,22 @@ async fn ensure_key_pair(aws: &Aws, name: &str, recorded: Option<&str>) -> Resul
 /// The private key on disk, made if there is none yet. In a plan nothing is written, so a
 /// key still to be made is `None`.
 fn local_key(
-    aws: &Aws,
+    dir: Option<&ClusterDir>,
+    file: &str,
     path: &std::path::Path,
-    name: &str,
     remote: Option<&KeyPairInfo>,
 ) -> Result<Option<Rsa<Private>>, CloudError> {
-    match (path.exists(), remote) {
-        (true, _) => keys::read_private(path).map(Some).map_err(CloudError::Conflict),
-        (false, Some(found)) => Err(CloudError::Conflict(format!(
+    match (path.exists(), remote, dir) {
+        (true, _, _) => keys::read_private(path).map(Some).map_err(CloudError::Conflict),
+        (false, Some(found), _) => Err(CloudError::Conflict(format!(
             "key pair {} exists but its private key {} is gone; delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one",
-            found.key_name().unwrap_or(name),
+            found.key_name().unwrap_or(file),
             path.display()
         ))),
-        (false, None) if aws.planning() => Ok(None),
-        (false, None) => {
+        (false, None, None) => Ok(None),
+        (false, None, Some(dir)) => {
             let key = keys::generate().map_err(CloudError::Conflict)?;
-            keys::write_private(path, &key).map_err(CloudError::Conflict)?;
+            let key = keys::write_private(dir, file, key).map_err(CloudError::Conflict)?;
             tracing::info!("compute: wrote a new SSH key to {}", path.display());
             Ok(Some(key))
         }

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             context.add_plan(&log);
             return Ok(context);
         }
-        let store = Store::open(&params.dir).map_err(StepError::new)?;
+        let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
         let authorities = Authority::ALL
             .par_iter()
             .map(|authority| ensure(&store, *authority, &params))
@@ -50,7 +50,7 @@ fn ensure(store: &Store, authority: Authority, params: &PkiParams) -> Result<Cer
         None => {
             let issued =
                 issue_ca(authority, params).map_err(|e| StepError::new(format!("cannot create {name}: {e}")))?;
-            store.save(name, &issued).map_err(StepError::new)?;
+            store.save_ca(name, &issued).map_err(StepError::new)?;
             tracing::info!("ca: created {name} ({})", authority.common_name());
             issued.cert
         }

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
             check(&Store::at(&params.dir), &plan, &params)?;
             return Ok(None);
         }
-        let store = Store::open(&params.dir).map_err(StepError::new)?;
+        let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
         let authorities = load_authorities(&store, &params)?;
         let outcomes = plan
             .par_iter()

@@ -1,0 +1,470 @@
+//! A cluster's local files (PKI, SSH key): the one way groundup makes, writes and removes them.
+//!
+//! Where they live: relative paths in the context (`params.pki.dir`, `params.ssh_dir`) are
+//! relative to the cluster's home, the directory that holds its state file. `groundup` runs
+//! every step there; a step run by hand uses its working directory.
+//!
+//! Each directory belongs to one cluster: `.groundup-owner` holds the cluster's name, and
+//! `.groundup-files` lists (one relative path a line) every file groundup wrote there, so that
+//! a purge removes exactly those, then the directory if nothing else is left. A directory that
+//! is a symbolic link, belongs to another user, is writable by group or others, or belongs to
+//! another cluster is refused.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::error::ContextError;
+
+pub const OWNER_FILE: &str = ".groundup-owner";
+pub const MANIFEST_FILE: &str = ".groundup-files";
+const PARTIAL: &str = ".partial";
+
+/// The directory a state file's cluster lives in: the state file's own.
+pub fn home_of(state_file: &Path) -> &Path {
+    state_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// A directory name from the context must be a plain relative path inside the cluster's home
+/// (not `.`, not absolute, no `..`), unless the user allowed otherwise.
+pub fn check_dir(field: &str, dir: &str, allow_outside: bool) -> Result<(), ContextError> {
+    if allow_outside && !dir.is_empty() {
+        return Ok(());
+    }
+    if is_plain_relative(Path::new(dir)) {
+        return Ok(());
+    }
+    Err(ContextError::field(
+        field,
+        format!("`{dir}` must be a directory name inside the cluster's directory (not `.`, absolute or with `..`); set params.pki.allow_outside_dir (init --allow-outside-dir) to use it anyway"),
+    ))
+}
+
+/// Non-empty, relative, and only normal components: it names something strictly inside.
+fn is_plain_relative(path: &Path) -> bool {
+    path.components().next().is_some() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Who owns `dir`: `None` if it has no owner file (missing or not made by groundup).
+pub fn owner_of(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(OWNER_FILE)).ok().map(|s| s.trim().to_string())
+}
+
+/// The directory a new cluster gets: `default` unless another cluster (or something groundup
+/// did not make) is already there, then `<default>-<cluster>`.
+pub fn free_dir(home: &Path, default: &str, cluster: &str) -> String {
+    let path = home.join(default);
+    let usable = match owner_of(&path) {
+        Some(owner) => owner == cluster,
+        None => std::fs::read_dir(&path).map_or(true, |mut entries| entries.next().is_none()),
+    };
+    if usable {
+        default.to_string()
+    } else {
+        format!("{default}-{cluster}")
+    }
+}
+
+/// A directory of one cluster, checked and claimed. [`ClusterDir::lock`] serialises writers.
+pub struct ClusterDir {
+    path: PathBuf,
+    owner_file: File,
+}
+
+/// What [`ClusterDir::write_once`] found: its own bytes went in, or another writer's were there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    New,
+    Existing(Vec<u8>),
+}
+
+impl ClusterDir {
+    /// Opens `path` for `cluster`, making it (0700) if missing and claiming it if unclaimed.
+    pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, String> {
+        let path = path.into();
+        let created = match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path).map_err(|e| fail(&path, e))?;
+                true
+            }
+            Err(e) => return Err(fail(&path, e)),
+        };
+        let dir = open_checked(&path)?;
+        if created || dir.metadata().map_err(|e| fail(&path, e))?.mode() & 0o077 != 0 {
+            // Ours (checked above): 0700 whatever the umask, and a loose mode is tightened.
+            dir.set_permissions(std::fs::Permissions::from_mode(0o700)).map_err(|e| fail(&path, e))?;
+        }
+        claim(&path, cluster)?;
+        let owner_file = File::open(path.join(OWNER_FILE)).map_err(|e| fail(&path, e))?;
+        Ok(ClusterDir { path, owner_file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits until no other groundup writes in this directory; held until `self` is dropped.
+    pub fn lock(&self) -> Result<(), String> {
+        self.owner_file.lock().map_err(|e| format!("cannot lock {}: {e}", self.path.display()))
+    }
+
+    /// Replaces `relative` atomically: a temporary file with its final mode from the moment it
+    /// exists, renamed into place. A crash leaves the old file or the new one.
+    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, String> {
+        let (target, temporary) = self.prepare(relative, bytes, mode)?;
+        std::fs::rename(&temporary, &target).map_err(|e| fail(&target, e))?;
+        Ok(target)
+    }
+
+    /// Writes `relative` only if it does not exist (a hard link of a complete temporary file,
+    /// so two writers cannot both win and nobody sees half a file). The loser gets the
+    /// winner's bytes to check.
+    pub fn write_once(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<Written, String> {
+        let (target, temporary) = self.prepare(relative, bytes, mode)?;
+        let linked = std::fs::hard_link(&temporary, &target);
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => Ok(Written::New),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::read(&target).map(Written::Existing).map_err(|e| fail(&target, e))
+            }
+            Err(e) => Err(fail(&target, e)),
+        }
+    }
+
+    /// Removes a file of ours (a key that never signed anything, left by a killed run).
+    pub fn remove(&self, relative: &str) -> Result<(), String> {
+        let target = self.path.join(relative);
+        match std::fs::remove_file(&target) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(&target, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records `relative` (before it exists, so a crash cannot leave an unrecorded file) and
+    /// writes its bytes to a fresh temporary file beside it.
+    fn prepare(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(PathBuf, PathBuf), String> {
+        if !is_plain_relative(Path::new(relative)) {
+            return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
+        }
+        let target = self.path.join(relative);
+        let parent = target.parent().expect("a joined path has a parent");
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| fail(parent, e))?;
+        self.record(relative)?;
+        let temporary = partial_name(&target);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temporary)
+            .map_err(|e| fail(&temporary, e))?;
+        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| fail(&temporary, e))?;
+        Ok((target, temporary))
+    }
+
+    fn record(&self, relative: &str) -> Result<(), String> {
+        let manifest = self.path.join(MANIFEST_FILE);
+        if recorded(&self.path).iter().any(|r| r == relative) {
+            return Ok(());
+        }
+        // One short append per line: concurrent writers never interleave within a line.
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&manifest)
+            .and_then(|mut f| f.write_all(format!("{relative}\n").as_bytes()))
+            .map_err(|e| fail(&manifest, e))
+    }
+}
+
+/// `.<name>.<pid>.<n>.partial`: unique, so concurrent writers never share a temporary file.
+fn partial_name(target: &Path) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    target.with_file_name(format!(".{name}.{}.{n}{PARTIAL}", std::process::id()))
+}
+
+/// The temporary files of writes of `target` that were killed midway (see [`partial_name`]).
+fn partials_of(target: &Path) -> Vec<PathBuf> {
+    let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let Some(Ok(entries)) = target.parent().map(std::fs::read_dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+        .filter(|p| p.to_string_lossy().ends_with(PARTIAL))
+        .collect()
+}
+
+fn fail(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("cannot write {}: {e}", path.display())
+}
+
+/// Opens a directory without following a symbolic link, and refuses one that another user
+/// owns or that group or others may write: anyone who can write it can plant a CA.
+fn open_checked(path: &Path) -> Result<File, String> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP | libc::ENOTDIR) if path.is_symlink() => format!(
+                "{} is a symbolic link; groundup keeps keys only in a real directory of its own: replace the link with a directory",
+                path.display()
+            ),
+            Some(libc::ENOTDIR) => format!("{} is not a directory", path.display()),
+            _ => format!("cannot open {}: {e}", path.display()),
+        })?;
+    let meta = dir.metadata().map_err(|e| fail(path, e))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!(
+            "{} belongs to user {}, not to you ({me}); its files cannot be trusted: use a directory of your own",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by group or others (mode {:o}), so its keys cannot be trusted; check its files, then `chmod 700` it",
+            path.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(dir)
+}
+
+/// Writes the owner file if there is none (complete or absent, never half); refuses a
+/// directory another cluster owns.
+fn claim(path: &Path, cluster: &str) -> Result<(), String> {
+    let marker = path.join(OWNER_FILE);
+    let temporary = partial_name(&marker);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(|e| fail(&temporary, e))?;
+    file.write_all(format!("{cluster}\n").as_bytes()).map_err(|e| fail(&temporary, e))?;
+    let linked = std::fs::hard_link(&temporary, &marker);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(fail(&marker, e)),
+        _ => {}
+    }
+    match owner_of(path) {
+        Some(owner) if owner == cluster => Ok(()),
+        owner => Err(format!(
+            "{} belongs to cluster `{}` (see {OWNER_FILE}), not `{cluster}`; give this cluster its own directory in its context (params.pki.dir, params.ssh_dir), or run `groundup down --yes --purge` on the other cluster's state file",
+            path.display(),
+            owner.unwrap_or_default()
+        )),
+    }
+}
+
+/// The files groundup recorded in `dir`, each a plain relative path, without repeats.
+fn recorded(dir: &Path) -> Vec<String> {
+    let mut text = String::new();
+    let _ = File::open(dir.join(MANIFEST_FILE)).and_then(|mut f| f.read_to_string(&mut text));
+    let mut files: Vec<String> = Vec::new();
+    for line in text.lines().filter(|l| is_plain_relative(Path::new(l))) {
+        if !files.iter().any(|f| f == line) {
+            files.push(line.to_string());
+        }
+    }
+    files
+}
+
+/// Removes what groundup wrote in `home/dir` for `cluster`: the recorded files, then the
+/// directories they leave empty, then the records and the directory itself if empty. Never
+/// `home` or a directory above it, never a file it did not record. Returns what it removed.
+pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, String> {
+    let path = home.join(dir);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        _ => drop(open_checked(&path)?),
+    }
+    match owner_of(&path) {
+        Some(owner) if owner == cluster => {}
+        Some(owner) => {
+            return Err(format!("{} belongs to cluster `{owner}`, not `{cluster}`; left as it is", path.display()))
+        }
+        None => {
+            return Err(format!(
+                "{} has no {OWNER_FILE}: groundup did not make it (or an older version did); remove its files by hand",
+                path.display()
+            ))
+        }
+    }
+    let mut removed = Vec::new();
+    let files = recorded(&path);
+    for relative in &files {
+        let target = path.join(relative);
+        for file in std::iter::once(target.clone()).chain(partials_of(&target)) {
+            if std::fs::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&file).map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+                removed.push(file);
+            }
+        }
+    }
+    for relative in &files {
+        for parent in Path::new(relative).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
+            if std::fs::remove_dir(path.join(parent)).is_ok() {
+                removed.push(path.join(parent));
+            }
+        }
+    }
+    for record in [MANIFEST_FILE, OWNER_FILE] {
+        let _ = std::fs::remove_file(path.join(record));
+    }
+    if !encloses(&path, home) && std::fs::remove_dir(&path).is_ok() {
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// Whether `dir` is `home` or one of its ancestors (a `.` or `..` that was allowed).
+fn encloses(dir: &Path, home: &Path) -> bool {
+    match (dir.canonicalize(), home.canonicalize()) {
+        (Ok(dir), Ok(home)) => home.starts_with(dir),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn only_plain_relative_dirs_pass_unless_allowed() {
+        for good in ["pki", "a/pki", "pki-b"] {
+            assert!(check_dir("params.pki.dir", good, false).is_ok(), "{good}");
+        }
+        for bad in [".", "", "/etc", "../x", "a/../../b", "./"] {
+            let error = check_dir("params.pki.dir", bad, false).unwrap_err().to_string();
+            assert!(error.contains("params.pki.dir") && error.contains("allow_outside_dir"), "{bad}: {error}");
+        }
+        assert!(check_dir("params.pki.dir", "/tmp/x", true).is_ok());
+    }
+
+    #[test]
+    fn a_new_dir_is_private_whatever_the_umask_and_claimed() {
+        let home = tempfile::tempdir().unwrap();
+        // SAFETY: umask has no preconditions; 0 is the most permissive mask.
+        let old = unsafe { libc::umask(0) };
+        let dir = ClusterDir::open(home.path().join("a/pki"), "c1");
+        unsafe { libc::umask(old) };
+        let dir = dir.unwrap();
+        assert_eq!(mode(dir.path()), 0o700);
+        assert_eq!(owner_of(dir.path()).as_deref(), Some("c1"));
+        let written = dir.write("sub/k.pem", b"secret", 0o600).unwrap();
+        assert_eq!(mode(&written), 0o600);
+        assert_eq!(mode(&home.path().join("a/pki/sub")), 0o700);
+    }
+
+    #[test]
+    fn another_clusters_dir_is_refused_and_a_loose_own_dir_tightened() {
+        let home = tempfile::tempdir().unwrap();
+        ClusterDir::open(home.path().join("pki"), "a").unwrap();
+        let error = ClusterDir::open(home.path().join("pki"), "b").err().unwrap();
+        assert!(error.contains("belongs to cluster `a`"), "{error}");
+        std::fs::set_permissions(home.path().join("pki"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        ClusterDir::open(home.path().join("pki"), "a").unwrap();
+        assert_eq!(mode(&home.path().join("pki")), 0o700);
+    }
+
+    #[test]
+    fn symlinks_foreign_and_writable_dirs_are_refused_and_left_alone() {
+        let home = tempfile::tempdir().unwrap();
+        let target = home.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&target, home.path().join("ssh")).unwrap();
+        let error = ClusterDir::open(home.path().join("ssh"), "c").err().unwrap();
+        assert!(error.contains("symbolic link"), "{error}");
+        assert_eq!(mode(&target), 0o755, "the link's target was changed");
+
+        let open = home.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = ClusterDir::open(&open, "c").err().unwrap();
+        assert!(error.contains("writable by group or others"), "{error}");
+        assert_eq!(mode(&open), 0o777);
+        assert!(!open.join(OWNER_FILE).exists());
+
+        let foreign = home.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::os::unix::fs::chown(&foreign, Some(4321), Some(4321)).unwrap();
+        std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let error = ClusterDir::open(&foreign, "c").err().unwrap();
+        assert!(error.contains("belongs to user 4321"), "{error}");
+        assert_eq!(mode(&foreign), 0o755);
+    }
+
+    #[test]
+    fn write_once_has_one_winner_and_the_losers_see_its_bytes() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = ClusterDir::open(home.path().join("pki"), "c").unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        let outcomes: Vec<(Vec<u8>, Written)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let (dir, barrier) = (&dir, &barrier);
+                    scope.spawn(move || {
+                        let mine = vec![i; 4096];
+                        barrier.wait();
+                        (mine.clone(), dir.write_once("ca-key.pem", &mine, 0o600).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<&Vec<u8>> = outcomes.iter().filter(|(_, w)| *w == Written::New).map(|(m, _)| m).collect();
+        assert_eq!(winners.len(), 1);
+        let on_disk = std::fs::read(dir.path().join("ca-key.pem")).unwrap();
+        assert_eq!(&on_disk, winners[0]);
+        for (_, outcome) in &outcomes {
+            assert!(matches!(outcome, Written::New) || *outcome == Written::Existing(on_disk.clone()));
+        }
+        assert_eq!(dir.write_once("ca-key.pem", b"other", 0o600).unwrap(), Written::Existing(on_disk.clone()));
+        assert_eq!(std::fs::read(dir.path().join("ca-key.pem")).unwrap(), on_disk, "a write-once file was replaced");
+    }
+
+    #[test]
+    fn purge_removes_only_recorded_files_and_never_home() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("precious"), "keep").unwrap();
+        let dir = ClusterDir::open(home.path().join("pki"), "c").unwrap();
+        dir.write("a/b.pem", b"x", 0o600).unwrap();
+        dir.write("ca.pem", b"x", 0o644).unwrap();
+        std::fs::write(home.path().join("pki/.ca.pem.1.0.partial"), "killed midway").unwrap();
+        std::fs::write(home.path().join("pki/mine.txt"), "user's").unwrap();
+        let error = purge(home.path(), "pki", "other").unwrap_err();
+        assert!(error.contains("belongs to cluster `c`"), "{error}");
+
+        purge(home.path(), "pki", "c").unwrap();
+        assert!(!home.path().join("pki/ca.pem").exists() && !home.path().join("pki/a").exists());
+        assert!(!home.path().join("pki/.ca.pem.1.0.partial").exists(), "a killed write's temporary file stayed");
+        assert!(home.path().join("pki/mine.txt").exists(), "a file groundup did not write was removed");
+        std::fs::remove_file(home.path().join("pki/mine.txt")).unwrap();
+
+        // The home itself as the directory (allowed with a flag): its files are never removed.
+        let dir = ClusterDir::open(home.path().join("."), "c").unwrap();
+        dir.write("ca.pem", b"x", 0o644).unwrap();
+        purge(home.path(), ".", "c").unwrap();
+        assert!(home.path().is_dir() && home.path().join("precious").exists() && home.path().join("pki").exists());
+        assert!(!home.path().join("ca.pem").exists());
+    }
+}
