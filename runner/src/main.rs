@@ -45,11 +45,15 @@ enum Command {
     Up(pipeline::UpArgs),
     /// List everything tagged as the cluster's; with --yes, delete it all
     Down(down::DownArgs),
-    /// Show each step of the pipeline as done or pending, with its resources
+    /// Show each step of the pipeline as done or pending, with its resources (a table on
+    /// stderr, or JSON on stdout with --json)
     Status {
         /// The state file
         #[arg(long, default_value = state::DEFAULT_STATE)]
         state: PathBuf,
+        /// For scripts: each step's state and resource ids as JSON on stdout
+        #[arg(long)]
+        json: bool,
     },
     /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
     Graph(graph::GraphArgs),
@@ -82,7 +86,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(&args),
         Command::Up(args) => pipeline::up(&args),
         Command::Down(args) => down::run(&args),
-        Command::Status { state } => status::run(&state),
+        Command::Status { state, json } => status::run(&state, json),
         Command::Graph(args) => graph::run(&args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man(args) => docs::man(&args),

@@ -1,5 +1,6 @@
 //! `groundup status`: each pipeline step as done or pending, with what it recorded. Like every
-//! human-readable table of the runner it goes to stderr; stdout is kept for JSON.
+//! human-readable table of the runner it goes to stderr; `--json` puts the same facts, for
+//! scripts, on stdout.
 
 use std::path::Path;
 
@@ -9,13 +10,76 @@ use serde_json::Value;
 
 use crate::state;
 
-pub fn run(path: &Path) -> Result<()> {
+pub fn run(path: &Path, json: bool) -> Result<()> {
     let context =
         state::load(path)?.ok_or_else(|| anyhow!("no state file at {}; run `groundup up` first", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&document(&context)?)?);
+        return Ok(());
+    }
     for line in report(&context)? {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// `status --json`: the cluster, its target, and per step its state and the resource ids its
+/// section records, by their path in the section (`nodes[0].instance_id`).
+fn document(context: &Context) -> Result<Value> {
+    let sections: Value = serde_json::from_str(&context.to_json())?;
+    let steps: Vec<Value> = context
+        .pipeline
+        .iter()
+        .map(|step| {
+            let mut ids = serde_json::Map::new();
+            if let Some(section) = sections.get(step) {
+                collect_ids(section, "", &mut ids);
+            }
+            let state = if context.is_completed(step) { "done" } else { "pending" };
+            serde_json::json!({"step": step, "state": state, "ids": ids})
+        })
+        .collect();
+    let interrupted: Vec<Value> = context
+        .journal
+        .iter()
+        .map(|e| serde_json::json!({"step": e.step, "kind": e.kind, "resource": e.resource}))
+        .collect();
+    Ok(serde_json::json!({
+        "cluster": context.cluster.name,
+        "region": context.cluster.region,
+        "target": target(context),
+        "torn_down": context.teardown.as_ref().is_some_and(|t| t.torn_down),
+        "steps": steps,
+        "interrupted": interrupted,
+    }))
+}
+
+/// Fields that identify a resource: ids, ARNs, the load balancer's DNS name, certificate
+/// fingerprints.
+fn is_identifier(key: &str) -> bool {
+    key == "id" || key.ends_with("_id") || key == "arn" || key.ends_with("_arn") || key == "dns_name" || key == "sha256"
+}
+
+fn collect_ids(value: &Value, path: &str, ids: &mut serde_json::Map<String, Value>) {
+    match value {
+        Value::Object(fields) => {
+            for (key, inner) in fields {
+                let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                match inner {
+                    Value::String(_) if is_identifier(key) => {
+                        ids.insert(at, inner.clone());
+                    }
+                    _ => collect_ids(inner, &at, ids),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_ids(item, &format!("{path}[{i}]"), ids);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn report(context: &Context) -> Result<Vec<String>> {
@@ -97,6 +161,24 @@ mod tests {
         let compute = line(&lines, "compute");
         assert!(compute.contains("6 nodes") && compute.contains("key_pair.name=k8s-cluster"), "{compute}");
         assert!(line(&lines, "sg").contains("5 ingress"), "{lines:?}");
+    }
+
+    #[test]
+    fn json_lists_each_steps_state_and_resource_ids() {
+        let mut context = example("03-infra.json");
+        context.pipeline.push("ca".into());
+        let document = document(&context).unwrap();
+        assert_eq!(document["target"], target(&context));
+        let steps = document["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), context.pipeline.len());
+        let step = |name: &str| steps.iter().find(|s| s["step"] == name).unwrap();
+        assert_eq!(step("vpc")["state"], "done");
+        assert_eq!(step("vpc")["ids"]["id"], context.vpc.as_ref().unwrap().id.as_str());
+        let nodes = &context.compute.as_ref().unwrap().nodes;
+        assert_eq!(step("compute")["ids"]["nodes[5].instance_id"], nodes[5].instance_id.as_str());
+        assert_eq!(step("nlb")["ids"]["listener_arn"], context.nlb.as_ref().unwrap().listener_arn.as_str());
+        assert_eq!(step("ca")["state"], "pending");
+        assert!(step("ca")["ids"].as_object().unwrap().is_empty());
     }
 
     #[test]

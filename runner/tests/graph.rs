@@ -89,3 +89,21 @@ fn is_ec2_id(s: &str) -> bool {
         .iter()
         .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit())))
 }
+
+#[test]
+fn status_json_gives_scripts_each_steps_state_and_ids_on_stdout() {
+    let cluster = TestCluster::new("statusjson");
+    assert_success(&cluster.up(&["--to", "subnet"]), "up --to subnet");
+    let output = cluster.groundup(&["status", "--json"]);
+    assert_success(&output, "status --json");
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    let state = cluster.state();
+    assert_eq!(status["cluster"], cluster.name.as_str());
+    assert!(status["target"].as_str().unwrap().starts_with("endpoint http://127.0.0.1:"));
+    let steps = status["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["step"], "vpc");
+    assert_eq!(steps[0]["state"], "done");
+    assert_eq!(steps[0]["ids"]["id"], state.vpc.unwrap().id.as_str());
+    assert_eq!(steps[2]["ids"]["id"], state.subnet.unwrap().id.as_str());
+    assert_eq!(steps[3]["state"], "pending");
+}
