@@ -154,6 +154,31 @@ impl NodeLayout {
 }
 
 impl NodeLayout {
+    /// The layout an existing cluster's nodes follow: its counts, its first master's and first
+    /// worker's addresses, and a pod range whose first /24 is worker 0's, so that `expand`
+    /// numbers new nodes after the existing ones as `init` would have. Where there is no
+    /// node, `init`'s defaults (subnet + 10, subnet + 20, 172.20.0.0/16).
+    pub fn of(masters: &[NodeSpec], workers: &[NodeSpec], subnet: Ipv4Net) -> Self {
+        let course = NodeLayout::course_default();
+        let subnet_base = u32::from(subnet.network());
+        let pod_cidr_base = workers.first().and_then(|w| w.pod_cidr).map_or(course.pod_cidr_base, |first| {
+            // The widest range (at most a /16, as the course's) that starts at worker 0's.
+            let start = first.network();
+            let prefix = (32 - u32::from(start).trailing_zeros()).clamp(16, 24) as u8;
+            Ipv4Net::new(start, prefix).expect("a prefix of 16 to 24")
+        });
+        NodeLayout {
+            masters: masters.len() as u32,
+            workers: workers.len() as u32,
+            first_master_ip: masters.first().map_or(Ipv4Addr::from(subnet_base + 10), |n| n.private_ip),
+            first_worker_ip: workers.first().map_or(Ipv4Addr::from(subnet_base + 20), |n| n.private_ip),
+            pod_cidr_base,
+            subnet,
+        }
+    }
+}
+
+impl NodeLayout {
     /// The counts before anything is allocated for them: the subnet first (it bounds every
     /// node), then the pod range (it bounds the workers).
     fn check_counts(&self) -> Result<(), ContextError> {
@@ -525,6 +550,31 @@ mod tests {
         p.validate().unwrap();
         p.workers[64_999].pod_cidr = p.workers[3].pod_cidr;
         assert_eq!(field_of(p.validate()), "params.workers[64999].pod_cidr");
+    }
+
+    /// Expanded again, a cluster's own layout gives back its nodes, and numbers more after them.
+    #[test]
+    fn the_layout_of_existing_nodes_numbers_new_ones_after_them() {
+        let p = params();
+        let layout = NodeLayout::of(&p.masters, &p.workers, p.subnet_cidr);
+        assert_eq!(layout, NodeLayout::course_default());
+        let custom = NodeLayout {
+            workers: 2,
+            first_worker_ip: "172.31.0.40".parse().unwrap(),
+            pod_cidr_base: "10.200.16.0/20".parse().unwrap(),
+            ..NodeLayout::course_default()
+        };
+        let (masters, workers) = custom.expand().unwrap();
+        let grown = NodeLayout { workers: 4, ..NodeLayout::of(&masters, &workers, custom.subnet) };
+        let (_, grown_workers) = grown.expand().unwrap();
+        assert_eq!(grown_workers[..2], workers[..]);
+        assert_eq!(grown_workers[3].private_ip.to_string(), "172.31.0.43");
+        assert_eq!(grown_workers[3].pod_cidr.unwrap().to_string(), "10.200.19.0/24");
+        let empty = NodeLayout::of(&[], &[], "10.0.1.0/24".parse().unwrap());
+        assert_eq!(
+            (empty.first_master_ip.to_string(), empty.first_worker_ip.to_string()),
+            ("10.0.1.10".into(), "10.0.1.20".into())
+        );
     }
 
     #[test]
