@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, PortRange, UBUNTU_OWNER};
+use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, UBUNTU_OWNER};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
+use groundup_contracts::region::internal_domain;
 use groundup_contracts::{Cluster, Context, Params, Target, DEFAULT_PIPELINE};
 
 use ipnet::Ipv4Net;
@@ -131,15 +132,9 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         subnet: args.subnet_cidr,
     };
     let (masters, workers) = layout.expand()?;
+    warn_if_even(args.masters);
     let defaults = Params::course_defaults(&args.region);
-    let image = match (&args.image_id, &args.image_owner, &args.image_name_pattern) {
-        (Some(id), _, _) => ImageSelector::Id { id: id.clone() },
-        (None, None, None) => ImageSelector::default(),
-        (None, owner, pattern) => ImageSelector::Newest {
-            owner: owner.clone().unwrap_or_else(|| UBUNTU_OWNER.into()),
-            name_pattern: pattern.clone().unwrap_or_else(|| groundup_contracts::params::UBUNTU_NAME_PATTERN.into()),
-        },
-    };
+    let image = image(args);
     let params = Params {
         vpc_cidr: args.vpc_cidr,
         subnet_cidr: args.subnet_cidr,
@@ -176,6 +171,204 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
     Ok(context)
 }
 
+fn image(args: &InitArgs) -> ImageSelector {
+    match (&args.image_id, &args.image_owner, &args.image_name_pattern) {
+        (Some(id), _, _) => ImageSelector::Id { id: id.clone() },
+        (None, None, None) => ImageSelector::default(),
+        (None, owner, pattern) => ImageSelector::Newest {
+            owner: owner.clone().unwrap_or_else(|| UBUNTU_OWNER.into()),
+            name_pattern: pattern.clone().unwrap_or_else(|| groundup_contracts::params::UBUNTU_NAME_PATTERN.into()),
+        },
+    }
+}
+
+/// etcd runs on every master and needs a majority: 4 masters survive one failure, as 3 do.
+fn warn_if_even(masters: u32) {
+    if masters > 0 && masters.is_multiple_of(2) {
+        eprintln!(
+            "groundup: warning: {masters} masters: etcd needs a majority of them, so {masters} survive no more failures than {} do; an odd number is better",
+            masters - 1
+        );
+    }
+}
+
+/// The ids of the flags given on the command line, not defaulted: only these change an
+/// existing cluster's spec.
+pub fn given_flags(matches: &clap::ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// A change the cloud cannot make in place: refused before anything changes (exit code 2).
+#[derive(Debug)]
+pub struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The spec of an existing cluster with the init flags given on the command line (`given`:
+/// their ids) applied, checked by `init`'s own rules. Flags not given keep the cluster's
+/// values. Node counts keep the existing nodes and number new ones as `init` would (the last
+/// ones go when a count drops). What the cloud cannot change in place is [`Refused`] once the
+/// step that built it is done.
+pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Context> {
+    let given = |id: &str| given.iter().any(|g| g == id);
+    let mut desired = current.clone();
+    if given("region") {
+        if !given("dhcp_domain") && current.params.dhcp_domain_name == internal_domain(&current.cluster.region) {
+            desired.params.dhcp_domain_name = internal_domain(&args.region);
+        }
+        desired.cluster.region = args.region.clone();
+    }
+    let params = &mut desired.params;
+    if given("vpc_cidr") {
+        params.vpc_cidr = args.vpc_cidr;
+    }
+    if given("subnet_cidr") {
+        params.subnet_cidr = args.subnet_cidr;
+    }
+    if let Some(domain) = args.dhcp_domain.as_ref().filter(|_| given("dhcp_domain")) {
+        params.dhcp_domain_name = domain.clone();
+    }
+    if let Some(admin) = args.admin_cidr.filter(|_| given("admin_cidr")) {
+        params.admin_cidr = admin;
+    }
+    if given("instance_type") {
+        params.instance_type = args.instance_type.clone();
+    }
+    if ["image_id", "image_owner", "image_name_pattern"].iter().any(|id| given(id)) {
+        params.image = image(args);
+    }
+    if given("service_cidr") {
+        params.service_cidr = args.service_cidr;
+    }
+    let ports = &mut params.ports;
+    if given("etcd_ports") {
+        ports.etcd = args.etcd_ports;
+    }
+    if given("node_ports") {
+        ports.node_ports = args.node_ports;
+    }
+    if given("api_port") {
+        ports.api = args.api_port;
+    }
+    if given("ssh_port") {
+        ports.ssh = args.ssh_port;
+    }
+    if given("kubeadm_layout") {
+        params.pki.layout = Layout::Kubeadm;
+    }
+    if let Some(dir) = args.pki_dir.as_ref().filter(|_| given("pki_dir")) {
+        params.pki.dir = dir.clone();
+    }
+    if given("allow_outside_dir") {
+        params.pki.allow_outside_dir = true;
+    }
+    if given("pki_key") {
+        params.pki.key = args.pki_key;
+    }
+    if let Some(pipeline) = args.pipeline.as_ref().filter(|_| given("pipeline")) {
+        if pipeline.is_empty() {
+            bail!("--pipeline needs at least one step");
+        }
+        desired.pipeline = pipeline.clone();
+    }
+    // In a new subnet (allowed only before it is built) the nodes follow it, as with `init`.
+    let new_subnet = desired.params.subnet_cidr != current.params.subnet_cidr;
+    let masters_moved = new_subnet || given("first_master_ip");
+    let workers_moved = new_subnet || given("first_worker_ip") || given("pod_cidr_base");
+    if masters_moved || workers_moved || given("masters") || given("workers") {
+        let params = &mut desired.params;
+        let mut layout = NodeLayout::of(&current.params.masters, &current.params.workers, params.subnet_cidr);
+        if new_subnet {
+            let fresh = NodeLayout::of(&[], &[], params.subnet_cidr);
+            (layout.first_master_ip, layout.first_worker_ip) = (fresh.first_master_ip, fresh.first_worker_ip);
+        }
+        if given("masters") {
+            layout.masters = args.masters;
+        }
+        if given("workers") {
+            layout.workers = args.workers;
+        }
+        if let Some(ip) = args.first_master_ip.filter(|_| given("first_master_ip")) {
+            layout.first_master_ip = ip;
+        }
+        if let Some(ip) = args.first_worker_ip.filter(|_| given("first_worker_ip")) {
+            layout.first_worker_ip = ip;
+        }
+        if given("pod_cidr_base") {
+            layout.pod_cidr_base = args.pod_cidr_base;
+        }
+        let (masters, workers) = layout.expand()?;
+        params.masters = resized(&current.params.masters, masters, masters_moved);
+        params.workers = resized(&current.params.workers, workers, workers_moved);
+    }
+    refuse_what_cannot_change(current, &desired)?;
+    if desired.params.masters.len() != current.params.masters.len() {
+        warn_if_even(desired.params.masters.len() as u32);
+    }
+    desired.validate()?;
+    Ok(desired)
+}
+
+/// The nodes of the new layout, where the existing ones keep their addresses and pod ranges
+/// (a user may have edited single ones) unless a flag asked to move them (`moved`).
+fn resized(existing: &[NodeSpec], laid_out: Vec<NodeSpec>, moved: bool) -> Vec<NodeSpec> {
+    if moved {
+        return laid_out;
+    }
+    let kept = existing.iter().take(laid_out.len()).cloned();
+    let added = laid_out.iter().skip(existing.len()).cloned();
+    kept.chain(added).collect()
+}
+
+/// One line per refused field: what it is, what was asked, and the way forward. A field is
+/// fixed once the step that builds on it is done (after `down --yes` it is free again).
+fn refuse_what_cannot_change(current: &Context, desired: &Context) -> Result<(), Refused> {
+    let (now, new) = (&current.params, &desired.params);
+    let mut fixed: Vec<(&str, String, String, String)> = vec![
+        ("vpc", "cluster.region".into(), current.cluster.region.clone(), desired.cluster.region.clone()),
+        ("vpc", "params.vpc_cidr".into(), now.vpc_cidr.to_string(), new.vpc_cidr.to_string()),
+        ("subnet", "params.subnet_cidr".into(), now.subnet_cidr.to_string(), new.subnet_cidr.to_string()),
+        ("dhcp", "params.dhcp_domain_name".into(), now.dhcp_domain_name.clone(), new.dhcp_domain_name.clone()),
+        ("certs", "params.service_cidr".into(), now.service_cidr.to_string(), new.service_cidr.to_string()),
+        ("ca", "params.pki.key".into(), shown(&now.pki.key), shown(&new.pki.key)),
+        ("ca", "params.pki.dir".into(), now.pki.dir.clone(), new.pki.dir.clone()),
+        ("compute", "params.instance_type".into(), now.instance_type.clone(), new.instance_type.clone()),
+        ("compute", "params.image".into(), shown(&now.image), shown(&new.image)),
+    ];
+    for (role, before, after) in [("masters", &now.masters, &new.masters), ("workers", &now.workers, &new.workers)] {
+        for (i, (node, moved)) in before.iter().zip(after).enumerate() {
+            let field = |what: &str| format!("params.{role}[{i}].{what}");
+            let ip = |n: &NodeSpec| n.private_ip.to_string();
+            let pods = |n: &NodeSpec| n.pod_cidr.map_or("none".into(), |c| c.to_string());
+            fixed.push(("compute", field("private_ip"), ip(node), ip(moved)));
+            fixed.push(("compute", field("pod_cidr"), pods(node), pods(moved)));
+        }
+    }
+    match fixed.into_iter().find(|(step, _, now, asked)| now != asked && current.is_completed(step)) {
+        None => Ok(()),
+        Some((step, field, now, asked)) => Err(Refused(format!(
+            "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
+             to rebuild with it, `groundup down --yes` then `groundup up` with the new flags, or make another \
+             cluster with another --name and --state; nothing was changed"
+        ))),
+    }
+}
+
+/// A value as the context spells it.
+fn shown(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 fn cluster_name(args: &InitArgs) -> String {
     args.name.clone().unwrap_or_else(|| DEFAULT_NAME.into())
 }
@@ -198,6 +391,123 @@ mod tests {
 
     fn error(flags: &[&str]) -> String {
         format!("{:#}", planned(flags).unwrap_err())
+    }
+
+    /// `up <flags>` on `current`: the flags given on the command line, as `main` finds them.
+    fn changed(current: &Context, flags: &[&str]) -> Result<Context> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Wrapper::command().try_get_matches_from(std::iter::once("up").chain(flags.iter().copied()))?;
+        let args = Wrapper::from_arg_matches(&matches)?.init;
+        change(current, &args, &given_flags(&matches))
+    }
+
+    /// A cluster whose every step is done, its worker 1 moved by hand to .30.
+    fn built() -> Context {
+        let mut context = planned(&[]).unwrap();
+        context.params.workers[1].private_ip = "172.31.0.30".parse().unwrap();
+        context.pipeline.clone().iter().for_each(|s| context.mark_completed(s));
+        context
+    }
+
+    fn ips(nodes: &[NodeSpec]) -> Vec<String> {
+        nodes.iter().map(|n| n.private_ip.to_string()).collect()
+    }
+
+    #[test]
+    fn scaling_up_keeps_the_nodes_and_numbers_new_ones_as_init_would() {
+        let current = built();
+        let bigger = changed(&current, &["--workers", "5", "--masters", "5"]).unwrap();
+        assert_eq!(bigger.params.workers[..3], current.params.workers[..]);
+        assert_eq!(
+            ips(&bigger.params.workers),
+            ["172.31.0.20", "172.31.0.30", "172.31.0.22", "172.31.0.23", "172.31.0.24"]
+        );
+        let pods: Vec<String> = bigger.params.workers.iter().map(|w| w.pod_cidr.unwrap().to_string()).collect();
+        assert_eq!(pods[3..], ["172.20.3.0/24", "172.20.4.0/24"]);
+        assert_eq!(ips(&bigger.params.masters)[3..], ["172.31.0.13", "172.31.0.14"]);
+        assert_eq!((bigger.cluster, bigger.params.admin_cidr), (current.cluster, current.params.admin_cidr));
+    }
+
+    #[test]
+    fn scaling_down_drops_the_last_nodes() {
+        let current = built();
+        let smaller = changed(&current, &["--workers", "2", "--masters", "1"]).unwrap();
+        assert_eq!(smaller.params.workers[..], current.params.workers[..2]);
+        assert_eq!(smaller.params.masters[..], current.params.masters[..1]);
+        assert!(changed(&current, &["--workers", "0"]).unwrap().params.workers.is_empty());
+    }
+
+    /// Flags left at their defaults change nothing: only what the command line gives counts.
+    #[test]
+    fn flags_not_given_keep_the_clusters_values() {
+        let mut current = built();
+        current.params.admin_cidr = "198.51.100.0/24".parse().unwrap();
+        current.params.workers.pop();
+        assert_eq!(changed(&current, &[]).unwrap(), current);
+        let admin = changed(&current, &["--admin-cidr", "203.0.113.0/24", "--api-port", "7443"]).unwrap();
+        assert_eq!(admin.params.admin_cidr.to_string(), "203.0.113.0/24");
+        assert_eq!(admin.params.ports.api, 7443);
+        assert_eq!(admin.params.workers, current.params.workers);
+    }
+
+    #[test]
+    fn what_cannot_change_in_place_is_refused_naming_the_field() {
+        let current = built();
+        for (flags, field, now, asked) in [
+            (&["--vpc-cidr", "10.0.0.0/16"][..], "params.vpc_cidr", "172.31.0.0/16", "10.0.0.0/16"),
+            (&["--subnet-cidr", "172.31.1.0/24"], "params.subnet_cidr", "172.31.0.0/24", "172.31.1.0/24"),
+            (&["--region", "eu-west-1"], "cluster.region", "us-east-2", "eu-west-1"),
+            (
+                &["--dhcp-domain", "corp.example"],
+                "params.dhcp_domain_name",
+                "us-east-2.compute.internal",
+                "corp.example",
+            ),
+            (&["--service-cidr", "10.96.0.0/24"], "params.service_cidr", "10.32.0.0/24", "10.96.0.0/24"),
+            (&["--pki-key", "ecdsa-p256"], "params.pki.key", "rsa2048", "ecdsa-p256"),
+            (&["--pki-dir", "certs"], "params.pki.dir", "pki", "certs"),
+            (&["--instance-type", "m5.large"], "params.instance_type", "t2.micro", "m5.large"),
+            (&["--image-id", "ami-123"], "params.image", "newest", "ami-123"),
+            (&["--first-worker-ip", "172.31.0.50"], "params.workers[0].private_ip", "172.31.0.20", "172.31.0.50"),
+            (
+                &["--first-master-ip", "172.31.0.5", "--masters", "4"],
+                "params.masters[0].private_ip",
+                "172.31.0.10",
+                "172.31.0.5",
+            ),
+            (&["--pod-cidr-base", "10.200.0.0/16"], "params.workers[0].pod_cidr", "172.20.0.0/24", "10.200.0.0/24"),
+        ] {
+            let error = changed(&current, flags).unwrap_err();
+            let refused =
+                error.downcast_ref::<Refused>().unwrap_or_else(|| panic!("{flags:?}: not refused: {error:#}"));
+            let message = refused.to_string();
+            assert!(message.starts_with(&format!("`{field}` cannot change in place")), "{flags:?}: {message}");
+            assert!(message.contains(now) && message.contains(asked), "{flags:?}: {message}");
+            assert!(message.contains("groundup down --yes") && !message.contains('\n'), "{message}");
+        }
+    }
+
+    /// Before its step has built on it (a new state file, or after `down --yes`) a field is free.
+    #[test]
+    fn what_is_not_built_yet_may_change() {
+        let mut current = built();
+        current.forget_cloud_resources();
+        let moved = changed(&current, &["--vpc-cidr", "10.0.0.0/16", "--subnet-cidr", "10.0.1.0/24"]).unwrap();
+        assert_eq!(ips(&moved.params.masters)[0], "10.0.1.10");
+        assert_eq!(ips(&moved.params.workers), ["10.0.1.20", "10.0.1.21", "10.0.1.22"]);
+        let error = changed(&current, &["--pki-key", "ecdsa-p256"]).unwrap_err();
+        assert!(error.downcast_ref::<Refused>().is_some(), "the PKI outlives `down`: {error:#}");
+    }
+
+    /// The new spec passes `init`'s checks, with `init`'s errors.
+    #[test]
+    fn a_change_is_validated_as_init_validates() {
+        let current = built();
+        for flags in [&["--workers", "300"][..], &["--admin-cidr", "1.2.3.4"], &["--etcd-ports", "2380-2379"]] {
+            let init_error = error(flags);
+            let change_error = format!("{:#}", changed(&current, flags).unwrap_err());
+            assert_eq!(change_error, init_error, "{flags:?}");
+        }
     }
 
     #[test]

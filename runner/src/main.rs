@@ -13,7 +13,7 @@ mod status;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -76,7 +76,7 @@ enum Command {
 
 fn main() -> ExitCode {
     groundup_contracts::harness::init_logging();
-    let cli = Cli::parse();
+    let cli = parse();
     if cli.allows_aws() {
         // Read by every step this run starts (and checked where AWS clients are built); set
         // before any thread exists.
@@ -96,7 +96,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<init::Refused>() {
+                Some(_) => ExitCode::from(2),
+                None => ExitCode::FAILURE,
+            }
         }
     }
+}
+
+/// The command line, with `up`'s flags that were given (not defaulted) recorded: only those
+/// change an existing cluster's spec.
+fn parse() -> Cli {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Up(args), Some(("up", up))) = (&mut cli.command, matches.subcommand()) {
+        args.given = init::given_flags(up);
+    }
+    cli
 }

@@ -37,9 +37,14 @@ pub struct UpArgs {
     /// with `--renew`, even if it is done. CAs are never replaced.
     #[arg(long)]
     pub renew: bool,
-    /// Used only when there is no state file yet (`up --plan` writes none)
+    /// Without a state file, the new cluster (`up --plan` writes none); with one, those given
+    /// change its spec: counts, admin range, ports, ... (what cannot change in place is refused)
     #[command(flatten)]
     pub init: InitArgs,
+    /// The ids of the flags given on the command line (not defaulted), filled in by `main`:
+    /// only these change an existing cluster's spec.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {
@@ -47,25 +52,26 @@ pub fn up(args: &UpArgs) -> Result<()> {
         return plan(args);
     }
     let lock = state::lock(&args.state)?;
-    let mut context = match state::load(&args.state)? {
-        Some(context) => {
-            state::check_name(&args.state, &context, args.init.name.as_deref())?;
-            check_target(&context, &args.init)?;
-            context
-        }
+    let (mut context, changed) = match state::load(&args.state)? {
+        Some(current) => changed_spec(current, args)?,
         None => {
             let context = crate::init::build(&args.init, home_of(&args.state))?;
             state::save(&args.state, &context)?;
             eprintln!("groundup: new state file {}", args.state.display());
-            context
+            (context, false)
         }
     };
     // Building again after a teardown: the old teardown report no longer describes anything.
     context.teardown = None;
-    let steps = select(&context, args)?;
+    let steps = if changed { selection(&context, args)? } else { select(&context, args)? };
     if steps.is_empty() {
         eprintln!("groundup: nothing to run");
         return Ok(());
+    }
+    if changed {
+        // The run that applies the new spec starts now: every step runs, to converge to it.
+        state::save(&args.state, &context)?;
+        eprintln!("groundup: the cluster's spec changed; running every selected step to apply it");
     }
     let total = Instant::now();
     for (i, step) in steps.iter().enumerate() {
@@ -96,11 +102,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
 /// `--plan` support is not run at all, and listed as not planned.
 fn plan(args: &UpArgs) -> Result<()> {
     let mut context = match state::load(&args.state)? {
-        Some(context) => {
-            state::check_name(&args.state, &context, args.init.name.as_deref())?;
-            check_target(&context, &args.init)?;
-            context
-        }
+        Some(current) => changed_spec(current, args)?.0,
         None => {
             eprintln!(
                 "groundup: no state file at {}; planning a new cluster from the init flags",
@@ -130,6 +132,18 @@ fn plan(args: &UpArgs) -> Result<()> {
     };
     eprintln!("groundup: plan for `{}` ({} step(s)): {}{skipped}", context.cluster.name, steps.len(), plan.counts());
     Ok(())
+}
+
+/// The state file's context with the init flags given on the command line applied (see
+/// [`crate::init::change`]), and whether that changed its spec. Only in memory: the caller
+/// saves it when the run that applies it starts.
+fn changed_spec(current: Context, args: &UpArgs) -> Result<(Context, bool)> {
+    state::check_name(&args.state, &current, args.init.name.as_deref())?;
+    check_target(&current, &args.init)?;
+    let desired = crate::init::change(&current, &args.init, &args.given)?;
+    let changed =
+        desired.cluster != current.cluster || desired.params != current.params || desired.pipeline != current.pipeline;
+    Ok((desired, changed))
 }
 
 /// Whether `groundup-<step> --contract` declares `--plan` support. It gets an empty stdin, so
