@@ -331,36 +331,58 @@ fn resized(existing: &[NodeSpec], laid_out: Vec<NodeSpec>, moved: bool) -> Vec<N
 }
 
 /// One line per refused field: what it is, what was asked, and the way forward. A field is
-/// fixed once the step that builds on it is done (after `down --yes` it is free again).
+/// fixed once the step that builds on it has recorded its section (after `down --yes` the
+/// cloud's are free again; the PKI's stay fixed until `--purge`).
 fn refuse_what_cannot_change(current: &Context, desired: &Context) -> Result<(), Refused> {
     let (now, new) = (&current.params, &desired.params);
-    let mut fixed: Vec<(&str, String, String, String)> = vec![
-        ("vpc", "cluster.region".into(), current.cluster.region.clone(), desired.cluster.region.clone()),
-        ("vpc", "params.vpc_cidr".into(), now.vpc_cidr.to_string(), new.vpc_cidr.to_string()),
-        ("subnet", "params.subnet_cidr".into(), now.subnet_cidr.to_string(), new.subnet_cidr.to_string()),
-        ("dhcp", "params.dhcp_domain_name".into(), now.dhcp_domain_name.clone(), new.dhcp_domain_name.clone()),
-        ("certs", "params.service_cidr".into(), now.service_cidr.to_string(), new.service_cidr.to_string()),
-        ("ca", "params.pki.key".into(), shown(&now.pki.key), shown(&new.pki.key)),
-        ("ca", "params.pki.dir".into(), now.pki.dir.clone(), new.pki.dir.clone()),
-        ("compute", "params.instance_type".into(), now.instance_type.clone(), new.instance_type.clone()),
-        ("compute", "params.image".into(), shown(&now.image), shown(&new.image)),
+    let (vpc, subnet, dhcp) = (current.vpc.is_some(), current.subnet.is_some(), current.dhcp.is_some());
+    let (compute, ca, certs) = (current.compute.is_some(), current.ca.is_some(), current.certs.is_some());
+    let mut fixed: Vec<FixedField> = vec![
+        FixedField::new((vpc, "vpc"), "cluster.region", &current.cluster.region, &desired.cluster.region),
+        FixedField::new((vpc, "vpc"), "params.vpc_cidr", now.vpc_cidr, new.vpc_cidr),
+        FixedField::new((subnet, "subnet"), "params.subnet_cidr", now.subnet_cidr, new.subnet_cidr),
+        FixedField::new((dhcp, "dhcp"), "params.dhcp_domain_name", &now.dhcp_domain_name, &new.dhcp_domain_name),
+        FixedField::new((certs, "certs"), "params.service_cidr", now.service_cidr, new.service_cidr),
+        FixedField::new((ca, "ca"), "params.pki.key", shown(&now.pki.key), shown(&new.pki.key)),
+        FixedField::new((ca, "ca"), "params.pki.dir", &now.pki.dir, &new.pki.dir),
+        FixedField::new((compute, "compute"), "params.instance_type", &now.instance_type, &new.instance_type),
+        FixedField::new((compute, "compute"), "params.image", shown(&now.image), shown(&new.image)),
     ];
     for (role, before, after) in [("masters", &now.masters, &new.masters), ("workers", &now.workers, &new.workers)] {
         for (i, (node, moved)) in before.iter().zip(after).enumerate() {
             let field = |what: &str| format!("params.{role}[{i}].{what}");
-            let ip = |n: &NodeSpec| n.private_ip.to_string();
             let pods = |n: &NodeSpec| n.pod_cidr.map_or("none".into(), |c| c.to_string());
-            fixed.push(("compute", field("private_ip"), ip(node), ip(moved)));
-            fixed.push(("compute", field("pod_cidr"), pods(node), pods(moved)));
+            fixed.push(FixedField::new((compute, "compute"), field("private_ip"), node.private_ip, moved.private_ip));
+            fixed.push(FixedField::new((compute, "compute"), field("pod_cidr"), pods(node), pods(moved)));
         }
     }
-    match fixed.into_iter().find(|(step, _, now, asked)| now != asked && current.is_completed(step)) {
+    match fixed.into_iter().find(|f| f.built && f.now != f.asked) {
         None => Ok(()),
-        Some((step, field, now, asked)) => Err(Refused(format!(
+        Some(FixedField { step, field, now, asked, .. }) => Err(Refused(format!(
             "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
              to rebuild with it, `groundup down --yes` then `groundup up` with the new flags, or make another \
              cluster with another --name and --state; nothing was changed"
         ))),
+    }
+}
+
+/// A field of the spec that cannot change once `step` has built on it.
+struct FixedField {
+    built: bool,
+    step: &'static str,
+    field: String,
+    now: String,
+    asked: String,
+}
+
+impl FixedField {
+    fn new(
+        (built, step): (bool, &'static str),
+        field: impl Into<String>,
+        now: impl ToString,
+        asked: impl ToString,
+    ) -> Self {
+        FixedField { built, step, field: field.into(), now: now.to_string(), asked: asked.to_string() }
     }
 }
 
@@ -401,10 +423,14 @@ mod tests {
         change(current, &args, &given_flags(&matches))
     }
 
-    /// A cluster whose every step is done, its worker 1 moved by hand to .30.
+    /// The course's cluster, built (the example context after `compute`, and a PKI), its
+    /// worker 1 moved by hand to .30.
     fn built() -> Context {
-        let mut context = planned(&[]).unwrap();
+        let infra = include_str!("../../contracts/examples/03-infra.json");
+        let mut context = Context::from_json(infra).unwrap();
         context.params.workers[1].private_ip = "172.31.0.30".parse().unwrap();
+        context.ca = Some(groundup_contracts::pki::CaSection { authorities: Vec::new() });
+        context.certs = Some(groundup_contracts::pki::CertsSection { certificates: Vec::new() });
         context.pipeline.clone().iter().for_each(|s| context.mark_completed(s));
         context
     }

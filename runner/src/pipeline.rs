@@ -63,15 +63,20 @@ pub fn up(args: &UpArgs) -> Result<()> {
     };
     // Building again after a teardown: the old teardown report no longer describes anything.
     context.teardown = None;
-    let steps = if changed { selection(&context, args)? } else { select(&context, args)? };
+    if changed {
+        // No step is done with the new spec: each runs again (a later `up` resumes the ones
+        // this run does not reach) and converges to it.
+        context.completed.clear();
+    }
+    let steps = select(&context, args)?;
     if steps.is_empty() {
         eprintln!("groundup: nothing to run");
         return Ok(());
     }
     if changed {
-        // The run that applies the new spec starts now: every step runs, to converge to it.
+        // The run that applies the new spec starts now.
         state::save(&args.state, &context)?;
-        eprintln!("groundup: the cluster's spec changed; running every selected step to apply it");
+        eprintln!("groundup: the cluster's spec changed; every step runs again to apply it");
     }
     let total = Instant::now();
     for (i, step) in steps.iter().enumerate() {
