@@ -1,0 +1,118 @@
+//! Changing a cluster through `groundup up <init flags>`: what can change in place is applied
+//! by the steps, what cannot is refused before anything changes.
+
+use groundup_contracts::plan::{Action, PlanSection};
+use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
+
+fn state_bytes(cluster: &TestCluster) -> Vec<u8> {
+    std::fs::read(cluster.state_path()).unwrap()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// The security group's ingress rules, as "protocol from-port cidr", sorted.
+fn rules(cluster: &TestCluster) -> Vec<String> {
+    let group = cluster.state().sg.unwrap().id;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let ec2 = groundup_testkit::client(endpoint()).await;
+        let groups = ec2.describe_security_groups().group_ids(&group).send().await.unwrap();
+        let mut rules: Vec<String> = groups.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .flat_map(|p| {
+                p.ip_ranges().iter().map(move |r| {
+                    format!("{} {} {}", p.ip_protocol().unwrap(), p.from_port().unwrap(), r.cidr_ip().unwrap())
+                })
+            })
+            .collect();
+        rules.sort();
+        rules
+    })
+}
+
+#[test]
+fn what_cannot_change_in_place_is_refused_and_nothing_changes() {
+    let cluster = TestCluster::new("change-refused");
+    assert_success(&cluster.up(&["--to", "sg"]), "up --to sg");
+    let (before, inventory) = (state_bytes(&cluster), cluster.inventory());
+
+    for (flags, field, now, asked) in [
+        (["--vpc-cidr", "10.0.0.0/16"], "params.vpc_cidr", "172.31.0.0/16", "10.0.0.0/16"),
+        (["--subnet-cidr", "172.31.1.0/24"], "params.subnet_cidr", "172.31.0.0/24", "172.31.1.0/24"),
+        (["--region", "eu-west-1"], "cluster.region", "us-east-2", "eu-west-1"),
+    ] {
+        let output = cluster.up(&flags);
+        let stderr = assert_clean_failure(&output, &format!("up {flags:?}"));
+        assert_eq!(output.status.code(), Some(2), "refused input exits with 2: {stderr}");
+        assert!(stderr.contains(&format!("`{field}` cannot change in place")), "{stderr}");
+        assert!(stderr.contains(now) && stderr.contains(asked), "{stderr}");
+        assert!(stderr.contains("groundup down --yes"), "no way forward: {stderr}");
+        assert_eq!(state_bytes(&cluster), before, "a refused change wrote the state file");
+        assert_eq!(cluster.inventory(), inventory, "a refused change touched the cloud");
+        assert!(!cluster.dir.path().join("groundup.json.lock").exists(), "the lock file was left behind");
+    }
+    // The same, only planned.
+    let output = cluster.groundup(&["up", "--plan", "--vpc-cidr", "10.0.0.0/16"]);
+    assert_clean_failure(&output, "up --plan --vpc-cidr");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_plan_with_more_workers_lists_their_instances_and_writes_nothing() {
+    let cluster = TestCluster::new("change-plan");
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
+    let (before, inventory) = (state_bytes(&cluster), cluster.inventory());
+
+    let output = cluster.groundup(&["up", "--plan", "--workers", "5"]);
+    assert_success(&output, "up --plan --workers 5");
+    let plan: PlanSection = serde_json::from_slice(&output.stdout).expect("the plan as JSON on stdout");
+    let created: Vec<(&str, &str)> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action == Action::Create)
+        .map(|r| (r.kind.as_str(), r.resource.as_str()))
+        .collect();
+    let (worker3, worker4) = (format!("{}-worker-3", cluster.name), format!("{}-worker-4", cluster.name));
+    assert_eq!(
+        created,
+        [("instance", "worker-3"), ("instance", "worker-4"), ("certificate", &worker3), ("certificate", &worker4)],
+        "{plan:?}"
+    );
+    assert_eq!(state_bytes(&cluster), before, "a plan wrote the state file");
+    assert_eq!(cluster.inventory(), inventory, "a plan changed the cloud");
+
+    let output = cluster.groundup(&["up", "--plan", "--masters", "4"]);
+    assert_success(&output, "up --plan --masters 4");
+    assert!(stderr(&output).contains("warning: 4 masters"), "no etcd quorum warning: {}", stderr(&output));
+    let output = cluster.groundup(&["init", "--endpoint", endpoint(), "--masters", "2"]);
+    assert_success(&output, "init --masters 2");
+    assert!(stderr(&output).contains("warning: 2 masters"), "no etcd quorum warning: {}", stderr(&output));
+}
+
+#[test]
+fn a_new_admin_range_runs_every_step_again_and_the_group_gets_exactly_its_rules() {
+    let cluster = TestCluster::new("change-admin");
+    assert_success(&cluster.up(&["--to", "igw"]), "up --to igw");
+
+    let output = cluster.up(&["--to", "sg", "--admin-cidr", "203.0.113.0/24"]);
+    assert_success(&output, "up --admin-cidr");
+    // Not only the pending `routes` and `sg`: the done steps too converge to the new spec.
+    assert!(stderr(&output).contains("[1/6] vpc"), "{}", stderr(&output));
+    assert_eq!(cluster.state().params.admin_cidr.to_string(), "203.0.113.0/24");
+    assert_eq!(
+        rules(&cluster),
+        [
+            "icmp -1 0.0.0.0/0",
+            "tcp 22 203.0.113.0/24",
+            "tcp 2379 172.31.0.0/24",
+            "tcp 30000 172.31.0.0/24",
+            "tcp 6443 203.0.113.0/24",
+        ]
+    );
+    let inventory = cluster.inventory().counts();
+    assert_success(&cluster.up(&["--to", "sg"]), "up again");
+    assert_eq!(cluster.inventory().counts(), inventory, "the second run created something");
+}
