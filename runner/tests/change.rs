@@ -116,3 +116,24 @@ fn a_new_admin_range_runs_every_step_again_and_the_group_gets_exactly_its_rules(
     assert_success(&cluster.up(&["--to", "sg"]), "up again");
     assert_eq!(cluster.inventory().counts(), inventory, "the second run created something");
 }
+
+/// Only `compute` here: the load balancer's address reservations follow the nodes in `nlb`.
+#[test]
+fn more_workers_keep_the_existing_instances_and_add_theirs() {
+    let cluster = TestCluster::new("change-scale");
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
+    let ids = |c: &TestCluster| -> Vec<(String, String, String)> {
+        let nodes = c.state().compute.unwrap().nodes;
+        nodes.into_iter().map(|n| (n.name, n.private_ip.to_string(), n.instance_id)).collect()
+    };
+    let before = ids(&cluster);
+
+    assert_success(&cluster.up(&["--only", "compute", "--workers", "5"]), "up --workers 5");
+    let after = ids(&cluster);
+    assert_eq!(after[..6], before[..], "the existing nodes changed");
+    let added: Vec<(&str, &str)> = after[6..].iter().map(|(name, ip, _)| (name.as_str(), ip.as_str())).collect();
+    let (worker3, worker4) = (format!("{}-worker-3", cluster.name), format!("{}-worker-4", cluster.name));
+    assert_eq!(added, [(worker3.as_str(), "172.31.0.23"), (worker4.as_str(), "172.31.0.24")]);
+    assert_eq!(cluster.state().params.workers.len(), 5);
+    assert_eq!(cluster.inventory().count("instance"), 8);
+}
