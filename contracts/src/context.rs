@@ -261,6 +261,7 @@ impl Context {
         }
         check_target(&self.target)?;
         self.params.validate()?;
+        self.params.pki.validate()?;
         for (i, step) in self.pipeline.iter().enumerate() {
             check_step_name(&format!("pipeline[{i}]"), step)?;
             if self.pipeline[..i].contains(step) {
@@ -655,6 +656,13 @@ mod tests {
         assert!(!aws_allowed(), "run the tests without {ALLOW_AWS_ENV}");
         assert!(matches!(Target::Aws.check_allowed(), Err(ContextError::AwsNotAllowed)));
         assert!(Target::Emulator { endpoint: "http://127.0.0.1:1".into() }.check_allowed().is_ok());
+    }
+
+    #[test]
+    fn pki_validity_is_checked_with_the_rest_of_the_context() {
+        let mut value: Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["params"]["pki"]["leaf_days"] = 0.into();
+        assert!(error_of(&value.to_string()).contains("`params.pki.leaf_days`"));
     }
 
     #[test]

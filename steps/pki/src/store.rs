@@ -140,7 +140,7 @@ impl Store {
 }
 
 /// SHA-256 of the certificate, as the context records it.
-fn fingerprint(cert: &X509) -> String {
+pub fn fingerprint(cert: &X509) -> String {
     cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default()
 }
 
