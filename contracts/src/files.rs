@@ -136,6 +136,11 @@ impl ClusterDir {
         }
     }
 
+    /// Whether groundup wrote `relative` here (it is in the directory's record).
+    pub fn is_ours(&self, relative: &str) -> bool {
+        recorded(&self.path).iter().any(|r| r == relative)
+    }
+
     /// Removes a file of ours (a key that never signed anything, left by a killed run).
     pub fn remove(&self, relative: &str) -> Result<(), String> {
         let target = self.path.join(relative);

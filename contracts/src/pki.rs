@@ -206,3 +206,27 @@ mod tests {
         assert!(with(|p| p.ca_days = 30).contains("renewal window"));
     }
 }
+
+/// The encryption-at-rest config for the API server (`groundup-encryption`): where it is and
+/// which keys it holds, by name and fingerprint, never the keys themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncryptionSection {
+    /// The `EncryptionConfiguration` file, 0600, in the PKI directory.
+    pub path: String,
+    /// The providers in the order the API server tries them; the first encrypts new writes.
+    pub providers: Vec<EncryptionProviderRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncryptionProviderRecord {
+    /// aescbc, aesgcm or secretbox (`identity`, always last, is implied).
+    pub provider: String,
+    pub keys: Vec<EncryptionKeyRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncryptionKeyRecord {
+    pub name: String,
+    /// SHA-256 of the key, to recognise it; the key itself is only in the file.
+    pub sha256: String,
+}
