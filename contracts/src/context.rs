@@ -19,7 +19,7 @@ use crate::error::ContextError;
 use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
-use crate::pki::{CaSection, CertsSection, EncryptionSection};
+use crate::pki::{CaSection, CertsSection, EncryptionSection, KubeconfigSection};
 use crate::plan::{JournalEntry, PlanLog, PlanSection};
 use crate::teardown::TeardownSection;
 
@@ -27,7 +27,7 @@ pub const CONTEXT_VERSION: u32 = 1;
 
 /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
 pub const DEFAULT_PIPELINE: &[&str] =
-    &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca", "certs", "encryption"];
+    &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca", "certs", "kubeconfig", "encryption"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "groundup context", description = "The JSON document that passes between groundup steps")]
@@ -61,6 +61,8 @@ pub struct Context {
     pub ca: Option<CaSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certs: Option<CertsSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<KubeconfigSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +216,7 @@ impl Context {
             compute: None,
             ca: None,
             certs: None,
+            kubeconfig: None,
             encryption: None,
             teardown: None,
             journal: Vec::new(),
@@ -322,11 +325,11 @@ impl Context {
         self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
     }
 
-    /// After the PKI directory is purged: the ca, certs and encryption steps (its files live
-    /// there) must run again.
+    /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
+    /// the encryption config in the PKI directory) must run again.
     pub fn forget_pki(&mut self) {
-        (self.ca, self.certs, self.encryption) = (None, None, None);
-        self.completed.retain(|step| !["ca", "certs", "encryption"].contains(&step.as_str()));
+        (self.ca, self.certs, self.kubeconfig, self.encryption) = (None, None, None, None);
+        self.completed.retain(|step| !["ca", "certs", "kubeconfig", "encryption"].contains(&step.as_str()));
     }
 }
 

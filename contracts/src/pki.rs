@@ -230,3 +230,18 @@ pub struct EncryptionKeyRecord {
     /// SHA-256 of the key, to recognise it; the key itself is only in the file.
     pub sha256: String,
 }
+
+/// The kubeconfigs `groundup-kubeconfig` wrote (certificates embedded): where each is, whom it
+/// authenticates and which server it talks to; never key material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KubeconfigSection {
+    pub files: Vec<KubeconfigRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KubeconfigRecord {
+    pub path: String,
+    /// The user: the client certificate's CN (`admin`, `system:node:<hostname>`, ...).
+    pub user: String,
+    pub server: String,
+}
