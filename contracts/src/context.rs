@@ -19,15 +19,28 @@ use crate::error::ContextError;
 use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
-use crate::pki::{CaSection, CertsSection, EncryptionSection, KubeconfigSection};
+use crate::pki::{BundlesSection, CaSection, CertsSection, EncryptionSection, KubeconfigSection};
 use crate::plan::{JournalEntry, PlanLog, PlanSection};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
 
 /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
-pub const DEFAULT_PIPELINE: &[&str] =
-    &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca", "certs", "kubeconfig", "encryption"];
+pub const DEFAULT_PIPELINE: &[&str] = &[
+    "vpc",
+    "dhcp",
+    "subnet",
+    "igw",
+    "routes",
+    "sg",
+    "nlb",
+    "compute",
+    "ca",
+    "certs",
+    "kubeconfig",
+    "encryption",
+    "bundles",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "groundup context", description = "The JSON document that passes between groundup steps")]
@@ -65,6 +78,8 @@ pub struct Context {
     pub kubeconfig: Option<KubeconfigSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundles: Option<BundlesSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownSection>,
     /// Creates a step started but has not seen finish (see [`crate::plan`]).
@@ -218,6 +233,7 @@ impl Context {
             certs: None,
             kubeconfig: None,
             encryption: None,
+            bundles: None,
             teardown: None,
             journal: Vec::new(),
             plan: None,
@@ -326,10 +342,11 @@ impl Context {
     }
 
     /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
-    /// the encryption config in the PKI directory) must run again.
+    /// the encryption config in the PKI directory, the node bundles) must run again.
     pub fn forget_pki(&mut self) {
-        (self.ca, self.certs, self.kubeconfig, self.encryption) = (None, None, None, None);
-        self.completed.retain(|step| !["ca", "certs", "kubeconfig", "encryption"].contains(&step.as_str()));
+        (self.ca, self.certs, self.kubeconfig, self.encryption, self.bundles) = (None, None, None, None, None);
+        let local = ["ca", "certs", "kubeconfig", "encryption", "bundles"];
+        self.completed.retain(|step| !local.contains(&step.as_str()));
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Params {
     /// when another cluster has `kubeconfig`.
     #[serde(default = "default_kubeconfig_dir")]
     pub kubeconfig_dir: String,
+    /// Where the node bundles go (`nodes-<cluster>` when another cluster has `nodes`).
+    #[serde(default = "default_nodes_dir")]
+    pub nodes_dir: String,
 }
 
 fn default_ssh_dir() -> String {
@@ -52,6 +55,10 @@ fn default_ssh_dir() -> String {
 
 fn default_kubeconfig_dir() -> String {
     "kubeconfig".into()
+}
+
+fn default_nodes_dir() -> String {
+    "nodes".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -222,6 +229,7 @@ impl Params {
             pki: crate::pki::PkiParams::default(),
             ssh_dir: default_ssh_dir(),
             kubeconfig_dir: default_kubeconfig_dir(),
+            nodes_dir: default_nodes_dir(),
         }
     }
 
@@ -246,6 +254,7 @@ impl Params {
         crate::files::check_dir("params.pki.dir", &self.pki.dir, self.pki.allow_outside_dir)?;
         crate::files::check_dir("params.ssh_dir", &self.ssh_dir, false)?;
         crate::files::check_dir("params.kubeconfig_dir", &self.kubeconfig_dir, false)?;
+        crate::files::check_dir("params.nodes_dir", &self.nodes_dir, false)?;
         self.check_nodes()
     }
 

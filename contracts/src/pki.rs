@@ -245,3 +245,19 @@ pub struct KubeconfigRecord {
     pub user: String,
     pub server: String,
 }
+
+/// The node bundles `groundup-bundles` laid out: per node, its tree and its archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BundlesSection {
+    pub nodes: Vec<BundleRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BundleRecord {
+    pub hostname: String,
+    /// `nodes/<hostname>/`, mirroring the node's filesystem.
+    pub dir: String,
+    /// `nodes/<hostname>.tar.gz`, the same for `scp` by hand.
+    pub archive: String,
+    pub files: usize,
+}

@@ -111,6 +111,7 @@ pub fn build(args: &InitArgs, home: &std::path::Path) -> Result<Context> {
     }
     params.ssh_dir = groundup_contracts::files::free_dir(home, &params.ssh_dir, name);
     params.kubeconfig_dir = groundup_contracts::files::free_dir(home, &params.kubeconfig_dir, name);
+    params.nodes_dir = groundup_contracts::files::free_dir(home, &params.nodes_dir, name);
     context.target = match (&args.endpoint, args.aws) {
         (Some(endpoint), _) => Target::Endpoint { endpoint: endpoint.clone() },
         (None, true) => Target::Aws,
@@ -159,6 +160,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         service_cidr: args.service_cidr,
         ssh_dir: defaults.ssh_dir,
         kubeconfig_dir: defaults.kubeconfig_dir,
+        nodes_dir: defaults.nodes_dir,
         pki: PkiParams {
             dir: args.pki_dir.clone().unwrap_or(defaults.pki.dir),
             allow_outside_dir: args.allow_outside_dir,
