@@ -277,6 +277,38 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
     assert_eq!(left, [pki.join("retired/mine.txt")], "a purge must remove exactly what groundup wrote");
 }
 
+#[test]
+fn a_reissue_or_a_retirement_cut_short_by_a_kill_resumes_and_converges() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let pki = dir.path().join("pki");
+    let files = groundup_contracts::files::ClusterDir::open(&pki, "k8s-cluster").unwrap();
+    let keys_before = keys(dir.path());
+
+    // Killed mid re-issue: the new request written, the certificate not yet (a temporary file
+    // left), the key untouched.
+    let moved = with(&context, "/compute/nodes/4/public_ip", "54.1.2.3".into());
+    std::fs::copy(pki.join("admin.csr"), pki.join("k8s-cluster-worker-1.csr")).unwrap();
+    write(&pki, ".k8s-cluster-worker-1.pem.1.0.partial", "half a certificate");
+    let after = ok(&certs(&[], &moved, dir.path()), "certs after a killed re-issue");
+    assert_eq!(reissued(&context, &after), ["k8s-cluster-worker-1"]);
+    assert_eq!(keys(dir.path()), keys_before);
+    ok(&certs(&["check"], &after, dir.path()), "check after the resumed re-issue");
+
+    // Killed mid retirement: the certificate moved, its key and request not yet.
+    let mut doc: serde_json::Value = serde_json::from_str(&after).unwrap();
+    doc.pointer_mut("/compute/nodes").unwrap().as_array_mut().unwrap().remove(5);
+    let smaller = doc.to_string();
+    files.move_file("k8s-cluster-worker-2.pem", "retired/k8s-cluster-worker-2.pem").unwrap();
+    drop(files);
+    let resumed = ok(&certs(&[], &smaller, dir.path()), "certs after a killed retirement");
+    for file in ["k8s-cluster-worker-2.pem", "k8s-cluster-worker-2-key.pem", "k8s-cluster-worker-2.csr"] {
+        assert!(!pki.join(file).exists() && pki.join("retired").join(file).exists(), "{file}");
+    }
+    ok(&certs(&["check"], &resumed, dir.path()), "check after the resumed retirement");
+    groundup_contracts::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
+    assert!(!pki.exists(), "a purge left {:?}", walk(&pki));
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
