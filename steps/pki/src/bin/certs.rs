@@ -22,8 +22,9 @@ use rayon::prelude::*;
 
 #[derive(Args, Debug)]
 struct CertsArgs {
-    /// Regenerate certificates that no longer match the context (or are about to expire, or
-    /// unreadable); never a CA
+    /// Regenerate, with new keys, certificates that no longer match the context (or are about
+    /// to expire, or unreadable); never a CA. Not needed when only the SANs the infrastructure
+    /// decides changed: those are re-issued anyway, for their keys
     #[arg(long)]
     renew: bool,
     /// Add a custom certificate from a cfssl CSR JSON (`<name>-csr.json`); it is kept in the
