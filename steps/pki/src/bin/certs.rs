@@ -214,13 +214,15 @@ fn ensure(
         Found::Present(cert, _, found) if found.is_clean() => {
             return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert)))
         }
-        Found::Present(_, key, found) if found.follows_infrastructure(spec).is_some() => {
-            let diff = found.follows_infrastructure(spec).map(ToString::to_string).unwrap_or_default();
-            let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(cannot)?;
-            store.save_reissued(&spec.name, &issued).map_err(StepError::new)?;
-            return Ok(Outcome::Followed(store.record(&spec.name, signer, &issued.cert), diff));
-        }
-        Found::Present(_, _, found) => found.problems(),
+        Found::Present(_, key, found) => match found.follows_infrastructure(spec) {
+            Some(diff) => {
+                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(cannot)?;
+                store.save_reissued(&spec.name, &issued).map_err(StepError::new)?;
+                let record = store.record(&spec.name, signer, &issued.cert);
+                return Ok(Outcome::Followed(record, diff.to_string()));
+            }
+            None => found.problems(),
+        },
         Found::Unreadable(found) => found,
         Found::Missing => Vec::new(),
     };
