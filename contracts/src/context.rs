@@ -332,13 +332,15 @@ impl Context {
     }
 
     /// After a teardown: the cloud sections describe resources that no longer exist, and every
-    /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources.
+    /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources, but the
+    /// certificates name the instances and the load balancer: `certs` runs again too, to
+    /// follow the new ones.
     pub fn forget_cloud_resources(&mut self) {
         const CLOUD_STEPS: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute"];
         (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
             (None, None, None, None, None, None, None);
         self.compute = None;
-        self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
+        self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()) && step != "certs");
     }
 
     /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
@@ -584,6 +586,16 @@ mod tests {
         let context = Context::from_json(&value.to_string()).unwrap();
         let again: Value = serde_json::from_str(&context.to_json()).unwrap();
         assert_eq!(again, value);
+    }
+
+    #[test]
+    fn after_a_teardown_the_cloud_steps_and_certs_run_again_and_the_pki_is_kept() {
+        let mut context = sample();
+        context.completed = DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect();
+        context.forget_cloud_resources();
+        assert!(context.is_completed("ca"), "the PKI is kept");
+        assert!(!context.is_completed("certs"), "certs must follow the new instances");
+        assert!(!context.is_completed("compute") && !context.is_completed("vpc"));
     }
 
     #[test]
