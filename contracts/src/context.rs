@@ -333,14 +333,15 @@ impl Context {
 
     /// After a teardown: the cloud sections describe resources that no longer exist, and every
     /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources, but the
-    /// certificates name the instances and the load balancer: `certs` runs again too, to
-    /// follow the new ones.
+    /// certificates name the instances and the load balancer, and the kubeconfigs and node
+    /// bundles carry the certificates: those steps run again too, to follow the new ones.
     pub fn forget_cloud_resources(&mut self) {
-        const CLOUD_STEPS: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute"];
+        const AGAIN: &[&str] =
+            &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "certs", "kubeconfig", "bundles"];
         (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
             (None, None, None, None, None, None, None);
         self.compute = None;
-        self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()) && step != "certs");
+        self.completed.retain(|step| !AGAIN.contains(&step.as_str()));
     }
 
     /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
@@ -595,6 +596,8 @@ mod tests {
         context.forget_cloud_resources();
         assert!(context.is_completed("ca"), "the PKI is kept");
         assert!(!context.is_completed("certs"), "certs must follow the new instances");
+        assert!(!context.is_completed("kubeconfig") && !context.is_completed("bundles"), "they carry the certificates");
+        assert!(context.is_completed("encryption"), "the encryption key stays");
         assert!(!context.is_completed("compute") && !context.is_completed("vpc"));
     }
 

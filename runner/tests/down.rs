@@ -169,6 +169,11 @@ fn worker_ips(cluster: &TestCluster) -> Vec<String> {
     compute.nodes.iter().filter(|n| n.name.contains("-worker-")).map(|n| format!("{:?}", n.public_ip)).collect()
 }
 
+fn worker_hostname(cluster: &TestCluster) -> String {
+    let state = cluster.state();
+    state.compute.unwrap().workers().next().unwrap().hostname.clone()
+}
+
 #[test]
 fn up_down_up_needs_no_flag_its_certificates_follow_the_new_instances_and_purge_makes_a_new_pki() {
     let cluster = TestCluster::new("redo");
@@ -189,6 +194,16 @@ fn up_down_up_needs_no_flag_its_certificates_follow_the_new_instances_and_purge_
     assert_ne!(read(&format!("{kubelet}.pem")), cert, "the kubelet certificate still names the old instance");
     assert_eq!(read(&format!("{kubelet}-key.pem")), key, "a re-issue must keep the key");
     assert_eq!(read("ca.pem"), ca, "a CA is never replaced");
+    let bundled = cluster.dir.path().join(format!(
+        "nodes/{}/var/lib/kubelet/{}.pem",
+        worker_hostname(&cluster),
+        worker_hostname(&cluster)
+    ));
+    assert_eq!(
+        std::fs::read(bundled).unwrap(),
+        read(&format!("{kubelet}.pem")),
+        "the node bundle kept the old certificate"
+    );
     assert_success(&check(), "groundup-certs check after up, down, up");
     assert_success(&cluster.groundup(&["up"]), "the next up");
 
