@@ -26,3 +26,7 @@ status:
 
 emulator-stop:
     cargo run --quiet -p groundup -- emulator stop
+
+# Regenerate the README's picture of the course's cluster (runner/doc/cluster.svg)
+picture:
+    scripts/graph.sh

@@ -19,15 +19,28 @@ use crate::error::ContextError;
 use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
-use crate::pki::{CaSection, CertsSection};
+use crate::pki::{BundlesSection, CaSection, CertsSection, EncryptionSection, KubeconfigSection};
 use crate::plan::{JournalEntry, PlanLog, PlanSection};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
 
 /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
-pub const DEFAULT_PIPELINE: &[&str] =
-    &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca", "certs"];
+pub const DEFAULT_PIPELINE: &[&str] = &[
+    "vpc",
+    "dhcp",
+    "subnet",
+    "igw",
+    "routes",
+    "sg",
+    "nlb",
+    "compute",
+    "ca",
+    "certs",
+    "kubeconfig",
+    "encryption",
+    "bundles",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "groundup context", description = "The JSON document that passes between groundup steps")]
@@ -61,6 +74,12 @@ pub struct Context {
     pub ca: Option<CaSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certs: Option<CertsSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<KubeconfigSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundles: Option<BundlesSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownSection>,
     /// Creates a step started but has not seen finish (see [`crate::plan`]).
@@ -212,6 +231,9 @@ impl Context {
             compute: None,
             ca: None,
             certs: None,
+            kubeconfig: None,
+            encryption: None,
+            bundles: None,
             teardown: None,
             journal: Vec::new(),
             plan: None,
@@ -261,6 +283,7 @@ impl Context {
         }
         check_target(&self.target)?;
         self.params.validate()?;
+        self.params.pki.validate()?;
         for (i, step) in self.pipeline.iter().enumerate() {
             check_step_name(&format!("pipeline[{i}]"), step)?;
             if self.pipeline[..i].contains(step) {
@@ -309,19 +332,24 @@ impl Context {
     }
 
     /// After a teardown: the cloud sections describe resources that no longer exist, and every
-    /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources.
+    /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources, but the
+    /// certificates name the instances and the load balancer, and the kubeconfigs and node
+    /// bundles carry the certificates: those steps run again too, to follow the new ones.
     pub fn forget_cloud_resources(&mut self) {
-        const CLOUD_STEPS: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute"];
+        const AGAIN: &[&str] =
+            &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "certs", "kubeconfig", "bundles"];
         (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
             (None, None, None, None, None, None, None);
         self.compute = None;
-        self.completed.retain(|step| !CLOUD_STEPS.contains(&step.as_str()));
+        self.completed.retain(|step| !AGAIN.contains(&step.as_str()));
     }
 
-    /// After the PKI directory is deleted: the ca and certs steps must run again.
+    /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
+    /// the encryption config in the PKI directory, the node bundles) must run again.
     pub fn forget_pki(&mut self) {
-        (self.ca, self.certs) = (None, None);
-        self.completed.retain(|step| step != "ca" && step != "certs");
+        (self.ca, self.certs, self.kubeconfig, self.encryption, self.bundles) = (None, None, None, None, None);
+        let local = ["ca", "certs", "kubeconfig", "encryption", "bundles"];
+        self.completed.retain(|step| !local.contains(&step.as_str()));
     }
 }
 
@@ -562,6 +590,18 @@ mod tests {
     }
 
     #[test]
+    fn after_a_teardown_the_cloud_steps_and_certs_run_again_and_the_pki_is_kept() {
+        let mut context = sample();
+        context.completed = DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect();
+        context.forget_cloud_resources();
+        assert!(context.is_completed("ca"), "the PKI is kept");
+        assert!(!context.is_completed("certs"), "certs must follow the new instances");
+        assert!(!context.is_completed("kubeconfig") && !context.is_completed("bundles"), "they carry the certificates");
+        assert!(context.is_completed("encryption"), "the encryption key stays");
+        assert!(!context.is_completed("compute") && !context.is_completed("vpc"));
+    }
+
+    #[test]
     fn bad_documents_get_one_clear_line() {
         assert!(error_of("").contains("empty"));
         assert!(error_of("{").contains("not valid JSON"));
@@ -655,6 +695,13 @@ mod tests {
         assert!(!aws_allowed(), "run the tests without {ALLOW_AWS_ENV}");
         assert!(matches!(Target::Aws.check_allowed(), Err(ContextError::AwsNotAllowed)));
         assert!(Target::Emulator { endpoint: "http://127.0.0.1:1".into() }.check_allowed().is_ok());
+    }
+
+    #[test]
+    fn pki_validity_is_checked_with_the_rest_of_the_context() {
+        let mut value: Value = serde_json::from_str(&sample().to_json()).unwrap();
+        value["params"]["pki"]["leaf_days"] = 0.into();
+        assert!(error_of(&value.to_string()).contains("`params.pki.leaf_days`"));
     }
 
     #[test]

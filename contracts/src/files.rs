@@ -136,6 +136,11 @@ impl ClusterDir {
         }
     }
 
+    /// Whether groundup wrote `relative` here (it is in the directory's record).
+    pub fn is_ours(&self, relative: &str) -> bool {
+        recorded(&self.path).iter().any(|r| r == relative)
+    }
+
     /// Removes a file of ours (a key that never signed anything, left by a killed run).
     pub fn remove(&self, relative: &str) -> Result<(), String> {
         let target = self.path.join(relative);
@@ -143,6 +148,29 @@ impl ClusterDir {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(&target, e)),
             _ => Ok(()),
         }
+    }
+
+    /// Moves the file `from` to `to` (both relative), never over an existing file. `to` is
+    /// recorded before it exists, so a purge still removes it. A crash leaves the file at
+    /// `from`, at both names (a second call finishes the move), or at `to`.
+    pub fn move_file(&self, from: &str, to: &str) -> Result<PathBuf, String> {
+        for relative in [from, to] {
+            if !is_plain_relative(Path::new(relative)) {
+                return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
+            }
+        }
+        let (source, target) = (self.path.join(from), self.path.join(to));
+        let parent = target.parent().expect("a joined path has a parent");
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| fail(parent, e))?;
+        self.record(to)?;
+        match std::fs::hard_link(&source, &target) {
+            Err(e) if !(e.kind() == std::io::ErrorKind::AlreadyExists && same_file(&source, &target)) => {
+                return Err(fail(&target, e))
+            }
+            _ => {}
+        }
+        std::fs::remove_file(&source).map_err(|e| fail(&source, e))?;
+        Ok(target)
     }
 
     /// Records `relative` (before it exists, so a crash cannot leave an unrecorded file) and
@@ -201,6 +229,14 @@ fn partials_of(target: &Path) -> Vec<PathBuf> {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
         .filter(|p| p.to_string_lossy().ends_with(PARTIAL))
         .collect()
+}
+
+/// Whether two paths are one file (the two names a killed move left).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 fn fail(path: &Path, e: impl std::fmt::Display) -> String {
@@ -271,7 +307,7 @@ fn claim(path: &Path, cluster: &str) -> Result<(), String> {
 }
 
 /// The files groundup recorded in `dir`, each a plain relative path, without repeats.
-fn recorded(dir: &Path) -> Vec<String> {
+pub fn recorded(dir: &Path) -> Vec<String> {
     let mut text = String::new();
     let _ = File::open(dir.join(MANIFEST_FILE)).and_then(|mut f| f.read_to_string(&mut text));
     let mut files: Vec<String> = Vec::new();
@@ -440,6 +476,29 @@ mod tests {
         }
         assert_eq!(dir.write_once("ca-key.pem", b"other", 0o600).unwrap(), Written::Existing(on_disk.clone()));
         assert_eq!(std::fs::read(dir.path().join("ca-key.pem")).unwrap(), on_disk, "a write-once file was replaced");
+    }
+
+    #[test]
+    fn a_moved_file_stays_recorded_is_never_moved_over_another_and_a_killed_move_finishes() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = ClusterDir::open(home.path().join("pki"), "c").unwrap();
+        dir.write("w.pem", b"cert", 0o644).unwrap();
+        dir.write("v.pem", b"other", 0o644).unwrap();
+        dir.move_file("w.pem", "retired/w.pem").unwrap();
+        assert!(!home.path().join("pki/w.pem").exists());
+        assert_eq!(std::fs::read(home.path().join("pki/retired/w.pem")).unwrap(), b"cert");
+        assert_eq!(mode(&home.path().join("pki/retired")), 0o700);
+
+        assert!(dir.move_file("v.pem", "retired/w.pem").is_err(), "moved over an existing file");
+        assert_eq!(std::fs::read(home.path().join("pki/retired/w.pem")).unwrap(), b"cert");
+        // Killed between the link and the removal: both names, one file.
+        std::fs::hard_link(home.path().join("pki/v.pem"), home.path().join("pki/retired/v.pem")).unwrap();
+        dir.move_file("v.pem", "retired/v.pem").unwrap();
+        assert!(!home.path().join("pki/v.pem").exists() && home.path().join("pki/retired/v.pem").exists());
+        assert!(dir.move_file("../x", "retired/x").is_err() && dir.move_file("v.pem", "/tmp/x").is_err());
+
+        purge(home.path(), "pki", "c").unwrap();
+        assert!(!home.path().join("pki").exists(), "a purge left a moved file");
     }
 
     #[test]

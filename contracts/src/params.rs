@@ -40,10 +40,25 @@ pub struct Params {
     /// [`crate::files`]); `ssh-<cluster>` when another cluster has `ssh`.
     #[serde(default = "default_ssh_dir")]
     pub ssh_dir: String,
+    /// Where the kubeconfigs go, relative to the cluster's directory; `kubeconfig-<cluster>`
+    /// when another cluster has `kubeconfig`.
+    #[serde(default = "default_kubeconfig_dir")]
+    pub kubeconfig_dir: String,
+    /// Where the node bundles go (`nodes-<cluster>` when another cluster has `nodes`).
+    #[serde(default = "default_nodes_dir")]
+    pub nodes_dir: String,
 }
 
 fn default_ssh_dir() -> String {
     "ssh".into()
+}
+
+fn default_kubeconfig_dir() -> String {
+    "kubeconfig".into()
+}
+
+fn default_nodes_dir() -> String {
+    "nodes".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -238,6 +253,8 @@ impl Params {
             service_cidr: "10.32.0.0/24".parse().expect("literal CIDR"),
             pki: crate::pki::PkiParams::default(),
             ssh_dir: default_ssh_dir(),
+            kubeconfig_dir: default_kubeconfig_dir(),
+            nodes_dir: default_nodes_dir(),
         }
     }
 
@@ -261,6 +278,8 @@ impl Params {
         self.check_image()?;
         crate::files::check_dir("params.pki.dir", &self.pki.dir, self.pki.allow_outside_dir)?;
         crate::files::check_dir("params.ssh_dir", &self.ssh_dir, false)?;
+        crate::files::check_dir("params.kubeconfig_dir", &self.kubeconfig_dir, false)?;
+        crate::files::check_dir("params.nodes_dir", &self.nodes_dir, false)?;
         self.check_nodes()
     }
 

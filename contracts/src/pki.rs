@@ -206,3 +206,58 @@ mod tests {
         assert!(with(|p| p.ca_days = 30).contains("renewal window"));
     }
 }
+
+/// The encryption-at-rest config for the API server (`groundup-encryption`): where it is and
+/// which keys it holds, by name and fingerprint, never the keys themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncryptionSection {
+    /// The `EncryptionConfiguration` file, 0600, in the PKI directory.
+    pub path: String,
+    /// The providers in the order the API server tries them; the first encrypts new writes.
+    pub providers: Vec<EncryptionProviderRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncryptionProviderRecord {
+    /// aescbc, aesgcm or secretbox (`identity`, always last, is implied).
+    pub provider: String,
+    pub keys: Vec<EncryptionKeyRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EncryptionKeyRecord {
+    pub name: String,
+    /// SHA-256 of the key, to recognise it; the key itself is only in the file.
+    pub sha256: String,
+}
+
+/// The kubeconfigs `groundup-kubeconfig` wrote (certificates embedded): where each is, whom it
+/// authenticates and which server it talks to; never key material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KubeconfigSection {
+    pub files: Vec<KubeconfigRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KubeconfigRecord {
+    pub path: String,
+    /// The user: the client certificate's CN (`admin`, `system:node:<hostname>`, ...).
+    pub user: String,
+    pub server: String,
+}
+
+/// The node bundles `groundup-bundles` laid out: per node, its tree and its archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BundlesSection {
+    pub nodes: Vec<BundleRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BundleRecord {
+    pub hostname: String,
+    /// `nodes/<hostname>/`, mirroring the node's filesystem.
+    pub dir: String,
+    /// `nodes/<hostname>.tar.gz`, the same for `scp` by hand.
+    pub archive: String,
+    pub files: usize,
+}

@@ -58,14 +58,14 @@ pub fn run(args: &DownArgs) -> Result<()> {
     Ok(())
 }
 
-/// The SSH key and the PKI files, which `down` otherwise leaves in place: only the files
+/// The SSH key, the PKI files, the kubeconfigs and the node bundles, which `down` otherwise leaves in place: only the files
 /// groundup recorded writing for this cluster, in its directories (see
 /// [`groundup_contracts::files`]), found from the parameters, which outlive a teardown.
 fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
     let home = files::home_of(state_path);
     let params = &context.params;
     let mut problems = Vec::new();
-    for dir in [&params.ssh_dir, &params.pki.dir] {
+    for dir in [&params.ssh_dir, &params.pki.dir, &params.kubeconfig_dir, &params.nodes_dir] {
         match files::purge(home, dir, &context.cluster.name) {
             Ok(removed) => removed.iter().for_each(|p| eprintln!("groundup: removed {}", p.display())),
             Err(problem) => problems.push(problem),

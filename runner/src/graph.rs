@@ -1,7 +1,9 @@
 //! `groundup graph`: the cluster drawn from the state file alone (no API call), grouped the way
 //! the course draws it (VPC contains subnet contains nodes), with the PKI's trust tree beside
-//! it. One model, two renderers: Graphviz DOT and Mermaid.
+//! it, each certificate checked against its file on disk. One model, two renderers: Graphviz
+//! DOT and Mermaid.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +14,7 @@ use clap::{Args, ValueEnum};
 use groundup_contracts::infra::Role;
 use groundup_contracts::pki::CertRecord;
 use groundup_contracts::Context;
+use groundup_pki::store::fingerprint;
 
 use crate::state;
 
@@ -41,7 +44,8 @@ const WARN_DAYS: i64 = 30;
 
 pub fn run(args: &GraphArgs) -> Result<()> {
     let context = state::load_existing(&args.state, None)?;
-    let graph = Graph::of(&context, now());
+    let found = on_disk(&context, groundup_contracts::files::home_of(&args.state));
+    let graph = Graph::of(&context, &found, now());
     match &args.svg {
         Some(file) => render_svg(&graph.dot(), file),
         None => {
@@ -72,6 +76,27 @@ fn render_svg(dot: &str, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What is wrong with each recorded certificate's file, checked now and locally (no API call):
+/// missing, unreadable, or not the certificate the context records (by SHA-256).
+fn on_disk(context: &Context, home: &Path) -> HashMap<String, String> {
+    let authorities = context.ca.iter().flat_map(|ca| &ca.authorities);
+    let certificates = context.certs.iter().flat_map(|certs| &certs.certificates);
+    authorities
+        .chain(certificates)
+        .filter_map(|record| {
+            let problem = match std::fs::read(home.join(&record.cert_path)) {
+                Err(_) => "its file is missing",
+                Ok(pem) => match openssl::x509::X509::from_pem(&pem) {
+                    Err(_) => "its file is not a certificate",
+                    Ok(cert) if fingerprint(&cert) != record.sha256 => "its file is not the recorded certificate",
+                    Ok(_) => return None,
+                },
+            };
+            Some((record.name.clone(), problem.to_string()))
+        })
+        .collect()
+}
+
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
@@ -88,7 +113,8 @@ struct Group {
 struct Node {
     id: String,
     lines: Vec<String>,
-    /// Drawn in red: a certificate that is expiring or whose expiry cannot be read.
+    /// Drawn in red: a certificate that is expiring, whose expiry cannot be read, or whose file
+    /// is not the one recorded.
     marked: bool,
 }
 
@@ -116,10 +142,10 @@ impl Group {
 }
 
 impl Graph {
-    fn of(context: &Context, now: i64) -> Graph {
+    fn of(context: &Context, found: &HashMap<String, String>, now: i64) -> Graph {
         let mut graph = Graph::default();
         graph.network(context);
-        graph.pki(context, now);
+        graph.pki(context, found, now);
         graph
     }
 
@@ -200,13 +226,17 @@ impl Graph {
         self.groups.push(region);
     }
 
-    fn pki(&mut self, context: &Context, now: i64) {
+    fn pki(&mut self, context: &Context, found: &HashMap<String, String>, now: i64) {
         let authorities = context.ca.iter().flat_map(|ca| &ca.authorities);
         let certificates = context.certs.iter().flat_map(|certs| &certs.certificates);
         let mut group = Group::new("pki", format!("PKI ({})", context.params.pki.dir));
         for record in authorities.chain(certificates) {
             let id = format!("cert-{}", record.name);
-            let (lines, marked) = certificate(record, now);
+            let (mut lines, mut marked) = certificate(record, now);
+            if let Some(problem) = found.get(&record.name) {
+                lines.push(format!("WRONG: {problem}"));
+                marked = true;
+            }
             group.nodes.push(Node { id: id.clone(), lines, marked });
             if record.signer != record.name {
                 self.edge(&format!("cert-{}", record.signer), &id, "");
@@ -389,7 +419,7 @@ mod tests {
     #[test]
     fn every_resource_of_the_context_is_drawn_inside_its_container() {
         let context = infra();
-        let dot = Graph::of(&context, 0).dot();
+        let dot = Graph::of(&context, &HashMap::new(), 0).dot();
         let compute = context.compute.as_ref().unwrap();
         let nlb = context.nlb.as_ref().unwrap();
         let ids = [
@@ -416,7 +446,7 @@ mod tests {
 
     #[test]
     fn mermaid_edges_name_declared_nodes_and_subgraphs_close() {
-        let text = Graph::of(&infra(), 0).mermaid();
+        let text = Graph::of(&infra(), &HashMap::new(), 0).mermaid();
         assert!(text.starts_with("flowchart LR\n"));
         let declared: Vec<&str> = text.lines().filter_map(|l| l.trim().split_once("[\"").map(|(id, _)| id)).collect();
         let edges: Vec<&str> = text.lines().filter(|l| l.contains("-->")).collect();

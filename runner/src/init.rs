@@ -111,6 +111,8 @@ pub fn build(args: &InitArgs, home: &std::path::Path) -> Result<Context> {
         params.pki.dir = groundup_contracts::files::free_dir(home, &params.pki.dir, name);
     }
     params.ssh_dir = groundup_contracts::files::free_dir(home, &params.ssh_dir, name);
+    params.kubeconfig_dir = groundup_contracts::files::free_dir(home, &params.kubeconfig_dir, name);
+    params.nodes_dir = groundup_contracts::files::free_dir(home, &params.nodes_dir, name);
     context.target = match (&args.endpoint, args.aws) {
         (Some(endpoint), _) => Target::Endpoint { endpoint: endpoint.clone() },
         (None, true) => Target::Aws,
@@ -152,6 +154,8 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         image,
         service_cidr: args.service_cidr,
         ssh_dir: defaults.ssh_dir,
+        kubeconfig_dir: defaults.kubeconfig_dir,
+        nodes_dir: defaults.nodes_dir,
         pki: PkiParams {
             dir: args.pki_dir.clone().unwrap_or(defaults.pki.dir),
             allow_outside_dir: args.allow_outside_dir,

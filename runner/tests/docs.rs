@@ -25,7 +25,21 @@ fn complete(words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completes_the_step_names_after_from_to_and_only() {
-    let steps = ["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca", "certs"];
+    let steps = [
+        "vpc",
+        "dhcp",
+        "subnet",
+        "igw",
+        "routes",
+        "sg",
+        "nlb",
+        "compute",
+        "ca",
+        "certs",
+        "kubeconfig",
+        "encryption",
+        "bundles",
+    ];
     for flag in ["--from", "--to", "--only"] {
         assert_eq!(complete(&["groundup", "up", flag, ""]), steps, "after `groundup up {flag}`");
     }

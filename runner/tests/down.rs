@@ -40,6 +40,7 @@ fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
     assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
     assert!(!cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name)).exists(), "--purge left the key");
     assert!(!cluster.dir.path().join("pki").exists(), "--purge left the PKI");
+    assert!(!cluster.dir.path().join("kubeconfig").exists(), "--purge left the kubeconfigs");
     let state = cluster.state();
     assert!(state.teardown.unwrap().torn_down);
     assert!(state.completed.is_empty() && state.vpc.is_none());
@@ -160,4 +161,55 @@ fn vpc_exists(id: &str) -> bool {
         let ec2 = groundup_testkit::client(groundup_testkit::endpoint()).await;
         ec2.describe_vpcs().vpc_ids(id).send().await.is_ok_and(|out| !out.vpcs().is_empty())
     })
+}
+
+/// The public addresses of the cluster's workers, from its state file.
+fn worker_ips(cluster: &TestCluster) -> Vec<String> {
+    let compute = cluster.state().compute.expect("a compute section");
+    compute.nodes.iter().filter(|n| n.name.contains("-worker-")).map(|n| format!("{:?}", n.public_ip)).collect()
+}
+
+fn worker_hostname(cluster: &TestCluster) -> String {
+    let state = cluster.state();
+    state.compute.unwrap().workers().next().unwrap().hostname.clone()
+}
+
+#[test]
+fn up_down_up_needs_no_flag_its_certificates_follow_the_new_instances_and_purge_makes_a_new_pki() {
+    let cluster = TestCluster::new("redo");
+    assert_success(&cluster.up(&[]), "up");
+    let pki = cluster.dir.path().join("pki");
+    let kubelet = format!("{}-worker-0", cluster.name);
+    let read = |file: &str| std::fs::read(pki.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (key, ca, cert) = (read(&format!("{kubelet}-key.pem")), read("ca.pem"), read(&format!("{kubelet}.pem")));
+    let ips = worker_ips(&cluster);
+    let check = || cluster.run_step("certs", &["check", "--context", "groundup.json"], "");
+
+    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    let again = cluster.groundup(&["up"]);
+    assert_success(&again, "up after down, without --renew");
+    assert_ne!(worker_ips(&cluster), ips, "the emulator gave the new workers the same public addresses");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains(&format!("re-issued {kubelet}")), "{stderr}");
+    assert_ne!(read(&format!("{kubelet}.pem")), cert, "the kubelet certificate still names the old instance");
+    assert_eq!(read(&format!("{kubelet}-key.pem")), key, "a re-issue must keep the key");
+    assert_eq!(read("ca.pem"), ca, "a CA is never replaced");
+    let bundled = cluster.dir.path().join(format!(
+        "nodes/{}/var/lib/kubelet/{}.pem",
+        worker_hostname(&cluster),
+        worker_hostname(&cluster)
+    ));
+    assert_eq!(
+        std::fs::read(bundled).unwrap(),
+        read(&format!("{kubelet}.pem")),
+        "the node bundle kept the old certificate"
+    );
+    assert_success(&check(), "groundup-certs check after up, down, up");
+    assert_success(&cluster.groundup(&["up"]), "the next up");
+
+    assert_success(&cluster.groundup(&["down", "--yes", "--purge"]), "down --yes --purge");
+    assert_success(&cluster.groundup(&["up"]), "up after a purge");
+    assert_ne!(read("ca.pem"), ca, "up after --purge must make a new PKI");
+    assert_ne!(read(&format!("{kubelet}-key.pem")), key);
+    assert_success(&check(), "groundup-certs check after a purge and up");
 }

@@ -28,6 +28,15 @@ fn the_graph_of_an_emulator_cluster_renders_and_names_everything() {
         assert!(dot.contains(&format!("\"cert-{}\"", record.name)), "certificate {} is not drawn", record.name);
     }
 
+    let home = cluster.dir.path();
+    std::fs::copy(home.join("pki/ca.pem"), home.join("pki/admin.pem")).unwrap();
+    let tampered = cluster.groundup(&["graph"]);
+    let tampered = String::from_utf8(tampered.stdout).unwrap();
+    let admin = tampered.lines().find(|l| l.contains("\"cert-admin\" [")).unwrap();
+    assert!(admin.contains("color=red") && admin.contains("not the recorded certificate"), "{admin}");
+    let kube_proxy = tampered.lines().find(|l| l.contains("\"cert-kube-proxy\" [")).unwrap();
+    assert!(!kube_proxy.contains("color=red"), "{kube_proxy}");
+
     let committed = std::fs::read_to_string(groundup_testkit::workspace_root().join("runner/doc/cluster.dot")).unwrap();
     assert_eq!(
         shape(&committed, "k8s-cluster"),

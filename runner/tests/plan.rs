@@ -5,8 +5,9 @@ use groundup_contracts::plan::{Action, PlanSection};
 use groundup_contracts::Target;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, TestCluster};
 
-/// 6 network resources, 4 of the load balancer, a key pair and 6 instances, 3 CAs, 19 certificates.
-const RESOURCES: usize = 6 + 4 + 7 + 3 + 19;
+/// 6 network resources, 4 of the load balancer, a key pair and 6 instances, 3 CAs, 19
+/// certificates, 4 + 3 kubeconfigs, the encryption config, 6 node bundles.
+const RESOURCES: usize = 6 + 4 + 7 + 3 + 19 + 7 + 1 + 6;
 
 fn plan(cluster: &TestCluster, extra: &[&str]) -> PlanSection {
     let mut args = vec!["up", "--plan"];

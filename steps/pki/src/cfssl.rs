@@ -105,6 +105,7 @@ pub fn spec(custom: &CustomCert) -> Result<CertSpec, String> {
         key: Some(key),
         hours: custom.expiry_hours,
         names: Some(subject),
+        infrastructure_sans: Vec::new(),
     })
 }
 

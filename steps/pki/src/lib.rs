@@ -1,9 +1,14 @@
 //! The cluster PKI with openssl: what to issue ([`plan`]), how to issue and inspect it
-//! ([`x509`]), and where it lives on disk ([`store`]). No AWS here: the steps read node names,
+//! ([`x509`]), and where it lives on disk ([`store`]); the kubeconfigs that embed the certificates
+//! ([`kubeconfig`]); the encryption-at-rest config ([`encryption`]), whose key lives
+//! beside the CA keys; and what each node needs ([`bundle`]). No AWS here: the steps read node names,
 //! addresses and the load balancer's DNS name from the context.
 
+pub mod bundle;
 pub mod cfssl;
+pub mod encryption;
 pub mod kubeadm;
+pub mod kubeconfig;
 pub mod names;
 pub mod plan;
 pub mod store;

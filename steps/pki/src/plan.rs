@@ -68,6 +68,10 @@ pub struct CertSpec {
     pub hours: Option<u32>,
     /// A cfssl request's own C, ST, L, OU (only those it gives); `None`: the course's.
     pub names: Option<CfsslName>,
+    /// The SANs the infrastructure decides (the NLB's name, the nodes' addresses and names),
+    /// as in [`CertSpec::sans`]. When only these differ, the certificate is re-issued by
+    /// itself for its existing key; empty: it never follows the infrastructure.
+    pub infrastructure_sans: Vec<String>,
 }
 
 impl CertSpec {
@@ -83,12 +87,21 @@ impl CertSpec {
             key: None,
             hours: None,
             names: None,
+            infrastructure_sans: Vec::new(),
         }
     }
 
     fn with_sans(mut self, dns: Vec<String>, ips: Vec<IpAddr>) -> Self {
         self.dns = dns;
         self.ips = ips;
+        self
+    }
+
+    /// Marks these of its SANs as the infrastructure's.
+    fn following(mut self, dns: &[String], ips: &[IpAddr]) -> Self {
+        let dns = dns.iter().map(|d| format!("DNS:{d}"));
+        self.infrastructure_sans = dns.chain(ips.iter().map(|ip| format!("IP:{ip}"))).collect();
+        self.infrastructure_sans.sort();
         self
     }
 
@@ -167,16 +180,20 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let loopback: IpAddr = "127.0.0.1".parse().expect("literal IP");
     let masters: Vec<_> = compute.masters().collect();
 
-    let mut api_dns: Vec<String> = vec!["localhost".into(), nlb.dns_name.clone()];
-    api_dns.extend(masters.iter().flat_map(|m| [m.hostname.clone(), m.private_dns.clone()]));
+    let mut infra_dns = vec![nlb.dns_name.clone()];
+    infra_dns.extend(masters.iter().flat_map(|m| [m.hostname.clone(), m.private_dns.clone()]));
+    let infra_ips: Vec<IpAddr> = masters.iter().map(|m| IpAddr::V4(m.private_ip)).collect();
+    let mut api_dns: Vec<String> = vec!["localhost".into()];
+    api_dns.extend(infra_dns.iter().cloned());
     api_dns.extend(API_NAMES.iter().map(|s| s.to_string()));
     let mut api_ips = vec![loopback, IpAddr::V4(service_ip)];
-    api_ips.extend(masters.iter().map(|m| IpAddr::V4(m.private_ip)));
+    api_ips.extend(infra_ips.iter().copied());
 
     let k = Authority::Kubernetes;
     let mut set = vec![
         CertSpec::new("master-kubernetes", k, "kubernetes", Some(&context.params.pki.subject.organization), SERVER)
-            .with_sans(api_dns, api_ips),
+            .with_sans(api_dns, api_ips)
+            .following(&infra_dns, &infra_ips),
         CertSpec::new("kube-scheduler", k, "system:kube-scheduler", Some("system:kube-scheduler"), CLIENT),
         CertSpec::new(
             "kube-controller-manager",
@@ -197,9 +214,11 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker) {
         let mut ips = vec![IpAddr::V4(node.private_ip)];
         ips.extend(node.public_ip.map(IpAddr::V4));
+        let dns = vec![node.hostname.clone(), node.private_dns.clone()];
         let kubelet =
             CertSpec::new(&node.name, k, format!("system:node:{}", node.hostname), Some("system:nodes"), BOTH)
-                .with_sans(vec![node.hostname.clone(), node.private_dns.clone()], ips);
+                .following(&dns, &ips)
+                .with_sans(dns, ips);
         add(&mut set, kubelet).map_err(|e| ContextError::field(field(i, "name"), e))?;
     }
     for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Master) {
@@ -207,7 +226,8 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         let ips = vec![IpAddr::V4(node.private_ip), loopback, "::1".parse().expect("literal IP")];
         for role in ["etcd-server", "etcd-peer"] {
             let etcd = CertSpec::new(format!("{role}-{}", node.hostname), Authority::Etcd, &node.hostname, None, BOTH)
-                .with_sans(dns.clone(), ips.clone());
+                .with_sans(dns.clone(), ips.clone())
+                .following(&dns[..1], &ips[..1]);
             add(&mut set, etcd).map_err(|e| ContextError::field(field(i, "hostname"), e))?;
         }
     }
@@ -284,6 +304,22 @@ mod tests {
             ["DNS:ip-172-31-0-21", "DNS:ip-172-31-0-21.us-east-2.compute.internal", "IP:172.31.0.21", "IP:3.15.20.101"]
         );
         assert!(lint(kubelet).is_empty());
+    }
+
+    #[test]
+    fn only_the_sans_the_infrastructure_decides_follow_it() {
+        let set = certificates(&example()).unwrap();
+        let api = &find(&set, "master-kubernetes").infrastructure_sans;
+        assert!(api.contains(&"DNS:k8s-cluster-50dc6c495c0c9188.elb.us-east-2.amazonaws.com".to_string()));
+        assert!(api.contains(&"IP:172.31.0.11".to_string()) && api.contains(&"DNS:ip-172-31-0-12".to_string()));
+        assert_eq!(api.len(), 1 + 3 * 3, "{api:?}");
+        for fixed in ["DNS:localhost", "IP:127.0.0.1", "IP:10.32.0.1", "DNS:kubernetes.default.svc.cluster.local"] {
+            assert!(!api.contains(&fixed.to_string()), "{fixed} is not the infrastructure's");
+        }
+        assert_eq!(find(&set, "k8s-cluster-worker-1").infrastructure_sans, find(&set, "k8s-cluster-worker-1").sans());
+        let etcd = &find(&set, "etcd-peer-ip-172-31-0-10").infrastructure_sans;
+        assert_eq!(etcd, &["DNS:ip-172-31-0-10", "IP:172.31.0.10"]);
+        assert!(find(&set, "admin").infrastructure_sans.is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use groundup_contracts::files::{ClusterDir, Written};
+use groundup_contracts::files::{recorded, same_file, ClusterDir, Written};
 use groundup_contracts::pki::CertRecord;
 use groundup_contracts::plan::PlanLog;
 use openssl::hash::MessageDigest;
@@ -14,6 +14,9 @@ use openssl::x509::X509;
 use crate::names;
 use crate::plan::Authority;
 use crate::x509::{name_text, sans, Issued};
+
+/// Where certificates of nodes that are gone are kept, inside the store.
+pub const RETIRED: &str = "retired";
 
 pub struct Store {
     pub dir: PathBuf,
@@ -98,6 +101,58 @@ impl Store {
         self.save_certificate(name, issued)
     }
 
+    /// A new certificate for the key already on disk: the key file is not touched, and the
+    /// certificate replaces the old one atomically (a crash leaves the old one, to re-issue).
+    pub fn save_reissued(&self, name: &str, issued: &Issued) -> Result<(), String> {
+        names::plain(name)?;
+        self.save_certificate(name, issued)
+    }
+
+    /// The certificates (CAs included) groundup wrote here: the request files it recorded
+    /// at the top level. A request goes last when a certificate is retired, so a certificate
+    /// whose move was cut short is still found.
+    pub fn written(&self) -> Vec<String> {
+        recorded(&self.dir)
+            .iter()
+            .filter(|file| !file.contains('/'))
+            .filter_map(|file| file.strip_suffix(".csr"))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Moves a certificate that is no longer wanted, with its key and request, to
+    /// `retired/<name>` (or `retired/<name>-<n>` if an earlier one is there): never deleted,
+    /// never over another file, still recorded for a purge. Certificate first: without it,
+    /// what stays behind is nothing to keep, and the next run moves the rest to the same place.
+    /// Returns where the certificate went, or `None` if none of its files is here.
+    pub fn retire(&self, name: &str) -> Result<Option<PathBuf>, String> {
+        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+        names::plain(name)?;
+        let here: Vec<(String, &str)> = [".pem", "-key.pem", ".csr"]
+            .into_iter()
+            .map(|suffix| (format!("{name}{suffix}"), suffix))
+            .filter(|(file, _)| self.dir.join(file).exists())
+            .collect();
+        if here.is_empty() {
+            return Ok(None);
+        }
+        // A name a killed move already gave this very file counts as free.
+        let free = |stem: &str| {
+            here.iter().all(|(file, suffix)| {
+                let target = self.dir.join(format!("{RETIRED}/{stem}{suffix}"));
+                !target.exists() || same_file(&self.dir.join(file), &target)
+            })
+        };
+        let stem = std::iter::once(name.to_string())
+            .chain((2..).map(|n| format!("{name}-{n}")))
+            .find(|stem| free(stem))
+            .expect("an endless list has a free name");
+        for (file, suffix) in &here {
+            files.move_file(file, &format!("{RETIRED}/{stem}{suffix}"))?;
+        }
+        Ok(Some(self.dir.join(RETIRED).join(format!("{stem}.pem"))))
+    }
+
     fn save_certificate(&self, name: &str, issued: &Issued) -> Result<(), String> {
         self.write(&format!("{name}.csr"), &pem(name, issued.csr.to_pem())?, 0o644)?;
         self.write(&format!("{name}.pem"), &pem(name, issued.cert.to_pem())?, 0o644)
@@ -140,7 +195,7 @@ impl Store {
 }
 
 /// SHA-256 of the certificate, as the context records it.
-fn fingerprint(cert: &X509) -> String {
+pub fn fingerprint(cert: &X509) -> String {
     cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default()
 }
 

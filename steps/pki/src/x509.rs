@@ -129,8 +129,19 @@ pub fn issue_leaf(
     ca_key: &PKey<Private>,
     params: &PkiParams,
 ) -> Result<Issued, ErrorStack> {
-    let algorithm = spec.key.unwrap_or(params.key);
-    let key = new_key(algorithm)?;
+    let key = new_key(spec.key.unwrap_or(params.key))?;
+    sign_leaf(spec, key, ca, ca_key, params)
+}
+
+/// A new certificate for `key` (a fresh one, or the existing one kept, as `kubeadm certs
+/// renew` keeps it).
+pub fn sign_leaf(
+    spec: &CertSpec,
+    key: PKey<Private>,
+    ca: &X509,
+    ca_key: &PKey<Private>,
+    params: &PkiParams,
+) -> Result<Issued, ErrorStack> {
     let name = subject(params, spec.names.as_ref(), &spec.common_name, spec.organization.as_deref())?;
     let hours = spec.hours.unwrap_or(params.leaf_days.saturating_mul(24));
     let mut cert = builder(&name, &key, hours, Some(ca.not_after()))?;
@@ -138,7 +149,7 @@ pub fn issue_leaf(
     cert.append_extension(BasicConstraints::new().critical().build()?)?;
     let mut usage = KeyUsage::new();
     usage.critical().digital_signature();
-    if algorithm == KeyAlgorithm::Rsa2048 {
+    if key.rsa().is_ok() {
         usage.key_encipherment();
     }
     cert.append_extension(usage.build()?)?;
@@ -259,43 +270,91 @@ pub fn ca_problems(authority: Authority, cert: &X509, key: &PKey<Private>, param
     problems
 }
 
+/// How an existing certificate's SANs differ from the planned ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SanDiff {
+    /// Planned, not in the certificate.
+    pub added: Vec<String>,
+    /// In the certificate, no longer planned.
+    pub removed: Vec<String>,
+}
+
+impl SanDiff {
+    /// `None` when the sets are equal.
+    pub fn between(have: &[String], want: &[String]) -> Option<SanDiff> {
+        let added: Vec<String> = want.iter().filter(|s| !have.contains(s)).cloned().collect();
+        let removed: Vec<String> = have.iter().filter(|s| !want.contains(s)).cloned().collect();
+        (!added.is_empty() || !removed.is_empty()).then_some(SanDiff { added, removed })
+    }
+
+    /// Whether only what the infrastructure decides changed: every SAN it adds is one of
+    /// `infrastructure`. What it removes is always the infrastructure's (a fixed SAN the
+    /// plan changed is one it adds too).
+    pub fn only_in(&self, infrastructure: &[String]) -> bool {
+        !infrastructure.is_empty() && self.added.iter().all(|s| infrastructure.contains(s))
+    }
+}
+
+/// `+ IP:54.1.2.3, - IP:54.9.9.9`.
+impl std::fmt::Display for SanDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let added = self.added.iter().map(|s| format!("+ {s}"));
+        let removed = self.removed.iter().map(|s| format!("- {s}"));
+        f.write_str(&added.chain(removed).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// An existing certificate against what the plan asks for.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub sans: Option<SanDiff>,
+    /// Everything else: signer, key, subject, usages, expiry.
+    pub others: Vec<String>,
+}
+
+impl Verdict {
+    pub fn is_clean(&self) -> bool {
+        self.sans.is_none() && self.others.is_empty()
+    }
+
+    /// The SAN difference, when it is all that is wrong and all of it the infrastructure's:
+    /// the certificate follows the infrastructure by itself, keeping its key.
+    pub fn follows_infrastructure(&self, spec: &CertSpec) -> Option<&SanDiff> {
+        self.sans.as_ref().filter(|diff| self.others.is_empty() && diff.only_in(&spec.infrastructure_sans))
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let sans = self.sans.iter().map(|diff| format!("SANs differ: {diff}"));
+        sans.chain(self.others.iter().cloned()).collect()
+    }
+}
+
 /// Everything that differs between an existing certificate and what the plan asks for.
-pub fn problems(spec: &CertSpec, cert: &X509, key: &PKey<Private>, ca: &X509, params: &PkiParams) -> Vec<String> {
-    let mut problems = Vec::new();
+pub fn verdict(spec: &CertSpec, cert: &X509, key: &PKey<Private>, ca: &X509, params: &PkiParams) -> Verdict {
+    let mut others = Vec::new();
     if !chains_to(cert, ca) {
-        problems.push(format!("not signed by the {} CA", spec.signer.file()));
+        others.push(format!("not signed by the {} CA", spec.signer.file()));
     }
     if !key_matches(cert, key) {
-        problems.push("the key does not match the certificate".into());
+        others.push("the key does not match the certificate".into());
     }
     let subject = cert.subject_name();
     if entry(subject, Nid::COMMONNAME).as_deref() != Some(spec.common_name.as_str()) {
-        problems.push(format!("CN is {:?}, wants {}", entry(subject, Nid::COMMONNAME), spec.common_name));
+        others.push(format!("CN is {:?}, wants {}", entry(subject, Nid::COMMONNAME), spec.common_name));
     }
     if entry(subject, Nid::ORGANIZATIONNAME) != spec.organization {
-        problems.push(format!("O is {:?}, wants {:?}", entry(subject, Nid::ORGANIZATIONNAME), spec.organization));
+        others.push(format!("O is {:?}, wants {:?}", entry(subject, Nid::ORGANIZATIONNAME), spec.organization));
     }
     let text = cert.to_text().map(|t| String::from_utf8_lossy(&t).to_string()).unwrap_or_default();
     let has_server = text.contains("TLS Web Server Authentication");
     let has_client = text.contains("TLS Web Client Authentication");
     if (has_server, has_client) != (spec.usage.server, spec.usage.client) {
-        problems.push(format!("usages server={has_server} client={has_client}, wants {:?}", spec.usage));
-    }
-    let (have, want) = (sans(cert), spec.sans());
-    if have != want {
-        let missing: Vec<&String> = want.iter().filter(|s| !have.contains(s)).collect();
-        let extra: Vec<&String> = have.iter().filter(|s| !want.contains(s)).collect();
-        let list = |sans: Vec<&String>| sans.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        problems.push(match (missing.is_empty(), extra.is_empty()) {
-            (false, true) => format!("SANs lack {}", list(missing)),
-            (true, false) => format!("SANs have unwanted {}", list(extra)),
-            _ => format!("SANs lack {}; have unwanted {}", list(missing), list(extra)),
-        });
+        others.push(format!("usages server={has_server} client={has_client}, wants {:?}", spec.usage));
     }
     if expires_within(cert, params.renew_within_days) {
-        problems.push(format!("expires {} (within {} days)", cert.not_after(), params.renew_within_days));
+        others.push(format!("expires {} (within {} days)", cert.not_after(), params.renew_within_days));
     }
-    problems
+    Verdict { sans: SanDiff::between(&sans(cert), &spec.sans()), others }
 }
 
 #[cfg(test)]
@@ -319,7 +378,44 @@ mod tests {
             key: None,
             hours: None,
             names: None,
+            infrastructure_sans: Vec::new(),
         }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_san_diff_reads_as_added_and_removed_and_follows_only_the_infrastructure() {
+        let have = strings(&["DNS:node", "IP:10.0.0.1", "IP:54.9.9.9"]);
+        let want = strings(&["DNS:node", "IP:10.0.0.1", "IP:54.1.2.3"]);
+        assert_eq!(SanDiff::between(&have, &have), None);
+        let diff = SanDiff::between(&have, &want).unwrap();
+        assert_eq!(diff.to_string(), "+ IP:54.1.2.3, - IP:54.9.9.9");
+        assert!(diff.only_in(&want));
+        assert!(!diff.only_in(&[]), "a certificate without infrastructure SANs never follows");
+        let fixed_added = SanDiff::between(&have, &strings(&["DNS:node", "IP:10.32.0.1"])).unwrap();
+        assert!(!fixed_added.only_in(&strings(&["DNS:node"])));
+
+        let mut spec = leaf("node");
+        spec.infrastructure_sans = want.clone();
+        let moved = Verdict { sans: Some(diff.clone()), others: Vec::new() };
+        assert_eq!(moved.follows_infrastructure(&spec), Some(&diff));
+        assert_eq!(moved.problems(), ["SANs differ: + IP:54.1.2.3, - IP:54.9.9.9"]);
+        let also_wrong = Verdict { sans: Some(diff), others: vec!["O is None".into()] };
+        assert_eq!(also_wrong.follows_infrastructure(&spec), None);
+        assert!(Verdict::default().is_clean() && !also_wrong.is_clean());
+    }
+
+    #[test]
+    fn a_reissue_for_the_same_key_keeps_the_key() {
+        let params = params(3650, 365);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let first = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        let again = sign_leaf(&leaf("admin"), first.key.clone(), &ca.cert, &ca.key, &params).unwrap();
+        assert!(key_matches(&again.cert, &first.key) && chains_to(&again.cert, &ca.cert));
+        assert_ne!(again.cert.to_der().unwrap(), first.cert.to_der().unwrap());
     }
 
     #[test]

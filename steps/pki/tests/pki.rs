@@ -102,31 +102,224 @@ fn every_certificate_verifies_against_its_ca_with_the_expected_subject_and_usage
 }
 
 #[test]
-fn a_rerun_keeps_every_certificate_and_a_changed_context_needs_renew() {
+fn a_rerun_keeps_every_certificate() {
     let (dir, context) = fresh();
     let again = ok(&certs(&[], &ok(&ca(&context, dir.path()), "ca again"), dir.path()), "certs again");
-    let fingerprints = |text: &str| -> Vec<String> {
-        let doc: serde_json::Value = serde_json::from_str(text).unwrap();
-        doc["certs"]["certificates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["sha256"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(fingerprints(&context), fingerprints(&again));
+}
 
-    let moved = context
+/// Each certificate's name and SHA-256 fingerprint, from a context's certs section.
+fn fingerprints(text: &str) -> Vec<(String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    doc["certs"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["sha256"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The names whose fingerprint differs between two contexts.
+fn reissued(before: &str, after: &str) -> Vec<String> {
+    let after = fingerprints(after);
+    fingerprints(before).into_iter().filter(|f| !after.contains(f)).map(|(name, _)| name).collect()
+}
+
+/// Every private key of the PKI, by file name.
+fn keys(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut keys: Vec<_> = std::fs::read_dir(dir.join("pki"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with("-key.pem"))
+        .map(|name| (name.clone(), read(&dir.join("pki"), &name)))
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn planned(context: &str, dir: &Path) -> Vec<serde_json::Value> {
+    let out = ok(&certs(&["--plan"], context, dir), "certs --plan");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    doc["plan"]["resources"].as_array().unwrap().iter().filter(|r| r["action"] != "leave").cloned().collect()
+}
+
+#[test]
+fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let keys_before = keys(dir.path());
+    let moved = with(&context, "/compute/nodes/4/public_ip", "54.1.2.3".into())
         .replace("k8s-cluster-50dc6c495c0c9188.elb.us-east-2.amazonaws.com", "api-moved.elb.us-east-2.amazonaws.com");
-    let stderr = failed(&certs(&[], &moved, dir.path()), "certs after the NLB moved");
-    assert!(stderr.contains("master-kubernetes") && stderr.contains("--renew"), "{stderr}");
+
+    let plan = planned(&moved, dir.path());
+    let changes: Vec<(&str, &str, String)> = plan
+        .iter()
+        .map(|r| (r["resource"].as_str().unwrap(), r["action"].as_str().unwrap(), r["changes"][0].to_string()))
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!((changes[0].0, changes[0].1), ("master-kubernetes", "change"), "{changes:?}");
+    assert!(
+        changes[0].2.contains("+ DNS:api-moved.elb.us-east-2.amazonaws.com, - DNS:k8s-cluster-50dc"),
+        "{changes:?}"
+    );
+    assert_eq!((changes[1].0, changes[1].1), ("k8s-cluster-worker-1", "change"), "{changes:?}");
+    assert!(changes[1].2.contains("key kept: + IP:54.1.2.3, - IP:3.15.20.101"), "{changes:?}");
+
+    let output = certs(&[], &moved, dir.path());
+    let after = ok(&output, "certs after the worker and the NLB moved, without --renew");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("re-issued k8s-cluster-worker-1") && stderr.contains("+ IP:54.1.2.3, - IP:3.15.20.101"),
+        "{stderr}"
+    );
+    assert_eq!(reissued(&context, &after), ["master-kubernetes", "k8s-cluster-worker-1"]);
+    assert_eq!(keys(dir.path()), keys_before, "a re-issue must keep every key");
+    ok(&certs(&["check"], &after, dir.path()), "check after the re-issue");
+    let (_, kubelet) =
+        openssl(&["x509", "-noout", "-ext", "subjectAltName", "-in", "pki/k8s-cluster-worker-1.pem"], dir.path());
+    assert!(kubelet.contains("54.1.2.3") && !kubelet.contains("3.15.20.101"), "{kubelet}");
+    assert_eq!(reissued(&after, &ok(&certs(&[], &after, dir.path()), "certs again")), Vec::<String>::new());
+
+    // A changed master address reaches the API server's and that master's etcd certificates.
+    let master = with(&after, "/compute/nodes/0/private_ip", "172.31.0.13".into());
+    let again = ok(&certs(&[], &master, dir.path()), "certs after a master's address changed");
+    assert_eq!(
+        reissued(&after, &again),
+        ["master-kubernetes", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10"]
+    );
+    assert_eq!(keys(dir.path()), keys_before);
+}
+
+/// Replaces a kubelet certificate with one for the same key and SANs, signed by `ca` with
+/// `subject`: wrong for a reason other than the infrastructure.
+fn forge_kubelet(dir: &Path, ca: &str, subject: &str) {
+    let name = "pki/k8s-cluster-worker-1";
+    let sans = "DNS:ip-172-31-0-21,DNS:ip-172-31-0-21.us-east-2.compute.internal,IP:172.31.0.21,IP:3.15.20.101";
+    write(dir, "ext.cnf", &format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n"));
+    let (made, text) =
+        openssl(&["req", "-new", "-key", &format!("{name}-key.pem"), "-subj", subject, "-out", "forged.csr"], dir);
+    assert!(made, "{text}");
+    let ca_args = [format!("pki/{ca}.pem"), format!("pki/{ca}-key.pem"), format!("{name}.pem")];
+    let args = ["x509", "-req", "-in", "forged.csr", "-CA", &ca_args[0], "-CAkey", &ca_args[1], "-set_serial", "7"];
+    let (signed, text) =
+        openssl(&[&args[..], &["-days", "365", "-extfile", "ext.cnf", "-out", &ca_args[2]]].concat(), dir);
+    assert!(signed, "{text}");
+}
+
+#[test]
+fn a_certificate_wrong_for_another_reason_still_needs_renew_even_when_the_infrastructure_moved() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let moved = with(&context, "/compute/nodes/4/public_ip", "54.1.2.3".into());
+    let subject = "/C=UK/ST=London/L=England/OU=DEVOPS/CN=system:node:ip-172-31-0-21";
+    for (ca, subject, problem) in [
+        ("ca", format!("{subject}/O=system:masters"), "O is"),
+        ("etcd-ca", subject.replace("OU=DEVOPS", "O=system:nodes/OU=DEVOPS"), "not signed by the ca CA"),
+    ] {
+        forge_kubelet(dir.path(), ca, &subject);
+        let forged = read(dir.path(), "pki/k8s-cluster-worker-1.pem");
+        let stderr = failed(&certs(&[], &moved, dir.path()), "certs on a forged kubelet certificate");
+        assert!(
+            stderr.contains("k8s-cluster-worker-1") && stderr.contains(problem) && stderr.contains("--renew"),
+            "{stderr}"
+        );
+        assert_eq!(read(dir.path(), "pki/k8s-cluster-worker-1.pem"), forged, "changed without --renew");
+        let plan = planned(&moved, dir.path());
+        assert!(plan[0]["changes"][0].as_str().unwrap().contains("run with --renew"), "{plan:?}");
+    }
     let renewed = ok(&certs(&["--renew"], &moved, dir.path()), "certs --renew");
-    let (before, after) = (fingerprints(&context), fingerprints(&renewed));
-    assert_ne!(before[0], after[0], "the API server certificate must be renewed");
-    assert_eq!(before[1..], after[1..], "only the API server certificate changes");
-    let (_, api) =
-        openssl(&["x509", "-noout", "-ext", "subjectAltName", "-in", "pki/master-kubernetes.pem"], dir.path());
-    assert!(api.contains("api-moved.elb"), "{api}");
+    ok(&certs(&["check"], &renewed, dir.path()), "check after --renew");
+}
+
+#[test]
+fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_removes_them() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let pki = dir.path().join("pki");
+    let worker_key = read(&pki, "k8s-cluster-worker-2-key.pem");
+    let mut doc: serde_json::Value = serde_json::from_str(&context).unwrap();
+    let nodes = doc.pointer_mut("/compute/nodes").unwrap().as_array_mut().unwrap();
+    nodes.remove(5);
+    nodes.remove(2);
+    let smaller = doc.to_string();
+    let gone = ["etcd-peer-ip-172-31-0-12", "etcd-server-ip-172-31-0-12", "k8s-cluster-worker-2"];
+
+    let mut plan: Vec<(String, String)> = planned(&smaller, dir.path())
+        .iter()
+        .map(|r| (r["resource"].as_str().unwrap().to_string(), r["changes"][0].as_str().unwrap().to_string()))
+        .filter(|(name, _)| name != "master-kubernetes")
+        .collect();
+    plan.sort();
+    assert_eq!(plan.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), gone, "{plan:?}");
+    assert!(plan.iter().all(|(_, change)| change.contains("retire to pki/retired/")), "{plan:?}");
+
+    let output = certs(&[], &smaller, dir.path());
+    let after = ok(&output, "certs after a scale-down");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let listed: Vec<String> = fingerprints(&after).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(listed.len(), 19 - 3);
+    for name in gone {
+        assert!(stderr.contains(&format!("retired {name}")), "{stderr}");
+        assert!(!listed.contains(&name.to_string()), "the certs section still lists {name}");
+        for file in [format!("{name}.pem"), format!("{name}-key.pem"), format!("{name}.csr")] {
+            assert!(!pki.join(&file).exists() && pki.join("retired").join(&file).exists(), "{file}");
+        }
+    }
+    assert_eq!(read(&pki, "retired/k8s-cluster-worker-2-key.pem"), worker_key);
+    ok(&certs(&["check"], &after, dir.path()), "check after a scale-down");
+
+    // Back and away again: the second retirement keeps the first.
+    ok(&certs(&[], &context, dir.path()), "certs after scaling back up");
+    ok(&certs(&[], &smaller, dir.path()), "certs after the second scale-down");
+    assert_eq!(read(&pki, "retired/k8s-cluster-worker-2-key.pem"), worker_key);
+    assert!(pki.join("retired/k8s-cluster-worker-2-2.pem").exists());
+
+    std::fs::write(pki.join("retired/mine.txt"), "the user's").unwrap();
+    groundup_contracts::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
+    let left: Vec<_> = walk(&pki);
+    assert_eq!(left, [pki.join("retired/mine.txt")], "a purge must remove exactly what groundup wrote");
+}
+
+#[test]
+fn a_reissue_or_a_retirement_cut_short_by_a_kill_resumes_and_converges() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let pki = dir.path().join("pki");
+    let files = groundup_contracts::files::ClusterDir::open(&pki, "k8s-cluster").unwrap();
+    let keys_before = keys(dir.path());
+
+    // Killed mid re-issue: the new request written, the certificate not yet (a temporary file
+    // left), the key untouched.
+    let moved = with(&context, "/compute/nodes/4/public_ip", "54.1.2.3".into());
+    std::fs::copy(pki.join("admin.csr"), pki.join("k8s-cluster-worker-1.csr")).unwrap();
+    write(&pki, ".k8s-cluster-worker-1.pem.1.0.partial", "half a certificate");
+    let after = ok(&certs(&[], &moved, dir.path()), "certs after a killed re-issue");
+    assert_eq!(reissued(&context, &after), ["k8s-cluster-worker-1"]);
+    assert_eq!(keys(dir.path()), keys_before);
+    ok(&certs(&["check"], &after, dir.path()), "check after the resumed re-issue");
+
+    // Killed mid retirement: the certificate moved, its key and request not yet.
+    let mut doc: serde_json::Value = serde_json::from_str(&after).unwrap();
+    doc.pointer_mut("/compute/nodes").unwrap().as_array_mut().unwrap().remove(5);
+    let smaller = doc.to_string();
+    files.move_file("k8s-cluster-worker-2.pem", "retired/k8s-cluster-worker-2.pem").unwrap();
+    drop(files);
+    let resumed = ok(&certs(&[], &smaller, dir.path()), "certs after a killed retirement");
+    for file in ["k8s-cluster-worker-2.pem", "k8s-cluster-worker-2-key.pem", "k8s-cluster-worker-2.csr"] {
+        assert!(!pki.join(file).exists() && pki.join("retired").join(file).exists(), "{file}");
+    }
+    ok(&certs(&["check"], &resumed, dir.path()), "check after the resumed retirement");
+    groundup_contracts::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
+    assert!(!pki.exists(), "a purge left {:?}", walk(&pki));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[test]

@@ -12,17 +12,19 @@ use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::plan::PlanLog;
 use groundup_contracts::{Context, Section, StepError};
 use groundup_pki::cfssl::{grants_system_masters, read_request};
+use groundup_pki::names;
 use groundup_pki::plan::{add_custom, certificates, lint, Authority, CertSpec};
-use groundup_pki::store::Store;
-use groundup_pki::x509::{ca_problems, issue_leaf, problems};
+use groundup_pki::store::{Store, RETIRED};
+use groundup_pki::x509::{ca_problems, issue_leaf, sign_leaf, verdict, Verdict};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rayon::prelude::*;
 
 #[derive(Args, Debug)]
 struct CertsArgs {
-    /// Regenerate certificates that no longer match the context (or are about to expire, or
-    /// unreadable); never a CA
+    /// Regenerate, with new keys, certificates that no longer match the context (or are about
+    /// to expire, or unreadable); never a CA. Not needed when only the SANs the infrastructure
+    /// decides changed: those are re-issued anyway, for their keys
     #[arg(long)]
     renew: bool,
     /// Add a custom certificate from a cfssl CSR JSON (`<name>-csr.json`); it is kept in the
@@ -55,15 +57,17 @@ const KIND: &str = "certificate";
 /// A certificate on disk, against what the plan asks for.
 enum Found {
     Missing,
-    Good(X509),
-    /// Its expiry (if it could be read) and its problems.
-    Bad(Option<String>, Vec<String>),
+    /// Its files could not be read: what is wrong.
+    Unreadable(Vec<String>),
+    Present(X509, PKey<Private>, Verdict),
 }
 
 /// What became of one certificate.
 enum Outcome {
     Kept(CertRecord),
     Issued(CertRecord),
+    /// Re-issued for its key because the infrastructure it names changed: the SAN difference.
+    Followed(CertRecord, String),
     Stale(String, Vec<String>),
 }
 
@@ -92,6 +96,10 @@ fn main() -> ExitCode {
             for spec in &plan {
                 plan_one(&store, spec, &params, &recorded, args.renew, &log)?;
             }
+            for name in retiring(&store, &plan) {
+                log.found(KIND, &name, &store.cert_path(&name).display().to_string(), true);
+                log.change(&name, &format!("retire to {}/{RETIRED}/: no longer in the context", params.dir));
+            }
             context.add_plan(&log);
             return Ok(Some(context));
         }
@@ -106,7 +114,13 @@ fn main() -> ExitCode {
             .par_iter()
             .map(|spec| ensure(&store, spec, &authorities, &params, args.renew))
             .collect::<Result<Vec<_>, _>>()?;
-        context.certs = Some(CertsSection { certificates: settle(outcomes)? });
+        let certificates = settle(outcomes)?;
+        for name in retiring(&store, &plan) {
+            if let Some(place) = store.retire(&name).map_err(StepError::new)? {
+                tracing::warn!("certs: retired {name} to {}: no longer in the context", place.display());
+            }
+        }
+        context.certs = Some(CertsSection { certificates });
         if params.layout == Layout::Kubeadm {
             let masters = need(&context.compute, Section::Compute)?.masters();
             for root in groundup_pki::kubeadm::export(&store, masters).map_err(StepError::new)? {
@@ -158,21 +172,32 @@ fn unreadable(error: String) -> Vec<String> {
     vec![format!("{error} (delete it and its key, or run groundup-certs --renew)")]
 }
 
+/// The certificates groundup wrote that are no longer planned (a node scaled away, a custom
+/// request dropped): each a plain name that is no CA's and no planned certificate's.
+fn retiring(store: &Store, plan: &[CertSpec]) -> Vec<String> {
+    store
+        .written()
+        .into_iter()
+        .filter(|name| names::plain(name).is_ok())
+        .filter(|name| !Authority::ALL.iter().any(|a| names::collide(name, a.file())))
+        .filter(|name| !plan.iter().any(|spec| names::collide(name, &spec.name)))
+        .collect()
+}
+
 fn inspect(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Found {
     let (cert, key) = match store.load(&spec.name) {
         Ok(Some(pair)) => pair,
         Ok(None) => return Found::Missing,
-        Err(e) => return Found::Bad(None, unreadable(e)),
+        Err(e) => return Found::Unreadable(unreadable(e)),
     };
     let found = match ca {
-        Some(ca) => problems(spec, &cert, &key, ca, params),
-        None => vec![format!("cannot check it: its CA `{}` is missing or unreadable", spec.signer.file())],
+        Some(ca) => verdict(spec, &cert, &key, ca, params),
+        None => Verdict {
+            others: vec![format!("cannot check it: its CA `{}` is missing or unreadable", spec.signer.file())],
+            ..Verdict::default()
+        },
     };
-    if found.is_empty() {
-        Found::Good(cert)
-    } else {
-        Found::Bad(Some(cert.not_after().to_string()), found)
-    }
+    Found::Present(cert, key, found)
 }
 
 fn ensure(
@@ -184,14 +209,30 @@ fn ensure(
 ) -> Result<Outcome, StepError> {
     let (ca, ca_key) = &authorities[&spec.signer];
     let signer = spec.signer.file();
-    match inspect(store, spec, Some(ca), params) {
-        Found::Good(cert) => return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert))),
-        Found::Bad(_, found) if !renew => return Ok(Outcome::Stale(spec.name.clone(), found)),
-        Found::Bad(_, found) => tracing::warn!("certs: renewing {}: {}", spec.name, found.join("; ")),
-        Found::Missing => {}
+    let cannot = |e| StepError::new(format!("cannot issue {}: {e}", spec.name));
+    let found = match inspect(store, spec, Some(ca), params) {
+        Found::Present(cert, _, found) if found.is_clean() => {
+            return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert)))
+        }
+        Found::Present(_, key, found) => match found.follows_infrastructure(spec) {
+            Some(diff) => {
+                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(cannot)?;
+                store.save_reissued(&spec.name, &issued).map_err(StepError::new)?;
+                let record = store.record(&spec.name, signer, &issued.cert);
+                return Ok(Outcome::Followed(record, diff.to_string()));
+            }
+            None => found.problems(),
+        },
+        Found::Unreadable(found) => found,
+        Found::Missing => Vec::new(),
+    };
+    if !found.is_empty() {
+        if !renew {
+            return Ok(Outcome::Stale(spec.name.clone(), found));
+        }
+        tracing::warn!("certs: renewing {}: {}", spec.name, found.join("; "));
     }
-    let issued =
-        issue_leaf(spec, ca, ca_key, params).map_err(|e| StepError::new(format!("cannot issue {}: {e}", spec.name)))?;
+    let issued = issue_leaf(spec, ca, ca_key, params).map_err(cannot)?;
     store.save_leaf(&spec.name, &issued).map_err(StepError::new)?;
     Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)))
 }
@@ -212,12 +253,14 @@ fn plan_one(
     };
     store.plan_found(log, KIND, &spec.name, &cert, recorded);
     let found = match store.load(spec.signer.file()).map_err(StepError::new)? {
-        Some((ca, _)) => problems(spec, &cert, &key, &ca, params),
-        None => vec![format!("its CA `{}` would be new", spec.signer.file())],
+        Some((ca, _)) => verdict(spec, &cert, &key, &ca, params),
+        None => Verdict { others: vec![format!("its CA `{}` would be new", spec.signer.file())], ..Verdict::default() },
     };
-    if !found.is_empty() {
+    if let Some(diff) = found.follows_infrastructure(spec) {
+        log.change(&spec.name, &format!("re-issue for the infrastructure's SANs, key kept: {diff}"));
+    } else if !found.is_clean() {
         let how = if renew { "renew" } else { "renew (run with --renew)" };
-        log.change(&spec.name, &format!("{how}: {}", found.join("; ")));
+        log.change(&spec.name, &format!("{how}: {}", found.problems().join("; ")));
     }
     Ok(())
 }
@@ -239,8 +282,8 @@ fn check(store: &Store, plan: &[CertSpec], params: &PkiParams) -> Result<(), Ste
     }
     rows.par_extend(plan.par_iter().map(|spec| {
         let (expires, found) = match inspect(store, spec, authorities.get(&spec.signer), params) {
-            Found::Good(cert) => (cert.not_after().to_string(), Vec::new()),
-            Found::Bad(expires, found) => (expires.unwrap_or_default(), found),
+            Found::Present(cert, _, found) => (cert.not_after().to_string(), found.problems()),
+            Found::Unreadable(found) => (String::new(), found),
             Found::Missing => (String::new(), vec!["missing".into()]),
         };
         (spec.name.clone(), expires, found)
@@ -266,6 +309,10 @@ fn settle(outcomes: Vec<Outcome>) -> Result<Vec<CertRecord>, StepError> {
             Outcome::Kept(record) => records.push(record),
             Outcome::Issued(record) => {
                 tracing::info!("certs: issued {} ({})", record.name, record.subject);
+                records.push(record);
+            }
+            Outcome::Followed(record, diff) => {
+                tracing::warn!("certs: re-issued {} for the infrastructure's SANs, key kept: {diff}", record.name);
                 records.push(record);
             }
             Outcome::Stale(name, found) => stale.push(format!("{name} ({})", found.join("; "))),

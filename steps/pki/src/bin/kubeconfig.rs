@@ -1,0 +1,88 @@
+//! Course part "Generating Kubernetes Configuration Files": the kubeconfigs of the admin, the
+//! controller manager, the scheduler, kube-proxy and each worker's kubelet, certificates
+//! embedded, 0600 in the cluster's kubeconfig directory. A file is rewritten only when its
+//! content should change, so a hand edit shows in a plan and a run restores it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use groundup_contracts::context::need;
+use groundup_contracts::files::ClusterDir;
+use groundup_contracts::harness::{run_step, NoArgs, StepInfo};
+use groundup_contracts::pki::{KubeconfigRecord, KubeconfigSection};
+use groundup_contracts::plan::PlanLog;
+use groundup_contracts::{Section, StepError};
+use groundup_pki::kubeconfig::{kubeconfigs, render};
+use groundup_pki::plan::Authority;
+use groundup_pki::store::Store;
+
+const KIND: &str = "kubeconfig";
+
+fn main() -> ExitCode {
+    let info = StepInfo { name: "kubeconfig", about: "Write (or keep) the kubeconfigs, certificates embedded" };
+    run_step(info, |mut context, NoArgs {}| {
+        let compute = need(&context.compute, Section::Compute)?;
+        let nlb = need(&context.nlb, Section::Nlb)?;
+        let specs = kubeconfigs(&context, compute, &nlb.dns_name).map_err(StepError::new)?;
+        let store = Store::at(&context.params.pki.dir);
+        let dir = Path::new(&context.params.kubeconfig_dir);
+        let recorded = context.kubeconfig.as_ref().map(|k| k.files.clone()).unwrap_or_default();
+        let log = PlanLog::new("kubeconfig");
+        let files = match context.planning() {
+            true => None,
+            false => Some(ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?),
+        };
+        let mut records = Vec::new();
+        for spec in &specs {
+            let pems = [
+                store.cert_path(Authority::Kubernetes.file()),
+                store.cert_path(&spec.certificate),
+                store.key_path(&spec.certificate),
+            ]
+            .map(|path| read(&path));
+            let wanted = match pems {
+                [Ok(ca), Ok(cert), Ok(key)] => Some(render(spec, &context.cluster.name, &ca, &cert, &key)),
+                // A plan runs before the certificates exist: the kubeconfig would follow them.
+                _ if context.planning() => None,
+                [ca, cert, key] => return Err(ca.and(cert).and(key).expect_err("one of them failed")),
+            };
+            let path = dir.join(&spec.file);
+            let record = KubeconfigRecord {
+                path: path.display().to_string(),
+                user: spec.user.clone(),
+                server: spec.server.clone(),
+            };
+            let current = std::fs::read_to_string(&path).ok();
+            match (&current, &files, &wanted) {
+                (None, None, _) => log.missing(KIND, &spec.file),
+                (Some(text), None, _) => {
+                    log.found(KIND, &spec.file, &record.path, recorded.contains(&record));
+                    if wanted.as_ref() != Some(text) {
+                        log.change(&spec.file, "rewrite: its content differs from the certificates and the context");
+                    }
+                }
+                (_, Some(files), Some(wanted)) if current.as_ref() != Some(wanted) => {
+                    files.write(&spec.file, wanted.as_bytes(), 0o600).map_err(StepError::new)?;
+                    let verb = if current.is_some() { "rewrote" } else { "wrote" };
+                    tracing::info!("kubeconfig: {verb} {} ({}, {})", record.path, spec.user, spec.server);
+                }
+                _ => {}
+            }
+            records.push(record);
+        }
+        if context.planning() {
+            context.add_plan(&log);
+        } else {
+            context.kubeconfig = Some(KubeconfigSection { files: records });
+        }
+        Ok(context)
+    })
+}
+
+/// A PEM file the certs step wrote; without it there is nothing to embed.
+fn read(path: &Path) -> Result<Vec<u8>, StepError> {
+    std::fs::read(path).map_err(|e| {
+        StepError::new(format!("cannot read {}: {e}", path.display()))
+            .with_hint("run groundup-ca and groundup-certs first")
+    })
+}

@@ -1,0 +1,188 @@
+//! Kubeconfigs with the certificates embedded (`certificate-authority-data`,
+//! `client-certificate-data`, `client-key-data`), as the course's `kubectl config` commands
+//! make them with `--embed-certs=true`: one cluster named after the cluster, one user, and
+//! the context `default`.
+
+use groundup_contracts::infra::ComputeSection;
+use groundup_contracts::Context;
+use openssl::base64;
+use serde::{Deserialize, Serialize};
+
+use crate::names;
+
+/// One kubeconfig to have: its file, the certificate (cfssl base name) it authenticates with,
+/// its user name and the server it talks to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeconfigSpec {
+    pub file: String,
+    pub certificate: String,
+    pub user: String,
+    pub server: String,
+}
+
+/// The course's kubeconfigs: admin and kube-proxy and each worker's kubelet talk to the load
+/// balancer; the controller manager and the scheduler run on the masters and talk to the API
+/// server there.
+pub fn kubeconfigs(context: &Context, compute: &ComputeSection, nlb_dns: &str) -> Result<Vec<KubeconfigSpec>, String> {
+    let port = context.params.ports.api;
+    let public = format!("https://{nlb_dns}:{port}");
+    let local = format!("https://127.0.0.1:{port}");
+    let spec = |file: &str, certificate: &str, user: &str, server: &str| KubeconfigSpec {
+        file: format!("{file}.kubeconfig"),
+        certificate: certificate.into(),
+        user: user.into(),
+        server: server.into(),
+    };
+    let mut specs = vec![
+        spec("admin", "admin", "admin", &public),
+        spec("kube-controller-manager", "kube-controller-manager", "system:kube-controller-manager", &local),
+        spec("kube-scheduler", "kube-scheduler", "system:kube-scheduler", &local),
+        spec("kube-proxy", "kube-proxy", "system:kube-proxy", &public),
+    ];
+    for worker in compute.workers() {
+        names::plain(&worker.hostname).map_err(|e| format!("a worker's hostname: {e}"))?;
+        let user = format!("system:node:{}", worker.hostname);
+        specs.push(spec(&worker.hostname, &worker.name, &user, &public));
+    }
+    Ok(specs)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Kubeconfig {
+    api_version: String,
+    kind: String,
+    clusters: Vec<Named<ClusterEntry>>,
+    users: Vec<Named<UserEntry>>,
+    contexts: Vec<Named<ContextEntry>>,
+    current_context: String,
+    preferences: Empty,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Named<T> {
+    name: String,
+    #[serde(flatten)]
+    entry: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ClusterEntry {
+    cluster: ClusterFields,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ClusterFields {
+    certificate_authority_data: String,
+    server: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct UserEntry {
+    user: UserFields,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct UserFields {
+    client_certificate_data: String,
+    client_key_data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ContextEntry {
+    context: ContextFields,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ContextFields {
+    cluster: String,
+    user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Empty {}
+
+/// The file's content: PEM files embedded as base64, as kubectl's `--embed-certs` does.
+pub fn render(spec: &KubeconfigSpec, cluster: &str, ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> String {
+    let config = Kubeconfig {
+        api_version: "v1".into(),
+        kind: "Config".into(),
+        clusters: vec![Named {
+            name: cluster.into(),
+            entry: ClusterEntry {
+                cluster: ClusterFields {
+                    certificate_authority_data: base64::encode_block(ca_pem),
+                    server: spec.server.clone(),
+                },
+            },
+        }],
+        users: vec![Named {
+            name: spec.user.clone(),
+            entry: UserEntry {
+                user: UserFields {
+                    client_certificate_data: base64::encode_block(cert_pem),
+                    client_key_data: base64::encode_block(key_pem),
+                },
+            },
+        }],
+        contexts: vec![Named {
+            name: "default".into(),
+            entry: ContextEntry { context: ContextFields { cluster: cluster.into(), user: spec.user.clone() } },
+        }],
+        current_context: "default".into(),
+        preferences: Empty {},
+    };
+    serde_yaml_ng::to_string(&config).expect("a kubeconfig always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn infra() -> Context {
+        Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).unwrap()
+    }
+
+    #[test]
+    fn the_course_kubeconfigs_and_one_per_worker() {
+        let context = infra();
+        let compute = context.compute.as_ref().unwrap();
+        let specs = kubeconfigs(&context, compute, "lb.example").unwrap();
+        assert_eq!(specs.len(), 4 + compute.workers().count());
+        let admin = &specs[0];
+        assert_eq!((admin.file.as_str(), admin.server.as_str()), ("admin.kubeconfig", "https://lb.example:6443"));
+        assert_eq!(specs[1].server, "https://127.0.0.1:6443", "the controller manager talks to its own master");
+        let worker = compute.workers().next().unwrap();
+        let kubelet = &specs[4];
+        assert_eq!(kubelet.file, format!("{}.kubeconfig", worker.hostname));
+        assert_eq!(kubelet.user, format!("system:node:{}", worker.hostname));
+        assert_eq!(kubelet.certificate, worker.name);
+    }
+
+    #[test]
+    fn a_hostname_that_is_not_a_plain_name_is_refused() {
+        let mut context = infra();
+        let mut compute = context.compute.take().unwrap();
+        compute.nodes.last_mut().unwrap().hostname = "../../evil".into();
+        assert!(kubeconfigs(&context, &compute, "lb").is_err());
+    }
+
+    #[test]
+    fn the_file_embeds_the_pems_under_the_cluster_and_the_default_context() {
+        let spec = KubeconfigSpec {
+            file: "admin.kubeconfig".into(),
+            certificate: "admin".into(),
+            user: "admin".into(),
+            server: "https://lb:6443".into(),
+        };
+        let text = render(&spec, "k8s", b"CA", b"CERT", b"KEY");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(doc["current-context"], "default");
+        assert_eq!(doc["clusters"][0]["name"], "k8s");
+        assert_eq!(doc["clusters"][0]["cluster"]["certificate-authority-data"], base64::encode_block(b"CA").as_str());
+        assert_eq!(doc["users"][0]["user"]["client-key-data"], base64::encode_block(b"KEY").as_str());
+        assert_eq!(doc["contexts"][0]["context"]["user"], "admin");
+    }
+}

@@ -1,0 +1,123 @@
+//! groundup-encryption on the example context: the current format, a key that a re-run never
+//! changes, explicit rotation and retirement, and no key material outside the file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const EXAMPLE: &str = include_str!("../../../contracts/examples/01-init.json");
+
+fn encryption(args: &[&str], stdin: &str, dir: &Path) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_groundup-encryption"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(output: &Output, what: &str) -> String {
+    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// The config as YAML, read by a YAML parser of its own: (provider, key name, secret) in order.
+fn keys(dir: &Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(dir.join("pki/encryption-config.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(doc["kind"], "EncryptionConfiguration");
+    assert_eq!(doc["apiVersion"], "apiserver.config.k8s.io/v1");
+    let resource = &doc["resources"][0];
+    assert_eq!(resource["resources"][0], "secrets");
+    let providers = resource["providers"].as_sequence().unwrap();
+    assert!(providers.last().unwrap().get("identity").is_some(), "identity must come last");
+    let mut found = Vec::new();
+    for provider in &providers[..providers.len() - 1] {
+        let (name, body) = provider.as_mapping().unwrap().iter().next().unwrap();
+        for key in body["keys"].as_sequence().unwrap() {
+            let secret = key["secret"].as_str().unwrap().to_string();
+            assert_eq!(openssl::base64::decode_block(&secret).unwrap().len(), 32);
+            found.push((name.as_str().unwrap().into(), key["name"].as_str().unwrap().into(), secret));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_key_is_made_once_kept_by_re_runs_and_changed_only_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = encryption(&[], EXAMPLE, dir.path());
+    let context = ok(&first, "first run");
+    let path = dir.path().join("pki/encryption-config.yaml");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let original = keys(dir.path());
+    assert_eq!(original.iter().map(|k| (k.0.as_str(), k.1.as_str())).collect::<Vec<_>>(), [("aescbc", "key1")]);
+    let bytes = std::fs::read(&path).unwrap();
+
+    let again = encryption(&[], &context, dir.path());
+    let context = ok(&again, "second run");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "a re-run must keep the file byte for byte");
+
+    let rotated = encryption(&["--rotate"], &context, dir.path());
+    let context = ok(&rotated, "--rotate");
+    let after = keys(dir.path());
+    assert_eq!(after.iter().map(|k| k.1.as_str()).collect::<Vec<_>>(), ["key2", "key1"], "new key first");
+    assert_eq!(after[1].2, original[0].2, "the old key is kept");
+
+    let switched = ok(&encryption(&["--rotate", "--provider", "secretbox"], &context, dir.path()), "switch");
+    let retired = ok(&encryption(&["--retire-old"], &switched, dir.path()), "--retire-old");
+    let last = keys(dir.path());
+    assert_eq!(last.iter().map(|k| (k.0.as_str(), k.1.as_str())).collect::<Vec<_>>(), [("secretbox", "key3")]);
+
+    let logs: Vec<Output> = vec![first, again, rotated];
+    for secret in original.iter().chain(&after).chain(&last).map(|k| &k.2) {
+        assert!(!retired.contains(secret.as_str()) && !context.contains(secret.as_str()), "a key is in the context");
+        for output in &logs {
+            assert!(!String::from_utf8_lossy(&output.stderr).contains(secret.as_str()), "a key is in a log");
+        }
+    }
+    let section: serde_json::Value = serde_json::from_str(&retired).unwrap();
+    assert_eq!(section["encryption"]["providers"][0]["keys"][0]["name"], "key3");
+}
+
+#[test]
+fn a_file_groundup_did_not_write_or_a_lost_one_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = ok(&encryption(&[], EXAMPLE, dir.path()), "first run");
+    let path = dir.path().join("pki/encryption-config.yaml");
+
+    std::fs::remove_file(&path).unwrap();
+    let lost = encryption(&[], &context, dir.path());
+    assert!(!lost.status.success() && lost.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&lost.stderr).contains("is gone"), "{}", String::from_utf8_lossy(&lost.stderr));
+    assert!(!path.exists(), "a new key was made in place of the lost one");
+
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir(other.path().join("pki")).unwrap();
+    std::fs::set_permissions(other.path().join("pki"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let planted = other.path().join("pki/encryption-config.yaml");
+    std::fs::write(&planted, "kind: EncryptionConfig\napiVersion: v1\n").unwrap();
+    let refused = encryption(&[], EXAMPLE, other.path());
+    assert!(!refused.status.success() && refused.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "kind: EncryptionConfig\napiVersion: v1\n");
+
+    let switch = encryption(&["--provider", "aesgcm"], &context, dir.path());
+    assert!(!switch.status.success(), "a provider switch without --rotate must be refused");
+}
+
+#[test]
+fn a_plan_makes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    context["plan"] = serde_json::json!({"resources": []});
+    let planned = ok(&encryption(&["--plan"], &context.to_string(), dir.path()), "--plan");
+    assert!(!dir.path().join("pki").exists(), "a plan created files");
+    let plan: serde_json::Value = serde_json::from_str(&planned).unwrap();
+    let entry = &plan["plan"]["resources"][0];
+    assert_eq!(entry["action"], "create", "{plan}");
+}

@@ -1,0 +1,178 @@
+//! groundup-kubeconfig after groundup-ca | groundup-certs on the example context, checked with
+//! a real kubectl against a TLS endpoint on 127.0.0.1 that serves the cluster's API server
+//! certificate and requires client certificates from the cluster CA.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::x509::X509;
+
+const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
+
+fn step(name: &str, args: &[&str], stdin: &str, dir: &Path) -> Output {
+    let bin = match name {
+        "ca" => env!("CARGO_BIN_EXE_groundup-ca"),
+        "certs" => env!("CARGO_BIN_EXE_groundup-certs"),
+        _ => env!("CARGO_BIN_EXE_groundup-kubeconfig"),
+    };
+    let mut child = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(output: &Output, what: &str) -> String {
+    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// ca | certs | kubeconfig, with ECDSA keys to keep it quick: (dir, context).
+fn cluster() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    context["params"]["pki"]["key"] = "ecdsa-p256".into();
+    let context = ok(&step("ca", &[], &context.to_string(), dir.path()), "ca");
+    let context = ok(&step("certs", &[], &context, dir.path()), "certs");
+    let context = ok(&step("kubeconfig", &[], &context, dir.path()), "kubeconfig");
+    (dir, context)
+}
+
+/// A TLS endpoint on 127.0.0.1 with the API server's certificate that requires a client
+/// certificate from `ca.pem` and answers `/version`; it notes each client's subject.
+fn api_server(pki: &Path) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    acceptor.set_certificate_chain_file(pki.join("master-kubernetes.pem")).unwrap();
+    acceptor.set_private_key_file(pki.join("master-kubernetes-key.pem"), SslFiletype::PEM).unwrap();
+    acceptor.set_ca_file(pki.join("ca.pem")).unwrap();
+    acceptor.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    let acceptor = acceptor.build();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let noted = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let Ok(mut tls) = acceptor.accept(stream) else { continue };
+            if let Some(peer) = tls.ssl().peer_certificate() {
+                noted.lock().unwrap().push(subject(&peer));
+            }
+            let mut request = [0u8; 4096];
+            let _ = tls.read(&mut request);
+            let body = r#"{"major":"1","minor":"32","gitVersion":"v1.32.0-groundup-test"}"#;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(response.as_bytes());
+            let _ = tls.shutdown();
+        }
+    });
+    (port, seen)
+}
+
+fn subject(cert: &X509) -> String {
+    cert.subject_name()
+        .entries()
+        .map(|e| {
+            format!("{}={}", e.object().nid().short_name().unwrap_or("?"), e.data().to_string().unwrap_or_default())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kubectl(home: &Path, args: &[&str]) -> Output {
+    Command::new("kubectl").args(args).env("HOME", home).env_remove("KUBECONFIG").output().expect("kubectl is needed")
+}
+
+#[test]
+fn every_kubeconfig_reaches_the_api_endpoint_as_its_user_and_a_foreign_ca_is_refused() {
+    let (dir, context) = cluster();
+    let state: serde_json::Value = serde_json::from_str(&context).unwrap();
+    let files = state["kubeconfig"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4 + 3, "admin, controller manager, scheduler, kube-proxy and 3 workers");
+    assert!(!context.contains("client-key-data") && !context.contains("PRIVATE KEY"), "key material in the context");
+    let kubeconfig_dir = dir.path().join("kubeconfig");
+    assert_eq!(std::fs::metadata(&kubeconfig_dir).unwrap().permissions().mode() & 0o777, 0o700);
+
+    let (port, seen) = api_server(&dir.path().join("pki"));
+    let local = format!("https://127.0.0.1:{port}");
+    for record in files {
+        let path = dir.path().join(record["path"].as_str().unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let path = path.to_str().unwrap();
+        let server = kubectl(
+            dir.path(),
+            &["--kubeconfig", path, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"],
+        );
+        assert_eq!(String::from_utf8_lossy(&server.stdout), record["server"].as_str().unwrap());
+        let version = kubectl(dir.path(), &["--kubeconfig", path, "--server", &local, "get", "--raw", "/version"]);
+        assert!(
+            version.status.success() && String::from_utf8_lossy(&version.stdout).contains("groundup-test"),
+            "{path}: {}",
+            String::from_utf8_lossy(&version.stderr)
+        );
+        let user = record["user"].as_str().unwrap();
+        assert!(
+            seen.lock().unwrap().last().unwrap().ends_with(&format!("CN={user}")),
+            "{user}: {:?}",
+            seen.lock().unwrap()
+        );
+    }
+    assert!(seen.lock().unwrap().iter().any(|s| s.contains("O=system:masters, OU=DEVOPS, CN=admin")));
+    assert!(seen.lock().unwrap().iter().any(|s| s.contains("O=system:nodes")));
+
+    // A client certificate from the etcd CA must not get in.
+    let pki = dir.path().join("pki");
+    let spec = groundup_pki::kubeconfig::KubeconfigSpec {
+        file: "foreign.kubeconfig".into(),
+        certificate: "apiserver-etcd-client".into(),
+        user: "foreign".into(),
+        server: local.clone(),
+    };
+    let read = |name: &str| std::fs::read(pki.join(name)).unwrap();
+    let foreign = groundup_pki::kubeconfig::render(
+        &spec,
+        "k8s-cluster",
+        &read("ca.pem"),
+        &read("apiserver-etcd-client.pem"),
+        &read("apiserver-etcd-client-key.pem"),
+    );
+    let foreign_path = dir.path().join("foreign.kubeconfig");
+    std::fs::write(&foreign_path, foreign).unwrap();
+    let refused = kubectl(dir.path(), &["--kubeconfig", foreign_path.to_str().unwrap(), "get", "--raw", "/version"]);
+    assert!(!refused.status.success(), "a client certificate of another CA got in");
+}
+
+#[test]
+fn a_re_run_keeps_the_files_and_restores_a_hand_edit_which_a_plan_shows() {
+    let (dir, context) = cluster();
+    let admin = dir.path().join("kubeconfig/admin.kubeconfig");
+    let written = std::fs::read(&admin).unwrap();
+    let modified = std::fs::metadata(&admin).unwrap().modified().unwrap();
+    ok(&step("kubeconfig", &[], &context, dir.path()), "second run");
+    assert_eq!(std::fs::metadata(&admin).unwrap().modified().unwrap(), modified, "an unchanged file was rewritten");
+
+    std::fs::write(&admin, "apiVersion: v1\nkind: Config\n").unwrap();
+    let mut planned: serde_json::Value = serde_json::from_str(&context).unwrap();
+    planned["plan"] = serde_json::json!({"resources": []});
+    let plan = ok(&step("kubeconfig", &["--plan"], &planned.to_string(), dir.path()), "--plan");
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let entry =
+        plan["plan"]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "admin.kubeconfig").unwrap();
+    assert_eq!(entry["action"], "change", "{entry}");
+    assert_eq!(std::fs::read_to_string(&admin).unwrap(), "apiVersion: v1\nkind: Config\n", "a plan wrote");
+
+    ok(&step("kubeconfig", &[], &context, dir.path()), "restoring run");
+    assert_eq!(std::fs::read(&admin).unwrap(), written);
+}
