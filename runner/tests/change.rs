@@ -76,9 +76,19 @@ fn a_plan_with_more_workers_lists_their_instances_and_writes_nothing() {
         .map(|r| (r.kind.as_str(), r.resource.as_str()))
         .collect();
     let (worker3, worker4) = (format!("{}-worker-3", cluster.name), format!("{}-worker-4", cluster.name));
+    // The new workers get the next addresses (.23, .24) and what every later step makes per node.
     assert_eq!(
         created,
-        [("instance", "worker-3"), ("instance", "worker-4"), ("certificate", &worker3), ("certificate", &worker4)],
+        [
+            ("instance", "worker-3"),
+            ("instance", "worker-4"),
+            ("certificate", &worker3),
+            ("certificate", &worker4),
+            ("kubeconfig", "ip-172-31-0-23.kubeconfig"),
+            ("kubeconfig", "ip-172-31-0-24.kubeconfig"),
+            ("node bundle", "ip-172-31-0-23"),
+            ("node bundle", "ip-172-31-0-24"),
+        ],
         "{plan:?}"
     );
     assert_eq!(state_bytes(&cluster), before, "a plan wrote the state file");
