@@ -154,6 +154,11 @@ fn workers_scale_up_then_down_like_a_fresh_cluster() {
 
     assert_success(&cluster.up(CHANGE), "3+2 again");
     assert!(plan(&cluster).is_empty(), "a converged cluster plans no change");
+
+    // Back up: the terminated workers' names and IPs get new instances, not the dead ones.
+    reshape(&cluster, 3, 4);
+    assert_success(&cluster.up(CHANGE), "3+4");
+    assert_shape(&cluster, 3, 4);
 }
 
 #[test]

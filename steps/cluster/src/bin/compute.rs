@@ -378,6 +378,9 @@ async fn launch(
         .private_ip_address(node.spec.private_ip.to_string())
         .groups(&plan.group_id)
         .associate_public_ip_address(true)
+        // AWS's default for an interface made at launch, said explicitly: terminating a node
+        // scaled away must free its IP for a node added later (the emulator frees it only then).
+        .delete_on_termination(true)
         .build();
     let out = aws
         .ec2
