@@ -18,6 +18,12 @@ pub struct NlbSection {
     /// The registered targets: the masters' private IPs.
     #[schemars(with = "Vec<String>")]
     pub targets: Vec<Ipv4Addr>,
+    /// The subnet's address reservations groundup made for the node IPs. AWS keeps their
+    /// description, which marks them as groundup's; the emulator keeps none, so this list is
+    /// how a reservation no node needs any more is known as ours to remove.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub reservations: Vec<Ipv4Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

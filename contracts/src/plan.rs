@@ -2,7 +2,7 @@
 //!
 //! A step run with `--plan` changes nothing: it reads what exists and records, per resource,
 //! whether it would create it, adopt it (it exists but the context does not record it), change
-//! it, or leave it. The records accumulate in the context's `plan` section as the context
+//! it, leave it, or delete it (it exists but the spec no longer has it). The records accumulate in the context's `plan` section as the context
 //! passes from step to step; a context with that section holds placeholder ids for resources
 //! that do not exist yet, so no step will apply it.
 //!
@@ -27,6 +27,8 @@ pub enum Action {
     Change,
     /// It exists, matches and is recorded: nothing to do.
     Leave,
+    /// It exists but the spec no longer has it (a node scaled away); the step would delete it.
+    Delete,
 }
 
 impl Action {
@@ -36,6 +38,7 @@ impl Action {
             Action::Adopt => ">",
             Action::Change => "~",
             Action::Leave => "=",
+            Action::Delete => "-",
         }
     }
 }
@@ -47,6 +50,7 @@ impl fmt::Display for Action {
             Action::Adopt => "adopt",
             Action::Change => "change",
             Action::Leave => "leave",
+            Action::Delete => "delete",
         })
     }
 }
@@ -88,6 +92,7 @@ impl PlanSection {
             (Action::Adopt, "to adopt"),
             (Action::Change, "to change"),
             (Action::Leave, "to leave"),
+            (Action::Delete, "to delete"),
         ];
         let parts: Vec<String> = phrases
             .iter()
@@ -126,7 +131,8 @@ impl PlanSection {
 fn change_symbol(change: &str) -> char {
     const ADDS: &[&str] =
         &["add", "associate", "attach", "authorize", "create", "enable", "register", "reserve", "route", "tag"];
-    const REMOVES: &[&str] = &["delete", "deregister", "detach", "disable", "disassociate", "remove", "revoke"];
+    const REMOVES: &[&str] =
+        &["delete", "deregister", "detach", "disable", "disassociate", "remove", "revoke", "terminate"];
     let verb = change.split_whitespace().next().unwrap_or_default();
     if ADDS.contains(&verb) {
         '+'
@@ -170,11 +176,17 @@ impl PlanLog {
         self.put(kind, logical, action, Some(id.to_string()));
     }
 
+    /// The resource exists but is no longer wanted: the step would delete it (the calls that
+    /// do it follow as changes).
+    pub fn unwanted(&self, kind: &str, logical: &str, id: &str) {
+        self.put(kind, logical, Action::Delete, Some(id.to_string()));
+    }
+
     /// Something would be done to the resource: a found one becomes a change; a new one
-    /// stays a create, with the change listed as part of it.
+    /// stays a create and one to delete stays a delete, with the change listed as part of it.
     pub fn change(&self, logical: &str, what: &str) {
         self.with_entry(logical, |entry| {
-            if entry.action != Action::Create {
+            if !matches!(entry.action, Action::Create | Action::Delete) {
                 entry.action = Action::Change;
             }
             entry.changes.push(what.to_string());
@@ -313,6 +325,23 @@ mod tests {
             assert_eq!(keys, ["step", "resource", "kind", "action", "id", "changes", "denied"], "{entry}");
         }
         assert_eq!(json["not_planned"], serde_json::json!([]));
+    }
+
+    /// A node scaled away reads as a deletion, with its termination listed under it.
+    #[test]
+    fn an_unwanted_resource_is_a_deletion_and_stays_one() {
+        let log = PlanLog::new("compute");
+        log.found("instance", "worker-0", "i-0", true);
+        log.unwanted("instance", "worker-4", "i-4");
+        log.change("worker-4", "terminate i-4");
+        let plan = plan(log);
+        assert_eq!(plan.resources[1].action, Action::Delete);
+        assert_eq!(plan.resources[1].changes, ["terminate i-4"]);
+        assert_eq!(plan.counts(), "1 to leave, 1 to delete");
+        let lines: Vec<String> = plan.summary_lines().collect();
+        assert!(lines[1].trim_start().starts_with("- delete"), "{lines:?}");
+        assert!(lines[2].trim_start().starts_with("- terminate"), "{lines:?}");
+        assert_eq!(serde_json::to_value(Action::Delete).unwrap(), "delete");
     }
 
     #[test]

@@ -68,16 +68,15 @@ async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, CloudError>
 async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'static str, Vec<String>>, CloudError> {
     let elb =
         groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target").elb;
-    let balancers = elb.describe_load_balancers().send().await.api("DescribeLoadBalancers")?;
-    let groups = elb.describe_target_groups().send().await.api("DescribeTargetGroups")?;
+    // The emulator answers 50 to a page: a long test run leaves more than that.
+    let balancers = elb.describe_load_balancers().into_paginator().items().send().collect::<Vec<_>>().await;
+    let balancers: Vec<_> = balancers.into_iter().collect::<Result<_, _>>().api("DescribeLoadBalancers")?;
+    let groups = elb.describe_target_groups().into_paginator().items().send().collect::<Vec<_>>().await;
+    let groups: Vec<_> = groups.into_iter().collect::<Result<_, _>>().api("DescribeTargetGroups")?;
     let mut arns: Vec<(&'static str, String)> = Vec::new();
-    arns.extend(
-        balancers.load_balancers().iter().filter_map(|b| Some(("load-balancer", b.load_balancer_arn()?.to_string()))),
-    );
-    arns.extend(
-        groups.target_groups().iter().filter_map(|g| Some(("target-group", g.target_group_arn()?.to_string()))),
-    );
-    for balancer in balancers.load_balancers() {
+    arns.extend(balancers.iter().filter_map(|b| Some(("load-balancer", b.load_balancer_arn()?.to_string()))));
+    arns.extend(groups.iter().filter_map(|g| Some(("target-group", g.target_group_arn()?.to_string()))));
+    for balancer in &balancers {
         let listeners = elb
             .describe_listeners()
             .load_balancer_arn(balancer.load_balancer_arn().unwrap_or_default())

@@ -31,6 +31,65 @@ pub fn reservation_blocks(ips: &[Ipv4Addr]) -> Vec<Ipv4Net> {
     blocks
 }
 
+/// The description groundup gives the reservations it makes for node addresses.
+pub const RESERVATION_DESCRIPTION: &str = "groundup: node addresses";
+
+/// An explicit CIDR reservation found in the subnet; `ours` if groundup made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    pub id: String,
+    pub cidr: Ipv4Net,
+    pub ours: bool,
+}
+
+/// What makes the subnet's reservations cover exactly the node addresses.
+#[derive(Debug, Default, PartialEq)]
+pub struct ReservationChanges {
+    /// Blocks no reservation covers yet.
+    pub create: Vec<Ipv4Net>,
+    /// Reservations of ours that no node needs any more (a node scaled away, or blocks that a
+    /// new node set aggregates differently). Another's reservation is never removed.
+    pub delete: Vec<Reservation>,
+    /// The reservations of ours once the changes are made, to record in the context.
+    pub ours: Vec<Ipv4Net>,
+}
+
+pub fn reservation_changes(nodes: &[Ipv4Addr], existing: &[Reservation]) -> ReservationChanges {
+    let wanted = reservation_blocks(nodes);
+    let found = |block: &Ipv4Net| existing.iter().find(|r| r.cidr == *block);
+    ReservationChanges {
+        create: wanted.iter().filter(|b| found(b).is_none()).copied().collect(),
+        delete: existing.iter().filter(|r| r.ours && !wanted.contains(&r.cidr)).cloned().collect(),
+        ours: wanted.iter().filter(|b| found(b).is_none_or(|r| r.ours)).copied().collect(),
+    }
+}
+
+/// One of the cluster's instances, as its tags and AWS describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundInstance {
+    /// Its `groundup:resource` tag, e.g. `worker-4`.
+    pub logical: String,
+    pub id: String,
+    pub state: String,
+}
+
+/// The instances to terminate: those of nodes the spec no longer plans that are not
+/// terminated yet. One already shutting down is included, so that a run resumed after a kill
+/// waits for it as the killed run would have.
+pub fn unplanned_instances<'a>(found: &'a [FoundInstance], planned: &[PlannedNode]) -> Vec<&'a FoundInstance> {
+    found
+        .iter()
+        .filter(|i| i.state != "terminated" && is_node_name(&i.logical))
+        .filter(|i| !planned.iter().any(|node| node.logical() == i.logical))
+        .collect()
+}
+
+/// `master-0`, `worker-12`: the logical names compute gives nodes, and nothing else.
+fn is_node_name(logical: &str) -> bool {
+    let index = logical.strip_prefix("master-").or_else(|| logical.strip_prefix("worker-"));
+    index.is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// One machine to have: its role, index and the params that describe it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedNode {
@@ -129,6 +188,72 @@ mod tests {
         expected.sort();
         assert_eq!(covered, expected);
         assert!(reservation_blocks(&nodes).len() < 12, "blocks are aggregated");
+    }
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    fn reservation(id: &str, cidr: &str, ours: bool) -> Reservation {
+        Reservation { id: id.into(), cidr: net(cidr), ours }
+    }
+
+    #[test]
+    fn reservations_follow_the_node_set_and_spare_anothers() {
+        let course = ["172.31.0.10", "172.31.0.11", "172.31.0.12", "172.31.0.20", "172.31.0.21", "172.31.0.22"];
+        let existing = [
+            reservation("r1", "172.31.0.10/31", true),
+            reservation("r2", "172.31.0.12/32", true),
+            reservation("r3", "172.31.0.20/31", true),
+            reservation("r4", "172.31.0.22/32", true),
+            reservation("r5", "172.31.0.200/32", false),
+        ];
+        assert_eq!(reservation_changes(&ips(&course), &existing).create, []);
+        assert_eq!(reservation_changes(&ips(&course), &existing).delete, []);
+
+        // Workers 3 -> 5: .20-.24 is one /30 and a /32, so the /31 and the .22 go.
+        let five = [&course[..3], &["172.31.0.20", "172.31.0.21", "172.31.0.22", "172.31.0.23", "172.31.0.24"]];
+        let changes = reservation_changes(&ips(&five.concat()), &existing);
+        assert_eq!(changes.create, [net("172.31.0.20/30"), net("172.31.0.24/32")]);
+        assert_eq!(changes.delete, [existing[2].clone(), existing[3].clone()]);
+        assert_eq!(changes.ours, reservation_blocks(&ips(&five.concat())));
+
+        // Workers 3 -> 1: only .20 stays; another's reservation is never touched.
+        let one = [&course[..3], &["172.31.0.20"]];
+        let changes = reservation_changes(&ips(&one.concat()), &existing);
+        assert_eq!(changes.create, [net("172.31.0.20/32")]);
+        let deleted: Vec<&str> = changes.delete.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(deleted, ["r3", "r4"]);
+    }
+
+    #[test]
+    fn a_wanted_block_another_reserved_is_used_but_not_claimed() {
+        let existing = [reservation("theirs", "172.31.0.10/32", false)];
+        let changes = reservation_changes(&ips(&["172.31.0.10", "172.31.0.20"]), &existing);
+        assert_eq!(changes.create, [net("172.31.0.20/32")]);
+        assert_eq!(changes.delete, []);
+        assert_eq!(changes.ours, [net("172.31.0.20/32")]);
+    }
+
+    fn instance(logical: &str, state: &str) -> FoundInstance {
+        FoundInstance { logical: logical.into(), id: format!("i-{logical}"), state: state.into() }
+    }
+
+    #[test]
+    fn only_live_instances_of_unplanned_nodes_are_terminated() {
+        let planned = planned_nodes(&Params::course_defaults("us-east-2"));
+        let found = [
+            instance("master-0", "running"),
+            instance("worker-2", "running"),
+            instance("worker-3", "running"),
+            instance("worker-4", "shutting-down"),
+            instance("worker-5", "terminated"),
+            instance("master-3", "stopped"),
+            instance("bastion", "running"),
+            instance("worker-", "running"),
+        ];
+        let retired: Vec<&str> = unplanned_instances(&found, &planned).iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(retired, ["i-worker-3", "i-worker-4", "i-master-3"]);
     }
 
     #[test]

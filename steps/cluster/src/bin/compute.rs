@@ -16,7 +16,9 @@ use groundup_cloud::{
     find_or_create, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError, Polled, Wanted,
     RESOURCE_TAG,
 };
-use groundup_cluster::{is_lts_name, keys, planned_nodes, wants_lts_only, PlannedNode};
+use groundup_cluster::{
+    is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,
+};
 use groundup_contracts::context::need;
 use groundup_contracts::files::ClusterDir;
 use groundup_contracts::harness::{NoArgs, StepInfo};
@@ -217,10 +219,12 @@ async fn import_key_pair(
         .build())
 }
 
-/// Finds or launches every node, concurrently, then waits until all run and records them.
+/// Terminates the nodes the spec no longer has, then finds or launches every planned node,
+/// concurrently, waits until all run and records them: the section lists exactly the plan.
 async fn ensure_instances(aws: &Aws, context: &Context, plan: &LaunchPlan) -> Result<Vec<Node>, CloudError> {
-    let (mut live, terminated) = existing_instances(aws).await?;
+    let Existing { mut live, terminated, all } = existing_instances(aws).await?;
     let planned = planned_nodes(&context.params);
+    retire(aws, &unplanned_instances(&all, &planned)).await?;
     let jobs = planned.iter().map(|node| {
         let found = live.remove(&node.logical()).unwrap_or_default();
         let generation = terminated.get(&node.logical()).copied().unwrap_or(0);
@@ -235,26 +239,89 @@ async fn ensure_instances(aws: &Aws, context: &Context, plan: &LaunchPlan) -> Re
     planned.iter().zip(&ids).map(|(node, id)| record(context, node, id, running.get(id))).collect()
 }
 
-/// The cluster's instances by logical name: the live ones, and how many were terminated
-/// (a new generation gets a new client token, so a token never returns a dead instance).
-async fn existing_instances(aws: &Aws) -> Result<(HashMap<String, Vec<Instance>>, HashMap<String, usize>), CloudError> {
+/// The cluster's instances found by their tags.
+struct Existing {
+    /// The live ones by logical name.
+    live: HashMap<String, Vec<Instance>>,
+    /// How many were terminated, by logical name (a new generation gets a new client token,
+    /// so a token never returns a dead instance).
+    terminated: HashMap<String, usize>,
+    /// Every one, whatever its state.
+    all: Vec<FoundInstance>,
+}
+
+async fn existing_instances(aws: &Aws) -> Result<Existing, CloudError> {
     let cluster =
         Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity.cluster).build();
     let mut pages = aws.ec2.describe_instances().filters(cluster).into_paginator().send();
-    let (mut live, mut terminated) = (HashMap::<String, Vec<Instance>>::new(), HashMap::new());
+    let mut existing = Existing { live: HashMap::new(), terminated: HashMap::new(), all: Vec::new() };
     while let Some(page) = pages.next().await {
         for instance in page.api("DescribeInstances")?.reservations().iter().flat_map(|r| r.instances()) {
             let logical = instance.tags().iter().find(|t| t.key() == Some(RESOURCE_TAG)).and_then(|t| t.value());
             let Some(logical) = logical else { continue };
             let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default();
             if matches!(state, "terminated" | "shutting-down") {
-                *terminated.entry(logical.to_string()).or_insert(0) += 1;
+                *existing.terminated.entry(logical.to_string()).or_insert(0) += 1;
             } else {
-                live.entry(logical.to_string()).or_default().push(instance.clone());
+                existing.live.entry(logical.to_string()).or_default().push(instance.clone());
             }
+            existing.all.push(FoundInstance {
+                logical: logical.to_string(),
+                id: instance.instance_id().unwrap_or_default().to_string(),
+                state: state.to_string(),
+            });
         }
     }
-    Ok((live, terminated))
+    Ok(existing)
+}
+
+/// Terminates the instances of nodes scaled away and waits until they are gone, so that
+/// their private IPs are free for nodes launched later. No journal entry is needed, unlike a
+/// create: the instances are found again by their tags on every run, so a run killed before,
+/// during or after TerminateInstances terminates what is still live the next time (again is
+/// harmless), skips what is terminated and waits for what is shutting down.
+async fn retire(aws: &Aws, unplanned: &[&FoundInstance]) -> Result<(), CloudError> {
+    for instance in unplanned {
+        if let Some(plan) = &aws.plan {
+            plan.unwanted("instance", &instance.logical, &instance.id);
+        }
+        let id = instance.id.as_str();
+        aws.change(&instance.logical, &format!("terminate {id}"), |dry_run| async move {
+            aws.ec2.terminate_instances().dry_run(dry_run).instance_ids(id).send().await.api("TerminateInstances")
+        })
+        .await?;
+    }
+    if aws.planning() || unplanned.is_empty() {
+        return Ok(());
+    }
+    let ids = unplanned.iter().map(|i| i.id.clone()).collect();
+    wait_until("compute", "instances to terminate", ids, Duration::from_secs(600), |pending| async move {
+        let states = instance_states(aws, &pending).await?;
+        Ok(pending
+            .into_iter()
+            .map(|id| {
+                // AWS forgets a terminated instance after a while: gone is terminated.
+                let state = states.get(&id).cloned().unwrap_or_else(|| "terminated".into());
+                Polled { done: state == "terminated", resource: id, state }
+            })
+            .collect())
+    })
+    .await
+}
+
+/// The states of these instances; an id AWS no longer knows is absent (a filter, unlike
+/// InstanceIds, does not fail on it).
+async fn instance_states(aws: &Aws, ids: &[String]) -> Result<HashMap<String, String>, CloudError> {
+    let mut states = HashMap::new();
+    for chunk in ids.chunks(100) {
+        let filter = Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build();
+        let out = aws.ec2.describe_instances().filters(filter).send().await.api("DescribeInstances")?;
+        for instance in out.reservations().iter().flat_map(|r| r.instances()) {
+            let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+            states.insert(instance.instance_id().unwrap_or_default().to_string(), state);
+        }
+    }
+    Ok(states)
 }
 
 async fn ensure_instance(
@@ -311,6 +378,9 @@ async fn launch(
         .private_ip_address(node.spec.private_ip.to_string())
         .groups(&plan.group_id)
         .associate_public_ip_address(true)
+        // AWS's default for an interface made at launch, said explicitly: terminating a node
+        // scaled away must free its IP for a node added later (the emulator frees it only then).
+        .delete_on_termination(true)
         .build();
     let out = aws
         .ec2

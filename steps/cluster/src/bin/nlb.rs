@@ -16,12 +16,13 @@ use groundup_cloud::{
     find_or_create, owned_by_name, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError,
     Polled, Wanted,
 };
-use groundup_cluster::reservation_blocks;
+use groundup_cluster::{reservation_changes, Reservation, RESERVATION_DESCRIPTION};
 use groundup_contracts::context::need;
 use groundup_contracts::harness::StepInfo;
 use groundup_contracts::infra::NlbSection;
 use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
+use ipnet::Ipv4Net;
 
 #[derive(Args, Debug)]
 struct NlbArgs {
@@ -39,8 +40,9 @@ fn main() -> ExitCode {
         let port = i32::from(context.params.ports.api);
         let nodes: Vec<Ipv4Addr> =
             context.params.masters.iter().chain(&context.params.workers).map(|n| n.private_ip).collect();
-        reserve_node_addresses(&aws, &subnet_id, &nodes).await?;
         let recorded = context.nlb.as_ref();
+        let reserved = recorded.map_or(&[][..], |n| n.reservations.as_slice());
+        let reservations = reserve_node_addresses(&aws, &subnet_id, &nodes, reserved).await?;
         let wanted = Wanted::elb("load balancer", "nlb").recorded(recorded.map(|n| n.arn.as_str()));
         let balancer = find_or_create(
             &aws,
@@ -80,27 +82,50 @@ fn main() -> ExitCode {
             target_group_arn: group_arn,
             listener_arn: listener.listener_arn().unwrap_or_default().to_string(),
             targets: masters,
+            reservations,
         });
         Ok(context)
     })
 }
 
 /// Explicit reservations: AWS assigns no address from them on its own, so the load balancer's
-/// interface can never take a node's address; instances may still ask for them by name.
-async fn reserve_node_addresses(aws: &Aws, subnet_id: &str, nodes: &[Ipv4Addr]) -> Result<(), CloudError> {
-    let reserved = reservations(aws, subnet_id).await?;
+/// interface can never take a node's address; instances may still ask for them by name. They
+/// follow the node set: stale ones of ours go first, since AWS refuses overlapping blocks and
+/// a changed node set aggregates into other blocks. Returns the reservations of ours.
+async fn reserve_node_addresses(
+    aws: &Aws,
+    subnet_id: &str,
+    nodes: &[Ipv4Addr],
+    recorded: &[Ipv4Net],
+) -> Result<Vec<Ipv4Net>, CloudError> {
+    let existing = reservations(aws, subnet_id, recorded).await?;
     if let Some(plan) = &aws.plan {
-        if reserved.is_empty() {
-            plan.missing("address reservations", "node-addresses");
-        } else {
+        if existing.iter().any(|r| r.ours) {
             plan.found("address reservations", "node-addresses", subnet_id, true);
+        } else {
+            plan.missing("address reservations", "node-addresses");
         }
     }
-    for block in reservation_blocks(nodes) {
+    let changes = reservation_changes(nodes, &existing);
+    for stale in &changes.delete {
+        let (id, cidr) = (stale.id.as_str(), stale.cidr);
+        aws.change(
+            "node-addresses",
+            &format!("remove the reservation of {cidr} from {subnet_id}"),
+            |dry_run| async move {
+                aws.ec2
+                    .delete_subnet_cidr_reservation()
+                    .dry_run(dry_run)
+                    .subnet_cidr_reservation_id(id)
+                    .send()
+                    .await
+                    .api("DeleteSubnetCidrReservation")
+            },
+        )
+        .await?;
+    }
+    for block in &changes.create {
         let cidr = block.to_string();
-        if reserved.contains(&cidr) {
-            continue;
-        }
         aws.change("node-addresses", &format!("reserve {cidr} in {subnet_id} for the nodes"), |dry_run| async move {
             aws.ec2
                 .create_subnet_cidr_reservation()
@@ -108,23 +133,33 @@ async fn reserve_node_addresses(aws: &Aws, subnet_id: &str, nodes: &[Ipv4Addr]) 
                 .subnet_id(subnet_id)
                 .cidr(&cidr)
                 .reservation_type(aws_sdk_ec2::types::SubnetCidrReservationType::Explicit)
-                .description("groundup: node addresses")
+                .description(RESERVATION_DESCRIPTION)
                 .send()
                 .await
                 .api("CreateSubnetCidrReservation")
         })
         .await?;
     }
-    Ok(())
+    Ok(changes.ours)
 }
 
-async fn reservations(aws: &Aws, subnet_id: &str) -> Result<BTreeSet<String>, CloudError> {
+/// The subnet's IPv4 reservations; ours carry our description, or (where the target keeps no
+/// description) are the ones the context records.
+async fn reservations(aws: &Aws, subnet_id: &str, recorded: &[Ipv4Net]) -> Result<Vec<Reservation>, CloudError> {
     if is_planned_id(subnet_id) {
-        return Ok(BTreeSet::new());
+        return Ok(Vec::new());
     }
     let existing =
         aws.ec2.get_subnet_cidr_reservations().subnet_id(subnet_id).send().await.api("GetSubnetCidrReservations")?;
-    Ok(existing.subnet_ipv4_cidr_reservations().iter().filter_map(|r| r.cidr()).map(String::from).collect())
+    Ok(existing
+        .subnet_ipv4_cidr_reservations()
+        .iter()
+        .filter_map(|r| {
+            let cidr: Ipv4Net = r.cidr()?.parse().ok()?;
+            let ours = r.description() == Some(RESERVATION_DESCRIPTION) || recorded.contains(&cidr);
+            Some(Reservation { id: r.subnet_cidr_reservation_id()?.to_string(), cidr, ours })
+        })
+        .collect())
 }
 
 async fn find_balancer(aws: &Aws, name: &str) -> Result<Vec<LoadBalancer>, CloudError> {
