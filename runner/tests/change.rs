@@ -147,3 +147,56 @@ fn more_workers_keep_the_existing_instances_and_add_theirs() {
     assert_eq!(cluster.state().params.workers.len(), 5);
     assert_eq!(cluster.inventory().count("instance"), 8);
 }
+
+/// 3+3, then `up --workers 5`, `--workers 2`, `--masters 5` through the runner: after each,
+/// the emulator holds exactly the planned instances, the load balancer targets exactly the
+/// masters, `certs check` is clean, removed workers' certificates are retired, and the plan
+/// made before the change listed its creates and deletions.
+#[test]
+fn scaling_through_up_converges_and_the_certificates_follow() {
+    let cluster = TestCluster::new("scale-up");
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up 3+3");
+    let steps: [(&[&str], usize, usize); 3] =
+        [(&["--workers", "5"], 3, 5), (&["--workers", "2"], 3, 2), (&["--masters", "5"], 5, 2)];
+    for (flags, masters, workers) in steps {
+        let planned = cluster.groundup(&[&["up", "--plan"][..], flags].concat());
+        assert_success(&planned, "up --plan");
+        let plan: PlanSection = serde_json::from_slice(&planned.stdout).unwrap();
+        let instances =
+            |action: Action| plan.resources.iter().filter(|r| r.kind == "instance" && r.action == action).count();
+        let before = cluster.state().compute.unwrap().nodes.len();
+        let after = masters + workers;
+        assert_eq!(instances(Action::Create), after.saturating_sub(before), "{flags:?}: {plan:?}");
+        assert_eq!(instances(Action::Delete), before.saturating_sub(after), "{flags:?}: {plan:?}");
+
+        let applied = cluster.groundup(&[&["up"][..], flags].concat());
+        assert_success(&applied, &format!("up {flags:?}"));
+        let state = cluster.state();
+        let compute = state.compute.as_ref().unwrap();
+        assert_eq!((compute.masters().count(), compute.workers().count()), (masters, workers), "{flags:?}");
+        assert_eq!(cluster.inventory().count("instance"), after, "{flags:?}: orphaned or missing instances");
+        let mut targets = state.nlb.as_ref().unwrap().targets.clone();
+        targets.sort();
+        let mut master_ips: Vec<_> = compute.masters().map(|m| m.private_ip).collect();
+        master_ips.sort();
+        assert_eq!(targets, master_ips, "{flags:?}: the load balancer must target exactly the masters");
+        let check = cluster.run_step("certs", &["check", "--context", "groundup.json"], "");
+        assert_success(&check, &format!("certs check after {flags:?}"));
+        let again = cluster.groundup(&["up"]);
+        assert_success(&again, "the next up");
+        assert!(!stderr(&again).contains("created") && !stderr(&again).contains("terminate"), "{}", stderr(&again));
+    }
+    let retired = cluster.dir.path().join("pki/retired");
+    for i in 2..5 {
+        assert!(
+            retired.join(format!("{}-worker-{i}.pem", cluster.name)).exists(),
+            "worker-{i}'s certificate was not retired"
+        );
+    }
+    let api = cluster.state().certs.unwrap().certificates.into_iter().find(|c| c.name == "master-kubernetes").unwrap();
+    assert!(
+        api.sans.iter().any(|s| s == "IP:172.31.0.14"),
+        "the API server certificate does not name master-4: {:?}",
+        api.sans
+    );
+}

@@ -56,6 +56,23 @@ fn kill_up_after(cluster: &TestCluster, moment: Duration) {
     std::thread::sleep(moment);
     let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
     let _ = child.wait();
+    wait_until_unlocked(cluster);
+}
+
+/// The steps hold the runner's state lock and die a moment after it: the next run must not
+/// start before the killed run's last process has let go of it (a loaded machine can take a
+/// while to finish off a killed process).
+fn wait_until_unlocked(cluster: &TestCluster) {
+    let lock = cluster.state_path().with_file_name("groundup.json.lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let Ok(file) = std::fs::File::open(&lock) else { return };
+        if file.try_lock().is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the killed run still holds {} after 20 s", lock.display());
 }
 
 /// Every create call of the pipeline, and the resource its step journals before sending it.
