@@ -2,7 +2,9 @@
 # Benchmark: wall time and number of AWS API calls of `groundup up` on a fresh local emulator,
 # for the course's 3 masters + 3 workers and for 5 + 50. API calls are counted from the
 # emulator's request log (every EC2 and ELBv2 call is one POST). Also times a second,
-# creation-free run of each, and `groundup up --plan` after it. Usage: scripts/bench-up.sh
+# creation-free run of each, `groundup up --plan` after it, a no-op `groundup up` (nothing
+# pending: every step runs and converges), and a scale of the 3+3 cluster to 3+50 with
+# `groundup up --workers 50`. Usage: scripts/bench-up.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
@@ -34,3 +36,15 @@ run() {
 }
 run 3+3 3 3
 run 5+50 5 50
+
+timed() {
+  local label=$1 run=$2 dir=$3 before start end
+  shift 3
+  before=$(calls)
+  start=$(date +%s.%N)
+  (cd "$dir" && "$groundup" up "$@" 2>"$dir/$run.log" >/dev/null) || { cat "$dir/$run.log" >&2; exit 1; }
+  end=$(date +%s.%N)
+  printf '%-8s %-6s %10.2f %10d\n' "$label" "$run" "$(echo "$end - $start" | bc)" $(( $(calls) - before ))
+}
+timed 3+3 no-op "$work/3+3"
+timed 3+3→3+50 scale "$work/3+3" --workers 50
