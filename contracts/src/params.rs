@@ -415,15 +415,17 @@ fn check_port(field: &str, port: u16) -> Result<(), ContextError> {
     Ok(())
 }
 
+/// One label of a DNS name: 1-63 letters, digits and inner hyphens.
+pub fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
 fn check_domain(field: &str, domain: &str) -> Result<(), ContextError> {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(label_ok) {
+    if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(is_dns_label) {
         return Err(ContextError::field(field, format!("`{domain}` is not a DNS domain name")));
     }
     Ok(())

@@ -25,21 +25,7 @@ fn complete(words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completes_the_step_names_after_from_to_and_only() {
-    let steps = [
-        "vpc",
-        "dhcp",
-        "subnet",
-        "igw",
-        "routes",
-        "sg",
-        "nlb",
-        "compute",
-        "ca",
-        "certs",
-        "kubeconfig",
-        "encryption",
-        "bundles",
-    ];
+    let steps = groundup_contracts::DEFAULT_PIPELINE;
     for flag in ["--from", "--to", "--only"] {
         assert_eq!(complete(&["groundup", "up", flag, ""]), steps, "after `groundup up {flag}`");
     }

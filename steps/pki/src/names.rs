@@ -30,13 +30,7 @@ pub fn collide(a: &str, b: &str) -> bool {
 /// only as the whole leftmost label of a name with at least two more.
 pub fn dns(name: &str) -> Result<(), String> {
     let labels: Vec<&str> = name.split('.').collect();
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
+    let label_ok = groundup_contracts::params::is_dns_label;
     let wildcard_ok = labels[0] == "*" && labels.len() >= 3;
     let first_ok = label_ok(labels[0]) || wildcard_ok;
     if name.len() <= 253 && first_ok && labels[1..].iter().all(|l| label_ok(l)) {

@@ -2,25 +2,18 @@
 //! every node gets exactly what it needs, and a worker never a CA key, another node's key or
 //! the admin's credentials.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
+
+mod common;
+
+use common::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
 
 fn step(bin: &str, stdin: &str, dir: &Path) -> String {
-    let mut child = Command::new(bin)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let output: Output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{bin}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+    ok(&run(bin, &[], stdin, dir), bin)
 }
 
 fn every_file(root: &Path) -> Vec<String> {

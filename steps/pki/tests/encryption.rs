@@ -3,27 +3,16 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+mod common;
+
+use common::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/01-init.json");
 
 fn encryption(args: &[&str], stdin: &str, dir: &Path) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_groundup-encryption"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: &Output, what: &str) -> String {
-    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
+    run(env!("CARGO_BIN_EXE_groundup-encryption"), args, stdin, dir)
 }
 
 /// The config as YAML, read by a YAML parser of its own: (provider, key name, secret) in order.

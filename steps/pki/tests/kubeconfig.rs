@@ -6,11 +6,15 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
+
+mod common;
+
+use common::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
 
@@ -20,21 +24,7 @@ fn step(name: &str, args: &[&str], stdin: &str, dir: &Path) -> Output {
         "certs" => env!("CARGO_BIN_EXE_groundup-certs"),
         _ => env!("CARGO_BIN_EXE_groundup-kubeconfig"),
     };
-    let mut child = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: &Output, what: &str) -> String {
-    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
+    run(bin, args, stdin, dir)
 }
 
 /// ca | certs | kubeconfig, with ECDSA keys to keep it quick: (dir, context).

@@ -5,21 +5,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
+mod common;
 
-fn run(bin: &str, args: &[&str], stdin: &str, dir: &Path) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
+use common::{ok, run};
+
+const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
 
 fn ca(stdin: &str, dir: &Path) -> Output {
     run(env!("CARGO_BIN_EXE_groundup-ca"), &[], stdin, dir)
@@ -27,11 +17,6 @@ fn ca(stdin: &str, dir: &Path) -> Output {
 
 fn certs(args: &[&str], stdin: &str, dir: &Path) -> Output {
     run(env!("CARGO_BIN_EXE_groundup-certs"), args, stdin, dir)
-}
-
-fn ok(output: &Output, what: &str) -> String {
-    assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 fn failed(output: &Output, what: &str) -> String {
