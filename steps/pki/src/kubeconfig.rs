@@ -137,6 +137,25 @@ pub fn render(spec: &KubeconfigSpec, cluster: &str, ca_pem: &[u8], cert_pem: &[u
     serde_yaml_ng::to_string(&config).expect("a kubeconfig always serializes")
 }
 
+/// The PEM files a kubeconfig embeds.
+pub struct Embedded {
+    pub ca: Vec<u8>,
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+pub fn embedded(text: &str) -> Result<Embedded, String> {
+    let config: Kubeconfig = serde_yaml_ng::from_str(text).map_err(|e| format!("not a kubeconfig: {e}"))?;
+    let decode = |what: &str, data: &str| base64::decode_block(data).map_err(|_| format!("its {what} is not base64"));
+    let cluster = &config.clusters.first().ok_or("it has no cluster")?.entry.cluster;
+    let user = &config.users.first().ok_or("it has no user")?.entry.user;
+    Ok(Embedded {
+        ca: decode("certificate-authority-data", &cluster.certificate_authority_data)?,
+        cert: decode("client-certificate-data", &user.client_certificate_data)?,
+        key: decode("client-key-data", &user.client_key_data)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,3 +166,26 @@ fn a_re_run_keeps_the_files_and_restores_a_hand_edit_which_a_plan_shows() {
     ok(&step("kubeconfig", &[], &context, dir.path()), "restoring run");
     assert_eq!(std::fs::read(&admin).unwrap(), written);
 }
+
+#[test]
+fn certs_check_covers_the_certificates_embedded_in_the_kubeconfigs() {
+    let (dir, context) = cluster();
+    let check = |context: &str| step("certs", &["check"], context, dir.path());
+    let clean = check(&context);
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    assert!(String::from_utf8_lossy(&clean.stderr).contains("kubeconfig/admin.kubeconfig"), "no kubeconfig rows");
+
+    // The admin's kubeconfig carrying kube-proxy's credentials: the wrong identity.
+    let kubeconfigs = dir.path().join("kubeconfig");
+    std::fs::copy(kubeconfigs.join("kube-proxy.kubeconfig"), kubeconfigs.join("admin.kubeconfig")).unwrap();
+    let swapped = check(&context);
+    let stderr = String::from_utf8_lossy(&swapped.stderr);
+    assert!(!swapped.status.success() && swapped.stdout.is_empty(), "{stderr}");
+    let row = stderr.lines().find(|l| l.starts_with("kubeconfig/admin.kubeconfig")).unwrap();
+    assert!(row.contains("not admin's"), "{row}");
+    assert!(stderr.lines().find(|l| l.starts_with("kubeconfig/kube-proxy.kubeconfig")).unwrap().ends_with(" -"));
+
+    std::fs::write(kubeconfigs.join("admin.kubeconfig"), "garbage: [").unwrap();
+    let broken = check(&context);
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("not a kubeconfig"));
+}

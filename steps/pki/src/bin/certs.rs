@@ -12,10 +12,11 @@ use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::plan::PlanLog;
 use groundup_contracts::{Context, Section, StepError};
 use groundup_pki::cfssl::{grants_system_masters, read_request};
+use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
 use groundup_pki::names;
 use groundup_pki::plan::{add_custom, certificates, lint, Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
-use groundup_pki::x509::{ca_problems, issue_leaf, sign_leaf, verdict, Verdict};
+use groundup_pki::x509::{ca_problems, expires_within, issue_leaf, sign_leaf, verdict, Verdict};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rayon::prelude::*;
@@ -105,7 +106,8 @@ fn main() -> ExitCode {
         }
         need(&context.ca, Section::Ca)?;
         if checking {
-            check(&Store::at(&params.dir), &plan, &params)?;
+            let kubeconfigs = embedded_rows(&context, &Store::at(&params.dir), &params)?;
+            check(&Store::at(&params.dir), &plan, &params, kubeconfigs)?;
             return Ok(None);
         }
         let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
@@ -266,8 +268,56 @@ fn plan_one(
 }
 
 /// `check`: the CAs, then every certificate, as a table on stderr. Reads only.
-fn check(store: &Store, plan: &[CertSpec], params: &PkiParams) -> Result<(), StepError> {
-    let mut rows: Vec<(String, String, Vec<String>)> = Vec::new();
+/// One row of `check`'s table: what, when it expires, what is wrong with it.
+type Row = (String, String, Vec<String>);
+
+/// The certificates embedded in the kubeconfigs the context records: each must be the one in
+/// the PKI directory (so it chains to the cluster CA, and its key matches) and not expiring.
+fn embedded_rows(context: &Context, store: &Store, params: &PkiParams) -> Result<Vec<Row>, StepError> {
+    let (Some(compute), Some(nlb), Some(_)) = (&context.compute, &context.nlb, &context.kubeconfig) else {
+        return Ok(Vec::new());
+    };
+    let specs = kubeconfigs(context, compute, &nlb.dns_name).map_err(StepError::new)?;
+    let home_file = |path: &Path| std::fs::read(path).ok();
+    let ca = home_file(&store.cert_path(Authority::Kubernetes.file()));
+    Ok(specs
+        .iter()
+        .map(|spec| {
+            let path = Path::new(&context.params.kubeconfig_dir).join(&spec.file);
+            let mut found = Vec::new();
+            let mut expires = String::new();
+            match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| embedded(&t)) {
+                Err(e) => found.push(format!("{e} (run groundup-kubeconfig to write it again)")),
+                Ok(Embedded { ca: embedded_ca, cert, key }) => {
+                    if ca.as_ref() != Some(&embedded_ca) {
+                        found.push("its CA is not the cluster's".into());
+                    }
+                    if home_file(&store.cert_path(&spec.certificate)).as_ref() != Some(&cert)
+                        || home_file(&store.key_path(&spec.certificate)).as_ref() != Some(&key)
+                    {
+                        found.push(format!(
+                            "its certificate or key is not {}'s (run groundup-kubeconfig)",
+                            spec.certificate
+                        ));
+                    }
+                    match X509::from_pem(&cert) {
+                        Ok(cert) => {
+                            expires = cert.not_after().to_string();
+                            if expires_within(&cert, params.renew_within_days) {
+                                found.push(format!("expires within {} days", params.renew_within_days));
+                            }
+                        }
+                        Err(_) => found.push("its client certificate is not a certificate".into()),
+                    }
+                }
+            }
+            (path.display().to_string(), expires, found)
+        })
+        .collect())
+}
+
+fn check(store: &Store, plan: &[CertSpec], params: &PkiParams, kubeconfigs: Vec<Row>) -> Result<(), StepError> {
+    let mut rows: Vec<Row> = Vec::new();
     let mut authorities = HashMap::new();
     for authority in Authority::ALL {
         let name = authority.file().to_string();
@@ -288,6 +338,7 @@ fn check(store: &Store, plan: &[CertSpec], params: &PkiParams) -> Result<(), Ste
         };
         (spec.name.clone(), expires, found)
     }));
+    rows.extend(kubeconfigs);
     eprintln!("{:<34} {:<26} problems", "certificate", "expires");
     for (name, expires, found) in &rows {
         let found = if found.is_empty() { "-".to_string() } else { found.join("; ") };
