@@ -84,20 +84,7 @@ impl ClusterDir {
     /// Opens `path` for `cluster`, making it (0700) if missing and claiming it if unclaimed.
     pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, String> {
         let path = path.into();
-        let created = match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path).map_err(|e| fail(&path, e))?;
-                true
-            }
-            Err(e) => return Err(fail(&path, e)),
-        };
-        let dir = open_checked(&path)?;
-        if created || dir.metadata().map_err(|e| fail(&path, e))?.mode() & 0o077 != 0 {
-            // Ours (checked above): 0700 whatever the umask, and a loose mode is tightened.
-            dir.set_permissions(std::fs::Permissions::from_mode(0o700)).map_err(|e| fail(&path, e))?;
-        }
+        private_dir(&path)?;
         claim(&path, cluster)?;
         let owner_file = File::open(path.join(OWNER_FILE)).map_err(|e| fail(&path, e))?;
         Ok(ClusterDir { path, owner_file })
@@ -243,8 +230,30 @@ fn fail(path: &Path, e: impl std::fmt::Display) -> String {
     format!("cannot write {}: {e}", path.display())
 }
 
+/// A directory of this user's alone: made 0700 (whatever the umask) if missing; an existing one
+/// must be a real directory, not a symbolic link, owned by this user and not writable by group
+/// or others (anyone who can write it can plant a key, a CA or a program); a loose mode of our
+/// own directory is tightened to 0700. The cluster's directories and the emulator's use it.
+pub fn private_dir(path: &Path) -> Result<(), String> {
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(|e| fail(path, e))?;
+            true
+        }
+        Err(e) => return Err(fail(path, e)),
+    };
+    let dir = open_checked(path)?;
+    if created || dir.metadata().map_err(|e| fail(path, e))?.mode() & 0o077 != 0 {
+        // Ours (checked above): 0700 whatever the umask, and a loose mode is tightened.
+        dir.set_permissions(std::fs::Permissions::from_mode(0o700)).map_err(|e| fail(path, e))?;
+    }
+    Ok(())
+}
+
 /// Opens a directory without following a symbolic link, and refuses one that another user
-/// owns or that group or others may write: anyone who can write it can plant a CA.
+/// owns or that group or others may write.
 fn open_checked(path: &Path) -> Result<File, String> {
     let dir = OpenOptions::new()
         .read(true)
@@ -252,7 +261,7 @@ fn open_checked(path: &Path) -> Result<File, String> {
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ELOOP | libc::ENOTDIR) if path.is_symlink() => format!(
-                "{} is a symbolic link; groundup keeps keys only in a real directory of its own: replace the link with a directory",
+                "{} is a symbolic link; groundup keeps keys and programs only in a real directory of its own: replace the link with a directory",
                 path.display()
             ),
             Some(libc::ENOTDIR) => format!("{} is not a directory", path.display()),
@@ -270,7 +279,7 @@ fn open_checked(path: &Path) -> Result<File, String> {
     }
     if meta.mode() & 0o022 != 0 {
         return Err(format!(
-            "{} is writable by group or others (mode {:o}), so its keys cannot be trusted; check its files, then `chmod 700` it",
+            "{} is writable by others than you (it is writable by group or others, mode {:o}), so its files cannot be trusted; check them, then `chmod 700` it",
             path.display(),
             meta.mode() & 0o777
         ));

@@ -5,10 +5,10 @@
 //! signal (`emulator.json`), so it must be ours alone: 0700 whatever the umask, owned by this
 //! user, and no symlink is followed where groundup reads or writes.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -209,31 +209,10 @@ fn cmdline(pid: u32) -> Result<Vec<String>> {
     Ok(bytes.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
 }
 
-/// Creates the directory 0700 (whatever the umask) or checks an existing one: a directory
-/// others can write to may hold a planted `venv/bin/moto_server`, which `start` would run.
+/// The emulator's directory must be private: one others can write may hold a planted
+/// `venv/bin/moto_server`, which `start` would run.
 fn prepare_dir(dir: &Path) -> Result<()> {
-    match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) => bail!("cannot create {}: {e}", dir.display()),
-    }
-    let meta = std::fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        bail!("{} is a symlink or not a directory; the emulator needs a directory of its own", dir.display());
-    }
-    if meta.uid() != unsafe { libc::geteuid() } {
-        bail!("{} belongs to user {}, not to you; use a directory of your own (--dir)", dir.display(), meta.uid());
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o022 != 0 {
-        bail!(
-            "{} is writable by others (mode {mode:o}), so its files may not be groundup's; check it, then remove it or `chmod 700` it",
-            dir.display()
-        );
-    }
-    if mode != 0o700 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    groundup_contracts::files::private_dir(dir).map_err(anyhow::Error::msg)
 }
 
 fn record_file(dir: &Path) -> PathBuf {
