@@ -32,19 +32,17 @@ fn main() -> ExitCode {
             true => None,
             false => Some(ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?),
         };
+        let ca = read(&store.cert_path(Authority::Kubernetes.file()));
         let mut records = Vec::new();
         for spec in &specs {
-            let pems = [
-                store.cert_path(Authority::Kubernetes.file()),
-                store.cert_path(&spec.certificate),
-                store.key_path(&spec.certificate),
-            ]
-            .map(|path| read(&path));
-            let wanted = match pems {
-                [Ok(ca), Ok(cert), Ok(key)] => Some(render(spec, &context.cluster.name, &ca, &cert, &key)),
+            let client =
+                [store.cert_path(&spec.certificate), store.key_path(&spec.certificate)].map(|path| read(&path));
+            let wanted = match (&ca, client) {
+                (Ok(ca), [Ok(cert), Ok(key)]) => Some(render(spec, &context.cluster.name, ca, &cert, &key)),
                 // A plan runs before the certificates exist: the kubeconfig would follow them.
                 _ if context.planning() => None,
-                [ca, cert, key] => return Err(ca.and(cert).and(key).expect_err("one of them failed")),
+                (Err(e), _) => return Err(StepError::new(e.to_string())),
+                (Ok(_), [cert, key]) => return Err(cert.and(key).expect_err("one of them failed")),
             };
             let path = dir.join(&spec.file);
             let record = KubeconfigRecord {
