@@ -212,7 +212,7 @@ fn cmdline(pid: u32) -> Result<Vec<String>> {
 /// The emulator's directory must be private: one others can write may hold a planted
 /// `venv/bin/moto_server`, which `start` would run.
 fn prepare_dir(dir: &Path) -> Result<()> {
-    groundup_contracts::files::private_dir(dir).map_err(anyhow::Error::msg)
+    groundup_runtime::files::private_dir(dir).map_err(anyhow::Error::msg)
 }
 
 fn record_file(dir: &Path) -> PathBuf {
