@@ -41,7 +41,7 @@ pub fn run(args: &DownArgs) -> Result<()> {
     if args.yes {
         step_args.push("--yes");
     }
-    let after = crate::pipeline::run_step("down", &step_args, &context, &args.state, false, lock.as_ref())?;
+    let after = crate::step::run_step("down", &step_args, &context, &args.state, false, lock.as_ref())?;
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
     println!("{}", serde_json::to_string_pretty(&listed)?);
     if args.yes {

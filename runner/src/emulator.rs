@@ -270,12 +270,11 @@ fn moto_server(dir: &Path) -> Result<PathBuf> {
     if local.exists() {
         return Ok(local);
     }
-    if let Some(found) = crate::pipeline::find_on_path("moto_server") {
+    if let Some(found) = crate::step::find_on_path("moto_server") {
         return Ok(found);
     }
     eprintln!("groundup: moto_server not found; installing {MOTO_REQUIREMENT} into {}", venv.display());
-    let python =
-        crate::pipeline::find_on_path("python3").context("python3 is needed to install the emulator (moto)")?;
+    let python = crate::step::find_on_path("python3").context("python3 is needed to install the emulator (moto)")?;
     run_quietly(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
     run_quietly(Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", MOTO_REQUIREMENT]))?;
     Ok(local)

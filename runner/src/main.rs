@@ -1,14 +1,19 @@
 //! `groundup`: writes the starting context, runs the steps as a pipeline with a checkpoint after
 //! each one, reports progress, and manages the local AWS emulator.
+//!
+//! The runner never calls AWS itself: every AWS call is made by a step it runs as a process,
+//! so it links neither the AWS SDK nor `groundup-cloud` (only its tests do). It depends on the
+//! contract, the step runtime and the PKI crate (for certificate fingerprints in `graph`).
 
 mod docs;
 mod down;
 mod emulator;
 mod graph;
 mod init;
-mod pipeline;
 mod state;
 mod status;
+mod step;
+mod up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +47,7 @@ enum Command {
     /// Write the starting context on stdout (starts the local emulator unless --endpoint or --aws)
     Init(init::InitArgs),
     /// Run the pipeline, saving the context after every step; resumes after a failure
-    Up(pipeline::UpArgs),
+    Up(up::UpArgs),
     /// List everything tagged as the cluster's; with --yes, delete it all
     Down(down::DownArgs),
     /// Show each step of the pipeline as done or pending, with its resources (a table on
@@ -84,12 +89,12 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Init(args) => init::run(&args),
-        Command::Up(args) => pipeline::up(&args),
+        Command::Up(args) => up::up(&args),
         Command::Down(args) => down::run(&args),
         Command::Status { state, json } => status::run(&state, json),
         Command::Graph(args) => graph::run(&args),
-        Command::Completions { shell } => docs::completions(shell),
-        Command::Man(args) => docs::man(&args),
+        Command::Completions { shell } => docs::completions(Cli::command(), shell),
+        Command::Man(args) => docs::man(Cli::command(), &args),
         Command::Emulator { action, dir } => emulator::run(action, &dir),
     };
     match result {

@@ -112,7 +112,7 @@ fn still_named_by(file: &std::fs::File, path: &Path) -> bool {
 }
 
 impl StateLock {
-    /// The lock's file descriptor, for a step to inherit (see `pipeline::run_step`): the lock
+    /// The lock's file descriptor, for a step to inherit (see `step::run_step`): the lock
     /// is then held while the step lives, even if the runner is killed.
     pub fn fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;

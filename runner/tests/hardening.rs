@@ -1,9 +1,8 @@
 //! The runner under misuse: a killed runner, plugins, plans without a state file, steps run by
 //! hand on the state file, and what `status` reports.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use groundup_contracts::plan::{Action, PlanSection};
@@ -47,14 +46,8 @@ fn a_killed_runner_takes_its_step_along_and_the_lock_outlives_it() {
     let dir = cluster.dir.path();
     cluster
         .plugin("hold", &format!("sleep 600 & echo $! > {0}/helper.pid\necho $$ > {0}/step.pid\nwait", dir.display()));
-    let runner = cluster
-        .command(&["up", "--name", &cluster.name, "--endpoint", endpoint(), "--pipeline", "hold"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let runner =
+        cluster.spawn_in_own_group(&["up", "--name", &cluster.name, "--endpoint", endpoint(), "--pipeline", "hold"]);
     let mut group = Group(runner);
     wait_until("the step to start", || pid_in(&dir.join("step.pid")).is_some());
     let step = pid_in(&dir.join("step.pid")).unwrap();

@@ -2,8 +2,7 @@
 //! and fails, resources changed by hand. Each must converge to exactly a clean run's resources.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use groundup_contracts::plan::{Action, PlanSection};
@@ -44,15 +43,7 @@ fn runs_killed_at_random_moments_converge_with_no_duplicates() {
 /// Starts `groundup up` in its own process group and SIGKILLs the whole group (the runner and
 /// the step it is running) after `moment`.
 fn kill_up_after(cluster: &TestCluster, moment: Duration) {
-    let mut child = Command::new(groundup_testkit::bin("groundup"))
-        .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
-        .current_dir(cluster.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut child = cluster.spawn_in_own_group(&["up", "--name", &cluster.name, "--endpoint", endpoint()]);
     std::thread::sleep(moment);
     let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
     let _ = child.wait();

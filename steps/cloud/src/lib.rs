@@ -5,6 +5,9 @@
 //! changing, the journal of creates in flight ([`Journal`]), retries of AWS's eventual
 //! consistency ([`retry_eventual`]), progress of long waits ([`wait_until`], [`Waiting`]),
 //! and the step entry point ([`run_aws_step`]).
+//!
+//! The cloud steps depend on it; it depends on the contract and the step runtime and never on
+//! a step, the PKI crate or the runner.
 
 mod change;
 mod client;

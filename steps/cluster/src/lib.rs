@@ -1,4 +1,7 @@
-//! What the nlb and compute steps plan before they call AWS: pure, so it is unit-tested.
+//! The cluster steps, `nlb` and `compute` (in `src/bin/`), and what they plan before they call
+//! AWS: node addresses and names, load balancer reservations, the SSH key's files. The
+//! planning is pure, so it is unit-tested; every AWS call goes through `groundup-cloud`.
+//! Nothing here depends on the PKI crate or the runner.
 
 pub mod keys;
 

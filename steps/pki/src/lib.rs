@@ -3,6 +3,10 @@
 //! ([`kubeconfig`]); the encryption-at-rest config ([`encryption`]), whose key lives
 //! beside the CA keys; and what each node needs ([`bundle`]). No AWS here: the steps read node names,
 //! addresses and the load balancer's DNS name from the context.
+//!
+//! It must never depend on the AWS SDK or `groundup-cloud`: `ca` and `certs` build and run
+//! without them (a cold build of this crate skips the SDK), and the runner links it for
+//! fingerprints.
 
 pub mod bundle;
 pub mod cfssl;

@@ -164,6 +164,19 @@ impl TestCluster {
         command
     }
 
+    /// `groundup <args>` started in a process group of its own (so that a test can kill it
+    /// with everything it started), with no input and its output discarded.
+    pub fn spawn_in_own_group(&self, args: &[&str]) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    }
+
     /// Like [`TestCluster::groundup`], with the cluster's plugins on PATH.
     pub fn groundup_with_plugins(&self, args: &[&str]) -> Output {
         self.output_of(&mut self.command(args), None)

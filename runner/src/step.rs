@@ -1,0 +1,176 @@
+//! A step as a process: finding its executable (beside the runner, then on PATH), asking its
+//! contract, and running it with the context on stdin, in the cluster's home, tied to the
+//! runner's life and lock.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use groundup_contracts::{steps, Context};
+use groundup_runtime::files::home_of;
+use groundup_runtime::harness::StepContract;
+use groundup_runtime::state::STATE_FILE_ENV;
+
+use crate::state;
+
+/// Whether `groundup-<step> --contract` declares `--plan` support. It gets an empty stdin, so
+/// a plugin that ignores its arguments fails for want of a context instead of doing its work.
+pub fn plans(step: &str) -> Result<bool> {
+    let program = find_step(step)?;
+    let output = duct::cmd(&program, ["--contract"])
+        .stdin_null()
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let contract: Option<StepContract> =
+        output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
+    Ok(contract.is_some_and(|c| c.contract >= 1 && c.plan))
+}
+
+/// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
+/// The step runs in the cluster's home, the state file's directory, where its files live
+/// (see [`groundup_runtime::files`]). With `journal`, the step may journal a create into the
+/// state file before sending the call. The step dies with the runner, and holds the runner's
+/// lock (if any) while it lives.
+pub fn run_step(
+    step: &str,
+    args: &[&str],
+    context: &Context,
+    state: &Path,
+    journal: bool,
+    lock: Option<&state::StateLock>,
+) -> Result<Context> {
+    let program = find_step(step)?;
+    let home = home_of(state);
+    let mut command = duct::cmd(&program, args).dir(home);
+    if journal {
+        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
+        command = command.env(STATE_FILE_ENV, state);
+    }
+    let lock_fd = lock.map(state::StateLock::fd);
+    let runner = std::process::id();
+    let output = command
+        .before_spawn(move |cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
+            unsafe {
+                cmd.pre_exec(move || {
+                    die_with_parent(runner)?;
+                    lock_fd.map_or(Ok(()), keep_open_across_exec)
+                });
+            }
+            Ok(())
+        })
+        .stdin_bytes(context.to_json())
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if !output.status.success() {
+        bail!("step `{step}` failed ({})", describe_exit(&output.status));
+    }
+    let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
+    let mut next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
+    if next.cluster != context.cluster {
+        bail!("step `{step}` changed the cluster identity; refusing to save its output");
+    }
+    // Recorded here too, so that a plugin that knows nothing of `completed` is resumable.
+    if !next.planning() && next.pipeline.iter().any(|s| s == step) {
+        next.mark_completed(step);
+    }
+    Ok(next)
+}
+
+/// A step outliving a killed runner would race the next run (two `compute`s importing one key
+/// pair). The kernel sends SIGKILL when the runner dies; if it died before the request was
+/// made, the step is already an orphan and must not start.
+fn die_with_parent(runner: u32) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != runner {
+            return Err(std::io::Error::other("the runner is gone"));
+        }
+    }
+    Ok(())
+}
+
+/// Clears close-on-exec on the lock's descriptor in the step, so the step holds the lock too.
+fn keep_open_across_exec(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor this process owns; async-signal-safe.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// "exit code 3", or the signal by name: "killed by SIGSEGV (signal 11)".
+fn describe_exit(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by {} (signal {signal})", signal_name(signal)),
+        (None, None) => "no exit code".into(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT (an abort, often a failed assertion)",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL (killed from outside, or out of memory)",
+        libc::SIGSEGV => "SIGSEGV (a crash)",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Steps are executables named `groundup-<step>`, looked up beside this runner, then on PATH,
+/// so a plugin is installed by putting it on PATH.
+pub fn find_step(step: &str) -> Result<PathBuf> {
+    let name = format!("groundup-{step}");
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(&name)));
+    beside.filter(|p| is_executable(p)).or_else(|| find_on_path(&name)).ok_or_else(|| {
+        anyhow!(
+            "no executable `{name}` beside {} or on PATH",
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()
+        )
+    })
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| is_executable(p)))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Any step name is accepted (a plugin's too); the course's steps are offered to completion.
+#[derive(Clone)]
+pub struct StepName;
+
+impl TypedValueParser for StepName {
+    type Value = String;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(steps::pipeline().map(PossibleValue::new)))
+    }
+}
