@@ -1,6 +1,7 @@
 //! `groundup`: writes the starting context, runs the steps as a pipeline with a checkpoint after
 //! each one, reports progress, and manages the local AWS emulator.
 
+mod distribute;
 mod docs;
 mod down;
 mod emulator;
@@ -55,6 +56,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy each node's bundle to the node over SSH (a cluster on AWS; not part of `up`)
+    Distribute(distribute::DistributeArgs),
     /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
     Graph(graph::GraphArgs),
     /// Print the shell completion script of groundup and every step (bash, zsh, fish, ...)
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Up(args) => pipeline::up(&args),
         Command::Down(args) => down::run(&args),
         Command::Status { state, json } => status::run(&state, json),
+        Command::Distribute(args) => distribute::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man(args) => docs::man(&args),
