@@ -86,7 +86,7 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
     let context = state::load_existing(&args.state, None)?;
     names::plain(&args.user).map_err(|e| anyhow!("--user: {e}"))?;
     let redirect = Redirect::from_env(&context, &args.state)?;
-    let home = groundup_contracts::files::home_of(&args.state);
+    let home = groundup_runtime::files::home_of(&args.state);
     let compute = context
         .compute
         .as_ref()
