@@ -5,6 +5,7 @@
 //! so it links neither the AWS SDK nor `groundup-cloud` (only its tests do). It depends on the
 //! contract, the step runtime and the PKI crate (for certificate fingerprints in `graph`).
 
+mod distribute;
 mod docs;
 mod down;
 mod emulator;
@@ -60,6 +61,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy each node's bundle to the node over SSH (a cluster on AWS; not part of `up`)
+    Distribute(distribute::DistributeArgs),
     /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
     Graph(graph::GraphArgs),
     /// Print the shell completion script of groundup and every step (bash, zsh, fish, ...)
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::up(&args),
         Command::Down(args) => down::run(&args),
         Command::Status { state, json } => status::run(&state, json),
+        Command::Distribute(args) => distribute::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Completions { shell } => docs::completions(Cli::command(), shell),
         Command::Man(args) => docs::man(Cli::command(), &args),

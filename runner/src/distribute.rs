@@ -1,0 +1,444 @@
+//! `groundup distribute`: copies each node's bundle (`nodes/<hostname>/`) to the node over SSH,
+//! with the real OpenSSH client and the cluster's key. One SSH session per node: a shell script
+//! on its stdin checks each file's hash and mode and writes only what differs, each file to a
+//! temporary name beside its target and then renamed into place. Nodes are served concurrently;
+//! one that fails is reported and the others still get their files.
+//!
+//! For tests only, two environment variables redirect it to a local sshd:
+//! `GROUNDUP_TEST_SSH_ADDRESSES` (`HOSTNAME=127.0.0.1:PORT,...`, `*` for every other node;
+//! loopback addresses only, and a node it does not map is an error, never its real address) and
+//! `GROUNDUP_TEST_REMOTE_ROOT` (an absolute directory: a node's files go under
+//! `<root>/<hostname>/` instead of `/`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::Args;
+use groundup_contracts::infra::Node;
+use groundup_contracts::{Context, Target};
+use groundup_pki::{bundle, names};
+use serde::Serialize;
+
+use crate::state;
+
+pub const TEST_ADDRESSES_ENV: &str = "GROUNDUP_TEST_SSH_ADDRESSES";
+pub const TEST_REMOTE_ROOT_ENV: &str = "GROUNDUP_TEST_REMOTE_ROOT";
+
+/// At most this many SSH sessions at once.
+const CONCURRENCY: usize = 16;
+
+#[derive(Args, Debug)]
+pub struct DistributeArgs {
+    /// The state file of the cluster (its nodes, their bundles and the SSH key)
+    #[arg(long, default_value = state::DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// The user to log in as; unless it is root, files are written through `sudo -n`
+    #[arg(long, default_value = "ubuntu")]
+    pub user: String,
+    /// Seconds to wait for each node's SSH connection
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u32,
+    /// For scripts: per node, the files copied, the number unchanged and any error, as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a node should end up with: its files' bytes and modes, and the directories to create
+/// (with the bundle's modes) where missing.
+struct Delivery {
+    /// Where `/` is on the node: `` but in tests.
+    root: String,
+    dirs: Vec<(String, u32)>,
+    files: Vec<Upload>,
+}
+
+struct Upload {
+    /// Where the file goes on the node, absolute.
+    path: String,
+    mode: u32,
+    bytes: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    hostname: String,
+    address: Option<String>,
+    /// The files written, by their path on the node.
+    copied: Vec<String>,
+    unchanged: usize,
+    error: Option<String>,
+}
+
+/// How to reach the nodes: the OpenSSH client with the cluster's key, checking host keys.
+struct Ssh {
+    key: PathBuf,
+    known_hosts: PathBuf,
+    user: String,
+    connect_timeout: u32,
+}
+
+pub fn run(args: &DistributeArgs) -> Result<()> {
+    let context = state::load_existing(&args.state, None)?;
+    names::plain(&args.user).map_err(|e| anyhow!("--user: {e}"))?;
+    let redirect = Redirect::from_env(&context, &args.state)?;
+    let home = groundup_runtime::files::home_of(&args.state);
+    let compute = context
+        .compute
+        .as_ref()
+        .ok_or_else(|| anyhow!("the state file {} has no nodes yet; run `groundup up` first", args.state.display()))?;
+    let bundles = context.bundles.as_ref().ok_or_else(|| {
+        anyhow!("the state file {} has no node bundles yet; run `groundup up` first", args.state.display())
+    })?;
+    let key = home.join(&compute.key_pair.private_key_path);
+    std::fs::File::open(&key).with_context(|| format!("cannot read the cluster's SSH key {}", key.display()))?;
+    let ssh = Ssh {
+        key: std::path::absolute(&key)?,
+        known_hosts: known_hosts_file(&args.state)?,
+        user: args.user.clone(),
+        connect_timeout: args.connect_timeout,
+    };
+
+    let serve = |node: &Node| -> Outcome {
+        let mut outcome =
+            Outcome { hostname: node.hostname.clone(), address: None, copied: Vec::new(), unchanged: 0, error: None };
+        let result = (|| {
+            let address = redirect.address(node)?;
+            outcome.address = Some(address.to_string());
+            let dir = bundles
+                .nodes
+                .iter()
+                .find(|b| b.hostname == node.hostname)
+                .map(|b| home.join(&b.dir))
+                .ok_or_else(|| anyhow!("it has no bundle; run `groundup up` to lay it out"))?;
+            let delivery = delivery(&context, node, &dir, &redirect.root(node)?)?;
+            ssh.deliver(node, address, &delivery, &mut outcome)
+        })();
+        outcome.error = result.err().map(|e| format!("{e:#}"));
+        outcome
+    };
+    let outcomes = concurrently(&compute.nodes, serve);
+
+    for outcome in &outcomes {
+        let at = outcome.address.as_deref().map(|a| format!(" ({a})")).unwrap_or_default();
+        match &outcome.error {
+            None => eprintln!(
+                "groundup: distribute: {}{at}: {} copied, {} unchanged",
+                outcome.hostname,
+                outcome.copied.len(),
+                outcome.unchanged
+            ),
+            Some(error) => eprintln!("groundup: distribute: {}{at}: failed: {error}", outcome.hostname),
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "nodes": outcomes }))?);
+    }
+    let failed: Vec<&str> = outcomes.iter().filter(|o| o.error.is_some()).map(|o| o.hostname.as_str()).collect();
+    if !failed.is_empty() {
+        let others = if failed.len() < outcomes.len() { "; the others did" } else { "" };
+        bail!(
+            "{} of {} node(s) did not get their files: {}{others}. Run `groundup distribute` again once they are reachable",
+            failed.len(),
+            outcomes.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs `serve` on every node, at most [`CONCURRENCY`] at a time; the outcomes in node order.
+fn concurrently(nodes: &[Node], serve: impl Fn(&Node) -> Outcome + Sync) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..nodes.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..CONCURRENCY.min(nodes.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(node) = nodes.get(i) else { break };
+                let outcome = serve(node);
+                outcomes.lock().unwrap()[i] = Some(outcome);
+            });
+        }
+    });
+    outcomes.into_inner().unwrap().into_iter().map(|o| o.expect("every node served")).collect()
+}
+
+/// The node's files from its bundle, at their places under `root` (`` for `/`).
+fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str) -> Result<Delivery> {
+    let mut dirs = BTreeSet::new();
+    let mut files = Vec::new();
+    for file in bundle::contents(context, node) {
+        let source = bundle_dir.join(&file.target);
+        let bytes = std::fs::read(&source)
+            .with_context(|| format!("cannot read {}; run `groundup up` to lay out its bundle", source.display()))?;
+        let mut parent = Path::new(&file.target).parent();
+        while let Some(dir) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(dir.to_path_buf());
+            parent = dir.parent();
+        }
+        files.push(Upload { path: format!("{root}/{}", file.target), mode: file.mode, bytes });
+    }
+    // Sorted, so a parent comes before what it holds (and a test's root, missing, is made
+    // 0700 with the first).
+    let dirs = dirs
+        .into_iter()
+        .map(|dir| {
+            let local = bundle_dir.join(&dir);
+            let mode = local.metadata().with_context(|| format!("cannot read {}", local.display()))?.mode() & 0o7777;
+            Ok((format!("{root}/{}", dir.display()), mode))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Delivery { root: root.to_string(), dirs, files })
+}
+
+impl Ssh {
+    /// One SSH session: the script (data on its stdin, never on a command line) writes what
+    /// differs and reports each file as `copied PATH` or `unchanged PATH`.
+    fn deliver(&self, node: &Node, address: SocketAddr, delivery: &Delivery, outcome: &mut Outcome) -> Result<()> {
+        names::plain(&node.instance_id).map_err(|e| anyhow!("its instance id: {e}"))?;
+        let output = duct::cmd("ssh", self.command_line(node, address))
+            .stdin_bytes(script(delivery))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => anyhow!("the OpenSSH client `ssh` is not installed"),
+                _ => anyhow!("cannot run ssh: {e}"),
+            })?;
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            if let Some(path) = line.strip_prefix("copied ") {
+                outcome.copied.push(path.strip_prefix(&delivery.root).unwrap_or(path).to_string());
+            } else if line.starts_with("unchanged ") {
+                outcome.unchanged += 1;
+            }
+        }
+        if !output.status.success() {
+            bail!("{}", self.failure(node, &String::from_utf8_lossy(&output.stderr)));
+        }
+        Ok(())
+    }
+
+    /// ssh's arguments: no user or system configuration (nothing but these options decides
+    /// where it connects), the cluster's key only, no prompts, and the remote shell, through
+    /// `sudo -n` unless the user is root (the files are root's).
+    fn command_line(&self, node: &Node, address: SocketAddr) -> Vec<String> {
+        let option = |name: &str, value: &str| ["-o".to_string(), format!("{name}={value}")];
+        let mut args = vec!["-F".into(), "none".into(), "-T".into(), "-i".into(), self.key.display().to_string()];
+        args.extend(["-p".into(), address.port().to_string(), "-l".into(), self.user.clone()]);
+        for (name, value) in [
+            ("BatchMode", "yes"),
+            ("IdentitiesOnly", "yes"),
+            ("ConnectTimeout", &self.connect_timeout.to_string()),
+            ("ServerAliveInterval", "15"),
+            ("ServerAliveCountMax", "3"),
+            ("StrictHostKeyChecking", "accept-new"),
+            ("UserKnownHostsFile", &self.known_hosts.display().to_string()),
+            ("GlobalKnownHostsFile", "/dev/null"),
+            // Host keys are recorded per instance: a node rebuilt at the same address is a
+            // first contact, a changed key on the same instance is an attack or a mistake.
+            ("HostKeyAlias", &node.instance_id),
+            ("LogLevel", "ERROR"),
+        ] {
+            args.extend(option(name, value));
+        }
+        let shell = if self.user == "root" { "sh -s" } else { "sudo -n sh -s" };
+        args.extend(["--".into(), address.ip().to_string(), shell.into()]);
+        args
+    }
+
+    /// What went wrong, from ssh's or the script's stderr.
+    fn failure(&self, node: &Node, stderr: &str) -> String {
+        if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            return format!(
+                "its host key is not the one recorded for {} in {}: someone may be intercepting the connection; if the instance was really reinstalled, remove the old key with `ssh-keygen -R {} -f {}`",
+                node.instance_id,
+                self.known_hosts.display(),
+                node.instance_id,
+                self.known_hosts.display()
+            );
+        }
+        let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        match lines.as_slice() {
+            [] => "ssh failed without a message".into(),
+            lines => lines[lines.len().saturating_sub(3)..].join("; "),
+        }
+    }
+}
+
+/// The remote side: POSIX sh with GNU coreutils (`stat -c`, `sha256sum`, `base64`, `mktemp`,
+/// `mv -T`), as on Ubuntu. Directories are created only where missing, with the bundle's mode;
+/// an existing one is left as it is. A file whose hash and mode match is left alone.
+fn script(delivery: &Delivery) -> String {
+    let mut script = String::from(
+        r#"umask 077
+fail() { echo "groundup: $*" >&2; exit 1; }
+dir() { [ -d "$1" ] || mkdir -p -m "$2" -- "$1" || fail "cannot create the directory $1"; }
+put() {
+  if [ -f "$1" ] && [ ! -h "$1" ] && [ "$(stat -c %a -- "$1")" = "$2" ] && [ "$(sha256sum < "$1")" = "$3  -" ]; then
+    cat > /dev/null
+    echo "unchanged $1"
+    return
+  fi
+  tmp=$(mktemp -- "${1%/*}/.${1##*/}.groundup-XXXXXX") || fail "cannot create a temporary file beside $1"
+  base64 -d > "$tmp" && chmod "$2" -- "$tmp" && mv -fT -- "$tmp" "$1" || { rm -f -- "$tmp"; fail "cannot write $1"; }
+  echo "copied $1"
+}
+"#,
+    );
+    for (dir, mode) in &delivery.dirs {
+        script.push_str(&format!("dir {} {mode:o}\n", quote(dir)));
+    }
+    for file in &delivery.files {
+        let hash: String = openssl::sha::sha256(&file.bytes).iter().map(|b| format!("{b:02x}")).collect();
+        script.push_str(&format!("put {} {:o} {hash} <<'GROUNDUP_DATA'\n", quote(&file.path), file.mode));
+        let encoded = openssl::base64::encode_block(&file.bytes);
+        for chunk in encoded.as_bytes().chunks(76) {
+            script.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+            script.push('\n');
+        }
+        script.push_str("GROUNDUP_DATA\n");
+    }
+    script
+}
+
+/// A shell word: single-quoted, with `'` as `'\''`.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Beside the state file: `<state file>.known_hosts`, created 0600 and never through a symbolic
+/// link. ssh reads it as a config value (splitting at spaces, expanding `%`), so a path with
+/// such characters is refused.
+fn known_hosts_file(state: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".known_hosts");
+    let path = std::path::absolute(state.with_file_name(name))?;
+    let text = path.display().to_string();
+    if text.chars().any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '%' | '#')) {
+        bail!("the known_hosts file {text} would be misread by ssh (a space, quote, `\\`, `%` or `#` in its path); move the state file");
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                anyhow!("the known_hosts file {text} is a symbolic link; remove it, nothing was copied")
+            }
+            _ => anyhow!("cannot open the known_hosts file {text}: {e}"),
+        })?;
+    Ok(path)
+}
+
+/// Where the nodes are: their public IPs on port 22, or, in tests, loopback addresses and a
+/// directory per node (see the module's documentation).
+struct Redirect {
+    addresses: Option<BTreeMap<String, SocketAddr>>,
+    root: Option<String>,
+}
+
+impl Redirect {
+    fn from_env(context: &Context, state: &Path) -> Result<Redirect> {
+        let addresses = std::env::var(TEST_ADDRESSES_ENV).ok().map(|map| parse_addresses(&map)).transpose()?;
+        let root = std::env::var(TEST_REMOTE_ROOT_ENV).ok();
+        if let Some(root) = &root {
+            if !root.starts_with('/') || root.split('/').any(|part| part == "..") {
+                bail!("{TEST_REMOTE_ROOT_ENV}={root:?} is not an absolute path without `..`");
+            }
+        }
+        if addresses.is_none() && !matches!(context.target, Target::Aws) {
+            bail!(
+                "the cluster of {} runs on a local emulator: its instances are not machines and their public IPs are made up, so nothing was copied; `groundup distribute` is for a cluster on AWS",
+                state.display()
+            );
+        }
+        Ok(Redirect { addresses, root })
+    }
+
+    fn address(&self, node: &Node) -> Result<SocketAddr> {
+        match &self.addresses {
+            Some(map) => map
+                .get(&node.hostname)
+                .or_else(|| map.get("*"))
+                .copied()
+                .ok_or_else(|| anyhow!("{TEST_ADDRESSES_ENV} does not map it")),
+            None => node
+                .public_ip
+                .map(|ip| SocketAddr::new(IpAddr::V4(ip), 22))
+                .ok_or_else(|| anyhow!("it has no public IP")),
+        }
+    }
+
+    /// Where `/` is on the node.
+    fn root(&self, node: &Node) -> Result<String> {
+        names::plain(&node.hostname).map_err(|e| anyhow!("its hostname: {e}"))?;
+        Ok(self
+            .root
+            .as_ref()
+            .map(|root| format!("{}/{}", root.trim_end_matches('/'), node.hostname))
+            .unwrap_or_default())
+    }
+}
+
+/// `HOSTNAME=IP:PORT,...` (`*` for every other node), loopback only.
+fn parse_addresses(map: &str) -> Result<BTreeMap<String, SocketAddr>> {
+    map.split(',')
+        .map(|entry| {
+            let (name, address) =
+                entry.split_once('=').ok_or_else(|| anyhow!("{TEST_ADDRESSES_ENV}: {entry:?} is not NAME=IP:PORT"))?;
+            let address: SocketAddr =
+                address.parse().map_err(|e| anyhow!("{TEST_ADDRESSES_ENV}: {address:?} is not IP:PORT: {e}"))?;
+            if !address.ip().is_loopback() {
+                bail!("{TEST_ADDRESSES_ENV}: {address} is not a loopback address (it is for tests only)");
+            }
+            Ok((name.trim().to_string(), address))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_addresses_are_loopback_only_and_map_by_hostname_then_star() {
+        let map = parse_addresses("*=127.0.0.1:2222,ip-172-31-0-21=127.0.0.1:1").unwrap();
+        assert_eq!(map["*"].port(), 2222);
+        assert_eq!(map["ip-172-31-0-21"].port(), 1);
+        let error = parse_addresses("*=10.0.0.1:22").unwrap_err().to_string();
+        assert!(error.contains("not a loopback"), "{error}");
+        assert!(parse_addresses("127.0.0.1:22").is_err());
+    }
+
+    #[test]
+    fn a_cluster_on_the_emulator_is_refused_without_test_addresses() {
+        let context =
+            Context::from_json(include_str!("../../contracts/examples/03-infra.json")).expect("the example parses");
+        assert!(!matches!(context.target, Target::Aws));
+        let error = Redirect::from_env(&context, Path::new("g.json")).err().expect("refused").to_string();
+        assert!(error.contains("emulator") && error.contains("nothing was copied"), "{error}");
+    }
+
+    #[test]
+    fn the_script_quotes_paths_and_carries_data_only_in_here_documents() {
+        let delivery = Delivery {
+            root: "/tmp/it's".into(),
+            dirs: vec![("/tmp/it's".into(), 0o700)],
+            files: vec![Upload { path: "/tmp/it's/key.pem".into(), mode: 0o600, bytes: vec![0xff; 100] }],
+        };
+        let script = script(&delivery);
+        assert!(script.contains(r"dir '/tmp/it'\''s' 700"), "{script}");
+        let hash: String = openssl::sha::sha256(&[0xff; 100]).iter().map(|b| format!("{b:02x}")).collect();
+        assert!(script.contains(&format!(r"put '/tmp/it'\''s/key.pem' 600 {hash} <<'GROUNDUP_DATA'")), "{script}");
+        assert!(script.lines().all(|line| line.len() <= 200), "a line of data is too long");
+    }
+}

@@ -1,0 +1,274 @@
+//! `groundup distribute` against a real OpenSSH server. The server and every `distribute` run
+//! live in a network namespace of the test's own that has only a loopback interface, so even a
+//! regression that ignored the test addresses could reach nothing but that namespace's
+//! 127.0.0.1 (the emulator's nodes have made-up public IPs of real networks).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+use serde_json::Value;
+
+const SSHD_PORT: u16 = 2222;
+/// Nothing listens there.
+const CLOSED_PORT: u16 = 2223;
+
+/// A network namespace with only `lo`, up; held by a process of the test's own.
+struct Offline {
+    holder: Child,
+}
+
+impl Offline {
+    fn new() -> Offline {
+        let mut holder = Command::new("unshare")
+            .args(["-n", "--", "sh", "-c", "ip link set lo up && echo ready && exec sleep 100000"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) makes the test's network namespace");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the network namespace could not be set up (the test needs root)");
+        Offline { holder }
+    }
+
+    /// `program` inside the namespace.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("nsenter");
+        command.arg(format!("--net=/proc/{}/ns/net", self.holder.id())).arg("--").arg(program);
+        command
+    }
+}
+
+impl Drop for Offline {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Debian's sshd on 127.0.0.1 in the namespace, with a host key of its own, accepting root
+/// with `authorized_key`; killed when dropped (a failed assertion included).
+struct Sshd {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    fn start(offline: &Offline, authorized_key: &str) -> Sshd {
+        // Privilege separation needs it; the package makes it at boot, a container may lack it.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let keygen =
+            Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", &path("host_key")]).output();
+        assert_success(&keygen.expect("ssh-keygen (openssh-client) is installed"), "ssh-keygen");
+        std::fs::write(path("authorized_keys"), authorized_key).unwrap();
+        let config = format!(
+            "ListenAddress 127.0.0.1:{SSHD_PORT}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+            path("host_key"),
+            path("authorized_keys"),
+            path("sshd.pid")
+        );
+        std::fs::write(path("sshd_config"), config).unwrap();
+        let mut child = offline
+            .command("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", &path("sshd_config")])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sshd (openssh-server) is installed");
+        // Ready once it says so; its log is drained from then on, so it never blocks on it.
+        let (ready, listening) = std::sync::mpsc::channel();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut log = Vec::new();
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("Server listening") {
+                    let _ = ready.send(Ok(()));
+                }
+                log.push(line);
+            }
+            let _ = ready.send(Err(log.join("\n")));
+        });
+        let sshd = Sshd { child, _dir: dir };
+        if let Err(log) = listening.recv().unwrap() {
+            panic!("sshd did not start: {log}");
+        }
+        sshd
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A cluster on the emulator with its bundles (ECDSA keys: quick), and the public half of its
+/// SSH key.
+fn cluster_with_bundles(label: &str) -> (TestCluster, String) {
+    let cluster = TestCluster::new(label);
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
+    let key = cluster.dir.path().join(&cluster.state().compute.unwrap().key_pair.private_key_path);
+    let public = Command::new("ssh-keygen").arg("-y").arg("-f").arg(&key).output().unwrap();
+    assert_success(&public, "ssh-keygen -y");
+    (cluster, String::from_utf8(public.stdout).unwrap())
+}
+
+/// `groundup distribute --user root --json` in the namespace, every node at the local sshd
+/// except those in `elsewhere`, its files under `root/<hostname>/`.
+fn distribute(offline: &Offline, cluster: &TestCluster, root: &Path, elsewhere: &[(&str, u16)]) -> Output {
+    let mut addresses = format!("*=127.0.0.1:{SSHD_PORT}");
+    for (hostname, port) in elsewhere {
+        addresses.push_str(&format!(",{hostname}=127.0.0.1:{port}"));
+    }
+    offline
+        .command(groundup_testkit::bin("groundup"))
+        .args(["distribute", "--user", "root", "--json"])
+        .current_dir(cluster.dir.path())
+        .env("GROUNDUP_TEST_SSH_ADDRESSES", addresses)
+        .env("GROUNDUP_TEST_REMOTE_ROOT", root)
+        .output()
+        .unwrap()
+}
+
+/// The summary per hostname.
+fn summary(output: &Output) -> BTreeMap<String, Value> {
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not the JSON summary ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    });
+    document["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["hostname"].as_str().unwrap().to_string(), n.clone()))
+        .collect()
+}
+
+/// Every file and directory under `dir`: its mode and, for a file, its bytes.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let bytes = meta.is_file().then(|| std::fs::read(&path).unwrap());
+            if meta.is_dir() {
+                pending.push(path.clone());
+            }
+            found.insert(path.strip_prefix(dir).unwrap().to_path_buf(), (meta.permissions().mode() & 0o7777, bytes));
+        }
+    }
+    found
+}
+
+fn file_count(node: &Value) -> usize {
+    node["copied"].as_array().unwrap().len() + node["unchanged"].as_u64().unwrap() as usize
+}
+
+#[test]
+fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_others() {
+    let (cluster, public_key) = cluster_with_bundles("distribute");
+    let offline = Offline::new();
+    let _sshd = Sshd::start(&offline, &public_key);
+    let remote = tempfile::tempdir().unwrap();
+    let context = cluster.state();
+    let nodes = context.compute.as_ref().unwrap().nodes.clone();
+    let bundle = |hostname: &str| cluster.dir.path().join("nodes").join(hostname);
+    let unreachable = &nodes.iter().find(|n| n.name.contains("worker")).unwrap().hostname;
+
+    // Without the test addresses, a cluster on the emulator is refused: its IPs are made up.
+    let refused =
+        offline.command(groundup_testkit::bin("groundup")).arg("distribute").current_dir(cluster.dir.path()).output();
+    let stderr = assert_clean_failure(&refused.unwrap(), "distribute on the emulator");
+    assert!(stderr.contains("emulator"), "{stderr}");
+
+    let first = distribute(&offline, &cluster, remote.path(), &[(unreachable, CLOSED_PORT)]);
+    let stderr = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(!first.status.success(), "a node was unreachable, yet distribute succeeded: {stderr}");
+    assert!(stderr.contains(&format!("{unreachable} (127.0.0.1:{CLOSED_PORT}): failed")), "{stderr}");
+    let outcomes = summary(&first);
+    assert_eq!(outcomes.len(), nodes.len());
+    assert!(outcomes[unreachable]["error"].as_str().unwrap().contains("refused"), "{:?}", outcomes[unreachable]);
+    assert!(!remote.path().join(unreachable).exists(), "files went to the unreachable node's root");
+    for node in nodes.iter().filter(|n| &n.hostname != unreachable) {
+        let outcome = &outcomes[&node.hostname];
+        assert!(outcome["error"].is_null(), "{outcome}");
+        assert_eq!(outcome["unchanged"], 0, "{outcome}");
+        assert_eq!(tree(&remote.path().join(&node.hostname)), tree(&bundle(&node.hostname)), "{}", node.hostname);
+    }
+    // Keys stay private on the node: the bundle's modes were checked above, and here is one.
+    let master = nodes.iter().find(|n| n.name.contains("master")).unwrap();
+    let ca_key = remote.path().join(&master.hostname).join("var/lib/kubernetes/ca-key.pem");
+    assert_eq!(ca_key.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+
+    // First contact recorded each reached instance's host key beside the state file.
+    let known_hosts = std::fs::read_to_string(cluster.dir.path().join("groundup.json.known_hosts")).unwrap();
+    for node in &nodes {
+        let recorded = known_hosts.lines().any(|l| l.starts_with(&format!("{} ", node.instance_id)));
+        assert_eq!(recorded, &node.hostname != unreachable, "{}: {known_hosts}", node.hostname);
+    }
+
+    // Reachable again: only that node gets files.
+    let second = distribute(&offline, &cluster, remote.path(), &[]);
+    assert_success(&second, "distribute to every node");
+    for (hostname, outcome) in summary(&second) {
+        let copied = outcome["copied"].as_array().unwrap().len();
+        assert_eq!(copied, if &hostname == unreachable { file_count(&outcome) } else { 0 }, "{outcome}");
+        assert_eq!(tree(&remote.path().join(&hostname)), tree(&bundle(&hostname)), "{hostname}");
+    }
+
+    // Nothing differs: nothing is copied, and stderr says so per node.
+    let third = distribute(&offline, &cluster, remote.path(), &[]);
+    assert_success(&third, "distribute again");
+    for (hostname, outcome) in summary(&third) {
+        assert_eq!(outcome["copied"], serde_json::json!([]), "{hostname} copied again: {outcome}");
+        assert!(
+            String::from_utf8_lossy(&third.stderr).contains(&format!("{hostname} (127.0.0.1:{SSHD_PORT}): 0 copied")),
+            "{hostname}"
+        );
+    }
+
+    // A changed file and a loosened key mode are put right, and only they.
+    let node_root = remote.path().join(&master.hostname);
+    std::fs::write(node_root.join("etc/etcd/ca.pem"), "tampered").unwrap();
+    std::fs::set_permissions(&ca_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let repair = distribute(&offline, &cluster, remote.path(), &[]);
+    assert_success(&repair, "distribute after tampering");
+    let outcomes = summary(&repair);
+    let copied = &outcomes[&master.hostname]["copied"];
+    assert_eq!(copied, &serde_json::json!(["/var/lib/kubernetes/ca-key.pem", "/etc/etcd/ca.pem"]), "{copied}");
+    assert_eq!(tree(&node_root), tree(&bundle(&master.hostname)));
+    assert!(outcomes
+        .values()
+        .filter(|o| o["hostname"] != master.hostname.as_str())
+        .all(|o| o["copied"] == serde_json::json!([])));
+}
+
+#[test]
+fn a_changed_host_key_is_an_error_naming_the_node() {
+    let (cluster, public_key) = cluster_with_bundles("hostkey");
+    let offline = Offline::new();
+    let remote = tempfile::tempdir().unwrap();
+    {
+        let _sshd = Sshd::start(&offline, &public_key);
+        assert_success(&distribute(&offline, &cluster, remote.path(), &[]), "distribute");
+    }
+    let before = tree(remote.path());
+    // The same address answers with another host key.
+    let _impostor = Sshd::start(&offline, &public_key);
+    let output = distribute(&offline, &cluster, remote.path(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "{stderr}");
+    for node in cluster.state().compute.unwrap().nodes {
+        let outcome = &summary(&output)[&node.hostname];
+        let error = outcome["error"].as_str().unwrap_or_else(|| panic!("{} was served: {outcome}", node.hostname));
+        assert!(error.contains("host key") && error.contains(&node.instance_id), "{error}");
+        assert!(stderr.contains(&format!("{} (127.0.0.1:{SSHD_PORT}): failed", node.hostname)), "{stderr}");
+    }
+    assert_eq!(tree(remote.path()), before, "files changed through an unverified host");
+}
