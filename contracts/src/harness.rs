@@ -141,6 +141,7 @@ where
                 context
             })
         });
+    crate::timings::report(info.name);
     match (outcome, in_place) {
         (Ok(Some(context)), Some(path)) => match context.save(&path) {
             Ok(()) => ExitCode::SUCCESS,

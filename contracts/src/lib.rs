@@ -18,6 +18,7 @@ pub mod plan;
 pub mod region;
 pub mod schema;
 pub mod teardown;
+pub mod timings;
 
 pub use context::{Cluster, Context, Section, Target, CONTEXT_VERSION, DEFAULT_PIPELINE};
 pub use error::{ContextError, StepError};

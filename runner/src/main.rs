@@ -9,6 +9,7 @@ mod init;
 mod pipeline;
 mod state;
 mod status;
+mod timings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

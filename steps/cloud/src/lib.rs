@@ -6,6 +6,7 @@
 //! consistency ([`retry_eventual`]), progress of long waits ([`wait_until`], [`Waiting`]),
 //! and the step entry point ([`run_aws_step`]).
 
+mod calls;
 mod change;
 mod client;
 mod elb;
