@@ -1,5 +1,6 @@
 //! What the nlb and compute steps plan before they call AWS: pure, so it is unit-tested.
 
+pub mod balancer;
 pub mod keys;
 
 use std::net::Ipv4Addr;
