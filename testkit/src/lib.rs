@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-pub use faults::FaultProxy;
+pub use faults::{FaultProxy, Slow};
 use groundup_contracts::Context;
 pub use inventory::{client, Inventory};
 
