@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
-use groundup_contracts::files::home_of;
-use groundup_contracts::harness::StepContract;
-use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
+use groundup_runtime::files::home_of;
+use groundup_runtime::harness::StepContract;
+use groundup_runtime::state::STATE_FILE_ENV;
 
 use crate::init::InitArgs;
 use crate::state;
@@ -92,13 +92,14 @@ pub fn up(args: &UpArgs) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock)).map_err(|e| {
-            anyhow!(
-                "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
-                args.state.display(),
-                resume_hint(&context, step, args.renew)
-            )
-        })?;
+        context =
+            run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock)).map_err(|e| {
+                anyhow!(
+                    "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
+                    args.state.display(),
+                    resume_hint(&context, step, args.renew)
+                )
+            })?;
         state::save(&args.state, &context)?;
         let wall = started.elapsed();
         eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, steps.len(), wall.as_secs_f64());
@@ -215,8 +216,8 @@ const WAITING_STEP: &str = "compute";
 const BALANCER_STEP: &str = "nlb";
 
 fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<&'static str> {
-    let waits = args.wait
-        && (step == WAITING_STEP || (step == BALANCER_STEP && !steps.iter().any(|s| s == WAITING_STEP)));
+    let waits =
+        args.wait && (step == WAITING_STEP || (step == BALANCER_STEP && !steps.iter().any(|s| s == WAITING_STEP)));
     match (args.renew && step == RENEWING_STEP, waits) {
         (true, _) => vec!["--renew"],
         (false, true) => vec!["--wait"],
@@ -278,7 +279,7 @@ fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
 /// The step runs in the cluster's home, the state file's directory, where its files live
-/// (see [`groundup_contracts::files`]). With `journal`, the step may journal a create into the
+/// (see [`groundup_runtime::files`]). With `journal`, the step may journal a create into the
 /// state file before sending the call. The step dies with the runner, and holds the runner's
 /// lock (if any) while it lives.
 pub fn run_step(

@@ -1,12 +1,12 @@
 //! `groundup up --timings`: per step, its wall time (measured here), and the AWS calls and
-//! key generation the step reports itself (see [`groundup_contracts::timings`]) in a file
+//! key generation the step reports itself (see [`groundup_runtime::timings`]) in a file
 //! this run makes and names in the steps' environment.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::ValueEnum;
-use groundup_contracts::timings::{StepFigures, TIMINGS_ENV};
+use groundup_runtime::timings::{StepFigures, TIMINGS_ENV};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -52,7 +52,8 @@ impl Timings {
     /// Makes the file and names it in this process's environment, which every step inherits.
     /// Called before any thread exists.
     pub fn start(format: TimingsFormat) -> Result<Timings> {
-        let file = tempfile::Builder::new().prefix("groundup-timings-").tempfile().context("cannot make the timings file")?;
+        let file =
+            tempfile::Builder::new().prefix("groundup-timings-").tempfile().context("cannot make the timings file")?;
         std::env::set_var(TIMINGS_ENV, file.path());
         Ok(Timings { format, file, walls: Vec::new() })
     }
@@ -92,10 +93,8 @@ fn report(reported: &str, walls: &[(String, Duration)], total: Duration) -> Repo
 }
 
 fn table(report: &Report) -> String {
-    let mut out = format!(
-        "{:<12} {:>9} {:>9} {:>9} {:>6} {:>9}\n",
-        "step", "wall s", "api calls", "api s", "keys", "keygen s"
-    );
+    let mut out =
+        format!("{:<12} {:>9} {:>9} {:>9} {:>6} {:>9}\n", "step", "wall s", "api calls", "api s", "keys", "keygen s");
     let mut sum = Figures::default();
     for row in &report.steps {
         let f = &row.figures;

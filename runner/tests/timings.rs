@@ -60,14 +60,18 @@ fn up_wait_launches_instances_while_the_balancer_provisions() {
     let slow = Slow { latency: Duration::ZERO, provisioning: Duration::from_secs(10), pending: Duration::from_secs(2) };
     let proxy = FaultProxy::slow(endpoint(), slow);
     let cluster = TestCluster::new("wait");
-    let output = cluster.groundup(&["up", "--name", &cluster.name, "--endpoint", &proxy.endpoint, "--to", "compute", "--wait"]);
+    let output =
+        cluster.groundup(&["up", "--name", &cluster.name, "--endpoint", &proxy.endpoint, "--to", "compute", "--wait"]);
     assert_success(&output, "up --wait");
     let answers = proxy.answers();
     let position = |wanted: &str| answers.iter().position(|a| a == wanted);
     let last = |action: &str| answers.iter().rev().find(|a| a.starts_with(action)).cloned();
     let launched = position("RunInstances").expect("instances launched");
     let last_provisioning = answers.iter().rposition(|a| a == "DescribeLoadBalancers (held)");
-    assert!(last_provisioning.is_some_and(|p| p > launched), "no wait for the load balancer after the launch: {answers:?}");
+    assert!(
+        last_provisioning.is_some_and(|p| p > launched),
+        "no wait for the load balancer after the launch: {answers:?}"
+    );
     assert!(position("DescribeInstances (held)").is_some(), "no wait for the instances: {answers:?}");
     assert_eq!(last("DescribeLoadBalancers").as_deref(), Some("DescribeLoadBalancers"), "ended before active");
     assert_eq!(last("DescribeInstances").as_deref(), Some("DescribeInstances"), "ended before running");

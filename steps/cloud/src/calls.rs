@@ -44,7 +44,7 @@ impl Intercept for CountCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(AttemptStarted(started)) = cfg.load::<AttemptStarted>() {
-            groundup_contracts::timings::record_api_call(started.elapsed());
+            groundup_runtime::timings::record_api_call(started.elapsed());
         }
         Ok(())
     }

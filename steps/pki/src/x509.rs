@@ -30,7 +30,7 @@ pub struct Issued {
 }
 
 pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, ErrorStack> {
-    groundup_contracts::timings::keygen(|| match algorithm {
+    groundup_runtime::timings::keygen(|| match algorithm {
         KeyAlgorithm::Rsa2048 => PKey::from_rsa(Rsa::generate(2048)?),
         KeyAlgorithm::EcdsaP256 => {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;

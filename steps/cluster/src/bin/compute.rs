@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceType, KeyPairInfo,
     ResourceType, Tag,
 };
+use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use groundup_cloud::{
     find_or_create, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError, Polled, Wanted,
@@ -21,12 +21,12 @@ use groundup_cluster::{
     balancer, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,
 };
 use groundup_contracts::context::need;
-use groundup_contracts::files::ClusterDir;
-use groundup_contracts::harness::StepInfo;
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
 use groundup_contracts::params::ImageSelector;
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, Section};
+use groundup_runtime::files::ClusterDir;
+use groundup_runtime::harness::StepInfo;
 use openssl::pkey::Private;
 use openssl::rsa::Rsa;
 

@@ -16,10 +16,10 @@ use groundup_cloud::{
 };
 use groundup_cluster::{balancer, reservation_changes, Reservation, RESERVATION_DESCRIPTION};
 use groundup_contracts::context::need;
-use groundup_contracts::harness::StepInfo;
 use groundup_contracts::infra::NlbSection;
 use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
+use groundup_runtime::harness::StepInfo;
 use ipnet::Ipv4Net;
 
 #[derive(Args, Debug)]

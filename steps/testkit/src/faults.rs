@@ -7,8 +7,8 @@
 //! load balancer `provisioning` and instances `pending` for a while after they are created
 //! (the emulator has them active and running at once). `latency-proxy` runs it for scripts.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -317,12 +317,15 @@ mod tests {
     fn holds_young_instances_pending() {
         let stats = Stats::default();
         let slow = Slow { pending: Duration::from_secs(600), ..Slow::default() };
-        let item = |id: &str, state: &str| format!("<item><instanceId>{id}</instanceId><x/><instanceState>{state}</instanceState></item>");
+        let item = |id: &str, state: &str| {
+            format!("<item><instanceId>{id}</instanceId><x/><instanceState>{state}</instanceState></item>")
+        };
         let running = "<code>16</code><name>running</name>";
         hold("RunInstances", answer(&item("i-new", "<code>0</code><name>pending</name>")), slow, &stats);
         let body = format!("<r>{}{}</r>", item("i-old", running), item("i-new", running));
         let (rewritten, held) = hold("DescribeInstances", answer(&body), slow, &stats);
-        let expected = format!("<r>{}{}</r>", item("i-old", running), item("i-new", "<code>0</code><name>pending</name>"));
+        let expected =
+            format!("<r>{}{}</r>", item("i-old", running), item("i-new", "<code>0</code><name>pending</name>"));
         assert!(held);
         assert_eq!(String::from_utf8(rewritten).unwrap(), String::from_utf8(answer(&expected)).unwrap());
         let (unchanged, held) = hold("DescribeInstances", answer(&item("i-old", running)), slow, &stats);

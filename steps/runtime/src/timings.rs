@@ -64,7 +64,10 @@ pub fn report(step: &str) {
     let line = format!("{}\n", serde_json::to_string(&figures(step)).expect("serializes"));
     let written = std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = written {
-        tracing::warn!("groundup-{step}: cannot write the timings to {}: {e}", std::path::Path::new(&path).display());
+        eprintln!(
+            "groundup-{step}: warning: cannot write the timings to {}: {e}",
+            std::path::Path::new(&path).display()
+        );
     }
 }
 
