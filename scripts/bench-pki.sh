@@ -11,34 +11,11 @@ cargo build --quiet --manifest-path "$root/Cargo.toml" -p groundup-pki --bins
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 context="$root/contracts/examples/03-infra.json"
-names='"names":[{"C":"UK","L":"England","O":"%s","OU":"DEVOPS","ST":"London"}]'
-csr() { # name CN O [hosts]
-  printf '{"CN":"%s","key":{"algo":"rsa","size":2048},%s%s}' "$2" "$(printf "$names" "$3")" "${4:+,\"hosts\":[$4]}" >"$1-csr.json"
-}
-
-course() { # the course's commands, one after another as it runs them
-  cd "$1"
-  cat >ca-config.json <<'JSON'
-{"signing":{"default":{"expiry":"8760h"},"profiles":{"kubernetes":{"usages":["signing","key encipherment","server auth","client auth"],"expiry":"8760h"}}}}
-JSON
-  csr ca Kubernetes Ytech
-  cfssl gencert -initca ca-csr.json 2>/dev/null | cfssljson -bare ca
-  local hosts='"127.0.0.1","172.31.0.10","172.31.0.11","172.31.0.12","ip-172-31-0-10","ip-172-31-0-11","ip-172-31-0-12","ip-172-31-0-10.us-east-2.compute.internal","ip-172-31-0-11.us-east-2.compute.internal","ip-172-31-0-12.us-east-2.compute.internal","k8s-cluster-50dc6c495c0c9188.elb.us-east-2.amazonaws.com","kubernetes","kubernetes.default","kubernetes.default.svc","kubernetes.default.svc.cluster","kubernetes.default.svc.cluster.local"'
-  csr master-kubernetes kubernetes Ytech "$hosts"
-  csr kube-scheduler system:kube-scheduler system:kube-scheduler
-  csr kube-proxy system:kube-proxy system:node-proxier
-  csr kube-controller-manager system:kube-controller-manager system:kube-controller-manager
-  csr admin admin system:masters
-  csr service-account service-accounts Kubernetes
-  for i in 0 1 2; do csr "k8s-cluster-worker-$i" "system:node:ip-172-31-0-2$i" system:nodes; done
-  for name in master-kubernetes kube-scheduler kube-proxy kube-controller-manager admin service-account; do
-    cfssl gencert -ca=ca.pem -ca-key=ca-key.pem -config=ca-config.json -profile=kubernetes "$name-csr.json" 2>/dev/null | cfssljson -bare "$name"
-  done
-  for i in 0 1 2; do
-    cfssl gencert -ca=ca.pem -ca-key=ca-key.pem -config=ca-config.json -hostname="ip-172-31-0-2$i,3.15.20.10$i,172.31.0.2$i" \
-      -profile=kubernetes "k8s-cluster-worker-$i-csr.json" 2>/dev/null | cfssljson -bare "k8s-cluster-worker-$i"
-  done
-}
+# shellcheck source=course-pki.sh
+. "$root/scripts/course-pki.sh"
+NAME=k8s-cluster AWS_REGION=us-east-2 KUBERNETES_PUBLIC_ADDRESS=k8s-cluster-50dc6c495c0c9188.elb.us-east-2.amazonaws.com
+worker_addresses() { echo "3.15.20.10$1 172.31.0.2$1"; } # the example context's
+course() { course_pki "$1"; }
 
 groundup() {
   cd "$1" && "$root/target/debug/groundup-ca" <"$context" 2>/dev/null | "$root/target/debug/groundup-certs" >/dev/null 2>&1

@@ -3,8 +3,9 @@
 # for the course's 3 masters + 3 workers and for 5 + 50. API calls are counted from the
 # emulator's request log (every EC2 and ELBv2 call is one POST). Also times a second,
 # creation-free run of each, `groundup up --plan` after it, a no-op `groundup up` (nothing
-# pending: every step runs and converges), and a scale of the 3+3 cluster to 3+50 with
-# `groundup up --workers 50`. Usage: scripts/bench-up.sh
+# pending: every step runs and converges), a scale of the 3+3 cluster to 3+50 with
+# `groundup up --workers 50`, and how a first run grows with the workers: 3+10, 3+25 and 3+50
+# from scratch. Usage: scripts/bench-up.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
@@ -19,10 +20,11 @@ calls() { grep -c '"POST ' "$log" || true; }
 "$groundup" init --name warmup --endpoint "$endpoint" | "$root/target/debug/groundup-vpc" >/dev/null 2>&1
 
 printf '%-8s %-6s %10s %10s\n' nodes run seconds api-calls
-run() {
-  local label=$1 masters=$2 workers=$3 dir="$work/$1"
+run() { # label masters workers [passes: first second plan]
+  local label=$1 masters=$2 workers=$3 dir="$work/$1" passes=("${@:4}")
+  [ ${#passes[@]} -gt 0 ] || passes=(first second plan)
   mkdir -p "$dir"
-  for pass in first second plan; do
+  for pass in "${passes[@]}"; do
     local before start end flags=()
     [ "$pass" = plan ] && flags=(--plan)
     before=$(calls)
@@ -48,3 +50,8 @@ timed() {
 }
 timed 3+3 no-op "$work/3+3"
 timed 3+3→3+50 scale "$work/3+3" --workers 50
+
+# Growth with the worker count: first runs from scratch.
+run 3+10 3 10 first
+run 3+25 3 25 first
+run 3+50 3 50 first

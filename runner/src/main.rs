@@ -14,6 +14,7 @@ mod init;
 mod state;
 mod status;
 mod step;
+mod timings;
 mod up;
 
 use std::path::PathBuf;

@@ -12,6 +12,7 @@ use groundup_runtime::files::home_of;
 use crate::init::InitArgs;
 use crate::state;
 use crate::step::{plans, run_step};
+use crate::timings::{Timings, TimingsFormat};
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
@@ -36,6 +37,14 @@ pub struct UpArgs {
     /// with `--renew`, even if it is done. CAs are never replaced.
     #[arg(long)]
     pub renew: bool,
+    /// At the end, per step: wall time, AWS calls and their time, key generation time (a
+    /// table on stderr; `--timings=json`: JSON on stdout)
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "table", conflicts_with = "plan")]
+    pub timings: Option<TimingsFormat>,
+    /// Return only when the load balancer is active and the instances run: `compute` waits
+    /// for the load balancer while its instances start (`nlb` does, if `compute` is not run)
+    #[arg(long, conflicts_with = "plan")]
+    pub wait: bool,
     /// Without a state file, the new cluster (`up --plan` writes none); with one, those given
     /// change its spec: counts, admin range, ports, ... (what cannot change in place is refused)
     #[command(flatten)]
@@ -77,19 +86,25 @@ pub fn up(args: &UpArgs) -> Result<()> {
         state::save(&args.state, &context)?;
         eprintln!("groundup: the cluster's spec changed; every step runs again to apply it");
     }
+    let mut timings = args.timings.map(Timings::start).transpose()?;
     let total = Instant::now();
     for (i, step) in steps.iter().enumerate() {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context = run_step(step, step_args(step, args), &context, &args.state, true, Some(&lock)).map_err(|e| {
-            anyhow!(
-                "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
-                args.state.display(),
-                resume_hint(&context, step, args.renew)
-            )
-        })?;
+        context =
+            run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock)).map_err(|e| {
+                anyhow!(
+                    "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
+                    args.state.display(),
+                    resume_hint(&context, step, args.renew)
+                )
+            })?;
         state::save(&args.state, &context)?;
-        eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, steps.len(), started.elapsed().as_secs_f64());
+        let wall = started.elapsed();
+        eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, steps.len(), wall.as_secs_f64());
+        if let Some(timings) = &mut timings {
+            timings.step_done(step, wall);
+        }
     }
     eprintln!(
         "groundup: {} step(s) in {:.2}s; context saved in {}",
@@ -97,7 +112,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         total.elapsed().as_secs_f64(),
         args.state.display()
     );
-    Ok(())
+    timings.map_or(Ok(()), |t| t.print(total.elapsed()))
 }
 
 /// `up --plan`: every selected step, done or not, runs with `--plan` on the state file's
@@ -120,7 +135,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     let mut not_planned = Vec::new();
     for step in &steps {
         if plans(step)? {
-            let step_args = [&["--plan"], step_args(step, args)].concat();
+            let step_args = [vec!["--plan"], step_args(step, args, &steps)].concat();
             context = run_step(step, &step_args, &context, &args.state, false, None)?;
         } else {
             eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
@@ -179,11 +194,17 @@ fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
 /// The step that issues certificates, and takes `--renew`.
 const RENEWING_STEP: &str = "certs";
 
-fn step_args(step: &str, args: &UpArgs) -> &'static [&'static str] {
-    if args.renew && step == RENEWING_STEP {
-        &["--renew"]
-    } else {
-        &[]
+/// The step that waits for the load balancer under `--wait`, while its instances start.
+const WAITING_STEP: &str = "compute";
+const BALANCER_STEP: &str = "nlb";
+
+fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<&'static str> {
+    let waits =
+        args.wait && (step == WAITING_STEP || (step == BALANCER_STEP && !steps.iter().any(|s| s == WAITING_STEP)));
+    match (args.renew && step == RENEWING_STEP, waits) {
+        (true, _) => vec!["--renew"],
+        (false, true) => vec!["--wait"],
+        (false, false) => vec![],
     }
 }
 
@@ -301,8 +322,23 @@ mod tests {
     fn renew_runs_the_certificate_step_again() {
         assert_eq!(selected(&["vpc", "dhcp", "subnet", "certs"], &["--renew"]).unwrap(), ["igw", "certs"]);
         let args = Wrapper::try_parse_from(["up", "--renew"]).unwrap().up;
-        assert_eq!(step_args("certs", &args), ["--renew"]);
-        assert!(step_args("vpc", &args).is_empty());
+        assert_eq!(step_args("certs", &args, &[]), ["--renew"]);
+        assert!(step_args("vpc", &args, &[]).is_empty());
+    }
+
+    /// `up --wait` has compute wait for the load balancer while the instances start; nlb
+    /// waits itself only when compute does not run.
+    #[test]
+    fn wait_goes_to_compute_or_else_to_nlb() {
+        let args = Wrapper::try_parse_from(["up", "--wait"]).unwrap().up;
+        let steps = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let all = steps(&["nlb", "compute", "certs"]);
+        assert!(step_args("nlb", &args, &all).is_empty());
+        assert_eq!(step_args("compute", &args, &all), ["--wait"]);
+        assert!(step_args("certs", &args, &all).is_empty());
+        assert_eq!(step_args("nlb", &args, &steps(&["sg", "nlb"])), ["--wait"]);
+        let without = Wrapper::try_parse_from(["up"]).unwrap().up;
+        assert!(step_args("compute", &without, &all).is_empty());
     }
 
     /// After `up --from sg` failed on a new state file, a plain `up` would start at `vpc`.

@@ -8,6 +8,7 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use groundup_contracts::{Context, ContextError, Target};
 use groundup_runtime::plan::PlanLog;
 
+use crate::calls::CountCalls;
 use crate::identity::Identity;
 use crate::journal::Journal;
 
@@ -55,9 +56,11 @@ impl Aws {
                 .credentials_provider(Credentials::from_keys("groundup", "groundup", None));
         }
         let config = loader.load().await;
+        let ec2 = aws_sdk_ec2::config::Builder::from(&config).interceptor(CountCalls).build();
+        let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(CountCalls).build();
         Ok(Aws {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
             identity: Identity::new(&context.cluster.name),
             target: context.target.clone(),
             plan: context.planning().then(|| PlanLog::new(step)),

@@ -9,6 +9,7 @@
 //! The cloud steps depend on it; it depends on the contract and the step runtime and never on
 //! a step, the PKI crate or the runner.
 
+mod calls;
 mod change;
 mod client;
 mod elb;

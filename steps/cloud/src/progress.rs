@@ -22,8 +22,9 @@ pub struct Polled {
     pub done: bool,
 }
 
-/// Polls `resources` until each is done, with backoff from 1 s to 10 s, showing progress; fails
-/// after `timeout`, naming what is still pending. `poll` gets the pending resources and
+/// Polls `resources` until each is done, with backoff from 1 s to 5 s (so a wait ends at most
+/// 5 s after its resources are ready), showing progress; fails after `timeout`, naming what
+/// is still pending. `poll` gets the pending resources and
 /// returns an error for a state that will never come right (an instance terminated on its way).
 pub async fn wait_until<F, Fut>(
     step: &str,
@@ -57,7 +58,7 @@ where
             )));
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -13,7 +13,8 @@ use openssl::rsa::Rsa;
 const KEY_BITS: u32 = 3072;
 
 pub fn generate() -> Result<Rsa<Private>, String> {
-    Rsa::generate(KEY_BITS).map_err(|e| format!("cannot generate an RSA key: {e}"))
+    groundup_runtime::timings::keygen(|| Rsa::generate(KEY_BITS))
+        .map_err(|e| format!("cannot generate an RSA key: {e}"))
 }
 
 /// The public half in OpenSSH's `ssh-rsa AAAA...` form, which ImportKeyPair takes.

@@ -3,6 +3,7 @@
 //! planning is pure, so it is unit-tested; every AWS call goes through `groundup-cloud`.
 //! Nothing here depends on the PKI crate or the runner.
 
+pub mod balancer;
 pub mod keys;
 
 use std::net::Ipv4Addr;

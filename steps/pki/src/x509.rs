@@ -30,13 +30,13 @@ pub struct Issued {
 }
 
 pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, ErrorStack> {
-    match algorithm {
+    groundup_runtime::timings::keygen(|| match algorithm {
         KeyAlgorithm::Rsa2048 => PKey::from_rsa(Rsa::generate(2048)?),
         KeyAlgorithm::EcdsaP256 => {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
             PKey::from_ec_key(EcKey::generate(&group)?)
         }
-    }
+    })
 }
 
 /// The subject: C, ST, L, O, OU, CN as in cfssl. `names` is a cfssl request's own (only the

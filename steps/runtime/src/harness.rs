@@ -143,6 +143,7 @@ where
                 context
             })
         });
+    crate::timings::report(info.name);
     match (outcome, in_place) {
         (Ok(Some(context)), Some(path)) => match crate::state::save(&context, &path) {
             Ok(()) => ExitCode::SUCCESS,

@@ -3,8 +3,8 @@
 //! `groundup-contracts` says what passes between steps; this crate is how a step runs: the
 //! stdin/stdout harness and the flags every step has ([`harness`]), logging to stderr, the
 //! plan a step records under `--plan` ([`plan`]), the state file ([`state`]), the one atomic
-//! file write and the rules for a cluster's directories ([`files`]), and completions and man
-//! pages ([`docs`]).
+//! file write and the rules for a cluster's directories ([`files`]), completions and man
+//! pages ([`docs`]), and the figures a step reports for `groundup up --timings` ([`timings`]).
 //!
 //! It depends on the contract crate and on small CLI and logging crates; never on the AWS SDK,
 //! an async runtime or OpenSSL, so the PKI steps and the runner's local commands stay light.
@@ -15,5 +15,6 @@ pub mod files;
 pub mod harness;
 pub mod plan;
 pub mod state;
+pub mod timings;
 
 pub use error::StepError;

@@ -2,12 +2,17 @@
 //! share of requests is answered with throttling errors or 500/503s without being forwarded
 //! (so an injected fault never half-happens), or forwarded after a delay. It also keeps the
 //! API action of every request, so that a test can check what a run sent.
+//!
+//! [`FaultProxy::slow`] plays real AWS's timing instead: a round trip added to every call, a
+//! load balancer `provisioning` and instances `pending` for a while after they are created
+//! (the emulator has them active and running at once). `latency-proxy` runs it for scripts.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Rng;
 
@@ -20,20 +25,41 @@ pub struct FaultProxy {
 struct Stats {
     forwarded: AtomicU64,
     faulted: AtomicU64,
+    /// The action of every answer forwarded, in the order they went back, `(held)` added
+    /// to those in which a state was rewritten to `provisioning` or `pending`.
+    answers: Mutex<Vec<String>>,
     actions: Mutex<Vec<String>>,
+    /// When each load balancer (by ARN) and instance (by id) was created through the proxy.
+    created: Mutex<HashMap<String, Instant>>,
+}
+
+/// Real AWS's timing, played by [`FaultProxy::slow`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Slow {
+    /// Added to every request before it is forwarded: one round trip to a region.
+    pub latency: Duration,
+    /// How long a load balancer created through the proxy stays `provisioning`.
+    pub provisioning: Duration,
+    /// How long an instance launched through the proxy stays `pending`.
+    pub pending: Duration,
 }
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` (an `http://127.0.0.1:PORT` URL) that faults `rate` of
     /// the requests. It lives as long as the test process.
     pub fn start(upstream: &str, rate: f64, seed: u64) -> FaultProxy {
-        FaultProxy::spawn(upstream, Behaviour { rate, without_elbv2: false }, seed)
+        FaultProxy::spawn(upstream, Behaviour { rate, without_elbv2: false, slow: Slow::default() }, seed)
+    }
+
+    /// A proxy that faults nothing and plays real AWS's timing (see [`Slow`]).
+    pub fn slow(upstream: &str, slow: Slow) -> FaultProxy {
+        FaultProxy::spawn(upstream, Behaviour { rate: 0.0, without_elbv2: false, slow }, 0)
     }
 
     /// A proxy that forwards EC2 and answers every ELBv2 call as LocalStack's free edition
     /// does: 501, not implemented.
     pub fn without_elbv2(upstream: &str) -> FaultProxy {
-        FaultProxy::spawn(upstream, Behaviour { rate: 0.0, without_elbv2: true }, 0)
+        FaultProxy::spawn(upstream, Behaviour { rate: 0.0, without_elbv2: true, slow: Slow::default() }, 0)
     }
 
     fn spawn(upstream: &str, behaviour: Behaviour, seed: u64) -> FaultProxy {
@@ -62,6 +88,12 @@ impl FaultProxy {
         self.stats.forwarded.load(Ordering::SeqCst)
     }
 
+    /// The action of every answer forwarded so far, in order; those that said `provisioning`
+    /// or `pending` where the emulator said otherwise end in ` (held)`.
+    pub fn answers(&self) -> Vec<String> {
+        self.stats.answers.lock().unwrap().clone()
+    }
+
     /// The `Action` of every request so far (EC2 and ELBv2 speak the query protocol).
     pub fn actions(&self) -> Vec<String> {
         self.stats.actions.lock().unwrap().clone()
@@ -73,6 +105,7 @@ struct Behaviour {
     /// The share of requests that get a fault.
     rate: f64,
     without_elbv2: bool,
+    slow: Slow,
 }
 
 enum Fault {
@@ -116,19 +149,94 @@ fn serve(
         Some(Fault::Delay(delay)) => {
             stats.faulted.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(delay);
-            forward(client, upstream, &request, stats)
+            client.write_all(&forward(upstream, &request, stats)?)
         }
-        None => forward(client, upstream, &request, stats),
+        None => {
+            std::thread::sleep(behaviour.slow.latency);
+            let action = action(&request);
+            let (response, held) = hold(&action, forward(upstream, &request, stats)?, behaviour.slow, stats);
+            stats.answers.lock().unwrap().push(if held { format!("{action} (held)") } else { action });
+            client.write_all(&response)
+        }
     }
 }
 
-fn forward(mut client: TcpStream, upstream: &str, request: &[u8], stats: &Stats) -> std::io::Result<()> {
+fn forward(upstream: &str, request: &[u8], stats: &Stats) -> std::io::Result<Vec<u8>> {
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(request)?;
     let mut response = Vec::new();
     server.read_to_end(&mut response)?;
     stats.forwarded.fetch_add(1, Ordering::SeqCst);
-    client.write_all(&response)
+    Ok(response)
+}
+
+/// Notes what a create made, and rewrites describe answers about a load balancer or instance
+/// made less than `provisioning` or `pending` ago (a resource made elsewhere is left alone);
+/// says whether it rewrote any.
+fn hold(action: &str, response: Vec<u8>, slow: Slow, stats: &Stats) -> (Vec<u8>, bool) {
+    let (id_tag, state, held_state, hold_for) = match action {
+        "CreateLoadBalancer" | "DescribeLoadBalancers" => {
+            ("LoadBalancerArn", "<State><Code>active</Code>", "<State><Code>provisioning</Code>", slow.provisioning)
+        }
+        "RunInstances" | "DescribeInstances" => (
+            "instanceId",
+            "<instanceState><code>16</code><name>running</name>",
+            "<instanceState><code>0</code><name>pending</name>",
+            slow.pending,
+        ),
+        _ => return (response, false),
+    };
+    let Some(split) = response.windows(4).position(|w| w == b"\r\n\r\n") else { return (response, false) };
+    let (head, body) = (String::from_utf8_lossy(&response[..split]), String::from_utf8_lossy(&response[split + 4..]));
+    let mut created = stats.created.lock().unwrap();
+    if action.starts_with("Create") || action.starts_with("Run") {
+        let now = Instant::now();
+        for id in tagged(&body, id_tag) {
+            created.entry(id).or_insert(now);
+        }
+        return (response, false);
+    }
+    let mut held = false;
+    let mut rewritten = String::with_capacity(body.len());
+    let mut rest: &str = &body;
+    let open = format!("<{id_tag}>");
+    while let Some(start) = rest.find(&open) {
+        let id = first_tagged(&rest[start..], id_tag).unwrap_or_default();
+        let young = created.get(&id).is_some_and(|t| t.elapsed() < hold_for);
+        let after_id = start + open.len();
+        rewritten.push_str(&rest[..after_id]);
+        rest = &rest[after_id..];
+        // The state belongs to this resource if it comes before the next resource's id.
+        let next_id = rest.find(&open).unwrap_or(rest.len());
+        if let Some(at) = rest[..next_id].find(state).filter(|_| young) {
+            rewritten.push_str(&rest[..at]);
+            rewritten.push_str(held_state);
+            rest = &rest[at + state.len()..];
+            held = true;
+        }
+    }
+    rewritten.push_str(rest);
+    let head: String = head
+        .lines()
+        .map(|l| match l.to_ascii_lowercase().starts_with("content-length:") {
+            true => format!("Content-Length: {}", rewritten.len()),
+            false => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    (format!("{head}\r\n\r\n{rewritten}").into_bytes(), held)
+}
+
+/// The values of `<tag>...</tag>` in `xml`, in order.
+fn tagged(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    xml.match_indices(&open).filter_map(|(i, _)| first_tagged(&xml[i..], tag)).collect()
+}
+
+fn first_tagged(xml: &str, tag: &str) -> Option<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let value = &xml[xml.find(&open)? + open.len()..];
+    Some(value[..value.find(&close)?].to_string())
 }
 
 /// Reads head and body, and rewrites the request to close the connection afterwards.
@@ -194,4 +302,34 @@ fn http_response(status: u16, reason: &str, body: &str) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: &str) -> Vec<u8> {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+    }
+
+    /// Only the young instance is held, and the length follows the new body.
+    #[test]
+    fn holds_young_instances_pending() {
+        let stats = Stats::default();
+        let slow = Slow { pending: Duration::from_secs(600), ..Slow::default() };
+        let item = |id: &str, state: &str| {
+            format!("<item><instanceId>{id}</instanceId><x/><instanceState>{state}</instanceState></item>")
+        };
+        let running = "<code>16</code><name>running</name>";
+        hold("RunInstances", answer(&item("i-new", "<code>0</code><name>pending</name>")), slow, &stats);
+        let body = format!("<r>{}{}</r>", item("i-old", running), item("i-new", running));
+        let (rewritten, held) = hold("DescribeInstances", answer(&body), slow, &stats);
+        let expected =
+            format!("<r>{}{}</r>", item("i-old", running), item("i-new", "<code>0</code><name>pending</name>"));
+        assert!(held);
+        assert_eq!(String::from_utf8(rewritten).unwrap(), String::from_utf8(answer(&expected)).unwrap());
+        let (unchanged, held) = hold("DescribeInstances", answer(&item("i-old", running)), slow, &stats);
+        assert!(!held);
+        assert_eq!(unchanged, answer(&item("i-old", running)));
+    }
 }

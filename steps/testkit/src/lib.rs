@@ -4,10 +4,10 @@
 //!
 //! Without features it needs no AWS SDK: binaries, temporary clusters, the contract's
 //! examples, running a step. The feature `cloud` adds what reads the emulator through the SDK
-//! (the [`Inventory`] of a cluster) and the [`FaultProxy`]. It is for tests only; no shipped
-//! binary depends on it.
+//! (the [`Inventory`] of a cluster). The [`FaultProxy`] speaks plain HTTP and needs no SDK;
+//! `latency-proxy` runs it for the benchmark scripts. It is for tests and benchmarks only; no
+//! shipped binary depends on it.
 
-#[cfg(feature = "cloud")]
 mod faults;
 #[cfg(feature = "cloud")]
 mod inventory;
@@ -17,8 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-#[cfg(feature = "cloud")]
-pub use faults::FaultProxy;
+pub use faults::{FaultProxy, Slow};
 use groundup_contracts::Context;
 #[cfg(feature = "cloud")]
 pub use inventory::{client, Inventory};

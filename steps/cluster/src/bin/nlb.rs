@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, IpAddressType, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
@@ -13,10 +12,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use clap::Args;
 use groundup_cloud::{
-    find_or_create, owned_by_name, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError,
-    Polled, Wanted,
+    find_or_create, owned_by_name, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted,
 };
-use groundup_cluster::{reservation_changes, Reservation, RESERVATION_DESCRIPTION};
+use groundup_cluster::{balancer, reservation_changes, Reservation, RESERVATION_DESCRIPTION};
 use groundup_contracts::context::need;
 use groundup_contracts::infra::NlbSection;
 use groundup_contracts::plan::{is_planned_id, planned_id};
@@ -26,7 +24,8 @@ use ipnet::Ipv4Net;
 
 #[derive(Args, Debug)]
 struct NlbArgs {
-    /// Wait (up to 10 minutes) until the load balancer is active
+    /// Wait (up to 10 minutes) until the load balancer is active (`groundup up --wait` has
+    /// `groundup-compute --wait` do it instead, while the instances start)
     #[arg(long)]
     wait: bool,
 }
@@ -74,7 +73,7 @@ fn main() -> ExitCode {
         .await?;
         ensure_forwarding(&aws, &listener, &group_arn).await?;
         if args.wait && !aws.planning() {
-            wait_active(&aws, &balancer_arn).await?;
+            balancer::wait_active(&aws, "nlb", &balancer_arn).await?;
         }
         context.nlb = Some(NlbSection {
             arn: balancer_arn,
@@ -321,23 +320,5 @@ async fn ensure_forwarding(aws: &Aws, listener: &Listener, group_arn: &str) -> R
             .api("ModifyListener")
     })
     .await?;
-    Ok(())
-}
-
-/// Until the load balancer is active (minutes on AWS); `failed` never comes right.
-async fn wait_active(aws: &Aws, balancer_arn: &str) -> Result<(), CloudError> {
-    let resource = vec![balancer_arn.to_string()];
-    wait_until("nlb", "the load balancer to become active", resource, Duration::from_secs(600), |_| async move {
-        let out = aws.elb.describe_load_balancers().load_balancer_arns(balancer_arn).send().await;
-        let out = out.api("DescribeLoadBalancers")?;
-        let state = out.load_balancers().first().and_then(|b| b.state()?.code().cloned());
-        let state = state.map_or("provisioning".to_string(), |s| s.as_str().to_string());
-        if state == "failed" {
-            return Err(CloudError::Conflict(format!("the load balancer {balancer_arn} failed to provision")));
-        }
-        Ok(vec![Polled { resource: balancer_arn.to_string(), done: state == "active", state }])
-    })
-    .await?;
-    tracing::info!("nlb: {balancer_arn} is active");
     Ok(())
 }
