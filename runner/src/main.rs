@@ -5,6 +5,7 @@ mod docs;
 mod down;
 mod emulator;
 mod graph;
+mod headstart;
 mod init;
 mod pipeline;
 mod state;

@@ -11,6 +11,7 @@ use groundup_contracts::harness::StepContract;
 use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
 
+use crate::headstart::{HeadStart, PKI_STEPS};
 use crate::init::InitArgs;
 use crate::state;
 
@@ -79,7 +80,11 @@ pub fn up(args: &UpArgs) -> Result<()> {
         eprintln!("groundup: the cluster's spec changed; every step runs again to apply it");
     }
     let total = Instant::now();
+    let mut head_start = HeadStart::start(&context, &steps, &args.state, &lock);
     for (i, step) in steps.iter().enumerate() {
+        if PKI_STEPS.contains(&step.as_str()) {
+            head_start.take().map(HeadStart::finish);
+        }
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
         context = run_step(step, step_args(step, args), &context, &args.state, true, Some(&lock)).map_err(|e| {
@@ -270,26 +275,7 @@ pub fn run_step(
     lock: Option<&state::StateLock>,
 ) -> Result<Context> {
     let program = find_step(step)?;
-    let home = home_of(state);
-    let mut command = duct::cmd(&program, args).dir(home);
-    if journal {
-        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
-        command = command.env(STATE_FILE_ENV, state);
-    }
-    let lock_fd = lock.map(state::StateLock::fd);
-    let runner = std::process::id();
-    let output = command
-        .before_spawn(move |cmd| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
-            unsafe {
-                cmd.pre_exec(move || {
-                    die_with_parent(runner)?;
-                    lock_fd.map_or(Ok(()), keep_open_across_exec)
-                });
-            }
-            Ok(())
-        })
+    let output = step_command(&program, args, state, journal, lock)?
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
@@ -308,6 +294,35 @@ pub fn run_step(
         next.mark_completed(step);
     }
     Ok(next)
+}
+
+/// `program` as a step of this runner: in the cluster's home, dying with the runner, holding
+/// its lock (if any), with the state file for its journal if `journal`.
+pub fn step_command(
+    program: &Path,
+    args: &[&str],
+    state: &Path,
+    journal: bool,
+    lock: Option<&state::StateLock>,
+) -> Result<duct::Expression> {
+    let mut command = duct::cmd(program, args).dir(home_of(state));
+    if journal {
+        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
+        command = command.env(STATE_FILE_ENV, state);
+    }
+    let lock_fd = lock.map(state::StateLock::fd);
+    let runner = std::process::id();
+    Ok(command.before_spawn(move |cmd| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                die_with_parent(runner)?;
+                lock_fd.map_or(Ok(()), keep_open_across_exec)
+            });
+        }
+        Ok(())
+    }))
 }
 
 /// A step outliving a killed runner would race the next run (two `compute`s importing one key
