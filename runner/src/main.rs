@@ -10,6 +10,7 @@ mod docs;
 mod down;
 mod emulator;
 mod graph;
+mod headstart;
 mod init;
 mod state;
 mod status;

@@ -44,26 +44,7 @@ pub fn run_step(
     lock: Option<&state::StateLock>,
 ) -> Result<Context> {
     let program = find_step(step)?;
-    let home = home_of(state);
-    let mut command = duct::cmd(&program, args).dir(home);
-    if journal {
-        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
-        command = command.env(STATE_FILE_ENV, state);
-    }
-    let lock_fd = lock.map(state::StateLock::fd);
-    let runner = std::process::id();
-    let output = command
-        .before_spawn(move |cmd| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
-            unsafe {
-                cmd.pre_exec(move || {
-                    die_with_parent(runner)?;
-                    lock_fd.map_or(Ok(()), keep_open_across_exec)
-                });
-            }
-            Ok(())
-        })
+    let output = step_command(&program, args, state, journal, lock)?
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
@@ -82,6 +63,35 @@ pub fn run_step(
         next.mark_completed(step);
     }
     Ok(next)
+}
+
+/// `program` as a step of this runner: in the cluster's home, dying with the runner, holding
+/// its lock (if any), with the state file for its journal if `journal`.
+pub fn step_command(
+    program: &Path,
+    args: &[&str],
+    state: &Path,
+    journal: bool,
+    lock: Option<&state::StateLock>,
+) -> Result<duct::Expression> {
+    let mut command = duct::cmd(program, args).dir(home_of(state));
+    if journal {
+        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
+        command = command.env(STATE_FILE_ENV, state);
+    }
+    let lock_fd = lock.map(state::StateLock::fd);
+    let runner = std::process::id();
+    Ok(command.before_spawn(move |cmd| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                die_with_parent(runner)?;
+                lock_fd.map_or(Ok(()), keep_open_across_exec)
+            });
+        }
+        Ok(())
+    }))
 }
 
 /// A step outliving a killed runner would race the next run (two `compute`s importing one key

@@ -9,6 +9,7 @@ use clap::Args;
 use groundup_contracts::{Context, Target};
 use groundup_runtime::files::home_of;
 
+use crate::headstart::{HeadStart, PKI_STEPS};
 use crate::init::InitArgs;
 use crate::state;
 use crate::step::{plans, run_step};
@@ -88,7 +89,11 @@ pub fn up(args: &UpArgs) -> Result<()> {
     }
     let mut timings = args.timings.map(Timings::start).transpose()?;
     let total = Instant::now();
+    let mut head_start = HeadStart::start(&context, &steps, &args.state, &lock);
     for (i, step) in steps.iter().enumerate() {
+        if PKI_STEPS.contains(&step.as_str()) {
+            head_start.take().map(HeadStart::finish);
+        }
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
         context =

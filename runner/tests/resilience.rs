@@ -256,3 +256,50 @@ fn a_second_run_on_the_same_state_file_refuses_to_start() {
     assert_eq!(cluster.inventory().count("dhcp"), 1);
     assert!(!leftover.exists(), "a killed save's partial file was left behind");
 }
+
+/// The PKI's head start (`groundup-ca --prepare`, in the background from the start of `up`)
+/// killed mid-way with the runner: no key file is half written (each one there reads as a
+/// key, 0600), nothing of the run is left running, and the next `up` converges, adopting the
+/// keys and signing a certificate that `certs check` accepts for each.
+#[test]
+fn a_run_killed_while_the_head_start_makes_keys_converges() {
+    let cluster = TestCluster::new("headstart");
+    let pki = cluster.dir.path().join("pki");
+    let keys = || -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&pki) else { return Vec::new() };
+        entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with("-key.pem")).collect()
+    };
+    let mut child = Command::new(groundup_testkit::bin("groundup"))
+        .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
+        .current_dir(cluster.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    while keys().is_empty() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+    let _ = child.wait();
+    wait_until_unlocked(&cluster);
+    let made = keys();
+    assert!(!made.is_empty(), "the head start made no key before the kill");
+    for key in &made {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+        let pem = std::fs::read(key).unwrap();
+        assert!(openssl::pkey::PKey::private_key_from_pem(&pem).is_ok(), "{} is not a whole key", key.display());
+    }
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> =
+        made.iter().map(|k| (k.clone(), std::fs::read(k).unwrap())).collect();
+
+    assert_success(&cluster.up(&[]), "up after the head start was killed");
+    assert_eq!(cluster.state().completed, cluster.state().pipeline);
+    for (key, pem) in before {
+        assert_eq!(std::fs::read(&key).unwrap(), pem, "{} was replaced, not adopted", key.display());
+    }
+    let check = cluster.run_step("certs", &["check", "--context", "groundup.json"], "");
+    assert_success(&check, "certs check after the killed head start");
+}

@@ -1,5 +1,6 @@
 //! The cluster PKI with openssl: what to issue ([`plan`]), how to issue and inspect it
-//! ([`x509`]), and where it lives on disk ([`store`]); the kubeconfigs that embed the certificates
+//! ([`x509`]), and where it lives on disk ([`store`]); the keys made ahead of the infrastructure
+//! ([`prepare`]); the kubeconfigs that embed the certificates
 //! ([`kubeconfig`]); the encryption-at-rest config ([`encryption`]), whose key lives
 //! beside the CA keys; and what each node needs ([`bundle`]). No AWS here: the steps read node names,
 //! addresses and the load balancer's DNS name from the context.
@@ -15,5 +16,6 @@ pub mod kubeadm;
 pub mod kubeconfig;
 pub mod names;
 pub mod plan;
+pub mod prepare;
 pub mod store;
 pub mod x509;

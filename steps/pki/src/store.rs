@@ -161,11 +161,29 @@ impl Store {
     /// A leaf certificate: never under a CA's file names, never outside the directory,
     /// whatever the plan says (the plan checks this too; a CA key lost is every certificate lost).
     pub fn save_leaf(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        names::plain(name)?;
-        if let Some(ca) = Authority::ALL.iter().find(|a| names::collide(name, a.file())) {
-            return Err(format!("refusing to write the certificate `{name}` over the {} CA's files", ca.file()));
-        }
+        leaf_name(name)?;
         self.save(name, issued)
+    }
+
+    /// A leaf certificate for the key already on disk (made ahead by the head start, see
+    /// [`crate::prepare`]): the key file is not touched.
+    pub fn save_leaf_for_key(&self, name: &str, issued: &Issued) -> Result<(), String> {
+        leaf_name(name)?;
+        self.save_certificate(name, issued)
+    }
+
+    /// A leaf's private key made ahead of its certificate, written once: a key already there
+    /// is kept (whoever wrote it, `certs` adopts it).
+    pub fn save_key(&self, name: &str, key: &PKey<Private>) -> Result<(), String> {
+        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+        leaf_name(name)?;
+        files.write_once(&format!("{name}-key.pem"), &pem(name, key.private_key_to_pem_pkcs8())?, 0o600).map(drop)
+    }
+
+    /// The private key of `name` if its file is there and reads as a key (written atomically,
+    /// a key file is whole or absent; one that does not read is replaced by a new key).
+    pub fn load_key(&self, name: &str) -> Option<PKey<Private>> {
+        std::fs::read(self.key_path(name)).ok().and_then(|pem| PKey::private_key_from_pem(&pem).ok())
     }
 
     /// A certificate on disk as a plan sees it: left if the context records this very
@@ -191,6 +209,15 @@ impl Store {
             sha256: digest,
             not_after: cert.not_after().to_string(),
         }
+    }
+}
+
+/// A leaf's files go under a plain name that is no CA's.
+fn leaf_name(name: &str) -> Result<(), String> {
+    names::plain(name)?;
+    match Authority::ALL.iter().find(|a| names::collide(name, a.file())) {
+        Some(ca) => Err(format!("refusing to write the certificate `{name}` over the {} CA's files", ca.file())),
+        None => Ok(()),
     }
 }
 

@@ -643,3 +643,47 @@ fn check_reads_only_covers_the_cas_survives_a_bad_file_and_prints_no_context() {
     let after: Vec<_> = std::fs::read_dir(&pki).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(before, after);
 }
+
+/// The head start: `groundup-ca --prepare` on the spec alone (no compute or nlb section yet)
+/// makes the CAs and a 0600 key for each of the 19 certificates and no certificate; `ca` and
+/// `certs` on the full context then adopt every one of them, key files untouched, and the
+/// certificates verify. A foreign file under a key's name is not adopted.
+#[test]
+fn certs_adopt_the_keys_the_head_start_made_from_the_spec_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec_only: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    let fields = spec_only.as_object_mut().unwrap();
+    fields.remove("compute");
+    fields.remove("nlb");
+    ok(&run(env!("CARGO_BIN_EXE_groundup-ca"), &["--prepare"], &spec_only.to_string(), dir.path()), "ca --prepare");
+    let pki = dir.path().join("pki");
+    let files = |suffix: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(&pki)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(suffix))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files("-key.pem").len(), 3 + 19, "{:?}", files("-key.pem"));
+    assert_eq!(files(".pem").len() - files("-key.pem").len(), 3, "only the CAs' certificates");
+    std::fs::write(pki.join("admin-key.pem"), "not a key").unwrap();
+    let prepared: Vec<(String, Vec<u8>)> =
+        files("-key.pem").into_iter().map(|n| (n.clone(), std::fs::read(pki.join(&n)).unwrap())).collect();
+
+    let after_ca = ok(&ca(EXAMPLE, dir.path()), "groundup-ca");
+    let context = ok(&certs(&[], &after_ca, dir.path()), "groundup-certs");
+    for (name, bytes) in &prepared {
+        let now = std::fs::read(pki.join(name)).unwrap();
+        assert_eq!(&now == bytes, name != "admin-key.pem", "{name}: adopted unless it was not a key");
+        assert_eq!(std::fs::metadata(pki.join(name)).unwrap().permissions().mode() & 0o777, 0o600, "{name}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(&context).unwrap();
+    for record in doc["certs"]["certificates"].as_array().unwrap() {
+        let (cert, signer) = (record["cert_path"].as_str().unwrap(), record["signer"].as_str().unwrap());
+        let (verified, text) = openssl(&["verify", "-CAfile", &format!("pki/{signer}.pem"), cert], dir.path());
+        assert!(verified, "{cert} against {signer}: {text}");
+    }
+    ok(&certs(&["check"], &context, dir.path()), "certs check");
+}

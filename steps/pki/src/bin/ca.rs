@@ -3,23 +3,37 @@
 
 use std::process::ExitCode;
 
+use clap::Args;
 use groundup_contracts::pki::{CaSection, CertRecord, PkiParams};
+use groundup_contracts::Context;
 use groundup_pki::plan::Authority;
 use groundup_pki::store::Store;
-use groundup_pki::x509::{ca_problems, issue_ca};
-use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
+use groundup_pki::x509::{ca_problems, issue_ca, new_key};
+use groundup_runtime::harness::{run_step, StepInfo};
 use groundup_runtime::plan::PlanLog;
 use groundup_runtime::StepError;
 use openssl::x509::X509;
 use rayon::prelude::*;
 
+#[derive(Args, Debug)]
+struct CaArgs {
+    /// Also make, on every core, a private key for each certificate the spec calls for that
+    /// has none, for `certs` to adopt: the PKI's head start, which `groundup up` runs in the
+    /// background while the infrastructure is built. Keys depend only on the spec.
+    #[arg(long)]
+    prepare: bool,
+}
+
 const KIND: &str = "CA";
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "ca", about: "Create (or check and reuse) the Kubernetes, etcd and front-proxy CAs" };
-    run_step(info, |mut context, NoArgs {}| {
+    run_step(info, |mut context, args: CaArgs| {
         context.params.pki.validate()?;
         let params = context.params.pki.clone();
+        if args.prepare && context.planning() {
+            return Err(StepError::new("--prepare makes keys; a plan changes nothing"));
+        }
         if context.planning() {
             let recorded = context.ca.as_ref().map(|ca| ca.authorities.clone()).unwrap_or_default();
             let log = PlanLog::new("ca");
@@ -31,10 +45,14 @@ fn main() -> ExitCode {
             return Ok(context);
         }
         let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
-        let authorities = Authority::ALL
-            .par_iter()
-            .map(|authority| ensure(&store, *authority, &params))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (authorities, prepared) = rayon::join(
+            || Authority::ALL.par_iter().map(|a| ensure(&store, *a, &params)).collect::<Result<Vec<_>, _>>(),
+            || if args.prepare { prepare(&store, &context) } else { Ok(0) },
+        );
+        let authorities = authorities?;
+        if args.prepare {
+            tracing::info!("ca: made {} key(s) ahead for certs", prepared?);
+        }
         context.ca = Some(CaSection { authorities });
         Ok(context)
     })
@@ -56,6 +74,20 @@ fn ensure(store: &Store, authority: Authority, params: &PkiParams) -> Result<Cer
         }
     };
     Ok(store.record(name, name, &cert))
+}
+
+/// A key for every planned certificate that has neither a certificate nor a key: what `certs`
+/// would otherwise make on its turn. Returns how many it made.
+fn prepare(store: &Store, context: &Context) -> Result<usize, StepError> {
+    let planned = groundup_pki::prepare::planned(context)?;
+    let missing: Vec<_> =
+        planned.iter().filter(|s| !store.cert_path(&s.name).exists() && !store.key_path(&s.name).exists()).collect();
+    missing.par_iter().try_for_each(|spec| {
+        let key = new_key(spec.key.unwrap_or(context.params.pki.key))
+            .map_err(|e| StepError::new(format!("cannot make a key for {}: {e}", spec.name)))?;
+        store.save_key(&spec.name, &key).map_err(StepError::new)
+    })?;
+    Ok(missing.len())
 }
 
 fn plan(

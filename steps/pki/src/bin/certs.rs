@@ -14,7 +14,7 @@ use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
 use groundup_pki::names;
 use groundup_pki::plan::{add_custom, certificates, lint, Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
-use groundup_pki::x509::{ca_problems, expires_within, issue_leaf, sign_leaf, verdict, Verdict};
+use groundup_pki::x509::{ca_problems, expires_within, fits, issue_leaf, sign_leaf, verdict, Verdict};
 use groundup_runtime::harness::{run_step_or_report, StepInfo};
 use groundup_runtime::plan::PlanLog;
 use groundup_runtime::StepError;
@@ -212,14 +212,14 @@ fn ensure(
 ) -> Result<Outcome, StepError> {
     let (ca, ca_key) = &authorities[&spec.signer];
     let signer = spec.signer.file();
-    let cannot = |e| StepError::new(format!("cannot issue {}: {e}", spec.name));
+    let cannot = |e: String| StepError::new(format!("cannot issue {}: {e}", spec.name));
     let found = match inspect(store, spec, Some(ca), params) {
         Found::Present(cert, _, found) if found.is_clean() => {
             return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert)))
         }
         Found::Present(_, key, found) => match found.follows_infrastructure(spec) {
             Some(diff) => {
-                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(cannot)?;
+                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
                 store.save_reissued(&spec.name, &issued).map_err(StepError::new)?;
                 let record = store.record(&spec.name, signer, &issued.cert);
                 return Ok(Outcome::Followed(record, diff.to_string()));
@@ -227,7 +227,16 @@ fn ensure(
             None => found.problems(),
         },
         Found::Unreadable(found) => found,
-        Found::Missing => Vec::new(),
+        Found::Missing => match store.load_key(&spec.name).filter(|key| fits(key, spec.key.unwrap_or(params.key))) {
+            // Made ahead by the head start (`groundup-ca --prepare`), or left by a run killed
+            // before its certificate: the key never signed anything, so it is as good as new.
+            Some(key) => {
+                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
+                store.save_leaf_for_key(&spec.name, &issued).map_err(StepError::new)?;
+                return Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)));
+            }
+            None => Vec::new(),
+        },
     };
     if !found.is_empty() {
         if !renew {
