@@ -86,6 +86,37 @@ fn with_the_kubeadm_layout_a_master_gets_etc_kubernetes_and_a_worker_none_of_it(
     }
 }
 
+#[test]
+fn switching_to_the_kubeadm_layout_shows_in_a_plan_and_a_run_without_its_files_says_what_to_run() {
+    let (dir, context) = bundles("cfssl");
+    let mut kubeadm: serde_json::Value = serde_json::from_str(&context).unwrap();
+    kubeadm["params"]["pki"]["layout"] = "kubeadm".into();
+    let mut planned = kubeadm.clone();
+    planned["plan"] = serde_json::json!({"resources": []});
+    let bin = env!("CARGO_BIN_EXE_groundup-bundles");
+    let plan: serde_json::Value =
+        serde_json::from_str(&ok(&run(bin, &["--plan"], &planned.to_string(), dir.path()), "--plan")).unwrap();
+    for node in nodes(&context) {
+        let host = node["hostname"].as_str().unwrap();
+        let entry = plan["plan"]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == host).unwrap();
+        if node["role"] == "master" {
+            assert_eq!(entry["action"], "change", "{entry}");
+            assert!(
+                entry["changes"].as_array().unwrap().iter().any(|c| c == "~ /etc/kubernetes/admin.conf"),
+                "{entry}"
+            );
+        } else {
+            assert_eq!(entry["action"], "leave", "{entry}");
+        }
+    }
+
+    // Without the kubeconfig step's .conf files, a run fails instead of leaving them out.
+    let output = run(bin, &[], &kubeadm.to_string(), dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && output.stdout.is_empty(), "{stderr}");
+    assert!(stderr.contains("cannot read") && stderr.contains("run the ca, certs, kubeconfig"), "{stderr}");
+}
+
 fn nodes(context: &str) -> Vec<serde_json::Value> {
     let state: serde_json::Value = serde_json::from_str(context).unwrap();
     state["compute"]["nodes"].as_array().unwrap().clone()
