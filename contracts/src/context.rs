@@ -4,8 +4,6 @@
 //! third-party step plugin can add a section that survives every other step.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::Path;
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
@@ -20,27 +18,11 @@ use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
 use crate::pki::{BundlesSection, CaSection, CertsSection, EncryptionSection, KubeconfigSection};
-use crate::plan::{JournalEntry, PlanLog, PlanSection};
+use crate::plan::{JournalEntry, PlanSection, PlannedResource};
+use crate::steps::{step, Makes, Section};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
-
-/// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
-pub const DEFAULT_PIPELINE: &[&str] = &[
-    "vpc",
-    "dhcp",
-    "subnet",
-    "igw",
-    "routes",
-    "sg",
-    "nlb",
-    "compute",
-    "ca",
-    "certs",
-    "kubeconfig",
-    "encryption",
-    "bundles",
-];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "groundup context", description = "The JSON document that passes between groundup steps")]
@@ -167,45 +149,6 @@ pub fn aws_allowed() -> bool {
     std::env::var(ALLOW_AWS_ENV).is_ok_and(|value| value == "1")
 }
 
-/// The sections a step can depend on, and the step that produces each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    Vpc,
-    Dhcp,
-    Subnet,
-    Igw,
-    Routes,
-    Sg,
-    Nlb,
-    Compute,
-    Ca,
-}
-
-impl Section {
-    pub fn key(self) -> &'static str {
-        match self {
-            Section::Vpc => "vpc",
-            Section::Dhcp => "dhcp",
-            Section::Subnet => "subnet",
-            Section::Igw => "igw",
-            Section::Routes => "routes",
-            Section::Sg => "sg",
-            Section::Nlb => "nlb",
-            Section::Compute => "compute",
-            Section::Ca => "ca",
-        }
-    }
-
-    /// Each section is named after the step that writes it.
-    pub fn step(self) -> &'static str {
-        self.key()
-    }
-
-    pub fn missing(self) -> ContextError {
-        ContextError::MissingSection { section: self.key(), step: self.step() }
-    }
-}
-
 /// The top-level keys of [`Context`], read off its schema so that they cannot drift.
 static KNOWN_KEYS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
     let schema = schemars::schema_for!(Context);
@@ -296,27 +239,15 @@ impl Context {
         Ok(())
     }
 
-    /// Writes the context to a temporary file beside `path` and renames it over, so that a
-    /// crash leaves either the old document or the new one, never half of one. A crash in the
-    /// middle leaves a `.<name>.*.partial` file, which [`partial_saves`] finds.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let (dir, prefix) = partial_prefix(path);
-        let mut file = tempfile::Builder::new().prefix(&prefix).suffix(PARTIAL).tempfile_in(dir)?;
-        file.write_all(self.to_json().as_bytes())?;
-        file.as_file().sync_all()?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    }
-
     /// Whether this context is being passed through the steps by `--plan`.
     pub fn planning(&self) -> bool {
         self.plan.is_some()
     }
 
     /// Adds what a step planned to the context's plan (a no-op outside a plan).
-    pub fn add_plan(&mut self, log: &PlanLog) {
+    pub fn add_plan(&mut self, planned: Vec<PlannedResource>) {
         if let Some(plan) = self.plan.as_mut() {
-            plan.resources.extend(log.take());
+            plan.resources.extend(planned);
         }
     }
 
@@ -336,43 +267,18 @@ impl Context {
     /// certificates name the instances and the load balancer, and the kubeconfigs and node
     /// bundles carry the certificates: those steps run again too, to follow the new ones.
     pub fn forget_cloud_resources(&mut self) {
-        const AGAIN: &[&str] =
-            &["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "certs", "kubeconfig", "bundles"];
         (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
             (None, None, None, None, None, None, None);
         self.compute = None;
-        self.completed.retain(|step| !AGAIN.contains(&step.as_str()));
+        self.completed.retain(|name| !step(name).is_some_and(|s| s.makes != Makes::Local));
     }
 
     /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
     /// the encryption config in the PKI directory, the node bundles) must run again.
     pub fn forget_pki(&mut self) {
         (self.ca, self.certs, self.kubeconfig, self.encryption, self.bundles) = (None, None, None, None, None);
-        let local = ["ca", "certs", "kubeconfig", "encryption", "bundles"];
-        self.completed.retain(|step| !local.contains(&step.as_str()));
+        self.completed.retain(|name| !step(name).is_some_and(|s| s.makes != Makes::Cloud));
     }
-}
-
-const PARTIAL: &str = ".partial";
-
-fn partial_prefix(path: &Path) -> (&Path, String) {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    (dir, format!(".{name}."))
-}
-
-/// What saves of `path` that were killed midway left behind.
-pub fn partial_saves(path: &Path) -> Vec<std::path::PathBuf> {
-    let (dir, prefix) = partial_prefix(path);
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            name.starts_with(&prefix) && name.ends_with(PARTIAL)
-        })
-        .collect()
 }
 
 /// Returns a section the running step depends on, or says which step must run first.
@@ -592,7 +498,7 @@ mod tests {
     #[test]
     fn after_a_teardown_the_cloud_steps_and_certs_run_again_and_the_pki_is_kept() {
         let mut context = sample();
-        context.completed = DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect();
+        context.completed = crate::steps::pipeline().map(String::from).collect();
         context.forget_cloud_resources();
         assert!(context.is_completed("ca"), "the PKI is kept");
         assert!(!context.is_completed("certs"), "certs must follow the new instances");

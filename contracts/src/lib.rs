@@ -1,24 +1,28 @@
-//! The contract between groundup steps.
+//! The contract between groundup steps: data, and nothing else.
 //!
 //! Every step reads one JSON document, the *context*, on stdin and writes it back on stdout
 //! with its own section added. This crate is the single definition of that document: its
-//! typed sections, its version, its validation rules, the JSON Schema generated from the
-//! types, and the harness that gives every step the same input/output discipline.
+//! typed sections, its version, its validation rules, the table of steps and of resource
+//! kinds, the JSON Schema generated from the types, and the examples in `examples/`.
+//!
+//! It must not depend on anything that does work: no CLI parsing, logging, files beyond
+//! reading, async runtime or AWS SDK (`cargo tree -p groundup-contracts` shows serde, JSON,
+//! schema and IP-network crates only). The code that runs a step is `groundup-runtime`.
 
 pub mod context;
-pub mod docs;
 pub mod error;
-pub mod files;
-pub mod harness;
 pub mod infra;
 pub mod network;
 pub mod params;
+pub mod paths;
 pub mod pki;
 pub mod plan;
 pub mod region;
 pub mod schema;
+pub mod steps;
 pub mod teardown;
 
-pub use context::{Cluster, Context, Section, Target, CONTEXT_VERSION, DEFAULT_PIPELINE};
-pub use error::{ContextError, StepError};
+pub use context::{Cluster, Context, Target, CONTEXT_VERSION};
+pub use error::ContextError;
 pub use params::Params;
+pub use steps::Section;

@@ -37,7 +37,7 @@ pub struct Params {
     #[serde(default)]
     pub pki: crate::pki::PkiParams,
     /// Where the SSH private key goes, relative to the cluster's directory (see
-    /// [`crate::files`]); `ssh-<cluster>` when another cluster has `ssh`.
+    /// the step runtime's `files`); `ssh-<cluster>` when another cluster has `ssh`.
     #[serde(default = "default_ssh_dir")]
     pub ssh_dir: String,
     /// Where the kubeconfigs go, relative to the cluster's directory; `kubeconfig-<cluster>`
@@ -276,10 +276,10 @@ impl Params {
         check_port("params.ports.ssh", self.ports.ssh)?;
         check_instance_type(&self.instance_type)?;
         self.check_image()?;
-        crate::files::check_dir("params.pki.dir", &self.pki.dir, self.pki.allow_outside_dir)?;
-        crate::files::check_dir("params.ssh_dir", &self.ssh_dir, false)?;
-        crate::files::check_dir("params.kubeconfig_dir", &self.kubeconfig_dir, false)?;
-        crate::files::check_dir("params.nodes_dir", &self.nodes_dir, false)?;
+        crate::paths::check_dir("params.pki.dir", &self.pki.dir, self.pki.allow_outside_dir)?;
+        crate::paths::check_dir("params.ssh_dir", &self.ssh_dir, false)?;
+        crate::paths::check_dir("params.kubeconfig_dir", &self.kubeconfig_dir, false)?;
+        crate::paths::check_dir("params.nodes_dir", &self.nodes_dir, false)?;
         self.check_nodes()
     }
 

@@ -78,11 +78,24 @@ impl PkiParams {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyAlgorithm {
     Rsa2048,
     EcdsaP256,
+}
+
+impl KeyAlgorithm {
+    /// The names the context and the command line use.
+    pub const NAMES: [&'static str; 2] = ["rsa2048", "ecdsa-p256"];
+
+    pub fn from_name(name: &str) -> Option<KeyAlgorithm> {
+        match name {
+            "rsa2048" => Some(KeyAlgorithm::Rsa2048),
+            "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -193,6 +206,15 @@ pub struct CfsslName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_algorithm_names_are_the_serialized_ones() {
+        for name in KeyAlgorithm::NAMES {
+            let algorithm = KeyAlgorithm::from_name(name).unwrap();
+            assert_eq!(serde_json::to_value(algorithm).unwrap(), name);
+        }
+        assert_eq!(KeyAlgorithm::from_name("rsa4096"), None);
+    }
 
     #[test]
     fn validity_is_bounded() {

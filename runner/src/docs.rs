@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, CommandFactory};
-use groundup_contracts::docs::{self, Shell};
-use groundup_contracts::DEFAULT_PIPELINE;
+use groundup_contracts::steps;
+use groundup_runtime::docs::{self, Shell};
 
 /// The step executables beside the runner: the course's steps and the teardown step.
 fn steps() -> impl Iterator<Item = &'static str> {
-    DEFAULT_PIPELINE.iter().copied().chain(["down"])
+    steps::pipeline().chain(["down"])
 }
 
 pub fn completions(shell: Shell) -> Result<()> {
@@ -74,6 +74,6 @@ impl TypedValueParser for StepName {
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(DEFAULT_PIPELINE.iter().map(|step| PossibleValue::new(*step))))
+        Some(Box::new(steps::pipeline().map(PossibleValue::new)))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use groundup_contracts::files;
+use groundup_runtime::files;
 
 use anyhow::{anyhow, Result};
 use clap::Args;
@@ -60,7 +60,7 @@ pub fn run(args: &DownArgs) -> Result<()> {
 
 /// The SSH key, the PKI files, the kubeconfigs and the node bundles, which `down` otherwise leaves in place: only the files
 /// groundup recorded writing for this cluster, in its directories (see
-/// [`groundup_contracts::files`]), found from the parameters, which outlive a teardown.
+/// [`groundup_runtime::files`]), found from the parameters, which outlive a teardown.
 fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
     let home = files::home_of(state_path);
     let params = &context.params;

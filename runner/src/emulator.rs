@@ -212,7 +212,7 @@ fn cmdline(pid: u32) -> Result<Vec<String>> {
 /// The emulator's directory must be private: one others can write may hold a planted
 /// `venv/bin/moto_server`, which `start` would run.
 fn prepare_dir(dir: &Path) -> Result<()> {
-    groundup_contracts::files::private_dir(dir).map_err(anyhow::Error::msg)
+    groundup_runtime::files::private_dir(dir).map_err(anyhow::Error::msg)
 }
 
 fn record_file(dir: &Path) -> PathBuf {
@@ -243,10 +243,8 @@ fn read_record(dir: &Path) -> Result<Option<Running>> {
 
 /// Written to a temporary file and renamed over, which replaces a symlink rather than following it.
 fn write_record(dir: &Path, record: &Running) -> Result<()> {
-    let mut file = tempfile::Builder::new().prefix(".emulator.json.").tempfile_in(dir)?;
-    file.write_all(serde_json::to_string(record)?.as_bytes())?;
-    file.persist(record_file(dir)).map_err(|e| e.error)?;
-    Ok(())
+    groundup_runtime::files::write_atomic(&record_file(dir), serde_json::to_string(record)?.as_bytes(), 0o600)
+        .map_err(anyhow::Error::msg)
 }
 
 /// A file of ours, 0600; a symlink in its place is refused rather than followed.

@@ -44,7 +44,7 @@ const WARN_DAYS: i64 = 30;
 
 pub fn run(args: &GraphArgs) -> Result<()> {
     let context = state::load_existing(&args.state, None)?;
-    let found = on_disk(&context, groundup_contracts::files::home_of(&args.state));
+    let found = on_disk(&context, groundup_runtime::files::home_of(&args.state));
     let graph = Graph::of(&context, &found, now());
     match &args.svg {
         Some(file) => render_svg(&graph.dot(), file),

@@ -8,7 +8,7 @@ use clap::Args;
 use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, UBUNTU_OWNER};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::region::internal_domain;
-use groundup_contracts::{Cluster, Context, Params, Target, DEFAULT_PIPELINE};
+use groundup_contracts::{steps, Cluster, Context, Params, Target};
 
 use ipnet::Ipv4Net;
 
@@ -90,11 +90,17 @@ pub struct InitArgs {
     #[arg(long)]
     pub allow_outside_dir: bool,
     /// Key type of the CAs and certificates
-    #[arg(long, value_enum, default_value = "rsa2048")]
+    #[arg(long, default_value = "rsa2048", value_parser = key_algorithm())]
     pub pki_key: KeyAlgorithm,
     /// The steps to run, in order (a plugin step `foo` is the executable `groundup-foo`)
     #[arg(long, value_name = "STEPS", value_delimiter = ',')]
     pub pipeline: Option<Vec<String>>,
+}
+
+fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
+        .map(|name| KeyAlgorithm::from_name(&name).expect("one of the possible values"))
 }
 
 pub fn run(args: &InitArgs) -> Result<()> {
@@ -109,11 +115,11 @@ pub fn build(args: &InitArgs, home: &std::path::Path) -> Result<Context> {
     let mut context = plan(args, Target::Emulator { endpoint: "http://127.0.0.1:0".into() })?;
     let (params, name) = (&mut context.params, &context.cluster.name);
     if args.pki_dir.is_none() {
-        params.pki.dir = groundup_contracts::files::free_dir(home, &params.pki.dir, name);
+        params.pki.dir = groundup_runtime::files::free_dir(home, &params.pki.dir, name);
     }
-    params.ssh_dir = groundup_contracts::files::free_dir(home, &params.ssh_dir, name);
-    params.kubeconfig_dir = groundup_contracts::files::free_dir(home, &params.kubeconfig_dir, name);
-    params.nodes_dir = groundup_contracts::files::free_dir(home, &params.nodes_dir, name);
+    params.ssh_dir = groundup_runtime::files::free_dir(home, &params.ssh_dir, name);
+    params.kubeconfig_dir = groundup_runtime::files::free_dir(home, &params.kubeconfig_dir, name);
+    params.nodes_dir = groundup_runtime::files::free_dir(home, &params.nodes_dir, name);
     context.target = match (&args.endpoint, args.aws) {
         (Some(endpoint), _) => Target::Endpoint { endpoint: endpoint.clone() },
         (None, true) => Target::Aws,
@@ -168,7 +174,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
     let pipeline = match &args.pipeline {
         Some(steps) if steps.is_empty() => bail!("--pipeline needs at least one step"),
         Some(steps) => steps.clone(),
-        None => DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect(),
+        None => steps::pipeline().map(String::from).collect(),
     };
     let context =
         Context::new(Cluster { name: cluster_name(args), region: args.region.clone() }, target, params, pipeline);

@@ -60,7 +60,7 @@ enum Command {
     /// Print the shell completion script of groundup and every step (bash, zsh, fish, ...)
     Completions {
         #[arg(value_enum)]
-        shell: groundup_contracts::docs::Shell,
+        shell: groundup_runtime::docs::Shell,
     },
     /// Print groundup's man page, or write every command's and step's into a directory
     Man(docs::ManArgs),
@@ -75,7 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    groundup_contracts::harness::init_logging();
+    groundup_runtime::harness::init_logging();
     let cli = parse();
     if cli.allows_aws() {
         // Read by every step this run starts (and checked where AWS clients are built); set

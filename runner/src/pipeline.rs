@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
-use groundup_contracts::files::home_of;
-use groundup_contracts::harness::StepContract;
-use groundup_contracts::plan::STATE_FILE_ENV;
 use groundup_contracts::{Context, Target};
+use groundup_runtime::files::home_of;
+use groundup_runtime::harness::StepContract;
+use groundup_runtime::state::STATE_FILE_ENV;
 
 use crate::init::InitArgs;
 use crate::state;
@@ -258,7 +258,7 @@ fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
 /// The step runs in the cluster's home, the state file's directory, where its files live
-/// (see [`groundup_contracts::files`]). With `journal`, the step may journal a create into the
+/// (see [`groundup_runtime::files`]). With `journal`, the step may journal a create into the
 /// state file before sending the call. The step dies with the runner, and holds the runner's
 /// lock (if any) while it lives.
 pub fn run_step(

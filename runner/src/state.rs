@@ -76,7 +76,7 @@ pub fn lock(path: &Path) -> Result<StateLock> {
             continue;
         }
         // Holding the lock, any half-written state file is from a run that was killed.
-        for partial in groundup_contracts::context::partial_saves(path) {
+        for partial in groundup_runtime::state::partial_saves(path) {
             let _ = std::fs::remove_file(partial);
         }
         return Ok(StateLock { file, path: lock_path });
@@ -134,7 +134,9 @@ fn lock_path(path: &Path) -> PathBuf {
 }
 
 pub fn save(path: &Path, context: &Context) -> Result<()> {
-    context.save(path).with_context(|| format!("cannot replace the state file {}", path.display()))
+    groundup_runtime::state::save(context, path)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot replace the state file {}", path.display()))
 }
 
 #[cfg(test)]

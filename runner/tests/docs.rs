@@ -25,7 +25,7 @@ fn complete(words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completes_the_step_names_after_from_to_and_only() {
-    let steps = groundup_contracts::DEFAULT_PIPELINE;
+    let steps: Vec<&str> = groundup_contracts::steps::pipeline().collect();
     for flag in ["--from", "--to", "--only"] {
         assert_eq!(complete(&["groundup", "up", flag, ""]), steps, "after `groundup up {flag}`");
     }

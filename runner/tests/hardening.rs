@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use groundup_contracts::harness::StepContract;
 use groundup_contracts::plan::{Action, PlanSection};
+use groundup_runtime::harness::StepContract;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
 
 /// Kills the process group of a runner the test started (runner, steps and their children),

@@ -6,8 +6,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use groundup_contracts::context::partial_saves;
 use groundup_contracts::plan::{Action, PlanSection};
+use groundup_runtime::state::partial_saves;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, Rng, TestCluster};
 
 /// What a clean `groundup up` leaves, and how long it takes.

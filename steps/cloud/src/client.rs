@@ -5,8 +5,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-use groundup_contracts::plan::PlanLog;
 use groundup_contracts::{Context, ContextError, Target};
+use groundup_runtime::plan::PlanLog;
 
 use crate::identity::Identity;
 use crate::journal::Journal;

@@ -2,7 +2,8 @@ use std::sync::OnceLock;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use groundup_contracts::context::parse_url;
-use groundup_contracts::{StepError, Target};
+use groundup_contracts::Target;
+use groundup_runtime::StepError;
 
 /// What can go wrong talking to AWS, with enough detail to act on.
 #[derive(Debug, thiserror::Error)]

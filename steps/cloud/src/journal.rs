@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use groundup_contracts::plan::{JournalEntry, STATE_FILE_ENV};
+use groundup_contracts::plan::JournalEntry;
 use groundup_contracts::Context;
+use groundup_runtime::state::STATE_FILE_ENV;
 
 use crate::error::CloudError;
 
@@ -39,7 +40,7 @@ impl Journal {
         let Some((path, base)) = &self.sink else { return Ok(()) };
         let mut state = base.clone();
         state.journal = entries.clone();
-        state.save(path).map_err(|e| {
+        groundup_runtime::state::save(&state, path).map_err(|e| {
             CloudError::Conflict(format!(
                 "cannot journal the {kind} `{logical}` in {} before creating it: {e}",
                 path.display()

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use groundup_contracts::harness::{run_step, StepInfo};
-use groundup_contracts::{Context, StepError};
+use groundup_contracts::Context;
+use groundup_runtime::harness::{run_step, StepInfo};
+use groundup_runtime::StepError;
 
 use crate::client::Aws;
 use crate::error::CloudError;
@@ -30,7 +31,7 @@ where
                 body(context, args, Arc::clone(&aws)).await.map_err(|e| e.into_step_error(&aws.target))?;
             context.journal = aws.journal.entries();
             if let Some(log) = &aws.plan {
-                context.add_plan(log);
+                context.add_plan(log.take());
             }
             Ok(context)
         })

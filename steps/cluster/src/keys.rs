@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use groundup_contracts::files::{ClusterDir, Written};
+use groundup_runtime::files::{ClusterDir, Written};
 
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::Private;

@@ -235,7 +235,7 @@ fn a_key_pair_whose_fingerprint_does_not_match_is_an_error() {
     assert_success(&cluster.up(&[]), "up");
     let path = cluster.dir.path().join(cluster.state().compute.unwrap().key_pair.private_key_path);
     std::fs::remove_file(&path).unwrap();
-    let ssh = groundup_contracts::files::ClusterDir::open(path.parent().unwrap(), &cluster.name).unwrap();
+    let ssh = groundup_runtime::files::ClusterDir::open(path.parent().unwrap(), &cluster.name).unwrap();
     let file = path.file_name().unwrap().to_str().unwrap();
     groundup_cluster::keys::write_private(&ssh, file, openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
     let stderr = assert_clean_failure(&cluster.up(&["--only", "compute"]), "compute with another key");

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use groundup_contracts::files::{recorded, same_file, ClusterDir, Written};
 use groundup_contracts::pki::CertRecord;
-use groundup_contracts::plan::PlanLog;
+use groundup_runtime::files::{recorded, same_file, ClusterDir, Written};
+use groundup_runtime::plan::PlanLog;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;

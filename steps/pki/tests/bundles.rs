@@ -6,9 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-mod common;
-
-use common::{ok, run};
+use groundup_testkit::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
 

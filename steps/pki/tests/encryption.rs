@@ -5,9 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-mod common;
-
-use common::{ok, run};
+use groundup_testkit::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/01-init.json");
 

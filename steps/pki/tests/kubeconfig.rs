@@ -12,9 +12,7 @@ use std::sync::{Arc, Mutex};
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 
-mod common;
-
-use common::{ok, run};
+use groundup_testkit::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
 

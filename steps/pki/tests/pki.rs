@@ -5,9 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-mod common;
-
-use common::{ok, run};
+use groundup_testkit::{ok, run};
 
 const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
 
@@ -257,7 +255,7 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
     assert!(pki.join("retired/k8s-cluster-worker-2-2.pem").exists());
 
     std::fs::write(pki.join("retired/mine.txt"), "the user's").unwrap();
-    groundup_contracts::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
+    groundup_runtime::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
     let left: Vec<_> = walk(&pki);
     assert_eq!(left, [pki.join("retired/mine.txt")], "a purge must remove exactly what groundup wrote");
 }
@@ -266,7 +264,7 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
 fn a_reissue_or_a_retirement_cut_short_by_a_kill_resumes_and_converges() {
     let (dir, context) = fresh_from(&ecdsa_example());
     let pki = dir.path().join("pki");
-    let files = groundup_contracts::files::ClusterDir::open(&pki, "k8s-cluster").unwrap();
+    let files = groundup_runtime::files::ClusterDir::open(&pki, "k8s-cluster").unwrap();
     let keys_before = keys(dir.path());
 
     // Killed mid re-issue: the new request written, the certificate not yet (a temporary file
@@ -290,7 +288,7 @@ fn a_reissue_or_a_retirement_cut_short_by_a_kill_resumes_and_converges() {
         assert!(!pki.join(file).exists() && pki.join("retired").join(file).exists(), "{file}");
     }
     ok(&certs(&["check"], &resumed, dir.path()), "check after the resumed retirement");
-    groundup_contracts::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
+    groundup_runtime::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
     assert!(!pki.exists(), "a purge left {:?}", walk(&pki));
 }
 

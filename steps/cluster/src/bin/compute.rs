@@ -20,12 +20,12 @@ use groundup_cluster::{
     is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,
 };
 use groundup_contracts::context::need;
-use groundup_contracts::files::ClusterDir;
-use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
 use groundup_contracts::params::ImageSelector;
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, Section};
+use groundup_runtime::files::ClusterDir;
+use groundup_runtime::harness::{NoArgs, StepInfo};
 use openssl::pkey::Private;
 use openssl::rsa::Rsa;
 

@@ -18,10 +18,10 @@ use groundup_cloud::{
 };
 use groundup_cluster::{reservation_changes, Reservation, RESERVATION_DESCRIPTION};
 use groundup_contracts::context::need;
-use groundup_contracts::harness::StepInfo;
 use groundup_contracts::infra::NlbSection;
 use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
+use groundup_runtime::harness::StepInfo;
 use ipnet::Ipv4Net;
 
 #[derive(Args, Debug)]

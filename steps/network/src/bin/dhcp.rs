@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{DhcpOptions, NewDhcpConfiguration, ResourceType};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
-use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::network::DhcpSection;
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::Section;
+use groundup_runtime::harness::{NoArgs, StepInfo};
 
 const LOGICAL: &str = "dhcp";
 const NAME_SERVERS: &str = "AmazonProvidedDNS";

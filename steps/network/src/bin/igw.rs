@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
-use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::network::IgwSection;
 use groundup_contracts::Section;
+use groundup_runtime::harness::{NoArgs, StepInfo};
 
 const LOGICAL: &str = "igw";
 

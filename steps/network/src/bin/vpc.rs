@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
-use groundup_contracts::harness::{NoArgs, StepInfo};
 use groundup_contracts::network::VpcSection;
 use groundup_contracts::plan::is_planned_id;
+use groundup_runtime::harness::{NoArgs, StepInfo};
 
 const LOGICAL: &str = "vpc";
 

@@ -6,13 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use groundup_contracts::context::need;
-use groundup_contracts::files::ClusterDir;
-use groundup_contracts::harness::{run_step, NoArgs, StepInfo};
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
-use groundup_contracts::plan::PlanLog;
-use groundup_contracts::{Section, StepError};
+use groundup_contracts::Section;
 use groundup_pki::bundle::contents;
 use groundup_pki::names;
+use groundup_runtime::files::ClusterDir;
+use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
+use groundup_runtime::plan::PlanLog;
+use groundup_runtime::StepError;
 
 const KIND: &str = "node bundle";
 
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
             });
         }
         if context.planning() {
-            context.add_plan(&log);
+            context.add_plan(log.take());
         } else {
             context.bundles = Some(BundlesSection { nodes: records });
         }

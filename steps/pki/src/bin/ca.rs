@@ -3,13 +3,13 @@
 
 use std::process::ExitCode;
 
-use groundup_contracts::harness::{run_step, NoArgs, StepInfo};
 use groundup_contracts::pki::{CaSection, CertRecord, PkiParams};
-use groundup_contracts::plan::PlanLog;
-use groundup_contracts::StepError;
 use groundup_pki::plan::Authority;
 use groundup_pki::store::Store;
 use groundup_pki::x509::{ca_problems, issue_ca};
+use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
+use groundup_runtime::plan::PlanLog;
+use groundup_runtime::StepError;
 use openssl::x509::X509;
 use rayon::prelude::*;
 
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             for authority in Authority::ALL {
                 plan(&store, authority, &params, &recorded, &log)?;
             }
-            context.add_plan(&log);
+            context.add_plan(log.take());
             return Ok(context);
         }
         let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;

@@ -7,16 +7,17 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use groundup_contracts::context::need;
-use groundup_contracts::harness::{run_step_or_report, StepInfo};
 use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
-use groundup_contracts::plan::PlanLog;
-use groundup_contracts::{Context, Section, StepError};
+use groundup_contracts::{Context, Section};
 use groundup_pki::cfssl::{grants_system_masters, read_request};
 use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
 use groundup_pki::names;
 use groundup_pki::plan::{add_custom, certificates, lint, Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
 use groundup_pki::x509::{ca_problems, expires_within, issue_leaf, sign_leaf, verdict, Verdict};
+use groundup_runtime::harness::{run_step_or_report, StepInfo};
+use groundup_runtime::plan::PlanLog;
+use groundup_runtime::StepError;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rayon::prelude::*;
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
                 log.found(KIND, &name, &store.cert_path(&name).display().to_string(), true);
                 log.change(&name, &format!("retire to {}/{RETIRED}/: no longer in the context", params.dir));
             }
-            context.add_plan(&log);
+            context.add_plan(log.take());
             return Ok(Some(context));
         }
         need(&context.ca, Section::Ca)?;

@@ -5,12 +5,12 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use groundup_contracts::files::ClusterDir;
-use groundup_contracts::harness::{run_step, StepInfo};
 use groundup_contracts::pki::EncryptionSection;
-use groundup_contracts::plan::PlanLog;
-use groundup_contracts::StepError;
 use groundup_pki::encryption::{Config, Provider, FILE};
+use groundup_runtime::files::ClusterDir;
+use groundup_runtime::harness::{run_step, StepInfo};
+use groundup_runtime::plan::PlanLog;
+use groundup_runtime::StepError;
 
 #[derive(Args, Debug)]
 struct EncryptionArgs {
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
                 }
                 Decision::Write(..) => log.missing("encryption config", FILE),
             }
-            context.add_plan(&log);
+            context.add_plan(log.take());
             return Ok(context);
         }
         let files = ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?;

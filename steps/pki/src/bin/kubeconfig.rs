@@ -7,14 +7,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use groundup_contracts::context::need;
-use groundup_contracts::files::ClusterDir;
-use groundup_contracts::harness::{run_step, NoArgs, StepInfo};
 use groundup_contracts::pki::{KubeconfigRecord, KubeconfigSection};
-use groundup_contracts::plan::PlanLog;
-use groundup_contracts::{Section, StepError};
+use groundup_contracts::Section;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
 use groundup_pki::plan::Authority;
 use groundup_pki::store::Store;
+use groundup_runtime::files::ClusterDir;
+use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
+use groundup_runtime::plan::PlanLog;
+use groundup_runtime::StepError;
 
 const KIND: &str = "kubeconfig";
 
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
             records.push(record);
         }
         if context.planning() {
-            context.add_plan(&log);
+            context.add_plan(log.take());
         } else {
             context.kubeconfig = Some(KubeconfigSection { files: records });
         }

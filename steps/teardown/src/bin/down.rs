@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 use groundup_cloud::{run_aws_step, CloudError};
-use groundup_contracts::harness::StepInfo;
 use groundup_contracts::teardown::{OwnedResource, TeardownSection};
+use groundup_runtime::harness::StepInfo;
 use groundup_teardown::{delete_all, discover, Discovery};
 
 #[derive(Args, Debug)]

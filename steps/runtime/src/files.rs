@@ -13,10 +13,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::error::ContextError;
+use groundup_contracts::paths::is_plain_relative;
 
 pub const OWNER_FILE: &str = ".groundup-owner";
 pub const MANIFEST_FILE: &str = ".groundup-files";
@@ -25,26 +25,6 @@ const PARTIAL: &str = ".partial";
 /// The directory a state file's cluster lives in: the state file's own.
 pub fn home_of(state_file: &Path) -> &Path {
     state_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
-}
-
-/// A directory name from the context must be a plain relative path inside the cluster's home
-/// (not `.`, not absolute, no `..`), unless the user allowed otherwise.
-pub fn check_dir(field: &str, dir: &str, allow_outside: bool) -> Result<(), ContextError> {
-    if allow_outside && !dir.is_empty() {
-        return Ok(());
-    }
-    if is_plain_relative(Path::new(dir)) {
-        return Ok(());
-    }
-    Err(ContextError::field(
-        field,
-        format!("`{dir}` must be a directory name inside the cluster's directory (not `.`, absolute or with `..`); set params.pki.allow_outside_dir (init --allow-outside-dir) to use it anyway"),
-    ))
-}
-
-/// Non-empty, relative, and only normal components: it names something strictly inside.
-fn is_plain_relative(path: &Path) -> bool {
-    path.components().next().is_some() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// Who owns `dir`: `None` if it has no owner file (missing or not made by groundup).
@@ -99,28 +79,18 @@ impl ClusterDir {
         self.owner_file.lock().map_err(|e| format!("cannot lock {}: {e}", self.path.display()))
     }
 
-    /// Replaces `relative` atomically: a temporary file with its final mode from the moment it
-    /// exists, renamed into place. A crash leaves the old file or the new one.
+    /// Replaces `relative` atomically (see [`write_atomic`]), recorded before it exists.
     pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, String> {
-        let (target, temporary) = self.prepare(relative, bytes, mode)?;
-        std::fs::rename(&temporary, &target).map_err(|e| fail(&target, e))?;
+        let target = self.prepare(relative)?;
+        write_atomic(&target, bytes, mode)?;
         Ok(target)
     }
 
-    /// Writes `relative` only if it does not exist (a hard link of a complete temporary file,
-    /// so two writers cannot both win and nobody sees half a file). The loser gets the
-    /// winner's bytes to check.
+    /// Writes `relative` only if it does not exist (see [`write_new`]), recorded before it
+    /// exists. The loser of a race gets the winner's bytes to check.
     pub fn write_once(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<Written, String> {
-        let (target, temporary) = self.prepare(relative, bytes, mode)?;
-        let linked = std::fs::hard_link(&temporary, &target);
-        let _ = std::fs::remove_file(&temporary);
-        match linked {
-            Ok(()) => Ok(Written::New),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                std::fs::read(&target).map(Written::Existing).map_err(|e| fail(&target, e))
-            }
-            Err(e) => Err(fail(&target, e)),
-        }
+        let target = self.prepare(relative)?;
+        write_new(&target, bytes, mode)
     }
 
     /// Whether groundup wrote `relative` here (it is in the directory's record).
@@ -160,9 +130,9 @@ impl ClusterDir {
         Ok(target)
     }
 
-    /// Records `relative` (before it exists, so a crash cannot leave an unrecorded file) and
-    /// writes its bytes to a fresh temporary file beside it.
-    fn prepare(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(PathBuf, PathBuf), String> {
+    /// Checks `relative`, makes its directory and records it (before it exists, so a crash
+    /// cannot leave an unrecorded file).
+    fn prepare(&self, relative: &str) -> Result<PathBuf, String> {
         if !is_plain_relative(Path::new(relative)) {
             return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
         }
@@ -170,15 +140,7 @@ impl ClusterDir {
         let parent = target.parent().expect("a joined path has a parent");
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| fail(parent, e))?;
         self.record(relative)?;
-        let temporary = partial_name(&target);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temporary)
-            .map_err(|e| fail(&temporary, e))?;
-        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| fail(&temporary, e))?;
-        Ok((target, temporary))
+        Ok(target)
     }
 
     fn record(&self, relative: &str) -> Result<(), String> {
@@ -197,6 +159,41 @@ impl ClusterDir {
     }
 }
 
+/// The one atomic write: `bytes` go to a fresh temporary file beside `target`, with `mode`
+/// from the moment it exists, synced, then renamed over `target`. A crash leaves the old file
+/// or the new one, never half of one (and at worst a `.<name>.*.partial` that [`partials_of`]
+/// finds).
+pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    let temporary = temporary_copy(target, bytes, mode)?;
+    std::fs::rename(&temporary, target).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        fail(target, e)
+    })
+}
+
+/// Writes `target` only if it does not exist: a hard link of a complete temporary file, so
+/// two writers cannot both win and nobody sees half a file. The loser gets the winner's bytes.
+pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, String> {
+    let temporary = temporary_copy(target, bytes, mode)?;
+    let linked = std::fs::hard_link(&temporary, target);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(Written::New),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read(target).map(Written::Existing).map_err(|e| fail(target, e))
+        }
+        Err(e) => Err(fail(target, e)),
+    }
+}
+
+fn temporary_copy(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, String> {
+    let temporary = partial_name(target);
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary).map_err(|e| fail(&temporary, e))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| fail(&temporary, e))?;
+    Ok(temporary)
+}
+
 /// `.<name>.<pid>.<n>.partial`: unique, so concurrent writers never share a temporary file.
 fn partial_name(target: &Path) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -206,10 +203,11 @@ fn partial_name(target: &Path) -> PathBuf {
 }
 
 /// The temporary files of writes of `target` that were killed midway (see [`partial_name`]).
-fn partials_of(target: &Path) -> Vec<PathBuf> {
+pub fn partials_of(target: &Path) -> Vec<PathBuf> {
     let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let prefix = format!(".{name}.");
-    let Some(Ok(entries)) = target.parent().map(std::fs::read_dir) else { return Vec::new() };
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     entries
         .flatten()
         .map(|e| e.path())
@@ -291,20 +289,7 @@ fn open_checked(path: &Path) -> Result<File, String> {
 /// directory another cluster owns.
 fn claim(path: &Path, cluster: &str) -> Result<(), String> {
     let marker = path.join(OWNER_FILE);
-    let temporary = partial_name(&marker);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(|e| fail(&temporary, e))?;
-    file.write_all(format!("{cluster}\n").as_bytes()).map_err(|e| fail(&temporary, e))?;
-    let linked = std::fs::hard_link(&temporary, &marker);
-    let _ = std::fs::remove_file(&temporary);
-    match linked {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(fail(&marker, e)),
-        _ => {}
-    }
+    write_new(&marker, format!("{cluster}\n").as_bytes(), 0o600)?;
     match owner_of(path) {
         Some(owner) if owner == cluster => Ok(()),
         owner => Err(format!(
@@ -390,18 +375,6 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::symlink_metadata(path).unwrap().mode() & 0o777
-    }
-
-    #[test]
-    fn only_plain_relative_dirs_pass_unless_allowed() {
-        for good in ["pki", "a/pki", "pki-b"] {
-            assert!(check_dir("params.pki.dir", good, false).is_ok(), "{good}");
-        }
-        for bad in [".", "", "/etc", "../x", "a/../../b", "./"] {
-            let error = check_dir("params.pki.dir", bad, false).unwrap_err().to_string();
-            assert!(error.contains("params.pki.dir") && error.contains("allow_outside_dir"), "{bad}: {error}");
-        }
-        assert!(check_dir("params.pki.dir", "/tmp/x", true).is_ok());
     }
 
     #[test]

@@ -1,8 +1,15 @@
 //! What the integration tests share. Tests run the real binaries against one moto server per
 //! test process (or the one in `GROUNDUP_TEST_ENDPOINT`), on loopback only; each test works on
 //! its own cluster name, so tests run in parallel on one emulator without seeing each other.
+//!
+//! Without features it needs no AWS SDK: binaries, temporary clusters, the contract's
+//! examples, running a step. The feature `cloud` adds what reads the emulator through the SDK
+//! (the [`Inventory`] of a cluster) and the [`FaultProxy`]. It is for tests only; no shipped
+//! binary depends on it.
 
+#[cfg(feature = "cloud")]
 mod faults;
+#[cfg(feature = "cloud")]
 mod inventory;
 
 use std::path::{Path, PathBuf};
@@ -10,8 +17,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+#[cfg(feature = "cloud")]
 pub use faults::FaultProxy;
 use groundup_contracts::Context;
+#[cfg(feature = "cloud")]
 pub use inventory::{client, Inventory};
 
 /// The emulator's endpoint: `GROUNDUP_TEST_ENDPOINT`, or a moto server started (once, and
@@ -49,7 +58,34 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf()
+}
+
+/// One of the contract's examples (`contracts/examples/<name>`), as text.
+pub fn example(name: &str) -> String {
+    let path = workspace_root().join("contracts/examples").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs the program `program args` in `dir` with `stdin` as its input (a step run by hand).
+pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str], stdin: &str, dir: &Path) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// The stdout of a run that must have succeeded.
+pub fn ok(output: &Output, what: &str) -> String {
+    assert_success(output, what);
+    String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 /// A cluster of one test: a unique name and a working directory for its state file.
@@ -70,7 +106,7 @@ impl TestCluster {
 
     /// `groundup <args>` in the cluster's directory, aimed at the test emulator.
     pub fn groundup(&self, args: &[&str]) -> Output {
-        self.run(Command::new(bin("groundup")).args(args), None)
+        self.output_of(Command::new(bin("groundup")).args(args), None)
     }
 
     /// `groundup up` with this cluster's name and the test emulator, plus `extra` flags.
@@ -96,7 +132,7 @@ impl TestCluster {
 
     /// Runs `groundup-<step> <args>` with `stdin` as its input.
     pub fn run_step(&self, step: &str, args: &[&str], stdin: &str) -> Output {
-        self.run(Command::new(bin(&format!("groundup-{step}"))).args(args), Some(stdin))
+        self.output_of(Command::new(bin(&format!("groundup-{step}"))).args(args), Some(stdin))
     }
 
     /// Pipes `context` through the steps, like `groundup init | groundup-vpc | ...`.
@@ -130,7 +166,7 @@ impl TestCluster {
 
     /// Like [`TestCluster::groundup`], with the cluster's plugins on PATH.
     pub fn groundup_with_plugins(&self, args: &[&str]) -> Output {
-        self.run(&mut self.command(args), None)
+        self.output_of(&mut self.command(args), None)
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -142,11 +178,12 @@ impl TestCluster {
     }
 
     /// Everything in the emulator tagged as this cluster's.
+    #[cfg(feature = "cloud")]
     pub fn inventory(&self) -> Inventory {
         Inventory::of(&self.name, endpoint())
     }
 
-    fn run(&self, command: &mut Command, stdin: Option<&str>) -> Output {
+    fn output_of(&self, command: &mut Command, stdin: Option<&str>) -> Output {
         use std::io::Write;
         command.current_dir(self.dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();

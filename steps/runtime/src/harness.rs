@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
-use crate::context::Context;
-use crate::error::{ContextError, StepError};
-use crate::plan::PlanSection;
+use groundup_contracts::context::ALLOW_AWS_ENV;
+use groundup_contracts::plan::PlanSection;
+use groundup_contracts::{Context, ContextError};
+
+use crate::error::StepError;
 
 /// What the harness needs to know about a step.
 pub struct StepInfo {
@@ -124,7 +126,7 @@ where
     let in_place = cli.in_place.then(|| cli.context.clone()).flatten();
     if cli.aws {
         // Checked where the AWS clients are built; no thread exists yet.
-        std::env::set_var(crate::context::ALLOW_AWS_ENV, "1");
+        std::env::set_var(ALLOW_AWS_ENV, "1");
     }
     let outcome = read_context(cli.context.as_ref())
         .map_err(StepError::from)
@@ -142,7 +144,7 @@ where
             })
         });
     match (outcome, in_place) {
-        (Ok(Some(context)), Some(path)) => match context.save(&path) {
+        (Ok(Some(context)), Some(path)) => match crate::state::save(&context, &path) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{program}: error: cannot replace {}: {e}; it was left as it was", path.display());

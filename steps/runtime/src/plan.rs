@@ -1,0 +1,181 @@
+//! Recording a plan: what a step run with `--plan` would do, collected while it runs (from
+//! several threads) and added to the context's `plan` section at the end.
+
+use std::sync::Mutex;
+
+use groundup_contracts::plan::{Action, PlannedResource};
+
+/// Collects one step's plan while the step runs, possibly from several threads.
+#[derive(Debug)]
+pub struct PlanLog {
+    step: String,
+    entries: Mutex<Vec<PlannedResource>>,
+}
+
+impl PlanLog {
+    pub fn new(step: &str) -> Self {
+        PlanLog { step: step.into(), entries: Mutex::new(Vec::new()) }
+    }
+
+    /// The resource does not exist: it would be created.
+    pub fn missing(&self, kind: &str, logical: &str) {
+        self.put(kind, logical, Action::Create, None);
+    }
+
+    /// The resource exists; `recorded` says whether the context already holds it.
+    pub fn found(&self, kind: &str, logical: &str, id: &str, recorded: bool) {
+        let action = if recorded { Action::Leave } else { Action::Adopt };
+        self.put(kind, logical, action, Some(id.to_string()));
+    }
+
+    /// The resource exists but is no longer wanted: the step would delete it (the calls that
+    /// do it follow as changes).
+    pub fn unwanted(&self, kind: &str, logical: &str, id: &str) {
+        self.put(kind, logical, Action::Delete, Some(id.to_string()));
+    }
+
+    /// Something would be done to the resource: a found one becomes a change; a new one
+    /// stays a create and one to delete stays a delete, with the change listed as part of it.
+    pub fn change(&self, logical: &str, what: &str) {
+        self.with_entry(logical, |entry| {
+            if !matches!(entry.action, Action::Create | Action::Delete) {
+                entry.action = Action::Change;
+            }
+            entry.changes.push(what.to_string());
+        });
+    }
+
+    /// Real AWS refused a DryRun of this change.
+    pub fn denied(&self, logical: &str, action: &str) {
+        self.with_entry(logical, |entry| entry.denied.push(action.to_string()));
+    }
+
+    /// What was recorded so far, leaving the log empty.
+    pub fn take(&self) -> Vec<PlannedResource> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn put(&self, kind: &str, logical: &str, action: Action, id: Option<String>) {
+        let mut entries = self.lock();
+        entries.retain(|e| e.resource != logical);
+        entries.push(self.entry(kind, logical, action, id));
+    }
+
+    /// A change to something no find reported (a sub-resource such as an address
+    /// reservation) gets an entry of its own.
+    fn with_entry(&self, logical: &str, edit: impl FnOnce(&mut PlannedResource)) {
+        let mut entries = self.lock();
+        if !entries.iter().any(|e| e.resource == logical) {
+            entries.push(self.entry(logical, logical, Action::Change, None));
+        }
+        let entry = entries.iter_mut().find(|e| e.resource == logical).expect("inserted above");
+        edit(entry);
+    }
+
+    fn entry(&self, kind: &str, logical: &str, action: Action, id: Option<String>) -> PlannedResource {
+        PlannedResource {
+            step: self.step.clone(),
+            resource: logical.into(),
+            kind: kind.into(),
+            action,
+            id,
+            changes: Vec::new(),
+            denied: Vec::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PlannedResource>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_contracts::plan::PlanSection;
+
+    fn plan(log: PlanLog) -> PlanSection {
+        PlanSection { resources: log.take(), ..Default::default() }
+    }
+
+    #[test]
+    fn actions_follow_what_was_found_and_changed() {
+        let log = PlanLog::new("vpc");
+        log.missing("VPC", "vpc");
+        log.change("vpc", "enable DNS hostnames");
+        log.found("subnet", "subnet", "subnet-1", true);
+        log.found("route table", "route-table", "rtb-1", false);
+        log.found("security group", "sg", "sg-1", true);
+        log.change("sg", "authorize tcp 22 from 0.0.0.0/0");
+        let plan = plan(log);
+        let actions: Vec<(&str, Action)> = plan.resources.iter().map(|r| (r.resource.as_str(), r.action)).collect();
+        assert_eq!(
+            actions,
+            [
+                ("vpc", Action::Create),
+                ("subnet", Action::Leave),
+                ("route-table", Action::Adopt),
+                ("sg", Action::Change)
+            ]
+        );
+        assert_eq!(plan.resources[0].changes, ["enable DNS hostnames"]);
+        assert_eq!(plan.counts(), "1 to create, 1 to adopt, 1 to change, 1 to leave");
+    }
+
+    #[test]
+    fn a_change_without_a_find_gets_its_own_entry() {
+        let log = PlanLog::new("nlb");
+        log.change("node-addresses", "reserve 172.31.0.8/29");
+        log.denied("node-addresses", "CreateSubnetCidrReservation");
+        let plan = plan(log);
+        assert_eq!(plan.resources[0].action, Action::Change);
+        let lines: Vec<String> = plan.summary_lines().collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[2].contains("not permitted: CreateSubnetCidrReservation"));
+    }
+
+    /// Additions read `+`, removals `-`, modifications `~`, never all `-` as before.
+    #[test]
+    fn change_lines_carry_the_sign_of_their_meaning() {
+        let log = PlanLog::new("sg");
+        log.found("security group", "sg", "sg-1", true);
+        log.change("sg", "authorize tcp 22 from 0.0.0.0/0");
+        log.change("sg", "revoke tcp 23 from 0.0.0.0/0");
+        log.change("sg", "renew (run with --renew): expires soon");
+        let lines: Vec<String> = plan(log).summary_lines().collect();
+        let signs: Vec<&str> = lines[1..].iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+        assert_eq!(signs, ["+", "-", "~"], "{lines:?}");
+    }
+
+    /// Every entry has the same keys, whatever its action: `id` is null on a create, and
+    /// `changes` and `denied` are empty lists when there are none.
+    #[test]
+    fn every_entry_has_one_shape() {
+        let log = PlanLog::new("vpc");
+        log.missing("VPC", "vpc");
+        log.found("subnet", "subnet", "subnet-1", true);
+        let json = serde_json::to_value(plan(log)).unwrap();
+        for entry in json["resources"].as_array().unwrap() {
+            let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["step", "resource", "kind", "action", "id", "changes", "denied"], "{entry}");
+        }
+        assert_eq!(json["not_planned"], serde_json::json!([]));
+    }
+
+    /// A node scaled away reads as a deletion, with its termination listed under it.
+    #[test]
+    fn an_unwanted_resource_is_a_deletion_and_stays_one() {
+        let log = PlanLog::new("compute");
+        log.found("instance", "worker-0", "i-0", true);
+        log.unwanted("instance", "worker-4", "i-4");
+        log.change("worker-4", "terminate i-4");
+        let plan = plan(log);
+        assert_eq!(plan.resources[1].action, Action::Delete);
+        assert_eq!(plan.resources[1].changes, ["terminate i-4"]);
+        assert_eq!(plan.counts(), "1 to leave, 1 to delete");
+        let lines: Vec<String> = plan.summary_lines().collect();
+        assert!(lines[1].trim_start().starts_with("- delete"), "{lines:?}");
+        assert!(lines[2].trim_start().starts_with("- terminate"), "{lines:?}");
+        assert_eq!(serde_json::to_value(Action::Delete).unwrap(), "delete");
+    }
+}
