@@ -26,8 +26,10 @@ pub struct PkiParams {
     /// A certificate expiring within this many days counts as a problem.
     pub renew_within_days: u32,
     pub subject: SubjectNames,
-    /// cfssl (flat, the course's names) or also kubeadm (a `<host>/etc/kubernetes/pki` tree
-    /// per master, under `<dir>/kubeadm/`).
+    /// cfssl (flat, the course's names) or also kubeadm: a `<host>/etc/kubernetes/pki` tree
+    /// per master under `<dir>/kubeadm/`, kubeadm's `admin.conf`, `super-admin.conf`,
+    /// `controller-manager.conf`, `scheduler.conf` and `kubelet.conf` per master (and the
+    /// certificates they need), and both in the masters' node bundles.
     pub layout: Layout,
     /// Certificates added with `groundup-certs --csr`.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -33,15 +33,37 @@ mod tests {
         );
     }
 
+    /// Each example parses as a context and is valid against the JSON Schema (the generated one,
+    /// which the test above keeps equal to the checked-in one), as a plugin in another language
+    /// would check it.
     #[test]
     fn every_example_is_a_valid_context() {
-        let mut count = 0;
+        let schema: serde_json::Value = serde_json::from_str(&context_schema()).unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("the checked-in schema is a JSON Schema");
+        let mut sections = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(EXAMPLES).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
             Context::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            count += 1;
+            let example: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let errors: Vec<String> =
+                validator.iter_errors(&example).map(|e| format!("{e} at {}", e.instance_path())).collect();
+            assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+            sections.extend(example.as_object().unwrap().keys().cloned());
         }
-        assert!(count >= 2, "expected example contexts in {EXAMPLES}");
+        for section in ["vpc", "compute", "ca", "certs", "kubeconfig", "encryption", "bundles", "plan"] {
+            assert!(sections.contains(section), "no example shows the `{section}` section");
+        }
+    }
+
+    #[test]
+    fn the_schema_refuses_what_the_types_refuse() {
+        let schema: serde_json::Value = serde_json::from_str(&context_schema()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut example: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{EXAMPLES}/03-infra.json")).unwrap()).unwrap();
+        assert!(validator.is_valid(&example));
+        example["params"]["pki"]["layout"] = "flat".into();
+        assert!(!validator.is_valid(&example), "an unknown layout passed the schema");
     }
 }

@@ -78,7 +78,8 @@ pub struct InitArgs {
     pub api_port: u16,
     #[arg(long, default_value_t = 22)]
     pub ssh_port: u16,
-    /// Also lay the certificates out as kubeadm does, per master (`pki/kubeadm/<host>/etc/kubernetes/pki`)
+    /// Also lay the certificates out as kubeadm does, per master (`pki/kubeadm/<host>/etc/kubernetes/pki`),
+    /// with kubeadm's admin, super-admin, controller-manager, scheduler and kubelet `.conf` files
     #[arg(long)]
     pub kubeadm_layout: bool,
     /// Where the PKI files go, relative to the state file's directory [default: pki, or

@@ -1,6 +1,7 @@
 //! Changing a cluster through `groundup up <init flags>`: what can change in place is applied
 //! by the steps, what cannot is refused before anything changes.
 
+use groundup_contracts::pki::Layout;
 use groundup_contracts::plan::{Action, PlanSection};
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
 
@@ -199,4 +200,32 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
         "the API server certificate does not name master-4: {:?}",
         api.sans
     );
+}
+
+#[test]
+fn up_kubeadm_layout_on_a_built_cluster_adds_kubeadms_files_which_the_plan_shows_first() {
+    let cluster = TestCluster::new("change-kubeadm");
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
+    let output = cluster.groundup(&["up", "--plan", "--kubeadm-layout"]);
+    assert_success(&output, "up --plan --kubeadm-layout");
+    let planned: PlanSection = serde_json::from_slice(&output.stdout).unwrap();
+    let with = |action: Action| -> Vec<&str> {
+        planned.resources.iter().filter(|r| r.action == action).map(|r| r.resource.as_str()).collect()
+    };
+    let created = with(Action::Create);
+    assert_eq!(created.len(), 2 + 3 + 5 * 3, "2 admins' and 3 kubelets' certificates, 5 .conf per master: {created:?}");
+    assert!(created.contains(&"kubernetes-super-admin") && created.contains(&"kubeadm/ip-172-31-0-12/kubelet.conf"));
+    assert_eq!(with(Action::Change), ["ip-172-31-0-10", "ip-172-31-0-11", "ip-172-31-0-12"], "the masters' bundles");
+    let bundle = planned.resources.iter().find(|r| r.resource == "ip-172-31-0-10").unwrap();
+    assert!(bundle.changes.iter().any(|c| c == "~ /etc/kubernetes/super-admin.conf"), "{bundle:?}");
+    assert_eq!(cluster.state().params.pki.layout, Layout::Cfssl, "a plan changed the spec");
+
+    assert_success(&cluster.up(&["--kubeadm-layout"]), "up --kubeadm-layout");
+    assert_eq!(cluster.state().params.pki.layout, Layout::Kubeadm);
+    let master = cluster.dir.path().join("nodes/ip-172-31-0-10/etc/kubernetes");
+    assert!(master.join("kubelet.conf").exists() && master.join("pki/ca.crt").exists());
+    assert!(!cluster.dir.path().join("nodes/ip-172-31-0-20/etc").exists(), "a worker got kubeadm's files");
+    let output = cluster.groundup(&["up", "--plan"]);
+    let planned: PlanSection = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(planned.resources.iter().all(|r| r.action == Action::Leave), "{planned:?}");
 }

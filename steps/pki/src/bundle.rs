@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use groundup_contracts::infra::{Node, Role};
+use groundup_contracts::pki::Layout;
 use groundup_contracts::Context;
 
-use crate::encryption;
 use crate::plan::Authority;
+use crate::{encryption, kubeadm};
 
 /// One file of a bundle: where it comes from (relative to the cluster's directory) and where
 /// it goes on the node (relative to `/`), with its mode there.
@@ -46,7 +47,7 @@ pub fn contents(context: &Context, node: &Node) -> Vec<BundleFile> {
         Role::Master => {
             let etcd = Authority::Etcd.file();
             let host = &node.hostname;
-            vec![
+            let mut files = vec![
                 cert(ca, "var/lib/kubernetes/ca.pem"),
                 key(ca, "var/lib/kubernetes/ca-key.pem"),
                 cert("master-kubernetes", "var/lib/kubernetes/kubernetes.pem"),
@@ -69,7 +70,19 @@ pub fn contents(context: &Context, node: &Node) -> Vec<BundleFile> {
                 key(&format!("etcd-server-{host}"), "etc/etcd/server-key.pem"),
                 cert(&format!("etcd-peer-{host}"), "etc/etcd/peer.pem"),
                 key(&format!("etcd-peer-{host}"), "etc/etcd/peer-key.pem"),
-            ]
+            ];
+            if context.params.pki.layout == Layout::Kubeadm {
+                let tree = pki.join(kubeadm::pki_root(host));
+                files.extend(kubeadm::pki_files().into_iter().map(|(file, mode)| BundleFile {
+                    source: tree.join(&file),
+                    target: format!("etc/kubernetes/pki/{file}"),
+                    mode,
+                }));
+                files.extend(kubeadm::KUBECONFIGS.iter().map(|(file, ..)| {
+                    private(kubeconfigs.join(kubeadm::kubeconfig_path(host, file)), &format!("etc/kubernetes/{file}"))
+                }));
+            }
+            files
         }
     }
 }
@@ -107,5 +120,28 @@ mod tests {
         }
         let peer = files.iter().find(|f| f.target == "etc/etcd/peer.pem").unwrap();
         assert!(peer.source.to_string_lossy().contains(&master.hostname));
+        assert!(!targets.iter().any(|t| t.starts_with("etc/kubernetes/")), "kubeadm's files without its layout");
+    }
+
+    #[test]
+    fn kubeadms_layout_gives_a_master_its_etc_kubernetes_and_a_worker_nothing_more() {
+        let cfssl = Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).unwrap();
+        let mut context = cfssl.clone();
+        context.params.pki.layout = Layout::Kubeadm;
+        let compute = context.compute.as_ref().unwrap();
+        let master = compute.masters().nth(2).unwrap();
+        let files = contents(&context, master);
+        let file = |target: &str| files.iter().find(|f| f.target == target).unwrap_or_else(|| panic!("no {target}"));
+        let kubelet = file("etc/kubernetes/kubelet.conf");
+        assert_eq!(kubelet.source, Path::new(&format!("kubeconfig/kubeadm/{}/kubelet.conf", master.hostname)));
+        assert_eq!(kubelet.mode, 0o600);
+        let ca = file("etc/kubernetes/pki/ca.crt");
+        assert_eq!(ca.source, Path::new(&format!("pki/kubeadm/{}/etc/kubernetes/pki/ca.crt", master.hostname)));
+        for conf in ["admin", "super-admin", "controller-manager", "scheduler"] {
+            assert_eq!(file(&format!("etc/kubernetes/{conf}.conf")).mode, 0o600);
+        }
+        for worker in compute.workers() {
+            assert_eq!(contents(&context, worker), contents(&cfssl, worker), "{}", worker.hostname);
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! kubeadm's layout: each master's `/etc/kubernetes/pki` tree, exported from the cfssl-named
-//! files (which stay the source of truth and are what re-runs check).
+//! files (which stay the source of truth and are what re-runs check), and the kubeconfigs
+//! kubeadm keeps in `/etc/kubernetes/`.
 
 use std::path::{Path, PathBuf};
 
 use groundup_contracts::infra::Node;
 use openssl::pkey::PKey;
 
+use crate::plan::{KUBEADM_ADMIN, KUBEADM_SUPER_ADMIN};
 use crate::store::Store;
 
 /// (cfssl base name, kubeadm path without extension); `{host}` is the master's hostname.
@@ -22,12 +24,48 @@ const FILES: &[(&str, &str)] = &[
     ("etcd-peer-{host}", "etcd/peer"),
 ];
 
+/// Which API server a kubeconfig talks to, as `kubeadm init phase kubeconfig` sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// The control-plane endpoint: the load balancer.
+    Endpoint,
+    /// The API server on the same master (its own address).
+    Local,
+}
+
+/// kubeadm's kubeconfigs on each master, `/etc/kubernetes/<file>`: (file, certificate, user,
+/// server); `{node}` is the master's node name, `{host}` its hostname.
+pub const KUBECONFIGS: &[(&str, &str, &str, Server)] = &[
+    ("admin.conf", KUBEADM_ADMIN, KUBEADM_ADMIN, Server::Endpoint),
+    ("super-admin.conf", KUBEADM_SUPER_ADMIN, KUBEADM_SUPER_ADMIN, Server::Endpoint),
+    ("controller-manager.conf", "kube-controller-manager", "system:kube-controller-manager", Server::Local),
+    ("scheduler.conf", "kube-scheduler", "system:kube-scheduler", Server::Local),
+    ("kubelet.conf", "{node}", "system:node:{host}", Server::Endpoint),
+];
+
+/// Where a master's kubeadm kubeconfig is, relative to the cluster's kubeconfig directory.
+pub fn kubeconfig_path(hostname: &str, file: &str) -> String {
+    format!("kubeadm/{hostname}/{file}")
+}
+
+/// Where a master's `/etc/kubernetes/pki` tree is, relative to the PKI directory.
+pub fn pki_root(hostname: &str) -> String {
+    format!("kubeadm/{hostname}/etc/kubernetes/pki")
+}
+
+/// The files of a master's tree, relative to its root, with their modes.
+pub fn pki_files() -> Vec<(String, u32)> {
+    let pairs =
+        FILES.iter().flat_map(|(_, target)| [(format!("{target}.crt"), 0o644), (format!("{target}.key"), 0o600)]);
+    pairs.chain([("sa.key".to_string(), 0o600), ("sa.pub".to_string(), 0o644)]).collect()
+}
+
 /// Writes `<dir>/kubeadm/<host>/etc/kubernetes/pki/` for every master; returns the roots.
 pub fn export<'a>(store: &Store, masters: impl Iterator<Item = &'a Node>) -> Result<Vec<PathBuf>, String> {
     let mut roots = Vec::new();
     for master in masters {
         crate::names::hostname(&master.hostname).map_err(|e| format!("a master's hostname: {e}"))?;
-        let root = format!("kubeadm/{}/etc/kubernetes/pki", master.hostname);
+        let root = pki_root(&master.hostname);
         for (source, target) in FILES {
             let source = source.replace("{host}", &master.hostname);
             copy(store, &store.cert_path(&source), &format!("{root}/{target}.crt"), 0o644)?;
@@ -55,6 +93,14 @@ fn public_key(private: &Path) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tree_has_each_pair_and_keeps_its_keys_private() {
+        let files = pki_files();
+        assert_eq!(files.len(), 2 * FILES.len() + 2);
+        assert!(files.contains(&("ca.crt".into(), 0o644)) && files.contains(&("etcd/peer.key".into(), 0o600)));
+        assert!(files.iter().filter(|(name, _)| name.ends_with(".key")).all(|(_, mode)| *mode == 0o600));
+    }
 
     #[test]
     fn a_hostname_never_becomes_a_path_outside_the_tree() {

@@ -4,10 +4,12 @@
 //! the context `default`.
 
 use groundup_contracts::infra::ComputeSection;
+use groundup_contracts::pki::Layout;
 use groundup_contracts::Context;
 use openssl::base64;
 use serde::{Deserialize, Serialize};
 
+use crate::kubeadm::{self, Server};
 use crate::names;
 
 /// One kubeconfig to have: its file, the certificate (cfssl base name) it authenticates with,
@@ -22,7 +24,7 @@ pub struct KubeconfigSpec {
 
 /// The course's kubeconfigs: admin and kube-proxy and each worker's kubelet talk to the load
 /// balancer; the controller manager and the scheduler run on the masters and talk to the API
-/// server there.
+/// server there. With kubeadm's layout also each master's `/etc/kubernetes/*.conf`.
 pub fn kubeconfigs(context: &Context, compute: &ComputeSection, nlb_dns: &str) -> Result<Vec<KubeconfigSpec>, String> {
     let port = context.params.ports.api;
     let public = format!("https://{nlb_dns}:{port}");
@@ -43,6 +45,22 @@ pub fn kubeconfigs(context: &Context, compute: &ComputeSection, nlb_dns: &str) -
         names::plain(&worker.hostname).map_err(|e| format!("a worker's hostname: {e}"))?;
         let user = format!("system:node:{}", worker.hostname);
         specs.push(spec(&worker.hostname, &worker.name, &user, &public));
+    }
+    if context.params.pki.layout == Layout::Kubeadm {
+        for master in compute.masters() {
+            names::plain(&master.hostname).map_err(|e| format!("a master's hostname: {e}"))?;
+            let own = format!("https://{}:{port}", master.private_ip);
+            let fill = |text: &str| text.replace("{node}", &master.name).replace("{host}", &master.hostname);
+            specs.extend(kubeadm::KUBECONFIGS.iter().map(|(file, certificate, user, server)| KubeconfigSpec {
+                file: kubeadm::kubeconfig_path(&master.hostname, file),
+                certificate: fill(certificate),
+                user: fill(user),
+                server: match server {
+                    Server::Endpoint => public.clone(),
+                    Server::Local => own.clone(),
+                },
+            }));
+        }
     }
     Ok(specs)
 }
@@ -178,6 +196,30 @@ mod tests {
         assert_eq!(kubelet.file, format!("{}.kubeconfig", worker.hostname));
         assert_eq!(kubelet.user, format!("system:node:{}", worker.hostname));
         assert_eq!(kubelet.certificate, worker.name);
+    }
+
+    #[test]
+    fn the_kubeadm_layout_adds_each_masters_conf_files_with_kubeadms_servers() {
+        let mut context = infra();
+        context.params.pki.layout = Layout::Kubeadm;
+        let compute = context.compute.as_ref().unwrap();
+        let specs = kubeconfigs(&context, compute, "lb.example").unwrap();
+        assert_eq!(specs.len(), 4 + compute.workers().count() + 5 * compute.masters().count());
+        let master = compute.masters().nth(1).unwrap();
+        let conf = |file: &str| {
+            let path = format!("kubeadm/{}/{file}", master.hostname);
+            specs.iter().find(|s| s.file == path).unwrap_or_else(|| panic!("no {path}"))
+        };
+        assert_eq!(conf("admin.conf").user, "kubernetes-admin");
+        assert_eq!(conf("super-admin.conf").server, "https://lb.example:6443");
+        assert_eq!(conf("scheduler.conf").server, format!("https://{}:6443", master.private_ip));
+        assert_eq!(conf("controller-manager.conf").certificate, "kube-controller-manager");
+        let kubelet = conf("kubelet.conf");
+        assert_eq!(
+            (kubelet.certificate.as_str(), kubelet.server.as_str()),
+            (master.name.as_str(), "https://lb.example:6443")
+        );
+        assert_eq!(kubelet.user, format!("system:node:{}", master.hostname));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use groundup_contracts::context::need;
 use groundup_contracts::infra::Role;
-use groundup_contracts::pki::{CfsslName, CustomCert, KeyAlgorithm};
+use groundup_contracts::pki::{CfsslName, CustomCert, KeyAlgorithm, Layout};
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, ContextError, Section};
 
@@ -123,6 +123,10 @@ const API_NAMES: [&str; 5] = [
     "kubernetes.default.svc.cluster.local",
 ];
 
+/// The users of kubeadm's `admin.conf` and `super-admin.conf`: their certificates' names and CNs.
+pub const KUBEADM_ADMIN: &str = "kubernetes-admin";
+pub const KUBEADM_SUPER_ADMIN: &str = "kubernetes-super-admin";
+
 /// Every leaf certificate the cluster needs, from the nodes, the load balancer and the custom
 /// requests. Names from the context become file names only once proven plain and distinct.
 pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
@@ -210,8 +214,17 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         CertSpec::new("etcd-healthcheck-client", Authority::Etcd, "kube-etcd-healthcheck-client", None, CLIENT),
         CertSpec::new("front-proxy-client", Authority::FrontProxy, "front-proxy-client", None, CLIENT),
     ];
+    let kubeadm = context.params.pki.layout == Layout::Kubeadm;
+    if kubeadm {
+        // kubeadm's admin.conf (an RBAC group, revocable, as since kubeadm 1.29) and
+        // super-admin.conf (system:masters, the break-glass credential).
+        set.push(CertSpec::new(KUBEADM_ADMIN, k, KUBEADM_ADMIN, Some("kubeadm:cluster-admins"), CLIENT));
+        set.push(CertSpec::new(KUBEADM_SUPER_ADMIN, k, KUBEADM_SUPER_ADMIN, Some("system:masters"), CLIENT));
+    }
     let field = |i: usize, what: &str| format!("compute.nodes[{i}].{what}");
-    for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker) {
+    // Every node runs a kubelet; the course gives only the workers one, kubeadm's kubelet.conf
+    // the masters too.
+    for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker || kubeadm) {
         let mut ips = vec![IpAddr::V4(node.private_ip)];
         ips.extend(node.public_ip.map(IpAddr::V4));
         let dns = vec![node.hostname.clone(), node.private_dns.clone()];
@@ -333,6 +346,26 @@ mod tests {
         let etcd = find(&set, "etcd-server-ip-172-31-0-10");
         assert_eq!(etcd.signer, Authority::Etcd);
         assert_eq!(etcd.sans(), ["DNS:ip-172-31-0-10", "DNS:localhost", "IP:127.0.0.1", "IP:172.31.0.10", "IP:::1"]);
+    }
+
+    #[test]
+    fn the_kubeadm_layout_adds_its_admins_and_a_kubelet_per_master() {
+        let mut context = example();
+        context.params.pki.layout = Layout::Kubeadm;
+        let set = certificates(&context).unwrap();
+        assert_eq!(set.len(), 19 + 2 + 3);
+        let admin = find(&set, KUBEADM_ADMIN);
+        assert_eq!(
+            (admin.common_name.as_str(), admin.organization.as_deref()),
+            (KUBEADM_ADMIN, Some("kubeadm:cluster-admins"))
+        );
+        let super_admin = find(&set, KUBEADM_SUPER_ADMIN);
+        assert_eq!(super_admin.organization.as_deref(), Some("system:masters"));
+        let master = context.compute.as_ref().unwrap().masters().next().unwrap();
+        let kubelet = find(&set, &master.name);
+        assert_eq!(kubelet.common_name, format!("system:node:{}", master.hostname));
+        assert_eq!(kubelet.organization.as_deref(), Some("system:nodes"));
+        assert!(lint(kubelet).is_empty());
     }
 
     #[test]

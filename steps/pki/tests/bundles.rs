@@ -30,11 +30,103 @@ fn every_file(root: &Path) -> Vec<String> {
     found
 }
 
+/// kubeadm's files on a master, relative to `/`.
+const KUBEADM_FILES: [&str; 6] = [
+    "etc/kubernetes/admin.conf",
+    "etc/kubernetes/super-admin.conf",
+    "etc/kubernetes/controller-manager.conf",
+    "etc/kubernetes/scheduler.conf",
+    "etc/kubernetes/kubelet.conf",
+    "etc/kubernetes/pki/ca.crt",
+];
+
 #[test]
 fn each_node_gets_its_own_files_and_a_worker_no_ca_key_foreign_key_or_admin() {
+    let (dir, context) = bundles("cfssl");
+    for node in nodes(&context) {
+        let files = every_file(&dir.path().join("nodes").join(node["hostname"].as_str().unwrap()));
+        assert!(!files.iter().any(|f| f.starts_with("etc/kubernetes")), "kubeadm's files without its layout");
+    }
+
+    let hostname = nodes(&context)[0]["hostname"].as_str().unwrap().to_string();
+    let archive = dir.path().join(format!("nodes/{hostname}.tar.gz"));
+    let before = std::fs::metadata(&archive).unwrap().modified().unwrap();
+    step(env!("CARGO_BIN_EXE_groundup-bundles"), &context, dir.path());
+    assert_eq!(std::fs::metadata(&archive).unwrap().modified().unwrap(), before, "an unchanged bundle was rewritten");
+}
+
+#[test]
+fn with_the_kubeadm_layout_a_master_gets_etc_kubernetes_and_a_worker_none_of_it() {
+    let (dir, context) = bundles("kubeadm");
+    let kubeconfigs = dir.path().join("kubeconfig/kubeadm");
+    for node in nodes(&context) {
+        let host = node["hostname"].as_str().unwrap();
+        let root = dir.path().join("nodes").join(host);
+        let files = every_file(&root);
+        if node["role"] == "master" {
+            for wanted in KUBEADM_FILES {
+                assert!(files.contains(&wanted.to_string()), "{host}: {wanted} missing: {files:?}");
+            }
+            let own = std::fs::read(kubeconfigs.join(host).join("kubelet.conf")).unwrap();
+            assert_eq!(std::fs::read(root.join("etc/kubernetes/kubelet.conf")).unwrap(), own, "{host}'s own kubelet");
+            let ca = std::fs::read(dir.path().join("pki/ca.pem")).unwrap();
+            assert_eq!(std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap(), ca);
+        } else {
+            assert!(!files.iter().any(|f| f.starts_with("etc/kubernetes")), "{host}: {files:?}");
+            // Not a byte of any master's kubeadm kubeconfig either, wherever it might have gone.
+            for master in std::fs::read_dir(&kubeconfigs).unwrap().flatten() {
+                for conf in std::fs::read_dir(master.path()).unwrap().flatten() {
+                    let conf = std::fs::read(conf.path()).unwrap();
+                    assert!(files.iter().all(|f| std::fs::read(root.join(f)).unwrap() != conf), "{host}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn switching_to_the_kubeadm_layout_shows_in_a_plan_and_a_run_without_its_files_says_what_to_run() {
+    let (dir, context) = bundles("cfssl");
+    let mut kubeadm: serde_json::Value = serde_json::from_str(&context).unwrap();
+    kubeadm["params"]["pki"]["layout"] = "kubeadm".into();
+    let mut planned = kubeadm.clone();
+    planned["plan"] = serde_json::json!({"resources": []});
+    let bin = env!("CARGO_BIN_EXE_groundup-bundles");
+    let plan: serde_json::Value =
+        serde_json::from_str(&ok(&run(bin, &["--plan"], &planned.to_string(), dir.path()), "--plan")).unwrap();
+    for node in nodes(&context) {
+        let host = node["hostname"].as_str().unwrap();
+        let entry = plan["plan"]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == host).unwrap();
+        if node["role"] == "master" {
+            assert_eq!(entry["action"], "change", "{entry}");
+            assert!(
+                entry["changes"].as_array().unwrap().iter().any(|c| c == "~ /etc/kubernetes/admin.conf"),
+                "{entry}"
+            );
+        } else {
+            assert_eq!(entry["action"], "leave", "{entry}");
+        }
+    }
+
+    // Without the kubeconfig step's .conf files, a run fails instead of leaving them out.
+    let output = run(bin, &[], &kubeadm.to_string(), dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && output.stdout.is_empty(), "{stderr}");
+    assert!(stderr.contains("cannot read") && stderr.contains("run the ca, certs, kubeconfig"), "{stderr}");
+}
+
+fn nodes(context: &str) -> Vec<serde_json::Value> {
+    let state: serde_json::Value = serde_json::from_str(context).unwrap();
+    state["compute"]["nodes"].as_array().unwrap().clone()
+}
+
+/// ca | certs | kubeconfig | encryption | bundles on the example with this layout (ECDSA keys,
+/// to be quick), checked for what every node must and must not get: (dir, context).
+fn bundles(layout: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
     context["params"]["pki"]["key"] = "ecdsa-p256".into();
+    context["params"]["pki"]["layout"] = layout.into();
     let mut context = context.to_string();
     for bin in [
         env!("CARGO_BIN_EXE_groundup-ca"),
@@ -53,8 +145,20 @@ fn each_node_gets_its_own_files_and_a_worker_no_ca_key_foreign_key_or_admin() {
         .filter(|e| e.file_name().to_string_lossy().ends_with("-key.pem"))
         .map(|e| (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap()))
         .collect();
-    let admin = [pki.join("admin.pem"), pki.join("admin-key.pem"), dir.path().join("kubeconfig/admin.kubeconfig")]
-        .map(|p| std::fs::read(p).unwrap());
+    // The admins' credentials: the course's, and kubeadm's admin and super-admin with its layout.
+    let mut admin: Vec<Vec<u8>> = std::fs::read_dir(&pki)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            ["admin", "kubernetes-admin", "kubernetes-super-admin"].iter().any(|a| {
+                let file = e.file_name().to_string_lossy().to_string();
+                file == format!("{a}.pem") || file == format!("{a}-key.pem")
+            })
+        })
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(admin.len(), if layout == "kubeadm" { 6 } else { 2 });
+    admin.push(std::fs::read(dir.path().join("kubeconfig/admin.kubeconfig")).unwrap());
     let nodes = state["compute"]["nodes"].as_array().unwrap();
     for node in nodes {
         let (host, name, role) =
@@ -73,7 +177,8 @@ fn each_node_gets_its_own_files_and_a_worker_no_ca_key_foreign_key_or_admin() {
         for file in &files {
             let bytes = std::fs::read(root.join(file)).unwrap();
             let mode = std::fs::metadata(root.join(file)).unwrap().permissions().mode() & 0o777;
-            if file.ends_with("-key.pem") || file.ends_with("kubeconfig") || file.ends_with(".yaml") {
+            let private = ["-key.pem", ".key", "kubeconfig", ".conf", ".yaml"];
+            if private.iter().any(|suffix| file.ends_with(suffix)) {
                 assert_eq!(mode, 0o600, "{host}: {file}");
             }
             for (key_name, key) in &key_bytes {
@@ -97,9 +202,5 @@ fn each_node_gets_its_own_files_and_a_worker_no_ca_key_foreign_key_or_admin() {
             );
         }
     }
-
-    let archive = dir.path().join(format!("nodes/{}.tar.gz", nodes[0]["hostname"].as_str().unwrap()));
-    let before = std::fs::metadata(&archive).unwrap().modified().unwrap();
-    step(env!("CARGO_BIN_EXE_groundup-bundles"), &context, dir.path());
-    assert_eq!(std::fs::metadata(&archive).unwrap().modified().unwrap(), before, "an unchanged bundle was rewritten");
+    (dir, context)
 }

@@ -27,9 +27,14 @@ fn step(name: &str, args: &[&str], stdin: &str, dir: &Path) -> Output {
 
 /// ca | certs | kubeconfig, with ECDSA keys to keep it quick: (dir, context).
 fn cluster() -> (tempfile::TempDir, String) {
+    cluster_with_layout("cfssl")
+}
+
+fn cluster_with_layout(layout: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
     context["params"]["pki"]["key"] = "ecdsa-p256".into();
+    context["params"]["pki"]["layout"] = layout.into();
     let context = ok(&step("ca", &[], &context.to_string(), dir.path()), "ca");
     let context = ok(&step("certs", &[], &context, dir.path()), "certs");
     let context = ok(&step("kubeconfig", &[], &context, dir.path()), "kubeconfig");
@@ -186,4 +191,83 @@ fn certs_check_covers_the_certificates_embedded_in_the_kubeconfigs() {
     std::fs::write(kubeconfigs.join("admin.kubeconfig"), "garbage: [").unwrap();
     let broken = check(&context);
     assert!(String::from_utf8_lossy(&broken.stderr).contains("not a kubeconfig"));
+}
+
+#[test]
+fn with_the_kubeadm_layout_each_master_gets_kubeadms_conf_files_with_their_servers_and_users() {
+    let (dir, context) = cluster_with_layout("kubeadm");
+    let state: serde_json::Value = serde_json::from_str(&context).unwrap();
+    let records = state["kubeconfig"]["files"].as_array().unwrap();
+    assert!(!context.contains("PRIVATE KEY"), "key material in the context");
+    let endpoint = format!("https://{}:6443", state["nlb"]["dns_name"].as_str().unwrap());
+    let (port, seen) = api_server(&dir.path().join("pki"));
+    let masters = state["compute"]["nodes"].as_array().unwrap().iter().filter(|n| n["role"] == "master");
+    let mut checked = 0;
+    for master in masters {
+        let host = master["hostname"].as_str().unwrap();
+        let own = format!("https://{}:6443", master["private_ip"].as_str().unwrap());
+        let kubelet = format!("system:node:{host}");
+        for (file, user, organization, server) in [
+            ("admin.conf", "kubernetes-admin", "kubeadm:cluster-admins", &endpoint),
+            ("super-admin.conf", "kubernetes-super-admin", "system:masters", &endpoint),
+            ("controller-manager.conf", "system:kube-controller-manager", "system:kube-controller-manager", &own),
+            ("scheduler.conf", "system:kube-scheduler", "system:kube-scheduler", &own),
+            ("kubelet.conf", &kubelet, "system:nodes", &endpoint),
+        ] {
+            let relative = format!("kubeconfig/kubeadm/{host}/{file}");
+            let record =
+                records.iter().find(|r| r["path"] == relative.as_str()).unwrap_or_else(|| panic!("{relative}"));
+            assert_eq!((record["user"].as_str().unwrap(), record["server"].as_str().unwrap()), (user, server.as_str()));
+            let path = dir.path().join(&relative);
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "{relative}");
+            let path = path.to_str().unwrap();
+            let view = |jsonpath: &str| {
+                let out = kubectl(dir.path(), &["--kubeconfig", path, "config", "view", "--raw", "-o", jsonpath]);
+                assert!(out.status.success(), "{relative}: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8(out.stdout).unwrap()
+            };
+            assert_eq!(view("jsonpath={.clusters[0].cluster.server}"), *server, "{relative}");
+            assert_eq!(view("jsonpath={.contexts[0].context.user}"), user, "{relative}");
+            assert_eq!(view("jsonpath={.users[0].name}"), user, "{relative}");
+
+            let embedded = openssl::base64::decode_block(&view("jsonpath={.users[0].user.client-certificate-data}"));
+            let subject = openssl_subject(&embedded.unwrap());
+            assert!(subject.contains(&format!("O = {organization}")), "{relative}: {subject}");
+            assert!(subject.trim_end().ends_with(&format!("CN = {user}")), "{relative}: {subject}");
+
+            let local = format!("https://127.0.0.1:{port}");
+            let version = kubectl(dir.path(), &["--kubeconfig", path, "--server", &local, "get", "--raw", "/version"]);
+            assert!(version.status.success(), "{relative}: {}", String::from_utf8_lossy(&version.stderr));
+            assert!(seen.lock().unwrap().last().unwrap().ends_with(&format!("CN={user}")), "{relative}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5 * 3);
+    assert_eq!(records.len(), 4 + 3 + 5 * 3, "the course's kubeconfigs are still there");
+
+    // certs check covers the .conf files: admin.conf carrying the super-admin's credentials is caught.
+    let check = |context: &str| step("certs", &["check"], context, dir.path());
+    let clean = check(&context);
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    let confs = dir.path().join("kubeconfig/kubeadm/ip-172-31-0-11");
+    std::fs::copy(confs.join("super-admin.conf"), confs.join("admin.conf")).unwrap();
+    let swapped = check(&context);
+    let stderr = String::from_utf8_lossy(&swapped.stderr);
+    assert!(!swapped.status.success(), "{stderr}");
+    let row = stderr.lines().find(|l| l.starts_with("kubeconfig/kubeadm/ip-172-31-0-11/admin.conf")).unwrap();
+    assert!(row.contains("not kubernetes-admin's"), "{row}");
+}
+
+/// The subject of a PEM certificate as the openssl CLI prints it (`subject=O = ..., CN = ...`).
+fn openssl_subject(pem: &[u8]) -> String {
+    let mut child = Command::new("openssl")
+        .args(["x509", "-noout", "-subject"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the openssl CLI is needed");
+    child.stdin.take().unwrap().write_all(pem).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl x509 could not read the embedded certificate");
+    String::from_utf8(out.stdout).unwrap()
 }

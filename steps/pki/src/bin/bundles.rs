@@ -36,7 +36,9 @@ fn main() -> ExitCode {
                 let relative = format!("{}/{}", node.hostname, file.target);
                 let source = std::fs::read(&file.source);
                 let current = std::fs::read(dir.join(&relative)).ok();
-                if source.as_ref().ok() == current.as_ref() {
+                // A source that is missing is no match even for a missing copy: a plan shows
+                // the file coming (an earlier step would write it), a run says what to run.
+                if source.as_ref().is_ok_and(|bytes| current.as_ref() == Some(bytes)) {
                     continue;
                 }
                 changed.push(file.target.clone());

@@ -349,10 +349,12 @@ fn check(store: &Store, plan: &[CertSpec], params: &PkiParams, kubeconfigs: Vec<
         (spec.name.clone(), expires, found)
     }));
     rows.extend(kubeconfigs);
-    eprintln!("{:<34} {:<26} problems", "certificate", "expires");
+    // As wide as the longest name (a kubeadm kubeconfig's path), so the columns line up.
+    let width = rows.iter().map(|(name, _, _)| name.len()).max().unwrap_or_default().max(34);
+    eprintln!("{:<width$} {:<26} problems", "certificate", "expires");
     for (name, expires, found) in &rows {
         let found = if found.is_empty() { "-".to_string() } else { found.join("; ") };
-        eprintln!("{name:<34} {expires:<26} {found}");
+        eprintln!("{name:<width$} {expires:<26} {found}");
     }
     match rows.iter().filter(|(_, _, found)| !found.is_empty()).count() {
         0 => Ok(()),
