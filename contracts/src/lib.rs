@@ -12,6 +12,7 @@
 pub mod context;
 pub mod error;
 pub mod infra;
+pub mod kinds;
 pub mod network;
 pub mod params;
 pub mod paths;
