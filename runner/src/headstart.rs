@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use groundup_contracts::Context;
 
-use crate::step::{find_step, step_command};
 use crate::state::StateLock;
+use crate::step::{find_step, step_command};
 
 /// The step that runs the head start (`--prepare`), and the steps that wait for it to end.
 const PREPARING_STEP: &str = "ca";

@@ -91,8 +91,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let total = Instant::now();
     let mut head_start = HeadStart::start(&context, &steps, &args.state, &lock);
     for (i, step) in steps.iter().enumerate() {
-        if PKI_STEPS.contains(&step.as_str()) {
-            head_start.take().map(HeadStart::finish);
+        if let Some(prepared) = head_start.take_if(|_| PKI_STEPS.contains(&step.as_str())) {
+            prepared.finish();
         }
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();

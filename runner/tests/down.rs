@@ -1,5 +1,6 @@
 //! `groundup down` on the emulator: finds by tags, deletes in order, touches nothing else.
 
+use groundup_contracts::kinds::Kind;
 use groundup_testkit::{assert_clean_failure, assert_success, FaultProxy, TestCluster};
 
 fn nothing_left(cluster: &TestCluster) -> bool {
@@ -17,22 +18,7 @@ fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
     let listed: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let mut kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
     kinds.dedup();
-    assert_eq!(
-        kinds,
-        [
-            "instance",
-            "listener",
-            "load-balancer",
-            "target-group",
-            "key-pair",
-            "security-group",
-            "route-table",
-            "internet-gateway",
-            "subnet",
-            "dhcp-options",
-            "vpc"
-        ]
-    );
+    assert_eq!(kinds, Kind::ALL.map(Kind::slug), "one of each kind, in deletion order");
     assert_eq!(listed.as_array().unwrap().len(), 16, "6 instances and one of everything else");
     assert!(!nothing_left(&cluster), "a plan must delete nothing");
 

@@ -269,15 +269,7 @@ fn a_run_killed_while_the_head_start_makes_keys_converges() {
         let Ok(entries) = std::fs::read_dir(&pki) else { return Vec::new() };
         entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with("-key.pem")).collect()
     };
-    let mut child = Command::new(groundup_testkit::bin("groundup"))
-        .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
-        .current_dir(cluster.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut child = cluster.spawn_in_own_group(&["up", "--name", &cluster.name, "--endpoint", endpoint()]);
     while keys().is_empty() && child.try_wait().unwrap().is_none() {
         std::thread::sleep(Duration::from_millis(2));
     }

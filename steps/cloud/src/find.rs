@@ -1,6 +1,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use groundup_contracts::kinds::{Kind, TagApi};
 use groundup_contracts::plan::planned_id;
 
 use crate::client::Aws;
@@ -51,14 +52,11 @@ pub struct Wanted<'a> {
 }
 
 impl<'a> Wanted<'a> {
-    /// An EC2 resource: its create call honours DryRun.
-    pub fn ec2(kind: &'a str, logical: &'a str) -> Self {
-        Wanted { kind, logical, recorded: None, client_token: String::new(), dry_run: true }
-    }
-
-    /// An ELBv2 resource: no DryRun there.
-    pub fn elb(kind: &'a str, logical: &'a str) -> Self {
-        Wanted { dry_run: false, ..Wanted::ec2(kind, logical) }
+    /// A resource of `kind` (named in plans and logs by its label), known to the cluster by
+    /// the `logical` name in its tags. EC2 creates honour DryRun; ELBv2 has none.
+    pub fn new(kind: Kind, logical: &'a str) -> Self {
+        let dry_run = kind.tag_api() == TagApi::Ec2;
+        Wanted { kind: kind.label(), logical, recorded: None, client_token: String::new(), dry_run }
     }
 
     /// The id the context already records for it, which tells adopting from leaving.

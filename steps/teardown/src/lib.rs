@@ -11,23 +11,12 @@ mod discover;
 pub use delete::delete_all;
 pub use discover::{discover, Discovery};
 
-/// Resource kinds in deletion order: a kind may depend only on kinds after it.
-pub const KINDS: &[&str] = &[
-    "instance",
-    "listener",
-    "load-balancer",
-    "target-group",
-    "key-pair",
-    "security-group",
-    "route-table",
-    "internet-gateway",
-    "subnet",
-    "dhcp-options",
-    "vpc",
-];
+use groundup_contracts::kinds::Kind;
 
+/// When a resource of this kind (a slug of [`Kind`]) is deleted: after every kind of a lower
+/// rank. A kind this build does not know goes last.
 pub fn rank(kind: &str) -> usize {
-    KINDS.iter().position(|k| *k == kind).unwrap_or(KINDS.len())
+    Kind::from_slug(kind).map_or(Kind::ALL.len(), Kind::deletion_rank)
 }
 
 #[cfg(test)]
@@ -35,16 +24,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dependents_are_deleted_before_what_they_depend_on() {
-        let before = |a: &str, b: &str| rank(a) < rank(b);
-        assert!(before("instance", "security-group"));
-        assert!(before("instance", "subnet"));
-        assert!(before("listener", "load-balancer"));
-        assert!(before("load-balancer", "target-group"));
-        assert!(before("load-balancer", "subnet"));
-        assert!(before("route-table", "internet-gateway"));
-        assert!(before("internet-gateway", "vpc"));
-        assert!(before("subnet", "vpc"));
-        assert!(before("dhcp-options", "vpc"));
+    fn kinds_are_ranked_by_the_table_and_an_unknown_one_goes_last() {
+        assert!(rank("instance") < rank("security-group") && rank("subnet") < rank("vpc"));
+        assert_eq!(rank("igw"), Kind::ALL.len(), "slugs only: `igw` is not one");
     }
 }

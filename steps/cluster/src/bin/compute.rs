@@ -22,6 +22,7 @@ use groundup_cluster::{
 };
 use groundup_contracts::context::need;
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::params::ImageSelector;
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, Section};
@@ -136,7 +137,7 @@ async fn ensure_key_pair(aws: &Aws, ssh_dir: &str, name: &str, recorded: Option<
     let remote = find_key_pair(aws).await?;
     let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
     let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
-    let wanted = Wanted::ec2("key pair", "key-pair").recorded(recorded);
+    let wanted = Wanted::new(Kind::KeyPair, "key-pair").recorded(recorded);
     let found = find_or_create(
         aws,
         wanted,
@@ -354,7 +355,7 @@ async fn ensure_instance(
     let logical = node.logical();
     let recorded =
         context.compute.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == node.name(&context.cluster.name)));
-    let wanted = Wanted::ec2("instance", &logical)
+    let wanted = Wanted::new(Kind::Instance, &logical)
         .recorded(recorded.map(|n| n.instance_id.as_str()))
         .client_token(aws.identity.client_token(&logical, &format!("{}/{generation}", plan.subnet_id)));
     let instance = find_or_create(

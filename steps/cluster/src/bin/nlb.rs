@@ -17,6 +17,7 @@ use groundup_cloud::{
 use groundup_cluster::{balancer, reservation_changes, Reservation, RESERVATION_DESCRIPTION};
 use groundup_contracts::context::need;
 use groundup_contracts::infra::NlbSection;
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
 use groundup_runtime::harness::StepInfo;
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
         let recorded = context.nlb.as_ref();
         let reserved = recorded.map_or(&[][..], |n| n.reservations.as_slice());
         let reservations = reserve_node_addresses(&aws, &subnet_id, &nodes, reserved).await?;
-        let wanted = Wanted::elb("load balancer", "nlb").recorded(recorded.map(|n| n.arn.as_str()));
+        let wanted = Wanted::new(Kind::LoadBalancer, "nlb").recorded(recorded.map(|n| n.arn.as_str()));
         let balancer = find_or_create(
             &aws,
             wanted,
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
         )
         .await?;
         let wanted =
-            Wanted::elb("target group", "target-group").recorded(recorded.map(|n| n.target_group_arn.as_str()));
+            Wanted::new(Kind::TargetGroup, "target-group").recorded(recorded.map(|n| n.target_group_arn.as_str()));
         let group = find_or_create(
             &aws,
             wanted,
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         let group_arn = group.target_group_arn().unwrap_or_default().to_string();
         let masters: Vec<Ipv4Addr> = context.params.masters.iter().map(|n| n.private_ip).collect();
         converge_targets(&aws, &group_arn, &masters, port).await?;
-        let wanted = Wanted::elb("listener", "listener").recorded(recorded.map(|n| n.listener_arn.as_str()));
+        let wanted = Wanted::new(Kind::Listener, "listener").recorded(recorded.map(|n| n.listener_arn.as_str()));
         let listener = find_or_create(
             &aws,
             wanted,

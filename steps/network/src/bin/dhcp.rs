@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{DhcpOptions, NewDhcpConfiguration, ResourceType};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::DhcpSection;
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::Section;
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
         let domain = context.params.dhcp_domain_name.clone();
-        let wanted = Wanted::ec2("DHCP option set", LOGICAL).recorded(context.dhcp.as_ref().map(|d| d.id.as_str()));
+        let wanted = Wanted::new(Kind::DhcpOptions, LOGICAL).recorded(context.dhcp.as_ref().map(|d| d.id.as_str()));
         let options =
             find_or_create(&aws, wanted, || find(&aws, &domain), |attempt| create(&aws, &domain, attempt)).await?;
         let id = options.dhcp_options_id().unwrap_or_default().to_string();

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::IgwSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "igw", about: "Create (or find) the internet gateway and attach it to the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
-        let wanted = Wanted::ec2("internet gateway", LOGICAL).recorded(context.igw.as_ref().map(|g| g.id.as_str()));
+        let wanted = Wanted::new(Kind::InternetGateway, LOGICAL).recorded(context.igw.as_ref().map(|g| g.id.as_str()));
         let gateway = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, attempt)).await?;
         let id = gateway.internet_gateway_id().unwrap_or_default().to_string();
         attach(&aws, &gateway, &id, &vpc_id).await?;

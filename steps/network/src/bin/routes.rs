@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{Filter, ResourceType, RouteTable};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::RoutesSection;
 use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
         let subnet_id = need(&context.subnet, Section::Subnet)?.id.clone();
         let igw_id = need(&context.igw, Section::Igw)?.id.clone();
-        let wanted = Wanted::ec2("route table", LOGICAL)
+        let wanted = Wanted::new(Kind::RouteTable, LOGICAL)
             .recorded(context.routes.as_ref().map(|r| r.route_table_id.as_str()))
             .client_token(aws.identity.client_token(LOGICAL, &vpc_id));
         let table = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &vpc_id, attempt)).await?;

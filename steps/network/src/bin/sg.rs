@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::{IngressRule, SgSection};
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
             tracing::warn!("{LOGICAL}: SSH and the API port are open to the whole internet (admin_cidr 0.0.0.0/0); pass --admin-cidr YOUR.IP/32 to `groundup init` to restrict them");
         }
         let name = context.cluster.name.clone();
-        let wanted = Wanted::ec2("security group", LOGICAL).recorded(context.sg.as_ref().map(|g| g.id.as_str()));
+        let wanted = Wanted::new(Kind::SecurityGroup, LOGICAL).recorded(context.sg.as_ref().map(|g| g.id.as_str()));
         let group =
             find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &name, &vpc_id, attempt)).await?;
         let id = group.group_id().unwrap_or_default().to_string();

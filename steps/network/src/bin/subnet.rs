@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{ResourceType, Subnet};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
 use groundup_contracts::context::need;
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::SubnetSection;
 use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::Section;
@@ -18,7 +19,7 @@ fn main() -> ExitCode {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
         let cidr = context.params.subnet_cidr;
         let cidr_text = cidr.to_string();
-        let wanted = Wanted::ec2("subnet", LOGICAL).recorded(context.subnet.as_ref().map(|s| s.id.as_str()));
+        let wanted = Wanted::new(Kind::Subnet, LOGICAL).recorded(context.subnet.as_ref().map(|s| s.id.as_str()));
         let subnet =
             find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &vpc_id, &cidr_text, attempt)).await?;
         let id = subnet.subnet_id().unwrap_or_default().to_string();

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::VpcSection;
 use groundup_contracts::plan::is_planned_id;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let cidr = context.params.vpc_cidr;
         let cidr_text = cidr.to_string();
-        let wanted = Wanted::ec2("VPC", LOGICAL).recorded(context.vpc.as_ref().map(|v| v.id.as_str()));
+        let wanted = Wanted::new(Kind::Vpc, LOGICAL).recorded(context.vpc.as_ref().map(|v| v.id.as_str()));
         let vpc = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &cidr_text, attempt)).await?;
         let id = vpc.vpc_id().unwrap_or_default().to_string();
         if !is_planned_id(&id) && vpc.cidr_block() != Some(cidr_text.as_str()) {
