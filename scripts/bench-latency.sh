@@ -20,6 +20,7 @@ groundup="$root/target/debug/groundup"
 . "$root/scripts/course-infra.sh"
 # shellcheck source=course-pki.sh
 . "$root/scripts/course-pki.sh"
+. "$root/scripts/bench-lib.sh"
 work=$(mktemp -d)
 emulator= proxy=
 stop() {
@@ -45,16 +46,6 @@ course() { course_all "$1" >/dev/null; }
 ours() {
   (cd "$1" && "$groundup" up --endpoint "$AWS_ENDPOINT" --wait --timings=json >"$1/timings.json" 2>"$1/up.log") ||
     { cat "$1/up.log" >&2; exit 1; }
-}
-timed() { # name round: prints the seconds
-  local dir="$work/$1-$2" start end
-  mkdir -p "$dir"
-  fresh "$dir"
-  start=$(date +%s.%N)
-  "$1" "$dir"
-  end=$(date +%s.%N)
-  stop
-  echo "$end - $start" | bc
 }
 
 echo "proxy: ${latency_ms} ms a call, load balancer provisioning ${provisioning_s} s, instances pending ${pending_s} s" >&2

@@ -17,6 +17,7 @@ groundup="$root/target/debug/groundup"
 . "$root/scripts/course-infra.sh"
 # shellcheck source=course-pki.sh
 . "$root/scripts/course-pki.sh"
+. "$root/scripts/bench-lib.sh"
 work=$(mktemp -d)
 emulator=
 stop() { [ -z "$emulator" ] || "$groundup" emulator stop --dir "$emulator" >/dev/null 2>&1 || true; emulator=; }
@@ -30,18 +31,7 @@ fresh() { # dir: a new emulator, warmed up (moto loads its backends on the first
 course() { course_all "$1" >/dev/null; }
 ours() { (cd "$1" && "$groundup" up --endpoint "$AWS_ENDPOINT" >/dev/null 2>"$1/up.log") || { cat "$1/up.log" >&2; exit 1; }; }
 
-timed() { # name round: prints the seconds
-  local dir="$work/$1-$2" start end
-  mkdir -p "$dir"
-  fresh "$dir"
-  start=$(date +%s.%N)
-  "$1" "$dir"
-  end=$(date +%s.%N)
-  stop
-  echo "$end - $start" | bc
-}
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 course_times=() ours_times=()
 for round in $(seq "$rounds"); do
   course_times+=("$(timed course "$round")")

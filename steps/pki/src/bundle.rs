@@ -8,7 +8,7 @@ use groundup_contracts::infra::{Node, Role};
 use groundup_contracts::pki::Layout;
 use groundup_contracts::Context;
 
-use crate::plan::Authority;
+use crate::spec::Authority;
 use crate::{encryption, kubeadm};
 
 /// One file of a bundle: where it comes from (relative to the cluster's directory) and where

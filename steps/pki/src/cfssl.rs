@@ -8,7 +8,7 @@ use groundup_contracts::pki::{CfsslCsr, CfsslName, CustomCert, KeyAlgorithm, MAX
 use serde_json::Value;
 
 use crate::names;
-use crate::plan::{Authority, CertSpec, Usage};
+use crate::spec::{Authority, CertSpec, Usage};
 
 /// The course's `kubernetes` profile, for a CSR given without a config.
 const DEFAULT_USAGES: [&str; 4] = ["signing", "key encipherment", "server auth", "client auth"];

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use groundup_contracts::infra::Node;
 use openssl::pkey::PKey;
 
-use crate::plan::{KUBEADM_ADMIN, KUBEADM_SUPER_ADMIN};
+use crate::catalogue::{KUBEADM_ADMIN, KUBEADM_SUPER_ADMIN};
 use crate::store::Store;
 
 /// (cfssl base name, kubeadm path without extension); `{host}` is the master's hostname.

@@ -1,4 +1,4 @@
-//! The cluster PKI with openssl: what to issue ([`plan`]), how to issue and inspect it
+//! The cluster PKI with openssl: what to issue ([`catalogue`] of [`spec`]s), how to issue and inspect it
 //! ([`x509`]), and where it lives on disk ([`store`]); the keys made ahead of the infrastructure
 //! ([`prepare`]); the kubeconfigs that embed the certificates
 //! ([`kubeconfig`]); the encryption-at-rest config ([`encryption`]), whose key lives
@@ -10,12 +10,13 @@
 //! fingerprints.
 
 pub mod bundle;
+pub mod catalogue;
 pub mod cfssl;
 pub mod encryption;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod names;
-pub mod plan;
 pub mod prepare;
+pub mod spec;
 pub mod store;
 pub mod x509;

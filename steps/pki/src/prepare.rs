@@ -9,7 +9,7 @@ use groundup_contracts::infra::{ComputeSection, KeyPair, NlbSection, Node, Role}
 use groundup_contracts::params::NodeSpec;
 use groundup_contracts::{Context, ContextError};
 
-use crate::plan::{certificates, CertSpec};
+use crate::{catalogue::certificates, spec::CertSpec};
 
 /// Stands in for the load balancer's DNS name, which only the SANs use.
 const NO_LOAD_BALANCER_YET: &str = "load-balancer.invalid";

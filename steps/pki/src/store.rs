@@ -12,7 +12,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
 use crate::names;
-use crate::plan::Authority;
+use crate::spec::Authority;
 use crate::x509::{name_text, sans, Issued};
 
 /// Where certificates of nodes that are gone are kept, inside the store.
@@ -232,4 +232,41 @@ fn hex(bytes: &[u8]) -> String {
 
 fn pem(name: &str, encoded: Result<Vec<u8>, openssl::error::ErrorStack>) -> Result<Vec<u8>, String> {
     encoded.map_err(|e| format!("cannot encode {name}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{CertSpec, Usage};
+    use crate::x509::{issue_ca, issue_leaf};
+    use groundup_contracts::pki::{KeyAlgorithm, PkiParams};
+
+    #[test]
+    fn a_leaf_is_never_saved_under_a_ca_name_or_outside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("pki").to_str().unwrap(), "test").unwrap();
+        let params = PkiParams { key: KeyAlgorithm::EcdsaP256, ..PkiParams::default() };
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let issued = issue_leaf(
+            &CertSpec::new("admin", Authority::Kubernetes, "admin", None, Usage { server: false, client: true }),
+            &ca.cert,
+            &ca.key,
+            &params,
+        )
+        .unwrap();
+        for name in ["ca", "etcd-ca-key", "front-proxy-ca", "../evil", ".hidden"] {
+            assert!(store.save_leaf(name, &issued).is_err(), "{name}");
+        }
+        let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(written, ["pki"]);
+        let certificates = |dir: &std::path::Path| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+                .count()
+        };
+        assert_eq!(certificates(&store.dir), 0);
+        store.save_leaf("admin", &issued).unwrap();
+        assert!(store.cert_path("admin").exists());
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use groundup_contracts::pki::{CaSection, CertRecord, PkiParams};
 use groundup_contracts::Context;
-use groundup_pki::plan::Authority;
+use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
 use groundup_pki::x509::{ca_problems, issue_ca, new_key};
 use groundup_runtime::harness::{run_step, StepInfo};

@@ -10,7 +10,7 @@ use groundup_contracts::context::need;
 use groundup_contracts::pki::{KubeconfigRecord, KubeconfigSection};
 use groundup_contracts::Section;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
-use groundup_pki::plan::Authority;
+use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};

@@ -1,0 +1,122 @@
+//! The SSH key: made locally once (0400 in a 0700 directory), imported as the cluster's key
+//! pair, and checked by fingerprint against the one AWS holds.
+
+use super::*;
+
+/// The private key lives only in `<ssh_dir>/<cluster>.id_rsa` (`ssh/` unless another cluster
+/// has it); AWS gets the public half. The key is written before it is imported, so a crash in
+/// between leaves a key to import, not a lost one.
+pub(super) async fn ensure_key_pair(
+    aws: &Aws,
+    ssh_dir: &str,
+    name: &str,
+    recorded: Option<&str>,
+) -> Result<KeyPair, CloudError> {
+    let file = format!("{name}.id_rsa");
+    let path = PathBuf::from(ssh_dir).join(&file);
+    // Checked and claimed before its key is trusted; a plan creates nothing.
+    let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Conflict)?;
+    let remote = find_key_pair(aws).await?;
+    let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
+    let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
+    let wanted = Wanted::new(Kind::KeyPair, "key-pair").recorded(recorded);
+    let found = find_or_create(
+        aws,
+        wanted,
+        || async { Ok(remote.clone()) },
+        |attempt| import_key_pair(aws, name, key.as_ref(), &fingerprint, attempt),
+    )
+    .await?;
+    if !is_planned_id(found.key_name().unwrap_or_default()) {
+        check_fingerprint(&found, &fingerprint, &path)?;
+    }
+    Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
+}
+
+/// The private key on disk, made if there is none yet. In a plan nothing is written, so a
+/// key still to be made is `None`.
+fn local_key(
+    dir: Option<&ClusterDir>,
+    file: &str,
+    path: &std::path::Path,
+    remote: Option<&KeyPairInfo>,
+) -> Result<Option<Rsa<Private>>, CloudError> {
+    match (path.exists(), remote, dir) {
+        (true, _, _) => keys::read_private(path).map(Some).map_err(CloudError::Conflict),
+        (false, Some(found), _) => Err(CloudError::Conflict(format!(
+            "key pair {} exists but its private key {} is gone; delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one",
+            found.key_name().unwrap_or(file),
+            path.display()
+        ))),
+        (false, None, None) => Ok(None),
+        (false, None, Some(dir)) => {
+            let key = keys::generate().map_err(CloudError::Conflict)?;
+            let key = keys::write_private(dir, file, key).map_err(CloudError::Conflict)?;
+            tracing::info!("compute: wrote a new SSH key to {}", path.display());
+            Ok(Some(key))
+        }
+    }
+}
+
+async fn find_key_pair(aws: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
+    let out = aws
+        .ec2
+        .describe_key_pairs()
+        .set_filters(Some(aws.identity.filters("key-pair")))
+        .send()
+        .await
+        .api("DescribeKeyPairs")?;
+    Ok(out.key_pairs().to_vec())
+}
+
+/// The emulator computes fingerprints its own way, so the one we computed at import time is
+/// kept in a tag and compared; AWS's own field is the fallback.
+fn check_fingerprint(found: &KeyPairInfo, local: &str, path: &std::path::Path) -> Result<(), CloudError> {
+    let tagged = found.tags().iter().find(|t| t.key() == Some(FINGERPRINT_TAG)).and_then(|t| t.value());
+    let remote = tagged.or(found.key_fingerprint()).unwrap_or_default();
+    if remote == local {
+        return Ok(());
+    }
+    Err(CloudError::Conflict(format!(
+        "key pair {} has fingerprint {remote}, but {} has {local}; restore the matching private key, or delete the key pair to replace it",
+        found.key_name().unwrap_or_default(),
+        path.display()
+    )))
+}
+
+async fn import_key_pair(
+    aws: &Aws,
+    name: &str,
+    key: Option<&Rsa<Private>>,
+    fingerprint: &str,
+    attempt: Attempt,
+) -> Result<KeyPairInfo, CloudError> {
+    let key = key.ok_or_else(|| CloudError::Conflict("the SSH key is not made yet".into()))?;
+    let mut tags = aws.identity.ec2_tags("key-pair", name);
+    tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
+    let spec = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(ResourceType::KeyPair)
+        .set_tags(Some(tags.clone()))
+        .build();
+    let out = aws
+        .ec2
+        .import_key_pair()
+        .dry_run(attempt.dry_run)
+        .key_name(name)
+        .public_key_material(aws_smithy_types::Blob::new(keys::openssh_public(key)))
+        .tag_specifications(spec)
+        .send()
+        .await
+        .api("ImportKeyPair")
+        .map_err(|e| match e.code() {
+            Some("InvalidKeyPair.Duplicate") => CloudError::Conflict(format!(
+                "a key pair named `{name}` exists but is not tagged as this cluster's; delete or rename it"
+            )),
+            _ => e,
+        })?;
+    Ok(KeyPairInfo::builder()
+        .key_name(out.key_name().unwrap_or(name))
+        .set_key_pair_id(out.key_pair_id().map(String::from))
+        .set_tags(Some(tags))
+        .build())
+}

@@ -1,0 +1,90 @@
+//! Course section "Create The Compute Resources": the image, the SSH key pair, and the
+//! masters and workers, each with its fixed private IP, a public IP, the course's user data
+//! and source/dest check off. The image (`image.rs`), the key pair (`key.rs`) and the
+//! instances (`instances.rs`) each have their module; this file puts them together.
+
+mod image;
+mod instances;
+mod key;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceType, KeyPairInfo,
+    ResourceType, Tag,
+};
+use clap::Args;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use groundup_cloud::{
+    find_or_create, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError, Polled, Wanted,
+    RESOURCE_TAG,
+};
+use groundup_cluster::{
+    balancer, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,
+};
+use groundup_contracts::context::need;
+use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
+use groundup_contracts::kinds::Kind;
+use groundup_contracts::params::ImageSelector;
+use groundup_contracts::plan::is_planned_id;
+use groundup_contracts::{Context, Section};
+use groundup_runtime::files::ClusterDir;
+use groundup_runtime::harness::StepInfo;
+use openssl::pkey::Private;
+use openssl::rsa::Rsa;
+
+use image::resolve_image;
+use instances::ensure_instances;
+use key::ensure_key_pair;
+
+const FINGERPRINT_TAG: &str = "groundup:fingerprint";
+/// Launches in flight at once: fast for 55 nodes, gentle on API rate limits.
+const CONCURRENT_LAUNCHES: usize = 16;
+
+/// What every launch shares.
+struct LaunchPlan {
+    image_id: String,
+    key_name: String,
+    instance_type: String,
+    subnet_id: String,
+    group_id: String,
+}
+
+#[derive(Args, Debug)]
+struct ComputeArgs {
+    /// Also wait (up to 10 minutes) until the cluster's load balancer is active, while the
+    /// instances start (`groundup up --wait` passes it)
+    #[arg(long)]
+    wait: bool,
+}
+
+fn main() -> ExitCode {
+    let info = StepInfo { name: "compute", about: "Create (or find) the SSH key pair and the masters and workers" };
+    run_aws_step(info, |mut context, args: ComputeArgs, aws| async move {
+        let plan = LaunchPlan {
+            subnet_id: need(&context.subnet, Section::Subnet)?.id.clone(),
+            group_id: need(&context.sg, Section::Sg)?.id.clone(),
+            image_id: resolve_image(&aws, &context).await?,
+            key_name: context.cluster.name.clone(),
+            instance_type: context.params.instance_type.clone(),
+        };
+        let balancer = args.wait.then(|| need(&context.nlb, Section::Nlb)).transpose()?.map(|n| n.arn.clone());
+        let balancer_active = async {
+            match balancer {
+                Some(arn) if !aws.planning() => balancer::wait_active(&aws, "compute", &arn).await,
+                _ => Ok(()),
+            }
+        };
+        let recorded = context.compute.as_ref().map(|c| c.key_pair.name.as_str());
+        let machines = async {
+            let key_pair = ensure_key_pair(&aws, &context.params.ssh_dir, &plan.key_name, recorded).await?;
+            Ok((key_pair, ensure_instances(&aws, &context, &plan).await?))
+        };
+        let ((key_pair, nodes), ()) = futures_util::future::try_join(machines, balancer_active).await?;
+        context.compute = Some(ComputeSection { image_id: plan.image_id, key_pair, nodes });
+        Ok(context)
+    })
+}
