@@ -222,15 +222,11 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
         assert_eq!(tree(&remote.path().join(&hostname)), tree(&bundle(&hostname)), "{hostname}");
     }
 
-    // Nothing differs: nothing is copied, and stderr says so per node.
+    // Nothing differs: nothing is copied.
     let third = distribute(&offline, &cluster, remote.path(), &[]);
     assert_success(&third, "distribute again");
     for (hostname, outcome) in summary(&third) {
         assert_eq!(outcome["copied"], serde_json::json!([]), "{hostname} copied again: {outcome}");
-        assert!(
-            String::from_utf8_lossy(&third.stderr).contains(&format!("{hostname} (127.0.0.1:{SSHD_PORT}): 0 copied")),
-            "{hostname}"
-        );
     }
 
     // A changed file and a loosened key mode are put right, and only they.

@@ -10,11 +10,7 @@ use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProx
 const RESOURCES: usize = 6 + 4 + 7 + 3 + 19 + 7 + 1 + 6;
 
 fn plan(cluster: &TestCluster, extra: &[&str]) -> PlanSection {
-    let mut args = vec!["up", "--plan"];
-    args.extend_from_slice(extra);
-    let output = cluster.groundup(&args);
-    assert_success(&output, "up --plan");
-    serde_json::from_slice(&output.stdout).expect("up --plan writes the plan as JSON on stdout")
+    cluster.plan(extra)
 }
 
 fn actions(plan: &PlanSection) -> Vec<Action> {

@@ -124,6 +124,21 @@ impl TestCluster {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// What `groundup up --plan <extra>` would do, read from its JSON output.
+    pub fn plan(&self, extra: &[&str]) -> groundup_contracts::plan::PlanSection {
+        let mut args = vec!["up", "--plan"];
+        args.extend_from_slice(extra);
+        let output = self.groundup(&args);
+        assert_success(&output, "up --plan");
+        serde_json::from_slice(&output.stdout).expect("up --plan writes the plan as JSON on stdout")
+    }
+
+    /// Whether `groundup up --plan` finds every resource as it should be: nothing to do.
+    pub fn converged(&self) -> bool {
+        let plan = self.plan(&[]);
+        plan.resources.iter().all(|r| r.action == groundup_contracts::plan::Action::Leave)
+    }
+
     /// Runs `groundup-<step>` with `stdin` as its input.
     pub fn step(&self, step: &str, stdin: &str) -> Output {
         self.run_step(step, &[], stdin)
