@@ -133,10 +133,10 @@ impl TestCluster {
         serde_json::from_slice(&output.stdout).expect("up --plan writes the plan as JSON on stdout")
     }
 
-    /// Whether `groundup up --plan` finds every resource as it should be: nothing to do.
-    pub fn converged(&self) -> bool {
+    /// What `groundup up --plan` would still do: empty when every resource is as it should be.
+    pub fn pending_work(&self) -> Vec<groundup_contracts::plan::PlannedResource> {
         let plan = self.plan(&[]);
-        plan.resources.iter().all(|r| r.action == groundup_contracts::plan::Action::Leave)
+        plan.resources.into_iter().filter(|r| r.action != groundup_contracts::plan::Action::Leave).collect()
     }
 
     /// Runs `groundup-<step>` with `stdin` as its input.

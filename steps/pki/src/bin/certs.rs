@@ -178,11 +178,14 @@ fn unreadable(error: String) -> Vec<String> {
 
 /// The certificates groundup wrote that are no longer planned (a node scaled away, a custom
 /// request dropped): each a plain name that is no CA's and no planned certificate's.
+/// Certificates groundup wrote that the spec no longer names and that are still in place (the
+/// record keeps a retired one's name; it is gone from here once moved).
 fn retiring(store: &Store, plan: &[CertSpec]) -> Vec<String> {
     store
         .written()
         .into_iter()
         .filter(|name| names::plain(name).is_ok())
+        .filter(|name| store.cert_path(name).exists() || store.key_path(name).exists())
         .filter(|name| !Authority::ALL.iter().any(|a| names::collide(name, a.file())))
         .filter(|name| !plan.iter().any(|spec| names::collide(name, &spec.name)))
         .collect()
