@@ -11,15 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-1}
 latency_ms=${LATENCY_MS:-40} provisioning_s=${PROVISIONING_S:-60} pending_s=${PENDING_S:-30}
-for tool in aws cfssl cfssljson jq; do
-  command -v $tool >/dev/null || { echo "$tool is missing (aws: pip install awscli; cfssl: apt-get install golang-cfssl)" >&2; exit 1; }
-done
-cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
-groundup="$root/target/debug/groundup"
-# shellcheck source=course-infra.sh
-. "$root/scripts/course-infra.sh"
-# shellcheck source=course-pki.sh
-. "$root/scripts/course-pki.sh"
+# shellcheck source=bench-lib.sh
 . "$root/scripts/bench-lib.sh"
 work=$(mktemp -d)
 emulator= proxy=

@@ -6,17 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=${1:-3}
-missing() { echo "$1 is missing: $2" >&2; exit 1; }
-command -v aws >/dev/null || missing aws "pip install awscli"
-command -v cfssl >/dev/null || missing cfssl "apt-get install golang-cfssl"
-command -v cfssljson >/dev/null || missing cfssljson "apt-get install golang-cfssl"
-command -v jq >/dev/null || missing jq "apt-get install jq (the course's image lookup pipes into it)"
-cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
-groundup="$root/target/debug/groundup"
-# shellcheck source=course-infra.sh
-. "$root/scripts/course-infra.sh"
-# shellcheck source=course-pki.sh
-. "$root/scripts/course-pki.sh"
+# shellcheck source=bench-lib.sh
 . "$root/scripts/bench-lib.sh"
 work=$(mktemp -d)
 emulator=
