@@ -50,6 +50,34 @@ pub enum Role {
     Worker,
 }
 
+impl Role {
+    /// As in node names and user data: `master`, `worker`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+/// The logical name of a node, as its identity tag and the course's user data have it:
+/// `master-0`, `worker-2`.
+pub fn node_logical_name(role: Role, index: u32) -> String {
+    format!("{}-{index}", role.name())
+}
+
+/// A node's Name tag, as in the course: `<cluster>-master-0`.
+pub fn node_name(cluster: &str, role: Role, index: u32) -> String {
+    format!("{cluster}-{}", node_logical_name(role, index))
+}
+
+/// The private DNS name EC2 gives an instance with this address in this region
+/// (`ip-172-31-0-10.us-east-2.compute.internal`, `.ec2.internal` in us-east-1), known before
+/// the instance exists.
+pub fn private_dns_name(region: &str, ip: Ipv4Addr) -> String {
+    format!("ip-{}.{}", ip.to_string().replace('.', "-"), crate::region::internal_domain(region))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Node {
     /// The Name tag: `<cluster>-master-<i>` / `<cluster>-worker-<i>`.

@@ -8,7 +8,7 @@ pub mod keys;
 
 use std::net::Ipv4Addr;
 
-use groundup_contracts::infra::Role;
+use groundup_contracts::infra::{node_logical_name, node_name, Role};
 use groundup_contracts::params::{NodeSpec, Params, UBUNTU_NAME_PATTERN};
 use ipnet::Ipv4Net;
 
@@ -105,12 +105,12 @@ pub struct PlannedNode {
 impl PlannedNode {
     /// The identity tag's logical name, e.g. `master-0`.
     pub fn logical(&self) -> String {
-        format!("{}-{}", role_name(self.role), self.index)
+        node_logical_name(self.role, self.index)
     }
 
     /// The Name tag, as in the course: `<cluster>-master-0`.
     pub fn name(&self, cluster: &str) -> String {
-        format!("{cluster}-{}", self.logical())
+        node_name(cluster, self.role, self.index)
     }
 
     /// The course's user data: `name=master-0`, `name=worker-0|pod-cidr=172.20.0.0/24`.
@@ -119,13 +119,6 @@ impl PlannedNode {
             Some(pod_cidr) => format!("name={}|pod-cidr={pod_cidr}", self.logical()),
             None => format!("name={}", self.logical()),
         }
-    }
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Master => "master",
-        Role::Worker => "worker",
     }
 }
 

@@ -5,7 +5,7 @@
 //! (`<cluster>-worker-<i>`, `ip-172-31-0-10`, as `compute` names them). Only the SANs need the
 //! infrastructure, and `certs` signs for them when its turn comes, adopting the keys it finds.
 
-use groundup_contracts::infra::{ComputeSection, KeyPair, NlbSection, Node, Role};
+use groundup_contracts::infra::{node_name, private_dns_name, ComputeSection, KeyPair, NlbSection, Node, Role};
 use groundup_contracts::params::NodeSpec;
 use groundup_contracts::{Context, ContextError};
 
@@ -23,7 +23,7 @@ pub fn planned(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         .into_iter()
         .flat_map(|(role, specs)| specs.iter().enumerate().map(move |(i, spec)| (role, i, spec)))
         .map(|(role, i, spec)| {
-            let name = format!("{}-{}-{i}", context.cluster.name, role_name(role));
+            let name = node_name(&context.cluster.name, role, i as u32);
             let found = recorded.iter().find(|n| n.name == name && n.private_ip == spec.private_ip);
             found.cloned().unwrap_or_else(|| predict(context, name, role, i, spec))
         })
@@ -43,17 +43,9 @@ pub fn planned(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     certificates(&predicted)
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Master => "master",
-        Role::Worker => "worker",
-    }
-}
-
 /// The node `compute` will record: EC2 names a host after its private address.
 fn predict(context: &Context, name: String, role: Role, index: usize, spec: &NodeSpec) -> Node {
-    let hostname = format!("ip-{}", spec.private_ip.to_string().replace('.', "-"));
-    let domain = groundup_contracts::region::internal_domain(&context.cluster.region);
+    let private_dns = private_dns_name(&context.cluster.region, spec.private_ip);
     Node {
         name,
         role,
@@ -61,8 +53,8 @@ fn predict(context: &Context, name: String, role: Role, index: usize, spec: &Nod
         instance_id: String::new(),
         private_ip: spec.private_ip,
         public_ip: None,
-        private_dns: format!("{hostname}.{domain}"),
-        hostname,
+        hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
+        private_dns,
         pod_cidr: spec.pod_cidr,
     }
 }

@@ -2,6 +2,7 @@
 //! those of nodes no longer in the spec, and record each node's addresses.
 
 use super::*;
+use groundup_contracts::infra::private_dns_name;
 
 /// Terminates the nodes the spec no longer has, then finds or launches every planned node,
 /// concurrently, waits until all run and records them: the section lists exactly the plan.
@@ -234,7 +235,7 @@ fn record(context: &Context, node: &PlannedNode, id: &str, instance: Option<&Ins
             let public_ip = instance.public_ip_address().and_then(|ip| ip.parse().ok());
             (public_ip, instance.private_dns_name().unwrap_or_default().to_string())
         }
-        None if is_planned_id(id) => (None, predicted_dns(&context.cluster.region, private_ip)),
+        None if is_planned_id(id) => (None, private_dns_name(&context.cluster.region, private_ip)),
         None => return Err(CloudError::Conflict(format!("instance {id} ({}) vanished", node.logical()))),
     };
     Ok(Node {
@@ -248,9 +249,4 @@ fn record(context: &Context, node: &PlannedNode, id: &str, instance: Option<&Ins
         private_dns,
         pod_cidr: node.spec.pod_cidr,
     })
-}
-
-/// `ip-172-31-0-10.us-east-2.compute.internal` (`.ec2.internal` in us-east-1).
-fn predicted_dns(region: &str, ip: std::net::Ipv4Addr) -> String {
-    format!("ip-{}.{}", ip.to_string().replace('.', "-"), groundup_contracts::region::internal_domain(region))
 }
