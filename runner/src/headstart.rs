@@ -7,14 +7,20 @@
 use std::path::Path;
 use std::time::Instant;
 
+use groundup_contracts::steps::{self, Makes};
 use groundup_contracts::Context;
 
 use crate::state::StateLock;
 use crate::step::{find_step, step_command};
 
-/// The step that runs the head start (`--prepare`), and the steps that wait for it to end.
+/// The step that runs the head start (`--prepare`).
 const PREPARING_STEP: &str = "ca";
-pub const PKI_STEPS: [&str; 2] = ["ca", "certs"];
+
+/// Whether `step` must wait for the head start to end: every step that writes the cluster's
+/// local files (the steps table's non-cloud steps), so that each finds every key it made.
+pub fn must_wait(step: &str) -> bool {
+    steps::step(step).is_some_and(|s| s.makes != Makes::Cloud)
+}
 
 /// A running head start. Finished (waited for) before the first PKI step, or when dropped, so
 /// that a run that fails earlier still leaves only complete keys and no process behind.

@@ -9,7 +9,7 @@ use clap::Args;
 use groundup_contracts::{Context, Target};
 use groundup_runtime::files::home_of;
 
-use crate::headstart::{HeadStart, PKI_STEPS};
+use crate::headstart::{self, HeadStart};
 use crate::init::InitArgs;
 use crate::state;
 use crate::step::{plans, run_step};
@@ -91,7 +91,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let total = Instant::now();
     let mut head_start = HeadStart::start(&context, &steps, &args.state, &lock);
     for (i, step) in steps.iter().enumerate() {
-        if let Some(prepared) = head_start.take_if(|_| PKI_STEPS.contains(&step.as_str())) {
+        if let Some(prepared) = head_start.take_if(|_| headstart::must_wait(step)) {
             prepared.finish();
         }
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
