@@ -14,8 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
@@ -121,7 +119,7 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
         outcome.error = result.err().map(|e| format!("{e:#}"));
         outcome
     };
-    let outcomes = concurrently(&compute.nodes, serve);
+    let outcomes = concurrently(&compute.nodes, serve)?;
 
     for outcome in &outcomes {
         let at = outcome.address.as_deref().map(|a| format!(" ({a})")).unwrap_or_default();
@@ -152,20 +150,10 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
 }
 
 /// Runs `serve` on every node, at most [`CONCURRENCY`] at a time; the outcomes in node order.
-fn concurrently(nodes: &[Node], serve: impl Fn(&Node) -> Outcome + Sync) -> Vec<Outcome> {
-    let next = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..nodes.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..CONCURRENCY.min(nodes.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(node) = nodes.get(i) else { break };
-                let outcome = serve(node);
-                outcomes.lock().unwrap()[i] = Some(outcome);
-            });
-        }
-    });
-    outcomes.into_inner().unwrap().into_iter().map(|o| o.expect("every node served")).collect()
+fn concurrently(nodes: &[Node], serve: impl Fn(&Node) -> Outcome + Sync) -> Result<Vec<Outcome>> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(CONCURRENCY).build()?;
+    Ok(pool.install(|| nodes.par_iter().map(&serve).collect()))
 }
 
 /// The node's files from its bundle, at their places under `root` (`` for `/`).
@@ -317,9 +305,7 @@ fn quote(text: &str) -> String {
 /// such characters is refused.
 fn known_hosts_file(state: &Path) -> Result<PathBuf> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut name = state.file_name().unwrap_or_default().to_os_string();
-    name.push(".known_hosts");
-    let path = std::path::absolute(state.with_file_name(name))?;
+    let path = std::path::absolute(state::beside(state, ".known_hosts"))?;
     let text = path.display().to_string();
     if text.chars().any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '%' | '#')) {
         bail!("the known_hosts file {text} would be misread by ssh (a space, quote, `\\`, `%` or `#` in its path); move the state file");

@@ -128,9 +128,14 @@ impl Drop for StateLock {
 }
 
 fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    path.with_file_name(name)
+    beside(path, ".lock")
+}
+
+/// A file of the state file's own beside it: `groundup.json` + `.lock` is `groundup.json.lock`.
+pub fn beside(state: &Path, suffix: &str) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    state.with_file_name(name)
 }
 
 pub fn save(path: &Path, context: &Context) -> Result<()> {
