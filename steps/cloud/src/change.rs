@@ -33,7 +33,13 @@ impl Aws {
         self.gate(logical, what, false, |_| call()).await
     }
 
-    async fn gate<T, F, Fut>(&self, logical: &str, what: &str, dry_run: bool, call: F) -> Result<Option<T>, CloudError>
+    pub(crate) async fn gate<T, F, Fut>(
+        &self,
+        logical: &str,
+        what: &str,
+        dry_run: bool,
+        call: F,
+    ) -> Result<Option<T>, CloudError>
     where
         F: FnOnce(bool) -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,

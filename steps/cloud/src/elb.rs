@@ -1,5 +1,7 @@
 use std::collections::HashMap;
 
+use groundup_contracts::kinds::Kind;
+
 use crate::client::Aws;
 use crate::error::{AwsResultExt, CloudError};
 use crate::identity::{CLUSTER_TAG, RESOURCE_TAG};
@@ -9,7 +11,8 @@ use crate::identity::{CLUSTER_TAG, RESOURCE_TAG};
 /// and refuse a same-named resource that belongs to someone else.
 pub async fn owned_by_name<T: crate::find::HasId>(
     aws: &Aws,
-    kind: &str,
+    kind: Kind,
+    name: &str,
     logical: &str,
     found: Vec<T>,
 ) -> Result<Vec<T>, CloudError> {
@@ -32,13 +35,8 @@ pub async fn owned_by_name<T: crate::find::HasId>(
         })
     };
     let (mine, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| ours(&r.id()));
-    if mine.is_empty() {
-        if let Some(other) = foreign.first() {
-            return Err(CloudError::Conflict(format!(
-                "a {kind} named like this cluster's exists but is not tagged as its `{logical}`: {}; delete or rename it",
-                other.id()
-            )));
-        }
+    if mine.is_empty() && !foreign.is_empty() {
+        return Err(CloudError::Foreign { kind: kind.label(), name: name.into(), logical: logical.into() });
     }
     Ok(mine)
 }

@@ -5,6 +5,8 @@ use groundup_contracts::context::parse_url;
 use groundup_contracts::Target;
 use groundup_runtime::StepError;
 
+use crate::resource::Immutable;
+
 /// What can go wrong talking to AWS, with enough detail to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum CloudError {
@@ -15,6 +17,14 @@ pub enum CloudError {
     Unreachable { action: String, detail: String },
     #[error("found {} {kind}s tagged as this cluster's `{logical}`: {}", ids.len(), ids.join(", "))]
     Ambiguous { kind: String, logical: String, ids: Vec<String> },
+    #[error("{kind} {id}: {} is {}, the context asks for {}; it cannot change in place: {}", refused.field, refused.now, refused.wanted, refused.way_forward)]
+    Immutable { kind: &'static str, id: String, refused: Box<Immutable> },
+    #[error("a {kind} named `{name}` exists but is not tagged as this cluster's `{logical}`; delete or rename it")]
+    Foreign { kind: &'static str, name: String, logical: String },
+    #[error("{kind} {id} vanished while the step ran")]
+    Vanished { kind: &'static str, id: String },
+    #[error("AWS answered without the {what} of `{logical}`")]
+    Incomplete { logical: String, what: &'static str },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -34,8 +44,15 @@ impl CloudError {
         if let CloudError::Context(e) = self {
             return e.into();
         }
+        if let CloudError::Immutable { .. } = self {
+            // The way forward is in the message; the context asks for what cannot be.
+            return StepError { message: format!("{self}; nothing was changed"), hint: None, bad_input: true };
+        }
         let hint = match &self {
             CloudError::Unreachable { .. } => unreachable_hint(target),
+            CloudError::Vanished { .. } => {
+                "something else is changing the cluster's resources; run the step again".into()
+            }
             CloudError::Ambiguous { .. } => {
                 "delete the extra ones (or remove their groundup:* tags) and run the step again".to_string()
             }

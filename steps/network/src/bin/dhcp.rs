@@ -4,88 +4,165 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{DhcpOptions, NewDhcpConfiguration, ResourceType};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::DhcpSection;
-use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
-const LOGICAL: &str = "dhcp";
 const NAME_SERVERS: &str = "AmazonProvidedDNS";
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "dhcp", about: "Create (or find) the DHCP option set and associate it with the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
-        let domain = context.params.dhcp_domain_name.clone();
-        let wanted = Wanted::new(Kind::DhcpOptions, LOGICAL).recorded(context.dhcp.as_ref().map(|d| d.id.as_str()));
-        let options =
-            find_or_create(&aws, wanted, || find(&aws, &domain), |attempt| create(&aws, &domain, attempt)).await?;
+        let wanted = WantedOptions {
+            vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
+            domain: context.params.dhcp_domain_name.clone(),
+            recorded: context.dhcp.as_ref().map(|d| d.id.clone()),
+        };
+        let options = converge(&aws, &wanted).await?;
         let id = options.dhcp_options_id().unwrap_or_default().to_string();
-        if !is_planned_id(&id) {
-            check_domain(&options, &id, &domain)?;
-            ensure_tagged(&aws, &options, &id).await?;
-        }
-        associate(&aws, &id, &vpc_id).await?;
-        context.dhcp = Some(DhcpSection { id, domain_name: domain });
+        context.dhcp = Some(DhcpSection { id, domain_name: wanted.domain });
         Ok(context)
     })
 }
 
-/// By tags; and after a run was killed while creating the set, also an untagged set with
-/// exactly the cluster's options, which is the one it made (the emulator does not apply tags
-/// at creation, so its sets are untagged until the step tags them).
-async fn find(aws: &Aws, domain: &str) -> Result<Vec<DhcpOptions>, CloudError> {
-    let out = aws
-        .ec2
-        .describe_dhcp_options()
-        .set_filters(Some(aws.identity.filters(LOGICAL)))
-        .send()
-        .await
-        .api("DescribeDhcpOptions")?;
-    if !out.dhcp_options().is_empty() || aws.journal.pending(LOGICAL).is_none() {
-        return Ok(out.dhcp_options().to_vec());
-    }
-    let all = aws.ec2.describe_dhcp_options().send().await.api("DescribeDhcpOptions")?;
-    Ok(all.dhcp_options().iter().filter(|o| o.tags().is_empty() && configured(o) == [domain]).cloned().collect())
+struct WantedOptions {
+    vpc_id: String,
+    domain: String,
+    recorded: Option<String>,
 }
 
-async fn create(aws: &Aws, domain: &str, attempt: Attempt) -> Result<DhcpOptions, CloudError> {
-    let option = |key: &str, value: &str| NewDhcpConfiguration::builder().key(key).values(value).build();
-    let out = aws
-        .ec2
-        .create_dhcp_options()
-        .dry_run(attempt.dry_run)
-        .dhcp_configurations(option("domain-name", domain))
-        .dhcp_configurations(option("domain-name-servers", NAME_SERVERS))
-        .tag_specifications(aws.identity.tag_spec(ResourceType::DhcpOptions, LOGICAL, &aws.identity.cluster))
-        .send()
-        .await
-        .api("CreateDhcpOptions")?;
-    out.dhcp_options.ok_or_else(|| CloudError::Conflict("CreateDhcpOptions returned nothing".into()))
+struct OptionsState {
+    /// The domain names of a set whose name servers are AmazonProvidedDNS alone.
+    domains: Vec<String>,
+    tagged: bool,
+    associated: bool,
 }
 
-/// The emulator ignores TagSpecifications on this call: tagging again keeps the set findable.
-async fn ensure_tagged(aws: &Aws, options: &DhcpOptions, id: &str) -> Result<(), CloudError> {
-    if aws.identity.matches(options.tags(), LOGICAL) {
-        return Ok(());
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fix {
+    /// The emulator ignores TagSpecifications on CreateDhcpOptions: tagging again keeps the
+    /// set findable.
+    Tag,
+    Associate(String),
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fix::Tag => f.write_str("tag it as the cluster's"),
+            Fix::Associate(vpc) => write!(f, "associate with {vpc}"),
+        }
     }
-    aws.change(LOGICAL, "tag it as the cluster's", |dry_run| {
-        retry_eventual(move || async move {
-            aws.ec2
-                .create_tags()
-                .dry_run(dry_run)
-                .resources(id)
-                .set_tags(Some(aws.identity.ec2_tags(LOGICAL, &aws.identity.cluster)))
-                .send()
-                .await
-                .api("CreateTags")
+}
+
+impl Resource for WantedOptions {
+    const KIND: Kind = Kind::DhcpOptions;
+    type Described = DhcpOptions;
+    type Actual = OptionsState;
+    type Fix = Fix;
+
+    fn logical(&self) -> &str {
+        "dhcp"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    /// By tags; and after a run was killed while creating the set, also an untagged set with
+    /// exactly the cluster's options, which is the one it made (the emulator does not apply
+    /// tags at creation, so its sets are untagged until the step tags them).
+    async fn find(&self, aws: &Aws) -> Result<Vec<DhcpOptions>, CloudError> {
+        let filters = aws.identity.filters(self.logical());
+        let out = aws.ec2.describe_dhcp_options().set_filters(Some(filters)).send().await.api("DescribeDhcpOptions")?;
+        if !out.dhcp_options().is_empty() || aws.journal.pending(self.logical()).is_none() {
+            return Ok(out.dhcp_options().to_vec());
+        }
+        let all = aws.ec2.describe_dhcp_options().send().await.api("DescribeDhcpOptions")?;
+        Ok(all
+            .dhcp_options()
+            .iter()
+            .filter(|o| o.tags().is_empty() && configured(o) == [&self.domain])
+            .cloned()
+            .collect())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<DhcpOptions, CloudError> {
+        let option = |key: &str, value: &str| NewDhcpConfiguration::builder().key(key).values(value).build();
+        let out = aws
+            .ec2
+            .create_dhcp_options()
+            .dry_run(attempt.dry_run)
+            .dhcp_configurations(option("domain-name", &self.domain))
+            .dhcp_configurations(option("domain-name-servers", NAME_SERVERS))
+            .tag_specifications(aws.identity.tag_spec(ResourceType::DhcpOptions, self.logical(), &aws.identity.cluster))
+            .send()
+            .await
+            .api("CreateDhcpOptions")?;
+        out.dhcp_options.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, aws: &Aws, found: &DhcpOptions) -> Result<OptionsState, CloudError> {
+        let id = found.dhcp_options_id();
+        let associated = aws
+            .read_existing(&self.vpc_id, || async {
+                let vpcs = aws.ec2.describe_vpcs().vpc_ids(&self.vpc_id).send().await.api("DescribeVpcs")?;
+                Ok(vpcs.vpcs().iter().any(|v| v.dhcp_options_id() == id))
+            })
+            .await?;
+        Ok(OptionsState {
+            domains: configured(found).into_iter().map(String::from).collect(),
+            tagged: aws.identity.matches(found.tags(), self.logical()),
+            associated: associated.unwrap_or(false),
         })
-    })
-    .await?;
-    Ok(())
+    }
+
+    /// Option sets are immutable: a different domain needs a new set, which is the user's call.
+    fn diff(&self, actual: Option<&OptionsState>) -> Vec<Change<Fix>> {
+        let Some(actual) = actual else { return vec![Change::InPlace(Fix::Associate(self.vpc_id.clone()))] };
+        if actual.domains != [self.domain.as_str()] {
+            let now = format!("{:?} (with {NAME_SERVERS})", actual.domains);
+            return vec![Change::Immutable(Immutable::param(
+                "domain-name",
+                now,
+                &self.domain,
+                "params.dhcp_domain_name",
+            ))];
+        }
+        let mut changes = Vec::new();
+        if !actual.tagged {
+            changes.push(Change::InPlace(Fix::Tag));
+        }
+        if !actual.associated {
+            changes.push(Change::InPlace(Fix::Associate(self.vpc_id.clone())));
+        }
+        changes
+    }
+
+    async fn apply(&self, aws: &Aws, id: &str, fix: &Fix, dry_run: bool) -> Result<(), CloudError> {
+        match fix {
+            Fix::Tag => {
+                let tags = aws.identity.ec2_tags(self.logical(), &aws.identity.cluster);
+                retry_eventual(|| async {
+                    let request = aws.ec2.create_tags().dry_run(dry_run).resources(id).set_tags(Some(tags.clone()));
+                    request.send().await.api("CreateTags")
+                })
+                .await?;
+            }
+            Fix::Associate(vpc_id) => {
+                retry_eventual(|| async {
+                    let request = aws.ec2.associate_dhcp_options().dry_run(dry_run).dhcp_options_id(id).vpc_id(vpc_id);
+                    request.send().await.api("AssociateDhcpOptions")
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The set's domain names, for a set whose name servers are AmazonProvidedDNS alone.
@@ -105,37 +182,24 @@ fn configured(options: &DhcpOptions) -> Vec<&str> {
     }
 }
 
-/// Option sets are immutable: a different domain needs a new set, which is the user's call.
-fn check_domain(options: &DhcpOptions, id: &str, domain: &str) -> Result<(), CloudError> {
-    let current = configured(options);
-    if current == [domain] {
-        Ok(())
-    } else {
-        Err(CloudError::Conflict(format!(
-            "DHCP option set {id} has domain-name {current:?} (with {NAME_SERVERS}), the context asks for `{domain}`; option sets cannot change: delete {id} or set params.dhcp_domain_name to match"
-        )))
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
 
-async fn associate(aws: &Aws, id: &str, vpc_id: &str) -> Result<(), CloudError> {
-    if !is_planned_id(vpc_id) {
-        let vpcs = aws.ec2.describe_vpcs().vpc_ids(vpc_id).send().await.api("DescribeVpcs")?;
-        if vpcs.vpcs().iter().any(|v| v.dhcp_options_id() == Some(id)) {
-            return Ok(());
-        }
+    #[test]
+    fn a_set_is_tagged_and_associated_and_another_domain_is_refused() {
+        let wanted = WantedOptions { vpc_id: "vpc-1".into(), domain: "ec2.internal".into(), recorded: None };
+        let diff = |domain: &str, tagged, associated| {
+            lines(&wanted.diff(Some(&OptionsState { domains: vec![domain.into()], tagged, associated })))
+        };
+        assert!(diff("ec2.internal", true, true).is_empty());
+        assert_eq!(diff("ec2.internal", false, false), ["tag it as the cluster's", "associate with vpc-1"]);
+        assert_eq!(diff("ec2.internal", true, false), ["associate with vpc-1"]);
+        assert_eq!(
+            diff("corp.example", true, true),
+            [r#"domain-name ["corp.example"] (with AmazonProvidedDNS) -> ec2.internal cannot change"#]
+        );
+        assert_eq!(lines(&wanted.diff(None)), ["associate with vpc-1"]);
     }
-    aws.change(LOGICAL, &format!("associate with {vpc_id}"), |dry_run| {
-        retry_eventual(move || async move {
-            aws.ec2
-                .associate_dhcp_options()
-                .dry_run(dry_run)
-                .dhcp_options_id(id)
-                .vpc_id(vpc_id)
-                .send()
-                .await
-                .api("AssociateDhcpOptions")
-        })
-    })
-    .await?;
-    Ok(())
 }

@@ -3,74 +3,136 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::IgwSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
-const LOGICAL: &str = "igw";
-
 fn main() -> ExitCode {
     let info = StepInfo { name: "igw", about: "Create (or find) the internet gateway and attach it to the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
-        let wanted = Wanted::new(Kind::InternetGateway, LOGICAL).recorded(context.igw.as_ref().map(|g| g.id.as_str()));
-        let gateway = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, attempt)).await?;
-        let id = gateway.internet_gateway_id().unwrap_or_default().to_string();
-        attach(&aws, &gateway, &id, &vpc_id).await?;
-        context.igw = Some(IgwSection { id });
+        let wanted = WantedGateway {
+            vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
+            recorded: context.igw.as_ref().map(|g| g.id.clone()),
+        };
+        let gateway = converge(&aws, &wanted).await?;
+        context.igw = Some(IgwSection { id: gateway.internet_gateway_id().unwrap_or_default().to_string() });
         Ok(context)
     })
 }
 
-async fn find(aws: &Aws) -> Result<Vec<InternetGateway>, CloudError> {
-    let out = aws
-        .ec2
-        .describe_internet_gateways()
-        .set_filters(Some(aws.identity.filters(LOGICAL)))
-        .send()
-        .await
-        .api("DescribeInternetGateways")?;
-    Ok(out.internet_gateways().to_vec())
+struct WantedGateway {
+    vpc_id: String,
+    recorded: Option<String>,
 }
 
-async fn create(aws: &Aws, attempt: Attempt) -> Result<InternetGateway, CloudError> {
-    let out = aws
-        .ec2
-        .create_internet_gateway()
-        .dry_run(attempt.dry_run)
-        .tag_specifications(aws.identity.tag_spec(ResourceType::InternetGateway, LOGICAL, &aws.identity.cluster))
-        .send()
-        .await
-        .api("CreateInternetGateway")?;
-    out.internet_gateway.ok_or_else(|| CloudError::Conflict("CreateInternetGateway returned nothing".into()))
+/// The one in-place change: attach the gateway to the cluster's VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Attach(String);
+
+impl std::fmt::Display for Attach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "attach to {}", self.0)
+    }
 }
 
-async fn attach(aws: &Aws, gateway: &InternetGateway, id: &str, vpc_id: &str) -> Result<(), CloudError> {
-    let attached: Vec<&str> = gateway.attachments().iter().filter_map(|a| a.vpc_id()).collect();
-    match attached.as_slice() {
-        [] => {
-            aws.change(LOGICAL, &format!("attach to {vpc_id}"), |dry_run| {
-                retry_eventual(move || async move {
-                    aws.ec2
-                        .attach_internet_gateway()
-                        .dry_run(dry_run)
-                        .internet_gateway_id(id)
-                        .vpc_id(vpc_id)
-                        .send()
-                        .await
-                        .api("AttachInternetGateway")
-                })
-            })
-            .await?;
-            Ok(())
+impl Resource for WantedGateway {
+    const KIND: Kind = Kind::InternetGateway;
+    type Described = InternetGateway;
+    type Actual = InternetGateway;
+    type Fix = Attach;
+
+    fn logical(&self) -> &str {
+        "igw"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<InternetGateway>, CloudError> {
+        let filters = aws.identity.filters(self.logical());
+        let out = aws
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .api("DescribeInternetGateways")?;
+        Ok(out.internet_gateways().to_vec())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<InternetGateway, CloudError> {
+        let tags = aws.identity.tag_spec(ResourceType::InternetGateway, self.logical(), &aws.identity.cluster);
+        let out = aws
+            .ec2
+            .create_internet_gateway()
+            .dry_run(attempt.dry_run)
+            .tag_specifications(tags)
+            .send()
+            .await
+            .api("CreateInternetGateway")?;
+        out.internet_gateway
+            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, _: &Aws, found: &InternetGateway) -> Result<InternetGateway, CloudError> {
+        Ok(found.clone())
+    }
+
+    /// A gateway attaches to one VPC; attached to another, it is the user's to move.
+    fn diff(&self, actual: Option<&InternetGateway>) -> Vec<Change<Attach>> {
+        let attached: Vec<&str> =
+            actual.map_or(Vec::new(), |g| g.attachments().iter().filter_map(|a| a.vpc_id()).collect());
+        match attached.as_slice() {
+            [] => vec![Change::InPlace(Attach(self.vpc_id.clone()))],
+            [vpc] if *vpc == self.vpc_id => Vec::new(),
+            other => vec![Change::Immutable(Immutable {
+                field: "attachment",
+                now: other.join(", "),
+                wanted: self.vpc_id.clone(),
+                way_forward: "detach it and run the step again".into(),
+            })],
         }
-        [vpc] if *vpc == vpc_id => Ok(()),
-        other => Err(CloudError::Conflict(format!(
-            "internet gateway {id} is attached to {}, not to the cluster's VPC {vpc_id}; detach it and run the step again",
-            other.join(", ")
-        ))),
+    }
+
+    async fn apply(&self, aws: &Aws, id: &str, Attach(vpc_id): &Attach, dry_run: bool) -> Result<(), CloudError> {
+        retry_eventual(|| async {
+            aws.ec2
+                .attach_internet_gateway()
+                .dry_run(dry_run)
+                .internet_gateway_id(id)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .api("AttachInternetGateway")
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::InternetGatewayAttachment;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn a_gateway_is_attached_to_the_vpc_and_one_attached_elsewhere_is_refused() {
+        let wanted = WantedGateway { vpc_id: "vpc-1".into(), recorded: None };
+        let attached_to = |vpcs: &[&str]| {
+            let gateway = InternetGateway::builder().set_attachments(Some(
+                vpcs.iter().map(|v| InternetGatewayAttachment::builder().vpc_id(*v).build()).collect(),
+            ));
+            lines(&wanted.diff(Some(&gateway.build())))
+        };
+        assert_eq!(attached_to(&[]), ["attach to vpc-1"]);
+        assert_eq!(lines(&wanted.diff(None)), ["attach to vpc-1"]);
+        assert!(attached_to(&["vpc-1"]).is_empty());
+        assert_eq!(attached_to(&["vpc-2"]), ["attachment vpc-2 -> vpc-1 cannot change"]);
     }
 }

@@ -4,15 +4,14 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, RouteTable};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{Change, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::RoutesSection;
-use groundup_contracts::plan::{is_planned_id, planned_id};
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
-const LOGICAL: &str = "route-table";
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
 fn main() -> ExitCode {
@@ -21,108 +20,164 @@ fn main() -> ExitCode {
         about: "Create (or find) the route table, associate it with the subnet, route 0.0.0.0/0 to the gateway",
     };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
-        let subnet_id = need(&context.subnet, Section::Subnet)?.id.clone();
-        let igw_id = need(&context.igw, Section::Igw)?.id.clone();
-        let wanted = Wanted::new(Kind::RouteTable, LOGICAL)
-            .recorded(context.routes.as_ref().map(|r| r.route_table_id.as_str()))
-            .client_token(aws.identity.client_token(LOGICAL, &vpc_id));
-        let table = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &vpc_id, attempt)).await?;
-        let table_id = table.route_table_id().unwrap_or_default().to_string();
-        let association_id = associate(&aws, &table, &table_id, &subnet_id).await?;
-        ensure_default_route(&aws, &table, &table_id, &igw_id).await?;
+        let wanted = WantedTable {
+            vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
+            subnet_id: need(&context.subnet, Section::Subnet)?.id.clone(),
+            igw_id: need(&context.igw, Section::Igw)?.id.clone(),
+            recorded: context.routes.as_ref().map(|r| r.route_table_id.clone()),
+        };
+        let table = converge(&aws, &wanted).await?;
+        let association = table.associations().iter().find(|a| a.subnet_id() == Some(wanted.subnet_id.as_str()));
+        let association = association.and_then(|a| a.route_table_association_id());
         context.routes = Some(RoutesSection {
-            route_table_id: table_id,
-            association_id,
+            route_table_id: table.route_table_id().unwrap_or_default().to_string(),
+            association_id: aws.value_or_planned(association, "route-table-association", "subnet association")?,
             default_route: DEFAULT_ROUTE.parse().expect("literal CIDR"),
         });
         Ok(context)
     })
 }
 
-async fn find(aws: &Aws) -> Result<Vec<RouteTable>, CloudError> {
-    let out = aws
-        .ec2
-        .describe_route_tables()
-        .set_filters(Some(aws.identity.filters(LOGICAL)))
-        .send()
-        .await
-        .api("DescribeRouteTables")?;
-    Ok(out.route_tables().to_vec())
+struct WantedTable {
+    vpc_id: String,
+    subnet_id: String,
+    igw_id: String,
+    recorded: Option<String>,
 }
 
-async fn create(aws: &Aws, vpc_id: &str, attempt: Attempt) -> Result<RouteTable, CloudError> {
-    let out = retry_eventual(|| async {
-        aws.ec2
-            .create_route_table()
-            .dry_run(attempt.dry_run)
-            .vpc_id(vpc_id)
-            .client_token(&attempt.client_token)
-            .tag_specifications(aws.identity.tag_spec(ResourceType::RouteTable, LOGICAL, &aws.identity.cluster))
-            .send()
-            .await
-            .api("CreateRouteTable")
-    })
-    .await?;
-    out.route_table.ok_or_else(|| CloudError::Conflict("CreateRouteTable returned nothing".into()))
+struct TableState {
+    /// Whether this table is associated with the subnet.
+    associated: bool,
+    /// The association that ties the subnet to another table (the VPC's main one has none).
+    elsewhere: Option<String>,
+    /// Where the default route goes: `None` without one, `Some(None)` to no gateway.
+    default_route: Option<Option<String>>,
 }
 
-/// Associates the table with the subnet, taking the subnet over from another table if needed.
-async fn associate(aws: &Aws, table: &RouteTable, table_id: &str, subnet_id: &str) -> Result<String, CloudError> {
-    let ours = table.associations().iter().find(|a| a.subnet_id() == Some(subnet_id));
-    if let Some(id) = ours.and_then(|a| a.route_table_association_id()) {
-        return Ok(id.to_string());
-    }
-    let what = format!("associate with {subnet_id}");
-    let association_id = match current_association(aws, subnet_id).await? {
-        Some(old) => {
-            aws.change(LOGICAL, &what, |dry_run| async move {
-                let out = aws
-                    .ec2
-                    .replace_route_table_association()
-                    .dry_run(dry_run)
-                    .association_id(&old)
-                    .route_table_id(table_id)
-                    .send()
-                    .await
-                    .api("ReplaceRouteTableAssociation")?;
-                Ok(out.new_association_id().unwrap_or_default().to_string())
-            })
-            .await?
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fix {
+    Associate { subnet_id: String, replacing: Option<String> },
+    Route { igw_id: String, replacing: bool },
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fix::Associate { subnet_id, replacing: None } => write!(f, "associate with {subnet_id}"),
+            Fix::Associate { subnet_id, replacing: Some(old) } => {
+                write!(f, "associate with {subnet_id} (instead of {old})")
+            }
+            Fix::Route { igw_id, .. } => write!(f, "route {DEFAULT_ROUTE} to {igw_id}"),
         }
-        None => {
-            aws.change(LOGICAL, &what, |dry_run| {
-                retry_eventual(move || async move {
-                    let out = aws
-                        .ec2
-                        .associate_route_table()
-                        .dry_run(dry_run)
-                        .route_table_id(table_id)
-                        .subnet_id(subnet_id)
-                        .send()
-                        .await
-                        .api("AssociateRouteTable")?;
-                    Ok(out.association_id().unwrap_or_default().to_string())
+    }
+}
+
+impl Resource for WantedTable {
+    const KIND: Kind = Kind::RouteTable;
+    const DESCRIBE_AFTER_CHANGES: bool = true;
+    type Described = RouteTable;
+    type Actual = TableState;
+    type Fix = Fix;
+
+    fn logical(&self) -> &str {
+        "route-table"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    fn token_scope(&self) -> Option<String> {
+        Some(self.vpc_id.clone())
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<RouteTable>, CloudError> {
+        let filters = aws.identity.filters(self.logical());
+        let out = aws.ec2.describe_route_tables().set_filters(Some(filters)).send().await.api("DescribeRouteTables")?;
+        Ok(out.route_tables().to_vec())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<RouteTable, CloudError> {
+        let out = retry_eventual(|| async {
+            aws.ec2
+                .create_route_table()
+                .dry_run(attempt.dry_run)
+                .vpc_id(&self.vpc_id)
+                .client_token(&attempt.client_token)
+                .tag_specifications(aws.identity.tag_spec(
+                    ResourceType::RouteTable,
+                    self.logical(),
+                    &aws.identity.cluster,
+                ))
+                .send()
+                .await
+                .api("CreateRouteTable")
+        })
+        .await?;
+        out.route_table.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, aws: &Aws, table: &RouteTable) -> Result<TableState, CloudError> {
+        let subnet = Some(self.subnet_id.as_str());
+        let associated = table.associations().iter().any(|a| a.subnet_id() == subnet);
+        let elsewhere = match associated {
+            true => None,
+            false => aws.read_existing(&self.subnet_id, || current_association(aws, &self.subnet_id)).await?.flatten(),
+        };
+        let route = table.routes().iter().find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+        let default_route = route.map(|r| r.gateway_id().map(String::from));
+        Ok(TableState { associated, elsewhere, default_route })
+    }
+
+    fn diff(&self, actual: Option<&TableState>) -> Vec<Change<Fix>> {
+        let fresh = TableState { associated: false, elsewhere: None, default_route: None };
+        let actual = actual.unwrap_or(&fresh);
+        let mut changes = Vec::new();
+        if !actual.associated {
+            let replacing = actual.elsewhere.clone();
+            changes.push(Change::InPlace(Fix::Associate { subnet_id: self.subnet_id.clone(), replacing }));
+        }
+        if actual.default_route.as_ref().is_none_or(|to| to.as_deref() != Some(self.igw_id.as_str())) {
+            let replacing = actual.default_route.is_some();
+            changes.push(Change::InPlace(Fix::Route { igw_id: self.igw_id.clone(), replacing }));
+        }
+        changes
+    }
+
+    async fn apply(&self, aws: &Aws, id: &str, fix: &Fix, dry_run: bool) -> Result<(), CloudError> {
+        match fix {
+            Fix::Associate { replacing: Some(old), .. } => {
+                let request = aws.ec2.replace_route_table_association().dry_run(dry_run).association_id(old);
+                request.route_table_id(id).send().await.api("ReplaceRouteTableAssociation")?;
+            }
+            Fix::Associate { subnet_id, replacing: None } => {
+                retry_eventual(|| async {
+                    let request = aws.ec2.associate_route_table().dry_run(dry_run).route_table_id(id);
+                    request.subnet_id(subnet_id).send().await.api("AssociateRouteTable")
                 })
-            })
-            .await?
+                .await?;
+            }
+            Fix::Route { igw_id, replacing: true } => {
+                let request = aws.ec2.replace_route().dry_run(dry_run).route_table_id(id);
+                let request = request.destination_cidr_block(DEFAULT_ROUTE).gateway_id(igw_id);
+                request.send().await.api("ReplaceRoute")?;
+            }
+            Fix::Route { igw_id, replacing: false } => {
+                retry_eventual(|| async {
+                    let request = aws.ec2.create_route().dry_run(dry_run).route_table_id(id);
+                    let request = request.destination_cidr_block(DEFAULT_ROUTE).gateway_id(igw_id);
+                    request.send().await.api("CreateRoute")
+                })
+                .await?;
+            }
         }
-    };
-    Ok(association_id.unwrap_or_else(|| planned_id("route-table-association")))
+        Ok(())
+    }
 }
 
-/// The association that ties the subnet to another table (the VPC's main one has none).
 async fn current_association(aws: &Aws, subnet_id: &str) -> Result<Option<String>, CloudError> {
-    if is_planned_id(subnet_id) {
-        return Ok(None);
-    }
-    let current = aws
-        .ec2
-        .describe_route_tables()
-        .filters(Filter::builder().name("association.subnet-id").values(subnet_id).build())
-        .send()
-        .await
-        .api("DescribeRouteTables")?;
+    let filter = Filter::builder().name("association.subnet-id").values(subnet_id).build();
+    let current = aws.ec2.describe_route_tables().filters(filter).send().await.api("DescribeRouteTables")?;
     Ok(current
         .route_tables()
         .iter()
@@ -132,41 +187,42 @@ async fn current_association(aws: &Aws, subnet_id: &str) -> Result<Option<String
         .map(str::to_string))
 }
 
-async fn ensure_default_route(aws: &Aws, table: &RouteTable, table_id: &str, igw_id: &str) -> Result<(), CloudError> {
-    let current = table.routes().iter().find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
-    let what = format!("route {DEFAULT_ROUTE} to {igw_id}");
-    match current.map(|r| r.gateway_id()) {
-        Some(Some(gateway)) if gateway == igw_id => {}
-        Some(_) => {
-            aws.change(LOGICAL, &what, |dry_run| async move {
-                aws.ec2
-                    .replace_route()
-                    .dry_run(dry_run)
-                    .route_table_id(table_id)
-                    .destination_cidr_block(DEFAULT_ROUTE)
-                    .gateway_id(igw_id)
-                    .send()
-                    .await
-                    .api("ReplaceRoute")
-            })
-            .await?;
-        }
-        None => {
-            aws.change(LOGICAL, &what, |dry_run| {
-                retry_eventual(move || async move {
-                    aws.ec2
-                        .create_route()
-                        .dry_run(dry_run)
-                        .route_table_id(table_id)
-                        .destination_cidr_block(DEFAULT_ROUTE)
-                        .gateway_id(igw_id)
-                        .send()
-                        .await
-                        .api("CreateRoute")
-                })
-            })
-            .await?;
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn the_table_takes_the_subnet_over_and_routes_everything_to_the_gateway() {
+        let wanted = WantedTable {
+            vpc_id: "vpc-1".into(),
+            subnet_id: "subnet-1".into(),
+            igw_id: "igw-1".into(),
+            recorded: None,
+        };
+        let diff = |associated, elsewhere: Option<&str>, route: Option<Option<&str>>| {
+            let default_route = route.map(|to| to.map(String::from));
+            lines(&wanted.diff(Some(&TableState { associated, elsewhere: elsewhere.map(String::from), default_route })))
+        };
+        assert!(diff(true, None, Some(Some("igw-1"))).is_empty());
+        assert_eq!(diff(false, None, Some(Some("igw-1"))), ["associate with subnet-1"]);
+        assert_eq!(
+            diff(false, Some("rtbassoc-9"), Some(Some("igw-1"))),
+            ["associate with subnet-1 (instead of rtbassoc-9)"]
+        );
+        assert_eq!(diff(true, None, Some(Some("igw-2"))), ["route 0.0.0.0/0 to igw-1"]);
+        assert_eq!(diff(true, None, Some(None)), ["route 0.0.0.0/0 to igw-1"]);
+        assert_eq!(lines(&wanted.diff(None)), ["associate with subnet-1", "route 0.0.0.0/0 to igw-1"]);
+        let replacing = |route| match &wanted.diff(Some(&TableState {
+            associated: true,
+            elsewhere: None,
+            default_route: route,
+        }))[..]
+        {
+            [Change::InPlace(Fix::Route { replacing, .. })] => *replacing,
+            other => panic!("{other:?}"),
+        };
+        assert!(replacing(Some(Some("igw-2".into()))), "a route to elsewhere is replaced");
+        assert!(!replacing(None), "a missing route is created");
     }
-    Ok(())
 }

@@ -3,63 +3,112 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{ResourceType, Subnet};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{Change, Immutable, NoFix, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::SubnetSection;
-use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
-
-const LOGICAL: &str = "subnet";
+use ipnet::Ipv4Net;
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "subnet", about: "Create (or find) the cluster's subnet in the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
-        let cidr = context.params.subnet_cidr;
-        let cidr_text = cidr.to_string();
-        let wanted = Wanted::new(Kind::Subnet, LOGICAL).recorded(context.subnet.as_ref().map(|s| s.id.as_str()));
-        let subnet =
-            find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &vpc_id, &cidr_text, attempt)).await?;
-        let id = subnet.subnet_id().unwrap_or_default().to_string();
-        let matches = subnet.vpc_id() == Some(vpc_id.as_str()) && subnet.cidr_block() == Some(cidr_text.as_str());
-        if !is_planned_id(&id) && !matches {
-            return Err(CloudError::Conflict(format!(
-                "subnet {id} is {} in {}, the context asks for {cidr} in {vpc_id}; delete it or fix params.subnet_cidr",
-                subnet.cidr_block().unwrap_or("?"),
-                subnet.vpc_id().unwrap_or("?")
-            )));
-        }
-        let availability_zone = subnet.availability_zone().unwrap_or_default().to_string();
-        context.subnet = Some(SubnetSection { id, cidr, availability_zone });
+        let wanted = WantedSubnet {
+            vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
+            cidr: context.params.subnet_cidr,
+            recorded: context.subnet.as_ref().map(|s| s.id.clone()),
+        };
+        let subnet = converge(&aws, &wanted).await?;
+        context.subnet = Some(SubnetSection {
+            id: subnet.subnet_id().unwrap_or_default().to_string(),
+            cidr: wanted.cidr,
+            availability_zone: subnet.availability_zone().unwrap_or_default().to_string(),
+        });
         Ok(context)
     })
 }
 
-async fn find(aws: &Aws) -> Result<Vec<Subnet>, CloudError> {
-    let out = aws
-        .ec2
-        .describe_subnets()
-        .set_filters(Some(aws.identity.filters(LOGICAL)))
-        .send()
-        .await
-        .api("DescribeSubnets")?;
-    Ok(out.subnets().to_vec())
+struct WantedSubnet {
+    vpc_id: String,
+    cidr: Ipv4Net,
+    recorded: Option<String>,
 }
 
-async fn create(aws: &Aws, vpc_id: &str, cidr: &str, attempt: Attempt) -> Result<Subnet, CloudError> {
-    let out = retry_eventual(|| async {
-        aws.ec2
-            .create_subnet()
-            .dry_run(attempt.dry_run)
-            .vpc_id(vpc_id)
-            .cidr_block(cidr)
-            .tag_specifications(aws.identity.tag_spec(ResourceType::Subnet, LOGICAL, &aws.identity.cluster))
-            .send()
-            .await
-            .api("CreateSubnet")
-    })
-    .await?;
-    out.subnet.ok_or_else(|| CloudError::Conflict("CreateSubnet returned no subnet".into()))
+/// A subnet has nothing to change in place: its range and its VPC are fixed at creation.
+impl Resource for WantedSubnet {
+    const KIND: Kind = Kind::Subnet;
+    type Described = Subnet;
+    type Actual = Subnet;
+    type Fix = NoFix;
+
+    fn logical(&self) -> &str {
+        "subnet"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<Subnet>, CloudError> {
+        let filters = aws.identity.filters(self.logical());
+        let out = aws.ec2.describe_subnets().set_filters(Some(filters)).send().await.api("DescribeSubnets")?;
+        Ok(out.subnets().to_vec())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Subnet, CloudError> {
+        let out = retry_eventual(|| async {
+            aws.ec2
+                .create_subnet()
+                .dry_run(attempt.dry_run)
+                .vpc_id(&self.vpc_id)
+                .cidr_block(self.cidr.to_string())
+                .tag_specifications(aws.identity.tag_spec(ResourceType::Subnet, self.logical(), &aws.identity.cluster))
+                .send()
+                .await
+                .api("CreateSubnet")
+        })
+        .await?;
+        out.subnet.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, _: &Aws, found: &Subnet) -> Result<Subnet, CloudError> {
+        Ok(found.clone())
+    }
+
+    fn diff(&self, actual: Option<&Subnet>) -> Vec<Change<NoFix>> {
+        let Some(subnet) = actual else { return Vec::new() };
+        let mut changes = Vec::new();
+        let cidr = subnet.cidr_block().unwrap_or("?");
+        if cidr != self.cidr.to_string() {
+            changes.push(Change::Immutable(Immutable::param("cidr", cidr, self.cidr, "params.subnet_cidr")));
+        }
+        let vpc = subnet.vpc_id().unwrap_or("?");
+        if vpc != self.vpc_id {
+            changes.push(Change::Immutable(Immutable::param("vpc", vpc, &self.vpc_id, "params.vpc_cidr")));
+        }
+        changes
+    }
+
+    async fn apply(&self, _: &Aws, _: &str, fix: &NoFix, _: bool) -> Result<(), CloudError> {
+        match *fix {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn a_subnet_with_another_range_or_vpc_is_refused_and_a_matching_one_left() {
+        let wanted = WantedSubnet { vpc_id: "vpc-1".into(), cidr: "10.0.1.0/24".parse().unwrap(), recorded: None };
+        let diff =
+            |cidr: &str, vpc: &str| lines(&wanted.diff(Some(&Subnet::builder().cidr_block(cidr).vpc_id(vpc).build())));
+        assert!(diff("10.0.1.0/24", "vpc-1").is_empty());
+        assert!(wanted.diff(None).is_empty());
+        assert_eq!(diff("10.0.2.0/24", "vpc-1"), ["cidr 10.0.2.0/24 -> 10.0.1.0/24 cannot change"]);
+        assert_eq!(diff("10.0.1.0/24", "vpc-2"), ["vpc vpc-2 -> vpc-1 cannot change"]);
+    }
 }

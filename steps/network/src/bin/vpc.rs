@@ -4,95 +4,160 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
-use groundup_cloud::{find_or_create, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError, Wanted};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::VpcSection;
-use groundup_contracts::plan::is_planned_id;
 use groundup_runtime::harness::{NoArgs, StepInfo};
-
-const LOGICAL: &str = "vpc";
+use ipnet::Ipv4Net;
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "vpc", about: "Create (or find) the cluster's VPC with DNS support and hostnames" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let cidr = context.params.vpc_cidr;
-        let cidr_text = cidr.to_string();
-        let wanted = Wanted::new(Kind::Vpc, LOGICAL).recorded(context.vpc.as_ref().map(|v| v.id.as_str()));
-        let vpc = find_or_create(&aws, wanted, || find(&aws), |attempt| create(&aws, &cidr_text, attempt)).await?;
-        let id = vpc.vpc_id().unwrap_or_default().to_string();
-        if !is_planned_id(&id) && vpc.cidr_block() != Some(cidr_text.as_str()) {
-            return Err(CloudError::Conflict(format!(
-                "VPC {id} has CIDR {}, the context asks for {cidr}; a VPC's range cannot change: delete it or set params.vpc_cidr to match",
-                vpc.cidr_block().unwrap_or("?")
-            )));
-        }
-        enable_dns(&aws, &id).await?;
-        context.vpc = Some(VpcSection { id, cidr });
+        let wanted = WantedVpc { cidr: context.params.vpc_cidr, recorded: context.vpc.as_ref().map(|v| v.id.clone()) };
+        let vpc = converge(&aws, &wanted).await?;
+        context.vpc = Some(VpcSection { id: vpc.vpc_id().unwrap_or_default().to_string(), cidr: wanted.cidr });
         Ok(context)
     })
 }
 
-async fn find(aws: &Aws) -> Result<Vec<Vpc>, CloudError> {
-    let out =
-        aws.ec2.describe_vpcs().set_filters(Some(aws.identity.filters(LOGICAL))).send().await.api("DescribeVpcs")?;
-    Ok(out.vpcs().to_vec())
+struct WantedVpc {
+    cidr: Ipv4Net,
+    recorded: Option<String>,
 }
 
-async fn create(aws: &Aws, cidr: &str, attempt: Attempt) -> Result<Vpc, CloudError> {
-    let out = aws
-        .ec2
-        .create_vpc()
-        .cidr_block(cidr)
-        .dry_run(attempt.dry_run)
-        .tag_specifications(aws.identity.tag_spec(ResourceType::Vpc, LOGICAL, &aws.identity.cluster))
-        .send()
-        .await
-        .api("CreateVpc")?;
-    out.vpc.ok_or_else(|| CloudError::Conflict("CreateVpc returned no VPC".into()))
+/// What the compare reads: the range, and the two DNS attributes AWS reads one per call.
+struct VpcState {
+    cidr: String,
+    dns_support: bool,
+    dns_hostnames: bool,
 }
 
-/// AWS takes one attribute per call; each is read first so that a plan shows only what is off.
-async fn enable_dns(aws: &Aws, id: &str) -> Result<(), CloudError> {
-    for (attribute, what) in [
-        (VpcAttributeName::EnableDnsSupport, "enable DNS support"),
-        (VpcAttributeName::EnableDnsHostnames, "enable DNS hostnames"),
-    ] {
-        if is_enabled(aws, id, &attribute).await? {
-            continue;
-        }
-        aws.change_without_dry_run(LOGICAL, what, || {
-            retry_eventual(move || {
-                let on = AttributeBooleanValue::builder().value(true).build();
-                let request = aws.ec2.modify_vpc_attribute().vpc_id(id);
-                let request = match attribute {
-                    VpcAttributeName::EnableDnsSupport => request.enable_dns_support(on),
-                    _ => request.enable_dns_hostnames(on),
-                };
-                async move { request.send().await.api("ModifyVpcAttribute") }
-            })
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dns {
+    Support,
+    Hostnames,
+}
+
+impl std::fmt::Display for Dns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dns::Support => "enable DNS support",
+            Dns::Hostnames => "enable DNS hostnames",
         })
-        .await?;
     }
-    Ok(())
 }
 
-async fn is_enabled(aws: &Aws, id: &str, attribute: &VpcAttributeName) -> Result<bool, CloudError> {
-    if is_planned_id(id) {
-        return Ok(false);
+impl Dns {
+    fn attribute(self) -> VpcAttributeName {
+        match self {
+            Dns::Support => VpcAttributeName::EnableDnsSupport,
+            Dns::Hostnames => VpcAttributeName::EnableDnsHostnames,
+        }
     }
-    let out = retry_eventual(|| async {
-        aws.ec2
-            .describe_vpc_attribute()
-            .vpc_id(id)
-            .attribute(attribute.clone())
+}
+
+impl Resource for WantedVpc {
+    const KIND: Kind = Kind::Vpc;
+    const FIXES_TAKE_DRY_RUN: bool = false;
+    type Described = Vpc;
+    type Actual = VpcState;
+    type Fix = Dns;
+
+    fn logical(&self) -> &str {
+        "vpc"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<Vpc>, CloudError> {
+        let filters = aws.identity.filters(self.logical());
+        let out = aws.ec2.describe_vpcs().set_filters(Some(filters)).send().await.api("DescribeVpcs")?;
+        Ok(out.vpcs().to_vec())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Vpc, CloudError> {
+        let out = aws
+            .ec2
+            .create_vpc()
+            .cidr_block(self.cidr.to_string())
+            .dry_run(attempt.dry_run)
+            .tag_specifications(aws.identity.tag_spec(ResourceType::Vpc, self.logical(), &aws.identity.cluster))
             .send()
             .await
-            .api("DescribeVpcAttribute")
+            .api("CreateVpc")?;
+        out.vpc.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, aws: &Aws, found: &Vpc) -> Result<VpcState, CloudError> {
+        let id = found.vpc_id().unwrap_or_default();
+        Ok(VpcState {
+            cidr: found.cidr_block().unwrap_or_default().to_string(),
+            dns_support: is_enabled(aws, id, Dns::Support).await?,
+            dns_hostnames: is_enabled(aws, id, Dns::Hostnames).await?,
+        })
+    }
+
+    /// A new VPC has DNS hostnames off; a plan lists both attributes to be sure.
+    fn diff(&self, actual: Option<&VpcState>) -> Vec<Change<Dns>> {
+        let Some(actual) = actual else { return vec![Change::InPlace(Dns::Support), Change::InPlace(Dns::Hostnames)] };
+        let mut changes = Vec::new();
+        if actual.cidr != self.cidr.to_string() {
+            changes.push(Change::Immutable(Immutable::param("cidr", &actual.cidr, self.cidr, "params.vpc_cidr")));
+        }
+        if !actual.dns_support {
+            changes.push(Change::InPlace(Dns::Support));
+        }
+        if !actual.dns_hostnames {
+            changes.push(Change::InPlace(Dns::Hostnames));
+        }
+        changes
+    }
+
+    async fn apply(&self, aws: &Aws, id: &str, fix: &Dns, _: bool) -> Result<(), CloudError> {
+        retry_eventual(|| {
+            let on = AttributeBooleanValue::builder().value(true).build();
+            let request = aws.ec2.modify_vpc_attribute().vpc_id(id);
+            let request = match fix {
+                Dns::Support => request.enable_dns_support(on),
+                Dns::Hostnames => request.enable_dns_hostnames(on),
+            };
+            async move { request.send().await.api("ModifyVpcAttribute") }
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+async fn is_enabled(aws: &Aws, id: &str, dns: Dns) -> Result<bool, CloudError> {
+    let out = retry_eventual(|| async {
+        aws.ec2.describe_vpc_attribute().vpc_id(id).attribute(dns.attribute()).send().await.api("DescribeVpcAttribute")
     })
     .await?;
-    let value = match attribute {
-        VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
-        _ => out.enable_dns_hostnames(),
+    let value = match dns {
+        Dns::Support => out.enable_dns_support(),
+        Dns::Hostnames => out.enable_dns_hostnames(),
     };
     Ok(value.and_then(|v| v.value()) == Some(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn the_range_cannot_change_and_each_dns_attribute_is_turned_on_alone() {
+        let wanted = WantedVpc { cidr: "10.0.0.0/16".parse().unwrap(), recorded: None };
+        let diff = |cidr: &str, dns_support, dns_hostnames| {
+            lines(&wanted.diff(Some(&VpcState { cidr: cidr.into(), dns_support, dns_hostnames })))
+        };
+        assert!(diff("10.0.0.0/16", true, true).is_empty());
+        assert_eq!(diff("10.0.0.0/16", true, false), ["enable DNS hostnames"]);
+        assert_eq!(diff("10.0.0.0/16", false, true), ["enable DNS support"]);
+        assert_eq!(diff("10.1.0.0/16", true, true), ["cidr 10.1.0.0/16 -> 10.0.0.0/16 cannot change"]);
+        assert_eq!(lines(&wanted.diff(None)), ["enable DNS support", "enable DNS hostnames"]);
+    }
 }

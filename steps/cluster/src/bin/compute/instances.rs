@@ -11,17 +11,35 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
     let planned = planned_nodes(&context.params);
     retire(aws, &unplanned_instances(&all, &planned)).await?;
     let jobs = planned.iter().map(|node| {
-        let found = live.remove(&node.logical()).unwrap_or_default();
-        let generation = terminated.get(&node.logical()).copied().unwrap_or(0);
-        ensure_instance(aws, context, plan, node, found, generation)
+        let recorded =
+            context.compute.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == node.name(&context.cluster.name)));
+        let wanted = WantedInstance {
+            logical: node.logical(),
+            context,
+            plan,
+            node,
+            found: live.remove(&node.logical()).unwrap_or_default(),
+            generation: terminated.get(&node.logical()).copied().unwrap_or(0),
+            recorded: recorded.map(|n| n.instance_id.clone()),
+        };
+        async move { converge(aws, &wanted).await }
     });
-    let ids: Vec<String> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
-    let existing: Vec<String> = ids.iter().filter(|id| !is_planned_id(id)).cloned().collect();
-    if !aws.planning() {
-        wait_running(aws, &existing).await?;
+    let instances: Vec<Instance> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
+    if aws.planning() {
+        // What the plan knows: the instances found, and the names a new one would get.
+        return Ok(planned.iter().zip(&instances).map(|(node, instance)| record(context, node, instance)).collect());
     }
-    let running = describe(aws, &existing).await?;
-    planned.iter().zip(&ids).map(|(node, id)| record(context, node, id, running.get(id))).collect()
+    let ids: Vec<String> = instances.iter().map(HasId::id).collect();
+    wait_running(aws, &ids).await?;
+    let running = describe(aws, &ids).await?;
+    planned
+        .iter()
+        .zip(&ids)
+        .map(|(node, id)| match running.get(id) {
+            Some(instance) => Ok(record(context, node, instance)),
+            None => Err(CloudError::Vanished { kind: Kind::Instance.label(), id: id.clone() }),
+        })
+        .collect()
 }
 
 /// The cluster's instances found by their tags.
@@ -109,44 +127,97 @@ async fn instance_states(aws: &Aws, ids: &[String]) -> Result<HashMap<String, St
     Ok(states)
 }
 
-async fn ensure_instance(
-    aws: &Aws,
-    context: &Context,
-    plan: &LaunchPlan,
-    node: &PlannedNode,
+/// One node's instance: launched with everything the course gives it, so that only the
+/// source/dest check (which RunInstances cannot set) is changed afterwards.
+struct WantedInstance<'a> {
+    logical: String,
+    context: &'a Context,
+    plan: &'a LaunchPlan,
+    node: &'a PlannedNode,
+    /// The live instances tagged as this node, found with all the others in one call.
     found: Vec<Instance>,
+    /// How many instances of this node were terminated: the client token's generation.
     generation: usize,
-) -> Result<String, CloudError> {
-    let logical = node.logical();
-    let recorded =
-        context.compute.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == node.name(&context.cluster.name)));
-    let wanted = Wanted::new(Kind::Instance, &logical)
-        .recorded(recorded.map(|n| n.instance_id.as_str()))
-        .client_token(aws.identity.client_token(&logical, &format!("{}/{generation}", plan.subnet_id)));
-    let instance = find_or_create(
-        aws,
-        wanted,
-        || async { Ok(found.clone()) },
-        |attempt| launch(aws, context, plan, node, attempt),
-    )
-    .await?;
-    let id = instance.instance_id().unwrap_or_default().to_string();
-    if instance.source_dest_check() != Some(false) {
-        let id = id.as_str();
-        aws.change(&logical, "turn the source/dest check off", |dry_run| {
-            retry_eventual(move || {
-                let request = aws
-                    .ec2
-                    .modify_instance_attribute()
-                    .dry_run(dry_run)
-                    .instance_id(id)
-                    .source_dest_check(AttributeBooleanValue::builder().value(false).build());
-                async move { request.send().await.api("ModifyInstanceAttribute") }
-            })
+    recorded: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SourceDestCheckOff;
+
+impl std::fmt::Display for SourceDestCheckOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("turn the source/dest check off")
+    }
+}
+
+impl Resource for WantedInstance<'_> {
+    const KIND: Kind = Kind::Instance;
+    type Described = Instance;
+    type Actual = Instance;
+    type Fix = SourceDestCheckOff;
+
+    fn logical(&self) -> &str {
+        &self.logical
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    fn token_scope(&self) -> Option<String> {
+        Some(format!("{}/{}", self.plan.subnet_id, self.generation))
+    }
+
+    async fn find(&self, _: &Aws) -> Result<Vec<Instance>, CloudError> {
+        Ok(self.found.clone())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Instance, CloudError> {
+        launch(aws, self.context, self.plan, self.node, attempt).await
+    }
+
+    async fn observe(&self, _: &Aws, found: &Instance) -> Result<Instance, CloudError> {
+        Ok(found.clone())
+    }
+
+    /// The address and the type are fixed at launch; the source/dest check is on at launch.
+    fn diff(&self, actual: Option<&Instance>) -> Vec<Change<SourceDestCheckOff>> {
+        let Some(instance) = actual else { return vec![Change::InPlace(SourceDestCheckOff)] };
+        let mut changes = Vec::new();
+        let private_ip = instance.private_ip_address().unwrap_or("?");
+        if private_ip != self.node.spec.private_ip.to_string() {
+            changes.push(Change::Immutable(Immutable {
+                field: "private IP",
+                now: private_ip.to_string(),
+                wanted: self.node.spec.private_ip.to_string(),
+                way_forward: "terminate it and run the step again".into(),
+            }));
+        }
+        let instance_type = instance.instance_type().map_or("?", |t| t.as_str());
+        if instance_type != self.plan.instance_type {
+            let param = "params.instance_type";
+            changes.push(Change::Immutable(Immutable::param(
+                "instance type",
+                instance_type,
+                &self.plan.instance_type,
+                param,
+            )));
+        }
+        if instance.source_dest_check() != Some(false) {
+            changes.push(Change::InPlace(SourceDestCheckOff));
+        }
+        changes
+    }
+
+    async fn apply(&self, aws: &Aws, id: &str, _: &SourceDestCheckOff, dry_run: bool) -> Result<(), CloudError> {
+        retry_eventual(|| {
+            let off = AttributeBooleanValue::builder().value(false).build();
+            let request = aws.ec2.modify_instance_attribute().dry_run(dry_run).instance_id(id).source_dest_check(off);
+            async move { request.send().await.api("ModifyInstanceAttribute") }
         })
         .await?;
+        Ok(())
     }
-    Ok(id)
 }
 
 async fn launch(
@@ -183,7 +254,7 @@ async fn launch(
         .send()
         .await
         .api("RunInstances")?;
-    out.instances().first().cloned().ok_or_else(|| CloudError::Conflict("RunInstances returned no instance".into()))
+    out.instances().first().cloned().ok_or_else(|| CloudError::Incomplete { logical: logical.clone(), what: "description" })
 }
 
 /// Until every instance runs; one that stops or terminates on its way will never run.
@@ -221,32 +292,62 @@ async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, Instance>
 
 /// The node as the context records it. A node a plan would launch gets the names AWS gives an
 /// instance with that private IP, so that later steps of the plan can use them.
-fn record(context: &Context, node: &PlannedNode, id: &str, instance: Option<&Instance>) -> Result<Node, CloudError> {
-    let name = node.name(&context.cluster.name);
+fn record(context: &Context, node: &PlannedNode, instance: &Instance) -> Node {
     let private_ip = node.spec.private_ip;
-    let (public_ip, private_dns) = match instance {
-        Some(instance) => {
-            if instance.private_ip_address().and_then(|ip| ip.parse().ok()) != Some(private_ip) {
-                return Err(CloudError::Conflict(format!(
-                    "instance {id} has private IP {:?}, the context plans {private_ip}; terminate it and run the step again",
-                    instance.private_ip_address(),
-                )));
-            }
-            let public_ip = instance.public_ip_address().and_then(|ip| ip.parse().ok());
-            (public_ip, instance.private_dns_name().unwrap_or_default().to_string())
-        }
-        None if is_planned_id(id) => (None, private_dns_name(&context.cluster.region, private_ip)),
-        None => return Err(CloudError::Conflict(format!("instance {id} ({}) vanished", node.logical()))),
-    };
-    Ok(Node {
-        name,
+    let private_dns = instance
+        .private_dns_name()
+        .filter(|name| !name.is_empty())
+        .map_or_else(|| private_dns_name(&context.cluster.region, private_ip), String::from);
+    Node {
+        name: node.name(&context.cluster.name),
         role: node.role,
         index: node.index,
-        instance_id: id.to_string(),
+        instance_id: instance.id(),
         private_ip,
-        public_ip,
+        public_ip: instance.public_ip_address().and_then(|ip| ip.parse().ok()),
         hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
         private_dns,
         pod_cidr: node.spec.pod_cidr,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::InstanceType;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn an_instance_keeps_its_address_and_type_and_gets_the_source_dest_check_off() {
+        let mut context: Context =
+            serde_json::from_str(include_str!("../../../../../contracts/examples/01-init.json")).unwrap();
+        context.params.instance_type = "t3.small".into();
+        let plan = LaunchPlan {
+            image_id: "ami-1".into(),
+            key_name: "k8s".into(),
+            instance_type: "t3.small".into(),
+            subnet_id: "subnet-1".into(),
+            group_id: "sg-1".into(),
+        };
+        let node = &planned_nodes(&context.params)[0];
+        let wanted = WantedInstance {
+            logical: node.logical(),
+            context: &context,
+            plan: &plan,
+            node,
+            found: Vec::new(),
+            generation: 0,
+            recorded: None,
+        };
+        let ip = node.spec.private_ip.to_string();
+        let diff = |ip: &str, kind: &str, check: bool| {
+            let instance = Instance::builder().private_ip_address(ip).instance_type(InstanceType::from(kind));
+            lines(&wanted.diff(Some(&instance.source_dest_check(check).build())))
+        };
+        assert!(diff(&ip, "t3.small", false).is_empty());
+        assert_eq!(diff(&ip, "t3.small", true), ["turn the source/dest check off"]);
+        assert_eq!(lines(&wanted.diff(None)), ["turn the source/dest check off"]);
+        assert_eq!(diff("10.240.0.99", "t3.small", false), [format!("private IP 10.240.0.99 -> {ip} cannot change")]);
+        assert_eq!(diff(&ip, "m5.large", false), ["instance type m5.large -> t3.small cannot change"]);
+    }
 }

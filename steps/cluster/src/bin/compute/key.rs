@@ -19,18 +19,70 @@ pub(super) async fn ensure_key_pair(
     let remote = find_key_pair(aws).await?;
     let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
     let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
-    let wanted = Wanted::new(Kind::KeyPair, "key-pair").recorded(recorded);
-    let found = find_or_create(
-        aws,
-        wanted,
-        || async { Ok(remote.clone()) },
-        |attempt| import_key_pair(aws, name, key.as_ref(), &fingerprint, attempt),
-    )
-    .await?;
-    if !is_planned_id(found.key_name().unwrap_or_default()) {
-        check_fingerprint(&found, &fingerprint, &path)?;
-    }
+    let wanted = WantedKeyPair { name, key: key.as_ref(), fingerprint: &fingerprint, path: &path, remote, recorded };
+    converge(aws, &wanted).await?;
     Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
+}
+
+/// The key pair AWS holds: the public half of the local key, found by the tags every other
+/// kind has; the fingerprint tells whether it is the same key.
+struct WantedKeyPair<'a> {
+    name: &'a str,
+    /// `None` in a plan that would make the key.
+    key: Option<&'a Rsa<Private>>,
+    fingerprint: &'a str,
+    path: &'a std::path::Path,
+    /// Found before the local key is trusted.
+    remote: Vec<KeyPairInfo>,
+    recorded: Option<&'a str>,
+}
+
+impl Resource for WantedKeyPair<'_> {
+    const KIND: Kind = Kind::KeyPair;
+    type Described = KeyPairInfo;
+    type Actual = KeyPairInfo;
+    type Fix = NoFix;
+
+    fn logical(&self) -> &str {
+        "key-pair"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded
+    }
+
+    async fn find(&self, _: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
+        Ok(self.remote.clone())
+    }
+
+    async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<KeyPairInfo, CloudError> {
+        import_key_pair(aws, self.name, self.key, self.fingerprint, attempt).await
+    }
+
+    async fn observe(&self, _: &Aws, found: &KeyPairInfo) -> Result<KeyPairInfo, CloudError> {
+        Ok(found.clone())
+    }
+
+    /// The emulator computes fingerprints its own way, so the one we computed at import time
+    /// is kept in a tag and compared; AWS's own field is the fallback.
+    fn diff(&self, actual: Option<&KeyPairInfo>) -> Vec<Change<NoFix>> {
+        let Some(found) = actual else { return Vec::new() };
+        let tagged = found.tags().iter().find(|t| t.key() == Some(FINGERPRINT_TAG)).and_then(|t| t.value());
+        let remote = tagged.or(found.key_fingerprint()).unwrap_or_default();
+        if remote == self.fingerprint {
+            return Vec::new();
+        }
+        vec![Change::Immutable(Immutable {
+            field: "fingerprint",
+            now: remote.to_string(),
+            wanted: format!("{} (of {})", self.fingerprint, self.path.display()),
+            way_forward: "restore the matching private key, or delete the key pair to replace it".into(),
+        })]
+    }
+
+    async fn apply(&self, _: &Aws, _: &str, fix: &NoFix, _: bool) -> Result<(), CloudError> {
+        match *fix {}
+    }
 }
 
 /// The private key on disk, made if there is none yet. In a plan nothing is written, so a
@@ -69,21 +121,6 @@ async fn find_key_pair(aws: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
     Ok(out.key_pairs().to_vec())
 }
 
-/// The emulator computes fingerprints its own way, so the one we computed at import time is
-/// kept in a tag and compared; AWS's own field is the fallback.
-fn check_fingerprint(found: &KeyPairInfo, local: &str, path: &std::path::Path) -> Result<(), CloudError> {
-    let tagged = found.tags().iter().find(|t| t.key() == Some(FINGERPRINT_TAG)).and_then(|t| t.value());
-    let remote = tagged.or(found.key_fingerprint()).unwrap_or_default();
-    if remote == local {
-        return Ok(());
-    }
-    Err(CloudError::Conflict(format!(
-        "key pair {} has fingerprint {remote}, but {} has {local}; restore the matching private key, or delete the key pair to replace it",
-        found.key_name().unwrap_or_default(),
-        path.display()
-    )))
-}
-
 async fn import_key_pair(
     aws: &Aws,
     name: &str,
@@ -109,9 +146,9 @@ async fn import_key_pair(
         .await
         .api("ImportKeyPair")
         .map_err(|e| match e.code() {
-            Some("InvalidKeyPair.Duplicate") => CloudError::Conflict(format!(
-                "a key pair named `{name}` exists but is not tagged as this cluster's; delete or rename it"
-            )),
+            Some("InvalidKeyPair.Duplicate") => {
+                CloudError::Foreign { kind: Kind::KeyPair.label(), name: name.into(), logical: "key-pair".into() }
+            }
             _ => e,
         })?;
     Ok(KeyPairInfo::builder()
@@ -119,4 +156,33 @@ async fn import_key_pair(
         .set_key_pair_id(out.key_pair_id().map(String::from))
         .set_tags(Some(tags))
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn a_key_pair_with_another_fingerprint_is_refused() {
+        let path = std::path::Path::new("ssh/k8s.id_rsa");
+        let wanted = |fingerprint| WantedKeyPair {
+            name: "k8s",
+            key: None,
+            fingerprint,
+            path,
+            remote: Vec::new(),
+            recorded: None,
+        };
+        let tagged = |fingerprint: &str| {
+            KeyPairInfo::builder().tags(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build()).build()
+        };
+        assert!(lines(&wanted("aa:bb").diff(Some(&tagged("aa:bb")))).is_empty());
+        assert_eq!(
+            lines(&wanted("aa:bb").diff(Some(&tagged("cc:dd")))),
+            ["fingerprint cc:dd -> aa:bb (of ssh/k8s.id_rsa) cannot change"]
+        );
+        let untagged = KeyPairInfo::builder().key_fingerprint("aa:bb").build();
+        assert!(lines(&wanted("aa:bb").diff(Some(&untagged))).is_empty(), "AWS's own fingerprint is the fallback");
+    }
 }

@@ -19,8 +19,8 @@ use aws_sdk_ec2::types::{
 use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use groundup_cloud::{
-    find_or_create, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, CloudError, Polled, Wanted,
-    RESOURCE_TAG,
+    converge, retry_eventual, run_aws_step, wait_until, Attempt, Aws, AwsResultExt, Change, CloudError, HasId,
+    Immutable, NoFix, Polled, Resource, RESOURCE_TAG,
 };
 use groundup_cluster::{
     balancer, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,
@@ -29,7 +29,6 @@ use groundup_contracts::context::need;
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::params::ImageSelector;
-use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, Section};
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::StepInfo;

@@ -1,0 +1,178 @@
+//! The one shape of every cloud resource a step owns, after kops' awstasks: the resource
+//! declares how it is found (by its tags) and created, what it is ([`Resource::observe`]) and
+//! how that differs from what the context wants ([`Resource::diff`], pure, so every kind's
+//! compare is unit tested without an emulator), and how each in-place change is made.
+//! [`converge`] does the rest the same way for every kind: find or create, compare, refuse
+//! what cannot change before anything changes, and send each change through the plan gate.
+//! Plan placeholders stay in here: a resource the plan would create is never observed.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use groundup_contracts::kinds::Kind;
+use groundup_contracts::plan::{is_planned_id, planned_id};
+
+use crate::client::Aws;
+use crate::error::CloudError;
+use crate::find::{find_or_create, Attempt, HasId, Wanted};
+
+/// One way the resource found differs from the one wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<F> {
+    /// Made in place by [`Resource::apply`]; its `Display` is the line in plans and logs.
+    InPlace(F),
+    /// A field AWS cannot change on an existing resource.
+    Immutable(Immutable),
+}
+
+/// One line per change, as plans and the diff tests read them.
+impl<F: Display> Display for Change<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::InPlace(fix) => fix.fmt(f),
+            Change::Immutable(i) => write!(f, "{} {} -> {} cannot change", i.field, i.now, i.wanted),
+        }
+    }
+}
+
+/// The fix of a kind that has no in-place changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoFix {}
+
+impl Display for NoFix {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+/// A field that differs and cannot change in place, with the way forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Immutable {
+    pub field: &'static str,
+    pub now: String,
+    pub wanted: String,
+    /// What the user can do, e.g. "delete it (`groundup down --yes`) or set params.vpc_cidr to match".
+    pub way_forward: String,
+}
+
+impl Immutable {
+    /// The usual case: the field comes from a parameter, so the way forward is to delete the
+    /// resource or to ask for what it has.
+    pub fn param(field: &'static str, now: impl Display, wanted: impl Display, param: &str) -> Self {
+        Immutable {
+            field,
+            now: now.to_string(),
+            wanted: wanted.to_string(),
+            way_forward: format!("delete it (`groundup down --yes`, then `groundup up`) or set {param} to match"),
+        }
+    }
+}
+
+/// A resource kind's declaration. `find`, `create`, `observe` and `apply` talk to AWS; `diff`
+/// does not.
+pub trait Resource {
+    const KIND: Kind;
+    /// Whether the in-place changes' calls take DryRun (most of EC2 does; ELBv2 and
+    /// ModifyVpcAttribute do not).
+    const FIXES_TAKE_DRY_RUN: bool = true;
+    /// Whether the step records what the changes alter, so the resource is described again
+    /// after them.
+    const DESCRIBE_AFTER_CHANGES: bool = false;
+    /// The resource as a describe call returns it.
+    type Described: HasId + Clone;
+    /// What the compare reads: the described resource and what other calls say about it.
+    type Actual;
+    /// A change made in place.
+    type Fix: Display;
+
+    /// The name in the cluster's tags.
+    fn logical(&self) -> &str;
+    /// The id the context records, which tells adopting from leaving in a plan.
+    fn recorded(&self) -> Option<&str>;
+    /// For a create call that takes an idempotency token: what the token is scoped to (the
+    /// resource it hangs off), so that it never names a deleted resource.
+    fn token_scope(&self) -> Option<String> {
+        None
+    }
+    fn find(&self, aws: &Aws) -> impl Future<Output = Result<Vec<Self::Described>, CloudError>>;
+    fn create(&self, aws: &Aws, attempt: Attempt) -> impl Future<Output = Result<Self::Described, CloudError>>;
+    fn observe(&self, aws: &Aws, found: &Self::Described) -> impl Future<Output = Result<Self::Actual, CloudError>>;
+    /// The changes from `actual` to what is wanted; `None` is a resource the plan would
+    /// create, which still needs what its create call does not set.
+    fn diff(&self, actual: Option<&Self::Actual>) -> Vec<Change<Self::Fix>>;
+    fn apply(
+        &self,
+        aws: &Aws,
+        id: &str,
+        fix: &Self::Fix,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<(), CloudError>>;
+}
+
+/// The lines of a diff, as the diff tests compare them.
+pub fn lines<F: Display>(changes: &[Change<F>]) -> Vec<String> {
+    changes.iter().map(ToString::to_string).collect()
+}
+
+/// Finds or creates the resource, compares it with what is wanted, refuses an immutable
+/// difference before changing anything, and makes (or, in a plan, records) the rest.
+pub async fn converge<R: Resource>(aws: &Aws, resource: &R) -> Result<R::Described, CloudError> {
+    let logical = resource.logical();
+    let token = resource.token_scope().map(|scope| aws.identity.client_token(logical, &scope)).unwrap_or_default();
+    let wanted = Wanted::new(R::KIND, logical).recorded(resource.recorded()).client_token(token);
+    let found = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
+    let id = found.id();
+    let actual = match is_planned_id(&id) {
+        true => None,
+        false => Some(resource.observe(aws, &found).await?),
+    };
+    let (fixes, immutable): (Vec<_>, Vec<_>) =
+        resource.diff(actual.as_ref()).into_iter().partition(|c| matches!(c, Change::InPlace(_)));
+    if let Some(Change::Immutable(refused)) = immutable.into_iter().next() {
+        return Err(CloudError::Immutable { kind: R::KIND.label(), id, refused: Box::new(refused) });
+    }
+    let changed = !fixes.is_empty();
+    for fix in fixes.iter().filter_map(|c| if let Change::InPlace(f) = c { Some(f) } else { None }) {
+        let id = id.as_str();
+        aws.gate(logical, &fix.to_string(), R::FIXES_TAKE_DRY_RUN, |dry_run| resource.apply(aws, id, fix, dry_run))
+            .await?;
+    }
+    if changed && R::DESCRIBE_AFTER_CHANGES && !aws.planning() {
+        let mut again = resource.find(aws).await?;
+        if again.len() == 1 {
+            return Ok(again.remove(0));
+        }
+        return Err(CloudError::Vanished { kind: R::KIND.label(), id });
+    }
+    Ok(found)
+}
+
+impl Aws {
+    /// Reads about a resource another step made; one the plan would create has nothing to
+    /// read yet.
+    pub async fn read_existing<T, F, Fut>(&self, id: &str, read: F) -> Result<Option<T>, CloudError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        if is_planned_id(id) {
+            return Ok(None);
+        }
+        read().await.map(Some)
+    }
+
+    /// A value the resource has once the plan is applied: in a plan, one it lacks yet stands
+    /// as a placeholder; in a run, AWS answered without it.
+    pub fn value_or_planned(
+        &self,
+        value: Option<&str>,
+        logical: &str,
+        what: &'static str,
+    ) -> Result<String, CloudError> {
+        match (value, self.planning()) {
+            (Some(value), _) => Ok(value.to_string()),
+            (None, true) => Ok(planned_id(logical)),
+            (None, false) => Err(CloudError::Incomplete { logical: logical.to_string(), what }),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The load balancer and its listener on the API port.
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, IpAddressType, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    ProtocolEnum,
+};
+use groundup_cloud::{owned_by_name, retry_eventual, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable};
+use groundup_cloud::{NoFix, Resource};
+use groundup_contracts::kinds::Kind;
+
+pub(super) struct WantedBalancer {
+    pub name: String,
+    pub subnet_id: String,
+    pub recorded: Option<String>,
+}
+
+/// ELBv2 names are the cluster's name; the scheme and type are fixed at creation.
+impl Resource for WantedBalancer {
+    const KIND: Kind = Kind::LoadBalancer;
+    type Described = LoadBalancer;
+    type Actual = LoadBalancer;
+    type Fix = NoFix;
+
+    fn logical(&self) -> &str {
+        "nlb"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<LoadBalancer>, CloudError> {
+        let found = match aws.elb.describe_load_balancers().names(&self.name).send().await.api("DescribeLoadBalancers")
+        {
+            Ok(out) => out.load_balancers().to_vec(),
+            Err(e) if e.code() == Some("LoadBalancerNotFound") => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        owned_by_name(aws, Self::KIND, &self.name, self.logical(), found).await
+    }
+
+    /// ELBv2 has no client tokens: the name makes the call idempotent on AWS.
+    async fn create(&self, aws: &Aws, _: Attempt) -> Result<LoadBalancer, CloudError> {
+        let out = aws
+            .elb
+            .create_load_balancer()
+            .name(&self.name)
+            .subnets(&self.subnet_id)
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .r#type(LoadBalancerTypeEnum::Network)
+            .ip_address_type(IpAddressType::Ipv4)
+            .set_tags(Some(aws.identity.elb_tags(self.logical(), &self.name)))
+            .send()
+            .await
+            .api("CreateLoadBalancer")?;
+        out.load_balancers()
+            .first()
+            .cloned()
+            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, _: &Aws, found: &LoadBalancer) -> Result<LoadBalancer, CloudError> {
+        Ok(found.clone())
+    }
+
+    fn diff(&self, actual: Option<&LoadBalancer>) -> Vec<Change<NoFix>> {
+        let Some(balancer) = actual else { return Vec::new() };
+        let fixed = |field, now: Option<&str>, wanted: &str| {
+            let now = now.unwrap_or("?");
+            (now != wanted).then(|| {
+                Change::Immutable(Immutable {
+                    field,
+                    now: now.to_string(),
+                    wanted: wanted.to_string(),
+                    way_forward: "delete it (`groundup down --yes`, then `groundup up`)".into(),
+                })
+            })
+        };
+        let scheme =
+            fixed("scheme", balancer.scheme().map(|s| s.as_str()), LoadBalancerSchemeEnum::InternetFacing.as_str());
+        let kind = fixed("type", balancer.r#type().map(|t| t.as_str()), LoadBalancerTypeEnum::Network.as_str());
+        scheme.into_iter().chain(kind).collect()
+    }
+
+    async fn apply(&self, _: &Aws, _: &str, fix: &NoFix, _: bool) -> Result<(), CloudError> {
+        match *fix {}
+    }
+}
+
+pub(super) struct WantedListener {
+    pub balancer_arn: String,
+    pub group_arn: String,
+    pub port: i32,
+    pub recorded: Option<String>,
+}
+
+/// A listener found on the API port must forward to the cluster's target group and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Forward(String);
+
+impl std::fmt::Display for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "forward to {}", self.0)
+    }
+}
+
+impl Resource for WantedListener {
+    const KIND: Kind = Kind::Listener;
+    const FIXES_TAKE_DRY_RUN: bool = false;
+    type Described = Listener;
+    type Actual = Listener;
+    type Fix = Forward;
+
+    fn logical(&self) -> &str {
+        "listener"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    /// A listener is found by its load balancer and port.
+    async fn find(&self, aws: &Aws) -> Result<Vec<Listener>, CloudError> {
+        let listeners = aws
+            .read_existing(&self.balancer_arn, || {
+                retry_eventual(|| async {
+                    let request = aws.elb.describe_listeners().load_balancer_arn(&self.balancer_arn);
+                    let out = request.send().await.api("DescribeListeners")?;
+                    Ok(out.listeners().to_vec())
+                })
+            })
+            .await?;
+        Ok(listeners.unwrap_or_default().into_iter().filter(|l| l.port() == Some(self.port)).collect())
+    }
+
+    async fn create(&self, aws: &Aws, _: Attempt) -> Result<Listener, CloudError> {
+        let out = aws
+            .elb
+            .create_listener()
+            .load_balancer_arn(&self.balancer_arn)
+            .protocol(ProtocolEnum::Tcp)
+            .port(self.port)
+            .default_actions(forward(&self.group_arn))
+            .set_tags(Some(aws.identity.elb_tags(self.logical(), &aws.identity.cluster)))
+            .send()
+            .await
+            .api("CreateListener")?;
+        out.listeners()
+            .first()
+            .cloned()
+            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, _: &Aws, found: &Listener) -> Result<Listener, CloudError> {
+        Ok(found.clone())
+    }
+
+    fn diff(&self, actual: Option<&Listener>) -> Vec<Change<Forward>> {
+        let forwards_to: Vec<&str> = actual.map_or(vec![self.group_arn.as_str()], |l| {
+            l.default_actions().iter().filter_map(|a| a.target_group_arn()).collect()
+        });
+        match forwards_to == [self.group_arn.as_str()] {
+            true => Vec::new(),
+            false => vec![Change::InPlace(Forward(self.group_arn.clone()))],
+        }
+    }
+
+    async fn apply(&self, aws: &Aws, id: &str, Forward(group_arn): &Forward, _: bool) -> Result<(), CloudError> {
+        let request = aws.elb.modify_listener().listener_arn(id).default_actions(forward(group_arn));
+        request.send().await.api("ModifyListener")?;
+        Ok(())
+    }
+}
+
+fn forward(group_arn: &str) -> Action {
+    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn a_balancer_of_another_scheme_or_type_is_refused() {
+        let wanted = WantedBalancer { name: "k8s".into(), subnet_id: "subnet-1".into(), recorded: None };
+        let diff =
+            |scheme, kind| lines(&wanted.diff(Some(&LoadBalancer::builder().scheme(scheme).r#type(kind).build())));
+        assert!(diff(LoadBalancerSchemeEnum::InternetFacing, LoadBalancerTypeEnum::Network).is_empty());
+        assert_eq!(
+            diff(LoadBalancerSchemeEnum::Internal, LoadBalancerTypeEnum::Network),
+            ["scheme internal -> internet-facing cannot change"]
+        );
+        assert_eq!(
+            diff(LoadBalancerSchemeEnum::InternetFacing, LoadBalancerTypeEnum::Application),
+            ["type application -> network cannot change"]
+        );
+    }
+
+    #[test]
+    fn a_listener_forwards_to_the_target_group_alone() {
+        let wanted = WantedListener { balancer_arn: "lb".into(), group_arn: "tg-1".into(), port: 6443, recorded: None };
+        let forwarding = |groups: &[&str]| {
+            let actions = groups.iter().map(|g| forward(g)).collect();
+            lines(&wanted.diff(Some(&Listener::builder().set_default_actions(Some(actions)).build())))
+        };
+        assert!(forwarding(&["tg-1"]).is_empty());
+        assert_eq!(forwarding(&["tg-2"]), ["forward to tg-1"]);
+        assert_eq!(forwarding(&["tg-1", "tg-2"]), ["forward to tg-1"]);
+        assert!(lines(&wanted.diff(None)).is_empty(), "a new listener is created forwarding");
+    }
+}

@@ -1,0 +1,148 @@
+//! The target group: TCP on the API port, with exactly the masters' IPs as targets.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetGroup, TargetTypeEnum};
+use groundup_cloud::Resource;
+use groundup_cloud::{owned_by_name, retry_eventual, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable};
+use groundup_contracts::kinds::Kind;
+
+pub(super) struct WantedGroup {
+    pub name: String,
+    pub vpc_id: String,
+    pub port: i32,
+    pub masters: Vec<Ipv4Addr>,
+    pub recorded: Option<String>,
+}
+
+pub(super) struct GroupState {
+    port: Option<i32>,
+    targets: BTreeSet<String>,
+}
+
+/// The targets become exactly the masters: the others are deregistered, the missing registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Fix {
+    Deregister(Vec<String>),
+    Register(Vec<String>),
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fix::Deregister(ips) => write!(f, "deregister {}", ips.join(", ")),
+            Fix::Register(ips) => write!(f, "register {}", ips.join(", ")),
+        }
+    }
+}
+
+impl Resource for WantedGroup {
+    const KIND: Kind = Kind::TargetGroup;
+    const FIXES_TAKE_DRY_RUN: bool = false;
+    type Described = TargetGroup;
+    type Actual = GroupState;
+    type Fix = Fix;
+
+    fn logical(&self) -> &str {
+        "target-group"
+    }
+
+    fn recorded(&self) -> Option<&str> {
+        self.recorded.as_deref()
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<TargetGroup>, CloudError> {
+        let found = match aws.elb.describe_target_groups().names(&self.name).send().await.api("DescribeTargetGroups") {
+            Ok(out) => out.target_groups().to_vec(),
+            Err(e) if e.code() == Some("TargetGroupNotFound") => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        owned_by_name(aws, Self::KIND, &self.name, self.logical(), found).await
+    }
+
+    async fn create(&self, aws: &Aws, _: Attempt) -> Result<TargetGroup, CloudError> {
+        let out = aws
+            .elb
+            .create_target_group()
+            .name(&self.name)
+            .protocol(ProtocolEnum::Tcp)
+            .port(self.port)
+            .vpc_id(&self.vpc_id)
+            .target_type(TargetTypeEnum::Ip)
+            .set_tags(Some(aws.identity.elb_tags(self.logical(), &self.name)))
+            .send()
+            .await
+            .api("CreateTargetGroup")?;
+        out.target_groups()
+            .first()
+            .cloned()
+            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+    }
+
+    async fn observe(&self, aws: &Aws, group: &TargetGroup) -> Result<GroupState, CloudError> {
+        let arn = group.target_group_arn().unwrap_or_default();
+        let health = retry_eventual(|| async {
+            aws.elb.describe_target_health().target_group_arn(arn).send().await.api("DescribeTargetHealth")
+        })
+        .await?;
+        let targets = health.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from));
+        Ok(GroupState { port: group.port(), targets: targets.collect() })
+    }
+
+    fn diff(&self, actual: Option<&GroupState>) -> Vec<Change<Fix>> {
+        let new = GroupState { port: Some(self.port), targets: BTreeSet::new() };
+        let actual = actual.unwrap_or(&new);
+        if actual.port != Some(self.port) {
+            let now = actual.port.map_or("?".to_string(), |p| p.to_string());
+            return vec![Change::Immutable(Immutable::param("port", now, self.port, "params.ports.api"))];
+        }
+        let wanted: BTreeSet<String> = self.masters.iter().map(ToString::to_string).collect();
+        let extra: Vec<String> = actual.targets.difference(&wanted).cloned().collect();
+        let missing: Vec<String> = wanted.difference(&actual.targets).cloned().collect();
+        let mut changes = Vec::new();
+        if !extra.is_empty() {
+            changes.push(Change::InPlace(Fix::Deregister(extra)));
+        }
+        if !missing.is_empty() {
+            changes.push(Change::InPlace(Fix::Register(missing)));
+        }
+        changes
+    }
+
+    async fn apply(&self, aws: &Aws, arn: &str, fix: &Fix, _: bool) -> Result<(), CloudError> {
+        let targets =
+            |ips: &[String]| ips.iter().map(|ip| TargetDescription::builder().id(ip).port(self.port).build()).collect();
+        match fix {
+            Fix::Deregister(ips) => {
+                let request = aws.elb.deregister_targets().target_group_arn(arn).set_targets(Some(targets(ips)));
+                request.send().await.api("DeregisterTargets")?;
+            }
+            Fix::Register(ips) => {
+                let request = aws.elb.register_targets().target_group_arn(arn).set_targets(Some(targets(ips)));
+                request.send().await.api("RegisterTargets")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundup_cloud::lines;
+
+    #[test]
+    fn the_targets_become_exactly_the_masters_on_a_fixed_port() {
+        let masters = ["10.240.0.10", "10.240.0.11"].map(|ip| ip.parse().unwrap()).to_vec();
+        let wanted = WantedGroup { name: "k8s".into(), vpc_id: "vpc-1".into(), port: 6443, masters, recorded: None };
+        let diff = |port, targets: &[&str]| {
+            let targets = targets.iter().map(|t| t.to_string()).collect();
+            lines(&wanted.diff(Some(&GroupState { port: Some(port), targets })))
+        };
+        assert!(diff(6443, &["10.240.0.10", "10.240.0.11"]).is_empty());
+        assert_eq!(diff(6443, &["10.240.0.10", "10.240.0.12"]), ["deregister 10.240.0.12", "register 10.240.0.11"]);
+        assert_eq!(diff(443, &["10.240.0.10", "10.240.0.11"]), ["port 443 -> 6443 cannot change"]);
+        assert_eq!(lines(&wanted.diff(None)), ["register 10.240.0.10, 10.240.0.11"]);
+    }
+}
