@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use groundup_contracts::pki::CertRecord;
 use groundup_runtime::files::{recorded, same_file, ClusterDir, Written};
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -188,10 +188,11 @@ impl Store {
 
     /// A certificate on disk as a plan sees it: left if the context records this very
     /// certificate, adopted if it does not.
-    pub fn plan_found(&self, log: &PlanLog, kind: &str, name: &str, cert: &X509, recorded: &[CertRecord]) {
-        let sha256 = fingerprint(cert);
-        let known = recorded.iter().any(|r| r.name == name && r.sha256 == sha256);
-        log.found(kind, name, &self.cert_path(name).display().to_string(), known);
+    /// Tells the gate that `name` exists (`cert`, unless its files are unreadable), and
+    /// whether the context records that very certificate.
+    pub fn found(&self, gate: &Gate, kind: &str, name: &str, cert: Option<&X509>, recorded: &[CertRecord]) {
+        let known = cert.is_some_and(|c| recorded.iter().any(|r| r.name == name && r.sha256 == fingerprint(c)));
+        gate.found(kind, name, &self.cert_path(name).display().to_string(), known);
     }
 
     pub fn record(&self, name: &str, signer: &str, cert: &X509) -> CertRecord {

@@ -151,7 +151,8 @@ fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
     let after = ok(&output, "certs after the worker and the NLB moved, without --renew");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("re-issued k8s-cluster-worker-1") && stderr.contains("+ IP:54.1.2.3, - IP:3.15.20.101"),
+        stderr.contains("certs: k8s-cluster-worker-1: re-issue for the infrastructure's SANs")
+            && stderr.contains("+ IP:54.1.2.3, - IP:3.15.20.101"),
         "{stderr}"
     );
     assert_eq!(reissued(&context, &after), ["master-kubernetes", "k8s-cluster-worker-1"]);
@@ -239,7 +240,7 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
     let listed: Vec<String> = fingerprints(&after).into_iter().map(|(name, _)| name).collect();
     assert_eq!(listed.len(), 19 - 3);
     for name in gone {
-        assert!(stderr.contains(&format!("retired {name}")), "{stderr}");
+        assert!(stderr.contains(&format!("certs: {name}: retire to pki/retired/")), "{stderr}");
         assert!(!listed.contains(&name.to_string()), "the certs section still lists {name}");
         for file in [format!("{name}.pem"), format!("{name}-key.pem"), format!("{name}.csr")] {
             assert!(!pki.join(&file).exists() && pki.join("retired").join(&file).exists(), "{file}");

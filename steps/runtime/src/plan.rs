@@ -89,6 +89,60 @@ impl PlanLog {
     }
 }
 
+/// The gate every local change of a step passes (the files the PKI steps write), as
+/// `groundup-cloud`'s is for AWS: in a plan the change is recorded and not made, in a run it
+/// is made and logged. A step decides once what each thing needs and sends it through here,
+/// so its plan and its run are one code path.
+#[derive(Debug)]
+pub struct Gate {
+    step: String,
+    plan: Option<PlanLog>,
+}
+
+impl Gate {
+    pub fn new(step: &str, planning: bool) -> Self {
+        Gate { step: step.into(), plan: planning.then(|| PlanLog::new(step)) }
+    }
+
+    pub fn planning(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// The thing exists; `recorded` says whether the context already holds it.
+    pub fn found(&self, kind: &str, name: &str, id: &str, recorded: bool) {
+        if let Some(plan) = &self.plan {
+            plan.found(kind, name, id, recorded);
+        }
+    }
+
+    /// Makes what is missing; `None` in a plan.
+    pub fn create<T, E>(&self, kind: &str, name: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
+        if let Some(plan) = &self.plan {
+            plan.missing(kind, name);
+            return Ok(None);
+        }
+        let made = make()?;
+        tracing::info!("{}: created {kind} {name}", self.step);
+        Ok(Some(made))
+    }
+
+    /// Changes what exists; `None` in a plan. `what` says what the change is and why.
+    pub fn change<T, E>(&self, name: &str, what: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
+        if let Some(plan) = &self.plan {
+            plan.change(name, what);
+            return Ok(None);
+        }
+        let made = make()?;
+        tracing::warn!("{}: {name}: {what}", self.step);
+        Ok(Some(made))
+    }
+
+    /// What the plan recorded, for the context's `plan` section; nothing in a run.
+    pub fn take(&self) -> Vec<PlannedResource> {
+        self.plan.as_ref().map(PlanLog::take).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +231,30 @@ mod tests {
         assert!(lines[1].trim_start().starts_with("- delete"), "{lines:?}");
         assert!(lines[2].trim_start().starts_with("- terminate"), "{lines:?}");
         assert_eq!(serde_json::to_value(Action::Delete).unwrap(), "delete");
+    }
+
+    #[test]
+    fn the_gate_records_in_a_plan_and_acts_in_a_run() {
+        let planning = Gate::new("certs", true);
+        planning.found("certificate", "admin", "pki/admin.pem", true);
+        let made = planning.change("admin", "renew: expires soon", || -> Result<u8, String> { panic!("a plan acts") });
+        assert_eq!(made, Ok(None));
+        assert_eq!(
+            planning.create("certificate", "kube-proxy", || -> Result<u8, String> { panic!("a plan acts") }),
+            Ok(None)
+        );
+        let entries = planning.take();
+        let actions: Vec<(&str, Action)> = entries.iter().map(|e| (e.resource.as_str(), e.action)).collect();
+        assert_eq!(actions, [("admin", Action::Change), ("kube-proxy", Action::Create)]);
+        assert_eq!(entries[0].changes, ["renew: expires soon"]);
+
+        let running = Gate::new("certs", false);
+        running.found("certificate", "admin", "pki/admin.pem", true);
+        assert_eq!(running.change("admin", "renew", || Ok::<_, String>(1)), Ok(Some(1)));
+        assert_eq!(
+            running.create("certificate", "kube-proxy", || Err::<u8, _>("disk full".to_string())),
+            Err("disk full".into())
+        );
+        assert!(running.take().is_empty(), "a run records no plan");
     }
 }

@@ -10,7 +10,7 @@ use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
 use groundup_pki::x509::{ca_problems, issue_ca, new_key};
 use groundup_runtime::harness::{run_step, StepInfo};
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
 use openssl::x509::X509;
 use rayon::prelude::*;
@@ -34,46 +34,55 @@ fn main() -> ExitCode {
         if args.prepare && context.planning() {
             return Err(StepError::new("--prepare makes keys; a plan changes nothing"));
         }
-        if context.planning() {
-            let recorded = context.ca.as_ref().map(|ca| ca.authorities.clone()).unwrap_or_default();
-            let log = PlanLog::new("ca");
-            let store = Store::at(&params.dir);
-            for authority in Authority::ALL {
-                plan(&store, authority, &params, &recorded, &log)?;
-            }
-            context.add_plan(log.take());
-            return Ok(context);
-        }
-        let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
+        let gate = Gate::new("ca", context.planning());
+        let store = match gate.planning() {
+            true => Store::at(&params.dir),
+            false => Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?,
+        };
+        let recorded = context.ca.as_ref().map(|ca| ca.authorities.clone()).unwrap_or_default();
         let (authorities, prepared) = rayon::join(
-            || Authority::ALL.par_iter().map(|a| ensure(&store, *a, &params)).collect::<Result<Vec<_>, _>>(),
+            || {
+                Authority::ALL
+                    .par_iter()
+                    .map(|a| ensure(&gate, &store, *a, &params, &recorded))
+                    .collect::<Result<Vec<_>, _>>()
+            },
             || if args.prepare { prepare(&store, &context) } else { Ok(0) },
         );
         let authorities = authorities?;
         if args.prepare {
             tracing::info!("ca: made {} key(s) ahead for certs", prepared?);
         }
-        context.ca = Some(CaSection { authorities });
+        match gate.planning() {
+            true => context.add_plan(gate.take()),
+            false => context.ca = Some(CaSection { authorities: authorities.into_iter().flatten().collect() }),
+        }
         Ok(context)
     })
 }
 
-fn ensure(store: &Store, authority: Authority, params: &PkiParams) -> Result<CertRecord, StepError> {
+/// The CA's record; `None` in a plan that would make it.
+fn ensure(
+    gate: &Gate,
+    store: &Store,
+    authority: Authority,
+    params: &PkiParams,
+    recorded: &[CertRecord],
+) -> Result<Option<CertRecord>, StepError> {
     let name = authority.file();
     let cert = match existing(store, authority, params)? {
         Some(cert) => {
-            tracing::info!("ca: found {name} (valid until {})", cert.not_after());
-            cert
+            store.found(gate, KIND, name, Some(&cert), recorded);
+            Some(cert)
         }
-        None => {
+        None => gate.create(KIND, name, || {
             let issued =
                 issue_ca(authority, params).map_err(|e| StepError::new(format!("cannot create {name}: {e}")))?;
             store.save_ca(name, &issued).map_err(StepError::new)?;
-            tracing::info!("ca: created {name} ({})", authority.common_name());
-            issued.cert
-        }
+            Ok::<_, StepError>(issued.cert)
+        })?,
     };
-    Ok(store.record(name, name, &cert))
+    Ok(cert.map(|cert| store.record(name, name, &cert)))
 }
 
 /// A key for every planned certificate that has neither a certificate nor a key: what `certs`
@@ -88,21 +97,6 @@ fn prepare(store: &Store, context: &Context) -> Result<usize, StepError> {
         store.save_key(&spec.name, &key).map_err(StepError::new)
     })?;
     Ok(missing.len())
-}
-
-fn plan(
-    store: &Store,
-    authority: Authority,
-    params: &PkiParams,
-    recorded: &[CertRecord],
-    log: &PlanLog,
-) -> Result<(), StepError> {
-    let name = authority.file();
-    match existing(store, authority, params)? {
-        Some(cert) => store.plan_found(log, KIND, name, &cert, recorded),
-        None => log.missing(KIND, name),
-    }
-    Ok(())
 }
 
 /// The CA on disk if it is usable; an unusable one is an error, since replacing a CA

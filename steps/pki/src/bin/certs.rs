@@ -15,9 +15,9 @@ use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
 use groundup_pki::names;
 use groundup_pki::spec::{Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
-use groundup_pki::x509::{ca_problems, expires_within, fits, issue_leaf, sign_leaf, verdict, Verdict};
+use groundup_pki::x509::{ca_problems, expires_within, fits, issue_leaf, sign_leaf, verdict};
 use groundup_runtime::harness::{run_step_or_report, StepInfo};
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -57,20 +57,26 @@ enum Command {
 
 const KIND: &str = "certificate";
 
-/// A certificate on disk, against what the plan asks for.
-enum Found {
-    Missing,
-    /// Its files could not be read: what is wrong.
-    Unreadable(Vec<String>),
-    Present(X509, PKey<Private>, Verdict),
+/// What one certificate needs: the one compare that the plan records and the run carries out.
+enum Decision {
+    /// It matches the context.
+    Keep(X509),
+    /// Missing: issued for the key the head start made (`groundup-ca --prepare`), or one a
+    /// run killed before its certificate left (it never signed anything, so it is as good as
+    /// new), or else for a new key.
+    Issue(Option<PKey<Private>>),
+    /// The infrastructure it names changed: re-issued for its own key.
+    Follow(X509, PKey<Private>, String),
+    /// Wrong for any other reason: renewed with a new key under `--renew`, refused without.
+    /// The certificate, unless its files are unreadable.
+    Renew(Option<X509>, Vec<String>),
 }
 
-/// What became of one certificate.
+/// What became of one certificate in a run.
 enum Outcome {
     Kept(CertRecord),
+    /// Issued, renewed, or re-issued for its key.
     Issued(CertRecord),
-    /// Re-issued for its key because the infrastructure it names changed: the SAN difference.
-    Followed(CertRecord, String),
     Stale(String, Vec<String>),
 }
 
@@ -92,37 +98,43 @@ fn main() -> ExitCode {
                 return Err(StepError::new(format!("{}: {problem}", spec.name)));
             }
         }
-        if context.planning() {
-            let recorded = context.certs.as_ref().map(|c| c.certificates.clone()).unwrap_or_default();
-            let log = PlanLog::new("certs");
-            let store = Store::at(&params.dir);
-            for spec in &plan {
-                plan_one(&store, spec, &params, &recorded, args.renew, &log)?;
-            }
-            for name in retiring(&store, &plan) {
-                log.found(KIND, &name, &store.cert_path(&name).display().to_string(), true);
-                log.change(&name, &format!("retire to {}/{RETIRED}/: no longer in the context", params.dir));
-            }
-            context.add_plan(log.take());
-            return Ok(Some(context));
-        }
-        need(&context.ca, Section::Ca)?;
         if checking {
+            need(&context.ca, Section::Ca)?;
             let kubeconfigs = embedded_rows(&context, &Store::at(&params.dir), &params)?;
             check(&Store::at(&params.dir), &plan, &params, kubeconfigs)?;
             return Ok(None);
         }
-        let store = Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?;
-        let authorities = load_authorities(&store, &params)?;
+        let gate = Gate::new("certs", context.planning());
+        let store = match gate.planning() {
+            true => Store::at(&params.dir),
+            false => {
+                need(&context.ca, Section::Ca)?;
+                Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?
+            }
+        };
+        let authorities = load_authorities(&store, &params, gate.planning())?;
+        let recorded = context.certs.as_ref().map(|c| c.certificates.clone()).unwrap_or_default();
+        let run = Run { gate: &gate, store: &store, authorities: &authorities, params: &params, recorded: &recorded };
         let outcomes = plan
             .par_iter()
-            .map(|spec| ensure(&store, spec, &authorities, &params, args.renew))
+            .map(|spec| {
+                let ca = authorities.get(&spec.signer).map(|(ca, _)| ca);
+                run.act(spec, decide(&store, spec, ca, &params), args.renew)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let certificates = settle(outcomes)?;
+        // A run refuses stale certificates before it retires anything.
+        let certificates = match gate.planning() {
+            true => Vec::new(),
+            false => settle(outcomes.into_iter().flatten().collect())?,
+        };
         for name in retiring(&store, &plan) {
-            if let Some(place) = store.retire(&name).map_err(StepError::new)? {
-                tracing::warn!("certs: retired {name} to {}: no longer in the context", place.display());
-            }
+            let what = format!("retire to {}/{RETIRED}/: no longer in the context", params.dir);
+            gate.found(KIND, &name, &store.cert_path(&name).display().to_string(), true);
+            gate.change(&name, &what, || store.retire(&name)).map_err(StepError::new)?;
+        }
+        if gate.planning() {
+            context.add_plan(gate.take());
+            return Ok(Some(context));
         }
         context.certs = Some(CertsSection { certificates });
         if params.layout == Layout::Kubeadm {
@@ -153,22 +165,25 @@ fn add_request(context: &mut Context, csr: &Path, args: &CertsArgs) -> Result<()
 type Authorities = HashMap<Authority, (X509, PKey<Private>)>;
 
 /// The three CAs, each proven a usable CA: certificates are never signed with anything else.
-fn load_authorities(store: &Store, params: &PkiParams) -> Result<Authorities, StepError> {
-    Authority::ALL
-        .into_iter()
-        .map(|authority| {
-            let (cert, key) = store.load(authority.file()).map_err(StepError::new)?.ok_or_else(|| {
-                StepError::new(format!("the {} CA is missing from {}", authority.file(), store.dir.display()))
-                    .with_hint("run groundup-ca first")
-            })?;
-            let found = ca_problems(authority, &cert, &key, params);
-            if !found.is_empty() {
-                return Err(StepError::new(format!("the {} CA is unusable: {}", authority.file(), found.join("; ")))
-                    .with_hint("groundup-ca says what to do"));
+/// A plan takes those there are: a missing one is one `groundup-ca` would make.
+fn load_authorities(store: &Store, params: &PkiParams, planning: bool) -> Result<Authorities, StepError> {
+    let mut authorities = HashMap::new();
+    for authority in Authority::ALL {
+        let Some((cert, key)) = store.load(authority.file()).map_err(StepError::new)? else {
+            if planning {
+                continue;
             }
-            Ok((authority, (cert, key)))
-        })
-        .collect()
+            return Err(StepError::new(format!("the {} CA is missing from {}", authority.file(), store.dir.display()))
+                .with_hint("run groundup-ca first"));
+        };
+        let found = ca_problems(authority, &cert, &key, params);
+        if !found.is_empty() {
+            return Err(StepError::new(format!("the {} CA is unusable: {}", authority.file(), found.join("; ")))
+                .with_hint("groundup-ca says what to do"));
+        }
+        authorities.insert(authority, (cert, key));
+    }
+    Ok(authorities)
 }
 
 /// An unreadable file is reported, not fatal: it is what `--renew` (or deleting it) mends.
@@ -191,94 +206,95 @@ fn retiring(store: &Store, plan: &[CertSpec]) -> Vec<String> {
         .collect()
 }
 
-fn inspect(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Found {
+/// The one compare of a certificate with what the context asks for, which the plan, the run
+/// and `check` all act on. `ca` is `None` where the CA is missing.
+fn decide(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Decision {
     let (cert, key) = match store.load(&spec.name) {
         Ok(Some(pair)) => pair,
-        Ok(None) => return Found::Missing,
-        Err(e) => return Found::Unreadable(unreadable(e)),
+        Ok(None) => {
+            let prepared = store.load_key(&spec.name).filter(|key| fits(key, spec.key.unwrap_or(params.key)));
+            return Decision::Issue(prepared);
+        }
+        Err(e) => return Decision::Renew(None, unreadable(e)),
     };
-    let found = match ca {
-        Some(ca) => verdict(spec, &cert, &key, ca, params),
-        None => Verdict {
-            others: vec![format!("cannot check it: its CA `{}` is missing or unreadable", spec.signer.file())],
-            ..Verdict::default()
-        },
+    let Some(ca) = ca else {
+        let missing = format!("its CA `{}` is missing (groundup-ca would make a new one)", spec.signer.file());
+        return Decision::Renew(Some(cert), vec![missing]);
     };
-    Found::Present(cert, key, found)
+    let found = verdict(spec, &cert, &key, ca, params);
+    if found.is_clean() {
+        return Decision::Keep(cert);
+    }
+    match found.follows_infrastructure(spec) {
+        Some(diff) => Decision::Follow(cert, key, diff.to_string()),
+        None => Decision::Renew(Some(cert), found.problems()),
+    }
 }
 
-fn ensure(
-    store: &Store,
-    spec: &CertSpec,
-    authorities: &Authorities,
-    params: &PkiParams,
-    renew: bool,
-) -> Result<Outcome, StepError> {
-    let (ca, ca_key) = &authorities[&spec.signer];
-    let signer = spec.signer.file();
-    let cannot = |e: String| StepError::new(format!("cannot issue {}: {e}", spec.name));
-    let found = match inspect(store, spec, Some(ca), params) {
-        Found::Present(cert, _, found) if found.is_clean() => {
-            return Ok(Outcome::Kept(store.record(&spec.name, signer, &cert)))
-        }
-        Found::Present(_, key, found) => match found.follows_infrastructure(spec) {
-            Some(diff) => {
-                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
-                store.save_reissued(&spec.name, &issued).map_err(StepError::new)?;
-                let record = store.record(&spec.name, signer, &issued.cert);
-                return Ok(Outcome::Followed(record, diff.to_string()));
-            }
-            None => found.problems(),
-        },
-        Found::Unreadable(found) => found,
-        Found::Missing => match store.load_key(&spec.name).filter(|key| fits(key, spec.key.unwrap_or(params.key))) {
-            // Made ahead by the head start (`groundup-ca --prepare`), or left by a run killed
-            // before its certificate: the key never signed anything, so it is as good as new.
-            Some(key) => {
-                let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
-                store.save_leaf_for_key(&spec.name, &issued).map_err(StepError::new)?;
-                return Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)));
-            }
-            None => Vec::new(),
-        },
-    };
-    if !found.is_empty() {
-        if !renew {
-            return Ok(Outcome::Stale(spec.name.clone(), found));
-        }
-        tracing::warn!("certs: renewing {}: {}", spec.name, found.join("; "));
-    }
-    let issued = issue_leaf(spec, ca, ca_key, params).map_err(cannot)?;
-    store.save_leaf(&spec.name, &issued).map_err(StepError::new)?;
-    Ok(Outcome::Issued(store.record(&spec.name, signer, &issued.cert)))
+/// What every certificate's decision is carried out with.
+struct Run<'a> {
+    gate: &'a Gate,
+    store: &'a Store,
+    authorities: &'a Authorities,
+    params: &'a PkiParams,
+    recorded: &'a [CertRecord],
 }
 
-/// What `ensure` would do, without doing it. A missing CA means `groundup-ca` would make a
-/// new one, so every certificate it signed would need re-issuing.
-fn plan_one(
-    store: &Store,
-    spec: &CertSpec,
-    params: &PkiParams,
-    recorded: &[CertRecord],
-    renew: bool,
-    log: &PlanLog,
-) -> Result<(), StepError> {
-    let Some((cert, key)) = store.load(&spec.name).map_err(StepError::new)? else {
-        log.missing(KIND, &spec.name);
-        return Ok(());
-    };
-    store.plan_found(log, KIND, &spec.name, &cert, recorded);
-    let found = match store.load(spec.signer.file()).map_err(StepError::new)? {
-        Some((ca, _)) => verdict(spec, &cert, &key, &ca, params),
-        None => Verdict { others: vec![format!("its CA `{}` would be new", spec.signer.file())], ..Verdict::default() },
-    };
-    if let Some(diff) = found.follows_infrastructure(spec) {
-        log.change(&spec.name, &format!("re-issue for the infrastructure's SANs, key kept: {diff}"));
-    } else if !found.is_clean() {
-        let how = if renew { "renew" } else { "renew (run with --renew)" };
-        log.change(&spec.name, &format!("{how}: {}", found.problems().join("; ")));
+impl Run<'_> {
+    /// Sends the decision through the gate: recorded in a plan, carried out in a run.
+    fn act(&self, spec: &CertSpec, decision: Decision, renew: bool) -> Result<Option<Outcome>, StepError> {
+        let Run { gate, store, authorities, params, recorded } = *self;
+        let signer = authorities.get(&spec.signer);
+        let name = spec.name.as_str();
+        let cannot = |e: String| StepError::new(format!("cannot issue {name}: {e}"));
+        let authority = || signer.ok_or_else(|| cannot(format!("its CA `{}` is missing", spec.signer.file())));
+        let record = |cert: &X509| store.record(name, spec.signer.file(), cert);
+        let found = |cert: Option<&X509>| store.found(gate, KIND, name, cert, recorded);
+        let issued = match decision {
+            Decision::Keep(cert) => {
+                found(Some(&cert));
+                return Ok(Some(Outcome::Kept(record(&cert))));
+            }
+            Decision::Issue(prepared) => gate.create(KIND, name, || {
+                let (ca, ca_key) = authority()?;
+                let saved = match prepared {
+                    Some(key) => {
+                        let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
+                        store.save_leaf_for_key(name, &issued).map(|()| issued)
+                    }
+                    None => {
+                        let issued = issue_leaf(spec, ca, ca_key, params).map_err(cannot)?;
+                        store.save_leaf(name, &issued).map(|()| issued)
+                    }
+                };
+                Ok::<_, StepError>(Outcome::Issued(record(&saved.map_err(StepError::new)?.cert)))
+            })?,
+            Decision::Follow(cert, key, diff) => {
+                found(Some(&cert));
+                let what = format!("re-issue for the infrastructure's SANs, key kept: {diff}");
+                gate.change(name, &what, || {
+                    let (ca, ca_key) = authority()?;
+                    let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
+                    store.save_reissued(name, &issued).map_err(StepError::new)?;
+                    Ok::<_, StepError>(Outcome::Issued(record(&issued.cert)))
+                })?
+            }
+            Decision::Renew(cert, problems) => {
+                found(cert.as_ref());
+                if !renew && !gate.planning() {
+                    return Ok(Some(Outcome::Stale(name.to_string(), problems)));
+                }
+                let how = if renew { "renew" } else { "renew (run with --renew)" };
+                gate.change(name, &format!("{how}: {}", problems.join("; ")), || {
+                    let (ca, ca_key) = authority()?;
+                    let issued = issue_leaf(spec, ca, ca_key, params).map_err(cannot)?;
+                    store.save_leaf(name, &issued).map_err(StepError::new)?;
+                    Ok::<_, StepError>(Outcome::Issued(record(&issued.cert)))
+                })?
+            }
+        };
+        Ok(issued)
     }
-    Ok(())
 }
 
 /// `check`: the CAs, then every certificate, as a table on stderr. Reads only.
@@ -345,10 +361,12 @@ fn check(store: &Store, plan: &[CertSpec], params: &PkiParams, kubeconfigs: Vec<
         }
     }
     rows.par_extend(plan.par_iter().map(|spec| {
-        let (expires, found) = match inspect(store, spec, authorities.get(&spec.signer), params) {
-            Found::Present(cert, _, found) => (cert.not_after().to_string(), found.problems()),
-            Found::Unreadable(found) => (String::new(), found),
-            Found::Missing => (String::new(), vec!["missing".into()]),
+        let expiry = |cert: &X509| cert.not_after().to_string();
+        let (expires, found) = match decide(store, spec, authorities.get(&spec.signer), params) {
+            Decision::Keep(cert) => (expiry(&cert), Vec::new()),
+            Decision::Issue(_) => (String::new(), vec!["missing".into()]),
+            Decision::Follow(cert, _, diff) => (expiry(&cert), vec![format!("SANs differ: {diff}")]),
+            Decision::Renew(cert, found) => (cert.as_ref().map(expiry).unwrap_or_default(), found),
         };
         (spec.name.clone(), expires, found)
     }));
@@ -373,15 +391,7 @@ fn settle(outcomes: Vec<Outcome>) -> Result<Vec<CertRecord>, StepError> {
     let mut stale = Vec::new();
     for outcome in outcomes {
         match outcome {
-            Outcome::Kept(record) => records.push(record),
-            Outcome::Issued(record) => {
-                tracing::info!("certs: issued {} ({})", record.name, record.subject);
-                records.push(record);
-            }
-            Outcome::Followed(record, diff) => {
-                tracing::warn!("certs: re-issued {} for the infrastructure's SANs, key kept: {diff}", record.name);
-                records.push(record);
-            }
+            Outcome::Kept(record) | Outcome::Issued(record) => records.push(record),
             Outcome::Stale(name, found) => stale.push(format!("{name} ({})", found.join("; "))),
         }
     }
