@@ -6,11 +6,11 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use groundup_contracts::{Context, ContextError, Target};
+use groundup_runtime::journal::Journal;
 use groundup_runtime::plan::PlanLog;
 
 use crate::calls::CountCalls;
 use crate::identity::Identity;
-use crate::journal::Journal;
 
 /// Attempts per API call for throttling and 5xx answers (the SDK's adaptive retry).
 const MAX_ATTEMPTS: u32 = 6;

@@ -25,6 +25,9 @@ pub enum CloudError {
     Vanished { kind: &'static str, id: String },
     #[error("AWS answered without the {what} of `{logical}`")]
     Incomplete { logical: String, what: &'static str },
+    /// The create was not sent: the journal could not record it first.
+    #[error("{0}")]
+    Journal(String),
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]

@@ -148,7 +148,7 @@ where
         }
         return Ok(T::planned(logical));
     }
-    aws.journal.begin(kind, logical, &client_token)?;
+    aws.journal.begin(kind, logical, &client_token).map_err(CloudError::Journal)?;
     let created = create(Attempt { dry_run: false, client_token }).await?;
     aws.journal.settle(logical);
     tracing::info!("{logical}: created {kind} {}", created.id());

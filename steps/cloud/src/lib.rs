@@ -4,7 +4,7 @@
 //! create, observe, a typed diff, apply) and the one core that converges it ([`converge`]:
 //! find or create, refuse what cannot change, change the rest), the gate every change
 //! passes ([`Aws::change`]) so that `--plan` records instead of changing, the journal of
-//! creates in flight ([`Journal`]), retries of AWS's eventual consistency
+//! creates in flight (`groundup_runtime::journal`), retries of AWS's eventual consistency
 //! ([`retry_eventual`]), progress of long waits ([`wait_until`], [`Waiting`]), and the step
 //! entry point ([`run_aws_step`]).
 //!
@@ -18,7 +18,6 @@ mod elb;
 mod error;
 mod find;
 mod identity;
-mod journal;
 mod progress;
 mod resource;
 mod retry;
@@ -29,7 +28,6 @@ pub use elb::owned_by_name;
 pub use error::{AwsResultExt, CloudError, CRASH_AFTER_ENV};
 pub use find::{Attempt, HasId};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
-pub use journal::Journal;
 pub use progress::{wait_until, Polled, Waiting};
 pub use resource::{converge, lines, Change, Immutable, NoFix, Resource};
 pub use retry::retry_eventual;

@@ -3,12 +3,13 @@ use std::sync::Mutex;
 
 use groundup_contracts::plan::JournalEntry;
 use groundup_contracts::Context;
-use groundup_runtime::state::STATE_FILE_ENV;
 
-use crate::error::CloudError;
+use crate::state::STATE_FILE_ENV;
 
 /// The creates in flight: those a killed run left in the context, and the ones this run
-/// starts. Each is written to the state file before its create call goes out.
+/// starts. Each is written to the state file (the runner names it in the environment) before
+/// its create call goes out, so a run killed at any moment leaves what it may have created
+/// on record, for the next run to find (by the same client token) instead of duplicating.
 #[derive(Debug)]
 pub struct Journal {
     step: String,
@@ -28,7 +29,7 @@ impl Journal {
     }
 
     /// Records the create and writes the state file; only then may the call go out.
-    pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), CloudError> {
+    pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), String> {
         let mut entries = self.lock();
         entries.retain(|e| e.resource != logical);
         entries.push(JournalEntry {
@@ -40,12 +41,8 @@ impl Journal {
         let Some((path, base)) = &self.sink else { return Ok(()) };
         let mut state = base.clone();
         state.journal = entries.clone();
-        groundup_runtime::state::save(&state, path).map_err(|e| {
-            CloudError::Conflict(format!(
-                "cannot journal the {kind} `{logical}` in {} before creating it: {e}",
-                path.display()
-            ))
-        })
+        crate::state::save(&state, path)
+            .map_err(|e| format!("cannot journal the {kind} `{logical}` in {} before creating it: {e}", path.display()))
     }
 
     /// The resource is known (found or created): nothing is in flight for it any more. The

@@ -2,7 +2,8 @@
 //!
 //! `groundup-contracts` says what passes between steps; this crate is how a step runs: the
 //! stdin/stdout harness and the flags every step has ([`harness`]), logging to stderr, the
-//! plan a step records under `--plan` ([`plan`]), the state file ([`state`]), the one atomic
+//! plan a step records under `--plan` and the gate of local changes ([`plan`]), the state
+//! file ([`state`]) and the journal of creates in flight ([`journal`]), the one atomic
 //! file write and the rules for a cluster's directories ([`files`]), completions and man
 //! pages ([`docs`]), and the figures a step reports for `groundup up --timings` ([`timings`]).
 //!
@@ -13,6 +14,7 @@ pub mod docs;
 pub mod error;
 pub mod files;
 pub mod harness;
+pub mod journal;
 pub mod plan;
 pub mod state;
 pub mod timings;
