@@ -87,8 +87,6 @@ pub trait Resource {
 
     /// The name in the cluster's tags.
     fn logical(&self) -> &str;
-    /// The id the context records, which tells adopting from leaving in a plan.
-    fn recorded(&self) -> Option<&str>;
     /// For a create call that takes an idempotency token: what the token is scoped to (the
     /// resource it hangs off), so that it never names a deleted resource.
     fn token_scope(&self) -> Option<String> {
@@ -116,10 +114,15 @@ pub fn lines<F: Display>(changes: &[Change<F>]) -> Vec<String> {
 
 /// Finds or creates the resource, compares it with what is wanted, refuses an immutable
 /// difference before changing anything, and makes (or, in a plan, records) the rest.
-pub async fn converge<R: Resource>(aws: &Aws, resource: &R) -> Result<R::Described, CloudError> {
+/// `recorded` is the id the context holds, which tells adopting from leaving in a plan.
+pub async fn converge<R: Resource>(
+    aws: &Aws,
+    resource: &R,
+    recorded: Option<&str>,
+) -> Result<R::Described, CloudError> {
     let logical = resource.logical();
     let token = resource.token_scope().map(|scope| aws.identity.client_token(logical, &scope)).unwrap_or_default();
-    let wanted = Wanted::new(R::KIND, logical).recorded(resource.recorded()).client_token(token);
+    let wanted = Wanted::new(R::KIND, logical).recorded(recorded).client_token(token);
     let found = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
     let id = found.id();
     let actual = match is_planned_id(&id) {

@@ -20,9 +20,8 @@ fn main() -> ExitCode {
         let wanted = WantedOptions {
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             domain: context.params.dhcp_domain_name.clone(),
-            recorded: context.dhcp.as_ref().map(|d| d.id.clone()),
         };
-        let options = converge(&aws, &wanted).await?;
+        let options = converge(&aws, &wanted, context.dhcp.as_ref().map(|d| d.id.as_str())).await?;
         let id = options.dhcp_options_id().unwrap_or_default().to_string();
         context.dhcp = Some(DhcpSection { id, domain_name: wanted.domain });
         Ok(context)
@@ -32,7 +31,6 @@ fn main() -> ExitCode {
 struct WantedOptions {
     vpc_id: String,
     domain: String,
-    recorded: Option<String>,
 }
 
 struct OptionsState {
@@ -67,10 +65,6 @@ impl Resource for WantedOptions {
 
     fn logical(&self) -> &str {
         "dhcp"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     /// By tags; and after a run was killed while creating the set, also an untagged set with
@@ -189,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_set_is_tagged_and_associated_and_another_domain_is_refused() {
-        let wanted = WantedOptions { vpc_id: "vpc-1".into(), domain: "ec2.internal".into(), recorded: None };
+        let wanted = WantedOptions { vpc_id: "vpc-1".into(), domain: "ec2.internal".into() };
         let diff = |domain: &str, tagged, associated| {
             lines(&wanted.diff(Some(&OptionsState { domains: vec![domain.into()], tagged, associated })))
         };

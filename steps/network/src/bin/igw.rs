@@ -14,11 +14,8 @@ use groundup_runtime::harness::{NoArgs, StepInfo};
 fn main() -> ExitCode {
     let info = StepInfo { name: "igw", about: "Create (or find) the internet gateway and attach it to the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let wanted = WantedGateway {
-            vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
-            recorded: context.igw.as_ref().map(|g| g.id.clone()),
-        };
-        let gateway = converge(&aws, &wanted).await?;
+        let wanted = WantedGateway { vpc_id: need(&context.vpc, Section::Vpc)?.id.clone() };
+        let gateway = converge(&aws, &wanted, context.igw.as_ref().map(|g| g.id.as_str())).await?;
         context.igw = Some(IgwSection { id: gateway.internet_gateway_id().unwrap_or_default().to_string() });
         Ok(context)
     })
@@ -26,7 +23,6 @@ fn main() -> ExitCode {
 
 struct WantedGateway {
     vpc_id: String,
-    recorded: Option<String>,
 }
 
 /// The one in-place change: attach the gateway to the cluster's VPC.
@@ -47,10 +43,6 @@ impl Resource for WantedGateway {
 
     fn logical(&self) -> &str {
         "igw"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<InternetGateway>, CloudError> {
@@ -123,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_gateway_is_attached_to_the_vpc_and_one_attached_elsewhere_is_refused() {
-        let wanted = WantedGateway { vpc_id: "vpc-1".into(), recorded: None };
+        let wanted = WantedGateway { vpc_id: "vpc-1".into() };
         let attached_to = |vpcs: &[&str]| {
             let gateway = InternetGateway::builder().set_attachments(Some(
                 vpcs.iter().map(|v| InternetGatewayAttachment::builder().vpc_id(*v).build()).collect(),

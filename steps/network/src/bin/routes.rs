@@ -24,9 +24,8 @@ fn main() -> ExitCode {
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             subnet_id: need(&context.subnet, Section::Subnet)?.id.clone(),
             igw_id: need(&context.igw, Section::Igw)?.id.clone(),
-            recorded: context.routes.as_ref().map(|r| r.route_table_id.clone()),
         };
-        let table = converge(&aws, &wanted).await?;
+        let table = converge(&aws, &wanted, context.routes.as_ref().map(|r| r.route_table_id.as_str())).await?;
         let association = table.associations().iter().find(|a| a.subnet_id() == Some(wanted.subnet_id.as_str()));
         let association = association.and_then(|a| a.route_table_association_id());
         context.routes = Some(RoutesSection {
@@ -42,7 +41,6 @@ struct WantedTable {
     vpc_id: String,
     subnet_id: String,
     igw_id: String,
-    recorded: Option<String>,
 }
 
 struct TableState {
@@ -81,10 +79,6 @@ impl Resource for WantedTable {
 
     fn logical(&self) -> &str {
         "route-table"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     fn token_scope(&self) -> Option<String> {
@@ -194,12 +188,7 @@ mod tests {
 
     #[test]
     fn the_table_takes_the_subnet_over_and_routes_everything_to_the_gateway() {
-        let wanted = WantedTable {
-            vpc_id: "vpc-1".into(),
-            subnet_id: "subnet-1".into(),
-            igw_id: "igw-1".into(),
-            recorded: None,
-        };
+        let wanted = WantedTable { vpc_id: "vpc-1".into(), subnet_id: "subnet-1".into(), igw_id: "igw-1".into() };
         let diff = |associated, elsewhere: Option<&str>, route: Option<Option<&str>>| {
             let default_route = route.map(|to| to.map(String::from));
             lines(&wanted.diff(Some(&TableState { associated, elsewhere: elsewhere.map(String::from), default_route })))

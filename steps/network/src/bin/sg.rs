@@ -28,9 +28,8 @@ fn main() -> ExitCode {
             name: context.cluster.name.clone(),
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             rules: context.params.ingress_rules(),
-            recorded: context.sg.as_ref().map(|g| g.id.clone()),
         };
-        let group = converge(&aws, &wanted).await?;
+        let group = converge(&aws, &wanted, context.sg.as_ref().map(|g| g.id.as_str())).await?;
         let id = group.group_id().unwrap_or_default().to_string();
         context.sg = Some(SgSection { id, name: wanted.name, ingress: wanted.rules });
         Ok(context)
@@ -41,7 +40,6 @@ struct WantedGroup {
     name: String,
     vpc_id: String,
     rules: Vec<IngressRule>,
-    recorded: Option<String>,
 }
 
 /// The group's IPv4 CIDR rules, and whole permissions of any other kind (IPv6, group
@@ -81,10 +79,6 @@ impl Resource for WantedGroup {
 
     fn logical(&self) -> &str {
         "sg"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<SecurityGroup>, CloudError> {
@@ -213,7 +207,6 @@ mod tests {
             name: "k8s".into(),
             vpc_id: "vpc-1".into(),
             rules: vec![rule("tcp", 22, "203.0.113.7/32"), rule("tcp", 6443, "203.0.113.7/32")],
-            recorded: None,
         };
         let diff = |present: &[IngressRule], foreign: usize| {
             let foreign = vec![IpPermission::builder().ip_protocol("-1").build(); foreign];

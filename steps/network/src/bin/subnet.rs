@@ -15,12 +15,9 @@ use ipnet::Ipv4Net;
 fn main() -> ExitCode {
     let info = StepInfo { name: "subnet", about: "Create (or find) the cluster's subnet in the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let wanted = WantedSubnet {
-            vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
-            cidr: context.params.subnet_cidr,
-            recorded: context.subnet.as_ref().map(|s| s.id.clone()),
-        };
-        let subnet = converge(&aws, &wanted).await?;
+        let wanted =
+            WantedSubnet { vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(), cidr: context.params.subnet_cidr };
+        let subnet = converge(&aws, &wanted, context.subnet.as_ref().map(|s| s.id.as_str())).await?;
         context.subnet = Some(SubnetSection {
             id: subnet.subnet_id().unwrap_or_default().to_string(),
             cidr: wanted.cidr,
@@ -33,7 +30,6 @@ fn main() -> ExitCode {
 struct WantedSubnet {
     vpc_id: String,
     cidr: Ipv4Net,
-    recorded: Option<String>,
 }
 
 /// A subnet has nothing to change in place: its range and its VPC are fixed at creation.
@@ -45,10 +41,6 @@ impl Resource for WantedSubnet {
 
     fn logical(&self) -> &str {
         "subnet"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<Subnet>, CloudError> {
@@ -103,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_subnet_with_another_range_or_vpc_is_refused_and_a_matching_one_left() {
-        let wanted = WantedSubnet { vpc_id: "vpc-1".into(), cidr: "10.0.1.0/24".parse().unwrap(), recorded: None };
+        let wanted = WantedSubnet { vpc_id: "vpc-1".into(), cidr: "10.0.1.0/24".parse().unwrap() };
         let diff =
             |cidr: &str, vpc: &str| lines(&wanted.diff(Some(&Subnet::builder().cidr_block(cidr).vpc_id(vpc).build())));
         assert!(diff("10.0.1.0/24", "vpc-1").is_empty());

@@ -14,8 +14,8 @@ use ipnet::Ipv4Net;
 fn main() -> ExitCode {
     let info = StepInfo { name: "vpc", about: "Create (or find) the cluster's VPC with DNS support and hostnames" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
-        let wanted = WantedVpc { cidr: context.params.vpc_cidr, recorded: context.vpc.as_ref().map(|v| v.id.clone()) };
-        let vpc = converge(&aws, &wanted).await?;
+        let wanted = WantedVpc { cidr: context.params.vpc_cidr };
+        let vpc = converge(&aws, &wanted, context.vpc.as_ref().map(|v| v.id.as_str())).await?;
         context.vpc = Some(VpcSection { id: vpc.vpc_id().unwrap_or_default().to_string(), cidr: wanted.cidr });
         Ok(context)
     })
@@ -23,7 +23,6 @@ fn main() -> ExitCode {
 
 struct WantedVpc {
     cidr: Ipv4Net,
-    recorded: Option<String>,
 }
 
 /// What the compare reads: the range, and the two DNS attributes AWS reads one per call.
@@ -66,10 +65,6 @@ impl Resource for WantedVpc {
 
     fn logical(&self) -> &str {
         "vpc"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<Vpc>, CloudError> {
@@ -150,7 +145,7 @@ mod tests {
 
     #[test]
     fn the_range_cannot_change_and_each_dns_attribute_is_turned_on_alone() {
-        let wanted = WantedVpc { cidr: "10.0.0.0/16".parse().unwrap(), recorded: None };
+        let wanted = WantedVpc { cidr: "10.0.0.0/16".parse().unwrap() };
         let diff = |cidr: &str, dns_support, dns_hostnames| {
             lines(&wanted.diff(Some(&VpcState { cidr: cidr.into(), dns_support, dns_hostnames })))
         };

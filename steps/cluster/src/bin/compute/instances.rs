@@ -20,9 +20,8 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
             node,
             found: live.remove(&node.logical()).unwrap_or_default(),
             generation: terminated.get(&node.logical()).copied().unwrap_or(0),
-            recorded: recorded.map(|n| n.instance_id.clone()),
         };
-        async move { converge(aws, &wanted).await }
+        async move { converge(aws, &wanted, recorded.map(|n| n.instance_id.as_str())).await }
     });
     let instances: Vec<Instance> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
     if aws.planning() {
@@ -138,7 +137,6 @@ struct WantedInstance<'a> {
     found: Vec<Instance>,
     /// How many instances of this node were terminated: the client token's generation.
     generation: usize,
-    recorded: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,10 +156,6 @@ impl Resource for WantedInstance<'_> {
 
     fn logical(&self) -> &str {
         &self.logical
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     fn token_scope(&self) -> Option<String> {
@@ -254,7 +248,10 @@ async fn launch(
         .send()
         .await
         .api("RunInstances")?;
-    out.instances().first().cloned().ok_or_else(|| CloudError::Incomplete { logical: logical.clone(), what: "description" })
+    out.instances()
+        .first()
+        .cloned()
+        .ok_or_else(|| CloudError::Incomplete { logical: logical.clone(), what: "description" })
 }
 
 /// Until every instance runs; one that stops or terminates on its way will never run.
@@ -337,7 +334,6 @@ mod tests {
             node,
             found: Vec::new(),
             generation: 0,
-            recorded: None,
         };
         let ip = node.spec.private_ip.to_string();
         let diff = |ip: &str, kind: &str, check: bool| {

@@ -19,8 +19,8 @@ pub(super) async fn ensure_key_pair(
     let remote = find_key_pair(aws).await?;
     let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
     let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
-    let wanted = WantedKeyPair { name, key: key.as_ref(), fingerprint: &fingerprint, path: &path, remote, recorded };
-    converge(aws, &wanted).await?;
+    let wanted = WantedKeyPair { name, key: key.as_ref(), fingerprint: &fingerprint, path: &path, remote };
+    converge(aws, &wanted, recorded).await?;
     Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
 }
 
@@ -34,7 +34,6 @@ struct WantedKeyPair<'a> {
     path: &'a std::path::Path,
     /// Found before the local key is trusted.
     remote: Vec<KeyPairInfo>,
-    recorded: Option<&'a str>,
 }
 
 impl Resource for WantedKeyPair<'_> {
@@ -45,10 +44,6 @@ impl Resource for WantedKeyPair<'_> {
 
     fn logical(&self) -> &str {
         "key-pair"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded
     }
 
     async fn find(&self, _: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
@@ -166,14 +161,7 @@ mod tests {
     #[test]
     fn a_key_pair_with_another_fingerprint_is_refused() {
         let path = std::path::Path::new("ssh/k8s.id_rsa");
-        let wanted = |fingerprint| WantedKeyPair {
-            name: "k8s",
-            key: None,
-            fingerprint,
-            path,
-            remote: Vec::new(),
-            recorded: None,
-        };
+        let wanted = |fingerprint| WantedKeyPair { name: "k8s", key: None, fingerprint, path, remote: Vec::new() };
         let tagged = |fingerprint: &str| {
             KeyPairInfo::builder().tags(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build()).build()
         };

@@ -11,7 +11,6 @@ use groundup_contracts::kinds::Kind;
 pub(super) struct WantedBalancer {
     pub name: String,
     pub subnet_id: String,
-    pub recorded: Option<String>,
 }
 
 /// ELBv2 names are the cluster's name; the scheme and type are fixed at creation.
@@ -23,10 +22,6 @@ impl Resource for WantedBalancer {
 
     fn logical(&self) -> &str {
         "nlb"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<LoadBalancer>, CloudError> {
@@ -91,7 +86,6 @@ pub(super) struct WantedListener {
     pub balancer_arn: String,
     pub group_arn: String,
     pub port: i32,
-    pub recorded: Option<String>,
 }
 
 /// A listener found on the API port must forward to the cluster's target group and nowhere else.
@@ -113,10 +107,6 @@ impl Resource for WantedListener {
 
     fn logical(&self) -> &str {
         "listener"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     /// A listener is found by its load balancer and port.
@@ -183,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_balancer_of_another_scheme_or_type_is_refused() {
-        let wanted = WantedBalancer { name: "k8s".into(), subnet_id: "subnet-1".into(), recorded: None };
+        let wanted = WantedBalancer { name: "k8s".into(), subnet_id: "subnet-1".into() };
         let diff =
             |scheme, kind| lines(&wanted.diff(Some(&LoadBalancer::builder().scheme(scheme).r#type(kind).build())));
         assert!(diff(LoadBalancerSchemeEnum::InternetFacing, LoadBalancerTypeEnum::Network).is_empty());
@@ -199,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_listener_forwards_to_the_target_group_alone() {
-        let wanted = WantedListener { balancer_arn: "lb".into(), group_arn: "tg-1".into(), port: 6443, recorded: None };
+        let wanted = WantedListener { balancer_arn: "lb".into(), group_arn: "tg-1".into(), port: 6443 };
         let forwarding = |groups: &[&str]| {
             let actions = groups.iter().map(|g| forward(g)).collect();
             lines(&wanted.diff(Some(&Listener::builder().set_default_actions(Some(actions)).build())))

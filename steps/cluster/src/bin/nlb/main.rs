@@ -40,24 +40,22 @@ fn main() -> ExitCode {
             context.params.masters.iter().chain(&context.params.workers).map(|n| n.private_ip).collect();
         let reserved = recorded.map_or(&[][..], |n| n.reservations.as_slice());
         let reservations = reservations::reserve_node_addresses(&aws, &subnet_id, &nodes, reserved).await?;
-        let balancer = WantedBalancer { name: name.clone(), subnet_id, recorded: recorded.map(|n| n.arn.clone()) };
-        let balancer = converge(&aws, &balancer).await?;
+        let balancer = WantedBalancer { name: name.clone(), subnet_id };
+        let balancer = converge(&aws, &balancer, recorded.map(|n| n.arn.as_str())).await?;
         let group = WantedGroup {
             name,
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             port,
             masters: context.params.masters.iter().map(|n| n.private_ip).collect(),
-            recorded: recorded.map(|n| n.target_group_arn.clone()),
         };
-        let group_arn = converge(&aws, &group).await?.target_group_arn().unwrap_or_default().to_string();
+        let group_arn = converge(&aws, &group, recorded.map(|n| n.target_group_arn.as_str()))
+            .await?
+            .target_group_arn()
+            .unwrap_or_default()
+            .to_string();
         let balancer_arn = balancer.load_balancer_arn().unwrap_or_default().to_string();
-        let listener = WantedListener {
-            balancer_arn: balancer_arn.clone(),
-            group_arn: group_arn.clone(),
-            port,
-            recorded: recorded.map(|n| n.listener_arn.clone()),
-        };
-        let listener = converge(&aws, &listener).await?;
+        let listener = WantedListener { balancer_arn: balancer_arn.clone(), group_arn: group_arn.clone(), port };
+        let listener = converge(&aws, &listener, recorded.map(|n| n.listener_arn.as_str())).await?;
         if args.wait && !aws.planning() {
             groundup_cluster::balancer::wait_active(&aws, "nlb", &balancer_arn).await?;
         }

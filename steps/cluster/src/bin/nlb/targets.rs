@@ -13,7 +13,6 @@ pub(super) struct WantedGroup {
     pub vpc_id: String,
     pub port: i32,
     pub masters: Vec<Ipv4Addr>,
-    pub recorded: Option<String>,
 }
 
 pub(super) struct GroupState {
@@ -46,10 +45,6 @@ impl Resource for WantedGroup {
 
     fn logical(&self) -> &str {
         "target-group"
-    }
-
-    fn recorded(&self) -> Option<&str> {
-        self.recorded.as_deref()
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<TargetGroup>, CloudError> {
@@ -135,7 +130,7 @@ mod tests {
     #[test]
     fn the_targets_become_exactly_the_masters_on_a_fixed_port() {
         let masters = ["10.240.0.10", "10.240.0.11"].map(|ip| ip.parse().unwrap()).to_vec();
-        let wanted = WantedGroup { name: "k8s".into(), vpc_id: "vpc-1".into(), port: 6443, masters, recorded: None };
+        let wanted = WantedGroup { name: "k8s".into(), vpc_id: "vpc-1".into(), port: 6443, masters };
         let diff = |port, targets: &[&str]| {
             let targets = targets.iter().map(|t| t.to_string()).collect();
             lines(&wanted.diff(Some(&GroupState { port: Some(port), targets })))
