@@ -1,6 +1,7 @@
 //! Changing a cluster through `groundup up <init flags>`: what can change in place is applied
 //! by the steps, what cannot is refused before anything changes.
 
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::pki::Layout;
 use groundup_contracts::plan::{Action, PlanSection};
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
@@ -146,7 +147,7 @@ fn more_workers_keep_the_existing_instances_and_add_theirs() {
     let (worker3, worker4) = (format!("{}-worker-3", cluster.name), format!("{}-worker-4", cluster.name));
     assert_eq!(added, [(worker3.as_str(), "172.31.0.23"), (worker4.as_str(), "172.31.0.24")]);
     assert_eq!(cluster.state().params.workers.len(), 5);
-    assert_eq!(cluster.inventory().count("instance"), 8);
+    assert_eq!(cluster.inventory().count(Kind::Instance), 8);
 }
 
 /// 3+3, then `up --workers 5`, `--workers 2`, `--masters 5` through the runner: after each,
@@ -163,8 +164,9 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
         let planned = cluster.groundup(&[&["up", "--plan"][..], flags].concat());
         assert_success(&planned, "up --plan");
         let plan: PlanSection = serde_json::from_slice(&planned.stdout).unwrap();
-        let instances =
-            |action: Action| plan.resources.iter().filter(|r| r.kind == "instance" && r.action == action).count();
+        let instances = |action: Action| {
+            plan.resources.iter().filter(|r| r.kind == Kind::Instance.label() && r.action == action).count()
+        };
         let before = cluster.state().compute.unwrap().nodes.len();
         let after = masters + workers;
         assert_eq!(instances(Action::Create), after.saturating_sub(before), "{flags:?}: {plan:?}");
@@ -175,7 +177,7 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
         let state = cluster.state();
         let compute = state.compute.as_ref().unwrap();
         assert_eq!((compute.masters().count(), compute.workers().count()), (masters, workers), "{flags:?}");
-        assert_eq!(cluster.inventory().count("instance"), after, "{flags:?}: orphaned or missing instances");
+        assert_eq!(cluster.inventory().count(Kind::Instance), after, "{flags:?}: orphaned or missing instances");
         let mut targets = state.nlb.as_ref().unwrap().targets.clone();
         targets.sort();
         let mut master_ips: Vec<_> = compute.masters().map(|m| m.private_ip).collect();

@@ -36,7 +36,7 @@ fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "[]");
 
     assert_success(&cluster.up(&[]), "up after down");
-    assert_eq!(cluster.inventory().count("vpc"), 1);
+    assert_eq!(cluster.inventory().count(Kind::Vpc), 1);
     assert!(cluster.state().teardown.is_none());
 }
 
@@ -59,7 +59,7 @@ fn down_after_a_crash_mid_create_deletes_it_and_clears_the_journal() {
         .unwrap();
     assert!(!crashed.status.success(), "the run did not crash");
     assert_eq!(cluster.state().journal.len(), 1, "the gateway's create was not journaled");
-    assert_eq!(cluster.inventory().count("igw"), 1);
+    assert_eq!(cluster.inventory().count(Kind::InternetGateway), 1);
 
     assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
     assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
@@ -107,8 +107,8 @@ fn an_endpoint_without_load_balancing_still_loses_its_ec2_resources() {
     assert!(stderr.contains("load balancers, listeners and target groups"), "{stderr}");
     assert!(stderr.contains("InternalFailure"), "the endpoint's own error is not shown: {stderr}");
     let left = cluster.inventory();
-    for kind in ["instance", "key-pair", "sg", "route-table", "igw"] {
-        assert_eq!(left.count(kind), 0, "{kind} was not deleted: {left:?}");
+    for kind in [Kind::Instance, Kind::KeyPair, Kind::SecurityGroup, Kind::RouteTable, Kind::InternetGateway] {
+        assert_eq!(left.count(kind), 0, "{kind:?} was not deleted: {left:?}");
     }
     assert!(proxy.actions().iter().any(|a| a == "DeleteVpc"), "down stopped before the VPC");
 }
@@ -122,7 +122,7 @@ fn bad_input_to_down_changes_nothing() {
     assert_success(&cluster.up(&["--to", "vpc"]), "up --to vpc");
     let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes", "--name", "someone-else"]), "wrong cluster");
     assert!(stderr.contains("not `someone-else`"), "{stderr}");
-    assert_eq!(cluster.inventory().count("vpc"), 1);
+    assert_eq!(cluster.inventory().count(Kind::Vpc), 1);
 
     let saved = std::fs::read_to_string(cluster.state_path()).unwrap();
     let corrupt = &saved[..saved.len() / 2];
@@ -130,7 +130,7 @@ fn bad_input_to_down_changes_nothing() {
     let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes"]), "corrupt state");
     assert!(stderr.contains("state file"), "{stderr}");
     assert_eq!(std::fs::read_to_string(cluster.state_path()).unwrap(), corrupt);
-    assert_eq!(cluster.inventory().count("vpc"), 1);
+    assert_eq!(cluster.inventory().count(Kind::Vpc), 1);
 }
 
 fn untagged_vpc() -> String {
@@ -176,7 +176,7 @@ fn up_down_up_needs_no_flag_its_certificates_follow_the_new_instances_and_purge_
     assert_success(&again, "up after down, without --renew");
     assert_ne!(worker_ips(&cluster), ips, "the emulator gave the new workers the same public addresses");
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(stderr.contains(&format!("re-issued {kubelet}")), "{stderr}");
+    assert!(stderr.contains(&format!("certs: {kubelet}: re-issue for the infrastructure's SANs")), "{stderr}");
     assert_ne!(read(&format!("{kubelet}.pem")), cert, "the kubelet certificate still names the old instance");
     assert_eq!(read(&format!("{kubelet}-key.pem")), key, "a re-issue must keep the key");
     assert_eq!(read("ca.pem"), ca, "a CA is never replaced");

@@ -1,16 +1,18 @@
 //! The six network steps and the runner, end to end on the emulator.
 
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::plan::Action;
 use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
 use serde_json::Value;
 
 const NETWORK: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg"];
 
-fn expected_network() -> Vec<(&'static str, usize)> {
-    vec![("dhcp", 1), ("igw", 1), ("route-table", 1), ("sg", 1), ("subnet", 1), ("vpc", 1)]
+fn expected_network() -> Vec<(Kind, usize)> {
+    use Kind::*;
+    [SecurityGroup, RouteTable, InternetGateway, Subnet, DhcpOptions, Vpc].map(|kind| (kind, 1)).to_vec()
 }
 
-fn counts(cluster: &TestCluster) -> Vec<(&'static str, usize)> {
+fn counts(cluster: &TestCluster) -> Vec<(Kind, usize)> {
     cluster.inventory().counts().into_iter().filter(|(_, n)| *n > 0).collect()
 }
 
@@ -137,7 +139,7 @@ fn from_to_and_only_select_steps() {
     let cluster = TestCluster::new("select");
     assert_success(&cluster.up(&["--to", "subnet"]), "up --to subnet");
     assert_eq!(cluster.state().completed, ["vpc", "dhcp", "subnet"]);
-    assert_eq!(cluster.inventory().count("igw"), 0);
+    assert_eq!(cluster.inventory().count(Kind::InternetGateway), 0);
 
     let only = cluster.up(&["--only", "igw"]);
     assert_success(&only, "up --only igw");
@@ -190,7 +192,7 @@ fn bad_input_gets_one_clear_line_and_nothing_on_stdout() {
         assert!(stderr.contains(expected), "{what}: expected `{expected}` in: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line expected: {stderr}");
     }
-    assert_eq!(cluster.inventory().count("vpc"), 0, "bad input must not reach AWS");
+    assert_eq!(cluster.inventory().count(Kind::Vpc), 0, "bad input must not reach AWS");
 }
 
 #[test]
@@ -231,4 +233,28 @@ fn an_unreachable_target_fails_fast_with_a_hint() {
     assert!(stderr.contains("nothing answers at that address"), "the reason in words: {stderr}");
     assert!(!stderr.contains("dispatch failure"), "SDK internals leak: {stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+}
+
+/// A resource that differs from the context in a field AWS cannot change in place (here a
+/// subnet whose range the context no longer has) stops its step before anything changes:
+/// exit code 2, one line naming the field, both values and the way forward, nothing on
+/// stdout, and the resource left as it was.
+#[test]
+fn a_field_that_cannot_change_in_place_is_refused_before_anything_changes() {
+    let cluster = TestCluster::new("immutable");
+    assert_success(&cluster.up(&["--to", "subnet"]), "up --to subnet");
+    let mut context: Value = serde_json::from_str(&std::fs::read_to_string(cluster.state_path()).unwrap()).unwrap();
+    let subnet_id = context["subnet"]["id"].as_str().unwrap().to_string();
+    context["params"]["subnet_cidr"] = "172.31.0.0/25".into();
+    let output = cluster.step("subnet", &context.to_string());
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "a refused step wrote a context");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "subnet {subnet_id}: cidr is 172.31.0.0/24, the context asks for 172.31.0.0/25; it cannot change in place"
+        )) && stderr.contains("set params.subnet_cidr to match; nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(counts(&cluster), expected_network()[3..].to_vec(), "the refused step created something");
 }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::plan::{Action, PlanSection};
 use groundup_runtime::state::partial_saves;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, Rng, TestCluster};
 
 /// What a clean `groundup up` leaves, and how long it takes.
-fn clean_run() -> (BTreeMap<&'static str, usize>, Duration) {
+fn clean_run() -> (BTreeMap<Kind, usize>, Duration) {
     let cluster = TestCluster::new("clean");
     let started = Instant::now();
     assert_success(&cluster.up(&[]), "clean up");
@@ -27,7 +28,7 @@ fn runs_killed_at_random_moments_converge_with_no_duplicates() {
         let cluster = TestCluster::new("kill");
         for _ in 0..3 {
             let moment = Duration::from_micros(rng.below(duration.as_micros() as u64 + 1));
-            kill_up_after(&cluster, moment);
+            kill_up_after(&cluster, &[], moment);
             kill_points += 1;
         }
         let resumed = cluster.up(&[]);
@@ -40,10 +41,50 @@ fn runs_killed_at_random_moments_converge_with_no_duplicates() {
     assert!(kill_points >= 20);
 }
 
-/// Starts `groundup up` in its own process group and SIGKILLs the whole group (the runner and
-/// the step it is running) after `moment`.
-fn kill_up_after(cluster: &TestCluster, moment: Duration) {
-    let mut child = cluster.spawn_in_own_group(&["up", "--name", &cluster.name, "--endpoint", endpoint()]);
+/// A scale change killed at random moments: 3+3 grows to 3+5 (new instances, pod ranges,
+/// certificates, targets unchanged), then shrinks to 3+2 (terminations, retired certificates).
+/// Each change resumed after its kills converges to exactly the new shape, with nothing left
+/// in flight and nothing left for the next run to do.
+#[test]
+fn scale_changes_killed_at_random_moments_converge() {
+    let seed = std::env::var("GROUNDUP_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261126);
+    let mut rng = Rng::new(seed);
+    let cluster = TestCluster::new("killscale");
+    let started = Instant::now();
+    assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up 3+3");
+    let duration = started.elapsed();
+    for workers in [5, 2] {
+        let flags = ["--workers".to_string(), workers.to_string()];
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        for _ in 0..3 {
+            kill_up_after(&cluster, &flags, Duration::from_micros(rng.below(duration.as_micros() as u64 + 1)));
+        }
+        let resumed = cluster.groundup(&[&["up"][..], &flags].concat());
+        assert_success(&resumed, &format!("resume the change to {workers} workers (seed {seed})"));
+        let state = cluster.state();
+        let counts = cluster.inventory().counts();
+        let expected: BTreeMap<Kind, usize> =
+            Kind::ALL.into_iter().map(|k| (k, if k == Kind::Instance { 3 + workers } else { 1 })).collect();
+        assert_eq!(counts, expected, "seed {seed}, {workers} workers: duplicates, orphans or missing");
+        assert!(state.journal.is_empty(), "seed {seed}: interrupted creates left");
+        assert_eq!(state.completed, state.pipeline, "seed {seed}");
+        let kubelets = state.certs.unwrap().certificates.iter().filter(|c| c.name.contains("-worker-")).count();
+        assert_eq!(kubelets, workers, "seed {seed}: worker certificates");
+        let pending = cluster.pending_work();
+        assert!(pending.is_empty(), "seed {seed}: after {workers} workers, a plan still finds work: {pending:?}");
+    }
+    for i in 2..5 {
+        let retired = cluster.dir.path().join(format!("pki/retired/{}-worker-{i}.pem", cluster.name));
+        assert!(retired.exists(), "seed {seed}: worker-{i}'s certificate was not retired");
+    }
+}
+
+/// Starts `groundup up` (with `flags`) in its own process group and SIGKILLs the whole group
+/// (the runner and the step it is running) after `moment`.
+fn kill_up_after(cluster: &TestCluster, flags: &[&str], moment: Duration) {
+    let mut args = vec!["up", "--name", &cluster.name, "--endpoint", endpoint()];
+    args.extend_from_slice(flags);
+    let mut child = cluster.spawn_in_own_group(&args);
     std::thread::sleep(moment);
     let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
     let _ = child.wait();
@@ -247,13 +288,13 @@ fn a_second_run_on_the_same_state_file_refuses_to_start() {
     let stderr = assert_clean_failure(&cluster.groundup(&["down", "--yes"]), "down while locked");
     assert!(stderr.contains("another groundup"), "{stderr}");
     assert_success(&cluster.groundup(&["up", "--plan"]), "a plan while locked");
-    assert_eq!((cluster.inventory().count("vpc"), cluster.inventory().count("dhcp")), (1, 0));
+    assert_eq!((cluster.inventory().count(Kind::Vpc), cluster.inventory().count(Kind::DhcpOptions)), (1, 0));
 
     let leftover = cluster.dir.path().join(".groundup.json.x1y2z3.partial");
     std::fs::write(&leftover, "{\"version\": 1, \"clu").unwrap();
     drop(lock);
     assert_success(&cluster.up(&["--to", "dhcp"]), "up once the lock is free");
-    assert_eq!(cluster.inventory().count("dhcp"), 1);
+    assert_eq!(cluster.inventory().count(Kind::DhcpOptions), 1);
     assert!(!leftover.exists(), "a killed save's partial file was left behind");
 }
 

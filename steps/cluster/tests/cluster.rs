@@ -5,27 +5,15 @@ use std::os::unix::fs::PermissionsExt;
 
 use aws_sdk_ec2::types::{InstanceAttributeName, ResourceType};
 use groundup_cloud::Identity;
+use groundup_contracts::kinds::Kind;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
 }
 
-fn course_counts(instances: usize) -> BTreeMap<&'static str, usize> {
-    [
-        ("dhcp", 1),
-        ("igw", 1),
-        ("instance", instances),
-        ("key-pair", 1),
-        ("listener", 1),
-        ("load-balancer", 1),
-        ("route-table", 1),
-        ("sg", 1),
-        ("subnet", 1),
-        ("target-group", 1),
-        ("vpc", 1),
-    ]
-    .into()
+fn course_counts(instances: usize) -> BTreeMap<Kind, usize> {
+    Kind::ALL.into_iter().map(|kind| (kind, if kind == Kind::Instance { instances } else { 1 })).collect()
 }
 
 #[test]
@@ -240,7 +228,7 @@ fn a_key_pair_whose_fingerprint_does_not_match_is_an_error() {
     groundup_cluster::keys::write_private(&ssh, file, openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
     let stderr = assert_clean_failure(&cluster.up(&["--only", "compute"]), "compute with another key");
     assert!(stderr.contains("fingerprint"), "{stderr}");
-    assert_eq!(cluster.inventory().count("key-pair"), 1);
+    assert_eq!(cluster.inventory().count(Kind::KeyPair), 1);
 }
 
 #[test]
@@ -261,6 +249,7 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
         let out = ec2
             .run_instances()
             .image_id("ami-785db401")
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(state.params.instance_type.as_str()))
             .min_count(1)
             .max_count(1)
             .network_interfaces(interface)
@@ -277,7 +266,7 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
     let resumed = cluster.up(&[]);
     assert_success(&resumed, "resume");
     assert!(String::from_utf8_lossy(&resumed.stderr).contains(&format!("master-0: found instance {orphan}")));
-    assert_eq!(cluster.inventory().count("instance"), 6);
+    assert_eq!(cluster.inventory().count(Kind::Instance), 6);
     assert_eq!(cluster.state().compute.unwrap().nodes[0].instance_id, orphan);
 }
 
@@ -348,15 +337,15 @@ fn bad_node_plans_are_rejected_before_any_aws_call() {
         let stderr = assert_clean_failure(&cluster.step("compute", &input), what);
         assert!(stderr.contains(field), "{what}: expected {field} in {stderr}");
     }
-    assert_eq!(cluster.inventory().count("instance"), 0);
-    assert_eq!(cluster.inventory().count("key-pair"), 0);
+    assert_eq!(cluster.inventory().count(Kind::Instance), 0);
+    assert_eq!(cluster.inventory().count(Kind::KeyPair), 0);
 }
 
 #[test]
 fn five_masters_and_fifty_workers() {
     let cluster = TestCluster::new("scale");
     assert_success(&cluster.up(&["--masters", "5", "--workers", "50"]), "up 5+50");
-    assert_eq!(cluster.inventory().count("instance"), 55);
+    assert_eq!(cluster.inventory().count(Kind::Instance), 55);
     let state = cluster.state();
     assert_eq!(state.nlb.unwrap().targets.len(), 5);
     let nodes = state.compute.unwrap().nodes;

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use aws_sdk_ec2::types::Filter;
 use groundup_cloud::{CLUSTER_TAG, RESOURCE_TAG};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::params::NodeLayout;
 use groundup_contracts::plan::{Action, PlanSection};
 use groundup_testkit::{assert_success, endpoint, TestCluster};
@@ -88,8 +89,8 @@ fn assert_shape(cluster: &TestCluster, masters: u32, workers: u32) {
 
     let inventory = cluster.inventory();
     let counts = inventory.counts();
-    assert_eq!(counts["instance"], expected.len(), "{shape}: {counts:?}");
-    let others = counts.iter().filter(|(kind, _)| **kind != "instance");
+    assert_eq!(counts[&Kind::Instance], expected.len(), "{shape}: {counts:?}");
+    let others = counts.iter().filter(|(kind, _)| **kind != Kind::Instance);
     assert!(others.clone().all(|(_, n)| *n == 1), "{shape}: orphans or duplicates: {counts:?}");
 
     let state = cluster.state();
@@ -103,7 +104,7 @@ fn assert_shape(cluster: &TestCluster, masters: u32, workers: u32) {
         .collect();
     assert_eq!(recorded, expected, "{shape}: the compute section");
     for node in &nodes {
-        assert!(inventory.resources["instance"].contains(&node.instance_id), "{shape}: {} is not live", node.name);
+        assert!(inventory.resources[&Kind::Instance].contains(&node.instance_id), "{shape}: {} is not live", node.name);
         assert_eq!(node.hostname, format!("ip-{}", node.private_ip.to_string().replace('.', "-")));
         assert!(node.public_ip.is_some(), "{shape}: {}", node.name);
         let pod = state.params.workers.get(node.index as usize).and_then(|w| w.pod_cidr);
@@ -196,7 +197,7 @@ fn a_crash_during_a_scale_down_converges_on_resume() {
         .output()
         .unwrap();
     assert!(!crashed.status.success(), "the run did not crash: {}", String::from_utf8_lossy(&crashed.stderr));
-    assert_eq!(cluster.inventory().count("instance"), 5, "one node terminated before the crash");
+    assert_eq!(cluster.inventory().count(Kind::Instance), 5, "one node terminated before the crash");
 
     assert_success(&cluster.up(CHANGE), "resume");
     assert_shape(&cluster, 3, 1);

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
 use groundup_cloud::{AwsResultExt, CloudError, CLUSTER_TAG};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::{Cluster, Context, Params, Target};
 
 /// The live resources tagged as one cluster's, by kind: what a clean run must leave, with no
@@ -9,8 +10,8 @@ use groundup_contracts::{Cluster, Context, Params, Target};
 /// that a blind spot there cannot hide resources from the tests of `down`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
-    /// kind -> ids, e.g. "vpc" -> ["vpc-123"]
-    pub resources: BTreeMap<&'static str, Vec<String>>,
+    /// kind -> ids, e.g. Kind::Vpc -> ["vpc-123"]; every kind of the table is listed.
+    pub resources: BTreeMap<Kind, Vec<String>>,
 }
 
 impl Inventory {
@@ -19,12 +20,12 @@ impl Inventory {
         runtime.block_on(collect(cluster, endpoint)).unwrap_or_else(|e| panic!("inventory of {cluster}: {e}"))
     }
 
-    pub fn count(&self, kind: &str) -> usize {
-        self.resources.get(kind).map_or(0, Vec::len)
+    pub fn count(&self, kind: Kind) -> usize {
+        self.resources.get(&kind).map_or(0, Vec::len)
     }
 
     /// kind -> number of resources, for comparing two runs whose ids differ.
-    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+    pub fn counts(&self) -> BTreeMap<Kind, usize> {
         self.resources.iter().map(|(k, v)| (*k, v.len())).collect()
     }
 }
@@ -32,40 +33,45 @@ impl Inventory {
 async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, CloudError> {
     let aws = client(endpoint).await;
     let ours = || Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(cluster).build();
-    let mut resources = BTreeMap::new();
+    let mut resources: BTreeMap<Kind, Vec<String>> = Kind::ALL.into_iter().map(|k| (k, Vec::new())).collect();
     let vpcs = aws.describe_vpcs().filters(ours()).send().await.api("DescribeVpcs")?;
-    resources.insert("vpc", vpcs.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)).collect());
+    resources.insert(Kind::Vpc, vpcs.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)).collect());
     let dhcp = aws.describe_dhcp_options().filters(ours()).send().await.api("DescribeDhcpOptions")?;
-    resources
-        .insert("dhcp", dhcp.dhcp_options().iter().filter_map(|v| v.dhcp_options_id().map(String::from)).collect());
+    resources.insert(
+        Kind::DhcpOptions,
+        dhcp.dhcp_options().iter().filter_map(|v| v.dhcp_options_id().map(String::from)).collect(),
+    );
     let subnets = aws.describe_subnets().filters(ours()).send().await.api("DescribeSubnets")?;
-    resources.insert("subnet", subnets.subnets().iter().filter_map(|v| v.subnet_id().map(String::from)).collect());
+    resources.insert(Kind::Subnet, subnets.subnets().iter().filter_map(|v| v.subnet_id().map(String::from)).collect());
     let igws = aws.describe_internet_gateways().filters(ours()).send().await.api("DescribeInternetGateways")?;
     resources.insert(
-        "igw",
+        Kind::InternetGateway,
         igws.internet_gateways().iter().filter_map(|v| v.internet_gateway_id().map(String::from)).collect(),
     );
     let tables = aws.describe_route_tables().filters(ours()).send().await.api("DescribeRouteTables")?;
     resources.insert(
-        "route-table",
+        Kind::RouteTable,
         tables.route_tables().iter().filter_map(|v| v.route_table_id().map(String::from)).collect(),
     );
     let groups = aws.describe_security_groups().filters(ours()).send().await.api("DescribeSecurityGroups")?;
-    resources.insert("sg", groups.security_groups().iter().filter_map(|v| v.group_id().map(String::from)).collect());
+    resources.insert(
+        Kind::SecurityGroup,
+        groups.security_groups().iter().filter_map(|v| v.group_id().map(String::from)).collect(),
+    );
     let live =
         Filter::builder().name("instance-state-name").values("pending").values("running").values("stopped").build();
     let reservations = aws.describe_instances().filters(ours()).filters(live).send().await.api("DescribeInstances")?;
     let instances = reservations.reservations().iter().flat_map(|r| r.instances());
-    resources.insert("instance", instances.filter_map(|i| i.instance_id().map(String::from)).collect());
+    resources.insert(Kind::Instance, instances.filter_map(|i| i.instance_id().map(String::from)).collect());
     let keys = aws.describe_key_pairs().filters(ours()).send().await.api("DescribeKeyPairs")?;
-    resources.insert("key-pair", keys.key_pairs().iter().filter_map(|k| k.key_name().map(String::from)).collect());
+    resources.insert(Kind::KeyPair, keys.key_pairs().iter().filter_map(|k| k.key_name().map(String::from)).collect());
     // Tests tear down other clusters' load balancers concurrently: list again if one vanishes.
     resources.extend(groundup_cloud::retry_eventual(|| load_balancing(cluster, endpoint)).await?);
     Ok(Inventory { resources })
 }
 
 /// Load balancers, target groups and listeners whose tags name the cluster.
-async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'static str, Vec<String>>, CloudError> {
+async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<Kind, Vec<String>>, CloudError> {
     let elb =
         groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target").elb;
     // The emulator answers 50 to a page: a long test run leaves more than that.
@@ -73,9 +79,9 @@ async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'stat
     let balancers: Vec<_> = balancers.into_iter().collect::<Result<_, _>>().api("DescribeLoadBalancers")?;
     let groups = elb.describe_target_groups().into_paginator().items().send().collect::<Vec<_>>().await;
     let groups: Vec<_> = groups.into_iter().collect::<Result<_, _>>().api("DescribeTargetGroups")?;
-    let mut arns: Vec<(&'static str, String)> = Vec::new();
-    arns.extend(balancers.iter().filter_map(|b| Some(("load-balancer", b.load_balancer_arn()?.to_string()))));
-    arns.extend(groups.iter().filter_map(|g| Some(("target-group", g.target_group_arn()?.to_string()))));
+    let mut arns: Vec<(Kind, String)> = Vec::new();
+    arns.extend(balancers.iter().filter_map(|b| Some((Kind::LoadBalancer, b.load_balancer_arn()?.to_string()))));
+    arns.extend(groups.iter().filter_map(|g| Some((Kind::TargetGroup, g.target_group_arn()?.to_string()))));
     for balancer in &balancers {
         let listeners = elb
             .describe_listeners()
@@ -83,10 +89,10 @@ async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'stat
             .send()
             .await
             .api("DescribeListeners")?;
-        arns.extend(listeners.listeners().iter().filter_map(|l| Some(("listener", l.listener_arn()?.to_string()))));
+        arns.extend(listeners.listeners().iter().filter_map(|l| Some((Kind::Listener, l.listener_arn()?.to_string()))));
     }
-    let mut found: BTreeMap<&'static str, Vec<String>> =
-        ["load-balancer", "target-group", "listener"].map(|k| (k, Vec::new())).into();
+    let mut found: BTreeMap<Kind, Vec<String>> =
+        [Kind::LoadBalancer, Kind::TargetGroup, Kind::Listener].map(|k| (k, Vec::new())).into();
     for chunk in arns.chunks(20) {
         let tags = elb
             .describe_tags()
@@ -98,7 +104,7 @@ async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<&'stat
             let ours = description.tags().iter().any(|t| t.key() == Some(CLUSTER_TAG) && t.value() == Some(cluster));
             let arn = description.resource_arn().unwrap_or_default();
             if let Some((kind, _)) = chunk.iter().find(|(_, a)| a == arn).filter(|_| ours) {
-                found.entry(kind).or_default().push(arn.to_string());
+                found.entry(*kind).or_default().push(arn.to_string());
             }
         }
     }
