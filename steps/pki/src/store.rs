@@ -186,8 +186,6 @@ impl Store {
         std::fs::read(self.key_path(name)).ok().and_then(|pem| PKey::private_key_from_pem(&pem).ok())
     }
 
-    /// A certificate on disk as a plan sees it: left if the context records this very
-    /// certificate, adopted if it does not.
     /// Tells the gate that `name` exists (`cert`, unless its files are unreadable), and
     /// whether the context records that very certificate.
     pub fn found(&self, gate: &Gate, kind: &str, name: &str, cert: Option<&X509>, recorded: &[CertRecord]) {

@@ -6,12 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use foreign_types::ForeignTypeRef;
 use groundup_contracts::pki::{CfsslName, KeyAlgorithm, PkiParams};
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
-use openssl::bn::{BigNum, MsbOption};
+use openssl::bn::{BigNum, BigNumContext, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
@@ -49,17 +50,31 @@ pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, String> {
 }
 
 /// Whether `key` is one [`new_key`] makes for `algorithm` (RSA: 2048 bits, e = 65537,
-/// consistent; ECDSA: on P-256), so that a key found on disk can be adopted for it.
+/// n = p·q; ECDSA: on P-256), so that a key found on disk can be adopted for it. Not
+/// RSA_check_key: it tests p and q for primality, 64 Miller-Rabin rounds each in OpenSSL 3.0,
+/// about 30 ms a key, which made adopting the head start's keys cost more than signing; the
+/// keys adopted here are the cluster's own (0600, written once), so their parts agreeing is
+/// the check that matters (a truncated or spliced file).
 pub fn fits(key: &PKey<Private>, algorithm: KeyAlgorithm) -> bool {
     match algorithm {
         KeyAlgorithm::Rsa2048 => key.rsa().is_ok_and(|rsa| {
             let exponent = rsa.e().to_dec_str().is_ok_and(|e| e.to_string() == "65537");
-            rsa.n().num_bits() == 2048 && exponent && rsa.check_key().unwrap_or(false)
+            rsa.n().num_bits() == 2048 && exponent && modulus_is_product(&rsa)
         }),
         KeyAlgorithm::EcdsaP256 => key
             .ec_key()
             .is_ok_and(|ec| ec.group().curve_name() == Some(Nid::X9_62_PRIME256V1) && ec.check_key().is_ok()),
     }
+}
+
+fn modulus_is_product(rsa: &Rsa<Private>) -> bool {
+    let (Some(p), Some(q)) = (rsa.p(), rsa.q()) else { return false };
+    let product = BigNumContext::new().and_then(|mut context| {
+        let mut product = BigNum::new()?;
+        product.checked_mul(p, q, &mut context)?;
+        Ok(product)
+    });
+    product.is_ok_and(|product| *product == *rsa.n())
 }
 
 /// The subject: C, ST, L, O, OU, CN as in cfssl. `names` is a cfssl request's own (only the
@@ -428,6 +443,19 @@ mod tests {
         assert_eq!(rsa.e().to_dec_str().unwrap().to_string(), "65537");
         assert!(rsa.check_key().unwrap() && fits(&key, KeyAlgorithm::Rsa2048));
         assert!(!fits(&key, KeyAlgorithm::EcdsaP256) && !fits(&new_key(KeyAlgorithm::EcdsaP256).unwrap(), params.key));
+        let other = new_key(KeyAlgorithm::Rsa2048).unwrap().rsa().unwrap();
+        let spliced = Rsa::from_private_components(
+            rsa.n().to_owned().unwrap(),
+            rsa.e().to_owned().unwrap(),
+            rsa.d().to_owned().unwrap(),
+            other.p().unwrap().to_owned().unwrap(),
+            rsa.q().unwrap().to_owned().unwrap(),
+            rsa.dmp1().unwrap().to_owned().unwrap(),
+            rsa.dmq1().unwrap().to_owned().unwrap(),
+            rsa.iqmp().unwrap().to_owned().unwrap(),
+        );
+        let spliced = PKey::from_rsa(spliced.unwrap()).unwrap();
+        assert!(!fits(&spliced, KeyAlgorithm::Rsa2048), "a key whose factors are not its modulus's");
         let again = PKey::private_key_from_pem(&key.private_key_to_pem_pkcs8().unwrap()).unwrap();
         assert!(again.public_eq(&key) && !new_key(KeyAlgorithm::Rsa2048).unwrap().public_eq(&key));
 
