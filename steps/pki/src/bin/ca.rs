@@ -34,6 +34,9 @@ fn main() -> ExitCode {
         if args.prepare && context.planning() {
             return Err(StepError::new("--prepare makes keys; a plan changes nothing"));
         }
+        if args.prepare {
+            yield_the_cpu();
+        }
         let gate = Gate::new("ca", context.planning());
         let store = match gate.planning() {
             true => Store::at(&params.dir),
@@ -83,6 +86,16 @@ fn ensure(
         })?,
     };
     Ok(cert.map(|cert| store.record(name, name, &cert)))
+}
+
+/// The head start runs beside the cloud steps and the emulator, which are the critical path:
+/// at a lower priority it takes only the CPU they leave (set before rayon starts its threads,
+/// which inherit it; on Linux a nice value is per thread).
+fn yield_the_cpu() {
+    // SAFETY: setpriority only changes this thread's scheduling priority; no memory is shared.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0 {
+        tracing::debug!("ca: cannot lower the head start's priority: {}", std::io::Error::last_os_error());
+    }
 }
 
 /// A key for every planned certificate that has neither a certificate nor a key: what `certs`
