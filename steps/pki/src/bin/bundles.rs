@@ -6,14 +6,16 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use groundup_contracts::context::need;
+use groundup_contracts::infra::Node;
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
-use groundup_contracts::Section;
-use groundup_pki::bundle::contents;
+use groundup_contracts::{Context, Section};
+use groundup_pki::bundle::{contents, BundleFile};
 use groundup_pki::names;
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
+use rayon::prelude::*;
 
 const KIND: &str = "node bundle";
 
@@ -21,66 +23,91 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "bundles", about: "Lay out the files each node needs, as on its filesystem" };
     run_step(info, |mut context, NoArgs {}| {
         let compute = need(&context.compute, Section::Compute)?.clone();
+        let gate = Gate::new("bundles", context.planning());
         let dir = Path::new(&context.params.nodes_dir).to_path_buf();
-        let files = match context.planning() {
+        let files = match gate.planning() {
             true => None,
             false => Some(ClusterDir::open(&dir, &context.cluster.name).map_err(StepError::new)?),
         };
-        let log = PlanLog::new("bundles");
-        let mut records = Vec::new();
-        for node in &compute.nodes {
-            names::plain(&node.hostname).map_err(|e| StepError::new(format!("a node's hostname: {e}")))?;
-            let mut changed = Vec::new();
-            let wanted = contents(&context, node);
-            for file in &wanted {
-                let relative = format!("{}/{}", node.hostname, file.target);
-                let source = std::fs::read(&file.source);
-                let current = std::fs::read(dir.join(&relative)).ok();
-                // A source that is missing is no match even for a missing copy: a plan shows
-                // the file coming (an earlier step would write it), a run says what to run.
-                if source.as_ref().is_ok_and(|bytes| current.as_ref() == Some(bytes)) {
-                    continue;
-                }
-                changed.push(file.target.clone());
-                if let Some(files) = &files {
-                    let bytes = source.map_err(|e| {
-                        StepError::new(format!("cannot read {}: {e}", file.source.display()))
-                            .with_hint("run the ca, certs, kubeconfig and encryption steps first")
-                    })?;
-                    files.write(&relative, &bytes, file.mode).map_err(StepError::new)?;
-                }
-            }
-            let archive = format!("{}.tar.gz", node.hostname);
-            let archive_missing = !dir.join(&archive).exists();
-            if let Some(files) = &files {
-                if !changed.is_empty() || archive_missing {
-                    files.write(&archive, &tarball(&dir.join(&node.hostname))?, 0o600).map_err(StepError::new)?;
-                    tracing::info!("bundles: {} ({} file(s) updated)", dir.join(&archive).display(), changed.len());
-                }
-            } else if archive_missing {
-                log.missing(KIND, &node.hostname);
-            } else {
-                let recorded =
-                    context.bundles.as_ref().is_some_and(|b| b.nodes.iter().any(|n| n.hostname == node.hostname));
-                log.found(KIND, &node.hostname, &dir.join(&node.hostname).display().to_string(), recorded);
-                for target in &changed {
-                    log.change(&node.hostname, &format!("~ /{target}"));
-                }
-            }
-            records.push(BundleRecord {
-                hostname: node.hostname.clone(),
-                dir: dir.join(&node.hostname).display().to_string(),
-                archive: dir.join(&archive).display().to_string(),
-                files: wanted.len(),
-            });
-        }
-        if context.planning() {
-            context.add_plan(log.take());
-        } else {
-            context.bundles = Some(BundlesSection { nodes: records });
+        let bundles = Bundles { context: &context, gate: &gate, dir: &dir, files: files.as_ref() };
+        let records = compute.nodes.par_iter().map(|node| bundles.converge(node)).collect::<Result<Vec<_>, _>>()?;
+        match gate.planning() {
+            true => context.add_plan(gate.take()),
+            false => context.bundles = Some(BundlesSection { nodes: records }),
         }
         Ok(context)
     })
+}
+
+struct Bundles<'a> {
+    context: &'a Context,
+    gate: &'a Gate,
+    dir: &'a Path,
+    /// `None` in a plan, which writes nothing.
+    files: Option<&'a ClusterDir>,
+}
+
+impl Bundles<'_> {
+    /// One node's bundle: a new one is made whole; in one that exists, each file whose source
+    /// changed is copied again, and then the archive.
+    fn converge(&self, node: &Node) -> Result<BundleRecord, StepError> {
+        names::plain(&node.hostname).map_err(|e| StepError::new(format!("a node's hostname: {e}")))?;
+        let wanted = contents(self.context, node);
+        let changed: Vec<&BundleFile> = wanted.iter().filter(|file| self.differs(node, file)).collect();
+        let archive = self.dir.join(format!("{}.tar.gz", node.hostname));
+        let root = self.dir.join(&node.hostname);
+        if archive.exists() {
+            let recorded =
+                self.context.bundles.as_ref().is_some_and(|b| b.nodes.iter().any(|n| n.hostname == node.hostname));
+            self.gate.found(KIND, &node.hostname, &root.display().to_string(), recorded);
+            let mut copied = false;
+            for file in &changed {
+                copied |= self
+                    .gate
+                    .change(&node.hostname, &format!("~ /{}", file.target), || self.copy(node, file))?
+                    .is_some();
+            }
+            if copied {
+                self.archive(node, changed.len())?;
+            }
+        } else {
+            self.gate.create(KIND, &node.hostname, || {
+                changed.iter().try_for_each(|file| self.copy(node, file))?;
+                self.archive(node, changed.len())
+            })?;
+        }
+        Ok(BundleRecord {
+            hostname: node.hostname.clone(),
+            dir: root.display().to_string(),
+            archive: archive.display().to_string(),
+            files: wanted.len(),
+        })
+    }
+
+    /// A source that is missing is no match even for a missing copy: a plan shows the file
+    /// coming (an earlier step would write it), a run says what to run.
+    fn differs(&self, node: &Node, file: &BundleFile) -> bool {
+        let current = std::fs::read(self.dir.join(&node.hostname).join(&file.target)).ok();
+        std::fs::read(&file.source).map_or(true, |bytes| current.as_ref() != Some(&bytes))
+    }
+
+    fn copy(&self, node: &Node, file: &BundleFile) -> Result<(), StepError> {
+        let Some(files) = self.files else { return Ok(()) };
+        let bytes = std::fs::read(&file.source).map_err(|e| {
+            StepError::new(format!("cannot read {}: {e}", file.source.display()))
+                .with_hint("run the ca, certs, kubeconfig and encryption steps first")
+        })?;
+        files.write(&format!("{}/{}", node.hostname, file.target), &bytes, file.mode).map_err(StepError::new)?;
+        Ok(())
+    }
+
+    fn archive(&self, node: &Node, changed: usize) -> Result<(), StepError> {
+        let Some(files) = self.files else { return Ok(()) };
+        let archive = format!("{}.tar.gz", node.hostname);
+        files.write(&archive, &tarball(&self.dir.join(&node.hostname))?, 0o600).map_err(StepError::new)?;
+        tracing::info!("bundles: {} ({changed} file(s) updated)", self.dir.join(&archive).display());
+        Ok(())
+    }
 }
 
 /// The bundle as a gzipped tar of paths relative to `/`, as `tar` makes it.
