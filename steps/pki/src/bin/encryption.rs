@@ -9,7 +9,7 @@ use groundup_contracts::pki::EncryptionSection;
 use groundup_pki::encryption::{Config, Provider, FILE};
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{run_step, StepInfo};
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
 
 #[derive(Args, Debug)]
@@ -26,9 +26,12 @@ struct EncryptionArgs {
     retire_old: bool,
 }
 
+const KIND: &str = "encryption config";
+
 /// What the step does with the config: keep the file byte for byte, or write a new one.
 enum Decision {
     Keep(Config),
+    /// With why, for one that exists.
     Write(Config, String),
 }
 
@@ -38,33 +41,46 @@ fn main() -> ExitCode {
         let dir = &context.params.pki.dir;
         let path = std::path::Path::new(dir).join(FILE);
         let recorded = context.encryption.is_some();
-        if context.planning() {
-            let log = PlanLog::new("encryption");
-            match decide(read(&path)?, recorded, &args)? {
-                Decision::Keep(_) => log.found("encryption config", FILE, &path.display().to_string(), recorded),
-                Decision::Write(_, why) if path.exists() => {
-                    log.found("encryption config", FILE, &path.display().to_string(), recorded);
-                    log.change(FILE, &why);
+        let gate = Gate::new("encryption", context.planning());
+        let files = match gate.planning() {
+            true => None,
+            false => {
+                let files = ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?;
+                files.lock().map_err(StepError::new)?;
+                if path.exists() && !files.is_ours(FILE) {
+                    return Err(StepError::new(format!(
+                        "{} was not written by groundup; it is left as it is",
+                        path.display()
+                    ))
+                    .with_hint("move it away if groundup should make one, or keep using it by hand"));
                 }
-                Decision::Write(..) => log.missing("encryption config", FILE),
+                Some(files)
             }
-            context.add_plan(log.take());
-            return Ok(context);
-        }
-        let files = ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?;
-        files.lock().map_err(StepError::new)?;
-        if path.exists() && !files.is_ours(FILE) {
-            return Err(StepError::new(format!("{} was not written by groundup; it is left as it is", path.display()))
-                .with_hint("move it away if groundup should make one, or keep using it by hand"));
-        }
+        };
+        let write = |config: &Config| match &files {
+            Some(files) => files.write(FILE, config.to_yaml().as_bytes(), 0o600).map(|_| ()).map_err(StepError::new),
+            None => Ok(()),
+        };
+        let id = path.display().to_string();
         let config = match decide(read(&path)?, recorded, &args)? {
-            Decision::Keep(config) => config,
-            Decision::Write(config, why) => {
-                files.write(FILE, config.to_yaml().as_bytes(), 0o600).map_err(StepError::new)?;
-                tracing::info!("encryption: {why}: {}", path.display());
+            Decision::Keep(config) => {
+                gate.found(KIND, FILE, &id, recorded);
+                config
+            }
+            Decision::Write(config, why) if path.exists() => {
+                gate.found(KIND, FILE, &id, recorded);
+                gate.change(FILE, &why, || write(&config))?;
+                config
+            }
+            Decision::Write(config, _) => {
+                gate.create(KIND, FILE, || write(&config))?;
                 config
             }
         };
+        if gate.planning() {
+            context.add_plan(gate.take());
+            return Ok(context);
+        }
         context.encryption = Some(EncryptionSection { path: path.display().to_string(), providers: config.records() });
         Ok(context)
     })
@@ -88,7 +104,7 @@ fn decide(existing: Option<Config>, recorded: bool, args: &EncryptionArgs) -> Re
                 .with_hint("restore it from a backup (a new key cannot read the stored Secrets); if the cluster never stored any, remove the `encryption` section from the state file"));
         }
         let provider = args.provider.unwrap_or(Provider::Aescbc);
-        return Ok(Decision::Write(Config::new(provider).map_err(StepError::new)?, "created".into()));
+        return Ok(Decision::Write(Config::new(provider).map_err(StepError::new)?, String::new()));
     };
     let provider = args.provider.unwrap_or(config.current());
     if args.rotate {

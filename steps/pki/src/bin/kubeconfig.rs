@@ -14,7 +14,7 @@ use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
 
 const KIND: &str = "kubeconfig";
@@ -28,8 +28,8 @@ fn main() -> ExitCode {
         let store = Store::at(&context.params.pki.dir);
         let dir = Path::new(&context.params.kubeconfig_dir);
         let recorded = context.kubeconfig.as_ref().map(|k| k.files.clone()).unwrap_or_default();
-        let log = PlanLog::new("kubeconfig");
-        let files = match context.planning() {
+        let gate = Gate::new("kubeconfig", context.planning());
+        let files = match gate.planning() {
             true => None,
             false => Some(ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?),
         };
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             let wanted = match (&ca, client) {
                 (Ok(ca), [Ok(cert), Ok(key)]) => Some(render(spec, &context.cluster.name, ca, &cert, &key)),
                 // A plan runs before the certificates exist: the kubeconfig would follow them.
-                _ if context.planning() => None,
+                _ if gate.planning() => None,
                 (Err(e), _) => return Err(StepError::new(e.to_string())),
                 (Ok(_), [cert, key]) => return Err(cert.and(key).expect_err("one of them failed")),
             };
@@ -51,28 +51,29 @@ fn main() -> ExitCode {
                 user: spec.user.clone(),
                 server: spec.server.clone(),
             };
-            let current = std::fs::read_to_string(&path).ok();
-            match (&current, &files, &wanted) {
-                (None, None, _) => log.missing(KIND, &spec.file),
-                (Some(text), None, _) => {
-                    log.found(KIND, &spec.file, &record.path, recorded.contains(&record));
-                    if wanted.as_ref() != Some(text) {
-                        log.change(&spec.file, "rewrite: its content differs from the certificates and the context");
+            let write = || match (&files, &wanted) {
+                (Some(files), Some(wanted)) => {
+                    files.write(&spec.file, wanted.as_bytes(), 0o600).map(|_| ()).map_err(StepError::new)
+                }
+                _ => Ok(()),
+            };
+            match std::fs::read_to_string(&path).ok() {
+                None => {
+                    gate.create(KIND, &spec.file, write)?;
+                }
+                Some(current) => {
+                    gate.found(KIND, &spec.file, &record.path, recorded.contains(&record));
+                    if wanted.as_ref() != Some(&current) {
+                        let why = "rewrite: its content differs from the certificates and the context";
+                        gate.change(&spec.file, why, write)?;
                     }
                 }
-                (_, Some(files), Some(wanted)) if current.as_ref() != Some(wanted) => {
-                    files.write(&spec.file, wanted.as_bytes(), 0o600).map_err(StepError::new)?;
-                    let verb = if current.is_some() { "rewrote" } else { "wrote" };
-                    tracing::info!("kubeconfig: {verb} {} ({}, {})", record.path, spec.user, spec.server);
-                }
-                _ => {}
             }
             records.push(record);
         }
-        if context.planning() {
-            context.add_plan(log.take());
-        } else {
-            context.kubeconfig = Some(KubeconfigSection { files: records });
+        match gate.planning() {
+            true => context.add_plan(gate.take()),
+            false => context.kubeconfig = Some(KubeconfigSection { files: records }),
         }
         Ok(context)
     })
