@@ -151,6 +151,28 @@ pub async fn converge<R: Resource>(
 }
 
 impl Aws {
+    /// Deletes a resource of ours the context no longer wants (a node scaled away): a plan
+    /// lists it as a delete, with `what` as its change; a run makes the call (which takes
+    /// DryRun) and logs it.
+    pub async fn delete<T, F, Fut>(
+        &self,
+        kind: Kind,
+        logical: &str,
+        id: &str,
+        what: &str,
+        call: F,
+    ) -> Result<(), CloudError>
+    where
+        F: FnOnce(bool) -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        if let Some(plan) = &self.plan {
+            plan.unwanted(kind.label(), logical, id);
+        }
+        self.gate(logical, what, true, call).await?;
+        Ok(())
+    }
+
     /// Reads about a resource another step made; one the plan would create has nothing to
     /// read yet.
     pub async fn read_existing<T, F, Fut>(&self, id: &str, read: F) -> Result<Option<T>, CloudError>

@@ -84,11 +84,8 @@ async fn existing_instances(aws: &Aws) -> Result<Existing, CloudError> {
 /// harmless), skips what is terminated and waits for what is shutting down.
 async fn retire(aws: &Aws, unplanned: &[&FoundInstance]) -> Result<(), CloudError> {
     for instance in unplanned {
-        if let Some(plan) = &aws.plan {
-            plan.unwanted("instance", &instance.logical, &instance.id);
-        }
         let id = instance.id.as_str();
-        aws.change(&instance.logical, &format!("terminate {id}"), |dry_run| async move {
+        aws.delete(Kind::Instance, &instance.logical, id, &format!("terminate {id}"), |dry_run| async move {
             aws.ec2.terminate_instances().dry_run(dry_run).instance_ids(id).send().await.api("TerminateInstances")
         })
         .await?;
