@@ -95,6 +95,18 @@ where
     }
 }
 
+/// `.answered(logical)` on what a create call returns (the created resource, optional in the
+/// SDK's types): the resource, or the error that AWS answered without it.
+pub trait Answered<T> {
+    fn answered(self, logical: &str) -> Result<T, CloudError>;
+}
+
+impl<T> Answered<T> for Option<T> {
+    fn answered(self, logical: &str) -> Result<T, CloudError> {
+        self.ok_or_else(|| CloudError::Incomplete { logical: logical.into(), what: "description" })
+    }
+}
+
 /// Set by tests only: `GROUNDUP_CRASH_AFTER=CreateVpc` kills the step the moment that call
 /// succeeds, before anything can record its result, the worst moment for a crash.
 pub const CRASH_AFTER_ENV: &str = "GROUNDUP_CRASH_AFTER";

@@ -25,7 +25,7 @@ mod step;
 
 pub use client::Aws;
 pub use elb::owned_by_name;
-pub use error::{AwsResultExt, CloudError, CRASH_AFTER_ENV};
+pub use error::{Answered, AwsResultExt, CloudError, CRASH_AFTER_ENV};
 pub use find::{Attempt, HasId};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
 pub use progress::{wait_until, Polled, Waiting};

@@ -117,23 +117,26 @@ impl Gate {
 
     /// Makes what is missing; `None` in a plan.
     pub fn create<T, E>(&self, kind: &str, name: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
-        if let Some(plan) = &self.plan {
-            plan.missing(kind, name);
-            return Ok(None);
-        }
-        let made = make()?;
-        tracing::info!("{}: created {kind} {name}", self.step);
-        Ok(Some(made))
+        self.pass(|plan| plan.missing(kind, name), make, || tracing::info!("{}: created {kind} {name}", self.step))
     }
 
     /// Changes what exists; `None` in a plan. `what` says what the change is and why.
     pub fn change<T, E>(&self, name: &str, what: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
+        self.pass(|plan| plan.change(name, what), make, || tracing::warn!("{}: {name}: {what}", self.step))
+    }
+
+    fn pass<T, E>(
+        &self,
+        record: impl FnOnce(&PlanLog),
+        make: impl FnOnce() -> Result<T, E>,
+        log: impl FnOnce(),
+    ) -> Result<Option<T>, E> {
         if let Some(plan) = &self.plan {
-            plan.change(name, what);
+            record(plan);
             return Ok(None);
         }
         let made = make()?;
-        tracing::warn!("{}: {name}: {what}", self.step);
+        log();
         Ok(Some(made))
     }
 

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{DhcpOptions, NewDhcpConfiguration, ResourceType};
-use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
@@ -97,7 +97,7 @@ impl Resource for WantedOptions {
             .send()
             .await
             .api("CreateDhcpOptions")?;
-        out.dhcp_options.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.dhcp_options.answered(self.logical())
     }
 
     async fn observe(&self, aws: &Aws, found: &DhcpOptions) -> Result<OptionsState, CloudError> {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
-use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
@@ -67,8 +67,7 @@ impl Resource for WantedGateway {
             .send()
             .await
             .api("CreateInternetGateway")?;
-        out.internet_gateway
-            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.internet_gateway.answered(self.logical())
     }
 
     async fn observe(&self, _: &Aws, found: &InternetGateway) -> Result<InternetGateway, CloudError> {

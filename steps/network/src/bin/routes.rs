@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, RouteTable};
-use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
@@ -108,7 +108,7 @@ impl Resource for WantedTable {
                 .api("CreateRouteTable")
         })
         .await?;
-        out.route_table.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.route_table.answered(self.logical())
     }
 
     async fn observe(&self, aws: &Aws, table: &RouteTable) -> Result<TableState, CloudError> {

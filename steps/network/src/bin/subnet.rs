@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{ResourceType, Subnet};
-use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, NoFix, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
@@ -62,7 +62,7 @@ impl Resource for WantedSubnet {
                 .api("CreateSubnet")
         })
         .await?;
-        out.subnet.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.subnet.answered(self.logical())
     }
 
     async fn observe(&self, _: &Aws, found: &Subnet) -> Result<Subnet, CloudError> {

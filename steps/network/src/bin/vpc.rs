@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
-use groundup_cloud::{converge, retry_eventual, run_aws_step, Attempt, Aws, AwsResultExt, CloudError};
+use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::VpcSection;
@@ -83,7 +83,7 @@ impl Resource for WantedVpc {
             .send()
             .await
             .api("CreateVpc")?;
-        out.vpc.ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.vpc.answered(self.logical())
     }
 
     async fn observe(&self, aws: &Aws, found: &Vpc) -> Result<VpcState, CloudError> {

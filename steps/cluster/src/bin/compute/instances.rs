@@ -245,10 +245,7 @@ async fn launch(
         .send()
         .await
         .api("RunInstances")?;
-    out.instances()
-        .first()
-        .cloned()
-        .ok_or_else(|| CloudError::Incomplete { logical: logical.clone(), what: "description" })
+    out.instances().first().cloned().answered(&logical)
 }
 
 /// Until every instance runs; one that stops or terminates on its way will never run.

@@ -4,7 +4,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, IpAddressType, Listener, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
     ProtocolEnum,
 };
-use groundup_cloud::{owned_by_name, retry_eventual, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable};
+use groundup_cloud::{
+    owned_by_name, retry_eventual, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable,
+};
 use groundup_cloud::{NoFix, Resource};
 use groundup_contracts::kinds::Kind;
 
@@ -48,10 +50,7 @@ impl Resource for WantedBalancer {
             .send()
             .await
             .api("CreateLoadBalancer")?;
-        out.load_balancers()
-            .first()
-            .cloned()
-            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.load_balancers().first().cloned().answered(self.logical())
     }
 
     async fn observe(&self, _: &Aws, found: &LoadBalancer) -> Result<LoadBalancer, CloudError> {
@@ -135,10 +134,7 @@ impl Resource for WantedListener {
             .send()
             .await
             .api("CreateListener")?;
-        out.listeners()
-            .first()
-            .cloned()
-            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.listeners().first().cloned().answered(self.logical())
     }
 
     async fn observe(&self, _: &Aws, found: &Listener) -> Result<Listener, CloudError> {

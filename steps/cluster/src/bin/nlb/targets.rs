@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetGroup, TargetTypeEnum};
 use groundup_cloud::Resource;
-use groundup_cloud::{owned_by_name, retry_eventual, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable};
+use groundup_cloud::{
+    owned_by_name, retry_eventual, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable,
+};
 use groundup_contracts::kinds::Kind;
 
 pub(super) struct WantedGroup {
@@ -69,10 +71,7 @@ impl Resource for WantedGroup {
             .send()
             .await
             .api("CreateTargetGroup")?;
-        out.target_groups()
-            .first()
-            .cloned()
-            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "description" })
+        out.target_groups().first().cloned().answered(self.logical())
     }
 
     async fn observe(&self, aws: &Aws, group: &TargetGroup) -> Result<GroupState, CloudError> {
