@@ -144,6 +144,16 @@ impl Gate {
     pub fn take(&self) -> Vec<PlannedResource> {
         self.plan.as_ref().map(PlanLog::take).unwrap_or_default()
     }
+
+    /// The same, in the order of `names` (the step's own order of the things it went through
+    /// in parallel), so that a plan reads the same every time; anything else keeps its place
+    /// after them.
+    pub fn take_in_order<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<PlannedResource> {
+        let order: Vec<&str> = names.into_iter().collect();
+        let mut entries = self.take();
+        entries.sort_by_key(|e| order.iter().position(|name| *name == e.resource).unwrap_or(order.len()));
+        entries
+    }
 }
 
 #[cfg(test)]
@@ -259,5 +269,13 @@ mod tests {
             Err("disk full".into())
         );
         assert!(running.take().is_empty(), "a run records no plan");
+
+        let parallel = Gate::new("bundles", true);
+        for name in ["c", "x", "a", "b"] {
+            parallel.create("node bundle", name, || Ok::<_, String>(())).unwrap();
+        }
+        let entries = parallel.take_in_order(["a", "b", "c"]);
+        let names: Vec<&str> = entries.iter().map(|e| e.resource.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "x"]);
     }
 }

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         let bundles = Bundles { context: &context, gate: &gate, dir: &dir, files: files.as_ref() };
         let records = compute.nodes.par_iter().map(|node| bundles.converge(node)).collect::<Result<Vec<_>, _>>()?;
         match gate.planning() {
-            true => context.add_plan(gate.take()),
+            true => context.add_plan(gate.take_in_order(compute.nodes.iter().map(|n| n.hostname.as_str()))),
             false => context.bundles = Some(BundlesSection { nodes: records }),
         }
         Ok(context)

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
             tracing::info!("ca: made {} key(s) ahead for certs", prepared?);
         }
         match gate.planning() {
-            true => context.add_plan(gate.take()),
+            true => context.add_plan(gate.take_in_order(Authority::ALL.map(Authority::file))),
             false => context.ca = Some(CaSection { authorities: authorities.into_iter().flatten().collect() }),
         }
         Ok(context)

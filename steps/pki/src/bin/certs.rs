@@ -133,7 +133,7 @@ fn main() -> ExitCode {
             gate.change(&name, &what, || store.retire(&name)).map_err(StepError::new)?;
         }
         if gate.planning() {
-            context.add_plan(gate.take());
+            context.add_plan(gate.take_in_order(plan.iter().map(|spec| spec.name.as_str())));
             return Ok(Some(context));
         }
         context.certs = Some(CertsSection { certificates });
