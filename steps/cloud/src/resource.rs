@@ -1,5 +1,5 @@
 //! The one shape of every cloud resource a step owns, after kops' awstasks: the resource
-//! declares how it is found (by its tags) and created, what it is ([`Resource::observe`]) and
+//! declares how it is found (by its tags) and created, what else it is ([`Resource::observe`]) and
 //! how that differs from what the context wants ([`Resource::diff`], pure, so every kind's
 //! compare is unit tested without an emulator), and how each in-place change is made.
 //! [`converge`] does the rest the same way for every kind: find or create, compare, refuse
@@ -80,8 +80,9 @@ pub trait Resource {
     const DESCRIBE_AFTER_CHANGES: bool = false;
     /// The resource as a describe call returns it.
     type Described: HasId + Clone;
-    /// What the compare reads: the described resource and what other calls say about it.
-    type Actual;
+    /// What other calls say about it beyond its description (`()` for most kinds); the
+    /// default is what a new resource has.
+    type Observed: Default;
     /// A change made in place.
     type Fix: Display;
 
@@ -94,10 +95,14 @@ pub trait Resource {
     }
     fn find(&self, aws: &Aws) -> impl Future<Output = Result<Vec<Self::Described>, CloudError>>;
     fn create(&self, aws: &Aws, attempt: Attempt) -> impl Future<Output = Result<Self::Described, CloudError>>;
-    fn observe(&self, aws: &Aws, found: &Self::Described) -> impl Future<Output = Result<Self::Actual, CloudError>>;
-    /// The changes from `actual` to what is wanted; `None` is a resource the plan would
-    /// create, which still needs what its create call does not set.
-    fn diff(&self, actual: Option<&Self::Actual>) -> Vec<Change<Self::Fix>>;
+    /// Reads what the compare needs beyond the description, for a resource that exists.
+    fn observe(&self, _: &Aws, _: &Self::Described) -> impl Future<Output = Result<Self::Observed, CloudError>> {
+        std::future::ready(Ok(Self::Observed::default()))
+    }
+    /// The changes from what is to what is wanted. `found` is `None` for a resource the plan
+    /// would create (with the default `observed`): it still needs what its create call does
+    /// not set.
+    fn diff(&self, found: Option<&Self::Described>, observed: &Self::Observed) -> Vec<Change<Self::Fix>>;
     fn apply(
         &self,
         aws: &Aws,
@@ -125,22 +130,25 @@ pub async fn converge<R: Resource>(
     let wanted = Wanted::new(R::KIND, logical).recorded(recorded).client_token(token);
     let found = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
     let id = found.id();
-    let actual = match is_planned_id(&id) {
-        true => None,
-        false => Some(resource.observe(aws, &found).await?),
+    let (found_now, observed) = match is_planned_id(&id) {
+        true => (None, R::Observed::default()),
+        false => (Some(&found), resource.observe(aws, &found).await?),
     };
-    let (fixes, immutable): (Vec<_>, Vec<_>) =
-        resource.diff(actual.as_ref()).into_iter().partition(|c| matches!(c, Change::InPlace(_)));
-    if let Some(Change::Immutable(refused)) = immutable.into_iter().next() {
-        return Err(CloudError::Immutable { kind: R::KIND.label(), id, refused: Box::new(refused) });
+    let mut fixes = Vec::new();
+    for change in resource.diff(found_now, &observed) {
+        match change {
+            Change::InPlace(fix) => fixes.push(fix),
+            Change::Immutable(refused) => {
+                return Err(CloudError::Immutable { kind: R::KIND.label(), id, refused: Box::new(refused) })
+            }
+        }
     }
-    let changed = !fixes.is_empty();
-    for fix in fixes.iter().filter_map(|c| if let Change::InPlace(f) = c { Some(f) } else { None }) {
+    for fix in &fixes {
         let id = id.as_str();
         aws.gate(logical, &fix.to_string(), R::FIXES_TAKE_DRY_RUN, |dry_run| resource.apply(aws, id, fix, dry_run))
             .await?;
     }
-    if changed && R::DESCRIBE_AFTER_CHANGES && !aws.planning() {
+    if !fixes.is_empty() && R::DESCRIBE_AFTER_CHANGES && !aws.planning() {
         let mut again = resource.find(aws).await?;
         if again.len() == 1 {
             return Ok(again.remove(0));

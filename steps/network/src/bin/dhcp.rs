@@ -33,9 +33,9 @@ struct WantedOptions {
     domain: String,
 }
 
-struct OptionsState {
-    /// The domain names of a set whose name servers are AmazonProvidedDNS alone.
-    domains: Vec<String>,
+/// Whether the set carries the cluster's tags and is the VPC's.
+#[derive(Default)]
+struct Observed {
     tagged: bool,
     associated: bool,
 }
@@ -60,7 +60,7 @@ impl std::fmt::Display for Fix {
 impl Resource for WantedOptions {
     const KIND: Kind = Kind::DhcpOptions;
     type Described = DhcpOptions;
-    type Actual = OptionsState;
+    type Observed = Observed;
     type Fix = Fix;
 
     fn logical(&self) -> &str {
@@ -100,7 +100,7 @@ impl Resource for WantedOptions {
         out.dhcp_options.answered(self.logical())
     }
 
-    async fn observe(&self, aws: &Aws, found: &DhcpOptions) -> Result<OptionsState, CloudError> {
+    async fn observe(&self, aws: &Aws, found: &DhcpOptions) -> Result<Observed, CloudError> {
         let id = found.dhcp_options_id();
         let associated = aws
             .read_existing(&self.vpc_id, || async {
@@ -108,30 +108,27 @@ impl Resource for WantedOptions {
                 Ok(vpcs.vpcs().iter().any(|v| v.dhcp_options_id() == id))
             })
             .await?;
-        Ok(OptionsState {
-            domains: configured(found).into_iter().map(String::from).collect(),
+        Ok(Observed {
             tagged: aws.identity.matches(found.tags(), self.logical()),
             associated: associated.unwrap_or(false),
         })
     }
 
     /// Option sets are immutable: a different domain needs a new set, which is the user's call.
-    fn diff(&self, actual: Option<&OptionsState>) -> Vec<Change<Fix>> {
-        let Some(actual) = actual else { return vec![Change::InPlace(Fix::Associate(self.vpc_id.clone()))] };
-        if actual.domains != [self.domain.as_str()] {
-            let now = format!("{:?} (with {NAME_SERVERS})", actual.domains);
-            return vec![Change::Immutable(Immutable::param(
-                "domain-name",
-                now,
-                &self.domain,
-                "params.dhcp_domain_name",
-            ))];
-        }
+    fn diff(&self, found: Option<&DhcpOptions>, observed: &Observed) -> Vec<Change<Fix>> {
         let mut changes = Vec::new();
-        if !actual.tagged {
-            changes.push(Change::InPlace(Fix::Tag));
+        if let Some(options) = found {
+            let domains = configured(options);
+            if domains != [self.domain.as_str()] {
+                let now = format!("{domains:?} (with {NAME_SERVERS})");
+                let param = "params.dhcp_domain_name";
+                return vec![Change::Immutable(Immutable::param("domain-name", now, &self.domain, param))];
+            }
+            if !observed.tagged {
+                changes.push(Change::InPlace(Fix::Tag));
+            }
         }
-        if !actual.associated {
+        if !observed.associated {
             changes.push(Change::InPlace(Fix::Associate(self.vpc_id.clone())));
         }
         changes
@@ -179,13 +176,22 @@ fn configured(options: &DhcpOptions) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::types::{AttributeValue, DhcpConfiguration};
     use groundup_cloud::lines;
 
     #[test]
     fn a_set_is_tagged_and_associated_and_another_domain_is_refused() {
         let wanted = WantedOptions { vpc_id: "vpc-1".into(), domain: "ec2.internal".into() };
         let diff = |domain: &str, tagged, associated| {
-            lines(&wanted.diff(Some(&OptionsState { domains: vec![domain.into()], tagged, associated })))
+            let option = |key: &str, value: &str| {
+                let value = AttributeValue::builder().value(value).build();
+                DhcpConfiguration::builder().key(key).values(value).build()
+            };
+            let set = DhcpOptions::builder()
+                .dhcp_configurations(option("domain-name", domain))
+                .dhcp_configurations(option("domain-name-servers", NAME_SERVERS))
+                .build();
+            lines(&wanted.diff(Some(&set), &Observed { tagged, associated }))
         };
         assert!(diff("ec2.internal", true, true).is_empty());
         assert_eq!(diff("ec2.internal", false, false), ["tag it as the cluster's", "associate with vpc-1"]);
@@ -194,6 +200,6 @@ mod tests {
             diff("corp.example", true, true),
             [r#"domain-name ["corp.example"] (with AmazonProvidedDNS) -> ec2.internal cannot change"#]
         );
-        assert_eq!(lines(&wanted.diff(None)), ["associate with vpc-1"]);
+        assert_eq!(lines(&wanted.diff(None, &Observed::default())), ["associate with vpc-1"]);
     }
 }

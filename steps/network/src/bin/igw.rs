@@ -38,7 +38,7 @@ impl std::fmt::Display for Attach {
 impl Resource for WantedGateway {
     const KIND: Kind = Kind::InternetGateway;
     type Described = InternetGateway;
-    type Actual = InternetGateway;
+    type Observed = ();
     type Fix = Attach;
 
     fn logical(&self) -> &str {
@@ -70,12 +70,8 @@ impl Resource for WantedGateway {
         out.internet_gateway.answered(self.logical())
     }
 
-    async fn observe(&self, _: &Aws, found: &InternetGateway) -> Result<InternetGateway, CloudError> {
-        Ok(found.clone())
-    }
-
     /// A gateway attaches to one VPC; attached to another, it is the user's to move.
-    fn diff(&self, actual: Option<&InternetGateway>) -> Vec<Change<Attach>> {
+    fn diff(&self, actual: Option<&InternetGateway>, _: &()) -> Vec<Change<Attach>> {
         let attached: Vec<&str> =
             actual.map_or(Vec::new(), |g| g.attachments().iter().filter_map(|a| a.vpc_id()).collect());
         match attached.as_slice() {
@@ -119,10 +115,10 @@ mod tests {
             let gateway = InternetGateway::builder().set_attachments(Some(
                 vpcs.iter().map(|v| InternetGatewayAttachment::builder().vpc_id(*v).build()).collect(),
             ));
-            lines(&wanted.diff(Some(&gateway.build())))
+            lines(&wanted.diff(Some(&gateway.build()), &()))
         };
         assert_eq!(attached_to(&[]), ["attach to vpc-1"]);
-        assert_eq!(lines(&wanted.diff(None)), ["attach to vpc-1"]);
+        assert_eq!(lines(&wanted.diff(None, &())), ["attach to vpc-1"]);
         assert!(attached_to(&["vpc-1"]).is_empty());
         assert_eq!(attached_to(&["vpc-2"]), ["attachment vpc-2 -> vpc-1 cannot change"]);
     }

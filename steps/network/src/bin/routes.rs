@@ -43,14 +43,10 @@ struct WantedTable {
     igw_id: String,
 }
 
-struct TableState {
-    /// Whether this table is associated with the subnet.
-    associated: bool,
-    /// The association that ties the subnet to another table (the VPC's main one has none).
-    elsewhere: Option<String>,
-    /// Where the default route goes: `None` without one, `Some(None)` to no gateway.
-    default_route: Option<Option<String>>,
-}
+/// The association that ties the subnet to another table, if any (the VPC's main table has
+/// none), which an association of this table replaces.
+#[derive(Default)]
+struct Elsewhere(Option<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Fix {
@@ -74,7 +70,7 @@ impl Resource for WantedTable {
     const KIND: Kind = Kind::RouteTable;
     const DESCRIBE_AFTER_CHANGES: bool = true;
     type Described = RouteTable;
-    type Actual = TableState;
+    type Observed = Elsewhere;
     type Fix = Fix;
 
     fn logical(&self) -> &str {
@@ -111,29 +107,23 @@ impl Resource for WantedTable {
         out.route_table.answered(self.logical())
     }
 
-    async fn observe(&self, aws: &Aws, table: &RouteTable) -> Result<TableState, CloudError> {
-        let subnet = Some(self.subnet_id.as_str());
-        let associated = table.associations().iter().any(|a| a.subnet_id() == subnet);
-        let elsewhere = match associated {
-            true => None,
-            false => aws.read_existing(&self.subnet_id, || current_association(aws, &self.subnet_id)).await?.flatten(),
-        };
-        let route = table.routes().iter().find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
-        let default_route = route.map(|r| r.gateway_id().map(String::from));
-        Ok(TableState { associated, elsewhere, default_route })
+    async fn observe(&self, aws: &Aws, table: &RouteTable) -> Result<Elsewhere, CloudError> {
+        if self.associated(table) {
+            return Ok(Elsewhere(None));
+        }
+        let current = aws.read_existing(&self.subnet_id, || current_association(aws, &self.subnet_id)).await?;
+        Ok(Elsewhere(current.flatten()))
     }
 
-    fn diff(&self, actual: Option<&TableState>) -> Vec<Change<Fix>> {
-        let fresh = TableState { associated: false, elsewhere: None, default_route: None };
-        let actual = actual.unwrap_or(&fresh);
+    fn diff(&self, found: Option<&RouteTable>, elsewhere: &Elsewhere) -> Vec<Change<Fix>> {
+        let route = found.and_then(|t| t.routes().iter().find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE)));
         let mut changes = Vec::new();
-        if !actual.associated {
-            let replacing = actual.elsewhere.clone();
+        if !found.is_some_and(|table| self.associated(table)) {
+            let replacing = elsewhere.0.clone();
             changes.push(Change::InPlace(Fix::Associate { subnet_id: self.subnet_id.clone(), replacing }));
         }
-        if actual.default_route.as_ref().is_none_or(|to| to.as_deref() != Some(self.igw_id.as_str())) {
-            let replacing = actual.default_route.is_some();
-            changes.push(Change::InPlace(Fix::Route { igw_id: self.igw_id.clone(), replacing }));
+        if route.is_none_or(|r| r.gateway_id() != Some(self.igw_id.as_str())) {
+            changes.push(Change::InPlace(Fix::Route { igw_id: self.igw_id.clone(), replacing: route.is_some() }));
         }
         changes
     }
@@ -169,6 +159,12 @@ impl Resource for WantedTable {
     }
 }
 
+impl WantedTable {
+    fn associated(&self, table: &RouteTable) -> bool {
+        table.associations().iter().any(|a| a.subnet_id() == Some(self.subnet_id.as_str()))
+    }
+}
+
 async fn current_association(aws: &Aws, subnet_id: &str) -> Result<Option<String>, CloudError> {
     let filter = Filter::builder().name("association.subnet-id").values(subnet_id).build();
     let current = aws.ec2.describe_route_tables().filters(filter).send().await.api("DescribeRouteTables")?;
@@ -184,14 +180,28 @@ async fn current_association(aws: &Aws, subnet_id: &str) -> Result<Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::types::{Route, RouteTableAssociation};
     use groundup_cloud::lines;
 
     #[test]
     fn the_table_takes_the_subnet_over_and_routes_everything_to_the_gateway() {
         let wanted = WantedTable { vpc_id: "vpc-1".into(), subnet_id: "subnet-1".into(), igw_id: "igw-1".into() };
+        // A table associated with the subnet or not, with a default route to a gateway, to
+        // none, or without one.
+        let table = |associated: bool, route: Option<Option<&str>>| {
+            let mut table = RouteTable::builder();
+            if associated {
+                table = table.associations(RouteTableAssociation::builder().subnet_id("subnet-1").build());
+            }
+            if let Some(to) = route {
+                table = table.routes(
+                    Route::builder().destination_cidr_block(DEFAULT_ROUTE).set_gateway_id(to.map(String::from)).build(),
+                );
+            }
+            table.build()
+        };
         let diff = |associated, elsewhere: Option<&str>, route: Option<Option<&str>>| {
-            let default_route = route.map(|to| to.map(String::from));
-            lines(&wanted.diff(Some(&TableState { associated, elsewhere: elsewhere.map(String::from), default_route })))
+            lines(&wanted.diff(Some(&table(associated, route)), &Elsewhere(elsewhere.map(String::from))))
         };
         assert!(diff(true, None, Some(Some("igw-1"))).is_empty());
         assert_eq!(diff(false, None, Some(Some("igw-1"))), ["associate with subnet-1"]);
@@ -201,17 +211,15 @@ mod tests {
         );
         assert_eq!(diff(true, None, Some(Some("igw-2"))), ["route 0.0.0.0/0 to igw-1"]);
         assert_eq!(diff(true, None, Some(None)), ["route 0.0.0.0/0 to igw-1"]);
-        assert_eq!(lines(&wanted.diff(None)), ["associate with subnet-1", "route 0.0.0.0/0 to igw-1"]);
-        let replacing = |route| match &wanted.diff(Some(&TableState {
-            associated: true,
-            elsewhere: None,
-            default_route: route,
-        }))[..]
-        {
+        assert_eq!(
+            lines(&wanted.diff(None, &Elsewhere::default())),
+            ["associate with subnet-1", "route 0.0.0.0/0 to igw-1"]
+        );
+        let replacing = |route| match &wanted.diff(Some(&table(true, route)), &Elsewhere::default())[..] {
             [Change::InPlace(Fix::Route { replacing, .. })] => *replacing,
             other => panic!("{other:?}"),
         };
-        assert!(replacing(Some(Some("igw-2".into()))), "a route to elsewhere is replaced");
+        assert!(replacing(Some(Some("igw-2"))), "a route to elsewhere is replaced");
         assert!(!replacing(None), "a missing route is created");
     }
 }

@@ -36,7 +36,7 @@ struct WantedSubnet {
 impl Resource for WantedSubnet {
     const KIND: Kind = Kind::Subnet;
     type Described = Subnet;
-    type Actual = Subnet;
+    type Observed = ();
     type Fix = NoFix;
 
     fn logical(&self) -> &str {
@@ -65,11 +65,7 @@ impl Resource for WantedSubnet {
         out.subnet.answered(self.logical())
     }
 
-    async fn observe(&self, _: &Aws, found: &Subnet) -> Result<Subnet, CloudError> {
-        Ok(found.clone())
-    }
-
-    fn diff(&self, actual: Option<&Subnet>) -> Vec<Change<NoFix>> {
+    fn diff(&self, actual: Option<&Subnet>, _: &()) -> Vec<Change<NoFix>> {
         let Some(subnet) = actual else { return Vec::new() };
         let mut changes = Vec::new();
         let cidr = subnet.cidr_block().unwrap_or("?");
@@ -96,10 +92,11 @@ mod tests {
     #[test]
     fn a_subnet_with_another_range_or_vpc_is_refused_and_a_matching_one_left() {
         let wanted = WantedSubnet { vpc_id: "vpc-1".into(), cidr: "10.0.1.0/24".parse().unwrap() };
-        let diff =
-            |cidr: &str, vpc: &str| lines(&wanted.diff(Some(&Subnet::builder().cidr_block(cidr).vpc_id(vpc).build())));
+        let diff = |cidr: &str, vpc: &str| {
+            lines(&wanted.diff(Some(&Subnet::builder().cidr_block(cidr).vpc_id(vpc).build()), &()))
+        };
         assert!(diff("10.0.1.0/24", "vpc-1").is_empty());
-        assert!(wanted.diff(None).is_empty());
+        assert!(wanted.diff(None, &()).is_empty());
         assert_eq!(diff("10.0.2.0/24", "vpc-1"), ["cidr 10.0.2.0/24 -> 10.0.1.0/24 cannot change"]);
         assert_eq!(diff("10.0.1.0/24", "vpc-2"), ["vpc vpc-2 -> vpc-1 cannot change"]);
     }

@@ -25,11 +25,11 @@ struct WantedVpc {
     cidr: Ipv4Net,
 }
 
-/// What the compare reads: the range, and the two DNS attributes AWS reads one per call.
-struct VpcState {
-    cidr: String,
-    dns_support: bool,
-    dns_hostnames: bool,
+/// The two DNS attributes, which AWS reads one per call (a new VPC: both off, to be sure).
+#[derive(Default)]
+struct DnsState {
+    support: bool,
+    hostnames: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl Resource for WantedVpc {
     const KIND: Kind = Kind::Vpc;
     const FIXES_TAKE_DRY_RUN: bool = false;
     type Described = Vpc;
-    type Actual = VpcState;
+    type Observed = DnsState;
     type Fix = Dns;
 
     fn logical(&self) -> &str {
@@ -86,26 +86,24 @@ impl Resource for WantedVpc {
         out.vpc.answered(self.logical())
     }
 
-    async fn observe(&self, aws: &Aws, found: &Vpc) -> Result<VpcState, CloudError> {
+    async fn observe(&self, aws: &Aws, found: &Vpc) -> Result<DnsState, CloudError> {
         let id = found.vpc_id().unwrap_or_default();
-        Ok(VpcState {
-            cidr: found.cidr_block().unwrap_or_default().to_string(),
-            dns_support: is_enabled(aws, id, Dns::Support).await?,
-            dns_hostnames: is_enabled(aws, id, Dns::Hostnames).await?,
+        Ok(DnsState {
+            support: is_enabled(aws, id, Dns::Support).await?,
+            hostnames: is_enabled(aws, id, Dns::Hostnames).await?,
         })
     }
 
-    /// A new VPC has DNS hostnames off; a plan lists both attributes to be sure.
-    fn diff(&self, actual: Option<&VpcState>) -> Vec<Change<Dns>> {
-        let Some(actual) = actual else { return vec![Change::InPlace(Dns::Support), Change::InPlace(Dns::Hostnames)] };
+    fn diff(&self, found: Option<&Vpc>, dns: &DnsState) -> Vec<Change<Dns>> {
         let mut changes = Vec::new();
-        if actual.cidr != self.cidr.to_string() {
-            changes.push(Change::Immutable(Immutable::param("cidr", &actual.cidr, self.cidr, "params.vpc_cidr")));
+        let cidr = found.map(|vpc| vpc.cidr_block().unwrap_or("?"));
+        if let Some(cidr) = cidr.filter(|cidr| *cidr != self.cidr.to_string()) {
+            changes.push(Change::Immutable(Immutable::param("cidr", cidr, self.cidr, "params.vpc_cidr")));
         }
-        if !actual.dns_support {
+        if !dns.support {
             changes.push(Change::InPlace(Dns::Support));
         }
-        if !actual.dns_hostnames {
+        if !dns.hostnames {
             changes.push(Change::InPlace(Dns::Hostnames));
         }
         changes
@@ -146,13 +144,13 @@ mod tests {
     #[test]
     fn the_range_cannot_change_and_each_dns_attribute_is_turned_on_alone() {
         let wanted = WantedVpc { cidr: "10.0.0.0/16".parse().unwrap() };
-        let diff = |cidr: &str, dns_support, dns_hostnames| {
-            lines(&wanted.diff(Some(&VpcState { cidr: cidr.into(), dns_support, dns_hostnames })))
+        let diff = |cidr: &str, support, hostnames| {
+            lines(&wanted.diff(Some(&Vpc::builder().cidr_block(cidr).build()), &DnsState { support, hostnames }))
         };
         assert!(diff("10.0.0.0/16", true, true).is_empty());
         assert_eq!(diff("10.0.0.0/16", true, false), ["enable DNS hostnames"]);
         assert_eq!(diff("10.0.0.0/16", false, true), ["enable DNS support"]);
         assert_eq!(diff("10.1.0.0/16", true, true), ["cidr 10.1.0.0/16 -> 10.0.0.0/16 cannot change"]);
-        assert_eq!(lines(&wanted.diff(None)), ["enable DNS support", "enable DNS hostnames"]);
+        assert_eq!(lines(&wanted.diff(None, &DnsState::default())), ["enable DNS support", "enable DNS hostnames"]);
     }
 }

@@ -148,7 +148,7 @@ impl std::fmt::Display for SourceDestCheckOff {
 impl Resource for WantedInstance<'_> {
     const KIND: Kind = Kind::Instance;
     type Described = Instance;
-    type Actual = Instance;
+    type Observed = ();
     type Fix = SourceDestCheckOff;
 
     fn logical(&self) -> &str {
@@ -167,12 +167,8 @@ impl Resource for WantedInstance<'_> {
         launch(aws, self.context, self.plan, self.node, attempt).await
     }
 
-    async fn observe(&self, _: &Aws, found: &Instance) -> Result<Instance, CloudError> {
-        Ok(found.clone())
-    }
-
     /// The address and the type are fixed at launch; the source/dest check is on at launch.
-    fn diff(&self, actual: Option<&Instance>) -> Vec<Change<SourceDestCheckOff>> {
+    fn diff(&self, actual: Option<&Instance>, _: &()) -> Vec<Change<SourceDestCheckOff>> {
         let Some(instance) = actual else { return vec![Change::InPlace(SourceDestCheckOff)] };
         let mut changes = Vec::new();
         let private_ip = instance.private_ip_address().unwrap_or("?");
@@ -332,11 +328,11 @@ mod tests {
         let ip = node.spec.private_ip.to_string();
         let diff = |ip: &str, kind: &str, check: bool| {
             let instance = Instance::builder().private_ip_address(ip).instance_type(InstanceType::from(kind));
-            lines(&wanted.diff(Some(&instance.source_dest_check(check).build())))
+            lines(&wanted.diff(Some(&instance.source_dest_check(check).build()), &()))
         };
         assert!(diff(&ip, "t3.small", false).is_empty());
         assert_eq!(diff(&ip, "t3.small", true), ["turn the source/dest check off"]);
-        assert_eq!(lines(&wanted.diff(None)), ["turn the source/dest check off"]);
+        assert_eq!(lines(&wanted.diff(None, &())), ["turn the source/dest check off"]);
         assert_eq!(diff("10.240.0.99", "t3.small", false), [format!("private IP 10.240.0.99 -> {ip} cannot change")]);
         assert_eq!(diff(&ip, "m5.large", false), ["instance type m5.large -> t3.small cannot change"]);
     }

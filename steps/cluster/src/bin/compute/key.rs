@@ -39,7 +39,7 @@ struct WantedKeyPair<'a> {
 impl Resource for WantedKeyPair<'_> {
     const KIND: Kind = Kind::KeyPair;
     type Described = KeyPairInfo;
-    type Actual = KeyPairInfo;
+    type Observed = ();
     type Fix = NoFix;
 
     fn logical(&self) -> &str {
@@ -54,13 +54,9 @@ impl Resource for WantedKeyPair<'_> {
         import_key_pair(aws, self.name, self.key, self.fingerprint, attempt).await
     }
 
-    async fn observe(&self, _: &Aws, found: &KeyPairInfo) -> Result<KeyPairInfo, CloudError> {
-        Ok(found.clone())
-    }
-
     /// The emulator computes fingerprints its own way, so the one we computed at import time
     /// is kept in a tag and compared; AWS's own field is the fallback.
-    fn diff(&self, actual: Option<&KeyPairInfo>) -> Vec<Change<NoFix>> {
+    fn diff(&self, actual: Option<&KeyPairInfo>, _: &()) -> Vec<Change<NoFix>> {
         let Some(found) = actual else { return Vec::new() };
         let tagged = found.tags().iter().find(|t| t.key() == Some(FINGERPRINT_TAG)).and_then(|t| t.value());
         let remote = tagged.or(found.key_fingerprint()).unwrap_or_default();
@@ -165,12 +161,12 @@ mod tests {
         let tagged = |fingerprint: &str| {
             KeyPairInfo::builder().tags(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build()).build()
         };
-        assert!(lines(&wanted("aa:bb").diff(Some(&tagged("aa:bb")))).is_empty());
+        assert!(lines(&wanted("aa:bb").diff(Some(&tagged("aa:bb")), &())).is_empty());
         assert_eq!(
-            lines(&wanted("aa:bb").diff(Some(&tagged("cc:dd")))),
+            lines(&wanted("aa:bb").diff(Some(&tagged("cc:dd")), &())),
             ["fingerprint cc:dd -> aa:bb (of ssh/k8s.id_rsa) cannot change"]
         );
         let untagged = KeyPairInfo::builder().key_fingerprint("aa:bb").build();
-        assert!(lines(&wanted("aa:bb").diff(Some(&untagged))).is_empty(), "AWS's own fingerprint is the fallback");
+        assert!(lines(&wanted("aa:bb").diff(Some(&untagged), &())).is_empty(), "AWS's own fingerprint is the fallback");
     }
 }

@@ -19,7 +19,7 @@ pub(super) struct WantedBalancer {
 impl Resource for WantedBalancer {
     const KIND: Kind = Kind::LoadBalancer;
     type Described = LoadBalancer;
-    type Actual = LoadBalancer;
+    type Observed = ();
     type Fix = NoFix;
 
     fn logical(&self) -> &str {
@@ -53,11 +53,7 @@ impl Resource for WantedBalancer {
         out.load_balancers().first().cloned().answered(self.logical())
     }
 
-    async fn observe(&self, _: &Aws, found: &LoadBalancer) -> Result<LoadBalancer, CloudError> {
-        Ok(found.clone())
-    }
-
-    fn diff(&self, actual: Option<&LoadBalancer>) -> Vec<Change<NoFix>> {
+    fn diff(&self, actual: Option<&LoadBalancer>, _: &()) -> Vec<Change<NoFix>> {
         let Some(balancer) = actual else { return Vec::new() };
         let fixed = |field, now: Option<&str>, wanted: &str| {
             let now = now.unwrap_or("?");
@@ -101,7 +97,7 @@ impl Resource for WantedListener {
     const KIND: Kind = Kind::Listener;
     const FIXES_TAKE_DRY_RUN: bool = false;
     type Described = Listener;
-    type Actual = Listener;
+    type Observed = ();
     type Fix = Forward;
 
     fn logical(&self) -> &str {
@@ -137,11 +133,7 @@ impl Resource for WantedListener {
         out.listeners().first().cloned().answered(self.logical())
     }
 
-    async fn observe(&self, _: &Aws, found: &Listener) -> Result<Listener, CloudError> {
-        Ok(found.clone())
-    }
-
-    fn diff(&self, actual: Option<&Listener>) -> Vec<Change<Forward>> {
+    fn diff(&self, actual: Option<&Listener>, _: &()) -> Vec<Change<Forward>> {
         let forwards_to: Vec<&str> = actual.map_or(vec![self.group_arn.as_str()], |l| {
             l.default_actions().iter().filter_map(|a| a.target_group_arn()).collect()
         });
@@ -171,7 +163,7 @@ mod tests {
     fn a_balancer_of_another_scheme_or_type_is_refused() {
         let wanted = WantedBalancer { name: "k8s".into(), subnet_id: "subnet-1".into() };
         let diff =
-            |scheme, kind| lines(&wanted.diff(Some(&LoadBalancer::builder().scheme(scheme).r#type(kind).build())));
+            |scheme, kind| lines(&wanted.diff(Some(&LoadBalancer::builder().scheme(scheme).r#type(kind).build()), &()));
         assert!(diff(LoadBalancerSchemeEnum::InternetFacing, LoadBalancerTypeEnum::Network).is_empty());
         assert_eq!(
             diff(LoadBalancerSchemeEnum::Internal, LoadBalancerTypeEnum::Network),
@@ -188,11 +180,11 @@ mod tests {
         let wanted = WantedListener { balancer_arn: "lb".into(), group_arn: "tg-1".into(), port: 6443 };
         let forwarding = |groups: &[&str]| {
             let actions = groups.iter().map(|g| forward(g)).collect();
-            lines(&wanted.diff(Some(&Listener::builder().set_default_actions(Some(actions)).build())))
+            lines(&wanted.diff(Some(&Listener::builder().set_default_actions(Some(actions)).build()), &()))
         };
         assert!(forwarding(&["tg-1"]).is_empty());
         assert_eq!(forwarding(&["tg-2"]), ["forward to tg-1"]);
         assert_eq!(forwarding(&["tg-1", "tg-2"]), ["forward to tg-1"]);
-        assert!(lines(&wanted.diff(None)).is_empty(), "a new listener is created forwarding");
+        assert!(lines(&wanted.diff(None, &())).is_empty(), "a new listener is created forwarding");
     }
 }

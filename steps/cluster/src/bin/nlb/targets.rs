@@ -17,10 +17,9 @@ pub(super) struct WantedGroup {
     pub masters: Vec<Ipv4Addr>,
 }
 
-pub(super) struct GroupState {
-    port: Option<i32>,
-    targets: BTreeSet<String>,
-}
+/// The IPs the group's targets have.
+#[derive(Default)]
+pub(super) struct Targets(BTreeSet<String>);
 
 /// The targets become exactly the masters: the others are deregistered, the missing registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +41,7 @@ impl Resource for WantedGroup {
     const KIND: Kind = Kind::TargetGroup;
     const FIXES_TAKE_DRY_RUN: bool = false;
     type Described = TargetGroup;
-    type Actual = GroupState;
+    type Observed = Targets;
     type Fix = Fix;
 
     fn logical(&self) -> &str {
@@ -74,26 +73,24 @@ impl Resource for WantedGroup {
         out.target_groups().first().cloned().answered(self.logical())
     }
 
-    async fn observe(&self, aws: &Aws, group: &TargetGroup) -> Result<GroupState, CloudError> {
+    async fn observe(&self, aws: &Aws, group: &TargetGroup) -> Result<Targets, CloudError> {
         let arn = group.target_group_arn().unwrap_or_default();
         let health = retry_eventual(|| async {
             aws.elb.describe_target_health().target_group_arn(arn).send().await.api("DescribeTargetHealth")
         })
         .await?;
         let targets = health.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from));
-        Ok(GroupState { port: group.port(), targets: targets.collect() })
+        Ok(Targets(targets.collect()))
     }
 
-    fn diff(&self, actual: Option<&GroupState>) -> Vec<Change<Fix>> {
-        let new = GroupState { port: Some(self.port), targets: BTreeSet::new() };
-        let actual = actual.unwrap_or(&new);
-        if actual.port != Some(self.port) {
-            let now = actual.port.map_or("?".to_string(), |p| p.to_string());
+    fn diff(&self, found: Option<&TargetGroup>, Targets(targets): &Targets) -> Vec<Change<Fix>> {
+        if let Some(port) = found.map(|g| g.port()).filter(|port| *port != Some(self.port)) {
+            let now = port.map_or("?".to_string(), |p| p.to_string());
             return vec![Change::Immutable(Immutable::param("port", now, self.port, "params.ports.api"))];
         }
         let wanted: BTreeSet<String> = self.masters.iter().map(ToString::to_string).collect();
-        let extra: Vec<String> = actual.targets.difference(&wanted).cloned().collect();
-        let missing: Vec<String> = wanted.difference(&actual.targets).cloned().collect();
+        let extra: Vec<String> = targets.difference(&wanted).cloned().collect();
+        let missing: Vec<String> = wanted.difference(targets).cloned().collect();
         let mut changes = Vec::new();
         if !extra.is_empty() {
             changes.push(Change::InPlace(Fix::Deregister(extra)));
@@ -132,11 +129,11 @@ mod tests {
         let wanted = WantedGroup { name: "k8s".into(), vpc_id: "vpc-1".into(), port: 6443, masters };
         let diff = |port, targets: &[&str]| {
             let targets = targets.iter().map(|t| t.to_string()).collect();
-            lines(&wanted.diff(Some(&GroupState { port: Some(port), targets })))
+            lines(&wanted.diff(Some(&TargetGroup::builder().port(port).build()), &Targets(targets)))
         };
         assert!(diff(6443, &["10.240.0.10", "10.240.0.11"]).is_empty());
         assert_eq!(diff(6443, &["10.240.0.10", "10.240.0.12"]), ["deregister 10.240.0.12", "register 10.240.0.11"]);
         assert_eq!(diff(443, &["10.240.0.10", "10.240.0.11"]), ["port 443 -> 6443 cannot change"]);
-        assert_eq!(lines(&wanted.diff(None)), ["register 10.240.0.10, 10.240.0.11"]);
+        assert_eq!(lines(&wanted.diff(None, &Targets::default())), ["register 10.240.0.10, 10.240.0.11"]);
     }
 }
