@@ -1,11 +1,10 @@
+use std::fmt::Display;
 use std::sync::OnceLock;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use groundup_contracts::context::parse_url;
 use groundup_contracts::Target;
 use groundup_runtime::StepError;
-
-use crate::resource::Immutable;
 
 /// What can go wrong talking to AWS, with enough detail to act on.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +64,29 @@ impl CloudError {
             _ => "nothing was lost: fix the cause and run the step again; it resumes from what exists".to_string(),
         };
         StepError::new(self.to_string()).with_hint(hint)
+    }
+}
+
+/// A field that differs and cannot change in place, with the way forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Immutable {
+    pub field: &'static str,
+    pub now: String,
+    pub wanted: String,
+    /// What the user can do, e.g. "delete it (`groundup down --yes`) or set params.vpc_cidr to match".
+    pub way_forward: String,
+}
+
+impl Immutable {
+    /// The usual case: the field comes from a parameter, so the way forward is to delete the
+    /// resource or to ask for what it has.
+    pub fn param(field: &'static str, now: impl Display, wanted: impl Display, param: &str) -> Self {
+        Immutable {
+            field,
+            now: now.to_string(),
+            wanted: wanted.to_string(),
+            way_forward: format!("delete it (`groundup down --yes`, then `groundup up`) or set {param} to match"),
+        }
     }
 }
 

@@ -25,10 +25,10 @@ mod step;
 
 pub use client::Aws;
 pub use elb::owned_by_name;
-pub use error::{Answered, AwsResultExt, CloudError, CRASH_AFTER_ENV};
+pub use error::{Answered, AwsResultExt, CloudError, Immutable, CRASH_AFTER_ENV};
 pub use find::{Attempt, HasId};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
 pub use progress::{wait_until, Polled, Waiting};
-pub use resource::{converge, lines, Change, Immutable, NoFix, Resource};
+pub use resource::{converge, lines, Change, NoFix, Resource};
 pub use retry::retry_eventual;
 pub use step::run_aws_step;

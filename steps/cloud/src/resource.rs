@@ -13,7 +13,7 @@ use groundup_contracts::kinds::Kind;
 use groundup_contracts::plan::{is_planned_id, planned_id};
 
 use crate::client::Aws;
-use crate::error::CloudError;
+use crate::error::{CloudError, Immutable};
 use crate::find::{find_or_create, Attempt, HasId, Wanted};
 
 /// One way the resource found differs from the one wanted.
@@ -42,29 +42,6 @@ pub enum NoFix {}
 impl Display for NoFix {
     fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {}
-    }
-}
-
-/// A field that differs and cannot change in place, with the way forward.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Immutable {
-    pub field: &'static str,
-    pub now: String,
-    pub wanted: String,
-    /// What the user can do, e.g. "delete it (`groundup down --yes`) or set params.vpc_cidr to match".
-    pub way_forward: String,
-}
-
-impl Immutable {
-    /// The usual case: the field comes from a parameter, so the way forward is to delete the
-    /// resource or to ask for what it has.
-    pub fn param(field: &'static str, now: impl Display, wanted: impl Display, param: &str) -> Self {
-        Immutable {
-            field,
-            now: now.to_string(),
-            wanted: wanted.to_string(),
-            way_forward: format!("delete it (`groundup down --yes`, then `groundup up`) or set {param} to match"),
-        }
     }
 }
 
