@@ -68,12 +68,12 @@ impl Bundles<'_> {
                     .is_some();
             }
             if copied {
-                self.archive(node, changed.len())?;
+                self.archive(node)?;
             }
         } else {
             self.gate.create(KIND, &node.hostname, || {
                 changed.iter().try_for_each(|file| self.copy(node, file))?;
-                self.archive(node, changed.len())
+                self.archive(node)
             })?;
         }
         Ok(BundleRecord {
@@ -101,11 +101,11 @@ impl Bundles<'_> {
         Ok(())
     }
 
-    fn archive(&self, node: &Node, changed: usize) -> Result<(), StepError> {
+    /// The gate logs the bundle made or each file changed; the archive follows them.
+    fn archive(&self, node: &Node) -> Result<(), StepError> {
         let Some(files) = self.files else { return Ok(()) };
         let archive = format!("{}.tar.gz", node.hostname);
         files.write(&archive, &tarball(&self.dir.join(&node.hostname))?, 0o600).map_err(StepError::new)?;
-        tracing::info!("bundles: {} ({changed} file(s) updated)", self.dir.join(&archive).display());
         Ok(())
     }
 }
