@@ -68,6 +68,27 @@ impl Store {
         Ok(Some((cert, key)))
     }
 
+    /// Whether any certificate in the directory verifies with `name`'s key; an unreadable key
+    /// or directory is an error (the caller then assumes it did).
+    pub fn key_signed_anything(&self, name: &str) -> Result<bool, String> {
+        let key_path = self.key_path(name);
+        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        let key = PKey::private_key_from_pem(&read(&key_path)?)
+            .map_err(|_| format!("{} is not a PEM private key", key_path.display()))?;
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| format!("cannot list {}: {e}", self.dir.display()))?;
+        for path in entries.flatten().map(|e| e.path()) {
+            let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+            if !file.ends_with(".pem") || file.ends_with("-key.pem") {
+                continue;
+            }
+            let signed = read(&path).ok().and_then(|pem| X509::from_pem(&pem).ok()).and_then(|c| c.verify(&key).ok());
+            if signed == Some(true) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Key first, certificate last: see [`Store::load`].
     pub fn save(&self, name: &str, issued: &Issued) -> Result<(), String> {
         self.write(&format!("{name}-key.pem"), &pem(name, issued.key.private_key_to_pem_pkcs8())?, 0o600)?;

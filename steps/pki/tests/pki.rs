@@ -545,6 +545,20 @@ fn ca_refuses_a_leaf_or_another_ca_in_its_place_and_never_overwrites_its_key() {
     assert!(!pki.join("ca.pem").exists());
 }
 
+/// What a run killed between a CA's key and its certificate leaves: a key that signed
+/// nothing. The next run makes the CA again instead of refusing.
+#[test]
+fn a_ca_key_that_signed_nothing_and_lost_its_certificate_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = ok(&ca(&ecdsa_example(), dir.path()), "groundup-ca");
+    let pki = dir.path().join("pki");
+    std::fs::remove_file(pki.join("etcd-ca.pem")).unwrap();
+    let key = read(&pki, "etcd-ca-key.pem");
+    ok(&ca(&context, dir.path()), "groundup-ca after a kill between etcd-ca's key and certificate");
+    assert!(pki.join("etcd-ca.pem").exists());
+    assert_ne!(read(&pki, "etcd-ca-key.pem"), key, "the leftover key is made again with its certificate");
+}
+
 #[test]
 fn names_from_the_context_never_leave_the_pki_directory() {
     let dir = tempfile::tempdir().unwrap();

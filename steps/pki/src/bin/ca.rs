@@ -113,16 +113,21 @@ fn prepare(store: &Store, context: &Context) -> Result<usize, StepError> {
 }
 
 /// The CA on disk if it is usable; an unusable one is an error, since replacing a CA
-/// invalidates every certificate it signed. A key without its certificate is an error too:
-/// making a new CA would overwrite that key.
+/// invalidates every certificate it signed. A key without its certificate that signed a
+/// certificate in the directory is an error too: making a new CA would overwrite that key.
+/// One that signed nothing is what a run killed between the key and the certificate leaves
+/// (the key is written first), and is made again.
 fn existing(store: &Store, authority: Authority, params: &PkiParams) -> Result<Option<X509>, StepError> {
     let name = authority.file();
     let never_replaced = "a CA is never replaced automatically: restore its files, or move both away to make a new \
         one (then run groundup-certs --renew: every certificate it signed must be re-issued)";
     let Some((cert, key)) = store.load(name).map_err(|e| StepError::new(e).with_hint(never_replaced))? else {
         if store.key_path(name).exists() {
-            return Err(StepError::new(format!("{name}-key.pem is in {} without {name}.pem", store.dir.display()))
-                .with_hint(never_replaced));
+            if store.key_signed_anything(name).unwrap_or(true) {
+                return Err(StepError::new(format!("{name}-key.pem is in {} without {name}.pem", store.dir.display()))
+                    .with_hint(never_replaced));
+            }
+            tracing::warn!("ca: {name}-key.pem has no certificate and signed none: a killed run's, made again");
         }
         return Ok(None);
     };
