@@ -19,20 +19,6 @@ impl Aws {
         self.gate(logical, what, true, call).await
     }
 
-    /// A change whose API call has no DryRun (ELBv2, ModifyVpcAttribute).
-    pub async fn change_without_dry_run<T, F, Fut>(
-        &self,
-        logical: &str,
-        what: &str,
-        call: F,
-    ) -> Result<Option<T>, CloudError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, CloudError>>,
-    {
-        self.gate(logical, what, false, |_| call()).await
-    }
-
     pub(crate) async fn gate<T, F, Fut>(
         &self,
         logical: &str,
