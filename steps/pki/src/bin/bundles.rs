@@ -39,6 +39,9 @@ fn main() -> ExitCode {
     })
 }
 
+/// A file of the bundle and its source's bytes, read once for the compare and the copy.
+type Sourced<'a> = (&'a BundleFile, std::io::Result<Vec<u8>>);
+
 struct Bundles<'a> {
     context: &'a Context,
     gate: &'a Gate,
@@ -53,7 +56,8 @@ impl Bundles<'_> {
     fn converge(&self, node: &Node) -> Result<BundleRecord, StepError> {
         names::plain(&node.hostname).map_err(|e| StepError::new(format!("a node's hostname: {e}")))?;
         let wanted = contents(self.context, node);
-        let changed: Vec<&BundleFile> = wanted.iter().filter(|file| self.differs(node, file)).collect();
+        let changed: Vec<Sourced> =
+            wanted.iter().map(|file| (file, std::fs::read(&file.source))).filter(|c| self.differs(node, c)).collect();
         let archive = self.dir.join(format!("{}.tar.gz", node.hostname));
         let root = self.dir.join(&node.hostname);
         if archive.exists() {
@@ -64,7 +68,7 @@ impl Bundles<'_> {
             for file in &changed {
                 copied |= self
                     .gate
-                    .change(&node.hostname, &format!("~ /{}", file.target), || self.copy(node, file))?
+                    .change(&node.hostname, &format!("~ /{}", file.0.target), || self.copy(node, file))?
                     .is_some();
             }
             if copied {
@@ -86,18 +90,18 @@ impl Bundles<'_> {
 
     /// A source that is missing is no match even for a missing copy: a plan shows the file
     /// coming (an earlier step would write it), a run says what to run.
-    fn differs(&self, node: &Node, file: &BundleFile) -> bool {
+    fn differs(&self, node: &Node, (file, source): &Sourced) -> bool {
         let current = std::fs::read(self.dir.join(&node.hostname).join(&file.target)).ok();
-        std::fs::read(&file.source).map_or(true, |bytes| current.as_ref() != Some(&bytes))
+        source.as_ref().map_or(true, |bytes| current.as_ref() != Some(bytes))
     }
 
-    fn copy(&self, node: &Node, file: &BundleFile) -> Result<(), StepError> {
+    fn copy(&self, node: &Node, (file, source): &Sourced) -> Result<(), StepError> {
         let Some(files) = self.files else { return Ok(()) };
-        let bytes = std::fs::read(&file.source).map_err(|e| {
+        let bytes = source.as_ref().map_err(|e| {
             StepError::new(format!("cannot read {}: {e}", file.source.display()))
                 .with_hint("run the ca, certs, kubeconfig and encryption steps first")
         })?;
-        files.write(&format!("{}/{}", node.hostname, file.target), &bytes, file.mode).map_err(StepError::new)?;
+        files.write(&format!("{}/{}", node.hostname, file.target), bytes, file.mode).map_err(StepError::new)?;
         Ok(())
     }
 
