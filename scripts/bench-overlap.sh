@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: how much of the PKI the head start hides. In one run, alternating, each on a new
 # cluster of the same emulator (3 masters + 3 workers, RSA 2048): `groundup up` end to end;
-# the infrastructure alone (`up --to compute`: network and cluster steps, no head start); and
+# the infrastructure alone (`up --to compute`: network and cluster steps, with compute's head
+# start, the SSH key, but not the PKI's); and
 # the PKI alone on that infrastructure's context (`up --from ca`: ca, certs, kubeconfig,
 # encryption, bundles). Prints the medians and end to end / max(infrastructure, PKI), which
 # issue 12 wants within 1.15. Usage: scripts/bench-overlap.sh [rounds]   (default 5)

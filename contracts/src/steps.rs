@@ -71,6 +71,10 @@ pub struct Step {
     /// The sections the step reads; each is written by an earlier step.
     pub needs: &'static [Section],
     pub makes: Makes,
+    /// Whether the step has a head start (`--prepare`): work that depends only on the spec
+    /// (keys), which `groundup up` runs in the background from the start of the run, and
+    /// which the step adopts when its turn comes.
+    pub head_start: bool,
 }
 
 impl Step {
@@ -84,19 +88,24 @@ pub const STEPS: &[Step] = {
     use Makes::*;
     use Section::*;
     &[
-        Step { section: Vpc, needs: &[], makes: Cloud },
-        Step { section: Dhcp, needs: &[Vpc], makes: Cloud },
-        Step { section: Subnet, needs: &[Vpc], makes: Cloud },
-        Step { section: Igw, needs: &[Vpc], makes: Cloud },
-        Step { section: Routes, needs: &[Vpc, Subnet, Igw], makes: Cloud },
-        Step { section: Sg, needs: &[Vpc], makes: Cloud },
-        Step { section: Nlb, needs: &[Vpc, Subnet], makes: Cloud },
-        Step { section: Compute, needs: &[Subnet, Sg], makes: Cloud },
-        Step { section: Ca, needs: &[], makes: Local },
-        Step { section: Certs, needs: &[Ca, Nlb, Compute], makes: LocalFollowingCloud },
-        Step { section: Kubeconfig, needs: &[Certs, Nlb, Compute], makes: LocalFollowingCloud },
-        Step { section: Encryption, needs: &[], makes: Local },
-        Step { section: Bundles, needs: &[Certs, Kubeconfig, Encryption, Compute], makes: LocalFollowingCloud },
+        Step { section: Vpc, needs: &[], makes: Cloud, head_start: false },
+        Step { section: Dhcp, needs: &[Vpc], makes: Cloud, head_start: false },
+        Step { section: Subnet, needs: &[Vpc], makes: Cloud, head_start: false },
+        Step { section: Igw, needs: &[Vpc], makes: Cloud, head_start: false },
+        Step { section: Routes, needs: &[Vpc, Subnet, Igw], makes: Cloud, head_start: false },
+        Step { section: Sg, needs: &[Vpc], makes: Cloud, head_start: false },
+        Step { section: Nlb, needs: &[Vpc, Subnet], makes: Cloud, head_start: false },
+        Step { section: Compute, needs: &[Subnet, Sg], makes: Cloud, head_start: true },
+        Step { section: Ca, needs: &[], makes: Local, head_start: true },
+        Step { section: Certs, needs: &[Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
+        Step { section: Kubeconfig, needs: &[Certs, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
+        Step { section: Encryption, needs: &[], makes: Local, head_start: false },
+        Step {
+            section: Bundles,
+            needs: &[Certs, Kubeconfig, Encryption, Compute],
+            makes: LocalFollowingCloud,
+            head_start: false,
+        },
     ]
 };
 

@@ -1,80 +1,112 @@
-//! The PKI's head start: keys and CAs depend only on the spec, so `up` makes them in the
-//! background (`groundup-ca --prepare`) while the network and compute steps run, and the PKI
-//! steps, when their turn comes, adopt what it wrote. The steps still run one after another;
-//! the head start lives only in files (keys written once, atomically, 0600). It is a step
-//! process like the others: it dies with the runner and holds its lock.
+//! The head starts: what a step makes from the spec alone (the PKI's keys and CAs, the SSH
+//! key) `up` starts in the background at once (`groundup-<step> --prepare`, for each step the
+//! steps table marks), while the network steps run, and each step, when its turn comes,
+//! adopts what its head start wrote. The steps still run one after another; a head start
+//! lives only in files (keys written once, atomically, 0600). It is a step process like the
+//! others: it dies with the runner and holds its lock.
 
 use std::path::Path;
 use std::time::Instant;
 
-use groundup_contracts::steps::{self, Makes};
+use groundup_contracts::steps;
 use groundup_contracts::Context;
 
 use crate::state::StateLock;
 use crate::step::{find_step, step_command};
 
-/// The step that runs the head start (`--prepare`).
-const PREPARING_STEP: &str = "ca";
-
-/// Whether `step` must wait for the head start to end: every step that writes the cluster's
-/// local files (the steps table's non-cloud steps), so that each finds every key it made.
-pub fn must_wait(step: &str) -> bool {
-    steps::step(step).is_some_and(|s| s.makes != Makes::Cloud)
+/// The running head starts. Each is finished (waited for) before its step, and all of them
+/// when dropped, so that a run that fails earlier still leaves only complete keys and no
+/// process behind.
+pub struct HeadStarts {
+    running: Vec<HeadStart>,
 }
 
-/// A running head start. Finished (waited for) before the first PKI step, or when dropped, so
-/// that a run that fails earlier still leaves only complete keys and no process behind.
-pub struct HeadStart {
-    handle: Option<duct::Handle>,
+struct HeadStart {
+    step: String,
+    handle: duct::Handle,
     started: Instant,
 }
 
+impl HeadStarts {
+    /// Starts the head start of every step to run that has one, except the first (which would
+    /// wait for it at once). Not starting one is never an error: the step makes whatever is
+    /// missing.
+    pub fn start(context: &Context, steps: &[String], state: &Path, lock: &StateLock) -> HeadStarts {
+        let with_head_start = steps.iter().skip(1).filter(|s| steps::step(s).is_some_and(|s| s.head_start));
+        let running = with_head_start
+            .enumerate()
+            .filter_map(|(position, step)| {
+                let started = find_step(step).and_then(|program| {
+                    let command = step_command(&program, &["--prepare"], state, false, Some(lock))?;
+                    let command = command.before_spawn(move |cmd| {
+                        use std::os::unix::process::CommandExt;
+                        let nice = niceness(position);
+                        // SAFETY: setpriority is async-signal-safe and changes only the child.
+                        unsafe { cmd.pre_exec(move || lower_priority(nice)) };
+                        Ok(())
+                    });
+                    Ok(command.stdin_bytes(context.to_json()).stdout_null().unchecked().start()?)
+                });
+                match started {
+                    Ok(handle) => Some(HeadStart { step: step.clone(), handle, started: Instant::now() }),
+                    Err(e) => {
+                        eprintln!("groundup: warning: no head start for {step} ({e:#}); the step makes everything");
+                        None
+                    }
+                }
+            })
+            .collect::<Vec<_>>();
+        if !running.is_empty() {
+            let names: Vec<&str> = running.iter().map(|h| h.step.as_str()).collect();
+            eprintln!("groundup: head start of {} in the background (keys that need only the spec)", names.join(", "));
+        }
+        HeadStarts { running }
+    }
+
+    /// Waits for `step`'s head start, if it has one running, and says how it went.
+    pub fn finish(&mut self, step: &str) {
+        if let Some(i) = self.running.iter().position(|h| h.step == step) {
+            self.running.remove(i).wait();
+        }
+    }
+}
+
+/// Head starts run below the steps, which are the critical path, and take only the CPU they
+/// leave; the one whose step comes first goes before the later ones (nice 5, then 10, ...).
+fn niceness(position: usize) -> i32 {
+    (5 * (position as i32 + 1)).min(19)
+}
+
+/// Set in the child before it starts its threads, which inherit it (on Linux a nice value is
+/// per thread).
+fn lower_priority(nice: i32) -> std::io::Result<()> {
+    // SAFETY: see the caller.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl HeadStart {
-    /// Starts the head start if `ca` is among the steps to run and something comes before it.
-    /// Not starting it is never an error: `ca` and `certs` make whatever is missing.
-    pub fn start(context: &Context, steps: &[String], state: &Path, lock: &StateLock) -> Option<HeadStart> {
-        if steps.first().is_none_or(|s| s == PREPARING_STEP) || !steps.iter().any(|s| s == PREPARING_STEP) {
-            return None;
-        }
-        let started = find_step(PREPARING_STEP).and_then(|program| {
-            let command = step_command(&program, &["--prepare"], state, false, Some(lock))?;
-            Ok(command.stdin_bytes(context.to_json()).stdout_null().unchecked().start()?)
-        });
-        match started {
-            Ok(handle) => {
-                eprintln!("groundup: making the PKI's keys and CAs in the background");
-                Some(HeadStart { handle: Some(handle), started: Instant::now() })
-            }
-            Err(e) => {
-                eprintln!("groundup: warning: no head start for the PKI ({e:#}); its steps make everything");
-                None
-            }
-        }
-    }
-
-    /// Waits for it to end, and says how it went.
-    pub fn finish(mut self) {
-        self.wait();
-    }
-
-    fn wait(&mut self) {
-        let Some(handle) = self.handle.take() else { return };
-        let outcome = handle.wait();
-        let seconds = self.started.elapsed().as_secs_f64();
+    fn wait(self) {
+        let outcome = self.handle.wait();
+        let (step, seconds) = (&self.step, self.started.elapsed().as_secs_f64());
         match outcome {
             Ok(output) if output.status.success() => {
-                eprintln!("groundup: PKI head start done ({seconds:.2}s after it started)");
+                eprintln!("groundup: head start of {step} done ({seconds:.2}s after it started)");
             }
             outcome => {
                 let why = outcome.map_or_else(|e| e.to_string(), |o| o.status.to_string());
-                eprintln!("groundup: warning: the PKI head start failed ({why}); its steps make whatever is missing");
+                eprintln!(
+                    "groundup: warning: the head start of {step} failed ({why}); the step makes whatever is missing"
+                );
             }
         }
     }
 }
 
-impl Drop for HeadStart {
+impl Drop for HeadStarts {
     fn drop(&mut self) {
-        self.wait();
+        self.running.drain(..).for_each(HeadStart::wait);
     }
 }

@@ -74,17 +74,18 @@ impl Timings {
     }
 }
 
-/// Joins the runner's wall times with the steps' lines (by step name; each runs once).
+/// Joins the runner's wall times with the steps' lines, by step name: a step's head start
+/// reports under the step's name too, and their figures add up.
 fn report(reported: &str, walls: &[(String, Duration)], total: Duration) -> Report {
     let lines: Vec<StepFigures> = reported.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let steps = walls
         .iter()
         .map(|(step, wall)| {
-            let figures = lines.iter().find(|f| &f.step == step).map_or_else(Figures::default, |f| Figures {
-                api_calls: f.api_calls,
-                api_seconds: f.api_seconds,
-                keys: f.keys,
-                keygen_seconds: f.keygen_seconds,
+            let figures = lines.iter().filter(|f| &f.step == step).fold(Figures::default(), |sum, f| Figures {
+                api_calls: sum.api_calls + f.api_calls,
+                api_seconds: sum.api_seconds + f.api_seconds,
+                keys: sum.keys + f.keys,
+                keygen_seconds: sum.keygen_seconds + f.keygen_seconds,
             });
             Row { step: step.clone(), wall_seconds: wall.as_secs_f64(), figures }
         })
@@ -125,17 +126,26 @@ mod tests {
             r#"{"step":"vpc","api_calls":4,"api_seconds":0.2,"keys":0,"keygen_seconds":0.0}"#,
             "\n",
             r#"{"step":"certs","api_calls":0,"api_seconds":0.0,"keys":19,"keygen_seconds":3.5}"#,
+            "\n",
+            // compute's head start, then compute: one row.
+            r#"{"step":"compute","api_calls":0,"api_seconds":0.0,"keys":1,"keygen_seconds":0.1}"#,
+            "\n",
+            r#"{"step":"compute","api_calls":18,"api_seconds":0.7,"keys":0,"keygen_seconds":0.0}"#,
             "\n"
         );
-        let walls = [("vpc", 1), ("plugin", 2), ("certs", 3)].map(|(s, w)| (s.to_string(), Duration::from_secs(w)));
+        let walls = [("vpc", 1), ("plugin", 2), ("compute", 1), ("certs", 3)]
+            .map(|(s, w)| (s.to_string(), Duration::from_secs(w)));
         let report = report(reported, &walls, Duration::from_secs(6));
         let figures: Vec<(&str, f64, u64, u64)> = report
             .steps
             .iter()
             .map(|r| (r.step.as_str(), r.wall_seconds, r.figures.api_calls, r.figures.keys))
             .collect();
-        assert_eq!(figures, [("vpc", 1.0, 4, 0), ("plugin", 2.0, 0, 0), ("certs", 3.0, 0, 19)]);
+        assert_eq!(
+            figures,
+            [("vpc", 1.0, 4, 0), ("plugin", 2.0, 0, 0), ("compute", 1.0, 18, 1), ("certs", 3.0, 0, 19)]
+        );
         let table = table(&report);
-        assert!(table.lines().any(|l| l.starts_with("total") && l.contains(" 4 ") && l.contains(" 19 ")), "{table}");
+        assert!(table.lines().any(|l| l.starts_with("total") && l.contains(" 22 ") && l.contains(" 20 ")), "{table}");
     }
 }

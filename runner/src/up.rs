@@ -9,7 +9,7 @@ use clap::Args;
 use groundup_contracts::{Context, Target};
 use groundup_runtime::files::home_of;
 
-use crate::headstart::{self, HeadStart};
+use crate::headstart::HeadStarts;
 use crate::init::InitArgs;
 use crate::state;
 use crate::step::{plans, run_step};
@@ -89,11 +89,9 @@ pub fn up(args: &UpArgs) -> Result<()> {
     }
     let mut timings = args.timings.map(Timings::start).transpose()?;
     let total = Instant::now();
-    let mut head_start = HeadStart::start(&context, &steps, &args.state, &lock);
+    let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock);
     for (i, step) in steps.iter().enumerate() {
-        if let Some(prepared) = head_start.take_if(|_| headstart::must_wait(step)) {
-            prepared.finish();
-        }
+        head_starts.finish(step);
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
         context =

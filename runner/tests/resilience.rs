@@ -298,8 +298,8 @@ fn a_second_run_on_the_same_state_file_refuses_to_start() {
     assert!(!leftover.exists(), "a killed save's partial file was left behind");
 }
 
-/// The PKI's head start (`groundup-ca --prepare`, in the background from the start of `up`)
-/// killed mid-way with the runner: no key file is half written (each one there reads as a
+/// The head starts (`groundup-ca --prepare` and `groundup-compute --prepare`, in the
+/// background from the start of `up`) killed mid-way with the runner: no key file is half written (each one there reads as a
 /// key, 0600), nothing of the run is left running, and the next `up` converges, adopting the
 /// keys and signing a certificate that `certs check` accepts for each.
 #[test]
@@ -333,6 +333,12 @@ fn a_run_killed_while_the_head_start_makes_keys_converges() {
     };
     let before: Vec<(std::path::PathBuf, Vec<u8>)> =
         made.iter().filter(|k| !half_made_ca(k)).map(|k| (k.clone(), std::fs::read(k).unwrap())).collect();
+
+    // compute's head start (the SSH key) was killed too: its key is whole or absent.
+    let ssh_key = cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name));
+    if let Ok(pem) = std::fs::read(&ssh_key) {
+        assert!(openssl::rsa::Rsa::private_key_from_pem(&pem).is_ok(), "the SSH key is not whole");
+    }
 
     assert_success(&cluster.up(&[]), "up after the head start was killed");
     assert_eq!(cluster.state().completed, cluster.state().pipeline);

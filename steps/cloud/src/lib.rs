@@ -31,4 +31,4 @@ pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
 pub use progress::{wait_until, Polled, Waiting};
 pub use resource::{converge, lines, Change, NoFix, Resource};
 pub use retry::retry_eventual;
-pub use step::run_aws_step;
+pub use step::{run_aws_step, with_aws};

@@ -231,6 +231,35 @@ fn a_key_pair_whose_fingerprint_does_not_match_is_an_error() {
     assert_eq!(cluster.inventory().count(Kind::KeyPair), 1);
 }
 
+/// compute's head start (`--prepare`, which `up` runs in the background) makes the SSH key
+/// with no AWS call (its endpoint is a closed port), once; `compute` imports that key; a plan
+/// refuses the head start; and a cluster that records a key pair gets no key from it.
+#[test]
+fn the_ssh_key_made_ahead_is_the_one_compute_imports() {
+    let cluster = TestCluster::new("sshahead");
+    let offline = cluster.init(&[]).replace(endpoint(), "http://127.0.0.1:9");
+    assert_success(&cluster.run_step("compute", &["--prepare"], &offline), "compute --prepare without an emulator");
+    let key = cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name));
+    let made = std::fs::read(&key).unwrap();
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o400);
+    assert_success(&cluster.run_step("compute", &["--prepare"], &offline), "a second head start");
+    assert_eq!(std::fs::read(&key).unwrap(), made, "a second head start replaced the key");
+    assert_clean_failure(&cluster.run_step("compute", &["--prepare", "--plan"], &offline), "a planned head start");
+
+    assert_success(&cluster.up(&[]), "up");
+    assert_eq!(std::fs::read(&key).unwrap(), made, "up replaced the key made ahead");
+    let imported = cluster.state().compute.unwrap().key_pair.fingerprint;
+    assert_eq!(imported, groundup_cluster::keys::fingerprint(&groundup_cluster::keys::read_private(&key).unwrap()));
+
+    std::fs::remove_file(&key).unwrap();
+    let recorded = std::fs::read_to_string(cluster.state_path()).unwrap();
+    assert_success(
+        &cluster.run_step("compute", &["--prepare"], &recorded),
+        "a head start for a cluster with a key pair",
+    );
+    assert!(!key.exists(), "the head start made a key for a cluster whose key pair AWS holds");
+}
+
 #[test]
 fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
     let cluster = TestCluster::new("crashrun");

@@ -166,20 +166,25 @@ fn bundles(layout: &str) -> (tempfile::TempDir, String) {
         let root = dir.path().join("nodes").join(host);
         let files = every_file(&root);
         let archive =
-            Command::new("tar").arg("-tzf").arg(dir.path().join(format!("nodes/{host}.tar.gz"))).output().unwrap();
-        let mut listed: Vec<String> = String::from_utf8_lossy(&archive.stdout)
+            Command::new("tar").arg("-tvzf").arg(dir.path().join(format!("nodes/{host}.tar.gz"))).output().unwrap();
+        // `-rw------- 0/0 1704 2026-11-26 05:30 var/lib/kubelet/key.pem`: the regular files,
+        // with their modes and owner.
+        let mut listed: Vec<(String, String, String)> = String::from_utf8_lossy(&archive.stdout)
             .lines()
-            .filter(|l| !l.ends_with('/'))
-            .map(|l| l.trim_start_matches("./").to_string())
+            .filter(|l| l.starts_with('-'))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .map(|f| (f[f.len() - 1].trim_start_matches("./").to_string(), f[0].to_string(), f[1].to_string()))
             .collect();
         listed.sort();
-        assert_eq!(listed, files, "{host}: the archive differs from the tree");
-        for file in &files {
+        assert_eq!(listed.iter().map(|l| &l.0).collect::<Vec<_>>(), files.iter().collect::<Vec<_>>(), "{host}");
+        assert!(listed.iter().all(|l| l.2 == "0/0"), "{host}: not owned by root: {listed:?}");
+        for (file, (_, archived_mode, _)) in files.iter().zip(&listed) {
             let bytes = std::fs::read(root.join(file)).unwrap();
             let mode = std::fs::metadata(root.join(file)).unwrap().permissions().mode() & 0o777;
             let private = ["-key.pem", ".key", "kubeconfig", ".conf", ".yaml"];
             if private.iter().any(|suffix| file.ends_with(suffix)) {
                 assert_eq!(mode, 0o600, "{host}: {file}");
+                assert_eq!(archived_mode, "-rw-------", "{host}: {file} in the archive");
             }
             for (key_name, key) in &key_bytes {
                 if bytes == *key && role == "worker" {

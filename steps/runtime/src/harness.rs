@@ -78,6 +78,16 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Enters a step's head start (its `--prepare`, which `groundup up` runs in the background,
+/// at a lower priority, from the start of the run: work that depends only on the spec). It
+/// makes files, so a plan refuses it.
+pub fn enter_head_start(context: &Context) -> Result<(), StepError> {
+    match context.planning() {
+        true => Err(StepError::new("--prepare makes files; a plan changes nothing")),
+        false => Ok(()),
+    }
+}
+
 /// Runs a step: `body` gets the parsed context and the step's own arguments and returns the
 /// context with the step's section added.
 pub fn run_step<A, F>(info: StepInfo, body: F) -> ExitCode

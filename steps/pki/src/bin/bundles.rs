@@ -2,7 +2,10 @@
 //! `groundup_pki::bundle`), with its modes, and `nodes/<hostname>.tar.gz` holds the same for
 //! `scp` by hand. Files are rewritten only when their source changed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use std::process::ExitCode;
 
 use groundup_contracts::context::need;
@@ -114,16 +117,42 @@ impl Bundles<'_> {
     }
 }
 
-/// The bundle as a gzipped tar of paths relative to `/`, as `tar` makes it.
+/// The bundle as a gzipped tar of paths relative to `/` (`./etc/...`), with the tree's modes
+/// and times, owned by root: what `tar -czf - --owner=0 --group=0 -C <root> .` makes.
 fn tarball(root: &Path) -> Result<Vec<u8>, StepError> {
-    let output = std::process::Command::new("tar")
-        .args(["-czf", "-", "--owner=0", "--group=0", "-C"])
-        .arg(root)
-        .arg(".")
-        .output()
-        .map_err(|e| StepError::new(format!("cannot run tar: {e}")))?;
-    if !output.status.success() {
-        return Err(StepError::new(format!("tar failed: {}", String::from_utf8_lossy(&output.stderr).trim())));
+    let fail = |e: std::io::Error| StepError::new(format!("cannot archive {}: {e}", root.display()));
+    let mut archive = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    for relative in tree(root, Path::new(".")).map_err(fail)? {
+        let path = root.join(&relative);
+        let metadata = std::fs::symlink_metadata(&path).map_err(fail)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(&metadata, tar::HeaderMode::Complete);
+        header.set_uid(0);
+        header.set_gid(0);
+        if metadata.is_dir() {
+            archive.append_data(&mut header, &relative, std::io::empty()).map_err(fail)?;
+        } else if metadata.is_file() {
+            archive.append_data(&mut header, &relative, std::fs::File::open(&path).map_err(fail)?).map_err(fail)?;
+        } else {
+            return Err(StepError::new(format!(
+                "{} is not a file or a directory; only bundles' own files belong there",
+                path.display()
+            )));
+        }
     }
-    Ok(output.stdout)
+    archive.into_inner().and_then(GzEncoder::finish).map_err(fail)
+}
+
+/// `relative` and everything below it in `root`, parents first, in name order.
+fn tree(root: &Path, relative: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = vec![relative.to_path_buf()];
+    if std::fs::symlink_metadata(root.join(relative))?.is_dir() {
+        let mut names: Vec<_> =
+            std::fs::read_dir(root.join(relative))?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+        names.sort();
+        for name in names {
+            paths.extend(tree(root, &relative.join(name))?);
+        }
+    }
+    Ok(paths)
 }

@@ -9,7 +9,7 @@ use groundup_contracts::Context;
 use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
 use groundup_pki::x509::{ca_problems, issue_ca, new_key};
-use groundup_runtime::harness::{run_step, StepInfo};
+use groundup_runtime::harness::{enter_head_start, run_step, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
 use openssl::x509::X509;
@@ -31,11 +31,8 @@ fn main() -> ExitCode {
     run_step(info, |mut context, args: CaArgs| {
         context.params.pki.validate()?;
         let params = context.params.pki.clone();
-        if args.prepare && context.planning() {
-            return Err(StepError::new("--prepare makes keys; a plan changes nothing"));
-        }
         if args.prepare {
-            yield_the_cpu();
+            enter_head_start(&context)?;
         }
         let gate = Gate::new("ca", context.planning());
         let store = match gate.planning() {
@@ -86,16 +83,6 @@ fn ensure(
         })?,
     };
     Ok(cert.map(|cert| store.record(name, name, &cert)))
-}
-
-/// The head start runs beside the cloud steps and the emulator, which are the critical path:
-/// at a lower priority it takes only the CPU they leave (set before rayon starts its threads,
-/// which inherit it; on Linux a nice value is per thread).
-fn yield_the_cpu() {
-    // SAFETY: setpriority only changes this thread's scheduling priority; no memory is shared.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0 {
-        tracing::debug!("ca: cannot lower the head start's priority: {}", std::io::Error::last_os_error());
-    }
 }
 
 /// A key for every planned certificate that has neither a certificate nor a key: what `certs`

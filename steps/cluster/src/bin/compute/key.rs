@@ -24,6 +24,22 @@ pub(super) async fn ensure_key_pair(
     Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
 }
 
+/// compute's head start (`--prepare`): the SSH key of a cluster that has no key pair yet,
+/// made while the network is built, for [`ensure_key_pair`] to adopt. A cluster that records
+/// one is left to `compute`, which tells a lost key from a new one.
+pub(super) fn prepare_key(context: Context) -> Result<Context, StepError> {
+    enter_head_start(&context)?;
+    if context.compute.is_none() {
+        let name = &context.cluster.name;
+        let dir = ClusterDir::open(&context.params.ssh_dir, name).map_err(StepError::new)?;
+        let file = format!("{name}.id_rsa");
+        if !dir.path().join(&file).exists() {
+            keys::write_private(&dir, &file, keys::generate().map_err(StepError::new)?).map_err(StepError::new)?;
+        }
+    }
+    Ok(context)
+}
+
 /// The key pair AWS holds: the public half of the local key, found by the tags every other
 /// kind has; the fingerprint tells whether it is the same key.
 struct WantedKeyPair<'a> {
