@@ -1,7 +1,7 @@
 //! The one table of the cloud resource kinds groundup makes: how machines spell each kind
 //! (its slug: `down`'s JSON, the tests' inventory), how people read it (its label: plans,
-//! logs, errors), which API carries its tags, and when `down` deletes it. Nothing else lists
-//! the kinds.
+//! logs, errors), which API carries its tags, the name its one resource has in a cluster's
+//! tags, and when `down` deletes it. Nothing else lists the kinds.
 
 /// Where a kind's identity tags (`Name`, `groundup:cluster`, `groundup:resource`) live, which
 /// decides how it is found: EC2 filters by tag; ELBv2 lists everything, then reads the tags.
@@ -57,6 +57,12 @@ impl Kind {
         self.row().2
     }
 
+    /// The logical name (the `groundup:resource` tag) of the cluster's one resource of this
+    /// kind; `None` for instances, one per node, each named after its node.
+    pub fn logical(self) -> Option<&'static str> {
+        self.row().3
+    }
+
     /// 0 is deleted first; a kind is deleted only after every kind of a lower rank.
     pub fn deletion_rank(self) -> usize {
         Kind::ALL.iter().position(|k| *k == self).expect("every kind is in ALL")
@@ -66,20 +72,20 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.slug() == slug)
     }
 
-    fn row(self) -> (&'static str, &'static str, TagApi) {
+    fn row(self) -> (&'static str, &'static str, TagApi, Option<&'static str>) {
         use TagApi::*;
         match self {
-            Kind::Instance => ("instance", "instance", Ec2),
-            Kind::Listener => ("listener", "listener", Elbv2),
-            Kind::LoadBalancer => ("load-balancer", "load balancer", Elbv2),
-            Kind::TargetGroup => ("target-group", "target group", Elbv2),
-            Kind::KeyPair => ("key-pair", "key pair", Ec2),
-            Kind::SecurityGroup => ("security-group", "security group", Ec2),
-            Kind::RouteTable => ("route-table", "route table", Ec2),
-            Kind::InternetGateway => ("internet-gateway", "internet gateway", Ec2),
-            Kind::Subnet => ("subnet", "subnet", Ec2),
-            Kind::DhcpOptions => ("dhcp-options", "DHCP option set", Ec2),
-            Kind::Vpc => ("vpc", "VPC", Ec2),
+            Kind::Instance => ("instance", "instance", Ec2, None),
+            Kind::Listener => ("listener", "listener", Elbv2, Some("listener")),
+            Kind::LoadBalancer => ("load-balancer", "load balancer", Elbv2, Some("nlb")),
+            Kind::TargetGroup => ("target-group", "target group", Elbv2, Some("target-group")),
+            Kind::KeyPair => ("key-pair", "key pair", Ec2, Some("key-pair")),
+            Kind::SecurityGroup => ("security-group", "security group", Ec2, Some("sg")),
+            Kind::RouteTable => ("route-table", "route table", Ec2, Some("route-table")),
+            Kind::InternetGateway => ("internet-gateway", "internet gateway", Ec2, Some("igw")),
+            Kind::Subnet => ("subnet", "subnet", Ec2, Some("subnet")),
+            Kind::DhcpOptions => ("dhcp-options", "DHCP option set", Ec2, Some("dhcp")),
+            Kind::Vpc => ("vpc", "VPC", Ec2, Some("vpc")),
         }
     }
 }

@@ -1,7 +1,5 @@
 use std::collections::HashMap;
 
-use groundup_contracts::kinds::Kind;
-
 use crate::client::Aws;
 use crate::error::{AwsResultExt, CloudError};
 use crate::identity::{CLUSTER_TAG, RESOURCE_TAG};
@@ -9,9 +7,8 @@ use crate::identity::{CLUSTER_TAG, RESOURCE_TAG};
 /// ELBv2 names are unique per account and region, but describe calls cannot filter by tag:
 /// of the resources found by name, keep those carrying this cluster's identity for `logical`,
 /// and refuse a same-named resource that belongs to someone else.
-pub async fn owned_by_name<T: crate::find::HasId>(
+pub async fn owned_by_name<T: crate::find::AwsResource>(
     aws: &Aws,
-    kind: Kind,
     name: &str,
     logical: &str,
     found: Vec<T>,
@@ -36,7 +33,7 @@ pub async fn owned_by_name<T: crate::find::HasId>(
     };
     let (mine, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| ours(&r.id()));
     if mine.is_empty() && !foreign.is_empty() {
-        return Err(CloudError::Foreign { kind: kind.label(), name: name.into(), logical: logical.into() });
+        return Err(CloudError::Foreign { kind: T::KIND.label(), name: name.into(), logical: logical.into() });
     }
     Ok(mine)
 }

@@ -4,41 +4,65 @@ use std::time::Duration;
 use groundup_contracts::kinds::{Kind, TagApi};
 use groundup_contracts::plan::planned_id;
 
-use crate::client::Aws;
-use crate::error::CloudError;
+use aws_sdk_ec2::types as ec2;
+use aws_sdk_elasticloadbalancingv2::types as elb;
 
-/// An AWS resource as a describe call returns it, or as a plan imagines it.
-pub trait HasId {
+use crate::client::Aws;
+use crate::error::{AwsResultExt, CloudError};
+
+/// An AWS resource type, as a describe call returns it or as a plan imagines it: the row of
+/// the kinds table it is, its id, a placeholder, and how the cluster's ones are found.
+pub trait AwsResource: Sized + Clone {
+    const KIND: Kind;
     fn id(&self) -> String;
     /// A stand-in for a resource a plan would create, carrying only a placeholder id.
     fn planned(logical: &str) -> Self;
+    /// The cluster's resources of this type named `logical` in their tags, found by those tags
+    /// (EC2 describe calls filter by them). A kind found another way (through what it hangs
+    /// off, or listed once for many) declares its own `Resource::find` instead.
+    fn find_tagged(_: &Aws, _: &str) -> impl Future<Output = Result<Vec<Self>, CloudError>> {
+        let why = format!("{}s are not found by their tags alone: the kind declares its own find", Self::KIND.label());
+        std::future::ready(Err(CloudError::Conflict(why)))
+    }
 }
 
-macro_rules! has_id {
-    ($($ty:ty => $getter:ident / $setter:ident),* $(,)?) => {
-        $(impl HasId for $ty {
+/// One row per SDK type: its kind, the getter and builder setter of its id, and for types an
+/// EC2 describe call finds by tags, that call, its list and its action name.
+macro_rules! aws_resources {
+    ($($ty:ty => $kind:ident, $getter:ident / $setter:ident $(, $describe:ident -> $list:ident $action:literal)?;)*) => {
+        $(impl AwsResource for $ty {
+            const KIND: Kind = Kind::$kind;
             fn id(&self) -> String {
                 self.$getter().unwrap_or_default().to_string()
             }
             fn planned(logical: &str) -> Self {
                 <$ty>::builder().$setter(planned_id(logical)).build()
             }
+            $(async fn find_tagged(aws: &Aws, logical: &str) -> Result<Vec<Self>, CloudError> {
+                let filters = Some(aws.identity.filters(logical));
+                let out = aws.ec2.$describe().set_filters(filters).send().await.api($action)?;
+                Ok(out.$list().to_vec())
+            })?
         })*
     };
 }
 
-has_id! {
-    aws_sdk_ec2::types::Vpc => vpc_id / vpc_id,
-    aws_sdk_ec2::types::DhcpOptions => dhcp_options_id / dhcp_options_id,
-    aws_sdk_ec2::types::Subnet => subnet_id / subnet_id,
-    aws_sdk_ec2::types::InternetGateway => internet_gateway_id / internet_gateway_id,
-    aws_sdk_ec2::types::RouteTable => route_table_id / route_table_id,
-    aws_sdk_ec2::types::SecurityGroup => group_id / group_id,
-    aws_sdk_ec2::types::Instance => instance_id / instance_id,
-    aws_sdk_ec2::types::KeyPairInfo => key_name / key_name,
-    aws_sdk_elasticloadbalancingv2::types::LoadBalancer => load_balancer_arn / load_balancer_arn,
-    aws_sdk_elasticloadbalancingv2::types::TargetGroup => target_group_arn / target_group_arn,
-    aws_sdk_elasticloadbalancingv2::types::Listener => listener_arn / listener_arn,
+aws_resources! {
+    ec2::Vpc => Vpc, vpc_id / vpc_id, describe_vpcs -> vpcs "DescribeVpcs";
+    ec2::DhcpOptions => DhcpOptions, dhcp_options_id / dhcp_options_id,
+        describe_dhcp_options -> dhcp_options "DescribeDhcpOptions";
+    ec2::Subnet => Subnet, subnet_id / subnet_id, describe_subnets -> subnets "DescribeSubnets";
+    ec2::InternetGateway => InternetGateway, internet_gateway_id / internet_gateway_id,
+        describe_internet_gateways -> internet_gateways "DescribeInternetGateways";
+    ec2::RouteTable => RouteTable, route_table_id / route_table_id,
+        describe_route_tables -> route_tables "DescribeRouteTables";
+    ec2::SecurityGroup => SecurityGroup, group_id / group_id,
+        describe_security_groups -> security_groups "DescribeSecurityGroups";
+    ec2::KeyPairInfo => KeyPair, key_name / key_name, describe_key_pairs -> key_pairs "DescribeKeyPairs";
+    ec2::Instance => Instance, instance_id / instance_id;
+    elb::LoadBalancer => LoadBalancer, load_balancer_arn / load_balancer_arn;
+    elb::TargetGroup => TargetGroup, target_group_arn / target_group_arn;
+    elb::Listener => Listener, listener_arn / listener_arn;
 }
 
 /// The resource a step wants, as find-or-create needs to know it.
@@ -92,7 +116,7 @@ pub async fn find_or_create<T, Find, FindFut, Create, CreateFut>(
     create: Create,
 ) -> Result<T, CloudError>
 where
-    T: HasId,
+    T: AwsResource,
     Find: Fn() -> FindFut,
     FindFut: Future<Output = Result<Vec<T>, CloudError>>,
     Create: FnOnce(Attempt) -> CreateFut,
@@ -123,7 +147,7 @@ where
         _ => Err(CloudError::Ambiguous {
             kind: kind.into(),
             logical: logical.into(),
-            ids: found.iter().map(HasId::id).collect(),
+            ids: found.iter().map(AwsResource::id).collect(),
         }),
     }
 }
@@ -137,7 +161,7 @@ async fn create_one<T, Create, CreateFut>(
     create: Create,
 ) -> Result<T, CloudError>
 where
-    T: HasId,
+    T: AwsResource,
     Create: FnOnce(Attempt) -> CreateFut,
     CreateFut: Future<Output = Result<T, CloudError>>,
 {

@@ -26,7 +26,7 @@ mod step;
 pub use client::Aws;
 pub use elb::owned_by_name;
 pub use error::{Answered, AwsResultExt, CloudError, Immutable, CRASH_AFTER_ENV};
-pub use find::{Attempt, HasId};
+pub use find::{Attempt, AwsResource};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
 pub use progress::{wait_until, Polled, Waiting};
 pub use resource::{converge, lines, Change, NoFix, Resource};

@@ -14,7 +14,7 @@ use groundup_contracts::plan::{is_planned_id, planned_id};
 
 use crate::client::Aws;
 use crate::error::{CloudError, Immutable};
-use crate::find::{find_or_create, Attempt, HasId, Wanted};
+use crate::find::{find_or_create, Attempt, AwsResource, Wanted};
 
 /// One way the resource found differs from the one wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +46,8 @@ impl Display for NoFix {
 }
 
 /// A resource kind's declaration. `find`, `create`, `observe` and `apply` talk to AWS; `diff`
-/// does not.
+/// does not. The kind is the described type's row in the kinds table.
 pub trait Resource {
-    const KIND: Kind;
     /// Whether the in-place changes' calls take DryRun (most of EC2 does; ELBv2 and
     /// ModifyVpcAttribute do not).
     const FIXES_TAKE_DRY_RUN: bool = true;
@@ -56,21 +55,29 @@ pub trait Resource {
     /// after them.
     const DESCRIBE_AFTER_CHANGES: bool = false;
     /// The resource as a describe call returns it.
-    type Described: HasId + Clone;
+    type Described: AwsResource;
     /// What other calls say about it beyond its description (`()` for most kinds); the
     /// default is what a new resource has.
     type Observed: Default;
     /// A change made in place.
     type Fix: Display;
 
-    /// The name in the cluster's tags.
-    fn logical(&self) -> &str;
+    /// The name in the cluster's tags: the kinds table's, for a kind a cluster has one of
+    /// (instances, one per node, are each named after their node).
+    fn logical(&self) -> &str {
+        let kind = Self::Described::KIND;
+        kind.logical().unwrap_or_else(|| panic!("{} resources each declare their logical name", kind.label()))
+    }
     /// For a create call that takes an idempotency token: what the token is scoped to (the
     /// resource it hangs off), so that it never names a deleted resource.
     fn token_scope(&self) -> Option<String> {
         None
     }
-    fn find(&self, aws: &Aws) -> impl Future<Output = Result<Vec<Self::Described>, CloudError>>;
+    /// The cluster's resources of this kind with this logical name: by their tags, unless the
+    /// kind finds them another way.
+    fn find(&self, aws: &Aws) -> impl Future<Output = Result<Vec<Self::Described>, CloudError>> {
+        Self::Described::find_tagged(aws, self.logical())
+    }
     fn create(&self, aws: &Aws, attempt: Attempt) -> impl Future<Output = Result<Self::Described, CloudError>>;
     /// Reads what the compare needs beyond the description, for a resource that exists.
     fn observe(&self, _: &Aws, _: &Self::Described) -> impl Future<Output = Result<Self::Observed, CloudError>> {
@@ -102,9 +109,9 @@ pub async fn converge<R: Resource>(
     resource: &R,
     recorded: Option<&str>,
 ) -> Result<R::Described, CloudError> {
-    let logical = resource.logical();
+    let (kind, logical) = (R::Described::KIND, resource.logical());
     let token = resource.token_scope().map(|scope| aws.identity.client_token(logical, &scope)).unwrap_or_default();
-    let wanted = Wanted::new(R::KIND, logical).recorded(recorded).client_token(token);
+    let wanted = Wanted::new(kind, logical).recorded(recorded).client_token(token);
     let found = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
     let id = found.id();
     let (found_now, observed) = match is_planned_id(&id) {
@@ -116,7 +123,7 @@ pub async fn converge<R: Resource>(
         match change {
             Change::InPlace(fix) => fixes.push(fix),
             Change::Immutable(refused) => {
-                return Err(CloudError::Immutable { kind: R::KIND.label(), id, refused: Box::new(refused) })
+                return Err(CloudError::Immutable { kind: kind.label(), id, refused: Box::new(refused) })
             }
         }
     }
@@ -130,7 +137,7 @@ pub async fn converge<R: Resource>(
         if again.len() == 1 {
             return Ok(again.remove(0));
         }
-        return Err(CloudError::Vanished { kind: R::KIND.label(), id });
+        return Err(CloudError::Vanished { kind: kind.label(), id });
     }
     Ok(found)
 }

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use aws_sdk_ec2::types::{DhcpOptions, NewDhcpConfiguration, ResourceType};
 use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
-use groundup_cloud::{Change, Immutable, Resource};
+use groundup_cloud::{AwsResource, Change, Immutable, Resource};
 use groundup_contracts::context::need;
-use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::DhcpSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -58,31 +57,21 @@ impl std::fmt::Display for Fix {
 }
 
 impl Resource for WantedOptions {
-    const KIND: Kind = Kind::DhcpOptions;
     type Described = DhcpOptions;
     type Observed = Observed;
     type Fix = Fix;
-
-    fn logical(&self) -> &str {
-        "dhcp"
-    }
 
     /// By tags; and after a run was killed while creating the set, also an untagged set with
     /// exactly the cluster's options, which is the one it made (the emulator does not apply
     /// tags at creation, so its sets are untagged until the step tags them).
     async fn find(&self, aws: &Aws) -> Result<Vec<DhcpOptions>, CloudError> {
-        let filters = aws.identity.filters(self.logical());
-        let out = aws.ec2.describe_dhcp_options().set_filters(Some(filters)).send().await.api("DescribeDhcpOptions")?;
-        if !out.dhcp_options().is_empty() || aws.journal.pending(self.logical()).is_none() {
-            return Ok(out.dhcp_options().to_vec());
+        let tagged = DhcpOptions::find_tagged(aws, self.logical()).await?;
+        if !tagged.is_empty() || aws.journal.pending(self.logical()).is_none() {
+            return Ok(tagged);
         }
         let all = aws.ec2.describe_dhcp_options().send().await.api("DescribeDhcpOptions")?;
-        Ok(all
-            .dhcp_options()
-            .iter()
-            .filter(|o| o.tags().is_empty() && configured(o) == [&self.domain])
-            .cloned()
-            .collect())
+        let made_here = |o: &&DhcpOptions| o.tags().is_empty() && configured(o) == [&self.domain];
+        Ok(all.dhcp_options().iter().filter(made_here).cloned().collect())
     }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<DhcpOptions, CloudError> {

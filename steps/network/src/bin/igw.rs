@@ -6,7 +6,6 @@ use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::context::need;
-use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::IgwSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -36,26 +35,9 @@ impl std::fmt::Display for Attach {
 }
 
 impl Resource for WantedGateway {
-    const KIND: Kind = Kind::InternetGateway;
     type Described = InternetGateway;
     type Observed = ();
     type Fix = Attach;
-
-    fn logical(&self) -> &str {
-        "igw"
-    }
-
-    async fn find(&self, aws: &Aws) -> Result<Vec<InternetGateway>, CloudError> {
-        let filters = aws.identity.filters(self.logical());
-        let out = aws
-            .ec2
-            .describe_internet_gateways()
-            .set_filters(Some(filters))
-            .send()
-            .await
-            .api("DescribeInternetGateways")?;
-        Ok(out.internet_gateways().to_vec())
-    }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<InternetGateway, CloudError> {
         let tags = aws.identity.tag_spec(ResourceType::InternetGateway, self.logical(), &aws.identity.cluster);

@@ -7,7 +7,6 @@ use aws_sdk_ec2::types::{Filter, ResourceType, RouteTable};
 use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Resource};
 use groundup_contracts::context::need;
-use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::RoutesSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -67,24 +66,13 @@ impl std::fmt::Display for Fix {
 }
 
 impl Resource for WantedTable {
-    const KIND: Kind = Kind::RouteTable;
     const DESCRIBE_AFTER_CHANGES: bool = true;
     type Described = RouteTable;
     type Observed = Elsewhere;
     type Fix = Fix;
 
-    fn logical(&self) -> &str {
-        "route-table"
-    }
-
     fn token_scope(&self) -> Option<String> {
         Some(self.vpc_id.clone())
-    }
-
-    async fn find(&self, aws: &Aws) -> Result<Vec<RouteTable>, CloudError> {
-        let filters = aws.identity.filters(self.logical());
-        let out = aws.ec2.describe_route_tables().set_filters(Some(filters)).send().await.api("DescribeRouteTables")?;
-        Ok(out.route_tables().to_vec())
     }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<RouteTable, CloudError> {

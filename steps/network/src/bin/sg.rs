@@ -94,20 +94,9 @@ impl std::fmt::Display for Fix {
 }
 
 impl Resource for WantedGroup {
-    const KIND: Kind = Kind::SecurityGroup;
     type Described = SecurityGroup;
     type Observed = ();
     type Fix = Fix;
-
-    fn logical(&self) -> &str {
-        "sg"
-    }
-
-    async fn find(&self, aws: &Aws) -> Result<Vec<SecurityGroup>, CloudError> {
-        let filters = Some(aws.identity.filters(self.logical()));
-        let out = aws.ec2.describe_security_groups().set_filters(filters).send().await.api("DescribeSecurityGroups")?;
-        Ok(out.security_groups().to_vec())
-    }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<SecurityGroup, CloudError> {
         let out = retry_eventual(|| async {
@@ -129,7 +118,7 @@ impl Resource for WantedGroup {
         .await
         .map_err(|e| match e.code() {
             Some("InvalidGroup.Duplicate") => CloudError::Foreign {
-                kind: Self::KIND.label(),
+                kind: Kind::SecurityGroup.label(),
                 name: self.name.clone(),
                 logical: self.logical().into(),
             },
@@ -144,7 +133,7 @@ impl Resource for WantedGroup {
             .security_groups()
             .first()
             .cloned()
-            .ok_or_else(|| CloudError::Vanished { kind: Self::KIND.label(), id: id.into() })
+            .ok_or_else(|| CloudError::Vanished { kind: Kind::SecurityGroup.label(), id: id.into() })
     }
 
     fn diff(&self, found: Option<&SecurityGroup>, _: &()) -> Vec<Change<Fix>> {

@@ -6,7 +6,6 @@ use aws_sdk_ec2::types::{ResourceType, Subnet};
 use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, NoFix, Resource};
 use groundup_contracts::context::need;
-use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::SubnetSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::{NoArgs, StepInfo};
@@ -34,20 +33,9 @@ struct WantedSubnet {
 
 /// A subnet has nothing to change in place: its range and its VPC are fixed at creation.
 impl Resource for WantedSubnet {
-    const KIND: Kind = Kind::Subnet;
     type Described = Subnet;
     type Observed = ();
     type Fix = NoFix;
-
-    fn logical(&self) -> &str {
-        "subnet"
-    }
-
-    async fn find(&self, aws: &Aws) -> Result<Vec<Subnet>, CloudError> {
-        let filters = aws.identity.filters(self.logical());
-        let out = aws.ec2.describe_subnets().set_filters(Some(filters)).send().await.api("DescribeSubnets")?;
-        Ok(out.subnets().to_vec())
-    }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Subnet, CloudError> {
         let out = retry_eventual(|| async {

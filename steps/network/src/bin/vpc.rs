@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, Aws, AwsResultExt, CloudError};
 use groundup_cloud::{Change, Immutable, Resource};
-use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::VpcSection;
 use groundup_runtime::harness::{NoArgs, StepInfo};
 use ipnet::Ipv4Net;
@@ -57,21 +56,10 @@ impl Dns {
 }
 
 impl Resource for WantedVpc {
-    const KIND: Kind = Kind::Vpc;
     const FIXES_TAKE_DRY_RUN: bool = false;
     type Described = Vpc;
     type Observed = DnsState;
     type Fix = Dns;
-
-    fn logical(&self) -> &str {
-        "vpc"
-    }
-
-    async fn find(&self, aws: &Aws) -> Result<Vec<Vpc>, CloudError> {
-        let filters = aws.identity.filters(self.logical());
-        let out = aws.ec2.describe_vpcs().set_filters(Some(filters)).send().await.api("DescribeVpcs")?;
-        Ok(out.vpcs().to_vec())
-    }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Vpc, CloudError> {
         let out = aws

@@ -28,7 +28,7 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
         // What the plan knows: the instances found, and the names a new one would get.
         return Ok(planned.iter().zip(&instances).map(|(node, instance)| record(context, node, instance)).collect());
     }
-    let ids: Vec<String> = instances.iter().map(HasId::id).collect();
+    let ids: Vec<String> = instances.iter().map(AwsResource::id).collect();
     wait_running(aws, &ids).await?;
     let running = describe(aws, &ids).await?;
     planned
@@ -146,7 +146,6 @@ impl std::fmt::Display for SourceDestCheckOff {
 }
 
 impl Resource for WantedInstance<'_> {
-    const KIND: Kind = Kind::Instance;
     type Described = Instance;
     type Observed = ();
     type Fix = SourceDestCheckOff;

@@ -16,7 +16,8 @@ pub(super) async fn ensure_key_pair(
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
     let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Conflict)?;
-    let remote = find_key_pair(aws).await?;
+    let logical = Kind::KeyPair.logical().expect("the kinds table names the cluster's one key pair");
+    let remote = KeyPairInfo::find_tagged(aws, logical).await?;
     let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
     let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
     let wanted = WantedKeyPair { name, key: key.as_ref(), fingerprint: &fingerprint, path: &path, remote };
@@ -53,21 +54,16 @@ struct WantedKeyPair<'a> {
 }
 
 impl Resource for WantedKeyPair<'_> {
-    const KIND: Kind = Kind::KeyPair;
     type Described = KeyPairInfo;
     type Observed = ();
     type Fix = NoFix;
-
-    fn logical(&self) -> &str {
-        "key-pair"
-    }
 
     async fn find(&self, _: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
         Ok(self.remote.clone())
     }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<KeyPairInfo, CloudError> {
-        import_key_pair(aws, self.name, self.key, self.fingerprint, attempt).await
+        import_key_pair(aws, self.logical(), self.name, self.key, self.fingerprint, attempt).await
     }
 
     /// The emulator computes fingerprints its own way, so the one we computed at import time
@@ -117,26 +113,16 @@ fn local_key(
     }
 }
 
-async fn find_key_pair(aws: &Aws) -> Result<Vec<KeyPairInfo>, CloudError> {
-    let out = aws
-        .ec2
-        .describe_key_pairs()
-        .set_filters(Some(aws.identity.filters("key-pair")))
-        .send()
-        .await
-        .api("DescribeKeyPairs")?;
-    Ok(out.key_pairs().to_vec())
-}
-
 async fn import_key_pair(
     aws: &Aws,
+    logical: &str,
     name: &str,
     key: Option<&Rsa<Private>>,
     fingerprint: &str,
     attempt: Attempt,
 ) -> Result<KeyPairInfo, CloudError> {
     let key = key.ok_or_else(|| CloudError::Conflict("the SSH key is not made yet".into()))?;
-    let mut tags = aws.identity.ec2_tags("key-pair", name);
+    let mut tags = aws.identity.ec2_tags(logical, name);
     tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
     let spec = aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(ResourceType::KeyPair)
@@ -154,7 +140,7 @@ async fn import_key_pair(
         .api("ImportKeyPair")
         .map_err(|e| match e.code() {
             Some("InvalidKeyPair.Duplicate") => {
-                CloudError::Foreign { kind: Kind::KeyPair.label(), name: name.into(), logical: "key-pair".into() }
+                CloudError::Foreign { kind: Kind::KeyPair.label(), name: name.into(), logical: logical.into() }
             }
             _ => e,
         })?;

@@ -20,8 +20,8 @@ use aws_sdk_ec2::types::{
 use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use groundup_cloud::{
-    converge, retry_eventual, wait_until, with_aws, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, HasId,
-    Immutable, NoFix, Polled, Resource, RESOURCE_TAG,
+    converge, retry_eventual, wait_until, with_aws, Answered, Attempt, Aws, AwsResource, AwsResultExt, Change,
+    CloudError, Immutable, NoFix, Polled, Resource, RESOURCE_TAG,
 };
 use groundup_cluster::{
     balancer, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,

@@ -8,7 +8,6 @@ use groundup_cloud::{
     owned_by_name, retry_eventual, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable,
 };
 use groundup_cloud::{NoFix, Resource};
-use groundup_contracts::kinds::Kind;
 
 pub(super) struct WantedBalancer {
     pub name: String,
@@ -17,14 +16,9 @@ pub(super) struct WantedBalancer {
 
 /// ELBv2 names are the cluster's name; the scheme and type are fixed at creation.
 impl Resource for WantedBalancer {
-    const KIND: Kind = Kind::LoadBalancer;
     type Described = LoadBalancer;
     type Observed = ();
     type Fix = NoFix;
-
-    fn logical(&self) -> &str {
-        "nlb"
-    }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<LoadBalancer>, CloudError> {
         let found = match aws.elb.describe_load_balancers().names(&self.name).send().await.api("DescribeLoadBalancers")
@@ -33,7 +27,7 @@ impl Resource for WantedBalancer {
             Err(e) if e.code() == Some("LoadBalancerNotFound") => Vec::new(),
             Err(e) => return Err(e),
         };
-        owned_by_name(aws, Self::KIND, &self.name, self.logical(), found).await
+        owned_by_name(aws, &self.name, self.logical(), found).await
     }
 
     /// ELBv2 has no client tokens: the name makes the call idempotent on AWS.
@@ -94,15 +88,10 @@ impl std::fmt::Display for Forward {
 }
 
 impl Resource for WantedListener {
-    const KIND: Kind = Kind::Listener;
     const FIXES_TAKE_DRY_RUN: bool = false;
     type Described = Listener;
     type Observed = ();
     type Fix = Forward;
-
-    fn logical(&self) -> &str {
-        "listener"
-    }
 
     /// A listener is found by its load balancer and port.
     async fn find(&self, aws: &Aws) -> Result<Vec<Listener>, CloudError> {

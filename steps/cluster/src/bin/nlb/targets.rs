@@ -8,7 +8,6 @@ use groundup_cloud::Resource;
 use groundup_cloud::{
     owned_by_name, retry_eventual, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable,
 };
-use groundup_contracts::kinds::Kind;
 
 pub(super) struct WantedGroup {
     pub name: String,
@@ -38,15 +37,10 @@ impl std::fmt::Display for Fix {
 }
 
 impl Resource for WantedGroup {
-    const KIND: Kind = Kind::TargetGroup;
     const FIXES_TAKE_DRY_RUN: bool = false;
     type Described = TargetGroup;
     type Observed = Targets;
     type Fix = Fix;
-
-    fn logical(&self) -> &str {
-        "target-group"
-    }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<TargetGroup>, CloudError> {
         let found = match aws.elb.describe_target_groups().names(&self.name).send().await.api("DescribeTargetGroups") {
@@ -54,7 +48,7 @@ impl Resource for WantedGroup {
             Err(e) if e.code() == Some("TargetGroupNotFound") => Vec::new(),
             Err(e) => return Err(e),
         };
-        owned_by_name(aws, Self::KIND, &self.name, self.logical(), found).await
+        owned_by_name(aws, &self.name, self.logical(), found).await
     }
 
     async fn create(&self, aws: &Aws, _: Attempt) -> Result<TargetGroup, CloudError> {
