@@ -19,10 +19,10 @@ pub trait AwsResource: Sized + Clone {
     fn planned(logical: &str) -> Self;
     /// The cluster's resources of this type named `logical` in their tags, found by those tags
     /// (EC2 describe calls filter by them). A kind found another way (through what it hangs
-    /// off, or listed once for many) declares its own `Resource::find` instead.
+    /// off, or listed once for many) declares its own `Resource::find` instead, so this is
+    /// reached only by a kind that declares neither: a mistake its step's first run shows.
     fn find_tagged(_: &Aws, _: &str) -> impl Future<Output = Result<Vec<Self>, CloudError>> {
-        let why = format!("{}s are not found by their tags alone: the kind declares its own find", Self::KIND.label());
-        std::future::ready(Err(CloudError::Conflict(why)))
+        async { unimplemented!("{}s have no describe call by tags: their Resource declares find", Self::KIND.label()) }
     }
 }
 
