@@ -30,9 +30,7 @@ fn nothing_exists(cluster: &TestCluster) -> bool {
 /// Points the state file at a proxy that records every API call.
 fn through_proxy(cluster: &TestCluster) -> FaultProxy {
     let proxy = FaultProxy::start(endpoint(), 0.0, 1);
-    let mut state = cluster.state();
-    state.target = Target::Endpoint { endpoint: proxy.endpoint.clone() };
-    std::fs::write(cluster.state_path(), state.to_json()).unwrap();
+    cluster.edit_state(|state| state.target = Target::Endpoint { endpoint: proxy.endpoint.clone() });
     proxy
 }
 
@@ -83,10 +81,10 @@ fn after_up_a_plan_leaves_everything_and_adopts_what_the_state_forgot() {
     assert_only_reads(&proxy);
 
     // As after a crash between the create call and the state write.
-    let mut state = cluster.state();
-    let vpc_id = state.vpc.take().unwrap().id;
-    state.certs.as_mut().unwrap().certificates.retain(|c| c.name != "admin");
-    std::fs::write(cluster.state_path(), state.to_json()).unwrap();
+    let vpc_id = cluster.edit_state(|state| {
+        state.certs.as_mut().unwrap().certificates.retain(|c| c.name != "admin");
+        state.vpc.take().unwrap().id
+    });
     let planned = plan(&cluster, &[]);
     assert_eq!(entry(&planned, "vpc").action, Action::Adopt);
     assert_eq!(entry(&planned, "vpc").id.as_deref(), Some(vpc_id.as_str()));

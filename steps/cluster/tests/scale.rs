@@ -22,10 +22,8 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 
 /// Rewrites the state file's node params for `masters` + `workers`, as the runner will.
 fn reshape(cluster: &TestCluster, masters: u32, workers: u32) {
-    let mut state = cluster.state();
     let layout = NodeLayout { masters, workers, ..NodeLayout::course_default() };
-    (state.params.masters, state.params.workers) = layout.expand().unwrap();
-    std::fs::write(cluster.state_path(), state.to_json()).unwrap();
+    cluster.edit_state(|state| (state.params.masters, state.params.workers) = layout.expand().unwrap());
 }
 
 /// logical name -> private IP, as a fresh cluster of this shape has them.
@@ -208,12 +206,11 @@ fn a_crash_during_a_scale_down_converges_on_resume() {
 fn a_changed_admin_range_replaces_the_rules() {
     let cluster = TestCluster::new("scaleadmin");
     assert_success(&cluster.up(&["--to", "sg"]), "up");
-    let mut state = cluster.state();
-    state.params.admin_cidr = "203.0.113.0/24".parse().unwrap();
-    std::fs::write(cluster.state_path(), state.to_json()).unwrap();
+    cluster.edit_state(|state| state.params.admin_cidr = "203.0.113.0/24".parse().unwrap());
     assert_success(&cluster.up(&["--only", "sg"]), "sg with a new admin range");
 
-    let wanted: BTreeSet<String> = state.params.ingress_rules().iter().map(ToString::to_string).collect();
+    let rules = cluster.state().params.ingress_rules();
+    let wanted: BTreeSet<String> = rules.iter().map(ToString::to_string).collect();
     assert!(wanted.iter().any(|r| r.contains("203.0.113.0/24")), "{wanted:?}");
     let group = cluster.state().sg.unwrap().id;
     let present: BTreeSet<String> = block_on(async {

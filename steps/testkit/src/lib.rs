@@ -204,6 +204,15 @@ impl TestCluster {
         Context::from_json(&std::fs::read_to_string(self.state_path()).unwrap()).unwrap()
     }
 
+    /// Changes the state file's context, as a user's edit or a crash leaves it; returns what
+    /// `edit` returns.
+    pub fn edit_state<T>(&self, edit: impl FnOnce(&mut Context) -> T) -> T {
+        let mut state = self.state();
+        let edited = edit(&mut state);
+        std::fs::write(self.state_path(), state.to_json()).unwrap();
+        edited
+    }
+
     /// Everything in the emulator tagged as this cluster's.
     #[cfg(feature = "cloud")]
     pub fn inventory(&self) -> Inventory {
