@@ -93,7 +93,7 @@ impl HeadStart {
         let (step, seconds) = (&self.step, self.started.elapsed().as_secs_f64());
         match outcome {
             Ok(output) if output.status.success() => {
-                eprintln!("groundup: head start of {step} done ({seconds:.2}s after it started)");
+                eprintln!("groundup: head start of {step} done; {step} starts {seconds:.2}s after it");
             }
             outcome => {
                 let why = outcome.map_or_else(|e| e.to_string(), |o| o.status.to_string());

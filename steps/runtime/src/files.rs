@@ -202,6 +202,13 @@ fn partial_name(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}.{n}{PARTIAL}", std::process::id()))
 }
 
+/// Whether `name` is a temporary file of a write (see [`partial_name`]), which only a killed
+/// write leaves behind: never part of what a cluster's directory holds.
+pub fn is_partial(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.') && name.ends_with(PARTIAL)
+}
+
 /// The temporary files of writes of `target` that were killed midway (see [`partial_name`]).
 pub fn partials_of(target: &Path) -> Vec<PathBuf> {
     let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();

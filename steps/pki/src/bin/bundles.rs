@@ -14,7 +14,7 @@ use groundup_contracts::pki::{BundleRecord, BundlesSection};
 use groundup_contracts::{Context, Section};
 use groundup_pki::bundle::{contents, BundleFile};
 use groundup_pki::names;
-use groundup_runtime::files::ClusterDir;
+use groundup_runtime::files::{self, ClusterDir};
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -117,8 +117,8 @@ impl Bundles<'_> {
     }
 }
 
-/// The bundle as a gzipped tar of paths relative to `/` (`./etc/...`), with the tree's modes
-/// and times, owned by root: what `tar -czf - --owner=0 --group=0 -C <root> .` makes.
+/// The bundle as a gzipped tar of paths relative to `/` (`etc/...`), with the tree's modes
+/// and times, owned by root, as `tar -czf - --owner=0 --group=0 -C <root> .` makes it.
 fn tarball(root: &Path) -> Result<Vec<u8>, StepError> {
     let fail = |e: std::io::Error| StepError::new(format!("cannot archive {}: {e}", root.display()));
     let mut archive = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
@@ -143,16 +143,52 @@ fn tarball(root: &Path) -> Result<Vec<u8>, StepError> {
     archive.into_inner().and_then(GzEncoder::finish).map_err(fail)
 }
 
-/// `relative` and everything below it in `root`, parents first, in name order.
+/// `relative` and everything below it in `root`, parents first, in name order; without the
+/// temporary files a killed write left.
 fn tree(root: &Path, relative: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = vec![relative.to_path_buf()];
     if std::fs::symlink_metadata(root.join(relative))?.is_dir() {
         let mut names: Vec<_> =
             std::fs::read_dir(root.join(relative))?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+        names.retain(|name| !files::is_partial(name));
         names.sort();
         for name in names {
             paths.extend(tree(root, &relative.join(name))?);
         }
     }
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_holds_the_tree_without_what_a_killed_write_left() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib")).unwrap();
+        std::fs::write(root.path().join("var/lib/ca.pem"), "ca").unwrap();
+        std::fs::write(root.path().join("var/lib/.ca.pem.123.0.partial"), "c").unwrap();
+        // As root (CI), the tree gets another owner, so that the archive's root ownership shows.
+        // SAFETY: geteuid only reads this process's user id.
+        let root_user = unsafe { libc::geteuid() } == 0;
+        if root_user {
+            std::os::unix::fs::chown(root.path().join("var/lib/ca.pem"), Some(1000), Some(1000)).unwrap();
+        }
+        let listed = tree(root.path(), Path::new(".")).unwrap();
+        let listed: Vec<&str> = listed.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(listed, [".", "./var", "./var/lib", "./var/lib/ca.pem"]);
+
+        let archive = tarball(root.path()).unwrap();
+        let mut entries = tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()));
+        let entries: Vec<(String, u64)> = entries
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.path().unwrap().display().to_string(), e.header().uid().unwrap()))
+            .collect();
+        assert!(!root_user || entries.iter().all(|(_, uid)| *uid == 0), "{entries:?}");
+        assert!(entries.iter().any(|(path, _)| path == "var/lib/ca.pem"), "{entries:?}");
+        assert!(!entries.iter().any(|(path, _)| path.ends_with(".partial")), "{entries:?}");
+    }
 }
