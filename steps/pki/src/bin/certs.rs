@@ -15,7 +15,7 @@ use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
 use groundup_pki::names;
 use groundup_pki::spec::{Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
-use groundup_pki::x509::{ca_problems, expires_within, fits, issue_leaf, sign_leaf, verdict};
+use groundup_pki::x509::{ca_problems, expires_within, fits, issue_leaf, sign_leaf, verdict, Issued};
 use groundup_runtime::harness::{run_step_or_report, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -250,34 +250,30 @@ impl Run<'_> {
         let authority = || signer.ok_or_else(|| cannot(format!("its CA `{}` is missing", spec.signer.file())));
         let record = |cert: &X509| store.record(name, spec.signer.file(), cert);
         let found = |cert: Option<&X509>| store.found(gate, KIND, name, cert, recorded);
+        // The one way a certificate is made: signed for `key` (a new one if `None`), saved with
+        // `save` (which says which of its files are new).
+        let make = |key: Option<PKey<Private>>, save: fn(&Store, &str, &Issued) -> Result<(), String>| {
+            let (ca, ca_key) = authority()?;
+            let issued = match key {
+                Some(key) => sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?,
+                None => issue_leaf(spec, ca, ca_key, params).map_err(cannot)?,
+            };
+            save(store, name, &issued).map_err(StepError::new)?;
+            Ok::<_, StepError>(Outcome::Issued(record(&issued.cert)))
+        };
         let issued = match decision {
             Decision::Keep(cert) => {
                 found(Some(&cert));
                 return Ok(Some(Outcome::Kept(record(&cert))));
             }
-            Decision::Issue(prepared) => gate.create(KIND, name, || {
-                let (ca, ca_key) = authority()?;
-                let saved = match prepared {
-                    Some(key) => {
-                        let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
-                        store.save_leaf_for_key(name, &issued).map(|()| issued)
-                    }
-                    None => {
-                        let issued = issue_leaf(spec, ca, ca_key, params).map_err(cannot)?;
-                        store.save_leaf(name, &issued).map(|()| issued)
-                    }
-                };
-                Ok::<_, StepError>(Outcome::Issued(record(&saved.map_err(StepError::new)?.cert)))
-            })?,
+            Decision::Issue(Some(prepared)) => {
+                gate.create(KIND, name, || make(Some(prepared), Store::save_leaf_for_key))?
+            }
+            Decision::Issue(None) => gate.create(KIND, name, || make(None, Store::save_leaf))?,
             Decision::Follow(cert, key, diff) => {
                 found(Some(&cert));
                 let what = format!("re-issue for the infrastructure's SANs, key kept: {diff}");
-                gate.change(name, &what, || {
-                    let (ca, ca_key) = authority()?;
-                    let issued = sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?;
-                    store.save_reissued(name, &issued).map_err(StepError::new)?;
-                    Ok::<_, StepError>(Outcome::Issued(record(&issued.cert)))
-                })?
+                gate.change(name, &what, || make(Some(key), Store::save_reissued))?
             }
             Decision::Renew(cert, problems) => {
                 found(cert.as_ref());
@@ -285,12 +281,7 @@ impl Run<'_> {
                     return Ok(Some(Outcome::Stale(name.to_string(), problems)));
                 }
                 let how = if renew { "renew" } else { "renew (run with --renew)" };
-                gate.change(name, &format!("{how}: {}", problems.join("; ")), || {
-                    let (ca, ca_key) = authority()?;
-                    let issued = issue_leaf(spec, ca, ca_key, params).map_err(cannot)?;
-                    store.save_leaf(name, &issued).map_err(StepError::new)?;
-                    Ok::<_, StepError>(Outcome::Issued(record(&issued.cert)))
-                })?
+                gate.change(name, &format!("{how}: {}", problems.join("; ")), || make(None, Store::save_leaf))?
             }
         };
         Ok(issued)
