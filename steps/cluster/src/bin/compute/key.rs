@@ -12,7 +12,7 @@ pub(super) async fn ensure_key_pair(
     name: &str,
     recorded: Option<&str>,
 ) -> Result<KeyPair, CloudError> {
-    let file = format!("{name}.id_rsa");
+    let file = key_file(name);
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
     let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Conflict)?;
@@ -33,12 +33,22 @@ pub(super) fn prepare_key(context: Context) -> Result<Context, StepError> {
     if context.compute.is_none() {
         let name = &context.cluster.name;
         let dir = ClusterDir::open(&context.params.ssh_dir, name).map_err(StepError::new)?;
-        let file = format!("{name}.id_rsa");
+        let file = key_file(name);
         if !dir.path().join(&file).exists() {
-            keys::write_private(&dir, &file, keys::generate().map_err(StepError::new)?).map_err(StepError::new)?;
+            make_key(&dir, &file).map_err(StepError::new)?;
         }
     }
     Ok(context)
+}
+
+/// The cluster's private key's file name in its SSH directory.
+fn key_file(cluster: &str) -> String {
+    format!("{cluster}.id_rsa")
+}
+
+/// A new key, written once: if another run wrote one first, that one is returned.
+fn make_key(dir: &ClusterDir, file: &str) -> Result<Rsa<Private>, String> {
+    keys::write_private(dir, file, keys::generate()?)
 }
 
 /// The key pair AWS holds: the public half of the local key, found by the tags every other
@@ -105,8 +115,7 @@ fn local_key(
         ))),
         (false, None, None) => Ok(None),
         (false, None, Some(dir)) => {
-            let key = keys::generate().map_err(CloudError::Conflict)?;
-            let key = keys::write_private(dir, file, key).map_err(CloudError::Conflict)?;
+            let key = make_key(dir, file).map_err(CloudError::Conflict)?;
             tracing::info!("compute: wrote a new SSH key to {}", path.display());
             Ok(Some(key))
         }
