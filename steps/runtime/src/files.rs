@@ -218,8 +218,7 @@ pub fn partials_of(target: &Path) -> Vec<PathBuf> {
     entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
-        .filter(|p| p.to_string_lossy().ends_with(PARTIAL))
+        .filter(|p| p.file_name().is_some_and(|n| is_partial(n) && n.to_string_lossy().starts_with(&prefix)))
         .collect()
 }
 

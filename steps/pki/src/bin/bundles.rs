@@ -3,11 +3,10 @@
 //! `scp` by hand. Files are rewritten only when their source changed.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use std::process::ExitCode;
-
 use groundup_contracts::context::need;
 use groundup_contracts::infra::Node;
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
