@@ -201,6 +201,32 @@ fn a_crash_during_a_scale_down_converges_on_resume() {
     assert_shape(&cluster, 3, 1);
 }
 
+/// A run killed right after it reserved a block for the new node set: the emulator keeps no
+/// description, and the context does not record the block yet, so only the journal says it is
+/// ours. The resumed run adopts it, and the next change removes it instead of colliding with it.
+#[test]
+fn a_reservation_made_before_a_crash_is_adopted_and_later_replaced() {
+    let cluster = TestCluster::new("scaleresv");
+    assert_success(&cluster.up(&["--to", "compute"]), "up");
+    reshape(&cluster, 3, 5);
+    let crashed = Command::new(groundup_testkit::bin("groundup"))
+        .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
+        .args(CHANGE)
+        .env(groundup_cloud::CRASH_AFTER_ENV, "CreateSubnetCidrReservation")
+        .current_dir(cluster.dir.path())
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the run did not crash: {}", String::from_utf8_lossy(&crashed.stderr));
+    assert!(!cluster.state().journal.is_empty(), "the reservation was not journaled before its call");
+
+    assert_success(&cluster.up(CHANGE), "resume 3+5");
+    assert_shape(&cluster, 3, 5);
+    assert!(cluster.state().journal.is_empty(), "a settled reservation stayed in the journal");
+    reshape(&cluster, 3, 2);
+    assert_success(&cluster.up(CHANGE), "3+2 after the crash");
+    assert_shape(&cluster, 3, 2);
+}
+
 /// A new admin range: the security group's rules become exactly the new set.
 #[test]
 fn a_changed_admin_range_replaces_the_rules() {

@@ -10,6 +10,13 @@ use groundup_cluster::{reservation_changes, Reservation, RESERVATION_DESCRIPTION
 use ipnet::Ipv4Net;
 
 const LOGICAL: &str = "node-addresses";
+const KIND: &str = "address reservation";
+
+/// The journal's name for the reservation of `block`: where the target keeps no description
+/// (the emulator), a reservation a killed run made is known to be ours only by its entry.
+fn journaled(block: &Ipv4Net) -> String {
+    format!("{LOGICAL} {block}")
+}
 
 /// The reservations follow the node set: stale ones of ours go first, since AWS refuses
 /// overlapping blocks and a changed node set aggregates into other blocks. Returns the
@@ -40,6 +47,9 @@ pub(super) async fn reserve_node_addresses(
     for block in &changes.create {
         let cidr = block.to_string();
         aws.change(LOGICAL, &format!("reserve {cidr} in {subnet_id} for the nodes"), |dry_run| async move {
+            if !dry_run {
+                aws.journal.begin(KIND, &journaled(block), "").map_err(CloudError::Journal)?;
+            }
             aws.ec2
                 .create_subnet_cidr_reservation()
                 .dry_run(dry_run)
@@ -53,11 +63,17 @@ pub(super) async fn reserve_node_addresses(
         })
         .await?;
     }
+    // In a run, every reservation is as wanted now: none is in flight any more.
+    if !aws.planning() {
+        for entry in aws.journal.entries().iter().filter(|e| e.kind == KIND) {
+            aws.journal.settle(&entry.resource);
+        }
+    }
     Ok(changes.ours)
 }
 
 /// The subnet's IPv4 reservations; ours carry our description, or (where the target keeps no
-/// description) are the ones the context records.
+/// description) are the ones the context records or a killed run journaled.
 async fn reservations(aws: &Aws, subnet_id: &str, recorded: &[Ipv4Net]) -> Result<Vec<Reservation>, CloudError> {
     let existing =
         aws.ec2.get_subnet_cidr_reservations().subnet_id(subnet_id).send().await.api("GetSubnetCidrReservations")?;
@@ -66,7 +82,9 @@ async fn reservations(aws: &Aws, subnet_id: &str, recorded: &[Ipv4Net]) -> Resul
         .iter()
         .filter_map(|r| {
             let cidr: Ipv4Net = r.cidr()?.parse().ok()?;
-            let ours = r.description() == Some(RESERVATION_DESCRIPTION) || recorded.contains(&cidr);
+            let ours = r.description() == Some(RESERVATION_DESCRIPTION)
+                || recorded.contains(&cidr)
+                || aws.journal.pending(&journaled(&cidr)).is_some();
             Some(Reservation { id: r.subnet_cidr_reservation_id()?.to_string(), cidr, ours })
         })
         .collect())
