@@ -14,7 +14,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 const KEY_BITS: usize = 3072;
 
 /// Made with RustCrypto's `rsa`, the PKI's backend: the system's OpenSSL 3.0 takes about
-/// 0.4 s for a 3072-bit key, on `compute`'s critical path (the README's key-backend table).
+/// 0.4 s for a 3072-bit key, on `compute`'s critical path (docs/benchmarks.md's key-backend table).
 pub fn generate() -> Result<Rsa<Private>, String> {
     groundup_runtime::timings::keygen(|| {
         let key = rsa::PrivateKey::new(&mut getrandom::SysRng, KEY_BITS)

@@ -31,7 +31,7 @@ pub struct Issued {
 }
 
 /// A new private key. RSA keys come from RustCrypto's `rsa`, several times faster than the
-/// system's OpenSSL 3.0 (see the README's key-backend table), handed to openssl as PKCS#8 DER
+/// system's OpenSSL 3.0 (see docs/benchmarks.md's key-backend table), handed to openssl as PKCS#8 DER
 /// (zeroed when dropped); e = 65537.
 pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, String> {
     groundup_runtime::timings::keygen(|| match algorithm {
