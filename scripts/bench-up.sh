@@ -6,8 +6,19 @@
 # pending: every step runs and converges), a scale of the 3+3 cluster to 3+50 with
 # `groundup up --workers 50`, and how a first run grows with the workers: 3+10, 3+25 and 3+50
 # from scratch. Usage: scripts/bench-up.sh
+#
+# Side by side: scripts/bench-up.sh --against DIR [ROUNDS] times only `up` of a new 3+3 cluster,
+# this build's and the one in DIR (a directory holding another build's `groundup` and its
+# `groundup-*` steps, say a copy of main's target/debug), alternating them for ROUNDS rounds
+# (default 5) on one emulator, and prints each one's median and the ratio of the medians.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+against= rounds=5
+if [ "${1:-}" = --against ]; then
+  against=$(cd "${2:?--against needs a directory of groundup binaries}" && pwd)
+  rounds=${3:-5}
+  [ -x "$against/groundup" ] || { echo "no groundup binary in $against" >&2; exit 2; }
+fi
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
 groundup="$root/target/debug/groundup"
 work=$(mktemp -d)
@@ -18,6 +29,33 @@ calls() { grep -c '"POST ' "$log" || true; }
 
 # moto loads its backends on the first request; keep that out of the numbers.
 "$groundup" init --name warmup --endpoint "$endpoint" | "$root/target/debug/groundup-vpc" >/dev/null 2>&1
+
+if [ -n "$against" ]; then
+  new_cluster() { # binary label round: wall seconds of `up` of a new 3+3 cluster
+    local dir="$work/$2-$3" start end
+    mkdir -p "$dir"
+    start=$(date +%s.%N)
+    (cd "$dir" && "$1" up --name "vs-$2-$3" --endpoint "$endpoint" 2>"$dir/up.log" >/dev/null) ||
+      { cat "$dir/up.log" >&2; exit 1; }
+    end=$(date +%s.%N)
+    echo "$end - $start" | bc
+  }
+  median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+  : >"$work/this" ; : >"$work/that"
+  for round in $(seq "$rounds"); do
+    new_cluster "$groundup" this "$round" >>"$work/this"
+    new_cluster "$against/groundup" that "$round" >>"$work/that"
+  done
+  this=$(median <"$work/this") that=$(median <"$work/that")
+  printf 'up of a new 3+3 cluster, median of %d alternating rounds
+' "$rounds"
+  printf '  this build (%s): %.2f s
+  %s: %.2f s
+  this / that: %.3f
+' \
+    "$root" "$this" "$against" "$that" "$(echo "$this / $that" | bc -l)"
+  exit 0
+fi
 
 printf '%-8s %-6s %10s %10s\n' nodes run seconds api-calls
 run() { # label masters workers [passes: first second plan]
