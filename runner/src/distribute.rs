@@ -10,9 +10,8 @@
 //! `GROUNDUP_TEST_REMOTE_ROOT` (an absolute directory: a node's files go under
 //! `<root>/<hostname>/` instead of `/`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -156,31 +155,20 @@ fn concurrently(nodes: &[Node], serve: impl Fn(&Node) -> Outcome + Sync) -> Resu
     Ok(pool.install(|| nodes.par_iter().map(&serve).collect()))
 }
 
-/// The node's files from its bundle, at their places under `root` (`` for `/`).
+/// The node's files from its bundle, at their places under `root` (`` for `/`), and the
+/// directories groundup makes for them (never one the node's OS owns, see
+/// `groundup_pki::bundle::ROOTS`), parents first.
 fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str) -> Result<Delivery> {
-    let mut dirs = BTreeSet::new();
+    let wanted = bundle::contents(context, node);
     let mut files = Vec::new();
-    for file in bundle::contents(context, node) {
+    for file in &wanted {
         let source = bundle_dir.join(&file.target);
         let bytes = std::fs::read(&source)
             .with_context(|| format!("cannot read {}; run `groundup up` to lay out its bundle", source.display()))?;
-        let mut parent = Path::new(&file.target).parent();
-        while let Some(dir) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            dirs.insert(dir.to_path_buf());
-            parent = dir.parent();
-        }
         files.push(Upload { path: format!("{root}/{}", file.target), mode: file.mode, bytes });
     }
-    // Sorted, so a parent comes before what it holds (and a test's root, missing, is made
-    // 0700 with the first).
-    let dirs = dirs
-        .into_iter()
-        .map(|dir| {
-            let local = bundle_dir.join(&dir);
-            let mode = local.metadata().with_context(|| format!("cannot read {}", local.display()))?.mode() & 0o7777;
-            Ok((format!("{root}/{}", dir.display()), mode))
-        })
-        .collect::<Result<_>>()?;
+    let dirs =
+        bundle::directories(&wanted).into_iter().map(|dir| (format!("{root}/{dir}"), bundle::DIR_MODE)).collect();
     Ok(Delivery { root: root.to_string(), dirs, files })
 }
 

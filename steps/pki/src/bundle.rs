@@ -20,6 +20,33 @@ pub struct BundleFile {
     pub mode: u32,
 }
 
+/// The directories groundup makes on a node, relative to `/`: every file of a bundle lies
+/// below one of them. What is above them (`/`, `etc`, `var`, `var/lib`) belongs to the node's
+/// OS, so neither an archive nor `distribute` ever names it: GNU tar applies an entry's mode
+/// to a directory that already exists, and `tar xzf <bundle> -C /` must not change `/`.
+pub const ROOTS: [&str; 5] =
+    ["etc/etcd", "etc/kubernetes", "var/lib/kube-proxy", "var/lib/kubelet", "var/lib/kubernetes"];
+
+/// The mode of a directory groundup makes on a node: what packages and kubeadm give these
+/// directories, so that extracting over an existing one leaves it as it is. The secrets in
+/// them are protected by their own mode (0600).
+pub const DIR_MODE: u32 = 0o755;
+
+/// The directories `files` go in that groundup makes on the node (see [`ROOTS`]), parents
+/// first: each root a file lies below and every directory between it and the file.
+pub fn directories<'a>(files: impl IntoIterator<Item = &'a BundleFile>) -> Vec<String> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in files {
+        let Some(root) = ROOTS.iter().find(|root| Path::new(&file.target).starts_with(root)) else { continue };
+        let mut parent = Path::new(&file.target).parent();
+        while let Some(dir) = parent.filter(|dir| dir.starts_with(root)) {
+            dirs.insert(dir.display().to_string());
+            parent = dir.parent();
+        }
+    }
+    dirs.into_iter().collect()
+}
+
 /// The files `node` needs.
 pub fn contents(context: &Context, node: &Node) -> Vec<BundleFile> {
     let pki = Path::new(&context.params.pki.dir);
@@ -121,6 +148,30 @@ mod tests {
         let peer = files.iter().find(|f| f.target == "etc/etcd/peer.pem").unwrap();
         assert!(peer.source.to_string_lossy().contains(&master.hostname));
         assert!(!targets.iter().any(|t| t.starts_with("etc/kubernetes/")), "kubeadm's files without its layout");
+    }
+
+    #[test]
+    fn every_file_lies_below_a_root_and_no_directory_of_the_os_is_named() {
+        let mut context = Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).unwrap();
+        context.params.pki.layout = Layout::Kubeadm;
+        for node in &context.compute.as_ref().unwrap().nodes {
+            let files = contents(&context, node);
+            for file in &files {
+                assert!(ROOTS.iter().any(|root| Path::new(&file.target).starts_with(root)), "{}", file.target);
+            }
+            let dirs = directories(&files);
+            for os in ["", ".", "etc", "var", "var/lib", "etc/systemd"] {
+                assert!(!dirs.iter().any(|d| d == os), "{}: {os} in {dirs:?}", node.hostname);
+            }
+            let mut sorted = dirs.clone();
+            sorted.sort();
+            assert_eq!(dirs, sorted, "parents first");
+            if node.role == Role::Master {
+                for own in ["etc/etcd", "etc/kubernetes/pki/etcd", "var/lib/kubernetes"] {
+                    assert!(dirs.iter().any(|d| d == own), "{own} missing: {dirs:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@ use groundup_contracts::paths::is_plain_relative;
 
 pub const OWNER_FILE: &str = ".groundup-owner";
 pub const MANIFEST_FILE: &str = ".groundup-files";
+/// `*`: git never shows (so `git add -A` never commits) a key or a copy of one.
+pub const GITIGNORE: &str = ".gitignore";
 const PARTIAL: &str = ".partial";
 
 /// The directory a state file's cluster lives in: the state file's own.
@@ -67,7 +69,11 @@ impl ClusterDir {
         private_dir(&path)?;
         claim(&path, cluster)?;
         let owner_file = File::open(path.join(OWNER_FILE)).map_err(|e| fail(&path, e))?;
-        Ok(ClusterDir { path, owner_file })
+        let dir = ClusterDir { path, owner_file };
+        if std::fs::symlink_metadata(dir.path.join(GITIGNORE)).is_err() {
+            dir.write_once(GITIGNORE, b"*\n", 0o644)?;
+        }
+        Ok(dir)
     }
 
     pub fn path(&self) -> &Path {
@@ -105,6 +111,21 @@ impl ClusterDir {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(&target, e)),
             _ => Ok(()),
         }
+    }
+
+    /// Removes a file of ours, then each directory above it (up to this one) that it leaves
+    /// empty: what a bundle no longer lists goes without a trace.
+    pub fn remove_emptied(&self, relative: &str) -> Result<(), String> {
+        if !is_plain_relative(Path::new(relative)) {
+            return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
+        }
+        self.remove(relative)?;
+        for parent in Path::new(relative).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
+            if std::fs::remove_dir(self.path.join(parent)).is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Moves the file `from` to `to` (both relative), never over an existing file. `to` is
@@ -319,6 +340,17 @@ pub fn recorded(dir: &Path) -> Vec<String> {
     files
 }
 
+/// The files groundup recorded in `dir` that are still there and that `wanted` no longer names
+/// (the directory's `.gitignore` always stays): what a step that converges the directory
+/// removes.
+pub fn unwanted(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    recorded(dir)
+        .into_iter()
+        .filter(|file| file != GITIGNORE && !wanted(file))
+        .filter(|file| std::fs::symlink_metadata(dir.join(file)).is_ok_and(|m| m.is_file()))
+        .collect()
+}
+
 /// Removes what groundup wrote in `home/dir` for `cluster`: the recorded files, then the
 /// directories they leave empty, then the records and the directory itself if empty. Never
 /// `home` or a directory above it, never a file it did not record. Returns what it removed.
@@ -487,6 +519,23 @@ mod tests {
 
         purge(home.path(), "pki", "c").unwrap();
         assert!(!home.path().join("pki").exists(), "a purge left a moved file");
+    }
+
+    #[test]
+    fn a_removal_takes_the_directories_it_empties_and_unwanted_lists_only_recorded_files() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = ClusterDir::open(home.path().join("nodes"), "c").unwrap();
+        dir.write("h/etc/etcd/peer-key.pem", b"k", 0o600).unwrap();
+        dir.write("h/var/lib/kubelet/kubeconfig", b"k", 0o600).unwrap();
+        std::fs::write(home.path().join("nodes/h/etc/mine.txt"), "user's").unwrap();
+        let unwanted = unwanted(dir.path(), |file| file.starts_with("h/var/"));
+        assert_eq!(unwanted, ["h/etc/etcd/peer-key.pem"], "the .gitignore and a file groundup did not write stay");
+        dir.remove_emptied("h/etc/etcd/peer-key.pem").unwrap();
+        assert!(!home.path().join("nodes/h/etc/etcd").exists(), "an emptied directory stayed");
+        assert!(
+            home.path().join("nodes/h/etc/mine.txt").exists() && home.path().join("nodes/h/var/lib/kubelet").exists()
+        );
+        assert!(dir.remove_emptied("../x").is_err());
     }
 
     #[test]

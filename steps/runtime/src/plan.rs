@@ -125,6 +125,22 @@ impl Gate {
         self.pass(|plan| plan.change(name, what), make, || tracing::warn!("{}: {name}: {what}", self.step))
     }
 
+    /// Removes what exists and is no longer wanted; `None` in a plan. `what` lists what goes.
+    pub fn delete<T, E>(
+        &self,
+        kind: &str,
+        name: &str,
+        id: &str,
+        what: &[String],
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
+        let record = |plan: &PlanLog| {
+            plan.unwanted(kind, name, id);
+            what.iter().for_each(|line| plan.change(name, line));
+        };
+        self.pass(record, make, || tracing::warn!("{}: removed {kind} {name}: {}", self.step, what.join(", ")))
+    }
+
     fn pass<T, E>(
         &self,
         record: impl FnOnce(&PlanLog),

@@ -1,7 +1,9 @@
 //! Course part "Generating Kubernetes Configuration Files": the kubeconfigs of the admin, the
 //! controller manager, the scheduler, kube-proxy and each worker's kubelet, certificates
 //! embedded, 0600 in the cluster's kubeconfig directory. A file is rewritten only when its
-//! content should change, so a hand edit shows in a plan and a run restores it.
+//! content should change, so a hand edit shows in a plan and a run restores it. One that is no
+//! longer wanted (a node scaled away, kubeadm's layout left) goes, listed in the plan: it is a
+//! copy of credentials whose key `certs` keeps (retired to the PKI's `retired/`, never deleted).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use groundup_contracts::Section;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
 use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
-use groundup_runtime::files::ClusterDir;
+use groundup_runtime::files::{self, ClusterDir};
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -70,6 +72,14 @@ fn main() -> ExitCode {
                 }
             }
             records.push(record);
+        }
+        for file in files::unwanted(dir, |file| specs.iter().any(|spec| spec.file == file)) {
+            let path = dir.join(&file).display().to_string();
+            let what = [format!("- {path}: no node or component uses it any more")];
+            gate.delete(KIND, &file, &path, &what, || match &files {
+                Some(files) => files.remove_emptied(&file).map_err(StepError::new),
+                None => Ok(()),
+            })?;
         }
         match gate.planning() {
             true => context.add_plan(gate.take()),
