@@ -185,6 +185,7 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
         assert_eq!(targets, master_ips, "{flags:?}: the load balancer must target exactly the masters");
         let check = cluster.run_step("certs", &["check", "--context", "groundup.json"], "");
         assert_success(&check, &format!("certs check after {flags:?}"));
+        local_files_follow_the_nodes(&cluster, &plan, before);
         let again = cluster.groundup(&["up"]);
         assert_success(&again, "the next up");
         let pending = cluster.pending_work();
@@ -193,8 +194,9 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
     let retired = cluster.dir.path().join("pki/retired");
     for i in 2..5 {
         assert!(
-            retired.join(format!("{}-worker-{i}.pem", cluster.name)).exists(),
-            "worker-{i}'s certificate was not retired"
+            retired.join(format!("{}-worker-{i}.pem", cluster.name)).exists()
+                && retired.join(format!("{}-worker-{i}-key.pem", cluster.name)).exists(),
+            "worker-{i}'s certificate and key were not retired"
         );
     }
     let api = cluster.state().certs.unwrap().certificates.into_iter().find(|c| c.name == "master-kubernetes").unwrap();
@@ -203,6 +205,117 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
         "the API server certificate does not name master-4: {:?}",
         api.sans
     );
+}
+
+/// `tar tzf` of a node's archive, sorted (directories end in `/`).
+fn archived(cluster: &TestCluster, host: &str) -> Vec<String> {
+    let archive = cluster.dir.path().join(format!("nodes/{host}.tar.gz"));
+    let output = std::process::Command::new("tar").arg("tzf").arg(&archive).output().unwrap();
+    assert!(output.status.success(), "tar tzf {}: {}", archive.display(), stderr(&output));
+    let mut listed: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect();
+    listed.sort();
+    listed
+}
+
+/// Every file below `root`, relative to it, sorted.
+fn files_below(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            match entry.file_type().unwrap().is_dir() {
+                true => stack.push(entry.path()),
+                false => found.push(entry.path().strip_prefix(root).unwrap().display().to_string()),
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The repro: a 1+1 cluster torn down and built again with the roles of its IPs
+/// swapped. 172.31.0.10, a master before, is a worker now: its bundle and its archive hold
+/// exactly a worker's files (no CA key, no API server or etcd files), and the plan said which
+/// files go.
+#[test]
+fn a_node_whose_role_changed_gets_exactly_its_new_bundle_and_the_plan_lists_what_goes() {
+    let cluster = TestCluster::new("role-swap");
+    assert_success(&cluster.up(&["--masters", "1", "--workers", "1", "--pki-key", "ecdsa-p256"]), "up 1+1");
+    assert!(archived(&cluster, "ip-172-31-0-10").contains(&"var/lib/kubernetes/ca-key.pem".to_string()));
+    assert_success(&cluster.groundup(&["down", "--yes"]), "down --yes");
+    let swap = ["--first-master-ip", "172.31.0.30", "--first-worker-ip", "172.31.0.10"];
+    let plan = cluster.plan(&swap);
+    let bundle = plan.resources.iter().find(|r| r.step == "bundles" && r.resource == "ip-172-31-0-10");
+    let changes = bundle.map(|b| b.changes.clone()).unwrap_or_default();
+    for goes in ["- /var/lib/kubernetes/ca-key.pem", "- /etc/etcd/peer-key.pem"] {
+        assert!(changes.iter().any(|c| c.starts_with(goes)), "the plan does not say {goes}: {bundle:?}");
+    }
+    // It stops at certs: the worker's certificate names its old address, which takes --renew.
+    let swapped = cluster.up(&swap);
+    assert!(stderr(&swapped).contains("pass --renew"), "{}", stderr(&swapped));
+    assert_success(&cluster.up(&["--renew"]), "up --renew");
+
+    let host = "ip-172-31-0-10";
+    let worker = [
+        "var/lib/kube-proxy/kubeconfig".to_string(),
+        format!("var/lib/kubelet/{host}-key.pem"),
+        format!("var/lib/kubelet/{host}.pem"),
+        "var/lib/kubelet/kubeconfig".to_string(),
+        "var/lib/kubernetes/ca.pem".to_string(),
+    ];
+    assert_eq!(files_below(&cluster.dir.path().join("nodes").join(host)), worker);
+    let mut expected: Vec<String> =
+        ["var/lib/kube-proxy/", "var/lib/kubelet/", "var/lib/kubernetes/"].map(String::from).to_vec();
+    expected.extend(worker);
+    expected.sort();
+    assert_eq!(archived(&cluster, host), expected, "the archive of a worker that was a master");
+    let master = archived(&cluster, "ip-172-31-0-30");
+    assert!(master.contains(&"var/lib/kubernetes/ca-key.pem".to_string()), "{master:?}");
+    assert!(cluster.pending_work().is_empty(), "a plan after the change still finds work");
+}
+
+/// Nothing of a node outlives it: the bundles (directory and archive) on disk are exactly
+/// the nodes', the workers' kubeconfigs exactly the workers', `status` counts what is on disk,
+/// and the plan listed each file of a removed node that goes (its key is retired by certs).
+fn local_files_follow_the_nodes(cluster: &TestCluster, plan: &PlanSection, nodes_before: usize) {
+    let state = cluster.state();
+    let compute = state.compute.as_ref().unwrap();
+    let mut hosts: Vec<String> = compute.nodes.iter().map(|n| n.hostname.clone()).collect();
+    hosts.sort();
+    let mut workers: Vec<String> = compute.workers().map(|n| format!("{}.kubeconfig", n.hostname)).collect();
+    workers.sort();
+    let listing = |dir: &str, keep: &dyn Fn(&str, bool) -> Option<String>| {
+        let mut found: Vec<String> = std::fs::read_dir(cluster.dir.path().join(dir))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| keep(&e.file_name().to_string_lossy(), e.file_type().unwrap().is_dir()))
+            .collect();
+        found.sort();
+        found
+    };
+    let archives = listing("nodes", &|name, _| name.strip_suffix(".tar.gz").map(String::from));
+    let dirs = listing("nodes", &|name, dir| dir.then(|| name.to_string()));
+    assert_eq!((&archives, &dirs), (&hosts, &hosts), "bundles on disk are not the nodes'");
+    let kubeconfigs = listing("kubeconfig", &|name, _| name.starts_with("ip-").then(|| name.to_string()));
+    assert_eq!(kubeconfigs, workers, "workers' kubeconfigs on disk are not the workers'");
+
+    let status = cluster.groundup(&["status"]);
+    let table = stderr(&status);
+    let bundles = table.lines().find(|l| l.split_whitespace().nth(1) == Some("bundles")).unwrap();
+    assert!(bundles.ends_with(&format!(" {} nodes", archives.len())), "status: {bundles}");
+
+    let removed = nodes_before.saturating_sub(hosts.len());
+    let deleted = |step: &str| -> Vec<&groundup_contracts::plan::PlannedResource> {
+        plan.resources.iter().filter(|r| r.step == step && r.action == Action::Delete).collect()
+    };
+    assert_eq!(deleted("bundles").len(), removed, "{:?}", plan.resources);
+    assert_eq!(deleted("kubeconfig").len(), removed, "{:?}", plan.resources);
+    for bundle in deleted("bundles") {
+        let host = &bundle.resource;
+        for goes in [format!("nodes/{host}.tar.gz"), format!("nodes/{host}/var/lib/kubelet/{host}-key.pem")] {
+            assert!(bundle.changes.iter().any(|c| c == &format!("- {goes}")), "{goes} not listed: {bundle:?}");
+        }
+    }
 }
 
 #[test]

@@ -184,7 +184,8 @@ fn tarball(root: &Path, sourced: &[Sourced]) -> Result<Vec<u8>, String> {
     let fail = |e: std::io::Error| format!("cannot archive {}: {e}", root.display());
     for dir in directories(sourced.iter().map(|(file, _)| *file)) {
         let mut header = header(tar::EntryType::Directory, DIR_MODE, 0, newest);
-        archive.append_data(&mut header, &dir, std::io::empty()).map_err(fail)?;
+        // With the slash GNU tar gives a directory's name.
+        archive.append_data(&mut header, format!("{dir}/"), std::io::empty()).map_err(fail)?;
     }
     for (file, source) in sourced {
         let bytes = source.as_ref().map_err(|e| format!("cannot read {}: {e}", file.source.display()))?;
@@ -224,7 +225,7 @@ mod tests {
         assert_eq!(
             entries(&archive),
             [
-                ("var/lib/kubelet".to_string(), DIR_MODE, 0, true),
+                ("var/lib/kubelet/".to_string(), DIR_MODE, 0, true),
                 ("var/lib/kubelet/key.pem".to_string(), 0o600, 0, false)
             ]
         );
