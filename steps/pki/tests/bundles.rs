@@ -2,7 +2,7 @@
 //! every node gets exactly what it needs, and a worker never a CA key, another node's key or
 //! the admin's credentials.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -113,6 +113,158 @@ fn switching_to_the_kubeadm_layout_shows_in_a_plan_and_a_run_without_its_files_s
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && output.stdout.is_empty(), "{stderr}");
     assert!(stderr.contains("cannot read") && stderr.contains("run the ca, certs, kubeconfig"), "{stderr}");
+}
+
+/// `tar tzf` of a node's archive, sorted: its files and directories (these end in `/`).
+fn archived(dir: &Path, host: &str) -> Vec<String> {
+    let output = Command::new("tar").arg("tzf").arg(dir.join(format!("nodes/{host}.tar.gz"))).output().unwrap();
+    assert!(output.status.success(), "tar tzf: {}", String::from_utf8_lossy(&output.stderr));
+    let mut listed: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect();
+    listed.sort();
+    listed
+}
+
+/// What the archive of a bundle whose directory holds `files` must list: those files and the
+/// directories groundup makes for them, below `etc/etcd`, `etc/kubernetes` and
+/// `var/lib/kube*`, never `etc`, `var` or `var/lib`.
+fn exactly(files: &[String]) -> Vec<String> {
+    let roots = ["etc/etcd", "etc/kubernetes", "var/lib/kube-proxy", "var/lib/kubelet", "var/lib/kubernetes"];
+    let mut listed: Vec<String> = files.to_vec();
+    for file in files {
+        let mut parent = Path::new(file).parent();
+        while let Some(dir) = parent.filter(|dir| roots.iter().any(|root| dir.starts_with(root))) {
+            listed.push(format!("{}/", dir.display()));
+            parent = dir.parent();
+        }
+    }
+    listed.sort();
+    listed.dedup();
+    listed
+}
+
+#[test]
+fn extracting_a_bundle_into_a_root_with_gnu_tar_changes_no_directory_that_was_there() {
+    let (dir, context) = bundles("kubeadm");
+    for node in nodes(&context) {
+        let host = node["hostname"].as_str().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let system = ["", "etc", "etc/systemd", "etc/kubernetes", "usr", "var", "var/lib", "var/lib/kubelet"];
+        for existing in system {
+            std::fs::create_dir_all(root.path().join(existing)).unwrap();
+            std::fs::set_permissions(root.path().join(existing), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let before = |existing: &str| {
+            let metadata = std::fs::metadata(root.path().join(existing)).unwrap();
+            (existing.to_string(), metadata.mode() & 0o7777, metadata.uid(), metadata.gid())
+        };
+        let was: Vec<_> = system.iter().map(|existing| before(existing)).collect();
+        let archive = dir.path().join(format!("nodes/{host}.tar.gz"));
+        let extracted = Command::new("tar").arg("xzf").arg(&archive).arg("-C").arg(root.path()).output().unwrap();
+        assert!(extracted.status.success(), "{host}: {}", String::from_utf8_lossy(&extracted.stderr));
+        let now: Vec<_> = system.iter().map(|existing| before(existing)).collect();
+        assert_eq!(now, was, "{host}: extracting its bundle changed a directory that was there");
+        let listed = archived(dir.path(), host);
+        for os in ["./", "etc/", "var/", "var/lib/", "etc/systemd/"] {
+            assert!(!listed.iter().any(|entry| entry == os), "{host}: the archive names {os}: {listed:?}");
+        }
+        let files = every_file(&dir.path().join("nodes").join(host));
+        assert_eq!(every_file(root.path()), files, "{host}: not every file of the bundle was extracted");
+        assert_eq!(listed, exactly(&files), "{host}");
+    }
+}
+
+/// What a bundle no longer lists goes, from its directory and its archive, and the plan says
+/// so first: kubeadm's files once the layout is back to cfssl, a file left there by other
+/// hands is never shipped, and a rotated encryption key reaches the archive.
+#[test]
+fn leaving_kubeadms_layout_removes_its_files_and_the_archive_holds_exactly_the_list() {
+    let (dir, context) = bundles("kubeadm");
+    let master = nodes(&context).into_iter().find(|n| n["role"] == "master").unwrap();
+    let host = master["hostname"].as_str().unwrap().to_string();
+    let bundle = dir.path().join("nodes").join(&host);
+    std::fs::write(bundle.join("etc/etcd/notes.txt"), "someone's").unwrap();
+    let mut cfssl: serde_json::Value = serde_json::from_str(&context).unwrap();
+    cfssl["params"]["pki"]["layout"] = "cfssl".into();
+    let mut planned = cfssl.clone();
+    planned["plan"] = serde_json::json!({"resources": []});
+    let bundles_bin = env!("CARGO_BIN_EXE_groundup-bundles");
+    let plan = ok(&run(bundles_bin, &["--plan"], &planned.to_string(), dir.path()), "--plan");
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let entry = plan["plan"]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == host.as_str()).unwrap();
+    assert_eq!(entry["action"], "change", "{entry}");
+    for goes in ["- /etc/kubernetes/admin.conf", "- /etc/kubernetes/pki/ca.key"] {
+        assert!(entry["changes"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with(goes)), "{entry}");
+    }
+
+    let mut context = cfssl.to_string();
+    for bin in [env!("CARGO_BIN_EXE_groundup-certs"), env!("CARGO_BIN_EXE_groundup-kubeconfig"), bundles_bin] {
+        context = step(bin, &context, dir.path());
+    }
+    let files = every_file(&bundle);
+    assert!(!files.iter().any(|f| f.starts_with("etc/kubernetes")), "kubeadm's files stayed: {files:?}");
+    assert!(!bundle.join("etc/kubernetes").exists(), "an emptied directory stayed");
+    assert!(files.contains(&"etc/etcd/notes.txt".to_string()), "a file groundup did not write was removed");
+    let shipped: Vec<String> = files.into_iter().filter(|f| f != "etc/etcd/notes.txt").collect();
+    assert_eq!(archived(dir.path(), &host), exactly(&shipped), "{host}");
+    assert!(!dir.path().join("kubeconfig/kubeadm").join(&host).join("admin.conf").exists(), "kubeadm's .conf stayed");
+
+    let rotated = ok(&run(env!("CARGO_BIN_EXE_groundup-encryption"), &["--rotate"], &context, dir.path()), "--rotate");
+    step(bundles_bin, &rotated, dir.path());
+    let output = Command::new("tar")
+        .args(["xzOf"])
+        .arg(dir.path().join(format!("nodes/{host}.tar.gz")))
+        .arg("var/lib/kubernetes/encryption-config.yaml")
+        .output()
+        .unwrap();
+    assert_eq!(output.stdout, std::fs::read(dir.path().join("pki/encryption-config.yaml")).unwrap(), "the old key");
+}
+
+/// No file of a cluster ever shows in `git status` of a repository it sits in: each of its
+/// directories holds a `.gitignore` of `*`.
+#[test]
+fn git_never_sees_a_clusters_files() {
+    let (dir, _) = bundles("cfssl");
+    let git = |args: &[&str]| Command::new("git").args(args).current_dir(dir.path()).output().unwrap();
+    assert!(git(&["init", "-q"]).status.success());
+    let status = git(&["status", "--porcelain", "--untracked-files=all", "--ignored=no"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "git would commit these");
+    for owned in ["pki", "kubeconfig", "nodes"] {
+        assert_eq!(std::fs::read_to_string(dir.path().join(owned).join(".gitignore")).unwrap(), "*\n", "{owned}");
+    }
+}
+
+/// The repository's own `.gitignore` covers every file a cluster in its root (the default
+/// home of `scripts/up.sh`) writes, even without the directories' own.
+#[test]
+fn the_repositorys_gitignore_covers_the_default_homes_files() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| Command::new("git").args(args).current_dir(repo.path()).output().unwrap();
+    assert!(git(&["init", "-q"]).status.success());
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.gitignore"), repo.path().join(".gitignore"))
+        .unwrap();
+    let files = [
+        "groundup.json",
+        "groundup.json.lock",
+        ".groundup/emulator.json",
+        "pki/ca-key.pem",
+        "pki-b/ca-key.pem",
+        "ssh/k8s-cluster.id_rsa",
+        "ssh-b/b.id_rsa",
+        "kubeconfig/admin.kubeconfig",
+        "kubeconfig-b/admin.kubeconfig",
+        "nodes/ip-172-31-0-10/var/lib/kubernetes/ca-key.pem",
+        "nodes/ip-172-31-0-10.tar.gz",
+        "nodes-b/ip-172-31-0-10.tar.gz",
+    ];
+    for file in files {
+        let path = repo.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "secret").unwrap();
+    }
+    let status = git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "?? .gitignore\n", "git would commit these");
 }
 
 fn nodes(context: &str) -> Vec<serde_json::Value> {
