@@ -12,7 +12,6 @@ use groundup_contracts::infra::Node;
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
 use groundup_contracts::{Context, Section};
 use groundup_pki::bundle::{contents, BundleFile};
-use groundup_pki::names;
 use groundup_runtime::files::{self, ClusterDir};
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
 use groundup_runtime::plan::Gate;
@@ -25,6 +24,7 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "bundles", about: "Lay out the files each node needs, as on its filesystem" };
     run_step(info, |mut context, NoArgs {}| {
         let compute = need(&context.compute, Section::Compute)?.clone();
+        compute.check_names(&context.cluster.name)?;
         let gate = Gate::new("bundles", context.planning());
         let dir = Path::new(&context.params.nodes_dir).to_path_buf();
         let files = match gate.planning() {
@@ -56,7 +56,6 @@ impl Bundles<'_> {
     /// One node's bundle: a new one is made whole; in one that exists, each file whose source
     /// changed is copied again, and then the archive.
     fn converge(&self, node: &Node) -> Result<BundleRecord, StepError> {
-        names::plain(&node.hostname).map_err(|e| StepError::new(format!("a node's hostname: {e}")))?;
         let wanted = contents(self.context, node);
         let changed: Vec<Sourced> =
             wanted.iter().map(|file| (file, std::fs::read(&file.source))).filter(|c| self.differs(node, c)).collect();
