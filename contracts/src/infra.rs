@@ -3,10 +3,15 @@
 //! balancer's DNS name from here.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use ipnet::Ipv4Net;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::error::ContextError;
+use crate::params::is_dns_label;
+use crate::paths::{check_plain_name, is_plain_name};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NlbSection {
@@ -106,5 +111,54 @@ impl ComputeSection {
 
     pub fn workers(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.role == Role::Worker)
+    }
+
+    /// Proves the names that become paths (`pki/<name>-key.pem`, `nodes/<hostname>/`,
+    /// `kubeconfig/<hostname>.kubeconfig`): each node's name is the one its role and index give
+    /// (`<cluster>-worker-0`), so it can never name a CA's or another certificate's files
+    /// (`ca`); each hostname is a plain name and one DNS label, and no two nodes share one.
+    /// Every step that makes a path from them calls this first, at the point of use: the
+    /// context may come from a state file edited by hand.
+    pub fn check_names(&self, cluster: &str) -> Result<(), ContextError> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            let field = |name: &str| format!("compute.nodes[{i}].{name}");
+            let expected = node_name(cluster, node.role, node.index);
+            if node.name != expected {
+                return Err(ContextError::field(
+                    field("name"),
+                    format!("{:?} is not the name of {} {} of cluster `{cluster}` ({expected:?}); it becomes a path, so nothing was written: run `groundup up --from compute` to record the nodes again", node.name, node.role.name(), node.index),
+                ));
+            }
+            check_plain_name(&field("hostname"), &node.hostname)?;
+            if !is_dns_label(&node.hostname) {
+                let message =
+                    format!("{:?} is not a host name (one DNS label: letters, digits, inner `-`)", node.hostname);
+                return Err(ContextError::field(field("hostname"), message));
+            }
+            if let Some(other) = self.nodes[..i].iter().position(|n| n.hostname == node.hostname || n.name == node.name)
+            {
+                return Err(ContextError::field(
+                    field("hostname"),
+                    format!("node {other} has the same name or hostname"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Proves that the SSH key's path lies in the cluster's SSH directory (`<ssh_dir>/<file>`,
+    /// a plain file name): a hand-edited path must not make groundup hand another file to ssh.
+    pub fn check_key_path(&self, ssh_dir: &str) -> Result<(), ContextError> {
+        let path = Path::new(&self.key_pair.private_key_path);
+        let in_dir = path.parent() == Some(Path::new(ssh_dir));
+        let plain = path.file_name().and_then(|n| n.to_str()).is_some_and(is_plain_name);
+        if in_dir && plain {
+            Ok(())
+        } else {
+            Err(ContextError::field(
+                "compute.key_pair.private_key_path",
+                format!("`{}` is not a file in the cluster's SSH directory `{ssh_dir}`; run `groundup up --from compute` to record the key again", path.display()),
+            ))
+        }
     }
 }

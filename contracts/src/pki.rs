@@ -276,6 +276,27 @@ pub struct BundlesSection {
     pub nodes: Vec<BundleRecord>,
 }
 
+impl BundlesSection {
+    /// Proves each bundle's paths are exactly `<nodes_dir>/<hostname>` and its archive, so a
+    /// hand-edited state file cannot make `distribute` read and send any other file.
+    pub fn check_paths(&self, nodes_dir: &str) -> Result<(), ContextError> {
+        for (i, bundle) in self.nodes.iter().enumerate() {
+            crate::paths::check_plain_name(&format!("bundles.nodes[{i}].hostname"), &bundle.hostname)?;
+            let dir = std::path::Path::new(nodes_dir).join(&bundle.hostname);
+            let archive = std::path::Path::new(nodes_dir).join(format!("{}.tar.gz", bundle.hostname));
+            for (field, value, wanted) in [("dir", &bundle.dir, dir), ("archive", &bundle.archive, archive)] {
+                if std::path::Path::new(value) != wanted {
+                    return Err(ContextError::field(
+                        format!("bundles.nodes[{i}].{field}"),
+                        format!("`{value}` is not `{}`, where groundup lays out that node's bundle; run `groundup up --from bundles` to record it again", wanted.display()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BundleRecord {
     pub hostname: String,

@@ -91,6 +91,10 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
     let bundles = context.bundles.as_ref().ok_or_else(|| {
         anyhow!("the state file {} has no node bundles yet; run `groundup up` first", args.state.display())
     })?;
+    // The state file names every path below: each is proven to be the cluster's own first.
+    compute.check_names(&context.cluster.name)?;
+    compute.check_key_path(&context.params.ssh_dir)?;
+    bundles.check_paths(&context.params.nodes_dir)?;
     let key = home.join(&compute.key_pair.private_key_path);
     std::fs::File::open(&key).with_context(|| format!("cannot read the cluster's SSH key {}", key.display()))?;
     let ssh = Ssh {
@@ -112,7 +116,7 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
                 .find(|b| b.hostname == node.hostname)
                 .map(|b| home.join(&b.dir))
                 .ok_or_else(|| anyhow!("it has no bundle; run `groundup up` to lay it out"))?;
-            let delivery = delivery(&context, node, &dir, &redirect.root(node)?)?;
+            let delivery = delivery(&context, node, &dir, &redirect.root(node))?;
             ssh.deliver(node, address, &delivery, &mut outcome)
         })();
         outcome.error = result.err().map(|e| format!("{e:#}"));
@@ -352,14 +356,9 @@ impl Redirect {
         }
     }
 
-    /// Where `/` is on the node.
-    fn root(&self, node: &Node) -> Result<String> {
-        names::plain(&node.hostname).map_err(|e| anyhow!("its hostname: {e}"))?;
-        Ok(self
-            .root
-            .as_ref()
-            .map(|root| format!("{}/{}", root.trim_end_matches('/'), node.hostname))
-            .unwrap_or_default())
+    /// Where `/` is on the node (its hostname proven plain by `ComputeSection::check_names`).
+    fn root(&self, node: &Node) -> String {
+        self.root.as_ref().map(|root| format!("{}/{}", root.trim_end_matches('/'), node.hostname)).unwrap_or_default()
     }
 }
 

@@ -213,9 +213,10 @@ pub fn given_flags(matches: &clap::ArgMatches) -> Vec<String> {
         .collect()
 }
 
-/// A change the cloud cannot make in place: refused before anything changes (exit code 2).
+/// Bad input, refused before anything changes (exit code 2): a change the cloud cannot make
+/// in place, or a step that refused its input.
 #[derive(Debug)]
-pub struct Refused(String);
+pub struct Refused(pub String);
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -107,9 +107,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
-            match e.downcast_ref::<init::Refused>() {
-                Some(_) => ExitCode::from(2),
-                None => ExitCode::FAILURE,
+            let bad_input = e.is::<init::Refused>() || e.is::<groundup_contracts::ContextError>();
+            if bad_input {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             }
         }
     }

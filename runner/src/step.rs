@@ -50,8 +50,11 @@ pub fn run_step(
         .unchecked()
         .run()
         .with_context(|| format!("cannot run {}", program.display()))?;
-    if !output.status.success() {
-        bail!("step `{step}` failed ({})", describe_exit(&output.status));
+    match output.status.code() {
+        Some(0) => {}
+        // The step refused its input (it said why on stderr): so does the runner.
+        Some(2) => return Err(crate::init::Refused(format!("step `{step}` refused its input (exit code 2)")).into()),
+        _ => bail!("step `{step}` failed ({})", describe_exit(&output.status)),
     }
     let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
     let mut next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;

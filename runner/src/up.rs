@@ -96,11 +96,16 @@ pub fn up(args: &UpArgs) -> Result<()> {
         let started = Instant::now();
         context =
             run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock)).map_err(|e| {
-                anyhow!(
+                let message = format!(
                     "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
                     args.state.display(),
                     resume_hint(&context, step, args.renew)
-                )
+                );
+                // A step's refusal of its input stays one (exit code 2).
+                match e.is::<crate::init::Refused>() {
+                    true => anyhow::Error::new(crate::init::Refused(message)),
+                    false => anyhow!(message),
+                }
             })?;
         state::save(&args.state, &context)?;
         let wall = started.elapsed();

@@ -268,3 +268,34 @@ fn a_changed_host_key_is_an_error_naming_the_node() {
     }
     assert_eq!(tree(remote.path()), before, "files changed through an unverified host");
 }
+
+#[test]
+fn a_bundle_dir_or_ssh_key_outside_the_clusters_own_is_refused_naming_the_field() {
+    let cluster = TestCluster::new("distpaths");
+    assert_success(&cluster.up(&["--masters", "1", "--workers", "1", "--pki-key", "ecdsa-p256"]), "up");
+    let offline = Offline::new();
+    let remote = tempfile::tempdir().unwrap();
+    let good = std::fs::read(cluster.state_path()).unwrap();
+    // A directory holding what a bundle holds, for a bundle's `dir` to point at.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let foreign = elsewhere.path().display().to_string();
+    let cases: [(&str, &dyn Fn(&mut groundup_contracts::Context)); 4] = [
+        ("bundles.nodes[0].dir", &|c| c.bundles.as_mut().unwrap().nodes[0].dir = foreign.clone()),
+        ("bundles.nodes[1].dir", &|c| c.bundles.as_mut().unwrap().nodes[1].dir = "pki".into()),
+        ("compute.key_pair.private_key_path", &|c| {
+            c.compute.as_mut().unwrap().key_pair.private_key_path = "pki/ca-key.pem".into()
+        }),
+        ("compute.key_pair.private_key_path", &|c| {
+            c.compute.as_mut().unwrap().key_pair.private_key_path = "/etc/ssh/ssh_host_ed25519_key".into()
+        }),
+    ];
+    for (field, edit) in cases {
+        std::fs::write(cluster.state_path(), &good).unwrap();
+        cluster.edit_state(edit);
+        let output = distribute(&offline, &cluster, remote.path(), &[]);
+        let stderr = assert_clean_failure(&output, field);
+        assert_eq!(output.status.code(), Some(2), "{field}: bad input is exit code 2: {stderr}");
+        assert!(stderr.contains(field), "{field}: {stderr}");
+        assert_eq!(std::fs::read_dir(remote.path()).unwrap().count(), 0, "{field}: something was sent");
+    }
+}

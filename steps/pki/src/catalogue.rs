@@ -68,9 +68,8 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         }
     };
     check("nlb.dns_name".into(), &nlb.dns_name, names::dns)?;
+    compute.check_names(&context.cluster.name)?;
     for (i, node) in compute.nodes.iter().enumerate() {
-        check(format!("compute.nodes[{i}].name"), &node.name, names::plain)?;
-        check(format!("compute.nodes[{i}].hostname"), &node.hostname, names::hostname)?;
         check(format!("compute.nodes[{i}].private_dns"), &node.private_dns, names::dns)?;
     }
     let service_ip = context
@@ -293,9 +292,9 @@ mod tests {
         let mut context = example();
         context.compute.as_mut().unwrap().nodes[3].name = "ca".into();
         let error = certificates(&context).unwrap_err().to_string();
-        assert!(error.contains("compute.nodes[3].name") && error.contains("ca CA"), "{error}");
+        assert!(error.contains("compute.nodes[3].name") && error.contains("k8s-cluster-worker-0"), "{error}");
         context.compute.as_mut().unwrap().nodes[3].name = "admin".into();
-        assert!(certificates(&context).unwrap_err().to_string().contains("`admin`"));
+        assert!(certificates(&context).unwrap_err().to_string().contains("compute.nodes[3].name"));
         let mut context = example();
         context.compute.as_mut().unwrap().nodes[1].hostname = "../../x/evil".into();
         assert!(certificates(&context).unwrap_err().to_string().contains("compute.nodes[1].hostname"));

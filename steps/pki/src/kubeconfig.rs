@@ -3,14 +3,13 @@
 //! make them with `--embed-certs=true`: one cluster named after the cluster, one user, and
 //! the context `default`.
 
-use groundup_contracts::infra::ComputeSection;
+use groundup_contracts::infra::{ComputeSection, Role};
 use groundup_contracts::pki::Layout;
-use groundup_contracts::Context;
+use groundup_contracts::{Context, ContextError};
 use openssl::base64;
 use serde::{Deserialize, Serialize};
 
 use crate::kubeadm::{self, Server};
-use crate::names;
 
 /// One kubeconfig to have: its file, the certificate (cfssl base name) it authenticates with,
 /// its user name and the server it talks to.
@@ -25,7 +24,12 @@ pub struct KubeconfigSpec {
 /// The course's kubeconfigs: admin and kube-proxy and each worker's kubelet talk to the load
 /// balancer; the controller manager and the scheduler run on the masters and talk to the API
 /// server there. With kubeadm's layout also each master's `/etc/kubernetes/*.conf`.
-pub fn kubeconfigs(context: &Context, compute: &ComputeSection, nlb_dns: &str) -> Result<Vec<KubeconfigSpec>, String> {
+pub fn kubeconfigs(
+    context: &Context,
+    compute: &ComputeSection,
+    nlb_dns: &str,
+) -> Result<Vec<KubeconfigSpec>, ContextError> {
+    compute.check_names(&context.cluster.name)?;
     let port = context.params.ports.api;
     let public = format!("https://{nlb_dns}:{port}");
     let local = format!("https://127.0.0.1:{port}");
@@ -41,14 +45,17 @@ pub fn kubeconfigs(context: &Context, compute: &ComputeSection, nlb_dns: &str) -
         spec("kube-scheduler", "kube-scheduler", "system:kube-scheduler", &local),
         spec("kube-proxy", "kube-proxy", "system:kube-proxy", &public),
     ];
-    for worker in compute.workers() {
-        names::plain(&worker.hostname).map_err(|e| format!("a worker's hostname: {e}"))?;
+    for (i, worker) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker) {
+        let file = format!("{}.kubeconfig", worker.hostname);
+        if specs.iter().any(|s| s.file == file) {
+            let message = format!("{:?} would replace the kubeconfig `{file}` of another user", worker.hostname);
+            return Err(ContextError::field(format!("compute.nodes[{i}].hostname"), message));
+        }
         let user = format!("system:node:{}", worker.hostname);
         specs.push(spec(&worker.hostname, &worker.name, &user, &public));
     }
     if context.params.pki.layout == Layout::Kubeadm {
         for master in compute.masters() {
-            names::plain(&master.hostname).map_err(|e| format!("a master's hostname: {e}"))?;
             let own = format!("https://{}:{port}", master.private_ip);
             let fill = |text: &str| text.replace("{node}", &master.name).replace("{host}", &master.hostname);
             specs.extend(kubeadm::KUBECONFIGS.iter().map(|(file, certificate, user, server)| KubeconfigSpec {
@@ -223,11 +230,26 @@ mod tests {
     }
 
     #[test]
-    fn a_hostname_that_is_not_a_plain_name_is_refused() {
+    fn a_name_that_is_not_the_nodes_or_a_hostname_that_is_not_plain_or_taken_is_refused() {
         let mut context = infra();
-        let mut compute = context.compute.take().unwrap();
-        compute.nodes.last_mut().unwrap().hostname = "../../evil".into();
-        assert!(kubeconfigs(&context, &compute, "lb").is_err());
+        let compute = context.compute.take().unwrap();
+        let worker = compute.nodes.iter().position(|n| n.role == Role::Worker).unwrap();
+        for (name, hostname, field) in [
+            ("ca", None, "name"),
+            ("../../elsewhere/stolen", None, "name"),
+            ("", Some("../../evil"), "hostname"),
+            ("", Some("admin"), "hostname"),
+        ] {
+            let mut bad = compute.clone();
+            if !name.is_empty() {
+                bad.nodes[worker].name = name.into();
+            }
+            if let Some(hostname) = hostname {
+                bad.nodes[worker].hostname = hostname.into();
+            }
+            let error = kubeconfigs(&context, &bad, "lb").unwrap_err().to_string();
+            assert!(error.contains(&format!("compute.nodes[{worker}].{field}")), "{name} {hostname:?}: {error}");
+        }
     }
 
     #[test]

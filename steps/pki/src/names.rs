@@ -1,12 +1,10 @@
 //! What may become a file name, a DNS name or a subject field. Node names and hostnames come
 //! from the context and custom names from a CSR file's name, so none of them is trusted.
 
-/// A plain file name: letters, digits, `.`, `_` and `-`, starting with a letter or digit,
-/// so never a path, a hidden file or `..`.
+/// A plain file name (see [`groundup_contracts::paths::is_plain_name`], the one test):
+/// never a path, a hidden file or `..`.
 pub fn plain(name: &str) -> Result<(), String> {
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if first_ok && rest_ok && name.len() <= 100 {
+    if groundup_contracts::paths::is_plain_name(name) {
         Ok(())
     } else {
         Err(format!(

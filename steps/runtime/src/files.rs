@@ -8,15 +8,21 @@
 //! `.groundup-files` lists (one relative path a line) every file groundup wrote there, so that
 //! a purge removes exactly those, then the directory if nothing else is left. A directory that
 //! is a symbolic link, belongs to another user, is writable by group or others, or belongs to
-//! another cluster is refused.
+//! another cluster is refused. Below a cluster's directory every path is walked one component
+//! at a time (`openat` with `O_NOFOLLOW | O_DIRECTORY`, then `mkdirat` or `unlinkat`), so a
+//! symbolic link at any depth is refused, naming it, and nothing is written or removed
+//! through it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use groundup_contracts::paths::is_plain_relative;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 pub const OWNER_FILE: &str = ".groundup-owner";
 pub const MANIFEST_FILE: &str = ".groundup-files";
@@ -52,6 +58,8 @@ pub fn free_dir(home: &Path, default: &str, cluster: &str) -> String {
 /// A directory of one cluster, checked and claimed. [`ClusterDir::lock`] serialises writers.
 pub struct ClusterDir {
     path: PathBuf,
+    /// The directory itself, opened without following a link: every path below starts here.
+    dir: File,
     owner_file: File,
 }
 
@@ -67,9 +75,10 @@ impl ClusterDir {
     pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, String> {
         let path = path.into();
         private_dir(&path)?;
+        let dir = open_checked(&path)?;
         claim(&path, cluster)?;
         let owner_file = File::open(path.join(OWNER_FILE)).map_err(|e| fail(&path, e))?;
-        let dir = ClusterDir { path, owner_file };
+        let dir = ClusterDir { path, dir, owner_file };
         if std::fs::symlink_metadata(dir.path.join(GITIGNORE)).is_err() {
             dir.write_once(GITIGNORE, b"*\n", 0o644)?;
         }
@@ -106,9 +115,10 @@ impl ClusterDir {
 
     /// Removes a file of ours (a key that never signed anything, left by a killed run).
     pub fn remove(&self, relative: &str) -> Result<(), String> {
-        let target = self.path.join(relative);
-        match std::fs::remove_file(&target) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(&target, e)),
+        let (parent, name) = self.split(relative)?;
+        let Some(parent) = open_below(&self.dir, &self.path, parent, false)? else { return Ok(()) };
+        match rustix::fs::unlinkat(&parent, name, AtFlags::empty()) {
+            Err(e) if e != Errno::NOENT => Err(fail(&self.path.join(relative), e)),
             _ => Ok(()),
         }
     }
@@ -132,15 +142,10 @@ impl ClusterDir {
     /// recorded before it exists, so a purge still removes it. A crash leaves the file at
     /// `from`, at both names (a second call finishes the move), or at `to`.
     pub fn move_file(&self, from: &str, to: &str) -> Result<PathBuf, String> {
-        for relative in [from, to] {
-            if !is_plain_relative(Path::new(relative)) {
-                return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
-            }
-        }
-        let (source, target) = (self.path.join(from), self.path.join(to));
-        let parent = target.parent().expect("a joined path has a parent");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| fail(parent, e))?;
-        self.record(to)?;
+        let (from_parent, _) = self.split(from)?;
+        open_below(&self.dir, &self.path, from_parent, false)?;
+        let target = self.prepare(to)?;
+        let source = self.path.join(from);
         match std::fs::hard_link(&source, &target) {
             Err(e) if !(e.kind() == std::io::ErrorKind::AlreadyExists && same_file(&source, &target)) => {
                 return Err(fail(&target, e))
@@ -151,17 +156,23 @@ impl ClusterDir {
         Ok(target)
     }
 
-    /// Checks `relative`, makes its directory and records it (before it exists, so a crash
-    /// cannot leave an unrecorded file).
+    /// Checks `relative`, makes its directory one component at a time (never through a
+    /// symbolic link) and records it (before it exists, so a crash cannot leave an unrecorded
+    /// file).
     fn prepare(&self, relative: &str) -> Result<PathBuf, String> {
-        if !is_plain_relative(Path::new(relative)) {
-            return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
-        }
-        let target = self.path.join(relative);
-        let parent = target.parent().expect("a joined path has a parent");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| fail(parent, e))?;
+        let (parent, _) = self.split(relative)?;
+        open_below(&self.dir, &self.path, parent, true)?;
         self.record(relative)?;
-        Ok(target)
+        Ok(self.path.join(relative))
+    }
+
+    /// `relative`'s directory (relative too) and its file name, once proven plain.
+    fn split<'a>(&self, relative: &'a str) -> Result<(&'a Path, &'a std::ffi::OsStr), String> {
+        let path = Path::new(relative);
+        match (is_plain_relative(path), path.parent(), path.file_name()) {
+            (true, Some(parent), Some(name)) => Ok((parent, name)),
+            _ => Err(format!("`{relative}` is not a file name inside {}", self.path.display())),
+        }
     }
 
     fn record(&self, relative: &str) -> Result<(), String> {
@@ -249,6 +260,48 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => false,
     }
+}
+
+/// Opens the directory `relative` (normal components only) below the open directory `base`
+/// (which is at `base_path`), one component at a time, each with `O_NOFOLLOW | O_DIRECTORY`:
+/// a symbolic link at any depth is refused, naming it. With `make`, a missing component is
+/// made (0700) in the directory just opened; without, a missing one is `None`.
+fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) -> Result<Option<OwnedFd>, String> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut current = rustix::fs::openat(base, ".", flags, Mode::empty()).map_err(|e| fail(base_path, e))?;
+    let mut at = base_path.to_path_buf();
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Err(format!("`{}` is not a path inside {}", relative.display(), base_path.display()));
+        };
+        at.push(name);
+        if make {
+            match rustix::fs::mkdirat(&current, name, Mode::RWXU) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(fail(&at, e)),
+            }
+        }
+        current = match rustix::fs::openat(&current, name, flags, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::NOENT) if !make => return Ok(None),
+            Err(e) => {
+                let is_link = rustix::fs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink);
+                return Err(match is_link {
+                    true => link_refused(&at),
+                    false => fail(&at, e),
+                });
+            }
+        };
+    }
+    Ok(Some(current))
+}
+
+fn link_refused(path: &Path) -> String {
+    format!(
+        "{} is a symbolic link; groundup never follows one below a cluster's directory, so nothing was written or removed through it: replace the link with a directory",
+        path.display()
+    )
 }
 
 fn fail(path: &Path, e: impl std::fmt::Display) -> String {
@@ -353,13 +406,26 @@ pub fn unwanted(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<String> {
 
 /// Removes what groundup wrote in `home/dir` for `cluster`: the recorded files, then the
 /// directories they leave empty, then the records and the directory itself if empty. Never
-/// `home` or a directory above it, never a file it did not record. Returns what it removed.
+/// `home` or a directory above it, never a file it did not record, never anything through a
+/// symbolic link: one anywhere below `home` refuses the whole directory before anything is
+/// removed. Returns what it removed.
 pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, String> {
     let path = home.join(dir);
-    match std::fs::symlink_metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        _ => drop(open_checked(&path)?),
-    }
+    // A plain relative directory is walked from the home; one outside it (allowed by a flag)
+    // is opened as given, its last component never followed.
+    let root = if is_plain_relative(Path::new(dir)) {
+        let home_dir = File::open(home).map_err(|e| fail(home, e))?;
+        match open_below(&home_dir, home, Path::new(dir), false)? {
+            None => return Ok(Vec::new()),
+            Some(root) => root,
+        }
+    } else {
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            _ => open_checked(&path)?.into(),
+        }
+    };
+    drop(open_checked(&path)?);
     match owner_of(&path) {
         Some(owner) if owner == cluster => {}
         Some(owner) => {
@@ -372,26 +438,45 @@ pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, Stri
             ))
         }
     }
-    let mut removed = Vec::new();
     let files = recorded(&path);
+    // Every directory a recorded file lies in, walked before anything goes.
+    let mut parents = std::collections::BTreeMap::new();
     for relative in &files {
+        for parent in Path::new(relative).ancestors().skip(1) {
+            if !parents.contains_key(parent) {
+                parents.insert(parent.to_path_buf(), open_below(&root, &path, parent, false)?);
+            }
+        }
+    }
+    let mut removed = Vec::new();
+    let unlink = |parent: &Path, name: &std::ffi::OsStr, flags: AtFlags| match &parents[parent] {
+        Some(fd) => rustix::fs::unlinkat(fd, name, flags).map(|()| true),
+        None => Ok(false),
+    };
+    for relative in &files {
+        let parent = Path::new(relative).parent().unwrap_or(Path::new(""));
         let target = path.join(relative);
         for file in std::iter::once(target.clone()).chain(partials_of(&target)) {
-            if std::fs::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
-                std::fs::remove_file(&file).map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+            let name = file.file_name().expect("a recorded file has a name");
+            let plain_file = parents[parent].as_ref().is_some_and(|fd| {
+                rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) != FileType::Directory)
+            });
+            if plain_file {
+                unlink(parent, name, AtFlags::empty()).map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
                 removed.push(file);
             }
         }
     }
-    for relative in &files {
-        for parent in Path::new(relative).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
-            if std::fs::remove_dir(path.join(parent)).is_ok() {
-                removed.push(path.join(parent));
-            }
+    // Deepest first, so a directory's subdirectories go before it.
+    for dir in parents.keys().rev().filter(|d| !d.as_os_str().is_empty()) {
+        let (parent, name) = (dir.parent().unwrap_or(Path::new("")), dir.file_name().expect("a normal component"));
+        if parents.contains_key(parent) && unlink(parent, name, AtFlags::REMOVEDIR).unwrap_or(false) {
+            removed.push(path.join(dir));
         }
     }
     for record in [MANIFEST_FILE, OWNER_FILE] {
-        let _ = std::fs::remove_file(path.join(record));
+        let _ = rustix::fs::unlinkat(&root, record, AtFlags::empty());
     }
     if !encloses(&path, home) && std::fs::remove_dir(&path).is_ok() {
         removed.push(path);
@@ -467,6 +552,43 @@ mod tests {
         let error = ClusterDir::open(&foreign, "c").err().unwrap();
         assert!(error.contains("belongs to user 4321"), "{error}");
         assert_eq!(mode(&foreign), 0o755);
+    }
+
+    #[test]
+    fn a_symlink_at_any_depth_is_refused_naming_it_and_nothing_is_written_or_removed_through_it() {
+        let home = tempfile::tempdir().unwrap();
+        let foreign = home.path().join("foreign");
+        std::fs::create_dir_all(foreign.join("var/lib/kubelet")).unwrap();
+        std::fs::write(foreign.join("var/lib/kubelet/kubeconfig"), "theirs").unwrap();
+        let dir = ClusterDir::open(home.path().join("nodes"), "c").unwrap();
+        for host in ["ip-1", "ip-2"] {
+            dir.write(&format!("{host}/var/lib/kubelet/kubeconfig"), b"ours", 0o600).unwrap();
+            dir.write(&format!("{host}/var/lib/kubelet/key.pem"), b"ours", 0o600).unwrap();
+        }
+        // One link at the top of a bundle, one deep inside another.
+        std::fs::remove_dir_all(home.path().join("nodes/ip-1")).unwrap();
+        std::os::unix::fs::symlink(&foreign, home.path().join("nodes/ip-1")).unwrap();
+        std::fs::remove_dir_all(home.path().join("nodes/ip-2/var/lib")).unwrap();
+        std::os::unix::fs::symlink(foreign.join("var/lib"), home.path().join("nodes/ip-2/var/lib")).unwrap();
+
+        for (host, link) in [("ip-1", "nodes/ip-1"), ("ip-2", "nodes/ip-2/var/lib")] {
+            let error = dir.write(&format!("{host}/var/lib/kubelet/new-key.pem"), b"key", 0o600).unwrap_err();
+            assert!(error.contains(&format!("{link} is a symbolic link")), "{error}");
+            let error = dir.remove(&format!("{host}/var/lib/kubelet/kubeconfig")).unwrap_err();
+            assert!(error.contains(&format!("{link} is a symbolic link")), "{error}");
+        }
+        assert!(!foreign.join("var/lib/kubelet/new-key.pem").exists(), "a key was written through a link");
+        let error = purge(home.path(), "nodes", "c").unwrap_err();
+        assert!(error.contains("symbolic link") && error.contains("nodes/ip-"), "{error}");
+        assert_eq!(std::fs::read(foreign.join("var/lib/kubelet/kubeconfig")).unwrap(), b"theirs");
+        assert!(home.path().join("nodes/.groundup-files").exists(), "a refused purge removed something");
+
+        // The whole directory a link: refused the same way.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("real", home.path().join("a")).unwrap();
+        let error = purge(home.path(), "a/nodes", "c").unwrap_err();
+        assert!(error.contains("a is a symbolic link"), "{error}");
     }
 
     #[test]

@@ -298,7 +298,7 @@ fn embedded_rows(context: &Context, store: &Store, params: &PkiParams) -> Result
     let (Some(compute), Some(nlb), Some(_)) = (&context.compute, &context.nlb, &context.kubeconfig) else {
         return Ok(Vec::new());
     };
-    let specs = kubeconfigs(context, compute, &nlb.dns_name).map_err(StepError::new)?;
+    let specs = kubeconfigs(context, compute, &nlb.dns_name)?;
     let home_file = |path: &Path| std::fs::read(path).ok();
     let ca = home_file(&store.cert_path(Authority::Kubernetes.file()));
     Ok(specs

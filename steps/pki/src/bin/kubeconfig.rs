@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     run_step(info, |mut context, NoArgs {}| {
         let compute = need(&context.compute, Section::Compute)?;
         let nlb = need(&context.nlb, Section::Nlb)?;
-        let specs = kubeconfigs(&context, compute, &nlb.dns_name).map_err(StepError::new)?;
+        let specs = kubeconfigs(&context, compute, &nlb.dns_name)?;
         let store = Store::at(&context.params.pki.dir);
         let dir = Path::new(&context.params.kubeconfig_dir);
         let recorded = context.kubeconfig.as_ref().map(|k| k.files.clone()).unwrap_or_default();
