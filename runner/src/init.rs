@@ -105,7 +105,7 @@ fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm>
 
 pub fn run(args: &InitArgs) -> Result<()> {
     let context = build(args, std::path::Path::new("."))?;
-    print!("{}", context.to_json());
+    groundup_runtime::output::print(&context.to_json())?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use groundup_contracts::{Context, Target};
 use groundup_runtime::files::home_of;
+use groundup_runtime::output::print_line;
 
 use crate::headstart::HeadStarts;
 use crate::init::InitArgs;
@@ -147,7 +148,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     }
     let mut plan = context.plan.unwrap_or_default();
     plan.not_planned = not_planned;
-    println!("{}", serde_json::to_string_pretty(&plan)?);
+    print_line(&serde_json::to_string_pretty(&plan)?)?;
     let skipped = match plan.not_planned.len() {
         0 => String::new(),
         _ => format!("; not planned: {}", plan.not_planned.join(", ")),
