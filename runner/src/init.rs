@@ -215,7 +215,7 @@ pub fn given_flags(matches: &clap::ArgMatches) -> Vec<String> {
 
 /// A change the cloud cannot make in place: refused before anything changes (exit code 2).
 #[derive(Debug)]
-pub struct Refused(String);
+pub struct Refused(pub String);
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -12,8 +12,13 @@ use serde_json::Value;
 use crate::state;
 
 pub fn run(path: &Path, json: bool) -> Result<()> {
-    let context =
-        state::load(path)?.ok_or_else(|| anyhow!("no state file at {}; run `groundup up` first", path.display()))?;
+    let context = state::load(path)?.ok_or_else(|| {
+        anyhow!(
+            "no state file at {}; name yours with `--state FILE` (a pipeline by hand: the file its last step wrote), \
+             or build a cluster with `groundup up`",
+            path.display()
+        )
+    })?;
     if json {
         return Ok(print_line(&serde_json::to_string_pretty(&document(&context)?)?)?);
     }

@@ -65,3 +65,30 @@ fn the_open_admin_range_warning_names_a_command_that_restricts_it() {
         assert_eq!(admitted(port).as_deref(), Some("203.0.113.7/32"), "port {port}: {ingress:?}");
     }
 }
+
+/// After a pipeline built by hand (`groundup init | ... > ctx.json`), `status` said only "no
+/// state file at groundup.json", and `up --from certs` made an empty groundup.json, failed,
+/// and advised the same command again. Both name `--state`, and following that works.
+#[test]
+fn without_a_state_file_status_and_up_from_name_state() {
+    let cluster = TestCluster::new("hintstate");
+    let steps = ["vpc", "dhcp", "subnet", "igw", "routes", "sg", "nlb", "compute", "ca"];
+    let context = cluster.pipe(&cluster.init(&[]), &steps);
+    std::fs::write(cluster.dir.path().join("ctx.json"), context).unwrap();
+
+    let status = cluster.groundup(&["status"]);
+    assert!(!status.status.success() && stderr(&status).contains("--state FILE"), "{}", stderr(&status));
+    let status = cluster.groundup(&["status", "--state", "ctx.json"]);
+    assert_success(&status, "status --state ctx.json");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("done    ca"), "{status:?}");
+
+    let refused = cluster.groundup(&["up", "--from", "certs"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--state FILE"), "{}", stderr(&refused));
+    let left: Vec<_> = std::fs::read_dir(cluster.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!left.iter().any(|name| name.to_string_lossy().starts_with("groundup.json")), "made: {left:?}");
+
+    assert_success(&cluster.groundup(&["up", "--from", "certs", "--state", "ctx.json"]), "up --from certs --state");
+    let finished = cluster.groundup(&["status", "--state", "ctx.json"]);
+    assert!(!String::from_utf8_lossy(&finished.stdout).contains("pending"), "{finished:?}");
+}
