@@ -197,8 +197,7 @@ impl NodeLayout {
     /// The counts before anything is allocated for them: the subnet first (it bounds every
     /// node), then the pod range (it bounds the workers).
     fn check_counts(&self) -> Result<(), ContextError> {
-        let nodes = u64::from(self.masters) + u64::from(self.workers);
-        check_node_count(nodes, self.subnet)?;
+        check_node_count(u64::from(self.masters), u64::from(self.workers), self.subnet)?;
         let pod_ranges = 1u64 << 24u8.saturating_sub(self.pod_cidr_base.prefix_len());
         if u64::from(self.workers) > pod_ranges && self.pod_cidr_base.prefix_len() <= 24 {
             return Err(ContextError::field(
@@ -213,12 +212,15 @@ impl NodeLayout {
     }
 }
 
-fn check_node_count(nodes: u64, subnet: Ipv4Net) -> Result<(), ContextError> {
+/// Names the larger of the two counts, the one most likely asked for (`up --workers 300`).
+fn check_node_count(masters: u64, workers: u64, subnet: Ipv4Net) -> Result<(), ContextError> {
     let usable = usable_hosts(subnet);
+    let nodes = masters + workers;
     if nodes > usable {
+        let field = if workers > masters { "params.workers" } else { "params.masters" };
         return Err(ContextError::field(
-            "params.masters",
-            format!("{nodes} nodes do not fit in the subnet {subnet}, which has {usable} usable addresses; give a larger subnet or fewer nodes"),
+            field,
+            format!("{masters} masters and {workers} workers do not fit in the subnet {subnet}, which has {usable} usable addresses; give a larger subnet or fewer nodes"),
         ));
     }
     Ok(())
@@ -299,7 +301,7 @@ impl Params {
         if self.masters.is_empty() {
             return Err(ContextError::field("params.masters", "the cluster needs at least one master"));
         }
-        check_node_count((self.masters.len() + self.workers.len()) as u64, self.subnet_cidr)?;
+        check_node_count(self.masters.len() as u64, self.workers.len() as u64, self.subnet_cidr)?;
         let mut seen = HashSet::with_capacity(self.masters.len() + self.workers.len());
         for (role, nodes) in [("masters", &self.masters), ("workers", &self.workers)] {
             for (i, node) in nodes.iter().enumerate() {
@@ -535,14 +537,14 @@ mod tests {
         let layout = NodeLayout { masters: 4_000_000_000, ..NodeLayout::course_default() };
         assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
         let layout = NodeLayout { workers: u32::MAX, ..NodeLayout::course_default() };
-        assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
+        assert_eq!(field_of(layout.expand().map(drop)), "params.workers");
     }
 
     /// The subnet is named before the pod range, which only bounds the workers.
     #[test]
     fn too_many_workers_blame_the_subnet_first_then_the_pod_range() {
         let layout = NodeLayout { workers: 300, ..NodeLayout::course_default() };
-        assert_eq!(field_of(layout.expand().map(drop)), "params.masters");
+        assert_eq!(field_of(layout.expand().map(drop)), "params.workers");
         let layout = NodeLayout { workers: 300, subnet: "172.31.0.0/22".parse().unwrap(), ..layout };
         match layout.expand() {
             Err(ContextError::Field { field, message }) => {

@@ -19,6 +19,7 @@ use clap::Args;
 use groundup_contracts::infra::Node;
 use groundup_contracts::{Context, Target};
 use groundup_pki::{bundle, names};
+use groundup_runtime::output::print_line;
 use serde::Serialize;
 
 use crate::state;
@@ -137,7 +138,7 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "nodes": outcomes }))?);
+        print_line(&serde_json::to_string_pretty(&serde_json::json!({ "nodes": outcomes }))?)?;
     }
     let failed: Vec<&str> = outcomes.iter().filter(|o| o.error.is_some()).map(|o| o.hostname.as_str()).collect();
     if !failed.is_empty() {

@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use groundup_contracts::steps;
 use groundup_runtime::docs::{self, Shell};
+use groundup_runtime::output::print_bytes;
 
 /// The step executables beside the runner: the course's steps and the teardown step.
 fn steps() -> impl Iterator<Item = &'static str> {
@@ -15,12 +16,12 @@ fn steps() -> impl Iterator<Item = &'static str> {
 }
 
 pub fn completions(runner: clap::Command, shell: Shell) -> Result<()> {
-    let mut out = std::io::stdout();
-    docs::completions(runner, shell, &mut out)?;
+    let mut script = Vec::new();
+    docs::completions(runner, shell, &mut script)?;
     for step in steps() {
-        std::io::Write::write_all(&mut out, &step_output(step, &["--completions", &shell.to_string()])?)?;
+        script.extend(step_output(step, &["--completions", &shell.to_string()])?);
     }
-    Ok(())
+    Ok(print_bytes(&script)?)
 }
 
 #[derive(Args, Debug)]
@@ -33,7 +34,9 @@ pub struct ManArgs {
 
 pub fn man(runner: clap::Command, args: &ManArgs) -> Result<()> {
     let Some(dir) = &args.dir else {
-        return Ok(docs::man(runner, &mut std::io::stdout())?);
+        let mut page = Vec::new();
+        docs::man(runner, &mut page)?;
+        return Ok(print_bytes(&page)?);
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // The runner's own `down` page is groundup-down.1; the step of that name is its engine.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use groundup_runtime::files;
+use groundup_runtime::output::print_line;
 
 use anyhow::{anyhow, Result};
 use clap::Args;
@@ -43,7 +44,6 @@ pub fn run(args: &DownArgs) -> Result<()> {
     }
     let after = crate::step::run_step("down", &step_args, &context, &args.state, false, lock.as_ref())?;
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
-    println!("{}", serde_json::to_string_pretty(&listed)?);
     if args.yes {
         let mut after = after;
         if args.purge {
@@ -55,7 +55,8 @@ pub fn run(args: &DownArgs) -> Result<()> {
             purge_local_files(&context, &args.state)?;
         }
     }
-    Ok(())
+    // Last: a reader that stops early (`| head -1`) must not keep the teardown from being recorded.
+    Ok(print_line(&serde_json::to_string_pretty(&listed)?)?)
 }
 
 /// The SSH key, the PKI files, the kubeconfigs and the node bundles, which `down` otherwise leaves in place: only the files

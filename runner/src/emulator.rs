@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Subcommand;
 use groundup_contracts::context::{is_loopback_url, parse_url};
+use groundup_runtime::output::print_line;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DIR: &str = ".groundup";
@@ -66,10 +67,10 @@ enum Process {
 
 pub fn run(action: Action, dir: &Path) -> Result<()> {
     match action {
-        Action::Start { port } => println!("{}", ensure_running(dir, port)?),
+        Action::Start { port } => print_line(&ensure_running(dir, port)?)?,
         Action::Stop => stop(dir)?,
         Action::Status => match live(dir)? {
-            Some(r) => println!("{}", r.endpoint),
+            Some(r) => print_line(&r.endpoint)?,
             None => bail!("no emulator is running from {}; start one with `groundup emulator start`", dir.display()),
         },
     }

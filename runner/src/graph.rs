@@ -53,8 +53,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
                 Format::Dot => graph.dot(),
                 Format::Mermaid => graph.mermaid(),
             };
-            print!("{text}");
-            Ok(())
+            Ok(groundup_runtime::output::print(&text)?)
         }
     }
 }

@@ -105,7 +105,7 @@ fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm>
 
 pub fn run(args: &InitArgs) -> Result<()> {
     let context = build(args, std::path::Path::new("."))?;
-    print!("{}", context.to_json());
+    groundup_runtime::output::print(&context.to_json())?;
     Ok(())
 }
 
@@ -370,11 +370,19 @@ fn refuse_what_cannot_change(current: &Context, desired: &Context) -> Result<(),
     }
     match fixed.into_iter().find(|f| f.built && f.now != f.asked) {
         None => Ok(()),
-        Some(FixedField { step, field, now, asked, .. }) => Err(Refused(format!(
-            "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
-             to rebuild with it, `groundup down --yes` then `groundup up` with the new flags, or make another \
-             cluster with another --name and --state; nothing was changed"
-        ))),
+        Some(FixedField { step, field, now, asked, .. }) => {
+            // `down --yes` forgets the cloud's resources; the files a local step made (the
+            // PKI) go only with `--purge`.
+            let rebuild = match steps::step(step).is_some_and(|s| s.makes != steps::Makes::Cloud) {
+                true => "`groundup down --yes --purge` (it also deletes the files groundup wrote: PKI, keys, kubeconfigs, bundles)",
+                false => "`groundup down --yes`",
+            };
+            Err(Refused(format!(
+                "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
+                 to rebuild with it, {rebuild}, then `groundup up` with the same flags; or make another \
+                 cluster with another --name and --state; nothing was changed"
+            )))
+        }
     }
 }
 
@@ -521,7 +529,9 @@ mod tests {
             let message = refused.to_string();
             assert!(message.starts_with(&format!("`{field}` cannot change in place")), "{flags:?}: {message}");
             assert!(message.contains(now) && message.contains(asked), "{flags:?}: {message}");
-            assert!(message.contains("groundup down --yes") && !message.contains('\n'), "{message}");
+            let purge = matches!(field, "params.pki.key" | "params.pki.dir" | "params.service_cidr");
+            let rebuild = if purge { "`groundup down --yes --purge`" } else { "`groundup down --yes`" };
+            assert!(message.contains(rebuild) && !message.contains('\n'), "{message}");
         }
     }
 
@@ -546,6 +556,16 @@ mod tests {
             let change_error = format!("{:#}", changed(&current, flags).unwrap_err());
             assert_eq!(change_error, init_error, "{flags:?}");
         }
+    }
+
+    /// `up --workers 300` blamed `params.masters`. The error names the count asked for, and
+    /// fewer nodes, as it advises, fit.
+    #[test]
+    fn too_many_workers_name_the_workers_and_fewer_fit() {
+        let current = built();
+        let error = format!("{:#}", changed(&current, &["--workers", "300"]).unwrap_err());
+        assert!(error.contains("params.workers") && error.contains("fewer nodes"), "{error}");
+        assert_eq!(changed(&current, &["--workers", "200"]).unwrap().params.workers.len(), 200);
     }
 
     #[test]

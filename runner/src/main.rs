@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use groundup_runtime::output;
 
 #[derive(Parser)]
 #[command(
@@ -54,7 +55,7 @@ enum Command {
     /// List everything tagged as the cluster's; with --yes, delete it all
     Down(down::DownArgs),
     /// Show each step of the pipeline as done or pending, with its resources (a table on
-    /// stderr, or JSON on stdout with --json)
+    /// stdout, or JSON with --json)
     Status {
         /// The state file
         #[arg(long, default_value = state::DEFAULT_STATE)]
@@ -105,6 +106,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `groundup status | head -1`: the reader has what it wanted.
+        Err(e) if e.chain().any(|cause| output::is_closed_pipe(cause)) => ExitCode::from(output::CLOSED_PIPE_EXIT),
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
             let bad_input = e.is::<init::Refused>() || e.is::<groundup_contracts::ContextError>();

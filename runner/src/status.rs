@@ -1,26 +1,28 @@
-//! `groundup status`: each pipeline step as done or pending, with what it recorded. Like every
-//! human-readable table of the runner it goes to stderr; `--json` puts the same facts, for
-//! scripts, on stdout.
+//! `groundup status`: each pipeline step as done or pending, with what it recorded. The report
+//! is the command's product, so it goes on stdout (`groundup status | grep compute`); `--json`
+//! puts the same facts there for scripts.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use groundup_contracts::{Context, Target};
+use groundup_runtime::output::print_line;
 use serde_json::Value;
 
 use crate::state;
 
 pub fn run(path: &Path, json: bool) -> Result<()> {
-    let context =
-        state::load(path)?.ok_or_else(|| anyhow!("no state file at {}; run `groundup up` first", path.display()))?;
+    let context = state::load(path)?.ok_or_else(|| {
+        anyhow!(
+            "no state file at {}; name yours with `--state FILE` (a pipeline by hand: the file its last step wrote), \
+             or build a cluster with `groundup up`",
+            path.display()
+        )
+    })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&document(&context)?)?);
-        return Ok(());
+        return Ok(print_line(&serde_json::to_string_pretty(&document(&context)?)?)?);
     }
-    for line in report(&context)? {
-        eprintln!("{line}");
-    }
-    Ok(())
+    Ok(print_line(&report(&context)?.join("\n"))?)
 }
 
 /// `status --json`: the cluster, its target, and per step its state and the resource ids its

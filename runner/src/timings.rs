@@ -67,7 +67,7 @@ impl Timings {
         let reported = std::fs::read_to_string(self.file.path()).context("cannot read the timings file")?;
         let report = report(&reported, &self.walls, total);
         match self.format {
-            TimingsFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            TimingsFormat::Json => groundup_runtime::output::print_line(&serde_json::to_string_pretty(&report)?)?,
             TimingsFormat::Table => eprint!("{}", table(&report)),
         }
         Ok(())

@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
-use groundup_contracts::{Context, Target};
+use groundup_contracts::{steps, Context, Target};
 use groundup_runtime::files::home_of;
+use groundup_runtime::output::print_line;
 
 use crate::headstart::HeadStarts;
-use crate::init::InitArgs;
+use crate::init::{InitArgs, Refused};
 use crate::state;
 use crate::step::{plans, run_step};
 use crate::timings::{Timings, TimingsFormat};
@@ -57,6 +58,7 @@ pub struct UpArgs {
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {
+    refuse_a_selection_without_state(args)?;
     if args.plan {
         return plan(args);
     }
@@ -123,6 +125,37 @@ pub fn up(args: &UpArgs) -> Result<()> {
     timings.map_or(Ok(()), |t| t.print(total.elapsed()))
 }
 
+/// `--from` and `--only` may skip steps whose sections a selected step needs: that is a
+/// cluster whose state file is elsewhere (a pipeline built by hand writes its own). Without
+/// a state file such a selection is refused before anything is made, naming `--state`.
+fn refuse_a_selection_without_state(args: &UpArgs) -> Result<()> {
+    let picked = match (&args.from, &args.only) {
+        (Some(step), _) => format!("--from {step}"),
+        (None, Some(names)) => format!("--only {}", names.join(",")),
+        (None, None) => return Ok(()),
+    };
+    if state::load(&args.state)?.is_some() {
+        return Ok(());
+    }
+    let pipeline = args.init.pipeline.clone().unwrap_or_else(|| steps::pipeline().map(String::from).collect());
+    let mut made = Vec::new();
+    for name in selection(&pipeline, args)? {
+        let Some(step) = steps::step(&name) else { continue };
+        if let Some(need) = step.needs.iter().find(|need| !made.contains(*need)) {
+            return Err(Refused(format!(
+                "no state file at {}, and `{name}` needs the `{}` section, which `{picked}` does not make; \
+                 name the cluster's state file with `--state FILE` (a pipeline by hand: the file its last step \
+                 wrote), or build a new cluster with `groundup up` without `{picked}`; nothing was created",
+                args.state.display(),
+                need.key()
+            ))
+            .into());
+        }
+        made.push(step.section);
+    }
+    Ok(())
+}
+
 /// `up --plan`: every selected step, done or not, runs with `--plan` on the state file's
 /// context, or without a state file on the one `init` flags describe (everything would be
 /// created); nothing is created and no state file is written. A step that does not declare
@@ -139,7 +172,7 @@ fn plan(args: &UpArgs) -> Result<()> {
         }
     };
     context.teardown = None;
-    let steps = selection(&context, args)?;
+    let steps = selection(&context.pipeline, args)?;
     let mut not_planned = Vec::new();
     for step in &steps {
         if plans(step)? {
@@ -152,7 +185,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     }
     let mut plan = context.plan.unwrap_or_default();
     plan.not_planned = not_planned;
-    println!("{}", serde_json::to_string_pretty(&plan)?);
+    print_line(&serde_json::to_string_pretty(&plan)?)?;
     let skipped = match plan.not_planned.len() {
         0 => String::new(),
         _ => format!("; not planned: {}", plan.not_planned.join(", ")),
@@ -236,7 +269,7 @@ fn resume_hint(context: &Context, step: &str, renewing: bool) -> String {
 /// (resume), unless every selected step is done: then all of them run again, which finds
 /// everything and repairs drift.
 pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
-    let range = selection(context, args)?;
+    let range = selection(&context.pipeline, args)?;
     if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
         return Ok(range);
     }
@@ -246,8 +279,7 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
 /// of them: drift hides in done ones.
-fn selection(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
-    let pipeline = &context.pipeline;
+fn selection(pipeline: &[String], args: &UpArgs) -> Result<Vec<String>> {
     let position = |step: &str| {
         pipeline
             .iter()

@@ -2,7 +2,7 @@
 //! write the context on stdout in one piece (or back to the file with `--in-place`), or write nothing on stdout and one error line
 //! on stderr with a non-zero exit code.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -122,6 +122,7 @@ where
     if let Some(written) = help {
         return match written {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if crate::output::is_closed_pipe(&e) => ExitCode::from(crate::output::CLOSED_PIPE_EXIT),
             Err(e) => {
                 eprintln!("{program}: error: cannot write on stdout: {e}");
                 ExitCode::from(1)
@@ -219,9 +220,9 @@ pub fn read_context(path: Option<&PathBuf>) -> Result<Context, ContextError> {
 }
 
 fn write_stdout(program: &str, text: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match crate::output::print(text) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if crate::output::is_closed_pipe(&e) => ExitCode::from(crate::output::CLOSED_PIPE_EXIT),
         Err(e) => {
             eprintln!("{program}: error: cannot write the context to stdout: {e}");
             ExitCode::from(1)

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         if context.params.admin_cidr.prefix_len() == 0 {
-            tracing::warn!("sg: SSH and the API port are open to the whole internet (admin_cidr 0.0.0.0/0); pass --admin-cidr YOUR.IP/32 to `groundup init` to restrict them");
+            tracing::warn!("sg: SSH and the API port are open to the whole internet (admin_cidr 0.0.0.0/0); `groundup up --admin-cidr YOUR.IP/32` restricts them (on a pipeline by hand, `groundup init --admin-cidr`)");
         }
         let wanted = WantedGroup {
             name: context.cluster.name.clone(),
