@@ -107,9 +107,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
-            match e.downcast_ref::<init::Refused>() {
-                Some(_) => ExitCode::from(2),
-                None => ExitCode::FAILURE,
+            // Bad input (a value that fails validation, a change the cloud cannot make in
+            // place) is exit code 2, as for the steps.
+            if e.downcast_ref::<init::Refused>().is_some()
+                || e.downcast_ref::<groundup_contracts::ContextError>().is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             }
         }
     }
