@@ -5,6 +5,7 @@
 //! so it links neither the AWS SDK nor `groundup-cloud` (only its tests do). It depends on the
 //! contract, the step runtime and the PKI crate (for certificate fingerprints in `graph`).
 
+mod check;
 mod distribute;
 mod docs;
 mod down;
@@ -63,6 +64,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check, read-only, that the network carries every flow the cluster needs (exit code 1
+    /// names what is blocked, or open to the internet beyond the policy)
+    Check(check::CheckArgs),
     /// Copy each node's bundle to the node over SSH (a cluster on AWS; not part of `up`)
     Distribute(distribute::DistributeArgs),
     /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
@@ -97,6 +101,10 @@ fn main() -> ExitCode {
         Command::Up(args) => up::up(&args),
         Command::Down(args) => down::run(&args),
         Command::Status { state, json } => status::run(&state, json),
+        Command::Check(args) => match check::run(&args) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Command::Distribute(args) => distribute::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Completions { shell } => docs::completions(Cli::command(), shell),
