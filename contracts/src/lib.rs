@@ -11,6 +11,7 @@
 
 pub mod context;
 pub mod error;
+pub mod flows;
 pub mod infra;
 pub mod kinds;
 pub mod network;

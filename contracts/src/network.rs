@@ -58,15 +58,10 @@ pub struct IngressRule {
     pub cidr: Ipv4Net,
 }
 
-impl IngressRule {
-    fn tcp(from: u16, to: u16, cidr: Ipv4Net) -> Self {
-        IngressRule { protocol: "tcp".into(), from_port: from.into(), to_port: to.into(), cidr }
-    }
-}
-
 impl std::fmt::Display for IngressRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.from_port, self.to_port) {
+            _ if self.protocol == "-1" => write!(f, "all traffic from {}", self.cidr),
             (-1, -1) => write!(f, "{} from {}", self.protocol, self.cidr),
             (from, to) if from == to => write!(f, "{} {from} from {}", self.protocol, self.cidr),
             (from, to) => write!(f, "{} {from}-{to} from {}", self.protocol, self.cidr),
@@ -75,39 +70,8 @@ impl std::fmt::Display for IngressRule {
 }
 
 impl Params {
-    /// The course's five ingress rules: etcd and node ports from the subnet, the API and SSH
-    /// from the admin range, ICMP from anywhere.
+    /// The ingress rules of the cluster's security group, from the policy table.
     pub fn ingress_rules(&self) -> Vec<IngressRule> {
-        let anywhere: Ipv4Net = "0.0.0.0/0".parse().expect("literal CIDR");
-        let p = &self.ports;
-        vec![
-            IngressRule::tcp(p.etcd.from, p.etcd.to, self.subnet_cidr),
-            IngressRule::tcp(p.node_ports.from, p.node_ports.to, self.subnet_cidr),
-            IngressRule::tcp(p.api, p.api, self.admin_cidr),
-            IngressRule::tcp(p.ssh, p.ssh, self.admin_cidr),
-            IngressRule { protocol: "icmp".into(), from_port: -1, to_port: -1, cidr: anywhere },
-        ]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_course_rules_in_the_course_order() {
-        let mut params = Params::course_defaults("us-east-2");
-        params.admin_cidr = "0.0.0.0/0".parse().unwrap();
-        let rules: Vec<String> = params.ingress_rules().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            rules,
-            [
-                "tcp 2379-2380 from 172.31.0.0/24",
-                "tcp 30000-32767 from 172.31.0.0/24",
-                "tcp 6443 from 0.0.0.0/0",
-                "tcp 22 from 0.0.0.0/0",
-                "icmp from 0.0.0.0/0",
-            ]
-        );
+        crate::flows::ingress_rules(self)
     }
 }

@@ -23,9 +23,12 @@ pub struct Params {
     pub subnet_cidr: Ipv4Net,
     /// The domain-name option of the DHCP option set.
     pub dhcp_domain_name: String,
-    /// Who may reach SSH and the API port from outside the subnet.
+    /// Who may reach SSH and the API port, besides what the cluster itself needs.
     #[schemars(with = "String")]
     pub admin_cidr: Ipv4Net,
+    /// The security group's rules: Kubernetes' flows (the default) or the course's five.
+    #[serde(default)]
+    pub network: crate::flows::NetworkPolicy,
     pub ports: Ports,
     pub masters: Vec<NodeSpec>,
     pub workers: Vec<NodeSpec>,
@@ -242,6 +245,7 @@ impl Params {
             subnet_cidr: "172.31.0.0/24".parse().expect("literal CIDR"),
             dhcp_domain_name: crate::region::internal_domain(region),
             admin_cidr: "172.31.0.0/16".parse().expect("literal CIDR"),
+            network: crate::flows::NetworkPolicy::default(),
             ports: Ports {
                 etcd: PortRange { from: 2379, to: 2380 },
                 node_ports: PortRange { from: 30000, to: 32767 },
@@ -264,6 +268,7 @@ impl Params {
     pub fn validate(&self) -> Result<(), ContextError> {
         check_prefix("params.vpc_cidr", self.vpc_cidr)?;
         check_prefix("params.subnet_cidr", self.subnet_cidr)?;
+        check_host_bits("params.admin_cidr", self.admin_cidr)?;
         if !self.vpc_cidr.contains(&self.subnet_cidr) {
             return Err(ContextError::field(
                 "params.subnet_cidr",
@@ -386,11 +391,16 @@ pub fn usable_hosts(subnet: Ipv4Net) -> u64 {
 }
 
 fn check_prefix(field: &str, cidr: Ipv4Net) -> Result<(), ContextError> {
-    if cidr != cidr.trunc() {
-        return Err(ContextError::field(field, format!("{cidr} has host bits set; did you mean {}?", cidr.trunc())));
-    }
+    check_host_bits(field, cidr)?;
     if !(16..=28).contains(&cidr.prefix_len()) {
         return Err(ContextError::field(field, format!("{cidr}: AWS allows prefixes from /16 to /28")));
+    }
+    Ok(())
+}
+
+fn check_host_bits(field: &str, cidr: Ipv4Net) -> Result<(), ContextError> {
+    if cidr != cidr.trunc() {
+        return Err(ContextError::field(field, format!("{cidr} has host bits set; did you mean {}?", cidr.trunc())));
     }
     Ok(())
 }
@@ -497,6 +507,14 @@ mod tests {
         let mut p = params();
         p.vpc_cidr = "172.0.0.0/8".parse().unwrap();
         assert_eq!(field_of(p.validate()), "params.vpc_cidr");
+        let mut p = params();
+        p.admin_cidr = "1.2.3.4/24".parse().unwrap();
+        assert_eq!(
+            p.validate().unwrap_err().to_string(),
+            "context field `params.admin_cidr`: 1.2.3.4/24 has host bits set; did you mean 1.2.3.0/24?"
+        );
+        p.admin_cidr = "203.0.113.7/32".parse().unwrap();
+        p.validate().unwrap();
     }
 
     #[test]

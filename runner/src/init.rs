@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
+use groundup_contracts::flows::NetworkPolicy;
 use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, UBUNTU_OWNER};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::region::internal_domain;
@@ -39,10 +40,15 @@ pub struct InitArgs {
     /// DHCP domain-name [default: ec2.internal in us-east-1, <region>.compute.internal elsewhere]
     #[arg(long, value_name = "DOMAIN")]
     pub dhcp_domain: Option<String>,
-    /// Who may reach SSH and the API port. The course opens them to 0.0.0.0/0; the default
-    /// admits only the VPC. Give your own address (x.x.x.x/32) to reach them from outside.
+    /// Who may reach SSH and the API port, besides what the cluster itself needs (which it
+    /// keeps). The course opens them to 0.0.0.0/0; the default admits only the VPC. Give your
+    /// own address (x.x.x.x/32) to reach them from outside.
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
     pub admin_cidr: Option<Ipv4Net>,
+    /// The course's five security-group rules exactly, instead of the flows Kubernetes needs
+    /// (`groundup check` names what they block)
+    #[arg(long)]
+    pub course_network: bool,
     #[arg(long, default_value_t = 3)]
     pub masters: u32,
     #[arg(long, default_value_t = 3)]
@@ -97,6 +103,14 @@ pub struct InitArgs {
     pub pipeline: Option<Vec<String>>,
 }
 
+fn network_policy(args: &InitArgs) -> NetworkPolicy {
+    if args.course_network {
+        NetworkPolicy::Course
+    } else {
+        NetworkPolicy::Kubernetes
+    }
+}
+
 fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm> {
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
@@ -149,6 +163,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         subnet_cidr: args.subnet_cidr,
         dhcp_domain_name: args.dhcp_domain.clone().unwrap_or(defaults.dhcp_domain_name),
         admin_cidr: args.admin_cidr.unwrap_or(args.vpc_cidr),
+        network: network_policy(args),
         ports: groundup_contracts::params::Ports {
             etcd: args.etcd_ports,
             node_ports: args.node_ports,
@@ -252,6 +267,9 @@ pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Co
     }
     if let Some(admin) = args.admin_cidr.filter(|_| given("admin_cidr")) {
         params.admin_cidr = admin;
+    }
+    if given("course_network") {
+        params.network = network_policy(args);
     }
     if given("instance_type") {
         params.instance_type = args.instance_type.clone();
@@ -551,7 +569,12 @@ mod tests {
     #[test]
     fn a_change_is_validated_as_init_validates() {
         let current = built();
-        for flags in [&["--workers", "300"][..], &["--admin-cidr", "1.2.3.4"], &["--etcd-ports", "2380-2379"]] {
+        for flags in [
+            &["--workers", "300"][..],
+            &["--admin-cidr", "1.2.3.4"],
+            &["--admin-cidr", "1.2.3.4/24"],
+            &["--etcd-ports", "2380-2379"],
+        ] {
             let init_error = error(flags);
             let change_error = format!("{:#}", changed(&current, flags).unwrap_err());
             assert_eq!(change_error, init_error, "{flags:?}");
@@ -605,5 +628,7 @@ mod tests {
         assert!(error(&["--workers", "300"]).contains("do not fit in the subnet"));
         assert!(error(&["--pipeline", "vpc,dhcp,vpc"]).contains("`vpc` is in the pipeline twice"));
         assert!(error(&["--admin-cidr", "1.2.3.4"]).contains("did you mean 1.2.3.4/32?"));
+        assert!(error(&["--admin-cidr", "1.2.3.4/24"])
+            .contains("params.admin_cidr`: 1.2.3.4/24 has host bits set; did you mean 1.2.3.0/24?"));
     }
 }

@@ -5,6 +5,7 @@
 //! so it links neither the AWS SDK nor `groundup-cloud` (only its tests do). It depends on the
 //! contract, the step runtime and the PKI crate (for certificate fingerprints in `graph`).
 
+mod check;
 mod distribute;
 mod docs;
 mod down;
@@ -64,6 +65,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check, read-only, that the network carries every flow the cluster needs (exit code 1
+    /// names what is blocked, or open to the internet beyond the policy)
+    Check(check::CheckArgs),
     /// Copy each node's bundle to the node over SSH (a cluster on AWS; not part of `up`)
     Distribute(distribute::DistributeArgs),
     /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
@@ -98,6 +102,10 @@ fn main() -> ExitCode {
         Command::Up(args) => up::up(&args),
         Command::Down(args) => down::run(&args),
         Command::Status { state, json } => status::run(&state, json),
+        Command::Check(args) => match check::run(&args) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Command::Distribute(args) => distribute::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Completions { shell } => docs::completions(Cli::command(), shell),
@@ -110,8 +118,11 @@ fn main() -> ExitCode {
         Err(e) if e.chain().any(|cause| output::is_closed_pipe(cause)) => ExitCode::from(output::CLOSED_PIPE_EXIT),
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
-            let bad_input = e.is::<init::Refused>() || e.is::<groundup_contracts::ContextError>();
-            if bad_input {
+            // Bad input (a value that fails validation, a change the cloud cannot make in
+            // place) is exit code 2, as for the steps.
+            if e.downcast_ref::<init::Refused>().is_some()
+                || e.downcast_ref::<groundup_contracts::ContextError>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -26,7 +26,7 @@ fn rules(cluster: &TestCluster) -> Vec<String> {
             .iter()
             .flat_map(|p| {
                 p.ip_ranges().iter().map(move |r| {
-                    format!("{} {} {}", p.ip_protocol().unwrap(), p.from_port().unwrap(), r.cidr_ip().unwrap())
+                    format!("{} {} {}", p.ip_protocol().unwrap(), p.from_port().unwrap_or(-1), r.cidr_ip().unwrap())
                 })
             })
             .collect();
@@ -104,29 +104,60 @@ fn a_plan_with_more_workers_lists_their_instances_and_writes_nothing() {
     assert!(stderr(&output).contains("warning: 2 masters"), "no etcd quorum warning: {}", stderr(&output));
 }
 
+/// A new admin range adds the admin's access; the load balancer's subnet keeps the API port.
 #[test]
-fn a_new_admin_range_runs_every_step_again_and_the_group_gets_exactly_its_rules() {
+fn a_new_admin_range_runs_every_step_again_and_only_adds_to_what_the_cluster_needs() {
     let cluster = TestCluster::new("change-admin");
     assert_success(&cluster.up(&["--to", "igw"]), "up --to igw");
+    assert_success(&cluster.up(&["--to", "sg"]), "up --to sg");
+
+    let planned = cluster.groundup(&["up", "--plan", "--to", "sg", "--admin-cidr", "203.0.113.0/24"]);
+    assert_success(&planned, "up --plan --admin-cidr");
+    let planned: PlanSection = serde_json::from_slice(&planned.stdout).unwrap();
+    let sg = planned.resources.iter().find(|r| r.resource == "sg").unwrap();
+    assert_eq!(
+        sg.changes,
+        [
+            "authorize tcp 6443 from 203.0.113.0/24, tcp 6443 from 172.31.0.0/24, tcp 22 from 203.0.113.0/24",
+            "revoke tcp 22 from 172.31.0.0/16, tcp 6443 from 172.31.0.0/16",
+        ],
+        "the plan may revoke only what the old admin range gave the admin"
+    );
 
     let output = cluster.up(&["--to", "sg", "--admin-cidr", "203.0.113.0/24"]);
     assert_success(&output, "up --admin-cidr");
     // Not only the pending `routes` and `sg`: the done steps too converge to the new spec.
     assert!(stderr(&output).contains("[1/6] vpc"), "{}", stderr(&output));
-    assert_eq!(cluster.state().params.admin_cidr.to_string(), "203.0.113.0/24");
-    assert_eq!(
-        rules(&cluster),
-        [
-            "icmp -1 0.0.0.0/0",
-            "tcp 22 203.0.113.0/24",
-            "tcp 2379 172.31.0.0/24",
-            "tcp 30000 172.31.0.0/24",
-            "tcp 6443 203.0.113.0/24",
-        ]
-    );
+    let state = cluster.state();
+    assert_eq!(state.params.admin_cidr.to_string(), "203.0.113.0/24");
+    let mut wanted: Vec<String> =
+        state.params.ingress_rules().iter().map(|r| format!("{} {} {}", r.protocol, r.from_port, r.cidr)).collect();
+    wanted.sort();
+    assert_eq!(rules(&cluster), wanted);
+    for rule in
+        ["tcp 6443 172.31.0.0/24", "tcp 6443 203.0.113.0/24", "tcp 22 203.0.113.0/24", "tcp 10250 172.31.0.10/31"]
+    {
+        assert!(wanted.iter().any(|r| r == rule), "{rule} missing from {wanted:?}");
+    }
     let inventory = cluster.inventory().counts();
     assert_success(&cluster.up(&["--to", "sg"]), "up again");
     assert_eq!(cluster.inventory().counts(), inventory, "the second run created something");
+}
+
+/// An admin range with host bits is refused as a VPC range with host bits is: exit code 2,
+/// the field named, and the range it probably meant.
+#[test]
+fn an_admin_range_with_host_bits_is_refused_like_a_vpc_range() {
+    let cluster = TestCluster::new("change-hostbits");
+    for (flag, value, field, meant) in [
+        ("--admin-cidr", "1.2.3.4/24", "params.admin_cidr", "1.2.3.0/24"),
+        ("--vpc-cidr", "10.0.0.1/16", "params.vpc_cidr", "10.0.0.0/16"),
+    ] {
+        let output = cluster.groundup(&["init", "--endpoint", endpoint(), flag, value]);
+        let stderr = assert_clean_failure(&output, &format!("init {flag} {value}"));
+        assert_eq!(output.status.code(), Some(2), "bad input exits with 2: {stderr}");
+        assert!(stderr.contains(field) && stderr.contains(&format!("did you mean {meant}?")), "{stderr}");
+    }
 }
 
 /// Only `compute` here: the load balancer's address reservations follow the nodes in `nlb`.
@@ -344,4 +375,24 @@ fn up_kubeadm_layout_on_a_built_cluster_adds_kubeadms_files_which_the_plan_shows
     let output = cluster.groundup(&["up", "--plan"]);
     let planned: PlanSection = serde_json::from_slice(&output.stdout).unwrap();
     assert!(planned.resources.iter().all(|r| r.action == Action::Leave), "{planned:?}");
+}
+
+/// `--course-network` keeps the course's single group with exactly its five rules.
+#[test]
+fn the_course_network_has_exactly_the_course_rules() {
+    let cluster = TestCluster::new("change-course-net");
+    assert_success(
+        &cluster.up(&["--to", "sg", "--course-network", "--admin-cidr", "0.0.0.0/0"]),
+        "up --course-network",
+    );
+    assert_eq!(
+        rules(&cluster),
+        [
+            "icmp -1 0.0.0.0/0",
+            "tcp 22 0.0.0.0/0",
+            "tcp 2379 172.31.0.0/24",
+            "tcp 30000 172.31.0.0/24",
+            "tcp 6443 0.0.0.0/0"
+        ]
+    );
 }

@@ -1,5 +1,6 @@
 //! Course section "Creating the Security Groups": the cluster's security group with exactly
-//! the course's five ingress rules. SSH and the API port admit `params.admin_cidr`.
+//! the rules of the policy table (`groundup_contracts::flows`), or the course's five with
+//! `init --course-network`. The admin range adds SSH and the API port to what the cluster needs.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ const DESCRIPTION: &str = "Kubernetes cluster security group";
 fn main() -> ExitCode {
     let info = StepInfo {
         name: "sg",
-        about: "Create (or find) the security group and converge it to the course's five ingress rules",
+        about: "Create (or find) the security group and converge it to the rules the cluster's flows need",
     };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         if context.params.admin_cidr.prefix_len() == 0 {
@@ -71,8 +72,9 @@ impl Rules {
     }
 }
 
-/// The rules become exactly the wanted set: the others are revoked first, then the missing
-/// ones authorized.
+/// The rules become exactly the wanted set: the missing ones are authorized first, then the
+/// others revoked, so that what stays wanted is never missing in between (a new admin range
+/// must not cut the load balancer off the API, even for a moment).
 #[derive(Debug, Clone)]
 enum Fix {
     Revoke(Vec<IngressRule>, Vec<IpPermission>),
@@ -142,11 +144,11 @@ impl Resource for WantedGroup {
         let extra: Vec<IngressRule> = actual.cidr.iter().filter(|r| !wanted.contains(r)).cloned().collect();
         let missing: Vec<IngressRule> = self.rules.iter().filter(|r| !actual.cidr.contains(r)).cloned().collect();
         let mut changes = Vec::new();
-        if !extra.is_empty() || !actual.foreign.is_empty() {
-            changes.push(Change::InPlace(Fix::Revoke(extra, actual.foreign)));
-        }
         if !missing.is_empty() {
             changes.push(Change::InPlace(Fix::Authorize(missing)));
+        }
+        if !extra.is_empty() || !actual.foreign.is_empty() {
+            changes.push(Change::InPlace(Fix::Revoke(extra, actual.foreign)));
         }
         changes
     }
@@ -210,7 +212,7 @@ mod tests {
         assert!(diff(&wanted.rules, 0).is_empty());
         assert_eq!(
             diff(&[rule("tcp", 22, "0.0.0.0/0"), rule("tcp", 6443, "203.0.113.7/32")], 0),
-            ["revoke tcp 22 from 0.0.0.0/0", "authorize tcp 22 from 203.0.113.7/32"]
+            ["authorize tcp 22 from 203.0.113.7/32", "revoke tcp 22 from 0.0.0.0/0"]
         );
         assert_eq!(diff(&wanted.rules, 2), ["revoke 2 rule(s) of kinds the course does not use"]);
         assert_eq!(

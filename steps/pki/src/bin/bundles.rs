@@ -13,12 +13,7 @@ use groundup_contracts::context::need;
 use groundup_contracts::infra::Node;
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
 use groundup_contracts::{Context, Section};
-<<<<<<< HEAD
 use groundup_pki::bundle::{contents, directories, BundleFile, DIR_MODE};
-use groundup_pki::names;
-=======
-use groundup_pki::bundle::{contents, BundleFile};
->>>>>>> issue-20b
 use groundup_runtime::files::{self, ClusterDir};
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
 use groundup_runtime::plan::Gate;
@@ -67,11 +62,7 @@ impl Bundles<'_> {
     /// changed is copied again, each file the bundle no longer lists is removed, and the
     /// archive is made again if it is not what the list gives.
     fn converge(&self, node: &Node) -> Result<BundleRecord, StepError> {
-<<<<<<< HEAD
         let host = &node.hostname;
-        names::plain(host).map_err(|e| StepError::new(format!("a node's hostname: {e}")))?;
-=======
->>>>>>> issue-20b
         let wanted = contents(self.context, node);
         let sourced: Vec<Sourced> = wanted.iter().map(|file| (file, std::fs::read(&file.source))).collect();
         let changed: Vec<&Sourced> = sourced.iter().filter(|c| self.differs(node, c)).collect();
