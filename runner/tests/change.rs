@@ -331,7 +331,7 @@ fn local_files_follow_the_nodes(cluster: &TestCluster, plan: &PlanSection, nodes
     assert_eq!(kubeconfigs, workers, "workers' kubeconfigs on disk are not the workers'");
 
     let status = cluster.groundup(&["status"]);
-    let table = stderr(&status);
+    let table = String::from_utf8_lossy(&status.stdout);
     let bundles = table.lines().find(|l| l.split_whitespace().nth(1) == Some("bundles")).unwrap();
     assert!(bundles.ends_with(&format!(" {} nodes", archives.len())), "status: {bundles}");
 

@@ -186,12 +186,13 @@ fn renewal_goes_through_the_runner() {
     assert_success(&cluster.groundup(&["up", "--only", "certs"]), "up after the renewal");
 }
 
-/// `--from sg` on a new state file fails at `sg`; plain `up` would start at `vpc`, so the hint
-/// must not say it resumes at `sg`.
+/// `--from sg` on a new state file cannot work: `sg` needs the `vpc` section. It is refused at
+/// once, and the hint must not say it resumes at `sg`; it names the state file's flag and the
+/// plain `up` that starts at `vpc`.
 #[test]
 fn the_resume_hint_after_up_from_is_true() {
     let cluster = TestCluster::new("from-sg");
     let stderr = assert_clean_failure(&cluster.up(&["--from", "sg"]), "up --from sg on a new state");
     assert!(!stderr.contains("resume at `sg`"), "{stderr}");
-    assert!(stderr.contains("`groundup up --from sg`"), "{stderr}");
+    assert!(stderr.contains("`--state FILE`") && stderr.contains("without `--from sg`"), "{stderr}");
 }
