@@ -166,6 +166,11 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
     found
 }
 
+/// The files under `dir` (directories aside: a node's are its own), with their modes and bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
+    tree(dir).into_iter().filter(|(_, (_, bytes))| bytes.is_some()).collect()
+}
+
 fn file_count(node: &Value) -> usize {
     node["copied"].as_array().unwrap().len() + node["unchanged"].as_u64().unwrap() as usize
 }
@@ -187,6 +192,14 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     let stderr = assert_clean_failure(&refused.unwrap(), "distribute on the emulator");
     assert!(stderr.contains("emulator"), "{stderr}");
 
+    // The nodes' own directories, as an OS makes them: 0755, which distribute must not change.
+    for node in nodes.iter().filter(|n| &n.hostname != unreachable) {
+        for system in ["etc", "var/lib"] {
+            let dir = remote.path().join(&node.hostname).join(system);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
     let first = distribute(&offline, &cluster, remote.path(), &[(unreachable, CLOSED_PORT)]);
     let stderr = String::from_utf8_lossy(&first.stderr).to_string();
     assert!(!first.status.success(), "a node was unreachable, yet distribute succeeded: {stderr}");
@@ -199,7 +212,12 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
         let outcome = &outcomes[&node.hostname];
         assert!(outcome["error"].is_null(), "{outcome}");
         assert_eq!(outcome["unchanged"], 0, "{outcome}");
-        assert_eq!(tree(&remote.path().join(&node.hostname)), tree(&bundle(&node.hostname)), "{}", node.hostname);
+        let root = remote.path().join(&node.hostname);
+        assert_eq!(files(&root), files(&bundle(&node.hostname)), "{}", node.hostname);
+        // The node's own directories keep their modes; groundup's get 0755 (keys are 0600).
+        let mode = |dir: &str| std::fs::metadata(root.join(dir)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!((mode("etc"), mode("var/lib")), (0o755, 0o755), "{}: a system directory changed", node.hostname);
+        assert_eq!(mode("var/lib/kubernetes"), 0o755, "{}", node.hostname);
     }
     // Keys stay private on the node: the bundle's modes were checked above, and here is one.
     let master = nodes.iter().find(|n| n.name.contains("master")).unwrap();
@@ -219,7 +237,7 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     for (hostname, outcome) in summary(&second) {
         let copied = outcome["copied"].as_array().unwrap().len();
         assert_eq!(copied, if &hostname == unreachable { file_count(&outcome) } else { 0 }, "{outcome}");
-        assert_eq!(tree(&remote.path().join(&hostname)), tree(&bundle(&hostname)), "{hostname}");
+        assert_eq!(files(&remote.path().join(&hostname)), files(&bundle(&hostname)), "{hostname}");
     }
 
     // Nothing differs: nothing is copied.
@@ -238,7 +256,7 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     let outcomes = summary(&repair);
     let copied = &outcomes[&master.hostname]["copied"];
     assert_eq!(copied, &serde_json::json!(["/var/lib/kubernetes/ca-key.pem", "/etc/etcd/ca.pem"]), "{copied}");
-    assert_eq!(tree(&node_root), tree(&bundle(&master.hostname)));
+    assert_eq!(files(&node_root), files(&bundle(&master.hostname)));
     assert!(outcomes
         .values()
         .filter(|o| o["hostname"] != master.hostname.as_str())
