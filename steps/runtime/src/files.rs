@@ -124,16 +124,17 @@ impl ClusterDir {
     }
 
     /// Removes a file of ours, then each directory above it (up to this one) that it leaves
-    /// empty: what a bundle no longer lists goes without a trace.
+    /// empty, component by component like [`ClusterDir::remove`]: what a bundle no longer
+    /// lists goes without a trace.
     pub fn remove_emptied(&self, relative: &str) -> Result<(), String> {
-        if !is_plain_relative(Path::new(relative)) {
-            return Err(format!("`{relative}` is not a file name inside {}", self.path.display()));
-        }
         self.remove(relative)?;
-        for parent in Path::new(relative).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
-            if std::fs::remove_dir(self.path.join(parent)).is_err() {
+        let (mut emptied, _) = self.split(relative)?;
+        while let (Some(above), Some(name)) = (emptied.parent(), emptied.file_name()) {
+            let Some(above_fd) = open_below(&self.dir, &self.path, above, false)? else { break };
+            if rustix::fs::unlinkat(&above_fd, name, AtFlags::REMOVEDIR).is_err() {
                 break;
             }
+            emptied = above;
         }
         Ok(())
     }
