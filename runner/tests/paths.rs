@@ -77,3 +77,48 @@ fn a_node_named_like_the_ca_or_a_path_out_is_refused_and_no_file_gets_the_ca_key
         }
     }
 }
+
+/// A directory outside the cluster's, holding what a worker's bundle holds.
+fn foreign_bundle() -> tempfile::TempDir {
+    let foreign = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(foreign.path().join("var/lib/kubelet")).unwrap();
+    std::fs::write(foreign.path().join("var/lib/kubelet/kubeconfig"), "not groundup's").unwrap();
+    foreign
+}
+
+#[test]
+fn purge_refuses_a_symlinked_bundle_and_deletes_nothing_through_it() {
+    let cluster = small_cluster("purgelink");
+    let home = cluster.dir.path();
+    let worker = cluster.state().compute.unwrap().workers().next().unwrap().hostname.clone();
+    let foreign = foreign_bundle();
+    std::fs::remove_dir_all(home.join("nodes").join(&worker)).unwrap();
+    std::os::unix::fs::symlink(foreign.path(), home.join("nodes").join(&worker)).unwrap();
+
+    let output = cluster.groundup(&["down", "--yes", "--purge"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "purge went through a link: {stderr}");
+    assert!(stderr.contains(&format!("nodes/{worker} is a symbolic link")), "{stderr}");
+    assert_eq!(std::fs::read(foreign.path().join("var/lib/kubelet/kubeconfig")).unwrap(), b"not groundup's");
+    assert!(foreign.path().join("var/lib/kubelet").is_dir(), "a foreign directory was removed");
+    assert!(!home.join("pki").exists(), "the other directories were not purged");
+}
+
+#[test]
+fn bundles_refuse_a_symlinked_kubelet_dir_before_writing_a_key_through_it() {
+    let cluster = small_cluster("bundlelink");
+    let home = cluster.dir.path();
+    let worker = cluster.state().compute.unwrap().workers().next().unwrap().hostname.clone();
+    let foreign = foreign_bundle();
+    let kubelet = home.join("nodes").join(&worker).join("var/lib/kubelet");
+    std::fs::remove_dir_all(&kubelet).unwrap();
+    std::os::unix::fs::symlink(foreign.path().join("var/lib/kubelet"), &kubelet).unwrap();
+
+    let output = cluster.groundup(&["up", "--only", "bundles"]);
+    let stderr = assert_clean_failure(&output, "bundles through a symlinked kubelet directory");
+    assert!(stderr.contains(&format!("nodes/{worker}/var/lib/kubelet is a symbolic link")), "{stderr}");
+    let left: Vec<_> =
+        std::fs::read_dir(foreign.path().join("var/lib/kubelet")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["kubeconfig"], "a file was written through the link");
+    assert_eq!(std::fs::read(foreign.path().join("var/lib/kubelet/kubeconfig")).unwrap(), b"not groundup's");
+}

@@ -194,6 +194,16 @@ impl Config {
         config
     }
 
+    /// The keys of `self` that `kept` no longer has, as `key1 (aescbc)`.
+    pub fn retired_keys(&self, kept: &Config) -> Vec<String> {
+        let kept: Vec<&Key> = kept.keyed().flat_map(|(_, keys)| keys).collect();
+        self.keyed()
+            .flat_map(|(provider, keys)| keys.iter().map(move |key| (provider, key)))
+            .filter(|(_, key)| !kept.contains(key))
+            .map(|(provider, key)| format!("{} ({})", key.name, provider.name()))
+            .collect()
+    }
+
     /// What the context records: provider and key names with fingerprints, no key material.
     pub fn records(&self) -> Vec<EncryptionProviderRecord> {
         self.keyed()

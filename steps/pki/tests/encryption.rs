@@ -108,3 +108,32 @@ fn a_plan_makes_no_file() {
     let entry = &plan["plan"]["resources"][0];
     assert_eq!(entry["action"], "create", "{plan}");
 }
+
+#[test]
+fn a_retired_key_is_kept_in_pki_retired_with_its_date_and_the_message_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = ok(&encryption(&[], EXAMPLE, dir.path()), "first run");
+    let key1 = keys(dir.path()).remove(0);
+    let rotated = ok(&encryption(&["--rotate"], &context, dir.path()), "--rotate");
+    let output = encryption(&["--retire-old"], &rotated, dir.path());
+    ok(&output, "--retire-old at once");
+    assert_eq!(keys(dir.path()).len(), 1, "the old key is still in the config");
+
+    let retired: Vec<_> =
+        std::fs::read_dir(dir.path().join("pki/retired")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    let copy = &retired[0];
+    let name = copy.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("encryption-config-20") && name.ends_with("Z.yaml"), "{name}");
+    assert_eq!(copy.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(copy).unwrap();
+    assert!(text.starts_with("# Retired 20") && text.contains("key1 (aescbc)"), "{text}");
+    assert!(text.contains(&key1.2), "the copy lacks the retired key");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("key1 (aescbc)") && stderr.contains(&format!("pki/retired/{name}")), "{stderr}");
+    assert!(!stderr.contains(&key1.2), "a key is in a log");
+
+    // A purge removes the copy with the rest: it is recorded.
+    let manifest = std::fs::read_to_string(dir.path().join("pki/.groundup-files")).unwrap();
+    assert!(manifest.lines().any(|l| l == format!("retired/{name}")), "{manifest}");
+}

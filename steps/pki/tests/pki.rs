@@ -514,7 +514,7 @@ fn no_custom_certificate_or_node_takes_a_ca_name_and_renew_never_replaces_a_ca_k
     }
     let worker_named_ca = with(&context, "/compute/nodes/3/name", "etcd-ca".into());
     let stderr = failed(&certs(&["--renew"], &worker_named_ca, dir.path()), "a worker named etcd-ca");
-    assert!(stderr.contains("compute.nodes[3].name") && stderr.contains("etcd-ca CA"), "{stderr}");
+    assert!(stderr.contains("compute.nodes[3].name") && stderr.contains("k8s-cluster-worker-0"), "{stderr}");
     assert_eq!(read(dir.path(), "pki/ca.pem"), ca_pem);
     assert_eq!(read(dir.path(), "pki/ca-key.pem"), ca_key);
     ok(&ca(&context, dir.path()), "the CA is still the CA");
@@ -701,4 +701,21 @@ fn certs_adopt_the_keys_the_head_start_made_from_the_spec_alone() {
         assert!(verified, "{cert} against {signer}: {text}");
     }
     ok(&certs(&["check"], &context, dir.path()), "certs check");
+}
+
+#[test]
+fn a_renewal_after_a_hostname_change_retires_the_replaced_key() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let old_key = read(dir.path(), "pki/k8s-cluster-worker-1-key.pem");
+    let old_cert = read(dir.path(), "pki/k8s-cluster-worker-1.pem");
+    let renamed = with(&context, "/compute/nodes/4/hostname", "ip-172-31-0-99".into());
+    failed(&certs(&[], &renamed, dir.path()), "certs after a hostname change, without --renew");
+    let output = certs(&["--renew"], &renamed, dir.path());
+    let renewed = ok(&output, "certs --renew after a hostname change");
+    ok(&certs(&["check"], &renewed, dir.path()), "check after --renew");
+    assert_ne!(read(dir.path(), "pki/k8s-cluster-worker-1-key.pem"), old_key, "the renewal kept the key");
+    assert_eq!(read(dir.path(), "pki/retired/k8s-cluster-worker-1-key.pem"), old_key, "the replaced key was dropped");
+    assert_eq!(read(dir.path(), "pki/retired/k8s-cluster-worker-1.pem"), old_cert);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the old key retired to pki/retired/"), "{stderr}");
 }

@@ -281,7 +281,13 @@ impl Run<'_> {
                     return Ok(Some(Outcome::Stale(name.to_string(), problems)));
                 }
                 let how = if renew { "renew" } else { "renew (run with --renew)" };
-                gate.change(name, &format!("{how}: {}", problems.join("; ")), || make(None, Store::save_leaf))?
+                let what = format!("{how}, the old key retired to {}/{RETIRED}/: {}", params.dir, problems.join("; "));
+                // A replaced key is retired with its certificate, never dropped; a run killed
+                // after the move issues the certificate anew.
+                gate.change(name, &what, || {
+                    store.retire(name).map_err(StepError::new)?;
+                    make(None, Store::save_leaf)
+                })?
             }
         };
         Ok(issued)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use groundup_contracts::pki::EncryptionSection;
 use groundup_pki::encryption::{Config, Provider, FILE};
-use groundup_runtime::files::ClusterDir;
+use groundup_runtime::files::{ClusterDir, Written};
 use groundup_runtime::harness::{run_step, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -28,11 +28,16 @@ struct EncryptionArgs {
 
 const KIND: &str = "encryption config";
 
-/// What the step does with the config: keep the file byte for byte, or write a new one.
+/// What the step does with the config: keep the file byte for byte, write a new one, or
+/// retire the old keys, keeping a copy of the config that still holds them.
 enum Decision {
     Keep(Config),
     /// With why, for one that exists.
     Write(Config, String),
+    Retire {
+        kept: Config,
+        old: Config,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,25 @@ fn main() -> ExitCode {
             Decision::Write(config, _) => {
                 gate.create(KIND, FILE, || write(&config))?;
                 config
+            }
+            Decision::Retire { kept, old } => {
+                gate.found(KIND, FILE, &id, recorded);
+                let retired = old.retired_keys(&kept).join(", ");
+                let (copy, text) = retired_copy(&old, &retired, std::time::SystemTime::now());
+                let copy_path = std::path::Path::new(dir).join(&copy);
+                let why = format!("retire {retired}; a copy of the config holding it goes to {}", copy_path.display());
+                gate.change(FILE, &why, || {
+                    if let Some(files) = &files {
+                        keep_copy(files, &copy, &text)?;
+                        tracing::warn!(
+                            "retired {retired} from {}; it is kept in {} (0600): remove that copy only once no stored Secret needs it",
+                            path.display(),
+                            copy_path.display()
+                        );
+                    }
+                    write(&kept)
+                })?;
+                kept
             }
         };
         if gate.planning() {
@@ -120,7 +144,61 @@ fn decide(existing: Option<Config>, recorded: bool, args: &EncryptionArgs) -> Re
         .with_hint("pass --rotate with --provider"));
     }
     if args.retire_old && config.retire_old() != config {
-        return Ok(Decision::Write(config.retire_old(), "retired the old keys".into()));
+        return Ok(Decision::Retire { kept: config.retire_old(), old: config });
     }
     Ok(Decision::Keep(config))
+}
+
+/// The copy of a config whose keys are retired: `retired/encryption-config-<UTC time>.yaml`
+/// in the PKI directory, headed by when and which keys, and otherwise the config as it was
+/// (an API server given it still reads what those keys wrote).
+fn retired_copy(old: &Config, retired: &str, now: std::time::SystemTime) -> (String, String) {
+    let seconds = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    // Civil from days since 1970-01-01 (Howard Hinnant's algorithm), in UTC.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
+    let stamp = format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z");
+    let when = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC");
+    let header = format!("# Retired {when} by groundup-encryption --retire-old: {retired}.\n");
+    (format!("retired/encryption-config-{stamp}.yaml"), header + &old.to_yaml())
+}
+
+/// Writes the copy once (0600); one already there (a re-run in the same second) must be it.
+fn keep_copy(files: &ClusterDir, copy: &str, text: &str) -> Result<(), StepError> {
+    match files.write_once(copy, text.as_bytes(), 0o600).map_err(StepError::new)? {
+        Written::New => Ok(()),
+        Written::Existing(bytes) if bytes == text.as_bytes() => Ok(()),
+        Written::Existing(_) => Err(StepError::new(format!("{copy} exists with other keys; nothing was retired"))
+            .with_hint("run --retire-old again in a second")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retired_copy_is_named_and_headed_by_its_utc_time_and_keys() {
+        let config = Config::new(Provider::Aescbc).unwrap();
+        // 2026-12-07 13:50:09 UTC.
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_651_409);
+        let (name, text) = retired_copy(&config, "key1 (aescbc)", when);
+        assert_eq!(name, "retired/encryption-config-20261207T135009Z.yaml");
+        assert!(
+            text.starts_with("# Retired 2026-12-07 13:50:09 UTC by groundup-encryption --retire-old: key1 (aescbc).\n"),
+            "{text}"
+        );
+        let (_, leap) = retired_copy(&config, "k", std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400));
+        assert!(leap.starts_with("# Retired 2000-02-29 00:00:00 UTC"), "{leap}");
+        assert_eq!(Config::parse(text.split_once('\n').unwrap().1).unwrap(), config);
+    }
 }
