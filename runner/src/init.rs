@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
+use groundup_contracts::context::check_new_cluster_name;
 use groundup_contracts::flows::NetworkPolicy;
 use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, UBUNTU_OWNER};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
@@ -191,8 +192,9 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         Some(steps) => steps.clone(),
         None => steps::pipeline().map(String::from).collect(),
     };
-    let context =
-        Context::new(Cluster { name: cluster_name(args), region: args.region.clone() }, target, params, pipeline);
+    let name = cluster_name(args);
+    check_new_cluster_name(&name)?;
+    let context = Context::new(Cluster { name, region: args.region.clone() }, target, params, pipeline);
     context.validate()?;
     Ok(context)
 }
@@ -588,7 +590,7 @@ mod tests {
         let current = built();
         let error = format!("{:#}", changed(&current, &["--workers", "300"]).unwrap_err());
         assert!(error.contains("params.workers") && error.contains("fewer nodes"), "{error}");
-        assert_eq!(changed(&current, &["--workers", "200"]).unwrap().params.workers.len(), 200);
+        assert_eq!(changed(&current, &["--workers", "8"]).unwrap().params.workers.len(), 8);
     }
 
     #[test]
@@ -624,6 +626,11 @@ mod tests {
         assert!(error(&["--pod-cidr-base", "172.31.0.0/16"]).contains("pod_cidr"));
         assert!(error(&["--instance-type", "huge"]).contains("params.instance_type"));
         assert!(error(&["--name", "my cluster"]).contains("cluster.name"));
+        for name in ["internal-k8s", "Internal-k8s"] {
+            let refused = error(&["--name", name]);
+            assert!(refused.contains("cluster.name") && refused.contains("begins with `internal-`"), "{refused}");
+        }
+        assert!(planned(&["--name", "k8s-internal-1"]).is_ok(), "only the beginning is AWS's rule");
         assert!(error(&["--masters", "4000000000"]).contains("do not fit in the subnet 172.31.0.0/24"));
         assert!(error(&["--workers", "300"]).contains("do not fit in the subnet"));
         assert!(error(&["--pipeline", "vpc,dhcp,vpc"]).contains("`vpc` is in the pipeline twice"));
