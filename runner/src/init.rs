@@ -7,7 +7,9 @@ use anyhow::{bail, Result};
 use clap::Args;
 use groundup_contracts::context::check_new_cluster_name;
 use groundup_contracts::flows::NetworkPolicy;
-use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, UBUNTU_OWNER};
+use groundup_contracts::params::{
+    parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, SshKeyType, UBUNTU_OWNER,
+};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::region::internal_domain;
 use groundup_contracts::{steps, Cluster, Context, Params, Target};
@@ -99,6 +101,9 @@ pub struct InitArgs {
     /// Key type of the CAs and certificates
     #[arg(long, default_value = "rsa2048", value_parser = key_algorithm())]
     pub pki_key: KeyAlgorithm,
+    /// Type of a new SSH key (ED25519, or RSA of 4096 bits); a cluster's existing key is kept
+    #[arg(long, default_value = "ed25519", value_parser = ssh_key_type())]
+    pub ssh_key: SshKeyType,
     /// The steps to run, in order (a plugin step `foo` is the executable `groundup-foo`)
     #[arg(long, value_name = "STEPS", value_delimiter = ',')]
     pub pipeline: Option<Vec<String>>,
@@ -116,6 +121,12 @@ fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm>
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
         .map(|name| KeyAlgorithm::from_name(&name).expect("one of the possible values"))
+}
+
+fn ssh_key_type() -> impl clap::builder::TypedValueParser<Value = SshKeyType> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(SshKeyType::NAMES)
+        .map(|name| SshKeyType::from_name(&name).expect("one of the possible values"))
 }
 
 pub fn run(args: &InitArgs) -> Result<()> {
@@ -177,6 +188,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         image,
         service_cidr: args.service_cidr,
         ssh_dir: defaults.ssh_dir,
+        ssh_key: args.ssh_key,
         kubeconfig_dir: defaults.kubeconfig_dir,
         nodes_dir: defaults.nodes_dir,
         pki: PkiParams {
@@ -303,6 +315,9 @@ pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Co
     }
     if given("allow_outside_dir") {
         params.pki.allow_outside_dir = true;
+    }
+    if given("ssh_key") {
+        params.ssh_key = args.ssh_key;
     }
     if given("pki_key") {
         params.pki.key = args.pki_key;
