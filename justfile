@@ -19,7 +19,7 @@ lint:
 # One step on the current state file, e.g. `just step vpc`
 step NAME:
     cargo build --quiet --workspace --bins
-    target/debug/groundup-{{NAME}} --context groundup.json
+    target/debug/groundup-{{NAME}} --state groundup.json
 
 status:
     cargo run --quiet -p groundup -- status

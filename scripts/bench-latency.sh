@@ -17,7 +17,7 @@ work=$(mktemp -d)
 emulator= proxy=
 stop() {
   [ -z "$proxy" ] || kill "$proxy" 2>/dev/null || true
-  [ -z "$emulator" ] || "$groundup" emulator stop --dir "$emulator" >/dev/null 2>&1 || true
+  [ -z "$emulator" ] || "$groundup" emulator stop --emulator-dir "$emulator" >/dev/null 2>&1 || true
   proxy= emulator=
 }
 trap 'stop; rm -rf "$work"' EXIT
@@ -25,7 +25,7 @@ trap 'stop; rm -rf "$work"' EXIT
 fresh() { # dir: a new emulator, warmed up, behind a new proxy; AWS_ENDPOINT is the proxy
   emulator="$1/emulator"
   local upstream
-  upstream=$("$groundup" emulator start --dir "$emulator" 2>/dev/null)
+  upstream=$("$groundup" emulator start --emulator-dir "$emulator" 2>/dev/null)
   AWS_ENDPOINT=$upstream aws ec2 describe-vpcs >/dev/null
   AWS_ENDPOINT=$upstream aws elbv2 describe-load-balancers >/dev/null
   "$root/target/debug/latency-proxy" --upstream "$upstream" --latency-ms "$latency_ms" \

@@ -14,8 +14,8 @@ rounds=${1:-5}
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
 groundup="$root/target/debug/groundup"
 work=$(mktemp -d)
-trap '"$groundup" emulator stop --dir "$work/emulator" >/dev/null 2>&1; rm -rf "$work"' EXIT
-endpoint=$("$groundup" emulator start --dir "$work/emulator" 2>/dev/null)
+trap '"$groundup" emulator stop --emulator-dir "$work/emulator" >/dev/null 2>&1; rm -rf "$work"' EXIT
+endpoint=$("$groundup" emulator start --emulator-dir "$work/emulator" 2>/dev/null)
 emulator_pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$work/emulator/emulator.json")
 # moto loads its backends on the first request; keep that out of the numbers.
 "$groundup" init --name warmup --endpoint "$endpoint" | "$root/target/debug/groundup-vpc" >/dev/null 2>&1

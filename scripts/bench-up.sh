@@ -22,8 +22,8 @@ fi
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
 groundup="$root/target/debug/groundup"
 work=$(mktemp -d)
-trap '"$groundup" emulator stop --dir "$work/emulator" >/dev/null 2>&1; rm -rf "$work"' EXIT
-endpoint=$("$groundup" emulator start --dir "$work/emulator" 2>/dev/null)
+trap '"$groundup" emulator stop --emulator-dir "$work/emulator" >/dev/null 2>&1; rm -rf "$work"' EXIT
+endpoint=$("$groundup" emulator start --emulator-dir "$work/emulator" 2>/dev/null)
 log="$work/emulator/emulator.log"
 calls() { grep -c '"POST ' "$log" || true; }
 

@@ -10,12 +10,12 @@ rounds=${1:-3}
 . "$root/scripts/bench-lib.sh"
 work=$(mktemp -d)
 emulator=
-stop() { [ -z "$emulator" ] || "$groundup" emulator stop --dir "$emulator" >/dev/null 2>&1 || true; emulator=; }
+stop() { [ -z "$emulator" ] || "$groundup" emulator stop --emulator-dir "$emulator" >/dev/null 2>&1 || true; emulator=; }
 trap 'stop; rm -rf "$work"' EXIT
 
 fresh() { # dir: a new emulator, warmed up (moto loads its backends on the first requests)
   emulator="$1/emulator"
-  AWS_ENDPOINT=$("$groundup" emulator start --dir "$emulator" 2>/dev/null)
+  AWS_ENDPOINT=$("$groundup" emulator start --emulator-dir "$emulator" 2>/dev/null)
   aws ec2 describe-vpcs >/dev/null && aws elbv2 describe-load-balancers >/dev/null
 }
 course() { course_all "$1" >/dev/null; }

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 cargo build --quiet --workspace --bins
 work=$(mktemp -d)
-trap 'target/debug/groundup emulator stop --dir "$work/emulator"; rm -rf "$work"' EXIT
-endpoint=$(target/debug/groundup emulator start --dir "$work/emulator")
+trap 'target/debug/groundup emulator stop --emulator-dir "$work/emulator"; rm -rf "$work"' EXIT
+endpoint=$(target/debug/groundup emulator start --emulator-dir "$work/emulator")
 (cd "$work" && "$root/target/debug/groundup" up --endpoint "$endpoint" --pki-key ecdsa-p256 >/dev/null 2>up.log) || { cat "$work/up.log" >&2; exit 1; }
 target/debug/groundup graph --state "$work/groundup.json" > runner/doc/cluster.dot
 if command -v dot >/dev/null; then

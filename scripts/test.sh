@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins
 dir=target/test-emulator
-GROUNDUP_TEST_ENDPOINT=$(target/debug/groundup emulator start --dir "$dir")
+GROUNDUP_TEST_ENDPOINT=$(target/debug/groundup emulator start --emulator-dir "$dir")
 export GROUNDUP_TEST_ENDPOINT
-trap 'target/debug/groundup emulator stop --dir "$dir"' EXIT
+trap 'target/debug/groundup emulator stop --emulator-dir "$dir"' EXIT
 cargo test --workspace "$@"

@@ -312,6 +312,21 @@ pub fn check_cluster_name(name: &str) -> Result<(), ContextError> {
     }
 }
 
+/// For a cluster about to be made, beyond [`check_cluster_name`]: AWS refuses a load balancer
+/// name that begins with `internal-` (the emulator does not), and the load balancer takes the
+/// cluster's name. An existing cluster is not checked again, so its state file still loads
+/// and `down` still reaches it.
+pub fn check_new_cluster_name(name: &str) -> Result<(), ContextError> {
+    check_cluster_name(name)?;
+    if name.to_ascii_lowercase().starts_with("internal-") {
+        return Err(ContextError::field(
+            "cluster.name",
+            format!("`{name}` begins with `internal-`, which AWS refuses in a load balancer's name (it names the load balancer); choose another --name"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_step_name(field: &str, step: &str) -> Result<(), ContextError> {
     let ok = !step.is_empty() && step.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {

@@ -25,7 +25,7 @@ impl ContextError {
 impl fmt::Display for ContextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ContextError::Empty => f.write_str("the context is empty: pipe the output of `groundup init` (or of the previous step) into this step, or pass --context FILE"),
+            ContextError::Empty => f.write_str("the context is empty: pipe the output of `groundup init` (or of the previous step) into this step, or pass --state FILE"),
             ContextError::Malformed(e) => write!(f, "the context is not valid JSON ({e}); it must be the output of `groundup init` or of a groundup step"),
             ContextError::Version { found, expected } => write!(f, "the context has version {found}, this build understands version {expected}; re-create it with this build's `groundup init`"),
             ContextError::Field { field, message } => write!(f, "context field `{field}`: {message}"),

@@ -43,6 +43,9 @@ pub struct Params {
     /// the step runtime's `files`); `ssh-<cluster>` when another cluster has `ssh`.
     #[serde(default = "default_ssh_dir")]
     pub ssh_dir: String,
+    /// The type of a new SSH key. A cluster's existing key is kept whatever its type.
+    #[serde(default)]
+    pub ssh_key: SshKeyType,
     /// Where the kubeconfigs go, relative to the cluster's directory; `kubeconfig-<cluster>`
     /// when another cluster has `kubeconfig`.
     #[serde(default = "default_kubeconfig_dir")]
@@ -50,6 +53,29 @@ pub struct Params {
     /// Where the node bundles go (`nodes-<cluster>` when another cluster has `nodes`).
     #[serde(default = "default_nodes_dir")]
     pub nodes_dir: String,
+}
+
+/// An SSH key type AWS imports and Ubuntu's images accept. ImportKeyPair takes RSA of 1024,
+/// 2048 or 4096 bits, or ED25519 (the EC2 User Guide); an ED25519 key is made at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SshKeyType {
+    #[default]
+    Ed25519,
+    Rsa4096,
+}
+
+impl SshKeyType {
+    /// The names the context and the command line use.
+    pub const NAMES: [&'static str; 2] = ["ed25519", "rsa4096"];
+
+    pub fn from_name(name: &str) -> Option<SshKeyType> {
+        match name {
+            "ed25519" => Some(SshKeyType::Ed25519),
+            "rsa4096" => Some(SshKeyType::Rsa4096),
+            _ => None,
+        }
+    }
 }
 
 fn default_ssh_dir() -> String {
@@ -259,6 +285,7 @@ impl Params {
             service_cidr: "10.32.0.0/24".parse().expect("literal CIDR"),
             pki: crate::pki::PkiParams::default(),
             ssh_dir: default_ssh_dir(),
+            ssh_key: SshKeyType::default(),
             kubeconfig_dir: default_kubeconfig_dir(),
             nodes_dir: default_nodes_dir(),
         }

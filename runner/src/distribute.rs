@@ -33,7 +33,7 @@ const CONCURRENCY: usize = 16;
 #[derive(Args, Debug)]
 pub struct DistributeArgs {
     /// The state file of the cluster (its nodes, their bundles and the SSH key)
-    #[arg(long, default_value = state::DEFAULT_STATE)]
+    #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
     pub state: PathBuf,
     /// The user to log in as; unless it is root, files are written through `sudo -n`
     #[arg(long, default_value = "ubuntu")]

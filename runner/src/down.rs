@@ -15,7 +15,7 @@ use crate::state;
 #[derive(Args, Debug)]
 pub struct DownArgs {
     /// The state file naming the cluster and its target
-    #[arg(long, default_value = state::DEFAULT_STATE)]
+    #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
     pub state: PathBuf,
     /// Delete; without it, `down` only lists what it would delete (JSON on stdout)
     #[arg(long)]

@@ -84,7 +84,7 @@ pub fn ensure_running(dir: &Path, port: Option<u16>) -> Result<String> {
         let recorded = parse_url(&r.endpoint).ok().and_then(|u| u.port);
         match port {
             Some(port) if recorded != Some(port) => bail!(
-                "an emulator from {} already runs at {}; stop it first (`groundup emulator stop --dir {}`) to start one on port {port}",
+                "an emulator from {} already runs at {}; stop it first (`groundup emulator stop --emulator-dir {}`) to start one on port {port}",
                 dir.display(),
                 r.endpoint,
                 dir.display()
@@ -128,7 +128,7 @@ pub fn not_answering(endpoint: &str, dir: &Path) -> anyhow::Error {
     anyhow!(
         "the emulator at {endpoint} that the state file records does not answer. If it is only busy, try again. \
          If it stopped, the cluster's resources went with it: start one on the same port with \
-         `groundup emulator start{port} --dir {}`, then `groundup up` builds them again",
+         `groundup emulator start{port} --emulator-dir {}`, then `groundup up` builds them again",
         dir.display()
     )
 }
@@ -168,7 +168,7 @@ fn live(dir: &Path) -> Result<Option<Running>> {
     }
     if let Process::Ours(pid) = identify(&record) {
         bail!(
-            "the emulator (pid {pid}) runs but does not answer at {}; wait and try again, or stop it with `groundup emulator stop --dir {}`",
+            "the emulator (pid {pid}) runs but does not answer at {}; wait and try again, or stop it with `groundup emulator stop --emulator-dir {}`",
             record.endpoint,
             dir.display()
         );

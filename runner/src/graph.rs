@@ -21,7 +21,7 @@ use crate::state;
 #[derive(Args, Debug)]
 pub struct GraphArgs {
     /// The state file to draw
-    #[arg(long, default_value = state::DEFAULT_STATE)]
+    #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
     pub state: PathBuf,
     /// What to print on stdout
     #[arg(long, value_enum, default_value = "dot")]

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
+use groundup_contracts::context::check_new_cluster_name;
 use groundup_contracts::flows::NetworkPolicy;
-use groundup_contracts::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, UBUNTU_OWNER};
+use groundup_contracts::params::{
+    parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, SshKeyType, UBUNTU_OWNER,
+};
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::region::internal_domain;
 use groundup_contracts::{steps, Cluster, Context, Params, Target};
@@ -98,6 +101,9 @@ pub struct InitArgs {
     /// Key type of the CAs and certificates
     #[arg(long, default_value = "rsa2048", value_parser = key_algorithm())]
     pub pki_key: KeyAlgorithm,
+    /// Type of a new SSH key (ED25519, or RSA of 4096 bits); a cluster's existing key is kept
+    #[arg(long, default_value = "ed25519", value_parser = ssh_key_type())]
+    pub ssh_key: SshKeyType,
     /// The steps to run, in order (a plugin step `foo` is the executable `groundup-foo`)
     #[arg(long, value_name = "STEPS", value_delimiter = ',')]
     pub pipeline: Option<Vec<String>>,
@@ -115,6 +121,12 @@ fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm>
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
         .map(|name| KeyAlgorithm::from_name(&name).expect("one of the possible values"))
+}
+
+fn ssh_key_type() -> impl clap::builder::TypedValueParser<Value = SshKeyType> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(SshKeyType::NAMES)
+        .map(|name| SshKeyType::from_name(&name).expect("one of the possible values"))
 }
 
 pub fn run(args: &InitArgs) -> Result<()> {
@@ -176,6 +188,7 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         image,
         service_cidr: args.service_cidr,
         ssh_dir: defaults.ssh_dir,
+        ssh_key: args.ssh_key,
         kubeconfig_dir: defaults.kubeconfig_dir,
         nodes_dir: defaults.nodes_dir,
         pki: PkiParams {
@@ -191,8 +204,9 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         Some(steps) => steps.clone(),
         None => steps::pipeline().map(String::from).collect(),
     };
-    let context =
-        Context::new(Cluster { name: cluster_name(args), region: args.region.clone() }, target, params, pipeline);
+    let name = cluster_name(args);
+    check_new_cluster_name(&name)?;
+    let context = Context::new(Cluster { name, region: args.region.clone() }, target, params, pipeline);
     context.validate()?;
     Ok(context)
 }
@@ -301,6 +315,9 @@ pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Co
     }
     if given("allow_outside_dir") {
         params.pki.allow_outside_dir = true;
+    }
+    if given("ssh_key") {
+        params.ssh_key = args.ssh_key;
     }
     if given("pki_key") {
         params.pki.key = args.pki_key;
@@ -588,7 +605,7 @@ mod tests {
         let current = built();
         let error = format!("{:#}", changed(&current, &["--workers", "300"]).unwrap_err());
         assert!(error.contains("params.workers") && error.contains("fewer nodes"), "{error}");
-        assert_eq!(changed(&current, &["--workers", "200"]).unwrap().params.workers.len(), 200);
+        assert_eq!(changed(&current, &["--workers", "8"]).unwrap().params.workers.len(), 8);
     }
 
     #[test]
@@ -624,6 +641,11 @@ mod tests {
         assert!(error(&["--pod-cidr-base", "172.31.0.0/16"]).contains("pod_cidr"));
         assert!(error(&["--instance-type", "huge"]).contains("params.instance_type"));
         assert!(error(&["--name", "my cluster"]).contains("cluster.name"));
+        for name in ["internal-k8s", "Internal-k8s"] {
+            let refused = error(&["--name", name]);
+            assert!(refused.contains("cluster.name") && refused.contains("begins with `internal-`"), "{refused}");
+        }
+        assert!(planned(&["--name", "k8s-internal-1"]).is_ok(), "only the beginning is AWS's rule");
         assert!(error(&["--masters", "4000000000"]).contains("do not fit in the subnet 172.31.0.0/24"));
         assert!(error(&["--workers", "300"]).contains("do not fit in the subnet"));
         assert!(error(&["--pipeline", "vpc,dhcp,vpc"]).contains("`vpc` is in the pipeline twice"));

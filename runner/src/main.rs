@@ -59,7 +59,7 @@ enum Command {
     /// stdout, or JSON with --json)
     Status {
         /// The state file
-        #[arg(long, default_value = state::DEFAULT_STATE)]
+        #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
         state: PathBuf,
         /// For scripts: each step's state and resource ids as JSON on stdout
         #[arg(long)]
@@ -84,7 +84,7 @@ enum Command {
         #[command(subcommand)]
         action: emulator::Action,
         /// Where the emulator keeps its virtualenv, log and pid
-        #[arg(long, default_value = emulator::DEFAULT_DIR, global = true)]
+        #[arg(long = "emulator-dir", visible_alias = "dir", value_name = "DIR", default_value = emulator::DEFAULT_DIR, global = true)]
         dir: PathBuf,
     },
 }

@@ -10,7 +10,7 @@ pub const DEFAULT_STATE: &str = "groundup.json";
 pub fn load(path: &Path) -> Result<Option<Context>> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => bail!(
-            "the state file {0} is empty (`groundup-<step> > {0}` empties it before the step reads it; use `groundup-<step> --context {0} --in-place`); restore it, or write a new one with `groundup init --name NAME ... > {0}`",
+            "the state file {0} is empty (`groundup-<step> > {0}` empties it before the step reads it; use `groundup-<step> --state {0} --in-place`); restore it, or write a new one with `groundup init --name NAME ... > {0}`",
             path.display()
         ),
         Ok(text) => Context::from_json(&text)
@@ -149,7 +149,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    /// The step harness's hint (`pass --context FILE`) named an option the runner lacks.
+    /// The step harness's hint (`pass --state FILE`) is for a step, not for the runner.
     #[test]
     fn an_empty_state_file_gets_the_runners_own_hint() {
         let dir = tempfile::tempdir().unwrap();
@@ -157,7 +157,7 @@ mod tests {
         std::fs::write(&state, "").unwrap();
         let error = format!("{:#}", load(&state).unwrap_err());
         assert!(error.contains("is empty") && error.contains("--in-place"), "{error}");
-        assert!(!error.contains("pass --context"), "{error}");
+        assert!(!error.contains("pass --state"), "{error}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::timings::{Timings, TimingsFormat};
 #[derive(Args, Debug)]
 pub struct UpArgs {
     /// The state file: the context after the last good step
-    #[arg(long, default_value = state::DEFAULT_STATE)]
+    #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
     pub state: PathBuf,
     /// Start at this step, even if it and the ones after it are done
     #[arg(long, value_name = "STEP", value_parser = crate::step::StepName)]

@@ -24,7 +24,10 @@ fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
 
     assert_success(&cluster.groundup(&["down", "--yes", "--purge"]), "down --yes --purge");
     assert!(nothing_left(&cluster), "left behind: {:?}", cluster.inventory());
-    assert!(!cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name)).exists(), "--purge left the key");
+    assert!(
+        !cluster.dir.path().join("ssh").join(format!("{}.id_ed25519", cluster.name)).exists(),
+        "--purge left the key"
+    );
     assert!(!cluster.dir.path().join("pki").exists(), "--purge left the PKI");
     assert!(!cluster.dir.path().join("kubeconfig").exists(), "--purge left the kubeconfigs");
     let state = cluster.state();

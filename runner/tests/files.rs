@@ -69,7 +69,7 @@ fn files_live_beside_the_state_file_and_purge_after_down_removes_them_with_the_s
     sacrificial(&home.join("pki/unrelated.pem"));
     std::fs::create_dir(home.join("sub")).unwrap();
     assert_success(&up_as(&cluster, &cluster.name, "sub/g.json", &[]), "up --state sub/g.json");
-    let key = home.join("sub/ssh").join(format!("{}.id_rsa", cluster.name));
+    let key = home.join("sub/ssh").join(format!("{}.id_ed25519", cluster.name));
     assert!(key.exists() && home.join("sub/pki/ca.pem").exists(), "the files are not beside the state file");
 
     assert_success(&cluster.groundup(&["down", "--yes", "--state", "sub/g.json"]), "down --yes");
@@ -100,7 +100,7 @@ fn a_second_cluster_in_the_directory_gets_its_own_files_and_never_touches_the_fi
         std::fs::read(home.join(format!("pki-{b_name}/ca.pem"))).unwrap(),
         std::fs::read(home.join("pki/ca.pem")).unwrap()
     );
-    assert!(home.join(format!("ssh-{b_name}/{b_name}.id_rsa")).exists());
+    assert!(home.join(format!("ssh-{b_name}/{b_name}.id_ed25519")).exists());
 
     // b's context pointed at a's directory: refused, a's files unchanged.
     let mut stolen = b.clone();
@@ -111,7 +111,7 @@ fn a_second_cluster_in_the_directory_gets_its_own_files_and_never_touches_the_fi
 
     assert_success(&a.groundup(&["down", "--state", "b.json", "--yes", "--purge"]), "b's down --purge");
     assert_eq!(std::fs::read(home.join("pki/ca-key.pem")).unwrap(), a_ca_key, "b's purge touched a's CA");
-    assert!(home.join(format!("ssh/{}.id_rsa", a.name)).exists(), "b's purge touched a's SSH key");
+    assert!(home.join(format!("ssh/{}.id_ed25519", a.name)).exists(), "b's purge touched a's SSH key");
     assert!(!home.join(format!("pki-{b_name}")).exists() && !home.join(format!("ssh-{b_name}")).exists());
     assert_success(&a.groundup(&["down", "--yes", "--purge"]), "a's down --purge");
     assert!(!home.join("pki").exists() && !home.join("ssh").exists());

@@ -196,3 +196,14 @@ fn the_resume_hint_after_up_from_is_true() {
     assert!(!stderr.contains("resume at `sg`"), "{stderr}");
     assert!(stderr.contains("`--state FILE`") && stderr.contains("without `--from sg`"), "{stderr}");
 }
+
+/// `--from sg` on a state file with no step done (written by `groundup init`) fails at `sg`;
+/// plain `up` would start at `vpc`, so the hint must not say it resumes at `sg`.
+#[test]
+fn the_resume_hint_after_up_from_on_an_unbuilt_state_is_true() {
+    let cluster = TestCluster::new("from-sg-state");
+    std::fs::write(cluster.state_path(), cluster.init(&[])).unwrap();
+    let stderr = assert_clean_failure(&cluster.up(&["--from", "sg"]), "up --from sg on an unbuilt state");
+    assert!(!stderr.contains("resume at `sg`"), "{stderr}");
+    assert!(stderr.contains("`groundup up --from sg`"), "{stderr}");
+}

@@ -92,3 +92,37 @@ fn without_a_state_file_status_and_up_from_name_state() {
     let finished = cluster.groundup(&["status", "--state", "ctx.json"]);
     assert!(!String::from_utf8_lossy(&finished.stdout).contains("pending"), "{finished:?}");
 }
+
+/// `up --state` but the steps' `--context`; `up --emulator-dir` but `emulator start --dir`.
+/// One name each on every command, the old one kept as an alias.
+#[test]
+fn the_state_file_and_the_emulator_directory_have_one_name_everywhere() {
+    let help = |program: &str, args: &[&str]| {
+        let output = std::process::Command::new(groundup_testkit::bin(program)).args(args).output().unwrap();
+        assert_success(&output, &format!("{program} {args:?}"));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    for (program, args) in [
+        ("groundup", &["up", "--help"][..]),
+        ("groundup", &["down", "--help"]),
+        ("groundup", &["status", "--help"]),
+        ("groundup", &["graph", "--help"]),
+        ("groundup", &["distribute", "--help"]),
+        ("groundup-vpc", &["--help"]),
+        ("groundup-certs", &["--help"]),
+    ] {
+        let text = help(program, args);
+        assert!(text.contains("--state <FILE>") && text.contains("--context"), "{program} {args:?}:\n{text}");
+    }
+    for args in [&["up", "--help"][..], &["init", "--help"], &["emulator", "start", "--help"]] {
+        assert!(help("groundup", args).contains("--emulator-dir <DIR>"), "{args:?}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ctx.json"), groundup_testkit::example("03-infra.json")).unwrap();
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(groundup_testkit::bin(program)).args(args).current_dir(dir.path()).output().unwrap()
+    };
+    assert_success(&run("groundup", &["status", "--context", "ctx.json"]), "status --context");
+    assert_success(&run("groundup-encryption", &["--state", "ctx.json", "--plan"]), "a step's --state");
+}

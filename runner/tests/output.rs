@@ -64,7 +64,7 @@ fn every_command_with_a_product_ends_quietly_when_its_reader_has_gone() {
     let contract = with_closed_stdout(Command::new(bin("groundup-vpc")).arg("--contract"));
     assert_ends_quietly(&contract, "groundup-vpc --contract");
     let step = with_closed_stdout(
-        Command::new(bin("groundup-encryption")).args(["--context", "groundup.json", "--plan"]).current_dir(dir.path()),
+        Command::new(bin("groundup-encryption")).args(["--state", "groundup.json", "--plan"]).current_dir(dir.path()),
     );
     let stderr = String::from_utf8_lossy(&step.stderr);
     assert_eq!(step.status.code(), Some(CLOSED_PIPE_EXIT), "{stderr}");

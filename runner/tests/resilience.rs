@@ -329,9 +329,10 @@ fn a_run_killed_while_the_head_start_makes_keys_converges() {
         made.iter().filter(|k| !half_made_ca(k)).map(|k| (k.clone(), std::fs::read(k).unwrap())).collect();
 
     // compute's head start (the SSH key) was killed too: its key is whole or absent.
-    let ssh_key = cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name));
-    if let Ok(pem) = std::fs::read(&ssh_key) {
-        assert!(openssl::rsa::Rsa::private_key_from_pem(&pem).is_ok(), "the SSH key is not whole");
+    let ssh_key = cluster.dir.path().join("ssh").join(format!("{}.id_ed25519", cluster.name));
+    if ssh_key.exists() {
+        let read = std::process::Command::new("ssh-keygen").arg("-y").arg("-f").arg(&ssh_key).output().unwrap();
+        assert!(read.status.success(), "the SSH key is not whole: {}", String::from_utf8_lossy(&read.stderr));
     }
 
     assert_success(&cluster.up(&[]), "up after the head start was killed");

@@ -225,7 +225,8 @@ fn a_key_pair_whose_fingerprint_does_not_match_is_an_error() {
     std::fs::remove_file(&path).unwrap();
     let ssh = groundup_runtime::files::ClusterDir::open(path.parent().unwrap(), &cluster.name).unwrap();
     let file = path.file_name().unwrap().to_str().unwrap();
-    groundup_cluster::keys::write_private(&ssh, file, openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let another = groundup_cluster::keys::SshKey::generate(groundup_contracts::params::SshKeyType::Ed25519).unwrap();
+    groundup_cluster::keys::write_private(&ssh, file, another).unwrap();
     let stderr = assert_clean_failure(&cluster.up(&["--only", "compute"]), "compute with another key");
     assert!(stderr.contains("fingerprint"), "{stderr}");
     assert_eq!(cluster.inventory().count(Kind::KeyPair), 1);
@@ -239,7 +240,7 @@ fn the_ssh_key_made_ahead_is_the_one_compute_imports() {
     let cluster = TestCluster::new("sshahead");
     let offline = cluster.init(&[]).replace(endpoint(), "http://127.0.0.1:9");
     assert_success(&cluster.run_step("compute", &["--prepare"], &offline), "compute --prepare without an emulator");
-    let key = cluster.dir.path().join("ssh").join(format!("{}.id_rsa", cluster.name));
+    let key = cluster.dir.path().join("ssh").join(format!("{}.id_ed25519", cluster.name));
     let made = std::fs::read(&key).unwrap();
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o400);
     assert_success(&cluster.run_step("compute", &["--prepare"], &offline), "a second head start");
@@ -249,7 +250,7 @@ fn the_ssh_key_made_ahead_is_the_one_compute_imports() {
     assert_success(&cluster.up(&[]), "up");
     assert_eq!(std::fs::read(&key).unwrap(), made, "up replaced the key made ahead");
     let imported = cluster.state().compute.unwrap().key_pair.fingerprint;
-    assert_eq!(imported, groundup_cluster::keys::fingerprint(&groundup_cluster::keys::read_private(&key).unwrap()));
+    assert_eq!(imported, groundup_cluster::keys::read_private(&key).unwrap().fingerprint());
 
     std::fs::remove_file(&key).unwrap();
     let recorded = std::fs::read_to_string(cluster.state_path()).unwrap();
@@ -346,7 +347,7 @@ fn bad_node_plans_are_rejected_before_any_aws_call() {
                 d["params"]["masters"] = serde_json::json!([{"private_ip": "172.31.0.14"}]);
                 d["params"]["workers"] = workers.into();
             }),
-            "params.masters",
+            "params.workers",
         ),
         (
             "an unknown image id",

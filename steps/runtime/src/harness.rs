@@ -1,4 +1,4 @@
-//! The discipline every step follows: read the context (stdin or `--context FILE`), run,
+//! The discipline every step follows: read the context (stdin or `--state FILE`), run,
 //! write the context on stdout in one piece (or back to the file with `--in-place`), or write nothing on stdout and one error line
 //! on stderr with a non-zero exit code.
 
@@ -38,10 +38,11 @@ pub const CONTRACT_VERSION: u32 = 1;
 
 #[derive(Parser)]
 struct StepCli<A: Args> {
-    /// Read the context from FILE instead of stdin (for example the runner's groundup.json).
-    #[arg(long, value_name = "FILE", global = true)]
+    /// Read the context from FILE instead of stdin (for example the runner's groundup.json);
+    /// `--state`, as on `groundup up`
+    #[arg(long = "state", visible_alias = "context", value_name = "FILE", global = true)]
     context: Option<PathBuf>,
-    /// With --context FILE: replace FILE with the result (atomically) instead of writing it on
+    /// With --state FILE: replace FILE with the result (atomically) instead of writing it on
     /// stdout; `> FILE` would empty the file before the step reads it
     #[arg(long, requires = "context", conflicts_with = "plan")]
     in_place: bool,

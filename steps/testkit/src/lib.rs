@@ -32,7 +32,8 @@ pub fn endpoint() -> &'static str {
             return endpoint;
         }
         let dir = bin_dir().join("test-emulator");
-        let output = Command::new(bin("groundup")).args(["emulator", "start", "--dir"]).arg(&dir).output().unwrap();
+        let output =
+            Command::new(bin("groundup")).args(["emulator", "start", "--emulator-dir"]).arg(&dir).output().unwrap();
         assert!(output.status.success(), "cannot start the emulator: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     })

@@ -1,25 +1,36 @@
 //! The SSH key: made locally once (0400 in a 0700 directory), imported as the cluster's key
 //! pair, and checked by fingerprint against the one AWS holds.
 
+use groundup_cluster::keys::SshKey;
+use groundup_contracts::params::SshKeyType;
+use std::path::Path;
+
 use super::*;
 
-/// The private key lives only in `<ssh_dir>/<cluster>.id_rsa` (`ssh/` unless another cluster
-/// has it); AWS gets the public half. The key is written before it is imported, so a crash in
-/// between leaves a key to import, not a lost one.
+/// The private key lives only in `<ssh_dir>/<cluster>.id_ed25519` (or `.id_rsa`; `ssh/`
+/// unless another cluster has it); AWS gets the public half. The key is written before it
+/// is imported, so a crash in between leaves a key to import, not a lost one.
 pub(super) async fn ensure_key_pair(
     aws: &Aws,
     ssh_dir: &str,
+    wanted: SshKeyType,
     name: &str,
     recorded: Option<&str>,
 ) -> Result<KeyPair, CloudError> {
-    let file = key_file(name);
+    let (file, kind) = key_file(Path::new(ssh_dir), name, wanted);
+    if kind != wanted {
+        tracing::info!(
+            "compute: the cluster's SSH key {} is kept; params.ssh_key ({wanted:?}) is the type of a new key only (`groundup down --yes --purge` then `groundup up` makes one)",
+            Path::new(ssh_dir).join(&file).display()
+        );
+    }
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
     let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Conflict)?;
     let logical = Kind::KeyPair.logical().expect("the kinds table names the cluster's one key pair");
     let remote = KeyPairInfo::find_tagged(aws, logical).await?;
-    let key = local_key(dir.as_ref(), &file, &path, remote.first())?;
-    let fingerprint = key.as_ref().map(keys::fingerprint).unwrap_or_default();
+    let key = local_key(dir.as_ref(), &file, kind, &path, remote.first())?;
+    let fingerprint = key.as_ref().map(SshKey::fingerprint).unwrap_or_default();
     let wanted = WantedKeyPair { name, key: key.as_ref(), fingerprint: &fingerprint, path: &path, remote };
     converge(aws, &wanted, recorded).await?;
     Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
@@ -33,22 +44,31 @@ pub(super) fn prepare_key(context: Context) -> Result<Context, StepError> {
     if context.compute.is_none() {
         let name = &context.cluster.name;
         let dir = ClusterDir::open(&context.params.ssh_dir, name).map_err(StepError::new)?;
-        let file = key_file(name);
+        let (file, kind) = key_file(dir.path(), name, context.params.ssh_key);
         if !dir.path().join(&file).exists() {
-            make_key(&dir, &file).map_err(StepError::new)?;
+            make_key(&dir, &file, kind).map_err(StepError::new)?;
         }
     }
     Ok(context)
 }
 
-/// The cluster's private key's file name in its SSH directory.
-fn key_file(cluster: &str) -> String {
-    format!("{cluster}.id_rsa")
+/// The cluster's private key's file name in its SSH directory, and its type: the key that
+/// exists, of either type (a key is never replaced), or else a new one of the type `wanted`.
+fn key_file(ssh_dir: &Path, cluster: &str, wanted: SshKeyType) -> (String, SshKeyType) {
+    let other = match wanted {
+        SshKeyType::Ed25519 => SshKeyType::Rsa4096,
+        SshKeyType::Rsa4096 => SshKeyType::Ed25519,
+    };
+    [wanted, other]
+        .into_iter()
+        .map(|kind| (keys::file_name(cluster, kind), kind))
+        .find(|(file, _)| ssh_dir.join(file).exists())
+        .unwrap_or_else(|| (keys::file_name(cluster, wanted), wanted))
 }
 
 /// A new key, written once: if another run wrote one first, that one is returned.
-fn make_key(dir: &ClusterDir, file: &str) -> Result<Rsa<Private>, String> {
-    keys::write_private(dir, file, keys::generate()?)
+fn make_key(dir: &ClusterDir, file: &str, kind: SshKeyType) -> Result<SshKey, String> {
+    keys::write_private(dir, file, SshKey::generate(kind)?)
 }
 
 /// The key pair AWS holds: the public half of the local key, found by the tags every other
@@ -56,7 +76,7 @@ fn make_key(dir: &ClusterDir, file: &str) -> Result<Rsa<Private>, String> {
 struct WantedKeyPair<'a> {
     name: &'a str,
     /// `None` in a plan that would make the key.
-    key: Option<&'a Rsa<Private>>,
+    key: Option<&'a SshKey>,
     fingerprint: &'a str,
     path: &'a std::path::Path,
     /// Found before the local key is trusted.
@@ -103,9 +123,10 @@ impl Resource for WantedKeyPair<'_> {
 fn local_key(
     dir: Option<&ClusterDir>,
     file: &str,
-    path: &std::path::Path,
+    kind: SshKeyType,
+    path: &Path,
     remote: Option<&KeyPairInfo>,
-) -> Result<Option<Rsa<Private>>, CloudError> {
+) -> Result<Option<SshKey>, CloudError> {
     match (path.exists(), remote, dir) {
         (true, _, _) => keys::read_private(path).map(Some).map_err(CloudError::Conflict),
         (false, Some(found), _) => Err(CloudError::Conflict(format!(
@@ -115,7 +136,7 @@ fn local_key(
         ))),
         (false, None, None) => Ok(None),
         (false, None, Some(dir)) => {
-            let key = make_key(dir, file).map_err(CloudError::Conflict)?;
+            let key = make_key(dir, file, kind).map_err(CloudError::Conflict)?;
             tracing::info!("compute: wrote a new SSH key to {}", path.display());
             Ok(Some(key))
         }
@@ -126,7 +147,7 @@ async fn import_key_pair(
     aws: &Aws,
     logical: &str,
     name: &str,
-    key: Option<&Rsa<Private>>,
+    key: Option<&SshKey>,
     fingerprint: &str,
     attempt: Attempt,
 ) -> Result<KeyPairInfo, CloudError> {
@@ -142,7 +163,7 @@ async fn import_key_pair(
         .import_key_pair()
         .dry_run(attempt.dry_run)
         .key_name(name)
-        .public_key_material(aws_smithy_types::Blob::new(keys::openssh_public(key)))
+        .public_key_material(aws_smithy_types::Blob::new(key.openssh_public()))
         .tag_specifications(spec)
         .send()
         .await

@@ -34,8 +34,6 @@ use groundup_contracts::{Context, Section};
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{enter_head_start, run_step, StepInfo};
 use groundup_runtime::StepError;
-use openssl::pkey::Private;
-use openssl::rsa::Rsa;
 
 use image::resolve_image;
 use instances::ensure_instances;
@@ -92,7 +90,8 @@ async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Resu
     };
     let recorded = context.compute.as_ref().map(|c| c.key_pair.name.as_str());
     let machines = async {
-        let key_pair = ensure_key_pair(&aws, &context.params.ssh_dir, &plan.key_name, recorded).await?;
+        let key_pair =
+            ensure_key_pair(&aws, &context.params.ssh_dir, context.params.ssh_key, &plan.key_name, recorded).await?;
         Ok((key_pair, ensure_instances(&aws, &context, &plan).await?))
     };
     let ((key_pair, nodes), ()) = futures_util::future::try_join(machines, balancer_active).await?;
