@@ -95,7 +95,7 @@ pub const STEPS: &[Step] = {
         Step { section: Routes, needs: &[Vpc, Subnet, Igw], makes: Cloud, head_start: false },
         Step { section: Sg, needs: &[Vpc], makes: Cloud, head_start: false },
         Step { section: Nlb, needs: &[Vpc, Subnet], makes: Cloud, head_start: false },
-        Step { section: Compute, needs: &[Subnet, Sg], makes: Cloud, head_start: true },
+        Step { section: Compute, needs: &[Subnet, Routes, Sg], makes: Cloud, head_start: true },
         Step { section: Ca, needs: &[], makes: Local, head_start: true },
         Step { section: Certs, needs: &[Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
         Step { section: Kubeconfig, needs: &[Certs, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },

@@ -1,10 +1,11 @@
 //! The cluster steps, `nlb` and `compute` (in `src/bin/`), and what they plan before they call
-//! AWS: node addresses and names, load balancer reservations, the SSH key's files. The
+//! AWS: node addresses and names, load balancer reservations, the SSH key's files, the pod routes. The
 //! planning is pure, so it is unit-tested; every AWS call goes through `groundup-cloud`.
 //! Nothing here depends on the PKI crate or the runner.
 
 pub mod balancer;
 pub mod keys;
+pub mod pod_routes;
 
 use std::net::Ipv4Addr;
 

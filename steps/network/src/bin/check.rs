@@ -109,8 +109,7 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
             Some(Instance {
                 id: i.instance_id()?.to_string(),
                 private_ip: i.private_ip_address()?.parse().ok()?,
-                // The instance's own list: the emulator appends to the interface's on a change.
-                groups: i.security_groups().iter().filter_map(|g| g.group_id().map(String::from)).collect(),
+                groups: groups_of(i),
                 source_dest_check: i.source_dest_check().unwrap_or(true),
                 network_interface: i
                     .network_interfaces()
@@ -166,6 +165,18 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
             .collect()
     });
     Ok(Described { vpc_cidr: context.vpc.as_ref().map(|v| v.cidr), groups, instances, routes, acl })
+}
+
+/// An instance's groups: its own list (the emulator appends to the interface's on a change),
+/// or its primary interface's where the emulator leaves its own empty (launched with an
+/// interface spec). On AWS the two are one.
+fn groups_of(instance: &aws_sdk_ec2::types::Instance) -> Vec<String> {
+    let own: Vec<String> = instance.security_groups().iter().filter_map(|g| g.group_id().map(String::from)).collect();
+    if !own.is_empty() {
+        return own;
+    }
+    let primary = instance.network_interfaces().first();
+    primary.map_or_else(Vec::new, |n| n.groups().iter().filter_map(|g| g.group_id().map(String::from)).collect())
 }
 
 fn group(g: &aws_sdk_ec2::types::SecurityGroup) -> Group {

@@ -1,11 +1,12 @@
 //! Course section "Create The Compute Resources": the image, the SSH key pair, and the
 //! masters and workers, each with its fixed private IP, a public IP, the course's user data
-//! and source/dest check off. The image (`image.rs`), the key pair (`key.rs`) and the
+//! and source/dest check off, and each worker's pod range routed to it. The image (`image.rs`), the key pair (`key.rs`) and the
 //! instances (`instances.rs`) each have their module; this file puts them together.
 
 mod image;
 mod instances;
 mod key;
+mod pod_routes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ use groundup_runtime::StepError;
 use image::resolve_image;
 use instances::ensure_instances;
 use key::{ensure_key_pair, prepare_key};
+use pod_routes::converge_pod_routes;
 
 const FINGERPRINT_TAG: &str = "groundup:fingerprint";
 /// Launches in flight at once: fast for 55 nodes, gentle on API rate limits.
@@ -95,6 +97,7 @@ async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Resu
         Ok((key_pair, ensure_instances(&aws, &context, &plan).await?))
     };
     let ((key_pair, nodes), ()) = futures_util::future::try_join(machines, balancer_active).await?;
+    converge_pod_routes(&aws, &need(&context.routes, Section::Routes)?.route_table_id, &nodes).await?;
     context.compute = Some(ComputeSection { image_id: plan.image_id, key_pair, nodes });
     Ok(context)
 }
