@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -44,6 +45,9 @@ pub struct DistributeArgs {
     /// For scripts: per node, the files copied, the number unchanged and any error, as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Allow real AWS, to confirm where the nodes are (as GROUNDUP_ALLOW_AWS=1 does)
+    #[arg(long)]
+    pub aws: bool,
 }
 
 /// What a node should end up with: its files' bytes and modes, and the directories to create
@@ -81,6 +85,7 @@ struct Ssh {
 }
 
 pub fn run(args: &DistributeArgs) -> Result<()> {
+    check_owned(&args.state)?;
     let context = state::load_existing(&args.state, None)?;
     names::plain(&args.user).map_err(|e| anyhow!("--user: {e}"))?;
     let redirect = Redirect::from_env(&context, &args.state)?;
@@ -96,6 +101,8 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
     compute.check_names(&context.cluster.name)?;
     compute.check_key_path(&context.params.ssh_dir)?;
     bundles.check_paths(&context.params.nodes_dir)?;
+    // The cloud confirms each node's instance and public IP before any secret leaves.
+    crate::step::run_step("compute", &["--confirm"], &context, &args.state, false, None)?;
     let key = home.join(&compute.key_pair.private_key_path);
     std::fs::File::open(&key).with_context(|| format!("cannot read the cluster's SSH key {}", key.display()))?;
     let ssh = Ssh {
@@ -148,6 +155,23 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
             failed.len(),
             outcomes.len(),
             failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The state file says where the secrets go: like the PKI directory, it must be the user's
+/// alone (owned by them, a plain file, writable by no one else).
+fn check_owned(state: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(state).with_context(|| format!("cannot read {}", state.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        bail!(
+            "the state file {} is not yours alone (owner {}, mode {:o}; it must be a file of user {me} that group and others cannot write): whoever can write it chooses where the cluster's secrets go, so nothing was sent; check it, then `chmod 600` it",
+            state.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
         );
     }
     Ok(())

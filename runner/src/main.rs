@@ -42,6 +42,7 @@ impl Cli {
         match &self.command {
             Command::Up(args) => args.init.aws,
             Command::Down(args) => args.aws,
+            Command::Distribute(args) => args.aws,
             _ => false,
         }
     }

@@ -31,7 +31,50 @@ impl Offline {
         let mut line = String::new();
         BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ready", "the network namespace could not be set up (the test needs root)");
-        Offline { holder }
+        let offline = Offline { holder };
+        offline.bridge_emulator();
+        offline
+    }
+
+    /// Makes the test emulator (on the test's own loopback) answer inside the namespace at the
+    /// same address, for `distribute`'s DescribeInstances: a thread that entered the namespace
+    /// listens there, and each connection is relayed through a socket made in the test's own
+    /// namespace to the emulator. Nothing else is reachable from inside.
+    fn bridge_emulator(&self) {
+        use std::net::{SocketAddr, TcpListener, TcpStream};
+        use std::os::fd::AsRawFd;
+        let endpoint = groundup_testkit::endpoint();
+        let address: SocketAddr = endpoint.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+        assert!(address.ip().is_loopback(), "{endpoint}");
+        let namespace = std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id())).unwrap();
+        let (connections, accepted) = std::sync::mpsc::channel::<TcpStream>();
+        // In the test's namespace: every upstream connection is made here.
+        std::thread::spawn(move || {
+            for inside in accepted {
+                let upstream = TcpStream::connect(address).unwrap();
+                for (mut from, mut to) in
+                    [(inside.try_clone().unwrap(), upstream.try_clone().unwrap()), (upstream, inside)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        let (ready, listening) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: moves only this thread into the namespace, by a descriptor held open.
+            assert_eq!(unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            let listener = TcpListener::bind(address).unwrap();
+            ready.send(()).unwrap();
+            for inside in listener.incoming().map_while(Result::ok) {
+                if connections.send(inside).is_err() {
+                    break;
+                }
+            }
+        });
+        listening.recv().unwrap();
     }
 
     /// `program` inside the namespace.
@@ -316,4 +359,49 @@ fn a_bundle_dir_or_ssh_key_outside_the_clusters_own_is_refused_naming_the_field(
         assert!(stderr.contains(field), "{field}: {stderr}");
         assert_eq!(std::fs::read_dir(remote.path()).unwrap().count(), 0, "{field}: something was sent");
     }
+}
+
+#[test]
+fn distribute_sends_nothing_unless_the_state_file_is_yours_alone_and_the_cloud_confirms_each_node() {
+    let cluster = TestCluster::new("distconfirm");
+    assert_success(&cluster.up(&["--masters", "1", "--workers", "1", "--pki-key", "ecdsa-p256"]), "up");
+    let offline = Offline::new();
+    let remote = tempfile::tempdir().unwrap();
+    let state = cluster.state_path();
+    let nothing_sent = |what: &str| assert_eq!(std::fs::read_dir(remote.path()).unwrap().count(), 0, "{what}");
+
+    for mode in [0o664, 0o646] {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(mode)).unwrap();
+        let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "a writable state file");
+        assert!(stderr.contains("not yours alone") && stderr.contains(&format!("mode {mode:o}")), "{stderr}");
+        nothing_sent("a writable state file");
+    }
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&state, Some(4321), None).unwrap();
+    let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "another user's state file");
+    assert!(stderr.contains("owner 4321"), "{stderr}");
+    nothing_sent("another user's state file");
+    std::os::unix::fs::chown(&state, Some(0), None).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    std::os::unix::fs::chown(&state, Some(unsafe { libc::geteuid() }), None).unwrap();
+
+    // A public IP the cloud does not give that instance, as after a hand edit or a stop and start.
+    let worker = cluster.edit_state(|context| {
+        let worker = context.compute.as_mut().unwrap().nodes.iter_mut().find(|n| n.name.contains("worker")).unwrap();
+        worker.public_ip = Some("203.0.113.9".parse().unwrap());
+        (worker.hostname.clone(), worker.instance_id.clone())
+    });
+    let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "a public IP that moved");
+    assert!(stderr.contains(&format!("{}: instance {} has the public IP", worker.0, worker.1)), "{stderr}");
+    assert!(stderr.contains("the state file says 203.0.113.9"), "{stderr}");
+    nothing_sent("a public IP that moved");
+
+    // Another instance id: not this cluster's node.
+    cluster.edit_state(|context| {
+        let node = &mut context.compute.as_mut().unwrap().nodes[0];
+        node.instance_id = "i-0123456789abcdef0".into();
+    });
+    let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "an unknown instance");
+    assert!(stderr.contains("no instance i-0123456789abcdef0 of this cluster"), "{stderr}");
+    nothing_sent("an unknown instance");
 }

@@ -65,14 +65,69 @@ struct ComputeArgs {
     /// network is built. The key depends only on the cluster's name
     #[arg(long, conflicts_with = "wait")]
     prepare: bool,
+    /// Only confirm, with one DescribeInstances, that each node's instance is this cluster's,
+    /// running, at the public IP the context records; change nothing, refuse a mismatch.
+    /// `groundup distribute` runs it before it sends any file
+    #[arg(long, conflicts_with_all = ["wait", "prepare"])]
+    confirm: bool,
 }
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "compute", about: "Create (or find) the SSH key pair and the masters and workers" };
-    run_step(info, |context, args: ComputeArgs| match args.prepare {
-        true => prepare_key(context),
-        false => with_aws("compute", context, |context, aws| compute(context, args, aws)),
+    run_step(info, |context, args: ComputeArgs| match (args.prepare, args.confirm) {
+        (true, _) => prepare_key(context),
+        (_, true) => with_aws("compute", context, confirm),
+        _ => with_aws("compute", context, |context, aws| compute(context, args, aws)),
     })
+}
+
+/// Where the cloud says the nodes are must be where the context says: each node's instance,
+/// found among the cluster's by one DescribeInstances, running at the recorded public IP.
+/// A state file that names another address, or an address that changed hands after a stop
+/// and start, is refused before anything is sent there.
+async fn confirm(context: Context, aws: Arc<Aws>) -> Result<Context, CloudError> {
+    let compute = need(&context.compute, Section::Compute)?;
+    let cluster =
+        Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity.cluster).build();
+    let ids = Filter::builder()
+        .name("instance-id")
+        .set_values(Some(compute.nodes.iter().map(|n| n.instance_id.clone()).collect()))
+        .build();
+    let out = aws.ec2.describe_instances().filters(cluster).filters(ids).send().await.api("DescribeInstances")?;
+    let found: HashMap<&str, &Instance> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(|id| (id, i)))
+        .collect();
+    let mismatches: Vec<String> = compute
+        .nodes
+        .iter()
+        .filter_map(|node| {
+            let (host, id) = (&node.hostname, &node.instance_id);
+            let Some(instance) = found.get(id.as_str()) else {
+                return Some(format!("{host}: no instance {id} of this cluster"));
+            };
+            let state = instance.state().and_then(|s| s.name()).map_or("unknown", |n| n.as_str());
+            let cloud_ip = instance.public_ip_address().unwrap_or("none");
+            let recorded_ip = node.public_ip.map_or("none".to_string(), |ip| ip.to_string());
+            match (state, cloud_ip == recorded_ip) {
+                ("running", true) => None,
+                ("running", false) => Some(format!(
+                    "{host}: instance {id} has the public IP {cloud_ip}, the state file says {recorded_ip}"
+                )),
+                (state, _) => Some(format!("{host}: instance {id} is {state}, not running")),
+            }
+        })
+        .collect();
+    if !mismatches.is_empty() {
+        return Err(CloudError::Conflict(format!(
+            "the cloud does not confirm where the nodes are, so nothing was sent: {}; start the instances or run `groundup up` to record them again",
+            mismatches.join("; ")
+        )));
+    }
+    tracing::info!("the cloud confirms the instance and public IP of {} node(s)", compute.nodes.len());
+    Ok(context)
 }
 
 async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Result<Context, CloudError> {
