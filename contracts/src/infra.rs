@@ -102,6 +102,11 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub pod_cidr: Option<Ipv4Net>,
+    /// The SSH host key fingerprints (`SHA256:...`) the instance's console showed at its first
+    /// boot: filled in only by `groundup-compute --confirm` for `groundup distribute`, which pins
+    /// the first contact to them; never stored in the state file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_keys: Vec<String>,
 }
 
 impl ComputeSection {

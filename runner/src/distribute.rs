@@ -102,7 +102,12 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
     compute.check_key_path(&context.params.ssh_dir)?;
     bundles.check_paths(&context.params.nodes_dir)?;
     // The cloud confirms each node's instance and public IP before any secret leaves.
-    crate::step::run_step("compute", &["--confirm"], &context, &args.state, false, None)?;
+    // It also reads each node's host key fingerprints from its console, to pin the first contact.
+    let confirmed = crate::step::run_step("compute", &["--confirm"], &context, &args.state, false, None)?;
+    let console_keys = |node: &Node| -> Vec<String> {
+        let nodes = confirmed.compute.as_ref().map(|c| c.nodes.as_slice()).unwrap_or_default();
+        nodes.iter().find(|n| n.instance_id == node.instance_id).map(|n| n.host_keys.clone()).unwrap_or_default()
+    };
     let key = home.join(&compute.key_pair.private_key_path);
     std::fs::File::open(&key).with_context(|| format!("cannot read the cluster's SSH key {}", key.display()))?;
     let ssh = Ssh {
@@ -125,7 +130,8 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
                 .map(|b| home.join(&b.dir))
                 .ok_or_else(|| anyhow!("it has no bundle; run `groundup up` to lay it out"))?;
             let delivery = delivery(&context, node, &dir, &redirect.root(node))?;
-            ssh.deliver(node, address, &delivery, &mut outcome)
+            let known = ssh.pin(node, address, &console_keys(node))?;
+            ssh.deliver(node, address, known, &delivery, &mut outcome)
         })();
         outcome.error = result.err().map(|e| format!("{e:#}"));
         outcome
@@ -204,9 +210,16 @@ fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str) -> Re
 impl Ssh {
     /// One SSH session: the script (data on its stdin, never on a command line) writes what
     /// differs and reports each file as `copied PATH` or `unchanged PATH`.
-    fn deliver(&self, node: &Node, address: SocketAddr, delivery: &Delivery, outcome: &mut Outcome) -> Result<()> {
-        names::plain(&node.instance_id).map_err(|e| anyhow!("its instance id: {e}"))?;
-        let output = duct::cmd("ssh", self.command_line(node, address))
+    /// `known`: its host key is recorded, so the first contact is over and no new key is taken.
+    fn deliver(
+        &self,
+        node: &Node,
+        address: SocketAddr,
+        known: bool,
+        delivery: &Delivery,
+        outcome: &mut Outcome,
+    ) -> Result<()> {
+        let output = duct::cmd("ssh", self.command_line(node, address, known))
             .stdin_bytes(script(delivery))
             .stdout_capture()
             .stderr_capture()
@@ -229,10 +242,63 @@ impl Ssh {
         Ok(())
     }
 
+    /// Pins the first contact to the fingerprints the node's console showed (`console`): of the
+    /// keys it offers (`ssh-keyscan`), those the console lists are recorded for its instance,
+    /// and none listed is an error. A node already recorded is left to ssh's own check; one
+    /// whose console shows none is left to accept-new, which is said. Whether its key is now
+    /// recorded.
+    fn pin(&self, node: &Node, address: SocketAddr, console: &[String]) -> Result<bool> {
+        names::plain(&node.instance_id).map_err(|e| anyhow!("its instance id: {e}"))?;
+        let recorded = std::fs::read_to_string(&self.known_hosts)
+            .with_context(|| format!("cannot read {}", self.known_hosts.display()))?
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(node.instance_id.as_str()));
+        if recorded {
+            return Ok(true);
+        }
+        if console.is_empty() {
+            eprintln!(
+                "groundup: distribute: {}: its console shows no host key fingerprints, so its key is accepted at first contact (accept-new) and recorded",
+                node.hostname
+            );
+            return Ok(false);
+        }
+        let timeout = self.connect_timeout.to_string();
+        let port = address.port().to_string();
+        let scan = duct::cmd("ssh-keyscan", ["-T", &timeout, "-p", &port, "--", &address.ip().to_string()])
+            .stdout_capture()
+            .stderr_null()
+            .unchecked()
+            .run()
+            .map_err(|e| anyhow!("cannot run ssh-keyscan: {e}"))?;
+        let pinned: String = String::from_utf8_lossy(&scan.stdout)
+            .lines()
+            .filter_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, kind, blob] => Some((kind.to_string(), blob.to_string())),
+                _ => None,
+            })
+            .filter(|(_, blob)| fingerprint(blob).is_some_and(|f| console.contains(&f)))
+            .map(|(kind, blob)| format!("{} {kind} {blob}\n", node.instance_id))
+            .collect();
+        if pinned.is_empty() {
+            bail!(
+                "none of the host keys it offers is one its console showed at boot ({}): someone may be intercepting the connection; nothing was sent",
+                console.join(", ")
+            );
+        }
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.known_hosts)
+            .and_then(|mut file| file.write_all(pinned.as_bytes()))
+            .with_context(|| format!("cannot record its host key in {}", self.known_hosts.display()))?;
+        Ok(true)
+    }
+
     /// ssh's arguments: no user or system configuration (nothing but these options decides
     /// where it connects), the cluster's key only, no prompts, and the remote shell, through
     /// `sudo -n` unless the user is root (the files are root's).
-    fn command_line(&self, node: &Node, address: SocketAddr) -> Vec<String> {
+    fn command_line(&self, node: &Node, address: SocketAddr, known: bool) -> Vec<String> {
         let option = |name: &str, value: &str| ["-o".to_string(), format!("{name}={value}")];
         let mut args = vec!["-F".into(), "none".into(), "-T".into(), "-i".into(), self.key.display().to_string()];
         args.extend(["-p".into(), address.port().to_string(), "-l".into(), self.user.clone()]);
@@ -242,7 +308,7 @@ impl Ssh {
             ("ConnectTimeout", &self.connect_timeout.to_string()),
             ("ServerAliveInterval", "15"),
             ("ServerAliveCountMax", "3"),
-            ("StrictHostKeyChecking", "accept-new"),
+            ("StrictHostKeyChecking", if known { "yes" } else { "accept-new" }),
             ("UserKnownHostsFile", &self.known_hosts.display().to_string()),
             ("GlobalKnownHostsFile", "/dev/null"),
             // Host keys are recorded per instance: a node rebuilt at the same address is a
@@ -274,6 +340,14 @@ impl Ssh {
             lines => lines[lines.len().saturating_sub(3)..].join("; "),
         }
     }
+}
+
+/// A public key's (base64, as in known_hosts) fingerprint as `ssh-keygen -l` prints it:
+/// `SHA256:` and the unpadded base64 of the SHA-256 of the key blob.
+fn fingerprint(blob: &str) -> Option<String> {
+    let bytes = openssl::base64::decode_block(blob).ok()?;
+    let digest = openssl::base64::encode_block(&openssl::sha::sha256(&bytes));
+    Some(format!("SHA256:{}", digest.trim_end_matches('=')))
 }
 
 /// The remote side: POSIX sh with GNU coreutils (`stat -c`, `sha256sum`, `base64`, `mktemp`,
@@ -406,6 +480,25 @@ fn parse_addresses(map: &str) -> Result<BTreeMap<String, SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_fingerprint_is_the_one_ssh_keygen_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("host_key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "root@ip-172-31-0-20", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen (openssh-client) is installed");
+        assert!(made.success());
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let listed =
+            std::process::Command::new("ssh-keygen").arg("-l").arg("-f").arg(key.with_extension("pub")).output();
+        let listed = String::from_utf8(listed.unwrap().stdout).unwrap();
+        let blob = public.split_whitespace().nth(1).unwrap();
+        assert_eq!(fingerprint(blob).as_deref(), listed.split_whitespace().nth(1), "{listed}");
+        assert_eq!(fingerprint("not base64!"), None);
+    }
 
     #[test]
     fn test_addresses_are_loopback_only_and_map_by_hostname_then_star() {

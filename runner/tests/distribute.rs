@@ -313,7 +313,14 @@ fn a_changed_host_key_is_an_error_naming_the_node() {
     let remote = tempfile::tempdir().unwrap();
     {
         let _sshd = Sshd::start(&offline, &public_key);
-        assert_success(&distribute(&offline, &cluster, remote.path(), &[]), "distribute");
+        let first = distribute(&offline, &cluster, remote.path(), &[]);
+        assert_success(&first, "distribute");
+        // The emulator's consoles show no host key fingerprints: the first contact says so.
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert!(
+            stderr.contains("its console shows no host key fingerprints") && stderr.contains("accept-new"),
+            "{stderr}"
+        );
     }
     let before = tree(remote.path());
     // The same address answers with another host key.

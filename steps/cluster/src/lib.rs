@@ -13,6 +13,29 @@ use groundup_contracts::infra::{node_logical_name, node_name, Role};
 use groundup_contracts::params::{NodeSpec, Params, UBUNTU_NAME_PATTERN};
 use ipnet::Ipv4Net;
 
+/// The SSH host key fingerprints (`SHA256:...`) cloud-init's `write-ssh-key-fingerprints`
+/// printed on the instance's console at boot: only those inside the block between
+/// `-----BEGIN SSH HOST KEY FINGERPRINTS-----` and `-----END SSH HOST KEY FINGERPRINTS-----`
+/// (each line may carry a prefix such as `ec2: `), so a fingerprint-like text a process
+/// printed elsewhere is never taken. Older images' MD5 fingerprints are left out: OpenSSH
+/// compares SHA-256 ones.
+pub fn console_host_keys(console: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN SSH HOST KEY FINGERPRINTS-----";
+    const END: &str = "-----END SSH HOST KEY FINGERPRINTS-----";
+    let Some(start) = console.find(BEGIN) else { return Vec::new() };
+    let block = &console[start + BEGIN.len()..];
+    let Some(end) = block.find(END) else { return Vec::new() };
+    let mut keys: Vec<String> = Vec::new();
+    for word in block[..end].split_whitespace() {
+        let digest = word.strip_prefix("SHA256:").unwrap_or_default();
+        let base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+        if digest.len() >= 43 && digest.chars().all(base64) && !keys.iter().any(|k| k == word) {
+            keys.push(word.to_string());
+        }
+    }
+    keys
+}
+
 /// The smallest set of aligned CIDR blocks that covers exactly these addresses. Reserving
 /// them in the subnet (explicit reservations) keeps AWS from handing a planned node address
 /// to anything else, such as the load balancer's network interface.
@@ -150,6 +173,41 @@ pub fn wants_lts_only(name_pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_keys_come_only_from_cloud_inits_block_on_the_console() {
+        // An Ubuntu instance's console as GetConsoleOutput returns it (decoded), abridged.
+        let console = "[   12.345678] cloud-init[1029]: Cloud-init v. 24.1.3 running 'modules:final'\n\
+ci-info: no authorized SSH keys fingerprints found for user ubuntu.\n\
+<14>Dec  7 13:01:02 ec2: #############################################################\n\
+<14>Dec  7 13:01:02 ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\n\
+<14>Dec  7 13:01:02 ec2: 256 SHA256:q7SIEu7u0oZ8x7Hm0LB8G6w1H1xG8YQb5n9Zl9cT8Vg root@ip-172-31-0-20 (ECDSA)\n\
+<14>Dec  7 13:01:02 ec2: 256 SHA256:3Wd0hA7bC9mQ0k2n8ZKx4p6yG1sV5uR2tE3wQ9oL7jI root@ip-172-31-0-20 (ED25519)\n\
+<14>Dec  7 13:01:02 ec2: 3072 SHA256:Yx1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0Uv root@ip-172-31-0-20 (RSA)\n\
+<14>Dec  7 13:01:02 ec2: -----END SSH HOST KEY FINGERPRINTS-----\n\
+<14>Dec  7 13:01:02 ec2: #############################################################\n\
+-----BEGIN SSH HOST KEY KEYS-----\n\
+ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBIV1 root@ip-172-31-0-20\n\
+-----END SSH HOST KEY KEYS-----\n\
+later: SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA planted by a process\n";
+        assert_eq!(
+            console_host_keys(console),
+            [
+                "SHA256:q7SIEu7u0oZ8x7Hm0LB8G6w1H1xG8YQb5n9Zl9cT8Vg",
+                "SHA256:3Wd0hA7bC9mQ0k2n8ZKx4p6yG1sV5uR2tE3wQ9oL7jI",
+                "SHA256:Yx1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0Uv"
+            ]
+        );
+        // Amazon Linux's `ec2: ` prefix, and an old image's MD5 fingerprints, which are left out.
+        let old = "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\n\
+ec2: 256 98:c4:86:02:4e:f3:47:b4:04:d6:46:86:31:6b:5c:1c  root@ip-172-31-70-225 (ECDSA)\n\
+ec2: 256 SHA256:3Wd0hA7bC9mQ0k2n8ZKx4p6yG1sV5uR2tE3wQ9oL7jI root@ip-172-31-70-225 (ED25519)\n\
+ec2: -----END SSH HOST KEY FINGERPRINTS-----\n";
+        assert_eq!(console_host_keys(old), ["SHA256:3Wd0hA7bC9mQ0k2n8ZKx4p6yG1sV5uR2tE3wQ9oL7jI"]);
+        // No block, or one cut short (the console is still being written): nothing.
+        assert!(console_host_keys("[    0.000000] Linux version 6.8.0\n").is_empty());
+        assert!(console_host_keys(&console[..console.find("-----END SSH").unwrap()]).is_empty());
+    }
 
     fn ips(list: &[&str]) -> Vec<Ipv4Addr> {
         list.iter().map(|s| s.parse().unwrap()).collect()

@@ -488,6 +488,7 @@ mod tests {
                     private_dns: String::new(),
                     hostname: String::new(),
                     pod_cidr: spec.pod_cidr,
+                    host_keys: Vec::new(),
                 }
             })
             .collect();

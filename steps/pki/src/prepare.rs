@@ -56,6 +56,7 @@ fn predict(context: &Context, name: String, role: Role, index: usize, spec: &Nod
         hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
         private_dns,
         pod_cidr: spec.pod_cidr,
+        host_keys: Vec::new(),
     }
 }
 

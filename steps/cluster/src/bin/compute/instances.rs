@@ -294,6 +294,7 @@ fn record(context: &Context, node: &PlannedNode, instance: &Instance) -> Node {
         hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
         private_dns,
         pod_cidr: node.spec.pod_cidr,
+        host_keys: Vec::new(),
     }
 }
 

@@ -25,7 +25,8 @@ use groundup_cloud::{
     CloudError, Immutable, NoFix, Polled, Resource, RESOURCE_TAG,
 };
 use groundup_cluster::{
-    balancer, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance, PlannedNode,
+    balancer, console_host_keys, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance,
+    PlannedNode,
 };
 use groundup_contracts::context::need;
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
 /// found among the cluster's by one DescribeInstances, running at the recorded public IP.
 /// A state file that names another address, or an address that changed hands after a stop
 /// and start, is refused before anything is sent there.
-async fn confirm(context: Context, aws: Arc<Aws>) -> Result<Context, CloudError> {
+async fn confirm(mut context: Context, aws: Arc<Aws>) -> Result<Context, CloudError> {
     let compute = need(&context.compute, Section::Compute)?;
     let cluster =
         Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity.cluster).build();
@@ -127,7 +128,28 @@ async fn confirm(context: Context, aws: Arc<Aws>) -> Result<Context, CloudError>
         )));
     }
     tracing::info!("the cloud confirms the instance and public IP of {} node(s)", compute.nodes.len());
+    let ids: Vec<String> = compute.nodes.iter().map(|n| n.instance_id.clone()).collect();
+    let keys: Vec<Vec<String>> = stream::iter(ids.iter()).map(|id| console_keys(&aws, id)).buffered(16).collect().await;
+    for (node, keys) in context.compute.as_mut().expect("read above").nodes.iter_mut().zip(keys) {
+        node.host_keys = keys;
+    }
     Ok(context)
+}
+
+/// The SSH host key fingerprints the instance's console shows (see [`console_host_keys`]);
+/// none where it shows none or cannot be read, which `distribute` then says.
+async fn console_keys(aws: &Aws, id: &str) -> Vec<String> {
+    match aws.ec2.get_console_output().instance_id(id).send().await {
+        Ok(out) => out
+            .output()
+            .and_then(|text| openssl::base64::decode_block(text).ok())
+            .map(|bytes| console_host_keys(&String::from_utf8_lossy(&bytes)))
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!("cannot read the console of {id}: {}", aws_sdk_ec2::error::DisplayErrorContext(&e));
+            Vec::new()
+        }
+    }
 }
 
 async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Result<Context, CloudError> {
