@@ -5,7 +5,7 @@ all *ARGS:
 # What `just all` would create, adopt, change or leave, changing nothing
 plan *ARGS:
     cargo build --quiet --workspace --bins
-    target/debug/groundup up --plan {{ARGS}}
+    "$(scripts/bin-dir.sh)/groundup" up --plan {{ARGS}}
 
 # Every test, against a local emulator the script starts and stops
 test *ARGS:
@@ -19,7 +19,7 @@ lint:
 # One step on the current state file, e.g. `just step vpc`
 step NAME:
     cargo build --quiet --workspace --bins
-    target/debug/groundup-{{NAME}} --state groundup.json
+    "$(scripts/bin-dir.sh)/groundup-{{NAME}}" --state groundup.json
 
 status:
     cargo run --quiet -p groundup -- status

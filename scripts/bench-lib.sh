@@ -9,7 +9,7 @@ command -v cfssl >/dev/null || missing cfssl "apt-get install golang-cfssl"
 command -v cfssljson >/dev/null || missing cfssljson "apt-get install golang-cfssl"
 command -v jq >/dev/null || missing jq "apt-get install jq (the course's image lookup pipes into it)"
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
-groundup="$root/target/debug/groundup"
+groundup="$("$root/scripts/bin-dir.sh")/groundup"
 # shellcheck source=course-infra.sh
 . "$root/scripts/course-infra.sh"
 # shellcheck source=course-pki.sh

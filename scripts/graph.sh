@@ -5,13 +5,13 @@
 # A test checks that the committed DOT has the shape the emulator's output has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 cargo build --quiet --workspace --bins
+groundup=$(scripts/bin-dir.sh)/groundup
 work=$(mktemp -d)
-trap 'target/debug/groundup emulator stop --emulator-dir "$work/emulator"; rm -rf "$work"' EXIT
-endpoint=$(target/debug/groundup emulator start --emulator-dir "$work/emulator")
-(cd "$work" && "$root/target/debug/groundup" up --endpoint "$endpoint" --pki-key ecdsa-p256 >/dev/null 2>up.log) || { cat "$work/up.log" >&2; exit 1; }
-target/debug/groundup graph --state "$work/groundup.json" > runner/doc/cluster.dot
+trap '"$groundup" emulator stop --emulator-dir "$work/emulator"; rm -rf "$work"' EXIT
+endpoint=$("$groundup" emulator start --emulator-dir "$work/emulator")
+(cd "$work" && "$groundup" up --endpoint "$endpoint" --pki-key ecdsa-p256 >/dev/null 2>up.log) || { cat "$work/up.log" >&2; exit 1; }
+"$groundup" graph --state "$work/groundup.json" > runner/doc/cluster.dot
 if command -v dot >/dev/null; then
   dot -Tsvg -o runner/doc/cluster.svg runner/doc/cluster.dot
 else

@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins
-dir=target/test-emulator
-GROUNDUP_TEST_ENDPOINT=$(target/debug/groundup emulator start --emulator-dir "$dir")
+bin=$(scripts/bin-dir.sh)
+dir=$bin/../test-emulator
+GROUNDUP_TEST_ENDPOINT=$("$bin/groundup" emulator start --emulator-dir "$dir")
 export GROUNDUP_TEST_ENDPOINT
-trap 'target/debug/groundup emulator stop --emulator-dir "$dir"' EXIT
+trap '"$bin/groundup" emulator stop --emulator-dir "$dir"' EXIT
 cargo test --workspace "$@"

@@ -5,4 +5,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --quiet --manifest-path "$root/Cargo.toml" --workspace --bins
-exec "$root/target/debug/groundup" up "$@"
+exec "$("$root/scripts/bin-dir.sh")/groundup" up "$@"

@@ -11,6 +11,7 @@ use std::time::Instant;
 use groundup_contracts::steps;
 use groundup_contracts::Context;
 
+use crate::interrupt::{watch, Watched};
 use crate::state::StateLock;
 use crate::step::{find_step, step_command};
 
@@ -25,6 +26,8 @@ struct HeadStart {
     step: String,
     handle: duct::Handle,
     started: Instant,
+    /// Ctrl-C reaches it while it runs.
+    _watched: Vec<Watched>,
 }
 
 impl HeadStarts {
@@ -48,7 +51,10 @@ impl HeadStarts {
                     Ok(command.stdin_bytes(context.to_json()).stdout_null().unchecked().start()?)
                 });
                 match started {
-                    Ok(handle) => Some(HeadStart { step: step.clone(), handle, started: Instant::now() }),
+                    Ok(handle) => {
+                        let _watched = handle.pids().into_iter().map(watch).collect();
+                        Some(HeadStart { step: step.clone(), handle, started: Instant::now(), _watched })
+                    }
                     Err(e) => {
                         eprintln!("groundup: warning: no head start for {step} ({e:#}); the step makes everything");
                         None

@@ -13,6 +13,7 @@ mod emulator;
 mod graph;
 mod headstart;
 mod init;
+mod interrupt;
 mod state;
 mod status;
 mod step;
@@ -117,6 +118,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `groundup status | head -1`: the reader has what it wanted.
         Err(e) if e.chain().any(|cause| output::is_closed_pipe(cause)) => ExitCode::from(output::CLOSED_PIPE_EXIT),
+        Err(e) if e.downcast_ref::<interrupt::Interrupted>().is_some() => {
+            eprintln!("groundup: {e}");
+            ExitCode::from(interrupt::INTERRUPTED_EXIT)
+        }
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
             // Bad input (a value that fails validation, a change the cloud cannot make in

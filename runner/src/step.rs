@@ -44,12 +44,16 @@ pub fn run_step(
     lock: Option<&state::StateLock>,
 ) -> Result<Context> {
     let program = find_step(step)?;
-    let output = step_command(&program, args, state, journal, lock)?
+    let cannot_run = || format!("cannot run {}", program.display());
+    let handle = step_command(&program, args, state, journal, lock)?
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
-        .run()
-        .with_context(|| format!("cannot run {}", program.display()))?;
+        .start()
+        .with_context(cannot_run)?;
+    let watched: Vec<_> = handle.pids().into_iter().map(crate::interrupt::watch).collect();
+    let output = handle.into_output().with_context(cannot_run)?;
+    drop(watched);
     match output.status.code() {
         Some(0) => {}
         // The step refused its input (it said why on stderr): so does the runner.

@@ -12,6 +12,7 @@ use groundup_runtime::output::print_line;
 
 use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
+use crate::interrupt::{self, Interrupted};
 use crate::state;
 use crate::step::{plans, run_step};
 use crate::timings::{Timings, TimingsFormat};
@@ -91,24 +92,39 @@ pub fn up(args: &UpArgs) -> Result<()> {
     }
     let mut timings = args.timings.map(Timings::start).transpose()?;
     let total = Instant::now();
+    interrupt::catch();
     let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock);
     for (i, step) in steps.iter().enumerate() {
         head_starts.finish(step);
+        let interrupted = || Interrupted { step: step.clone() };
+        if interrupt::received() {
+            return Err(interrupted().into());
+        }
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        context =
-            run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock)).map_err(|e| {
+        let ran = run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock));
+        // A step that finished despite the signal keeps its work; one the signal ended left
+        // the state file as of the last good step. Either way the next step does not start.
+        match ran {
+            Ok(next) if interrupt::received() => {
+                state::save(&args.state, &next)?;
+                return Err(interrupted().into());
+            }
+            Err(_) if interrupt::received() => return Err(interrupted().into()),
+            Ok(next) => context = next,
+            Err(e) => {
                 let message = format!(
                     "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
                     args.state.display(),
                     resume_hint(&context, step, args.renew)
                 );
                 // A step's refusal of its input stays one (exit code 2).
-                match e.is::<crate::init::Refused>() {
+                return Err(match e.is::<crate::init::Refused>() {
                     true => anyhow::Error::new(crate::init::Refused(message)),
                     false => anyhow!(message),
-                }
-            })?;
+                });
+            }
+        }
         state::save(&args.state, &context)?;
         let wall = started.elapsed();
         eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, steps.len(), wall.as_secs_f64());
