@@ -30,6 +30,9 @@ pub struct Params {
     #[serde(default)]
     pub network: crate::flows::NetworkPolicy,
     pub ports: Ports,
+    /// The load balancer's health check of the API servers.
+    #[serde(default)]
+    pub health_check: HealthCheck,
     pub masters: Vec<NodeSpec>,
     pub workers: Vec<NodeSpec>,
     pub instance_type: String,
@@ -97,6 +100,53 @@ pub struct Ports {
     pub node_ports: PortRange,
     pub api: u16,
     pub ssh: u16,
+}
+
+/// The target group's health check: HTTPS `GET /readyz` on the API port, which answers 200
+/// only when the API server is ready (readable without credentials by default; the load
+/// balancer does not verify the certificate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// Seconds between checks (5-300).
+    pub interval_seconds: u16,
+    /// Checks passed in a row before a target is healthy (2-10).
+    pub healthy_threshold: u8,
+    /// Checks failed in a row before a target is unhealthy (2-10).
+    pub unhealthy_threshold: u8,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck { interval_seconds: 10, healthy_threshold: 3, unhealthy_threshold: 3 }
+    }
+}
+
+/// The path the health check asks for.
+pub const HEALTH_CHECK_PATH: &str = "/readyz";
+
+impl HealthCheck {
+    /// The bounds a network load balancer accepts.
+    fn validate(&self) -> Result<(), ContextError> {
+        let field = |name: &str| format!("params.health_check.{name}");
+        if !(5..=300).contains(&self.interval_seconds) {
+            return Err(ContextError::field(
+                field("interval_seconds"),
+                format!("{} s is outside the 5-300 s a network load balancer allows", self.interval_seconds),
+            ));
+        }
+        for (name, value) in
+            [("healthy_threshold", self.healthy_threshold), ("unhealthy_threshold", self.unhealthy_threshold)]
+        {
+            if !(2..=10).contains(&value) {
+                return Err(ContextError::field(
+                    field(name),
+                    format!("{value} is outside the 2-10 a load balancer allows"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -278,6 +328,7 @@ impl Params {
                 api: 6443,
                 ssh: 22,
             },
+            health_check: HealthCheck::default(),
             masters,
             workers,
             instance_type: "t2.micro".into(),
@@ -308,6 +359,7 @@ impl Params {
         check_range("params.ports.node_ports", self.ports.node_ports)?;
         check_port("params.ports.api", self.ports.api)?;
         check_port("params.ports.ssh", self.ports.ssh)?;
+        self.health_check.validate()?;
         check_instance_type(&self.instance_type)?;
         self.check_image()?;
         crate::paths::check_dir("params.pki.dir", &self.pki.dir, self.pki.allow_outside_dir)?;
@@ -673,6 +725,18 @@ mod tests {
         let mut p = params();
         p.ports.etcd = PortRange { from: 2380, to: 2379 };
         assert_eq!(field_of(p.validate()), "params.ports.etcd");
+    }
+
+    #[test]
+    fn health_checks_within_the_load_balancers_bounds() {
+        let mut p = params();
+        p.health_check.interval_seconds = 4;
+        assert_eq!(field_of(p.validate()), "params.health_check.interval_seconds");
+        let mut p = params();
+        p.health_check.unhealthy_threshold = 11;
+        assert_eq!(field_of(p.validate()), "params.health_check.unhealthy_threshold");
+        p.health_check = HealthCheck { interval_seconds: 30, healthy_threshold: 2, unhealthy_threshold: 10 };
+        p.validate().unwrap();
     }
 
     #[test]

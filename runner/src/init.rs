@@ -8,7 +8,7 @@ use clap::Args;
 use groundup_contracts::context::check_new_cluster_name;
 use groundup_contracts::flows::NetworkPolicy;
 use groundup_contracts::params::{
-    parse_cidr, ImageSelector, NodeLayout, NodeSpec, PortRange, SshKeyType, UBUNTU_OWNER,
+    parse_cidr, HealthCheck, ImageSelector, NodeLayout, NodeSpec, PortRange, SshKeyType, UBUNTU_OWNER,
 };
 use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
 use groundup_contracts::region::internal_domain;
@@ -87,6 +87,15 @@ pub struct InitArgs {
     pub api_port: u16,
     #[arg(long, default_value_t = 22)]
     pub ssh_port: u16,
+    /// Seconds between the load balancer's health checks of the API servers (HTTPS GET /readyz)
+    #[arg(long, value_name = "SECONDS", default_value_t = HealthCheck::default().interval_seconds)]
+    pub health_check_interval: u16,
+    /// Health checks passed in a row before an API server takes traffic
+    #[arg(long, value_name = "N", default_value_t = HealthCheck::default().healthy_threshold)]
+    pub healthy_threshold: u8,
+    /// Health checks failed in a row before an API server is taken out of rotation
+    #[arg(long, value_name = "N", default_value_t = HealthCheck::default().unhealthy_threshold)]
+    pub unhealthy_threshold: u8,
     /// Also lay the certificates out as kubeadm does, per master (`pki/kubeadm/<host>/etc/kubernetes/pki`),
     /// with kubeadm's admin, super-admin, controller-manager, scheduler and kubelet `.conf` files
     #[arg(long)]
@@ -181,6 +190,11 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
             node_ports: args.node_ports,
             api: args.api_port,
             ssh: args.ssh_port,
+        },
+        health_check: HealthCheck {
+            interval_seconds: args.health_check_interval,
+            healthy_threshold: args.healthy_threshold,
+            unhealthy_threshold: args.unhealthy_threshold,
         },
         masters,
         workers,
@@ -306,6 +320,16 @@ pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Co
     }
     if given("ssh_port") {
         ports.ssh = args.ssh_port;
+    }
+    let health = &mut params.health_check;
+    if given("health_check_interval") {
+        health.interval_seconds = args.health_check_interval;
+    }
+    if given("healthy_threshold") {
+        health.healthy_threshold = args.healthy_threshold;
+    }
+    if given("unhealthy_threshold") {
+        health.unhealthy_threshold = args.unhealthy_threshold;
     }
     if given("kubeadm_layout") {
         params.pki.layout = Layout::Kubeadm;

@@ -154,6 +154,55 @@ fn a_target_group_changed_by_hand_is_brought_back_in_line() {
     assert_eq!(registered, ["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
 }
 
+/// The target group asks the API server whether it is ready; new params change it in place.
+#[test]
+fn the_health_check_asks_readyz_and_changes_in_place() {
+    use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
+    let cluster = TestCluster::new("healthcheck");
+    assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
+    let group = cluster.state().nlb.unwrap().target_group_arn;
+    let health = || {
+        block_on(async {
+            let out = elb_client().await.describe_target_groups().target_group_arns(&group).send().await.unwrap();
+            let g = out.target_groups()[0].clone();
+            (
+                g.health_check_protocol().cloned(),
+                g.health_check_path().map(String::from),
+                g.health_check_interval_seconds(),
+                g.healthy_threshold_count(),
+                g.unhealthy_threshold_count(),
+            )
+        })
+    };
+    assert_eq!(health(), (Some(ProtocolEnum::Https), Some("/readyz".into()), Some(10), Some(3), Some(3)));
+
+    let planned = cluster.groundup(&[
+        "up",
+        "--plan",
+        "--only",
+        "nlb",
+        "--health-check-interval",
+        "30",
+        "--unhealthy-threshold",
+        "2",
+    ]);
+    assert_success(&planned, "up --plan with a new health check");
+    let planned: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let changed: Vec<&serde_json::Value> =
+        planned["resources"].as_array().unwrap().iter().filter(|r| r["action"] != "leave").collect();
+    assert_eq!(changed.len(), 1, "{planned}");
+    assert_eq!(
+        changed[0]["changes"],
+        serde_json::json!(["health check HTTPS GET /readyz every 30 s, healthy after 3, unhealthy after 2"])
+    );
+    assert_success(
+        &cluster.up(&["--to", "nlb", "--health-check-interval", "30", "--unhealthy-threshold", "2"]),
+        "up with a new health check",
+    );
+    assert_eq!(cluster.state().nlb.unwrap().target_group_arn, group, "the target group was replaced");
+    assert_eq!(health(), (Some(ProtocolEnum::Https), Some("/readyz".into()), Some(30), Some(3), Some(2)));
+}
+
 #[test]
 fn nlb_wait_returns_once_the_load_balancer_is_active() {
     let cluster = TestCluster::new("nlbwait");

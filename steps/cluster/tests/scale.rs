@@ -133,7 +133,12 @@ fn workers_scale_up_then_down_like_a_fresh_cluster() {
     reshape(&cluster, 3, 5);
     assert_eq!(
         plan(&cluster),
-        actions(&[("node-addresses", Action::Change), ("worker-3", Action::Create), ("worker-4", Action::Create)])
+        actions(&[
+            ("node-addresses", Action::Change),
+            ("pod-routes", Action::Change),
+            ("worker-3", Action::Create),
+            ("worker-4", Action::Create)
+        ])
     );
     assert_success(&cluster.up(CHANGE), "3+5");
     assert_shape(&cluster, 3, 5);
@@ -143,6 +148,7 @@ fn workers_scale_up_then_down_like_a_fresh_cluster() {
         plan(&cluster),
         actions(&[
             ("node-addresses", Action::Change),
+            ("pod-routes", Action::Change),
             ("worker-2", Action::Delete),
             ("worker-3", Action::Delete),
             ("worker-4", Action::Delete)

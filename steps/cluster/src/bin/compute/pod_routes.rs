@@ -7,6 +7,7 @@ use groundup_cluster::pod_routes::{pod_route_changes, FoundRoute, PodRoute, PodR
 use groundup_contracts::infra::{node_logical_name, Node};
 
 const LOGICAL: &str = "pod-routes";
+const KIND: &str = "pod routes";
 
 pub(super) async fn converge_pod_routes(aws: &Aws, table_id: &str, nodes: &[Node]) -> Result<(), CloudError> {
     let wanted: Vec<PodRoute> = nodes
@@ -20,6 +21,13 @@ pub(super) async fn converge_pod_routes(aws: &Aws, table_id: &str, nodes: &[Node
         })
         .collect();
     let found = aws.read_existing(table_id, || routes(aws, table_id)).await?.unwrap_or_default();
+    if let Some(plan) = aws.plan.as_ref().filter(|_| !wanted.is_empty() || found.iter().any(|r| r.to_node)) {
+        if found.iter().any(|r| r.to_node) {
+            plan.found(KIND, LOGICAL, table_id, true);
+        } else {
+            plan.missing(KIND, LOGICAL);
+        }
+    }
     for fix in pod_route_changes(&wanted, &found) {
         aws.change(LOGICAL, &fix.to_string(), |dry_run| async move {
             match &fix {

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             port,
             masters: context.params.masters.iter().map(|n| n.private_ip).collect(),
+            health_check: context.params.health_check,
         };
         let group_arn = converge(&aws, &group, recorded.map(|n| n.target_group_arn.as_str()))
             .await?
