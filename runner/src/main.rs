@@ -117,7 +117,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `groundup status | head -1`: the reader has what it wanted.
-        Err(e) if e.chain().any(|cause| output::is_closed_pipe(cause)) => ExitCode::from(output::CLOSED_PIPE_EXIT),
+        Err(e) if e.chain().any(output::is_closed_pipe) => ExitCode::from(output::CLOSED_PIPE_EXIT),
         Err(e) if e.downcast_ref::<interrupt::Interrupted>().is_some() => {
             eprintln!("groundup: {e}");
             ExitCode::from(interrupt::INTERRUPTED_EXIT)

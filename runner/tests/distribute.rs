@@ -347,7 +347,8 @@ fn a_bundle_dir_or_ssh_key_outside_the_clusters_own_is_refused_naming_the_field(
     // A directory holding what a bundle holds, for a bundle's `dir` to point at.
     let elsewhere = tempfile::tempdir().unwrap();
     let foreign = elsewhere.path().display().to_string();
-    let cases: [(&str, &dyn Fn(&mut groundup_contracts::Context)); 4] = [
+    type Edit<'a> = &'a dyn Fn(&mut groundup_contracts::Context);
+    let cases: [(&str, Edit); 4] = [
         ("bundles.nodes[0].dir", &|c| c.bundles.as_mut().unwrap().nodes[0].dir = foreign.clone()),
         ("bundles.nodes[1].dir", &|c| c.bundles.as_mut().unwrap().nodes[1].dir = "pki".into()),
         ("compute.key_pair.private_key_path", &|c| {

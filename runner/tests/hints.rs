@@ -37,7 +37,7 @@ fn the_key_type_refusal_names_the_commands_that_change_it() {
     assert_success(&follow(&cluster, down, &[]), down);
     // "then `groundup up` with the same flags"
     assert_success(&follow(&cluster, up, &["--only", "ca", "--pki-key", "ecdsa-p256"]), up);
-    assert_eq!(serde_json::to_value(&cluster.state().params.pki.key).unwrap(), "ecdsa-p256");
+    assert_eq!(serde_json::to_value(cluster.state().params.pki.key).unwrap(), "ecdsa-p256");
 }
 
 /// The warning about an SSH and API port open to the world told an existing cluster to pass
