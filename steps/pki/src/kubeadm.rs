@@ -79,6 +79,17 @@ pub fn export<'a>(store: &Store, masters: impl Iterator<Item = &'a Node>) -> Res
     Ok(roots)
 }
 
+/// The files of the kubeadm trees no master needs now (a master that is gone, or every tree
+/// once the layout is left), by hostname: copies of what `pki/` keeps, so they can go.
+pub fn unwanted_trees(store: &Store, masters: &[&str]) -> Vec<(String, Vec<String>)> {
+    groundup_runtime::files::unwanted_by(&store.dir, tree_host, masters)
+}
+
+/// The master whose kubeadm tree holds `file` (relative to the PKI directory), if any.
+fn tree_host(file: &str) -> Option<&str> {
+    file.strip_prefix("kubeadm/").and_then(|rest| rest.split_once('/')).map(|(host, _)| host)
+}
+
 fn copy(store: &Store, from: &Path, to: &str, mode: u32) -> Result<(), String> {
     let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
     store.write(to, &bytes, mode)

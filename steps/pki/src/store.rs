@@ -44,6 +44,13 @@ impl Store {
         files.write(relative, bytes, mode).map(drop)
     }
 
+    /// Removes a copy groundup made here (a kubeadm tree's file), and the directories it
+    /// leaves empty. Never a certificate or a key of its own: those are retired.
+    pub fn remove_copy(&self, relative: &str) -> Result<(), String> {
+        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+        files.remove_emptied(relative)
+    }
+
     pub fn cert_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.pem"))
     }

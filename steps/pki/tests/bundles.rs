@@ -207,6 +207,7 @@ fn leaving_kubeadms_layout_removes_its_files_and_the_archive_holds_exactly_the_l
     let shipped: Vec<String> = files.into_iter().filter(|f| f != "etc/etcd/notes.txt").collect();
     assert_eq!(archived(dir.path(), &host), exactly(&shipped), "{host}");
     assert!(!dir.path().join("kubeconfig/kubeadm").join(&host).join("admin.conf").exists(), "kubeadm's .conf stayed");
+    assert!(!dir.path().join("pki/kubeadm").exists(), "kubeadm's trees (copies of the CA keys) stayed");
 
     let rotated = ok(&run(env!("CARGO_BIN_EXE_groundup-encryption"), &["--rotate"], &context, dir.path()), "--rotate");
     step(bundles_bin, &rotated, dir.path());

@@ -405,6 +405,21 @@ pub fn unwanted(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<String> {
         .collect()
 }
 
+/// The files of [`unwanted`] kind that belong to something no longer `kept` (`owner` says what
+/// a file belongs to, e.g. a node's hostname, or `None`: such a file stays), grouped by owner
+/// in the order first seen: what goes with a node that is gone.
+pub fn unwanted_by(dir: &Path, owner: fn(&str) -> Option<&str>, kept: &[&str]) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for file in unwanted(dir, |file| owner(file).map_or(true, |o| kept.contains(&o))) {
+        let Some(of) = owner(&file).map(String::from) else { continue };
+        match groups.iter_mut().find(|(o, _)| *o == of) {
+            Some((_, files)) => files.push(file),
+            None => groups.push((of, vec![file])),
+        }
+    }
+    groups
+}
+
 /// Removes what groundup wrote in `home/dir` for `cluster`: the recorded files, then the
 /// directories they leave empty, then the records and the directory itself if empty. Never
 /// `home` or a directory above it, never a file it did not record, never anything through a

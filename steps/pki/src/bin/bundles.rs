@@ -108,19 +108,7 @@ impl Bundles<'_> {
     /// listed in the plan. They are copies: a node's key itself is retired to the PKI's
     /// `retired/` by `certs`, never deleted.
     fn remove_gone(&self, hostnames: &[&str]) -> Result<(), StepError> {
-        let of = |file: &str| {
-            let host = file.split_once('/').map(|(host, _)| host).or_else(|| file.strip_suffix(".tar.gz"));
-            host.filter(|host| !hostnames.contains(host)).map(str::to_string)
-        };
-        let mut gone: Vec<(String, Vec<String>)> = Vec::new();
-        for file in files::unwanted(self.dir, |file| of(file).is_none()) {
-            let host = of(&file).expect("only a gone node's files are unwanted");
-            match gone.iter_mut().find(|(h, _)| *h == host) {
-                Some((_, files)) => files.push(file),
-                None => gone.push((host, vec![file])),
-            }
-        }
-        for (host, files) in gone {
+        for (host, files) in files::unwanted_by(self.dir, bundle_host, hostnames) {
             let what: Vec<String> = files.iter().map(|file| format!("- {}", self.dir.join(file).display())).collect();
             let id = self.dir.join(&host).display().to_string();
             self.gate.delete(KIND, &host, &id, &what, || files.iter().try_for_each(|file| self.remove(file)))?;
@@ -155,6 +143,12 @@ impl Bundles<'_> {
         files.write(&format!("{}.tar.gz", node.hostname), made, 0o600).map_err(StepError::new)?;
         Ok(())
     }
+}
+
+/// The node whose bundle holds `file` (relative to the bundles' directory): `<host>/...` or
+/// `<host>.tar.gz`.
+fn bundle_host(file: &str) -> Option<&str> {
+    file.split_once('/').map(|(host, _)| host).or_else(|| file.strip_suffix(".tar.gz"))
 }
 
 /// The bundle as a gzipped tar of paths relative to `/` (`etc/...`), owned by root: exactly

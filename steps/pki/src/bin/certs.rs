@@ -132,6 +132,17 @@ fn main() -> ExitCode {
             gate.found(KIND, &name, &store.cert_path(&name).display().to_string(), true);
             gate.change(&name, &what, || store.retire(&name)).map_err(StepError::new)?;
         }
+        let masters: Vec<&str> = match (params.layout, &context.compute) {
+            (Layout::Kubeadm, Some(compute)) => compute.masters().map(|m| m.hostname.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        for (host, files) in groundup_pki::kubeadm::unwanted_trees(&store, &masters) {
+            let tree = format!("kubeadm/{host}");
+            let what: Vec<String> = files.iter().map(|file| format!("- {}", store.dir.join(file).display())).collect();
+            let remove = || files.iter().try_for_each(|file| store.remove_copy(file));
+            gate.delete("kubeadm tree", &tree, &store.dir.join(&tree).display().to_string(), &what, remove)
+                .map_err(StepError::new)?;
+        }
         if gate.planning() {
             context.add_plan(gate.take_in_order(plan.iter().map(|spec| spec.name.as_str())));
             return Ok(Some(context));
