@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use groundup_contracts::flows::{anywhere, Peer, PortSpec, Role, FLOWS};
 use groundup_contracts::infra::{node_logical_name, Node, Role as NodeRole};
+use groundup_contracts::params::HEALTH_CHECK_PATH;
 use groundup_contracts::Params;
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -86,6 +87,21 @@ pub struct Described {
     pub routes: Vec<Route>,
     /// The inbound entries of the subnet's network ACL.
     pub acl: Vec<AclEntry>,
+    /// The API load balancer, where the cluster has one.
+    pub balancer: Option<Balancer>,
+}
+
+/// The API load balancer's listener and target group, as ELBv2 describes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Balancer {
+    pub listener_port: Option<i32>,
+    /// The target groups the listener forwards to.
+    pub forwards_to: Vec<String>,
+    pub target_group_arn: String,
+    /// The registered targets: address and port.
+    pub targets: Vec<(String, i32)>,
+    pub health_check_protocol: Option<String>,
+    pub health_check_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -137,11 +153,15 @@ pub struct Opening {
 pub struct Report {
     pub flows: Vec<Verdict>,
     pub openings: Vec<Opening>,
+    /// What keeps the load balancer from carrying the API to the masters.
+    pub load_balancer: Vec<String>,
 }
 
 impl Report {
     pub fn passes(&self) -> bool {
-        self.openings.is_empty() && self.flows.iter().all(|v| matches!(v.answer, Answer::Allowed { .. }))
+        self.openings.is_empty()
+            && self.load_balancer.is_empty()
+            && self.flows.iter().all(|v| matches!(v.answer, Answer::Allowed { .. }))
     }
 }
 
@@ -227,7 +247,8 @@ pub fn evaluate(params: &Params, nodes: &[Node], described: &Described) -> Repor
             }
         }
     }
-    Report { flows, openings: openings(params, described) }
+    let load_balancer = described.balancer.as_ref().map_or_else(Vec::new, |b| balancer_problems(params, nodes, b));
+    Report { flows, openings: openings(params, described), load_balancer }
 }
 
 fn answer(ports: &PortSpec, source: &Sample, node: &Node, described: &Described) -> Answer {
@@ -371,6 +392,40 @@ fn show_rule(rule: &Rule) -> String {
         Source::Group(id) => id.clone(),
     };
     format!("{ports} from {from}")
+}
+
+/// The listener must forward the API port to the target group, whose targets are exactly the
+/// masters on the API port, checked by HTTPS `GET /readyz`.
+fn balancer_problems(params: &Params, nodes: &[Node], balancer: &Balancer) -> Vec<String> {
+    let api = i32::from(params.ports.api);
+    let mut problems = Vec::new();
+    if balancer.listener_port != Some(api) {
+        let port = balancer.listener_port.map_or("no port".to_string(), |p| format!("port {p}"));
+        problems.push(format!("the listener is on {port}, not the API port {api}"));
+    }
+    if !balancer.forwards_to.contains(&balancer.target_group_arn) {
+        problems.push(format!("the listener does not forward to the target group {}", balancer.target_group_arn));
+    }
+    let masters = nodes.iter().filter(|n| n.role == NodeRole::Master);
+    for master in masters.clone() {
+        if !balancer.targets.contains(&(master.private_ip.to_string(), api)) {
+            problems.push(format!("{} is not a target on port {api}", label(master)));
+        }
+    }
+    for (address, port) in &balancer.targets {
+        if !masters.clone().any(|m| (m.private_ip.to_string(), api) == (address.clone(), *port)) {
+            problems.push(format!("target {address}:{port} is not a master's API server"));
+        }
+    }
+    let health = (balancer.health_check_protocol.as_deref(), balancer.health_check_path.as_deref());
+    if health != (Some("HTTPS"), Some(HEALTH_CHECK_PATH)) {
+        problems.push(format!(
+            "the health check is {} {}, not HTTPS GET {HEALTH_CHECK_PATH}: an API server that is not ready stays in rotation",
+            health.0.unwrap_or("unset"),
+            health.1.unwrap_or("")
+        ));
+    }
+    problems
 }
 
 /// Rules open to 0.0.0.0/0 or ::/0 that the policy's own rules do not have.
@@ -522,8 +577,22 @@ mod tests {
         routes.extend(nodes.iter().filter_map(|n| {
             n.pod_cidr.map(|c| Route { destination: c, target: Target::Instance(n.instance_id.clone()) })
         }));
-        let described =
-            Described { vpc_cidr: Some(params.vpc_cidr), groups: vec![group], instances, routes, acl: vec![] };
+        let balancer = Balancer {
+            listener_port: Some(6443),
+            forwards_to: vec!["tg".into()],
+            target_group_arn: "tg".into(),
+            targets: params.masters.iter().map(|m| (m.private_ip.to_string(), 6443)).collect(),
+            health_check_protocol: Some("HTTPS".into()),
+            health_check_path: Some("/readyz".into()),
+        };
+        let described = Described {
+            vpc_cidr: Some(params.vpc_cidr),
+            groups: vec![group],
+            instances,
+            routes,
+            acl: vec![],
+            balancer: Some(balancer),
+        };
         (params, nodes, described)
     }
 
@@ -546,6 +615,28 @@ mod tests {
         assert!(report.flows.len() > 80, "{}", report.flows.len());
         let kubelet = report.flows.iter().find(|v| v.flow == "kubelet").unwrap();
         assert_eq!(kubelet.answer, Answer::Allowed { rule: "sg-1 tcp 10250 from 172.31.0.10/31".into() });
+    }
+
+    #[test]
+    fn the_load_balancer_must_carry_the_api_to_the_masters_and_check_readyz() {
+        let (params, nodes, mut described) = cluster();
+        let balancer = described.balancer.as_mut().unwrap();
+        balancer.targets[1] = ("172.31.0.20".into(), 6443);
+        balancer.health_check_protocol = Some("TCP".into());
+        balancer.health_check_path = None;
+        let report = evaluate(&params, &nodes, &described);
+        assert!(!report.passes());
+        assert_eq!(
+            report.load_balancer,
+            [
+                "master-1 172.31.0.11 is not a target on port 6443",
+                "target 172.31.0.20:6443 is not a master's API server",
+                "the health check is TCP , not HTTPS GET /readyz: an API server that is not ready stays in rotation",
+            ]
+        );
+        described.balancer.as_mut().unwrap().listener_port = Some(443);
+        let report = evaluate(&params, &nodes, &described);
+        assert!(report.load_balancer[0].contains("the listener is on port 443, not the API port 6443"), "{report:?}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `groundup-check`: whether the network lets the cluster work. Read-only: it describes the
-//! security groups, the subnet's route table and network ACL, and the cluster's instances,
-//! then evaluates every flow of the policy table ([`groundup_network::reach`]). Not a
+//! security groups, the subnet's route table and network ACL, the cluster's instances, and
+//! the load balancer's listener and target group (targets, health check), then evaluates every flow of the policy table ([`groundup_network::reach`]). Not a
 //! pipeline step: its stdout is the report (a table, or JSON with `--json`), and it exits 1
 //! when a flow is blocked or a port is open to the internet beyond the policy.
 
@@ -15,7 +15,7 @@ use groundup_contracts::context::need;
 use groundup_contracts::infra::Node;
 use groundup_contracts::{Context, Section};
 use groundup_network::reach::{
-    self, AclEntry, Answer, Described, Group, Instance, Report, Route, Rule, Source, Target,
+    self, AclEntry, Answer, Balancer, Described, Group, Instance, Report, Route, Rule, Source, Target,
 };
 use groundup_runtime::harness::{init_logging, read_context};
 use groundup_runtime::StepError;
@@ -55,10 +55,11 @@ fn main() -> ExitCode {
             }
             let blocked = report.flows.iter().filter(|v| matches!(v.answer, Answer::Blocked { .. })).count();
             eprintln!(
-                "groundup-check: {} flow(s): {} allowed, {blocked} blocked; {} port(s) open to the internet beyond the policy",
+                "groundup-check: {} flow(s): {} allowed, {blocked} blocked; {} port(s) open to the internet beyond the policy; {} load balancer problem(s)",
                 report.flows.len(),
                 report.flows.len() - blocked,
-                report.openings.len()
+                report.openings.len(),
+                report.load_balancer.len()
             );
             if report.passes() {
                 ExitCode::SUCCESS
@@ -164,7 +165,36 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
             })
             .collect()
     });
-    Ok(Described { vpc_cidr: context.vpc.as_ref().map(|v| v.cidr), groups, instances, routes, acl })
+    let balancer = match &context.nlb {
+        Some(nlb) => Some(balancer(aws, &nlb.listener_arn, &nlb.target_group_arn).await?),
+        None => None,
+    };
+    Ok(Described { vpc_cidr: context.vpc.as_ref().map(|v| v.cidr), groups, instances, routes, acl, balancer })
+}
+
+/// The listener and the target group, with its targets and health check.
+async fn balancer(aws: &Aws, listener_arn: &str, group_arn: &str) -> Result<Balancer, CloudError> {
+    let listeners = aws.elb.describe_listeners().listener_arns(listener_arn).send().await.api("DescribeListeners")?;
+    let listener = listeners.listeners().first();
+    let groups =
+        aws.elb.describe_target_groups().target_group_arns(group_arn).send().await.api("DescribeTargetGroups")?;
+    let group = groups.target_groups().first();
+    let health =
+        aws.elb.describe_target_health().target_group_arn(group_arn).send().await.api("DescribeTargetHealth")?;
+    Ok(Balancer {
+        listener_port: listener.and_then(|l| l.port()),
+        forwards_to: listener
+            .map(|l| l.default_actions().iter().filter_map(|a| a.target_group_arn().map(String::from)).collect())
+            .unwrap_or_default(),
+        target_group_arn: group_arn.to_string(),
+        targets: health
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| Some((d.target()?.id()?.to_string(), d.target()?.port()?)))
+            .collect(),
+        health_check_protocol: group.and_then(|g| g.health_check_protocol()).map(|p| p.as_str().to_string()),
+        health_check_path: group.and_then(|g| g.health_check_path()).map(String::from),
+    })
 }
 
 /// An instance's groups: its own list (the emulator appends to the interface's on a change),
@@ -241,6 +271,9 @@ fn table(report: &Report) -> String {
     }
     for opening in &report.openings {
         out.push_str(&format!("open to the internet beyond the policy: {} {}\n", opening.group, opening.rule));
+    }
+    for problem in &report.load_balancer {
+        out.push_str(&format!("load balancer: {problem}\n"));
     }
     out
 }
