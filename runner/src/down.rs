@@ -68,7 +68,12 @@ fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
     let mut problems = Vec::new();
     for dir in [&params.ssh_dir, &params.pki.dir, &params.kubeconfig_dir, &params.nodes_dir] {
         match files::purge(home, dir, &context.cluster.name) {
-            Ok(removed) => removed.iter().for_each(|p| eprintln!("groundup: removed {}", p.display())),
+            Ok(removed) => {
+                removed.iter().for_each(|p| tracing::debug!("removed {}", p.display()));
+                if !removed.is_empty() {
+                    eprintln!("groundup: --purge removed {} files and directories from {dir}/ (GROUNDUP_LOG=debug lists each)", removed.len());
+                }
+            }
             Err(problem) => problems.push(problem),
         }
     }
