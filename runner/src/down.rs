@@ -20,7 +20,8 @@ pub struct DownArgs {
     /// Delete; without it, `down` only lists what it would delete (JSON on stdout)
     #[arg(long)]
     pub yes: bool,
-    /// Also delete the local SSH key and the PKI directory
+    /// Also delete the local files groundup wrote for the cluster: the SSH key (ssh/), the PKI
+    /// (pki/), the kubeconfigs (kubeconfig/) and the node bundles (nodes/)
     #[arg(long, requires = "yes")]
     pub purge: bool,
     /// Refuse unless the state file is this cluster's (a guard for scripts)
