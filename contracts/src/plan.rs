@@ -76,6 +76,14 @@ pub struct PlannedResource {
     pub denied: Vec<String>,
 }
 
+impl PlannedResource {
+    /// Whether a run would do anything to it, or real AWS would refuse something: what a
+    /// plan lists by default (`--all` lists the rest too).
+    pub fn changes_anything(&self) -> bool {
+        self.action != Action::Leave || !self.changes.is_empty() || !self.denied.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanSection {
     pub resources: Vec<PlannedResource>,

@@ -20,7 +20,8 @@ pub struct DownArgs {
     /// Delete; without it, `down` only lists what it would delete (JSON on stdout)
     #[arg(long)]
     pub yes: bool,
-    /// Also delete the local SSH key and the PKI directory
+    /// Also delete the local files groundup wrote for the cluster: the SSH key (ssh/), the PKI
+    /// (pki/), the kubeconfigs (kubeconfig/) and the node bundles (nodes/)
     #[arg(long, requires = "yes")]
     pub purge: bool,
     /// Refuse unless the state file is this cluster's (a guard for scripts)
@@ -68,7 +69,12 @@ fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
     let mut problems = Vec::new();
     for dir in [&params.ssh_dir, &params.pki.dir, &params.kubeconfig_dir, &params.nodes_dir] {
         match files::purge(home, dir, &context.cluster.name) {
-            Ok(removed) => removed.iter().for_each(|p| eprintln!("groundup: removed {}", p.display())),
+            Ok(removed) => {
+                removed.iter().for_each(|p| tracing::debug!("removed {}", p.display()));
+                if !removed.is_empty() {
+                    eprintln!("groundup: --purge removed {} files and directories from {dir}/ (GROUNDUP_LOG=debug lists each)", removed.len());
+                }
+            }
             Err(problem) => problems.push(problem),
         }
     }

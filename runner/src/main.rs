@@ -38,6 +38,11 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// `up --plan --all`: the steps' plans list every resource.
+    fn lists_all(&self) -> bool {
+        matches!(&self.command, Command::Up(args) if args.all)
+    }
+
     /// `--aws` on a command that runs steps: this invocation may use real AWS.
     fn allows_aws(&self) -> bool {
         match &self.command {
@@ -98,6 +103,10 @@ fn main() -> ExitCode {
         // Read by every step this run starts (and checked where AWS clients are built); set
         // before any thread exists.
         std::env::set_var(groundup_contracts::context::ALLOW_AWS_ENV, "1");
+    }
+    if cli.lists_all() {
+        // Read by every step the plan runs; set before any thread exists.
+        std::env::set_var(groundup_runtime::harness::PLAN_ALL_ENV, "1");
     }
     let result = match cli.command {
         Command::Init(args) => init::run(&args),

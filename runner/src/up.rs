@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// flags describe.
     #[arg(long)]
     pub plan: bool,
+    /// With --plan, list every resource, the ones left as they are too (by default only what
+    /// would change is listed; the JSON always holds everything)
+    #[arg(long, requires = "plan")]
+    pub all: bool,
     /// Re-issue certificates that expire soon or no longer match the context: runs `certs`
     /// with `--renew`, even if it is done. CAs are never replaced.
     #[arg(long)]

@@ -67,3 +67,24 @@ fn man_pages_for_the_runner_its_commands_and_every_step() {
     let certs = std::fs::read_to_string(dir.path().join("groundup-certs.1")).unwrap();
     assert!(certs.contains("renew"), "the step's own flags are not in its page");
 }
+
+/// The README says `groundup man | man -l -`: the page renders with the real man, and
+/// `down --help` says everything `--purge` removes.
+#[test]
+fn the_man_page_renders_with_man_and_down_help_names_what_purge_removes() {
+    let page = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} man | MANWIDTH=100 man -l - 2>&1", bin("groundup").display()))
+        .env("MANPAGER", "cat")
+        .output()
+        .unwrap();
+    assert_success(&page, "groundup man | man -l -");
+    let text = String::from_utf8_lossy(&page.stdout);
+    assert!(text.contains("groundup") && text.contains("SUBCOMMANDS") && !text.contains(".TH"), "{text}");
+
+    let help = Command::new(bin("groundup")).args(["down", "--help"]).output().unwrap();
+    let text = String::from_utf8(help.stdout).unwrap();
+    for dir in ["ssh/", "pki/", "kubeconfig/", "nodes/"] {
+        assert!(text.contains(dir), "down --help does not say --purge removes {dir}:\n{text}");
+    }
+}

@@ -36,6 +36,10 @@ pub struct StepContract {
 
 pub const CONTRACT_VERSION: u32 = 1;
 
+/// Set by `groundup up --plan --all` for its steps: their plans list every resource. An
+/// environment variable, not a flag, so that a plugin that knows no `--all` still plans.
+pub const PLAN_ALL_ENV: &str = "GROUNDUP_PLAN_ALL";
+
 #[derive(Parser)]
 struct StepCli<A: Args> {
     /// Read the context from FILE instead of stdin (for example the runner's groundup.json);
@@ -53,6 +57,10 @@ struct StepCli<A: Args> {
     /// context's `plan` section on stdout, and as a summary on stderr)
     #[arg(long)]
     plan: bool,
+    /// With --plan, list the resources left as they are too, not only what would change
+    /// (`groundup up --plan --all` sets GROUNDUP_PLAN_ALL for its steps)
+    #[arg(long, requires = "plan")]
+    all: bool,
     /// Allow real AWS for this run, when the context's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
     #[arg(long)]
     aws: bool,
@@ -135,6 +143,7 @@ where
         return write_stdout(&program, &format!("{}\n", serde_json::to_string(&contract).expect("serializes")));
     }
     let planning = cli.plan;
+    let list_all = cli.all || std::env::var_os(PLAN_ALL_ENV).is_some_and(|v| v == "1");
     let in_place = cli.in_place.then(|| cli.context.clone()).flatten();
     if cli.aws {
         // Checked where the AWS clients are built; no thread exists yet.
@@ -147,7 +156,7 @@ where
         .map(|output| {
             output.map(|mut context| {
                 if planning {
-                    print_plan(info.name, &context);
+                    print_plan(info.name, &context, list_all);
                 } else if context.pipeline.iter().any(|s| s == info.name) {
                     // Only pipeline steps count as done; `down` and other tools leave the list alone.
                     context.mark_completed(info.name);
@@ -189,14 +198,19 @@ fn enter_mode(mut context: Context, planning: bool) -> Result<Context, StepError
     }
 }
 
-fn print_plan(step: &str, context: &Context) {
+/// The step's plan on stderr: its counts, then what would change (everything with `all`).
+fn print_plan(step: &str, context: &Context, all: bool) {
     let Some(plan) = &context.plan else { return };
     let mine = PlanSection {
         resources: plan.resources.iter().filter(|r| r.step == step).cloned().collect(),
         ..Default::default()
     };
     eprintln!("groundup-{step}: plan: {}", mine.counts());
-    for line in mine.summary_lines() {
+    let listed = PlanSection {
+        resources: mine.resources.iter().filter(|r| all || r.changes_anything()).cloned().collect(),
+        ..Default::default()
+    };
+    for line in listed.summary_lines() {
         eprintln!("{line}");
     }
 }

@@ -122,7 +122,8 @@ impl Gate {
 
     /// Changes what exists; `None` in a plan. `what` says what the change is and why.
     pub fn change<T, E>(&self, name: &str, what: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
-        self.pass(|plan| plan.change(name, what), make, || tracing::warn!("{}: {name}: {what}", self.step))
+        // Planned and routine (a re-issue, a rewrite, a bundle that follows): info, not a warning.
+        self.pass(|plan| plan.change(name, what), make, || tracing::info!("{}: {name}: {what}", self.step))
     }
 
     /// Removes what exists and is no longer wanted; `None` in a plan. `what` lists what goes.
@@ -138,7 +139,7 @@ impl Gate {
             plan.unwanted(kind, name, id);
             what.iter().for_each(|line| plan.change(name, line));
         };
-        self.pass(record, make, || tracing::warn!("{}: removed {kind} {name}: {}", self.step, what.join(", ")))
+        self.pass(record, make, || tracing::info!("{}: removed {kind} {name}: {}", self.step, what.join(", ")))
     }
 
     fn pass<T, E>(
