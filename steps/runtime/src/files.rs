@@ -410,7 +410,7 @@ pub fn unwanted(dir: &Path, wanted: impl Fn(&str) -> bool) -> Vec<String> {
 /// in the order first seen: what goes with a node that is gone.
 pub fn unwanted_by(dir: &Path, owner: fn(&str) -> Option<&str>, kept: &[&str]) -> Vec<(String, Vec<String>)> {
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    for file in unwanted(dir, |file| owner(file).map_or(true, |o| kept.contains(&o))) {
+    for file in unwanted(dir, |file| owner(file).is_none_or(|o| kept.contains(&o))) {
         let Some(of) = owner(&file).map(String::from) else { continue };
         match groups.iter_mut().find(|(o, _)| *o == of) {
             Some((_, files)) => files.push(file),
