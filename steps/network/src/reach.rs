@@ -464,6 +464,17 @@ mod tests {
         Rule { protocol: protocol.into(), from_port: from, to_port: to, source }
     }
 
+    /// The group's rules as `sg` authorizes them from params, as the describe call returns them.
+    fn rules_of(params: &Params) -> Vec<Rule> {
+        let rule = |r: groundup_contracts::network::IngressRule| Rule {
+            protocol: r.protocol,
+            from_port: r.from_port,
+            to_port: r.to_port,
+            source: Source::Cidr(r.cidr),
+        };
+        params.ingress_rules().into_iter().map(rule).collect()
+    }
+
     fn cidr(text: &str) -> Source {
         Source::Cidr(text.parse().unwrap())
     }
@@ -547,19 +558,7 @@ mod tests {
                 }
             })
             .collect();
-        let group = Group {
-            id: "sg-1".into(),
-            rules: params
-                .ingress_rules()
-                .into_iter()
-                .map(|r| Rule {
-                    protocol: r.protocol,
-                    from_port: r.from_port,
-                    to_port: r.to_port,
-                    source: Source::Cidr(r.cidr),
-                })
-                .collect(),
-        };
+        let group = Group { id: "sg-1".into(), rules: rules_of(&params) };
         let instances = nodes
             .iter()
             .map(|n| Instance {
@@ -643,16 +642,7 @@ mod tests {
     fn the_course_rules_block_the_kubelet_and_the_pods() {
         let (mut params, nodes, mut described) = cluster();
         params.network = groundup_contracts::flows::NetworkPolicy::Course;
-        described.groups[0].rules = params
-            .ingress_rules()
-            .into_iter()
-            .map(|r| Rule {
-                protocol: r.protocol,
-                from_port: r.from_port,
-                to_port: r.to_port,
-                source: Source::Cidr(r.cidr),
-            })
-            .collect();
+        described.groups[0].rules = rules_of(&params);
         let report = evaluate(&params, &nodes, &described);
         let flows: std::collections::BTreeSet<String> = blocked(&report).into_iter().map(|(flow, ..)| flow).collect();
         assert_eq!(flows.into_iter().collect::<Vec<_>>(), ["kube-proxy-health", "kubelet", "pods"]);
