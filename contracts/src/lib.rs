@@ -3,7 +3,7 @@
 //! Every step reads one JSON document, the *context*, on stdin and writes it back on stdout
 //! with its own section added. This crate is the single definition of that document: its
 //! typed sections, its version, its validation rules, the table of steps and of resource
-//! kinds, the JSON Schema generated from the types, and the examples in `examples/`.
+//! kinds, the JSON Schema generated from the types (and that of `groundup status --json`), and the examples in `examples/`.
 //!
 //! It must not depend on anything that does work: no CLI parsing, logging, files beyond
 //! reading, async runtime or AWS SDK (`cargo tree -p groundup-contracts` shows serde, JSON,
@@ -21,6 +21,7 @@ pub mod pki;
 pub mod plan;
 pub mod region;
 pub mod schema;
+pub mod status;
 pub mod steps;
 pub mod teardown;
 

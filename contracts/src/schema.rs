@@ -1,11 +1,22 @@
-//! The JSON Schema of the context, generated from the types. The checked-in copy
-//! (`contracts/schema/context.schema.json`) is what plugin authors read; a test fails when the
-//! two drift.
+//! The JSON Schemas of the context and of `groundup status --json`, generated from the types.
+//! The checked-in copies (`contracts/schema/context.schema.json`, `status.schema.json`) are what
+//! plugin authors and scripts read; a test fails when they drift.
+
+use schemars::JsonSchema;
 
 use crate::context::Context;
+use crate::status::Status;
 
 pub fn context_schema() -> String {
-    let schema = schemars::schema_for!(Context);
+    schema_of::<Context>()
+}
+
+pub fn status_schema() -> String {
+    schema_of::<Status>()
+}
+
+fn schema_of<T: JsonSchema>() -> String {
+    let schema = schemars::schema_for!(T);
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     text.push('\n');
     text
@@ -17,20 +28,29 @@ mod tests {
     use crate::context::Context;
 
     const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/context.schema.json");
+    const STATUS_CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/status.schema.json");
     const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
 
-    /// `GROUNDUP_BLESS=1 cargo test -p groundup-contracts` rewrites the checked-in schema.
-    #[test]
-    fn checked_in_schema_matches_the_types() {
-        let generated = context_schema();
+    /// `GROUNDUP_BLESS=1 cargo test --workspace --lib schema` rewrites the checked-in schemas.
+    fn assert_checked_in(path: &str, generated: &str) {
         if std::env::var_os("GROUNDUP_BLESS").is_some() {
-            std::fs::write(CHECKED_IN, &generated).unwrap();
+            std::fs::write(path, generated).unwrap();
         }
-        let checked_in = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             checked_in == generated,
-            "contracts/schema/context.schema.json is out of date: run GROUNDUP_BLESS=1 cargo test -p groundup-contracts"
+            "{path} is out of date: run GROUNDUP_BLESS=1 cargo test --workspace --lib schema"
         );
+    }
+
+    #[test]
+    fn checked_in_schema_matches_the_types() {
+        assert_checked_in(CHECKED_IN, &context_schema());
+    }
+
+    #[test]
+    fn checked_in_status_schema_matches_the_types() {
+        assert_checked_in(STATUS_CHECKED_IN, &status_schema());
     }
 
     /// Each example parses as a context and is valid against the JSON Schema (the generated one,

@@ -1,10 +1,13 @@
 //! `groundup status`: each pipeline step as done or pending, with what it recorded. The report
 //! is the command's product, so it goes on stdout (`groundup status | grep compute`); `--json`
-//! puts the same facts there for scripts.
+//! puts the same facts there for scripts, with the node list, as nested JSON whose schema is
+//! `contracts/schema/status.schema.json`.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+use groundup_contracts::infra::Node;
+use groundup_contracts::status::{InterruptedCreate, NodeStatus, Status, StepState, StepStatus};
 use groundup_contracts::{Context, Target};
 use groundup_runtime::output::print_line;
 use serde_json::Value;
@@ -25,35 +28,71 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
     Ok(print_line(&report(&context)?.join("\n"))?)
 }
 
-/// `status --json`: the cluster, its target, and per step its state and the resource ids its
-/// section records, by their path in the section (`nodes[0].instance_id`).
-fn document(context: &Context) -> Result<Value> {
+/// `status --json`: the cluster, its target, per step its state and the resource ids its
+/// section records, and each node with its addresses and files.
+fn document(context: &Context) -> Result<Status> {
     let sections: Value = serde_json::from_str(&context.to_json())?;
-    let steps: Vec<Value> = context
+    let steps = context
         .pipeline
         .iter()
-        .map(|step| {
-            let mut ids = serde_json::Map::new();
-            if let Some(section) = sections.get(step) {
-                collect_ids(section, "", &mut ids);
-            }
-            let state = if context.is_completed(step) { "done" } else { "pending" };
-            serde_json::json!({"step": step, "state": state, "ids": ids})
+        .map(|step| StepStatus {
+            step: step.clone(),
+            state: if context.is_completed(step) { StepState::Done } else { StepState::Pending },
+            ids: match sections.get(step).and_then(identifiers) {
+                Some(Value::Object(ids)) => ids,
+                _ => serde_json::Map::new(),
+            },
         })
         .collect();
-    let interrupted: Vec<Value> = context
+    let nodes =
+        context.compute.iter().flat_map(|compute| &compute.nodes).map(|node| node_status(context, node)).collect();
+    let interrupted = context
         .journal
         .iter()
-        .map(|e| serde_json::json!({"step": e.step, "kind": e.kind, "resource": e.resource}))
+        .map(|e| InterruptedCreate { step: e.step.clone(), kind: e.kind.clone(), resource: e.resource.clone() })
         .collect();
-    Ok(serde_json::json!({
-        "cluster": context.cluster.name,
-        "region": context.cluster.region,
-        "target": target(context),
-        "torn_down": context.teardown.as_ref().is_some_and(|t| t.torn_down),
-        "steps": steps,
-        "interrupted": interrupted,
-    }))
+    Ok(Status {
+        cluster: context.cluster.name.clone(),
+        region: context.cluster.region.clone(),
+        target: target(context),
+        torn_down: context.teardown.as_ref().is_some_and(|t| t.torn_down),
+        steps,
+        nodes,
+        interrupted,
+    })
+}
+
+/// A node and the files made for it: the certificate named after it, the kubeconfig of its
+/// kubelet (`system:node:<hostname>`), and the bundle packed for its host name.
+fn node_status(context: &Context, node: &Node) -> NodeStatus {
+    let kubelet_user = format!("system:node:{}", node.hostname);
+    NodeStatus {
+        name: node.name.clone(),
+        role: node.role,
+        hostname: node.hostname.clone(),
+        instance_id: node.instance_id.clone(),
+        private_ip: node.private_ip,
+        public_ip: node.public_ip,
+        pod_cidr: node.pod_cidr,
+        certificate: context
+            .certs
+            .iter()
+            .flat_map(|certs| &certs.certificates)
+            .find(|cert| cert.name == node.name)
+            .map(|cert| cert.cert_path.clone()),
+        kubeconfig: context
+            .kubeconfig
+            .iter()
+            .flat_map(|kubeconfig| &kubeconfig.files)
+            .find(|file| file.user == kubelet_user)
+            .map(|file| file.path.clone()),
+        bundle: context
+            .bundles
+            .iter()
+            .flat_map(|bundles| &bundles.nodes)
+            .find(|bundle| bundle.hostname == node.hostname)
+            .map(|bundle| bundle.archive.clone()),
+    }
 }
 
 /// Fields that identify a resource: ids, ARNs, the load balancer's DNS name, certificate
@@ -62,25 +101,29 @@ fn is_identifier(key: &str) -> bool {
     key == "id" || key.ends_with("_id") || key == "arn" || key.ends_with("_arn") || key == "dns_name" || key == "sha256"
 }
 
-fn collect_ids(value: &Value, path: &str, ids: &mut serde_json::Map<String, Value>) {
+/// The identifiers in a section, nested as they are there; `None` where there are none. A list
+/// keeps its length, so the n-th entry still names the n-th record.
+fn identifiers(value: &Value) -> Option<Value> {
     match value {
         Value::Object(fields) => {
-            for (key, inner) in fields {
-                let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                match inner {
-                    Value::String(_) if is_identifier(key) => {
-                        ids.insert(at, inner.clone());
-                    }
-                    _ => collect_ids(inner, &at, ids),
-                }
-            }
+            let ids: serde_json::Map<String, Value> = fields
+                .iter()
+                .filter_map(|(key, inner)| match inner {
+                    Value::String(_) if is_identifier(key) => Some((key.clone(), inner.clone())),
+                    _ => identifiers(inner).map(|ids| (key.clone(), ids)),
+                })
+                .collect();
+            (!ids.is_empty()).then_some(Value::Object(ids))
         }
         Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                collect_ids(item, &format!("{path}[{i}]"), ids);
-            }
+            let ids: Vec<Option<Value>> = items.iter().map(identifiers).collect();
+            ids.iter().any(Option::is_some).then(|| {
+                Value::Array(
+                    ids.into_iter().map(|id| id.unwrap_or_else(|| Value::Object(serde_json::Map::new()))).collect(),
+                )
+            })
         }
-        _ => {}
+        _ => None,
     }
 }
 
@@ -169,7 +212,7 @@ mod tests {
     fn json_lists_each_steps_state_and_resource_ids() {
         let mut context = example("03-infra.json");
         context.pipeline.push("ca".into());
-        let document = document(&context).unwrap();
+        let document = serde_json::to_value(document(&context).unwrap()).unwrap();
         assert_eq!(document["target"], target(&context));
         let steps = document["steps"].as_array().unwrap();
         assert_eq!(steps.len(), context.pipeline.len());
@@ -177,7 +220,8 @@ mod tests {
         assert_eq!(step("vpc")["state"], "done");
         assert_eq!(step("vpc")["ids"]["id"], context.vpc.as_ref().unwrap().id.as_str());
         let nodes = &context.compute.as_ref().unwrap().nodes;
-        assert_eq!(step("compute")["ids"]["nodes[5].instance_id"], nodes[5].instance_id.as_str());
+        assert_eq!(step("compute")["ids"]["nodes"][5]["instance_id"], nodes[5].instance_id.as_str());
+        assert_eq!(document["nodes"][5]["instance_id"], nodes[5].instance_id.as_str());
         assert_eq!(step("nlb")["ids"]["listener_arn"], context.nlb.as_ref().unwrap().listener_arn.as_str());
         assert_eq!(step("ca")["state"], "pending");
         assert!(step("ca")["ids"].as_object().unwrap().is_empty());
