@@ -54,9 +54,10 @@ pub struct NodeStatus {
     /// The pod range (workers).
     #[schemars(with = "Option<String>")]
     pub pod_cidr: Option<Ipv4Net>,
-    /// The node's certificate, once `certs` has issued it.
+    /// The node's certificate, once `certs` has issued it: a worker's, and a master's in the
+    /// kubeadm layout (in the course's a master runs no kubelet).
     pub certificate: Option<String>,
-    /// The node's kubelet kubeconfig, once `kubeconfig` has written it.
+    /// The node's kubelet kubeconfig, once `kubeconfig` has written it (as the certificate).
     pub kubeconfig: Option<String>,
     /// The archive of the node's files, once `bundles` has packed it.
     pub bundle: Option<String>,
