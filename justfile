@@ -27,6 +27,6 @@ status:
 emulator-stop:
     cargo run --quiet -p groundup -- emulator stop
 
-# Regenerate the README's picture of the course's cluster (runner/doc/cluster.svg)
+# Regenerate the README's picture of the course's cluster (steps/graph/doc/cluster.svg)
 picture:
     scripts/graph.sh

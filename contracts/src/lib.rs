@@ -24,6 +24,7 @@ pub mod schema;
 pub mod status;
 pub mod steps;
 pub mod teardown;
+pub mod tools;
 
 pub use context::{Cluster, Context, Target, CONTEXT_VERSION};
 pub use error::ContextError;

@@ -1,16 +1,15 @@
 //! `groundup`: writes the starting context, runs the steps as a pipeline with a checkpoint after
-//! each one, reports progress, and manages the local AWS emulator.
+//! each one, reports progress, and manages the local AWS emulator. Any other command runs the
+//! tool `groundup-<command>` (`graph`, `distribute`, a plugin), see [`tools`].
 //!
 //! The runner never calls AWS itself: every AWS call is made by a step it runs as a process,
 //! so it links neither the AWS SDK nor `groundup-cloud` (only its tests do). It depends on the
-//! contract, the step runtime and the PKI crate (for certificate fingerprints in `graph`).
+//! contract and the step runtime only.
 
 mod check;
-mod distribute;
 mod docs;
 mod down;
 mod emulator;
-mod graph;
 mod headstart;
 mod init;
 mod interrupt;
@@ -18,8 +17,10 @@ mod state;
 mod status;
 mod step;
 mod timings;
+mod tools;
 mod up;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,7 +31,8 @@ use groundup_runtime::output;
 #[command(
     name = "groundup",
     version,
-    about = "Build a Kubernetes cluster's AWS infrastructure and PKI from the ground up"
+    about = "Build a Kubernetes cluster's AWS infrastructure and PKI from the ground up",
+    after_help = "Any other COMMAND runs `groundup-COMMAND` (beside groundup, then on PATH) with the arguments that follow, as cargo runs `cargo-COMMAND`: a plugin of your own works the same way."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -48,7 +50,6 @@ impl Cli {
         match &self.command {
             Command::Up(args) => args.init.aws,
             Command::Down(args) => args.aws,
-            Command::Distribute(args) => args.aws,
             _ => false,
         }
     }
@@ -75,10 +76,6 @@ enum Command {
     /// Check, read-only, that the network carries every flow the cluster needs (exit code 1
     /// names what is blocked, or open to the internet beyond the policy)
     Check(check::CheckArgs),
-    /// Copy each node's bundle to the node over SSH (a cluster on AWS; not part of `up`)
-    Distribute(distribute::DistributeArgs),
-    /// Draw the cluster from the state file: the network and the PKI's trust tree (DOT, Mermaid or SVG)
-    Graph(graph::GraphArgs),
     /// Print the shell completion script of groundup and every step (bash, zsh, fish, ...)
     Completions {
         #[arg(value_enum)]
@@ -94,6 +91,9 @@ enum Command {
         #[arg(long = "emulator-dir", visible_alias = "dir", value_name = "DIR", default_value = emulator::DEFAULT_DIR, global = true)]
         dir: PathBuf,
     },
+    /// `groundup-<COMMAND>` with the arguments that follow (see `tools`)
+    #[command(external_subcommand)]
+    Tool(Vec<OsString>),
 }
 
 fn main() -> ExitCode {
@@ -117,11 +117,10 @@ fn main() -> ExitCode {
             Ok(code) => return ExitCode::from(code),
             Err(e) => Err(e),
         },
-        Command::Distribute(args) => distribute::run(&args),
-        Command::Graph(args) => graph::run(&args),
-        Command::Completions { shell } => docs::completions(Cli::command(), shell),
-        Command::Man(args) => docs::man(Cli::command(), &args),
+        Command::Completions { shell } => docs::completions(command(), shell),
+        Command::Man(args) => docs::man(command(), &args),
         Command::Emulator { action, dir } => emulator::run(action, &dir),
+        Command::Tool(command_line) => tools::run(&command_line),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,6 +136,7 @@ fn main() -> ExitCode {
             // place) is exit code 2, as for the steps.
             if e.downcast_ref::<init::Refused>().is_some()
                 || e.downcast_ref::<groundup_contracts::ContextError>().is_some()
+                || e.downcast_ref::<groundup_runtime::tool::BadInput>().is_some()
             {
                 ExitCode::from(2)
             } else {
@@ -146,10 +146,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The runner's commands and the shipped tools'.
+fn command() -> clap::Command {
+    Cli::command().subcommands(tools::commands())
+}
+
 /// The command line, with `up`'s flags that were given (not defaulted) recorded: only those
 /// change an existing cluster's spec.
 fn parse() -> Cli {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
+    if let Some(command_line) = matches.subcommand().and_then(|(name, args)| tools::shipped(name, args)) {
+        return Cli { command: Command::Tool(command_line) };
+    }
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let (Command::Up(args), Some(("up", up))) = (&mut cli.command, matches.subcommand()) {
         args.given = init::given_flags(up);

@@ -3,7 +3,7 @@
 //! runner's life and lock.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
@@ -153,28 +153,7 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// Steps are executables named `groundup-<step>`, looked up beside this runner, then on PATH,
-/// so a plugin is installed by putting it on PATH.
-pub fn find_step(step: &str) -> Result<PathBuf> {
-    let name = format!("groundup-{step}");
-    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(&name)));
-    beside.filter(|p| is_executable(p)).or_else(|| find_on_path(&name)).ok_or_else(|| {
-        anyhow!(
-            "no executable `{name}` beside {} or on PATH",
-            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()
-        )
-    })
-}
-
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| is_executable(p)))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
+pub use groundup_runtime::tool::{find_on_path, find_program as find_step};
 
 /// Any step name is accepted (a plugin's too); the course's steps are offered to completion.
 #[derive(Clone)]

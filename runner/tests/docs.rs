@@ -30,7 +30,9 @@ fn bash_completes_the_step_names_after_from_to_and_only() {
         assert_eq!(complete(&["groundup", "up", flag, ""]), steps, "after `groundup up {flag}`");
     }
     assert_eq!(complete(&["groundup", "up", "--from", "ro"]), ["routes"]);
-    assert!(complete(&["groundup", ""]).contains(&"graph".to_string()));
+    for tool in ["graph", "distribute"] {
+        assert!(complete(&["groundup", ""]).contains(&tool.to_string()), "{tool} is not offered");
+    }
 }
 
 #[test]
@@ -38,6 +40,8 @@ fn every_step_gets_completions_of_its_own_flags() {
     assert!(complete(&["groundup-certs", "--re"]).contains(&"--renew".to_string()));
     assert!(complete(&["groundup-nlb", "--"]).contains(&"--plan".to_string()));
     assert!(complete(&["groundup-down", "--"]).contains(&"--yes".to_string()));
+    assert!(complete(&["groundup-graph", "--"]).contains(&"--format".to_string()));
+    assert!(complete(&["groundup-distribute", "--"]).contains(&"--user".to_string()));
 }
 
 #[test]
@@ -60,12 +64,22 @@ fn man_pages_for_the_runner_its_commands_and_every_step() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(bin("groundup")).args(["man", "--dir"]).arg(dir.path()).output().unwrap();
     assert_success(&output, "groundup man --dir");
-    for page in ["groundup", "groundup-up", "groundup-down", "groundup-graph", "groundup-vpc", "groundup-certs"] {
+    for page in [
+        "groundup",
+        "groundup-up",
+        "groundup-down",
+        "groundup-graph",
+        "groundup-distribute",
+        "groundup-vpc",
+        "groundup-certs",
+    ] {
         let text = std::fs::read_to_string(dir.path().join(format!("{page}.1"))).unwrap_or_default();
         assert!(text.contains(&format!(".TH {page} 1")), "{page}.1 is missing or not a man page");
     }
     let certs = std::fs::read_to_string(dir.path().join("groundup-certs.1")).unwrap();
     assert!(certs.contains("renew"), "the step's own flags are not in its page");
+    let graph = std::fs::read_to_string(dir.path().join("groundup-graph.1")).unwrap();
+    assert!(graph.contains("mermaid"), "the tool's own flags are not in its page");
 }
 
 /// The README says `groundup man | man -l -`: the page renders with the real man, and

@@ -5,8 +5,9 @@
 //! plan a step records under `--plan` and the gate of local changes ([`plan`]), the state
 //! file ([`state`]) and the journal of creates in flight ([`journal`]), the one atomic
 //! file write and the rules for a cluster's directories ([`files`]), completions and man
-//! pages ([`docs`]), stdout for a reader that may stop early ([`output`]), and the figures a
-//! step reports for `groundup up --timings` ([`timings`]).
+//! pages ([`docs`]), stdout for a reader that may stop early ([`output`]), the figures a
+//! step reports for `groundup up --timings` ([`timings`]), and how programs are found and a
+//! tool such as `groundup-graph` runs ([`tool`]).
 //!
 //! It depends on the contract crate and on small CLI and logging crates; never on the AWS SDK,
 //! an async runtime or OpenSSL, so the PKI steps and the runner's local commands stay light.
@@ -20,5 +21,6 @@ pub mod output;
 pub mod plan;
 pub mod state;
 pub mod timings;
+pub mod tool;
 
 pub use error::StepError;

@@ -1,4 +1,4 @@
-//! `groundup distribute`: copies each node's bundle (`nodes/<hostname>/`) to the node over SSH,
+//! `groundup-distribute` (`groundup distribute`): copies each node's bundle (`nodes/<hostname>/`) to the node over SSH,
 //! with the real OpenSSH client and the cluster's key. One SSH session per node: a shell script
 //! on its stdin checks each file's hash and mode and writes only what differs, each file to a
 //! temporary name beside its target and then renamed into place. Nodes are served concurrently;
@@ -14,16 +14,18 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
 use groundup_contracts::infra::Node;
 use groundup_contracts::{Context, Target};
 use groundup_pki::{bundle, names};
+use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
+use groundup_runtime::state;
+use groundup_runtime::tool::{find_program, run_tool, BadInput};
 use serde::Serialize;
-
-use crate::state;
 
 pub const TEST_ADDRESSES_ENV: &str = "GROUNDUP_TEST_SSH_ADDRESSES";
 pub const TEST_REMOTE_ROOT_ENV: &str = "GROUNDUP_TEST_REMOTE_ROOT";
@@ -32,22 +34,22 @@ pub const TEST_REMOTE_ROOT_ENV: &str = "GROUNDUP_TEST_REMOTE_ROOT";
 const CONCURRENCY: usize = 16;
 
 #[derive(Args, Debug)]
-pub struct DistributeArgs {
+struct DistributeArgs {
     /// The state file of the cluster (its nodes, their bundles and the SSH key)
     #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
-    pub state: PathBuf,
+    state: PathBuf,
     /// The user to log in as; unless it is root, files are written through `sudo -n`
     #[arg(long, default_value = "ubuntu")]
-    pub user: String,
+    user: String,
     /// Seconds to wait for each node's SSH connection
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub connect_timeout: u32,
+    connect_timeout: u32,
     /// For scripts: per node, the files copied, the number unchanged and any error, as JSON on stdout
     #[arg(long)]
-    pub json: bool,
+    json: bool,
     /// Allow real AWS, to confirm where the nodes are (as GROUNDUP_ALLOW_AWS=1 does)
     #[arg(long)]
-    pub aws: bool,
+    aws: bool,
 }
 
 /// What a node should end up with: its files' bytes and modes, and the directories to create
@@ -84,12 +86,16 @@ struct Ssh {
     connect_timeout: u32,
 }
 
-pub fn run(args: &DistributeArgs) -> Result<()> {
+fn main() -> ExitCode {
+    run_tool("distribute", |args: DistributeArgs| run(&args).map(|()| ExitCode::SUCCESS))
+}
+
+fn run(args: &DistributeArgs) -> Result<()> {
     check_owned(&args.state)?;
     let context = state::load_existing(&args.state, None)?;
     names::plain(&args.user).map_err(|e| anyhow!("--user: {e}"))?;
     let redirect = Redirect::from_env(&context, &args.state)?;
-    let home = groundup_runtime::files::home_of(&args.state);
+    let home = home_of(&args.state);
     let compute = context
         .compute
         .as_ref()
@@ -103,7 +109,7 @@ pub fn run(args: &DistributeArgs) -> Result<()> {
     bundles.check_paths(&context.params.nodes_dir)?;
     // The cloud confirms each node's instance and public IP before any secret leaves.
     // It also reads each node's host key fingerprints from its console, to pin the first contact.
-    let confirmed = crate::step::run_step("compute", &["--confirm"], &context, &args.state, false, None)?;
+    let confirmed = confirm(&context, &args.state, args.aws)?;
     let console_keys = |node: &Node| -> Vec<String> {
         let nodes = confirmed.compute.as_ref().map(|c| c.nodes.as_slice()).unwrap_or_default();
         nodes.iter().find(|n| n.instance_id == node.instance_id).map(|n| n.host_keys.clone()).unwrap_or_default()
@@ -181,6 +187,30 @@ fn check_owned(state: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `groundup-compute --confirm`: the cloud's view of each node (its instance, its public IP,
+/// the host key fingerprints its console shows), refusing (exit code 2) a node it does not
+/// confirm. It runs in the cluster's home, as the runner runs its steps.
+fn confirm(context: &Context, state: &Path, aws: bool) -> Result<Context> {
+    let program = find_program("compute")?;
+    let args: &[&str] = if aws { &["--confirm", "--aws"] } else { &["--confirm"] };
+    let output = duct::cmd(&program, args)
+        .dir(home_of(state))
+        .stdin_bytes(context.to_json())
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    match output.status.code() {
+        Some(0) => {}
+        Some(2) => return Err(BadInput("step `compute` refused its input (exit code 2)".into()).into()),
+        _ => bail!("step `compute` failed ({})", output.status),
+    }
+    std::str::from_utf8(&output.stdout)
+        .ok()
+        .and_then(|text| Context::from_json(text).ok())
+        .ok_or_else(|| anyhow!("step `compute` wrote an unusable context"))
 }
 
 /// Runs `serve` on every node, at most [`CONCURRENCY`] at a time; the outcomes in node order.
@@ -513,7 +543,7 @@ mod tests {
     #[test]
     fn a_cluster_on_the_emulator_is_refused_without_test_addresses() {
         let context =
-            Context::from_json(include_str!("../../contracts/examples/03-infra.json")).expect("the example parses");
+            Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).expect("the example parses");
         assert!(!matches!(context.target, Target::Aws));
         let error = Redirect::from_env(&context, Path::new("g.json")).err().expect("refused").to_string();
         assert!(error.contains("emulator") && error.contains("nothing was copied"), "{error}");

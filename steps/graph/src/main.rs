@@ -1,12 +1,12 @@
-//! `groundup graph`: the cluster drawn from the state file alone (no API call), grouped the way
-//! the course draws it (VPC contains subnet contains nodes), with the PKI's trust tree beside
-//! it, each certificate checked against its file on disk. One model, two renderers: Graphviz
-//! DOT and Mermaid.
+//! `groundup-graph` (`groundup graph`): the cluster drawn from the state file alone (no API
+//! call), grouped the way the course draws it (VPC contains subnet contains nodes), with the
+//! PKI's trust tree beside it, each certificate checked against its file on disk. One model, two
+//! renderers: Graphviz DOT and Mermaid.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
@@ -15,24 +15,23 @@ use groundup_contracts::infra::Role;
 use groundup_contracts::pki::CertRecord;
 use groundup_contracts::Context;
 use groundup_pki::store::fingerprint;
-
-use crate::state;
+use groundup_runtime::state;
 
 #[derive(Args, Debug)]
-pub struct GraphArgs {
+struct GraphArgs {
     /// The state file to draw
     #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
-    pub state: PathBuf,
+    state: PathBuf,
     /// What to print on stdout
     #[arg(long, value_enum, default_value = "dot")]
-    pub format: Format,
+    format: Format,
     /// Render to an SVG file with Graphviz's `dot` instead of printing
     #[arg(long, value_name = "FILE", conflicts_with = "format")]
-    pub svg: Option<PathBuf>,
+    svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+enum Format {
     /// Graphviz
     Dot,
     /// Mermaid flowchart, which code hosts render inline in Markdown
@@ -42,7 +41,11 @@ pub enum Format {
 /// Certificates expiring within this many days are marked.
 const WARN_DAYS: i64 = 30;
 
-pub fn run(args: &GraphArgs) -> Result<()> {
+fn main() -> ExitCode {
+    groundup_runtime::tool::run_tool("graph", |args: GraphArgs| run(&args).map(|()| ExitCode::SUCCESS))
+}
+
+fn run(args: &GraphArgs) -> Result<()> {
     let context = state::load_existing(&args.state, None)?;
     let found = on_disk(&context, groundup_runtime::files::home_of(&args.state));
     let graph = Graph::of(&context, &found, now());
@@ -381,8 +384,9 @@ mod tests {
     use super::*;
 
     fn infra() -> Context {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/examples/03-infra.json"))
-            .unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/examples/03-infra.json"))
+                .unwrap();
         Context::from_json(&text).unwrap()
     }
 
