@@ -4,13 +4,10 @@
 //! temporary name beside its target and then renamed into place. Nodes are served concurrently;
 //! one that fails is reported and the others still get their files.
 //!
-//! For tests only, two environment variables redirect it to a local sshd:
-//! `GROUNDUP_TEST_SSH_ADDRESSES` (`HOSTNAME=127.0.0.1:PORT,...`, `*` for every other node;
-//! loopback addresses only, and a node it does not map is an error, never its real address) and
-//! `GROUNDUP_TEST_REMOTE_ROOT` (an absolute directory: a node's files go under
-//! `<root>/<hostname>/` instead of `/`).
+//! ssh reads no configuration but `--ssh-config FILE` (a jump host, a port, a `HostName` per
+//! node address), and `--dest-dir DIR` puts the files under DIR on each node instead of `/`.
+//! The tests use both to reach an sshd per node on loopback.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -26,9 +23,6 @@ use groundup_runtime::output::print_line;
 use groundup_runtime::state;
 use groundup_runtime::tool::{find_program, run_tool, BadInput};
 use serde::Serialize;
-
-pub const TEST_ADDRESSES_ENV: &str = "GROUNDUP_TEST_SSH_ADDRESSES";
-pub const TEST_REMOTE_ROOT_ENV: &str = "GROUNDUP_TEST_REMOTE_ROOT";
 
 /// At most this many SSH sessions at once.
 const CONCURRENCY: usize = 16;
@@ -50,12 +44,21 @@ struct DistributeArgs {
     /// Allow real AWS, to confirm where the nodes are (as GROUNDUP_ALLOW_AWS=1 does)
     #[arg(long)]
     aws: bool,
+    /// An OpenSSH client configuration (`ssh -F FILE`) for reaching the nodes, whose addresses
+    /// it matches with `Host`: a jump host (ProxyJump), another port, a HostName. Without it
+    /// ssh reads no user or system configuration
+    #[arg(long, value_name = "FILE")]
+    ssh_config: Option<PathBuf>,
+    /// Write each node's files under DIR on the node instead of `/` (an absolute path): to
+    /// stage them, or for a node whose root is mounted there
+    #[arg(long, value_name = "DIR", value_parser = dest_dir)]
+    dest_dir: Option<String>,
 }
 
 /// What a node should end up with: its files' bytes and modes, and the directories to create
 /// (with the bundle's modes) where missing.
 struct Delivery {
-    /// Where `/` is on the node: `` but in tests.
+    /// Where `/` is on the node: `` unless `--dest-dir`.
     root: String,
     dirs: Vec<(String, u32)>,
     files: Vec<Upload>,
@@ -80,6 +83,8 @@ struct Outcome {
 
 /// How to reach the nodes: the OpenSSH client with the cluster's key, checking host keys.
 struct Ssh {
+    /// `--ssh-config`, or `none`: ssh reads no other configuration.
+    config: PathBuf,
     key: PathBuf,
     known_hosts: PathBuf,
     user: String,
@@ -94,7 +99,12 @@ fn run(args: &DistributeArgs) -> Result<()> {
     check_owned(&args.state)?;
     let context = state::load_existing(&args.state, None)?;
     names::plain(&args.user).map_err(|e| anyhow!("--user: {e}"))?;
-    let redirect = Redirect::from_env(&context, &args.state)?;
+    if args.ssh_config.is_none() && !matches!(context.target, Target::Aws) {
+        bail!(
+            "the cluster of {} runs on a local emulator: its instances are not machines and their public IPs are made up, so nothing was copied; `groundup distribute` is for a cluster on AWS (or, with --ssh-config, for machines the configuration maps the nodes' addresses to)",
+            args.state.display()
+        );
+    }
     let home = home_of(&args.state);
     let compute = context
         .compute
@@ -117,27 +127,47 @@ fn run(args: &DistributeArgs) -> Result<()> {
     let key = home.join(&compute.key_pair.private_key_path);
     std::fs::File::open(&key).with_context(|| format!("cannot read the cluster's SSH key {}", key.display()))?;
     let ssh = Ssh {
+        config: args.ssh_config.as_ref().map_or(Ok(PathBuf::from("none")), std::path::absolute)?,
         key: std::path::absolute(&key)?,
         known_hosts: known_hosts_file(&args.state)?,
         user: args.user.clone(),
         connect_timeout: args.connect_timeout,
     };
+    // Before anything is sent: on the emulator, a node's made-up public IP must lead to this
+    // machine, never to whoever has that address.
+    let routes = compute
+        .nodes
+        .iter()
+        .map(|node| {
+            let route = ssh.route(node)?;
+            if !matches!(context.target, Target::Aws) && !route.is_local() {
+                bail!(
+                    "{}: its made-up public IP leads to {} (through {}), not to loopback: on the emulator --ssh-config must map each node's address to a HostName on 127.0.0.1 without a proxy; nothing was copied",
+                    node.hostname,
+                    route.shown(),
+                    ssh.config.display()
+                );
+            }
+            Ok((node.hostname.clone(), route))
+        })
+        .collect::<Result<std::collections::HashMap<_, _>>>()?;
+    let root = args.dest_dir.clone().unwrap_or_default();
 
     let serve = |node: &Node| -> Outcome {
         let mut outcome =
             Outcome { hostname: node.hostname.clone(), address: None, copied: Vec::new(), unchanged: 0, error: None };
         let result = (|| {
-            let address = redirect.address(node)?;
-            outcome.address = Some(address.to_string());
+            let route = &routes[&node.hostname];
+            outcome.address = Some(route.shown());
             let dir = bundles
                 .nodes
                 .iter()
                 .find(|b| b.hostname == node.hostname)
                 .map(|b| home.join(&b.dir))
                 .ok_or_else(|| anyhow!("it has no bundle; run `groundup up` to lay it out"))?;
-            let delivery = delivery(&context, node, &dir, &redirect.root(node))?;
-            let known = ssh.pin(node, address, &console_keys(node))?;
-            ssh.deliver(node, address, known, &delivery, &mut outcome)
+            let delivery = delivery(&context, node, &dir, &root)?;
+            let known = ssh.pin(node, route, &console_keys(node))?;
+            ssh.deliver(node, known, &delivery, &mut outcome)
         })();
         outcome.error = result.err().map(|e| format!("{e:#}"));
         outcome
@@ -241,15 +271,8 @@ impl Ssh {
     /// One SSH session: the script (data on its stdin, never on a command line) writes what
     /// differs and reports each file as `copied PATH` or `unchanged PATH`.
     /// `known`: its host key is recorded, so the first contact is over and no new key is taken.
-    fn deliver(
-        &self,
-        node: &Node,
-        address: SocketAddr,
-        known: bool,
-        delivery: &Delivery,
-        outcome: &mut Outcome,
-    ) -> Result<()> {
-        let output = duct::cmd("ssh", self.command_line(node, address, known))
+    fn deliver(&self, node: &Node, known: bool, delivery: &Delivery, outcome: &mut Outcome) -> Result<()> {
+        let output = duct::cmd("ssh", self.command_line(node, known)?)
             .stdin_bytes(script(delivery))
             .stdout_capture()
             .stderr_capture()
@@ -277,7 +300,7 @@ impl Ssh {
     /// and none listed is an error. A node already recorded is left to ssh's own check; one
     /// whose console shows none is left to accept-new, which is said. Whether its key is now
     /// recorded.
-    fn pin(&self, node: &Node, address: SocketAddr, console: &[String]) -> Result<bool> {
+    fn pin(&self, node: &Node, route: &Route, console: &[String]) -> Result<bool> {
         names::plain(&node.instance_id).map_err(|e| anyhow!("its instance id: {e}"))?;
         let recorded = std::fs::read_to_string(&self.known_hosts)
             .with_context(|| format!("cannot read {}", self.known_hosts.display()))?
@@ -293,9 +316,17 @@ impl Ssh {
             );
             return Ok(false);
         }
+        if route.proxied {
+            bail!(
+                "its host key cannot be pinned to its console's fingerprints through the proxy {} configures (ssh-keyscan connects directly); record its key in {} under the alias {} first, nothing was sent",
+                self.config.display(),
+                self.known_hosts.display(),
+                node.instance_id
+            );
+        }
         let timeout = self.connect_timeout.to_string();
-        let port = address.port().to_string();
-        let scan = duct::cmd("ssh-keyscan", ["-T", &timeout, "-p", &port, "--", &address.ip().to_string()])
+        let port = route.port.to_string();
+        let scan = duct::cmd("ssh-keyscan", ["-T", &timeout, "-p", &port, "--", &route.host])
             .stdout_capture()
             .stderr_null()
             .unchecked()
@@ -325,13 +356,13 @@ impl Ssh {
         Ok(true)
     }
 
-    /// ssh's arguments: no user or system configuration (nothing but these options decides
-    /// where it connects), the cluster's key only, no prompts, and the remote shell, through
-    /// `sudo -n` unless the user is root (the files are root's).
-    fn command_line(&self, node: &Node, address: SocketAddr, known: bool) -> Vec<String> {
+    /// ssh's arguments: no configuration but `--ssh-config` (nothing else decides where it
+    /// connects), the cluster's key only, no prompts, and the remote shell, through `sudo -n`
+    /// unless the user is root (the files are root's).
+    fn command_line(&self, node: &Node, known: bool) -> Result<Vec<String>> {
         let option = |name: &str, value: &str| ["-o".to_string(), format!("{name}={value}")];
-        let mut args = vec!["-F".into(), "none".into(), "-T".into(), "-i".into(), self.key.display().to_string()];
-        args.extend(["-p".into(), address.port().to_string(), "-l".into(), self.user.clone()]);
+        let mut args = vec!["-F".into(), self.config.display().to_string(), "-T".into()];
+        args.extend(["-i".into(), self.key.display().to_string(), "-l".into(), self.user.clone()]);
         for (name, value) in [
             ("BatchMode", "yes"),
             ("IdentitiesOnly", "yes"),
@@ -349,8 +380,28 @@ impl Ssh {
             args.extend(option(name, value));
         }
         let shell = if self.user == "root" { "sh -s" } else { "sudo -n sh -s" };
-        args.extend(["--".into(), address.ip().to_string(), shell.into()]);
-        args
+        args.extend(["--".into(), public_ip(node)?.to_string(), shell.into()]);
+        Ok(args)
+    }
+
+    /// Where ssh takes `node`'s public IP through the configuration (`ssh -G`).
+    fn route(&self, node: &Node) -> Result<Route> {
+        let ip = public_ip(node).map_err(|e| anyhow!("{}: {e}", node.hostname))?;
+        let output = duct::cmd!("ssh", "-F", &self.config, "-G", "--", ip.to_string())
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => anyhow!("the OpenSSH client `ssh` is not installed"),
+                _ => anyhow!("cannot run ssh: {e}"),
+            })?;
+        if !output.status.success() {
+            bail!("ssh cannot read {}: {}", self.config.display(), String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Route::parse(&String::from_utf8_lossy(&output.stdout))
+            .ok_or_else(|| anyhow!("`ssh -G` named no host or port for {}", node.hostname))
     }
 
     /// What went wrong, from ssh's or the script's stderr.
@@ -446,65 +497,53 @@ fn known_hosts_file(state: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Where the nodes are: their public IPs on port 22, or, in tests, loopback addresses and a
-/// directory per node (see the module's documentation).
-struct Redirect {
-    addresses: Option<BTreeMap<String, SocketAddr>>,
-    root: Option<String>,
+fn public_ip(node: &Node) -> Result<IpAddr> {
+    node.public_ip.map(IpAddr::V4).ok_or_else(|| anyhow!("it has no public IP"))
 }
 
-impl Redirect {
-    fn from_env(context: &Context, state: &Path) -> Result<Redirect> {
-        let addresses = std::env::var(TEST_ADDRESSES_ENV).ok().map(|map| parse_addresses(&map)).transpose()?;
-        let root = std::env::var(TEST_REMOTE_ROOT_ENV).ok();
-        if let Some(root) = &root {
-            if !root.starts_with('/') || root.split('/').any(|part| part == "..") {
-                bail!("{TEST_REMOTE_ROOT_ENV}={root:?} is not an absolute path without `..`");
-            }
-        }
-        if addresses.is_none() && !matches!(context.target, Target::Aws) {
-            bail!(
-                "the cluster of {} runs on a local emulator: its instances are not machines and their public IPs are made up, so nothing was copied; `groundup distribute` is for a cluster on AWS",
-                state.display()
-            );
-        }
-        Ok(Redirect { addresses, root })
+/// `--dest-dir`: absolute and without `..`, so the files stay below it.
+fn dest_dir(text: &str) -> std::result::Result<String, String> {
+    if !text.starts_with('/') || text.split('/').any(|part| part == "..") {
+        return Err(format!("{text:?} is not an absolute path without `..`"));
     }
-
-    fn address(&self, node: &Node) -> Result<SocketAddr> {
-        match &self.addresses {
-            Some(map) => map
-                .get(&node.hostname)
-                .or_else(|| map.get("*"))
-                .copied()
-                .ok_or_else(|| anyhow!("{TEST_ADDRESSES_ENV} does not map it")),
-            None => node
-                .public_ip
-                .map(|ip| SocketAddr::new(IpAddr::V4(ip), 22))
-                .ok_or_else(|| anyhow!("it has no public IP")),
-        }
-    }
-
-    /// Where `/` is on the node (its hostname proven plain by `ComputeSection::check_names`).
-    fn root(&self, node: &Node) -> String {
-        self.root.as_ref().map(|root| format!("{}/{}", root.trim_end_matches('/'), node.hostname)).unwrap_or_default()
-    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
-/// `HOSTNAME=IP:PORT,...` (`*` for every other node), loopback only.
-fn parse_addresses(map: &str) -> Result<BTreeMap<String, SocketAddr>> {
-    map.split(',')
-        .map(|entry| {
-            let (name, address) =
-                entry.split_once('=').ok_or_else(|| anyhow!("{TEST_ADDRESSES_ENV}: {entry:?} is not NAME=IP:PORT"))?;
-            let address: SocketAddr =
-                address.parse().map_err(|e| anyhow!("{TEST_ADDRESSES_ENV}: {address:?} is not IP:PORT: {e}"))?;
-            if !address.ip().is_loopback() {
-                bail!("{TEST_ADDRESSES_ENV}: {address} is not a loopback address (it is for tests only)");
-            }
-            Ok((name.trim().to_string(), address))
+/// Where ssh connects for a node, after its configuration (`ssh -G`): the host and port, and
+/// whether a proxy (ProxyJump, ProxyCommand) is in between.
+#[derive(Debug, PartialEq)]
+struct Route {
+    host: String,
+    port: u16,
+    proxied: bool,
+}
+
+impl Route {
+    /// From `ssh -G`'s output: one `keyword value` a line, keywords in lower case.
+    fn parse(effective: &str) -> Option<Route> {
+        let value = |key: &str| {
+            effective.lines().find_map(|line| line.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
+        };
+        let set = |key: &str| value(key).is_some_and(|v| v != "none");
+        Some(Route {
+            host: value("hostname")?.to_string(),
+            port: value("port")?.parse().ok()?,
+            proxied: set("proxyjump") || set("proxycommand"),
         })
-        .collect()
+    }
+
+    /// `127.0.0.1:2222`, as the logs and the JSON show it.
+    fn shown(&self) -> String {
+        match self.host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, self.port).to_string(),
+            Err(_) => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    /// A loopback address of this machine, reached directly.
+    fn is_local(&self) -> bool {
+        !self.proxied && self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 #[cfg(test)]
@@ -531,22 +570,23 @@ mod tests {
     }
 
     #[test]
-    fn test_addresses_are_loopback_only_and_map_by_hostname_then_star() {
-        let map = parse_addresses("*=127.0.0.1:2222,ip-172-31-0-21=127.0.0.1:1").unwrap();
-        assert_eq!(map["*"].port(), 2222);
-        assert_eq!(map["ip-172-31-0-21"].port(), 1);
-        let error = parse_addresses("*=10.0.0.1:22").unwrap_err().to_string();
-        assert!(error.contains("not a loopback"), "{error}");
-        assert!(parse_addresses("127.0.0.1:22").is_err());
+    fn a_route_is_what_ssh_g_says_and_local_only_on_loopback_without_a_proxy() {
+        let effective = "user root\nhostname 127.0.0.1\nport 2222\nproxyusefdpass no\n";
+        let route = Route::parse(effective).unwrap();
+        assert_eq!(route, Route { host: "127.0.0.1".into(), port: 2222, proxied: false });
+        assert!(route.is_local());
+        assert_eq!(route.shown(), "127.0.0.1:2222");
+        let jumped = Route::parse(&format!("{effective}proxyjump bastion\n")).unwrap();
+        assert!(jumped.proxied && !jumped.is_local());
+        assert!(!Route::parse("hostname 3.15.20.101\nport 22\nproxycommand none\n").unwrap().is_local());
+        assert_eq!(Route::parse("port 22\n"), None);
     }
 
     #[test]
-    fn a_cluster_on_the_emulator_is_refused_without_test_addresses() {
-        let context =
-            Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).expect("the example parses");
-        assert!(!matches!(context.target, Target::Aws));
-        let error = Redirect::from_env(&context, Path::new("g.json")).err().expect("refused").to_string();
-        assert!(error.contains("emulator") && error.contains("nothing was copied"), "{error}");
+    fn the_dest_dir_is_absolute_and_stays_below_itself() {
+        assert_eq!(dest_dir("/srv/stage/").unwrap(), "/srv/stage");
+        assert!(dest_dir("stage").is_err());
+        assert!(dest_dir("/srv/../etc").is_err());
     }
 
     #[test]

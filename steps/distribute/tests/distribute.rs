@@ -1,7 +1,9 @@
-//! `groundup distribute` against a real OpenSSH server. The server and every `distribute` run
-//! live in a network namespace of the test's own that has only a loopback interface, so even a
-//! regression that ignored the test addresses could reach nothing but that namespace's
-//! 127.0.0.1 (the emulator's nodes have made-up public IPs of real networks).
+//! `groundup distribute` against real OpenSSH servers, one per node. The servers and every
+//! `distribute` run live in a network namespace of the test's own that has only a loopback
+//! interface, so even a regression that ignored `--ssh-config` could reach nothing but that
+//! namespace's 127.0.0.1 (the emulator's nodes have made-up public IPs of real networks). Each
+//! server runs in a mount namespace of its own where the `--dest-dir` is its node's directory,
+//! so each node's files land apart, as on separate machines.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -9,12 +11,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use groundup_contracts::infra::Node;
 use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
 use serde_json::Value;
 
-const SSHD_PORT: u16 = 2222;
-/// Nothing listens there.
-const CLOSED_PORT: u16 = 2223;
+/// The node of index `i` is served at 127.0.0.1:(FIRST_PORT + i).
+const FIRST_PORT: u16 = 2222;
 
 /// A network namespace with only `lo`, up; held by a process of the test's own.
 struct Offline {
@@ -92,15 +94,16 @@ impl Drop for Offline {
     }
 }
 
-/// Debian's sshd on 127.0.0.1 in the namespace, with a host key of its own, accepting root
-/// with `authorized_key`; killed when dropped (a failed assertion included).
+/// Debian's sshd on 127.0.0.1:`port` in the namespace, with a host key of its own, accepting
+/// root with `authorized_key`, in a mount namespace where `dest` is `root` (made if missing);
+/// killed when dropped (a failed assertion included).
 struct Sshd {
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Sshd {
-    fn start(offline: &Offline, authorized_key: &str) -> Sshd {
+    fn start(offline: &Offline, authorized_key: &str, port: u16, root: &Path, dest: &Path) -> Sshd {
         // Privilege separation needs it; the package makes it at boot, a container may lack it.
         std::fs::create_dir_all("/run/sshd").unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -110,15 +113,18 @@ impl Sshd {
         assert_success(&keygen.expect("ssh-keygen (openssh-client) is installed"), "ssh-keygen");
         std::fs::write(path("authorized_keys"), authorized_key).unwrap();
         let config = format!(
-            "ListenAddress 127.0.0.1:{SSHD_PORT}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+            "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
             path("host_key"),
             path("authorized_keys"),
             path("sshd.pid")
         );
         std::fs::write(path("sshd_config"), config).unwrap();
+        std::fs::create_dir_all(root).unwrap();
         let mut child = offline
-            .command("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f", &path("sshd_config")])
+            .command("unshare")
+            .args(["-m", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$0" "$1" && exec /usr/sbin/sshd -D -e -f "$2""#)
+            .args([root, dest, Path::new(&path("sshd_config"))])
             .stderr(Stdio::piped())
             .spawn()
             .expect("sshd (openssh-server) is installed");
@@ -161,21 +167,74 @@ fn cluster_with_bundles(label: &str) -> (TestCluster, String) {
     (cluster, String::from_utf8(public.stdout).unwrap())
 }
 
-/// `groundup distribute --user root --json` in the namespace, every node at the local sshd
-/// except those in `elsewhere`, its files under `root/<hostname>/`.
-fn distribute(offline: &Offline, cluster: &TestCluster, root: &Path, elsewhere: &[(&str, u16)]) -> Output {
-    let mut addresses = format!("*=127.0.0.1:{SSHD_PORT}");
-    for (hostname, port) in elsewhere {
-        addresses.push_str(&format!(",{hostname}=127.0.0.1:{port}"));
+/// Where the test's machines are: each node's sshd, its files' directory, and the SSH
+/// configuration that maps each node's public IP to its sshd.
+struct Machines {
+    nodes: Vec<Node>,
+    authorized_key: String,
+    /// `<hostname>/` per node: what the node's `/` holds of groundup's.
+    remote: tempfile::TempDir,
+    /// The `--dest-dir`: each node's sshd sees its own directory of `remote` there.
+    dest: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Machines {
+    fn new(cluster: &TestCluster, authorized_key: &str) -> Machines {
+        let nodes = cluster.state().compute.unwrap().nodes;
+        let config = cluster.dir.path().join("ssh_config");
+        let hosts: String = nodes
+            .iter()
+            .zip(FIRST_PORT..)
+            .map(|(node, port)| format!("Host {}\n  HostName 127.0.0.1\n  Port {port}\n", node.public_ip.unwrap()))
+            .collect();
+        std::fs::write(&config, hosts).unwrap();
+        let (remote, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        Machines { nodes, authorized_key: authorized_key.into(), remote, dest, config }
     }
-    offline
-        .command(groundup_testkit::bin("groundup"))
-        .args(["distribute", "--user", "root", "--json"])
-        .current_dir(cluster.dir.path())
-        .env("GROUNDUP_TEST_SSH_ADDRESSES", addresses)
-        .env("GROUNDUP_TEST_REMOTE_ROOT", root)
-        .output()
-        .unwrap()
+
+    fn port(&self, hostname: &str) -> u16 {
+        FIRST_PORT + self.nodes.iter().position(|n| n.hostname == hostname).unwrap() as u16
+    }
+
+    /// The directory that is `/` for the node's files.
+    fn root(&self, hostname: &str) -> PathBuf {
+        self.remote.path().join(hostname)
+    }
+
+    fn start(&self, offline: &Offline, hostname: &str) -> Sshd {
+        Sshd::start(offline, &self.authorized_key, self.port(hostname), &self.root(hostname), self.dest.path())
+    }
+
+    /// An sshd for every node but `except`.
+    fn start_all(&self, offline: &Offline, except: Option<&str>) -> Vec<Sshd> {
+        let started = self.nodes.iter().filter(|n| Some(n.hostname.as_str()) != except);
+        started.map(|n| self.start(offline, &n.hostname)).collect()
+    }
+
+    /// `groundup distribute --user root --json` in the namespace, through the test's SSH
+    /// configuration and into the `--dest-dir`.
+    fn distribute(&self, offline: &Offline, cluster: &TestCluster) -> Output {
+        self.distribute_with(offline, cluster, &self.config)
+    }
+
+    fn distribute_with(&self, offline: &Offline, cluster: &TestCluster, config: &Path) -> Output {
+        offline
+            .command(groundup_testkit::bin("groundup"))
+            .args(["distribute", "--user", "root", "--json", "--ssh-config"])
+            .arg(config)
+            .arg("--dest-dir")
+            .arg(self.dest.path())
+            .current_dir(cluster.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Whether anything reached a node.
+    fn nothing_sent(&self) -> bool {
+        std::fs::read_dir(self.remote.path()).unwrap().count() == 0
+            && std::fs::read_dir(self.dest.path()).unwrap().count() == 0
+    }
 }
 
 /// The summary per hostname.
@@ -222,14 +281,13 @@ fn file_count(node: &Value) -> usize {
 fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_others() {
     let (cluster, public_key) = cluster_with_bundles("distribute");
     let offline = Offline::new();
-    let _sshd = Sshd::start(&offline, &public_key);
-    let remote = tempfile::tempdir().unwrap();
-    let context = cluster.state();
-    let nodes = context.compute.as_ref().unwrap().nodes.clone();
+    let machines = Machines::new(&cluster, &public_key);
+    let nodes = machines.nodes.clone();
     let bundle = |hostname: &str| cluster.dir.path().join("nodes").join(hostname);
     let unreachable = &nodes.iter().find(|n| n.name.contains("worker")).unwrap().hostname;
+    let _sshds = machines.start_all(&offline, Some(unreachable));
 
-    // Without the test addresses, a cluster on the emulator is refused: its IPs are made up.
+    // Without --ssh-config, a cluster on the emulator is refused: its IPs are made up.
     let refused =
         offline.command(groundup_testkit::bin("groundup")).arg("distribute").current_dir(cluster.dir.path()).output();
     let stderr = assert_clean_failure(&refused.unwrap(), "distribute on the emulator");
@@ -238,24 +296,26 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     // The nodes' own directories, as an OS makes them: 0755, which distribute must not change.
     for node in nodes.iter().filter(|n| &n.hostname != unreachable) {
         for system in ["etc", "var/lib"] {
-            let dir = remote.path().join(&node.hostname).join(system);
+            let dir = machines.root(&node.hostname).join(system);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
     }
-    let first = distribute(&offline, &cluster, remote.path(), &[(unreachable, CLOSED_PORT)]);
+    let first = machines.distribute(&offline, &cluster);
     let stderr = String::from_utf8_lossy(&first.stderr).to_string();
     assert!(!first.status.success(), "a node was unreachable, yet distribute succeeded: {stderr}");
-    assert!(stderr.contains(&format!("{unreachable} (127.0.0.1:{CLOSED_PORT}): failed")), "{stderr}");
+    let closed = machines.port(unreachable);
+    assert!(stderr.contains(&format!("{unreachable} (127.0.0.1:{closed}): failed")), "{stderr}");
     let outcomes = summary(&first);
     assert_eq!(outcomes.len(), nodes.len());
     assert!(outcomes[unreachable]["error"].as_str().unwrap().contains("refused"), "{:?}", outcomes[unreachable]);
-    assert!(!remote.path().join(unreachable).exists(), "files went to the unreachable node's root");
+    assert!(!machines.root(unreachable).exists(), "files went to the unreachable node's root");
+    assert_eq!(std::fs::read_dir(machines.dest.path()).unwrap().count(), 0, "files went around the mounts");
     for node in nodes.iter().filter(|n| &n.hostname != unreachable) {
         let outcome = &outcomes[&node.hostname];
         assert!(outcome["error"].is_null(), "{outcome}");
         assert_eq!(outcome["unchanged"], 0, "{outcome}");
-        let root = remote.path().join(&node.hostname);
+        let root = machines.root(&node.hostname);
         assert_eq!(files(&root), files(&bundle(&node.hostname)), "{}", node.hostname);
         // The node's own directories keep their modes; groundup's get 0755 (keys are 0600).
         let mode = |dir: &str| std::fs::metadata(root.join(dir)).unwrap().permissions().mode() & 0o7777;
@@ -264,7 +324,7 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     }
     // Keys stay private on the node: the bundle's modes were checked above, and here is one.
     let master = nodes.iter().find(|n| n.name.contains("master")).unwrap();
-    let ca_key = remote.path().join(&master.hostname).join("var/lib/kubernetes/ca-key.pem");
+    let ca_key = machines.root(&master.hostname).join("var/lib/kubernetes/ca-key.pem");
     assert_eq!(ca_key.metadata().unwrap().permissions().mode() & 0o777, 0o600);
 
     // First contact recorded each reached instance's host key beside the state file.
@@ -275,26 +335,27 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     }
 
     // Reachable again: only that node gets files.
-    let second = distribute(&offline, &cluster, remote.path(), &[]);
+    let _late = machines.start(&offline, unreachable);
+    let second = machines.distribute(&offline, &cluster);
     assert_success(&second, "distribute to every node");
     for (hostname, outcome) in summary(&second) {
         let copied = outcome["copied"].as_array().unwrap().len();
         assert_eq!(copied, if &hostname == unreachable { file_count(&outcome) } else { 0 }, "{outcome}");
-        assert_eq!(files(&remote.path().join(&hostname)), files(&bundle(&hostname)), "{hostname}");
+        assert_eq!(files(&machines.root(&hostname)), files(&bundle(&hostname)), "{hostname}");
     }
 
     // Nothing differs: nothing is copied.
-    let third = distribute(&offline, &cluster, remote.path(), &[]);
+    let third = machines.distribute(&offline, &cluster);
     assert_success(&third, "distribute again");
     for (hostname, outcome) in summary(&third) {
         assert_eq!(outcome["copied"], serde_json::json!([]), "{hostname} copied again: {outcome}");
     }
 
     // A changed file and a loosened key mode are put right, and only they.
-    let node_root = remote.path().join(&master.hostname);
+    let node_root = machines.root(&master.hostname);
     std::fs::write(node_root.join("etc/etcd/ca.pem"), "tampered").unwrap();
     std::fs::set_permissions(&ca_key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let repair = distribute(&offline, &cluster, remote.path(), &[]);
+    let repair = machines.distribute(&offline, &cluster);
     assert_success(&repair, "distribute after tampering");
     let outcomes = summary(&repair);
     let copied = &outcomes[&master.hostname]["copied"];
@@ -310,10 +371,10 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
 fn a_changed_host_key_is_an_error_naming_the_node() {
     let (cluster, public_key) = cluster_with_bundles("hostkey");
     let offline = Offline::new();
-    let remote = tempfile::tempdir().unwrap();
+    let machines = Machines::new(&cluster, &public_key);
     {
-        let _sshd = Sshd::start(&offline, &public_key);
-        let first = distribute(&offline, &cluster, remote.path(), &[]);
+        let _sshds = machines.start_all(&offline, None);
+        let first = machines.distribute(&offline, &cluster);
         assert_success(&first, "distribute");
         // The emulator's consoles show no host key fingerprints: the first contact says so.
         let stderr = String::from_utf8_lossy(&first.stderr);
@@ -322,19 +383,20 @@ fn a_changed_host_key_is_an_error_naming_the_node() {
             "{stderr}"
         );
     }
-    let before = tree(remote.path());
-    // The same address answers with another host key.
-    let _impostor = Sshd::start(&offline, &public_key);
-    let output = distribute(&offline, &cluster, remote.path(), &[]);
+    let before = tree(machines.remote.path());
+    // The same addresses answer with other host keys.
+    let _impostors = machines.start_all(&offline, None);
+    let output = machines.distribute(&offline, &cluster);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(!output.status.success(), "{stderr}");
     for node in cluster.state().compute.unwrap().nodes {
         let outcome = &summary(&output)[&node.hostname];
         let error = outcome["error"].as_str().unwrap_or_else(|| panic!("{} was served: {outcome}", node.hostname));
         assert!(error.contains("host key") && error.contains(&node.instance_id), "{error}");
-        assert!(stderr.contains(&format!("{} (127.0.0.1:{SSHD_PORT}): failed", node.hostname)), "{stderr}");
+        let port = machines.port(&node.hostname);
+        assert!(stderr.contains(&format!("{} (127.0.0.1:{port}): failed", node.hostname)), "{stderr}");
     }
-    assert_eq!(tree(remote.path()), before, "files changed through an unverified host");
+    assert_eq!(tree(machines.remote.path()), before, "files changed through an unverified host");
 }
 
 #[test]
@@ -342,7 +404,7 @@ fn a_bundle_dir_or_ssh_key_outside_the_clusters_own_is_refused_naming_the_field(
     let cluster = TestCluster::new("distpaths");
     assert_success(&cluster.up(&["--masters", "1", "--workers", "1", "--pki-key", "ecdsa-p256"]), "up");
     let offline = Offline::new();
-    let remote = tempfile::tempdir().unwrap();
+    let machines = Machines::new(&cluster, "");
     let good = std::fs::read(cluster.state_path()).unwrap();
     // A directory holding what a bundle holds, for a bundle's `dir` to point at.
     let elsewhere = tempfile::tempdir().unwrap();
@@ -361,11 +423,11 @@ fn a_bundle_dir_or_ssh_key_outside_the_clusters_own_is_refused_naming_the_field(
     for (field, edit) in cases {
         std::fs::write(cluster.state_path(), &good).unwrap();
         cluster.edit_state(edit);
-        let output = distribute(&offline, &cluster, remote.path(), &[]);
+        let output = machines.distribute(&offline, &cluster);
         let stderr = assert_clean_failure(&output, field);
         assert_eq!(output.status.code(), Some(2), "{field}: bad input is exit code 2: {stderr}");
         assert!(stderr.contains(field), "{field}: {stderr}");
-        assert_eq!(std::fs::read_dir(remote.path()).unwrap().count(), 0, "{field}: something was sent");
+        assert!(machines.nothing_sent(), "{field}: something was sent");
     }
 }
 
@@ -374,19 +436,31 @@ fn distribute_sends_nothing_unless_the_state_file_is_yours_alone_and_the_cloud_c
     let cluster = TestCluster::new("distconfirm");
     assert_success(&cluster.up(&["--masters", "1", "--workers", "1", "--pki-key", "ecdsa-p256"]), "up");
     let offline = Offline::new();
-    let remote = tempfile::tempdir().unwrap();
+    let machines = Machines::new(&cluster, "");
     let state = cluster.state_path();
-    let nothing_sent = |what: &str| assert_eq!(std::fs::read_dir(remote.path()).unwrap().count(), 0, "{what}");
+    let nothing_sent = |what: &str| assert!(machines.nothing_sent(), "{what}");
+    let distribute = || machines.distribute(&offline, &cluster);
+
+    // On the emulator, a configuration that leaves a made-up public IP as it is: refused.
+    let empty = cluster.dir.path().join("empty_ssh_config");
+    std::fs::write(&empty, "").unwrap();
+    let stderr = assert_clean_failure(&machines.distribute_with(&offline, &cluster, &empty), "an unmapped node");
+    let first = &machines.nodes[0];
+    assert!(
+        stderr.contains(&format!("{}: its made-up public IP leads to {}:22", first.hostname, first.public_ip.unwrap())),
+        "{stderr}"
+    );
+    nothing_sent("an unmapped node");
 
     for mode in [0o664, 0o646] {
         std::fs::set_permissions(&state, std::fs::Permissions::from_mode(mode)).unwrap();
-        let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "a writable state file");
+        let stderr = assert_clean_failure(&distribute(), "a writable state file");
         assert!(stderr.contains("not yours alone") && stderr.contains(&format!("mode {mode:o}")), "{stderr}");
         nothing_sent("a writable state file");
     }
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::chown(&state, Some(4321), None).unwrap();
-    let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "another user's state file");
+    let stderr = assert_clean_failure(&distribute(), "another user's state file");
     assert!(stderr.contains("owner 4321"), "{stderr}");
     nothing_sent("another user's state file");
     std::os::unix::fs::chown(&state, Some(0), None).unwrap();
@@ -399,7 +473,7 @@ fn distribute_sends_nothing_unless_the_state_file_is_yours_alone_and_the_cloud_c
         worker.public_ip = Some("203.0.113.9".parse().unwrap());
         (worker.hostname.clone(), worker.instance_id.clone())
     });
-    let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "a public IP that moved");
+    let stderr = assert_clean_failure(&distribute(), "a public IP that moved");
     assert!(stderr.contains(&format!("{}: instance {} has the public IP", worker.0, worker.1)), "{stderr}");
     assert!(stderr.contains("the state file says 203.0.113.9"), "{stderr}");
     nothing_sent("a public IP that moved");
@@ -409,7 +483,7 @@ fn distribute_sends_nothing_unless_the_state_file_is_yours_alone_and_the_cloud_c
         let node = &mut context.compute.as_mut().unwrap().nodes[0];
         node.instance_id = "i-0123456789abcdef0".into();
     });
-    let stderr = assert_clean_failure(&distribute(&offline, &cluster, remote.path(), &[]), "an unknown instance");
+    let stderr = assert_clean_failure(&distribute(), "an unknown instance");
     assert!(stderr.contains("no instance i-0123456789abcdef0 of this cluster"), "{stderr}");
     nothing_sent("an unknown instance");
 }
