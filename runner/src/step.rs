@@ -153,7 +153,7 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-pub use groundup_runtime::tool::{find_on_path, find_program as find_step};
+pub use groundup_runtime::tool::find_program as find_step;
 
 /// Any step name is accepted (a plugin's too); the course's steps are offered to completion.
 #[derive(Clone)]

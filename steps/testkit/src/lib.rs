@@ -23,7 +23,7 @@ use groundup_contracts::Context;
 pub use inventory::{client, Inventory};
 
 /// The emulator's endpoint: `GROUNDUP_TEST_ENDPOINT`, or a moto server started (once, and
-/// reused by later test runs) with `groundup emulator start` under target/.
+/// reused by later test runs) under target/test-emulator, as `groundup emulator start` does.
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
@@ -32,10 +32,7 @@ pub fn endpoint() -> &'static str {
             return endpoint;
         }
         let dir = bin_dir().join("test-emulator");
-        let output =
-            Command::new(bin("groundup")).args(["emulator", "start", "--emulator-dir"]).arg(&dir).output().unwrap();
-        assert!(output.status.success(), "cannot start the emulator: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
+        groundup_emulator::ensure_running(&dir, None).unwrap_or_else(|e| panic!("cannot start the emulator: {e:#}"))
     })
 }
 
