@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod catalogue;
+pub mod certificate;
 pub mod cfssl;
 pub mod encryption;
 pub mod kubeadm;

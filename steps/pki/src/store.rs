@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use groundup_contracts::pki::CertRecord;
-use groundup_runtime::files::{recorded, same_file, ClusterDir, Written};
+use groundup_runtime::artifact::{write_file, Contents, WritePolicy};
+use groundup_runtime::files::{recorded, same_file, ClusterDir};
 use groundup_runtime::plan::Gate;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
@@ -96,44 +97,32 @@ impl Store {
         Ok(false)
     }
 
-    /// Key first, certificate last: see [`Store::load`].
-    pub fn save(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        self.write(&format!("{name}-key.pem"), &pem(name, issued.key.private_key_to_pem_pkcs8())?, 0o600)?;
-        self.save_certificate(name, issued)
-    }
-
-    /// A CA's key is write-once: it signs everything, so it is never replaced. A key without
-    /// its certificate was left by a killed run; with the directory locked, nothing can have
-    /// been signed by it (its own certificate comes first), so it alone may go.
-    pub fn save_ca(&self, name: &str, issued: &Issued) -> Result<(), String> {
+    /// Saves a certificate, its request and, under `key`, its key: key first, certificate
+    /// last (see [`Store::load`]). `key` is the key rule: a new key replaces whatever is there
+    /// (`Replace`: only once [`Store::retire`] moved an old one away); a certificate issued for
+    /// the key on disk leaves it as it is (`KeepKey`); a CA's key is written once and never
+    /// replaced (`WriteOnce`). A leaf never goes under a CA's file names, nor outside the
+    /// directory, whatever the plan says (a CA key lost is every certificate lost).
+    pub fn save(&self, name: &str, issued: &Issued, key: WritePolicy) -> Result<(), String> {
         let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
-        let key_file = format!("{name}-key.pem");
-        let key = pem(name, issued.key.private_key_to_pem_pkcs8())?;
-        match files.write_once(&key_file, &key, 0o600)? {
-            Written::New => {}
-            Written::Existing(theirs) if theirs == key => {}
-            Written::Existing(_) if self.cert_path(name).exists() => {
-                return Err(format!(
-                    "{} exists and is not the key this run made; a CA key is never replaced",
-                    self.key_path(name).display()
-                ))
-            }
-            Written::Existing(_) => {
-                tracing::warn!("{key_file}: a key without its certificate, left by a killed run, is replaced");
-                files.remove(&key_file)?;
-                if files.write_once(&key_file, &key, 0o600)? != Written::New {
-                    return Err(format!("{} was written by another run meanwhile", self.key_path(name).display()));
-                }
-            }
+        match key {
+            WritePolicy::WriteOnce => names::plain(name)?,
+            WritePolicy::Replace | WritePolicy::KeepKey => leaf_name(name)?,
         }
-        self.save_certificate(name, issued)
-    }
-
-    /// A new certificate for the key already on disk: the key file is not touched, and the
-    /// certificate replaces the old one atomically (a crash leaves the old one, to re-issue).
-    pub fn save_reissued(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        names::plain(name)?;
-        self.save_certificate(name, issued)
+        let key_file = format!("{name}-key.pem");
+        // With the directory locked, a CA key without its certificate was left by a killed
+        // run and signed nothing (its own certificate comes first): it alone may go.
+        if key == WritePolicy::WriteOnce && !self.cert_path(name).exists() && self.key_path(name).exists() {
+            tracing::warn!("{key_file}: a key without its certificate, left by a killed run, is replaced");
+            files.remove(&key_file)?;
+        }
+        if key != WritePolicy::KeepKey {
+            let pem = pem(name, issued.key.private_key_to_pem_pkcs8())?;
+            write_file(files, &key_file, &Contents { bytes: pem, mode: 0o600 }, key)?;
+        }
+        let public = |bytes| Contents { bytes, mode: 0o644 };
+        write_file(files, &format!("{name}.csr"), &public(pem(name, issued.csr.to_pem())?), WritePolicy::Replace)?;
+        write_file(files, &format!("{name}.pem"), &public(pem(name, issued.cert.to_pem())?), WritePolicy::Replace)
     }
 
     /// The certificates (CAs included) groundup wrote here: the request files it recorded
@@ -181,31 +170,13 @@ impl Store {
         Ok(Some(self.dir.join(RETIRED).join(format!("{stem}.pem"))))
     }
 
-    fn save_certificate(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        self.write(&format!("{name}.csr"), &pem(name, issued.csr.to_pem())?, 0o644)?;
-        self.write(&format!("{name}.pem"), &pem(name, issued.cert.to_pem())?, 0o644)
-    }
-
-    /// A leaf certificate: never under a CA's file names, never outside the directory,
-    /// whatever the plan says (the plan checks this too; a CA key lost is every certificate lost).
-    pub fn save_leaf(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        leaf_name(name)?;
-        self.save(name, issued)
-    }
-
-    /// A leaf certificate for the key already on disk (made ahead by the head start, see
-    /// [`crate::prepare`]): the key file is not touched.
-    pub fn save_leaf_for_key(&self, name: &str, issued: &Issued) -> Result<(), String> {
-        leaf_name(name)?;
-        self.save_certificate(name, issued)
-    }
-
-    /// A leaf's private key made ahead of its certificate, written once: a key already there
-    /// is kept (whoever wrote it, `certs` adopts it).
+    /// A leaf's private key made ahead of its certificate: a key already there is kept
+    /// (whoever wrote it, `certs` adopts it).
     pub fn save_key(&self, name: &str, key: &PKey<Private>) -> Result<(), String> {
         let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
         leaf_name(name)?;
-        files.write_once(&format!("{name}-key.pem"), &pem(name, key.private_key_to_pem_pkcs8())?, 0o600).map(drop)
+        let bytes = pem(name, key.private_key_to_pem_pkcs8())?;
+        write_file(files, &format!("{name}-key.pem"), &Contents { bytes, mode: 0o600 }, WritePolicy::KeepKey)
     }
 
     /// The private key of `name` if its file is there and reads as a key (written atomically,
@@ -282,7 +253,7 @@ mod tests {
         )
         .unwrap();
         for name in ["ca", "etcd-ca-key", "front-proxy-ca", "../evil", ".hidden"] {
-            assert!(store.save_leaf(name, &issued).is_err(), "{name}");
+            assert!(store.save(name, &issued, WritePolicy::Replace).is_err(), "{name}");
         }
         let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(written, ["pki"]);
@@ -293,7 +264,7 @@ mod tests {
                 .count()
         };
         assert_eq!(certificates(&store.dir), 0);
-        store.save_leaf("admin", &issued).unwrap();
+        store.save("admin", &issued, WritePolicy::Replace).unwrap();
         assert!(store.cert_path("admin").exists());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! `groundup-contracts` says what passes between steps; this crate is how a step runs: the
 //! stdin/stdout harness and the flags every step has ([`harness`]), logging to stderr, the
-//! plan a step records under `--plan` and the gate of local changes ([`plan`]), the state
+//! plan a step records under `--plan` and the gate of local changes ([`plan`]), the one shape
+//! of every local file a step writes ([`artifact`]), the state
 //! file ([`state`]) and the journal of creates in flight ([`journal`]), the one atomic
 //! file write and the rules for a cluster's directories ([`files`]), completions and man
 //! pages ([`docs`]), stdout for a reader that may stop early ([`output`]), the figures a
@@ -12,6 +13,7 @@
 //! It depends on the contract crate and on small CLI and logging crates; never on the AWS SDK,
 //! an async runtime or OpenSSL, so the PKI steps and the runner's local commands stay light.
 
+pub mod artifact;
 pub mod docs;
 pub mod error;
 pub mod files;

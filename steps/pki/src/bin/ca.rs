@@ -9,6 +9,7 @@ use groundup_contracts::Context;
 use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
 use groundup_pki::x509::{ca_problems, issue_ca, new_key};
+use groundup_runtime::artifact::WritePolicy;
 use groundup_runtime::harness::{enter_head_start, run_step, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -78,7 +79,7 @@ fn ensure(
         None => gate.create(KIND, name, || {
             let issued =
                 issue_ca(authority, params).map_err(|e| StepError::new(format!("cannot create {name}: {e}")))?;
-            store.save_ca(name, &issued).map_err(StepError::new)?;
+            store.save(name, &issued, WritePolicy::WriteOnce).map_err(StepError::new)?;
             Ok::<_, StepError>(issued.cert)
         })?,
     };

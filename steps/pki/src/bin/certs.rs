@@ -10,16 +10,17 @@ use groundup_contracts::context::need;
 use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::{Context, Section};
 use groundup_pki::catalogue::{add_custom, certificates, lint};
+use groundup_pki::certificate::{decide, Authorities, CertDiff, Certificate, Decision};
 use groundup_pki::cfssl::{grants_system_masters, read_request};
 use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
 use groundup_pki::names;
 use groundup_pki::spec::{Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
-use groundup_pki::x509::{ca_problems, expires_within, fits, issue_leaf, sign_leaf, verdict, Issued};
+use groundup_pki::x509::{ca_problems, expires_within};
+use groundup_runtime::artifact::{converge_file, Found};
 use groundup_runtime::harness::{run_step_or_report, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
-use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rayon::prelude::*;
 
@@ -53,31 +54,6 @@ enum Command {
     /// Print every CA and certificate with its expiry and problems as a table on stderr, and
     /// nothing on stdout; fail if any has a problem. Writes nothing.
     Check,
-}
-
-const KIND: &str = "certificate";
-
-/// What one certificate needs: the one compare that the plan records and the run carries out.
-enum Decision {
-    /// It matches the context.
-    Keep(X509),
-    /// Missing: issued for the key the head start made (`groundup-ca --prepare`), or one a
-    /// run killed before its certificate left (it never signed anything, so it is as good as
-    /// new), or else for a new key.
-    Issue(Option<PKey<Private>>),
-    /// The infrastructure it names changed: re-issued for its own key.
-    Follow(X509, PKey<Private>, String),
-    /// Wrong for any other reason: renewed with a new key under `--renew`, refused without.
-    /// The certificate, unless its files are unreadable.
-    Renew(Option<X509>, Vec<String>),
-}
-
-/// What became of one certificate in a run.
-enum Outcome {
-    Kept(CertRecord),
-    /// Issued, renewed, or re-issued for its key.
-    Issued(CertRecord),
-    Stale(String, Vec<String>),
 }
 
 fn main() -> ExitCode {
@@ -114,22 +90,29 @@ fn main() -> ExitCode {
         };
         let authorities = load_authorities(&store, &params, gate.planning())?;
         let recorded = context.certs.as_ref().map(|c| c.certificates.clone()).unwrap_or_default();
-        let run = Run { gate: &gate, store: &store, authorities: &authorities, params: &params, recorded: &recorded };
-        let outcomes = plan
+        let found = plan
             .par_iter()
             .map(|spec| {
-                let ca = authorities.get(&spec.signer).map(|(ca, _)| ca);
-                run.act(spec, decide(&store, spec, ca, &params), args.renew)
+                let certificate = Certificate {
+                    spec,
+                    store: &store,
+                    authorities: &authorities,
+                    params: &params,
+                    recorded: &recorded,
+                    renew: args.renew,
+                    planning: gate.planning(),
+                };
+                converge_file(&gate, &certificate).map(|found| (spec, found))
             })
             .collect::<Result<Vec<_>, _>>()?;
         // A run refuses stale certificates before it retires anything.
         let certificates = match gate.planning() {
             true => Vec::new(),
-            false => settle(outcomes.into_iter().flatten().collect())?,
+            false => settle(&store, found)?,
         };
         for name in retiring(&store, &plan) {
             let what = format!("retire to {}/{RETIRED}/: no longer in the context", params.dir);
-            gate.found(KIND, &name, &store.cert_path(&name).display().to_string(), true);
+            gate.found("certificate", &name, &store.cert_path(&name).display().to_string(), true);
             gate.change(&name, &what, || store.retire(&name)).map_err(StepError::new)?;
         }
         let masters: Vec<&str> = match (params.layout, &context.compute) {
@@ -173,8 +156,6 @@ fn add_request(context: &mut Context, csr: &Path, args: &CertsArgs) -> Result<()
     Ok(())
 }
 
-type Authorities = HashMap<Authority, (X509, PKey<Private>)>;
-
 /// The three CAs, each proven a usable CA: certificates are never signed with anything else.
 /// A plan takes those there are: a missing one is one `groundup-ca` would make.
 fn load_authorities(store: &Store, params: &PkiParams, planning: bool) -> Result<Authorities, StepError> {
@@ -197,11 +178,6 @@ fn load_authorities(store: &Store, params: &PkiParams, planning: bool) -> Result
     Ok(authorities)
 }
 
-/// An unreadable file is reported, not fatal: it is what `--renew` (or deleting it) mends.
-fn unreadable(error: String) -> Vec<String> {
-    vec![format!("{error} (delete it and its key, or run groundup-certs --renew)")]
-}
-
 /// The certificates groundup wrote that are no longer planned (a node scaled away, a custom
 /// request dropped): each a plain name that is no CA's and no planned certificate's.
 /// Certificates groundup wrote that the spec no longer names and that are still in place (the
@@ -215,94 +191,6 @@ fn retiring(store: &Store, plan: &[CertSpec]) -> Vec<String> {
         .filter(|name| !Authority::ALL.iter().any(|a| names::collide(name, a.file())))
         .filter(|name| !plan.iter().any(|spec| names::collide(name, &spec.name)))
         .collect()
-}
-
-/// The one compare of a certificate with what the context asks for, which the plan, the run
-/// and `check` all act on. `ca` is `None` where the CA is missing.
-fn decide(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Decision {
-    let (cert, key) = match store.load(&spec.name) {
-        Ok(Some(pair)) => pair,
-        Ok(None) => {
-            let prepared = store.load_key(&spec.name).filter(|key| fits(key, spec.key.unwrap_or(params.key)));
-            return Decision::Issue(prepared);
-        }
-        Err(e) => return Decision::Renew(None, unreadable(e)),
-    };
-    let Some(ca) = ca else {
-        let missing = format!("its CA `{}` is missing (groundup-ca would make a new one)", spec.signer.file());
-        return Decision::Renew(Some(cert), vec![missing]);
-    };
-    let found = verdict(spec, &cert, &key, ca, params);
-    if found.is_clean() {
-        return Decision::Keep(cert);
-    }
-    match found.follows_infrastructure(spec) {
-        Some(diff) => Decision::Follow(cert, key, diff.to_string()),
-        None => Decision::Renew(Some(cert), found.problems()),
-    }
-}
-
-/// What every certificate's decision is carried out with.
-struct Run<'a> {
-    gate: &'a Gate,
-    store: &'a Store,
-    authorities: &'a Authorities,
-    params: &'a PkiParams,
-    recorded: &'a [CertRecord],
-}
-
-impl Run<'_> {
-    /// Sends the decision through the gate: recorded in a plan, carried out in a run.
-    fn act(&self, spec: &CertSpec, decision: Decision, renew: bool) -> Result<Option<Outcome>, StepError> {
-        let Run { gate, store, authorities, params, recorded } = *self;
-        let signer = authorities.get(&spec.signer);
-        let name = spec.name.as_str();
-        let cannot = |e: String| StepError::new(format!("cannot issue {name}: {e}"));
-        let authority = || signer.ok_or_else(|| cannot(format!("its CA `{}` is missing", spec.signer.file())));
-        let record = |cert: &X509| store.record(name, spec.signer.file(), cert);
-        let found = |cert: Option<&X509>| store.found(gate, KIND, name, cert, recorded);
-        // The one way a certificate is made: signed for `key` (a new one if `None`), saved with
-        // `save` (which says which of its files are new).
-        let make = |key: Option<PKey<Private>>, save: fn(&Store, &str, &Issued) -> Result<(), String>| {
-            let (ca, ca_key) = authority()?;
-            let issued = match key {
-                Some(key) => sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?,
-                None => issue_leaf(spec, ca, ca_key, params).map_err(cannot)?,
-            };
-            save(store, name, &issued).map_err(StepError::new)?;
-            Ok::<_, StepError>(Outcome::Issued(record(&issued.cert)))
-        };
-        let issued = match decision {
-            Decision::Keep(cert) => {
-                found(Some(&cert));
-                return Ok(Some(Outcome::Kept(record(&cert))));
-            }
-            Decision::Issue(Some(prepared)) => {
-                gate.create(KIND, name, || make(Some(prepared), Store::save_leaf_for_key))?
-            }
-            Decision::Issue(None) => gate.create(KIND, name, || make(None, Store::save_leaf))?,
-            Decision::Follow(cert, key, diff) => {
-                found(Some(&cert));
-                let what = format!("re-issue for the infrastructure's SANs, key kept: {diff}");
-                gate.change(name, &what, || make(Some(key), Store::save_reissued))?
-            }
-            Decision::Renew(cert, problems) => {
-                found(cert.as_ref());
-                if !renew && !gate.planning() {
-                    return Ok(Some(Outcome::Stale(name.to_string(), problems)));
-                }
-                let how = if renew { "renew" } else { "renew (run with --renew)" };
-                let what = format!("{how}, the old key retired to {}/{RETIRED}/: {}", params.dir, problems.join("; "));
-                // A replaced key is retired with its certificate, never dropped; a run killed
-                // after the move issues the certificate anew.
-                gate.change(name, &what, || {
-                    store.retire(name).map_err(StepError::new)?;
-                    make(None, Store::save_leaf)
-                })?
-            }
-        };
-        Ok(issued)
-    }
 }
 
 /// `check`: the CAs, then every certificate, as a table on stderr. Reads only.
@@ -393,15 +281,23 @@ fn check(store: &Store, plan: &[CertSpec], params: &PkiParams, kubeconfigs: Vec<
     }
 }
 
-/// All good: the records. Anything stale: one error naming each certificate and its problems.
-fn settle(outcomes: Vec<Outcome>) -> Result<Vec<CertRecord>, StepError> {
+/// All good: the records of the certificates now on disk. Anything stale: one error naming
+/// each certificate and its problems.
+fn settle(store: &Store, found: Vec<(&CertSpec, Found<CertDiff>)>) -> Result<Vec<CertRecord>, StepError> {
     let mut records = Vec::new();
     let mut stale = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Kept(record) | Outcome::Issued(record) => records.push(record),
-            Outcome::Stale(name, found) => stale.push(format!("{name} ({})", found.join("; "))),
+    for (spec, found) in found {
+        if let Found::Present { diffs, .. } = found {
+            if let Some(CertDiff::Stale(problems)) = diffs.first() {
+                stale.push(format!("{} ({})", spec.name, problems.join("; ")));
+                continue;
+            }
         }
+        let (cert, _) = store
+            .load(&spec.name)
+            .map_err(StepError::new)?
+            .ok_or_else(|| StepError::new(format!("{} is gone from {}", spec.name, store.dir.display())))?;
+        records.push(store.record(&spec.name, spec.signer.file(), &cert));
     }
     if stale.is_empty() {
         Ok(records)

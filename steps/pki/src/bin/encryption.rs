@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use groundup_contracts::pki::EncryptionSection;
 use groundup_pki::encryption::{Config, Provider, FILE};
-use groundup_runtime::files::{ClusterDir, Written};
+use groundup_runtime::artifact::WritePolicy::{Replace, WriteOnce};
+use groundup_runtime::artifact::{converge_file, Contents, Files, LocalDir, LocalFile};
 use groundup_runtime::harness::{run_step, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -31,7 +32,8 @@ const KIND: &str = "encryption config";
 /// What the step does with the config: keep the file byte for byte, write a new one, or
 /// retire the old keys, keeping a copy of the config that still holds them.
 enum Decision {
-    Keep(Config),
+    /// The config as it is on disk, and its text.
+    Keep(Config, String),
     /// With why, for one that exists.
     Write(Config, String),
     Retire {
@@ -43,76 +45,64 @@ enum Decision {
 fn main() -> ExitCode {
     let info = StepInfo { name: "encryption", about: "Create (or keep) the API server's encryption-at-rest config" };
     run_step(info, |mut context, args: EncryptionArgs| {
-        let dir = &context.params.pki.dir;
-        let path = std::path::Path::new(dir).join(FILE);
+        let path = std::path::Path::new(&context.params.pki.dir).join(FILE);
         let recorded = context.encryption.is_some();
         let gate = Gate::new("encryption", context.planning());
-        let files = match gate.planning() {
-            true => None,
-            false => {
-                let files = ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?;
-                files.lock().map_err(StepError::new)?;
-                if path.exists() && !files.is_ours(FILE) {
-                    return Err(StepError::new(format!(
-                        "{} was not written by groundup; it is left as it is",
-                        path.display()
-                    ))
-                    .with_hint("move it away if groundup should make one, or keep using it by hand"));
-                }
-                Some(files)
+        let dir = LocalDir::open(&context.params.pki.dir, &context.cluster.name, gate.planning())?;
+        if let Some(files) = dir.files() {
+            files.lock().map_err(StepError::new)?;
+            if path.exists() && !files.is_ours(FILE) {
+                return Err(StepError::new(format!(
+                    "{} was not written by groundup; it is left as it is",
+                    path.display()
+                ))
+                .with_hint("move it away if groundup should make one, or keep using it by hand"));
             }
-        };
-        let write = |config: &Config| match &files {
-            Some(files) => files.write(FILE, config.to_yaml().as_bytes(), 0o600).map(|_| ()).map_err(StepError::new),
-            None => Ok(()),
-        };
-        let id = path.display().to_string();
-        let config = match decide(read(&path)?, recorded, &args)? {
-            Decision::Keep(config) => {
-                gate.found(KIND, FILE, &id, recorded);
-                config
+        }
+        let secret = |config: &Config| Ok(Contents { bytes: config.to_yaml().into_bytes(), mode: 0o600 });
+        let (config, files, retired) = match decide(read(&path)?, recorded, &args)? {
+            Decision::Keep(config, text) => {
+                let file = LocalFile::new(FILE, Ok(Contents { bytes: text.into_bytes(), mode: 0o600 }), Replace);
+                (config, vec![file.shown("restore its mode")], None)
             }
-            Decision::Write(config, why) if path.exists() => {
-                gate.found(KIND, FILE, &id, recorded);
-                gate.change(FILE, &why, || write(&config))?;
-                config
-            }
-            Decision::Write(config, _) => {
-                gate.create(KIND, FILE, || write(&config))?;
-                config
+            Decision::Write(config, why) => {
+                let file = LocalFile::new(FILE, secret(&config), Replace).shown(why);
+                (config, vec![file], None)
             }
             Decision::Retire { kept, old } => {
-                gate.found(KIND, FILE, &id, recorded);
                 let retired = old.retired_keys(&kept).join(", ");
                 let (copy, text) = retired_copy(&old, &retired, std::time::SystemTime::now());
-                let copy_path = std::path::Path::new(dir).join(&copy);
-                let why = format!("retire {retired}; a copy of the config holding it goes to {}", copy_path.display());
-                gate.change(FILE, &why, || {
-                    if let Some(files) = &files {
-                        keep_copy(files, &copy, &text)?;
-                        tracing::warn!(
-                            "retired {retired} from {}; it is kept in {} (0600): remove that copy only once no stored Secret needs it",
-                            path.display(),
-                            copy_path.display()
-                        );
-                    }
-                    write(&kept)
-                })?;
-                kept
+                let copy_path = dir.path().join(&copy).display().to_string();
+                let bytes = Contents { bytes: text.into_bytes(), mode: 0o600 };
+                // The copy that keeps the old keys goes first: a crash never loses them.
+                let files = vec![
+                    LocalFile::new(copy, Ok(bytes), WriteOnce)
+                        .shown(format!("keep a copy of the config holding {retired} in {copy_path}")),
+                    LocalFile::new(FILE, secret(&kept), Replace).shown(format!("retire {retired}")),
+                ];
+                (kept, files, Some((retired, copy_path)))
             }
         };
+        converge_file(&gate, &Files::new(&dir, KIND, FILE, recorded, files))?;
         if gate.planning() {
             context.add_plan(gate.take());
             return Ok(context);
+        }
+        if let Some((retired, copy)) = retired {
+            tracing::warn!(
+                "retired {retired} from {}; it is kept in {copy} (0600): remove that copy only once no stored Secret needs it",
+                path.display()
+            );
         }
         context.encryption = Some(EncryptionSection { path: path.display().to_string(), providers: config.records() });
         Ok(context)
     })
 }
 
-fn read(path: &std::path::Path) -> Result<Option<Config>, StepError> {
+/// The config on disk and its text.
+fn read(path: &std::path::Path) -> Result<Option<(Config, String)>, StepError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Config::parse(&text).map(Some).map_err(|e| {
+        Ok(text) => Config::parse(&text).map(|config| Some((config, text))).map_err(|e| {
             StepError::new(format!("{} is not groundup's encryption config ({e}); it is left as it is", path.display()))
                 .with_hint("restore it from a backup: its key decrypts every stored Secret")
         }),
@@ -121,8 +111,8 @@ fn read(path: &std::path::Path) -> Result<Option<Config>, StepError> {
     }
 }
 
-fn decide(existing: Option<Config>, recorded: bool, args: &EncryptionArgs) -> Result<Decision, StepError> {
-    let Some(config) = existing else {
+fn decide(existing: Option<(Config, String)>, recorded: bool, args: &EncryptionArgs) -> Result<Decision, StepError> {
+    let Some((config, text)) = existing else {
         if recorded {
             return Err(StepError::new(format!("the encryption config the context records ({FILE}) is gone"))
                 .with_hint("restore it from a backup (a new key cannot read the stored Secrets); if the cluster never stored any, remove the `encryption` section from the state file"));
@@ -146,7 +136,7 @@ fn decide(existing: Option<Config>, recorded: bool, args: &EncryptionArgs) -> Re
     if args.retire_old && config.retire_old() != config {
         return Ok(Decision::Retire { kept: config.retire_old(), old: config });
     }
-    Ok(Decision::Keep(config))
+    Ok(Decision::Keep(config, text))
 }
 
 /// The copy of a config whose keys are retired: `retired/encryption-config-<UTC time>.yaml`
@@ -170,16 +160,6 @@ fn retired_copy(old: &Config, retired: &str, now: std::time::SystemTime) -> (Str
     let when = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC");
     let header = format!("# Retired {when} by groundup-encryption --retire-old: {retired}.\n");
     (format!("retired/encryption-config-{stamp}.yaml"), header + &old.to_yaml())
-}
-
-/// Writes the copy once (0600); one already there (a re-run in the same second) must be it.
-fn keep_copy(files: &ClusterDir, copy: &str, text: &str) -> Result<(), StepError> {
-    match files.write_once(copy, text.as_bytes(), 0o600).map_err(StepError::new)? {
-        Written::New => Ok(()),
-        Written::Existing(bytes) if bytes == text.as_bytes() => Ok(()),
-        Written::Existing(_) => Err(StepError::new(format!("{copy} exists with other keys; nothing was retired"))
-            .with_hint("run --retire-old again in a second")),
-    }
 }
 
 #[cfg(test)]

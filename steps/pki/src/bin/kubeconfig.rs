@@ -14,7 +14,8 @@ use groundup_contracts::Section;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
 use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
-use groundup_runtime::files::{self, ClusterDir};
+use groundup_runtime::artifact::{converge_file, Contents, Files, LocalDir, LocalFile, WritePolicy};
+use groundup_runtime::files;
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
@@ -28,58 +29,37 @@ fn main() -> ExitCode {
         let nlb = need(&context.nlb, Section::Nlb)?;
         let specs = kubeconfigs(&context, compute, &nlb.dns_name)?;
         let store = Store::at(&context.params.pki.dir);
-        let dir = Path::new(&context.params.kubeconfig_dir);
         let recorded = context.kubeconfig.as_ref().map(|k| k.files.clone()).unwrap_or_default();
         let gate = Gate::new("kubeconfig", context.planning());
-        let files = match gate.planning() {
-            true => None,
-            false => Some(ClusterDir::open(dir, &context.cluster.name).map_err(StepError::new)?),
-        };
+        let dir = LocalDir::open(&context.params.kubeconfig_dir, &context.cluster.name, gate.planning())?;
         let ca = read(&store.cert_path(Authority::Kubernetes.file()));
         let mut records = Vec::new();
         for spec in &specs {
-            let client =
+            let [cert, key] =
                 [store.cert_path(&spec.certificate), store.key_path(&spec.certificate)].map(|path| read(&path));
-            let wanted = match (&ca, client) {
-                (Ok(ca), [Ok(cert), Ok(key)]) => Some(render(spec, &context.cluster.name, ca, &cert, &key)),
+            let rendered = (ca.as_deref().map_err(String::to_owned))
+                .and_then(|ca| Ok(render(spec, &context.cluster.name, ca, &cert?, &key?)));
+            let wanted = match rendered {
+                Ok(text) => Ok(Contents { bytes: text.into_bytes(), mode: 0o600 }),
                 // A plan runs before the certificates exist: the kubeconfig would follow them.
-                _ if gate.planning() => None,
-                (Err(e), _) => return Err(StepError::new(e.to_string())),
-                (Ok(_), [cert, key]) => return Err(cert.and(key).expect_err("one of them failed")),
+                Err(e) if gate.planning() => Err(e),
+                Err(e) => return Err(StepError::new(e).with_hint("run groundup-ca and groundup-certs first")),
             };
-            let path = dir.join(&spec.file);
+            let path = dir.path().join(&spec.file);
             let record = KubeconfigRecord {
                 path: path.display().to_string(),
                 user: spec.user.clone(),
                 server: spec.server.clone(),
             };
-            let write = || match (&files, &wanted) {
-                (Some(files), Some(wanted)) => {
-                    files.write(&spec.file, wanted.as_bytes(), 0o600).map(|_| ()).map_err(StepError::new)
-                }
-                _ => Ok(()),
-            };
-            match std::fs::read_to_string(&path).ok() {
-                None => {
-                    gate.create(KIND, &spec.file, write)?;
-                }
-                Some(current) => {
-                    gate.found(KIND, &spec.file, &record.path, recorded.contains(&record));
-                    if wanted.as_ref() != Some(&current) {
-                        let why = "rewrite: its content differs from the certificates and the context";
-                        gate.change(&spec.file, why, write)?;
-                    }
-                }
-            }
+            let file = LocalFile::new(spec.file.as_str(), wanted, WritePolicy::Replace)
+                .shown("rewrite from the certificates and the context");
+            converge_file(&gate, &Files::new(&dir, KIND, &spec.file, recorded.contains(&record), vec![file]))?;
             records.push(record);
         }
-        for file in files::unwanted(dir, |file| specs.iter().any(|spec| spec.file == file)) {
-            let path = dir.join(&file).display().to_string();
+        for file in files::unwanted(dir.path(), |file| specs.iter().any(|spec| spec.file == file)) {
+            let path = dir.path().join(&file).display().to_string();
             let what = [format!("- {path}: no node or component uses it any more")];
-            gate.delete(KIND, &file, &path, &what, || match &files {
-                Some(files) => files.remove_emptied(&file).map_err(StepError::new),
-                None => Ok(()),
-            })?;
+            gate.delete(KIND, &file, &path, &what, || dir.writable()?.remove_emptied(&file).map_err(StepError::new))?;
         }
         match gate.planning() {
             true => context.add_plan(gate.take()),
@@ -90,9 +70,6 @@ fn main() -> ExitCode {
 }
 
 /// A PEM file the certs step wrote; without it there is nothing to embed.
-fn read(path: &Path) -> Result<Vec<u8>, StepError> {
-    std::fs::read(path).map_err(|e| {
-        StepError::new(format!("cannot read {}: {e}", path.display()))
-            .with_hint("run groundup-ca and groundup-certs first")
-    })
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
