@@ -19,6 +19,7 @@ use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSe
 use crate::params::Params;
 use crate::pki::{BundlesSection, CaSection, CertsSection, EncryptionSection, KubeconfigSection};
 use crate::plan::{JournalEntry, PlanSection, PlannedResource};
+use crate::reference::Ref;
 use crate::steps::{step, Makes, Section};
 use crate::teardown::TeardownSection;
 
@@ -236,7 +237,62 @@ impl Context {
                 ));
             }
         }
+        if !self.planning() {
+            if let Some((field, planned)) = self.references().into_iter().find(|(_, r)| r.known().is_none()) {
+                return Err(ContextError::field(
+                    field,
+                    format!("is `{planned}`, a placeholder of a plan, and this context is not a plan; use the state file `groundup up` wrote"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Every reference to a cloud resource the sections hold, with its field.
+    fn references(&self) -> Vec<(String, &Ref)> {
+        fn one(id: &Ref) -> Vec<(&'static str, &Ref)> {
+            vec![("id", id)]
+        }
+        let sections = [
+            ("vpc", self.vpc.as_ref().map(|s| one(&s.id))),
+            ("dhcp", self.dhcp.as_ref().map(|s| one(&s.id))),
+            ("subnet", self.subnet.as_ref().map(|s| one(&s.id))),
+            ("igw", self.igw.as_ref().map(|s| one(&s.id))),
+            (
+                "routes",
+                self.routes
+                    .as_ref()
+                    .map(|s| vec![("route_table_id", &s.route_table_id), ("association_id", &s.association_id)]),
+            ),
+            ("sg", self.sg.as_ref().map(|s| one(&s.id))),
+            (
+                "nlb",
+                self.nlb.as_ref().map(|s| {
+                    vec![
+                        ("arn", &s.arn),
+                        ("dns_name", &s.dns_name),
+                        ("target_group_arn", &s.target_group_arn),
+                        ("listener_arn", &s.listener_arn),
+                    ]
+                }),
+            ),
+        ];
+        let mut refs: Vec<(String, &Ref)> = sections
+            .into_iter()
+            .flat_map(|(section, fields)| {
+                fields.into_iter().flatten().map(move |(field, r)| (format!("{section}.{field}"), r))
+            })
+            .collect();
+        if let Some(compute) = &self.compute {
+            refs.extend(
+                compute
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (format!("compute.nodes[{i}].instance_id"), &n.instance_id)),
+            );
+        }
+        refs
     }
 
     /// Whether this context is being passed through the steps by `--plan`.
@@ -508,6 +564,21 @@ mod tests {
         let context = Context::from_json(&value.to_string()).unwrap();
         let again: Value = serde_json::from_str(&context.to_json()).unwrap();
         assert_eq!(again, value);
+    }
+
+    /// A plan's placeholders parse as planned references, and only a plan may hold them: an
+    /// applied context with one names the field (exit 2).
+    #[test]
+    fn a_planned_reference_is_refused_outside_a_plan() {
+        let plan = include_str!("../examples/04-network-plan.json");
+        let context = Context::from_json(plan).unwrap();
+        assert_eq!(context.igw.as_ref().unwrap().id, Ref::Planned("igw".into()));
+        assert_eq!(context.to_json(), Context::from_json(&context.to_json()).unwrap().to_json());
+        let mut value: Value = serde_json::from_str(plan).unwrap();
+        value.as_object_mut().unwrap().remove("plan");
+        let error = Context::from_json(&value.to_string()).unwrap_err();
+        assert!(matches!(error, ContextError::Field { .. }), "a field error exits 2: {error}");
+        assert!(error.to_string().contains("dhcp.id") && error.to_string().contains("(new dhcp)"), "{error}");
     }
 
     #[test]

@@ -12,14 +12,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::ContextError;
 use crate::params::is_dns_label;
 use crate::paths::{check_plain_name, is_plain_name};
+use crate::reference::Ref;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NlbSection {
-    pub arn: String,
+    pub arn: Ref,
     /// The cluster's public API address.
-    pub dns_name: String,
-    pub target_group_arn: String,
-    pub listener_arn: String,
+    pub dns_name: Ref,
+    pub target_group_arn: Ref,
+    pub listener_arn: Ref,
     /// The registered targets: the masters' private IPs.
     #[schemars(with = "Vec<String>")]
     pub targets: Vec<Ipv4Addr>,
@@ -89,7 +90,7 @@ pub struct Node {
     pub name: String,
     pub role: Role,
     pub index: u32,
-    pub instance_id: String,
+    pub instance_id: Ref,
     #[schemars(with = "String")]
     pub private_ip: Ipv4Addr,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,23 +5,24 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::params::Params;
+use crate::reference::Ref;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VpcSection {
-    pub id: String,
+    pub id: Ref,
     #[schemars(with = "String")]
     pub cidr: Ipv4Net,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DhcpSection {
-    pub id: String,
+    pub id: Ref,
     pub domain_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SubnetSection {
-    pub id: String,
+    pub id: Ref,
     #[schemars(with = "String")]
     pub cidr: Ipv4Net,
     pub availability_zone: String,
@@ -29,13 +30,13 @@ pub struct SubnetSection {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IgwSection {
-    pub id: String,
+    pub id: Ref,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RoutesSection {
-    pub route_table_id: String,
-    pub association_id: String,
+    pub route_table_id: Ref,
+    pub association_id: Ref,
     /// The destination routed to the internet gateway.
     #[schemars(with = "String")]
     pub default_route: Ipv4Net,
@@ -43,7 +44,7 @@ pub struct RoutesSection {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SgSection {
-    pub id: String,
+    pub id: Ref,
     pub name: String,
     pub ingress: Vec<IngressRule>,
 }

@@ -70,7 +70,7 @@ fn node_status(context: &Context, node: &Node) -> NodeStatus {
         name: node.name.clone(),
         role: node.role,
         hostname: node.hostname.clone(),
-        instance_id: node.instance_id.clone(),
+        instance_id: node.instance_id.to_string(),
         private_ip: node.private_ip,
         public_ip: node.public_ip,
         pod_cidr: node.pod_cidr,
@@ -218,11 +218,11 @@ mod tests {
         assert_eq!(steps.len(), context.pipeline.len());
         let step = |name: &str| steps.iter().find(|s| s["step"] == name).unwrap();
         assert_eq!(step("vpc")["state"], "done");
-        assert_eq!(step("vpc")["ids"]["id"], context.vpc.as_ref().unwrap().id.as_str());
+        assert_eq!(step("vpc")["ids"]["id"], context.vpc.as_ref().unwrap().id.to_string());
         let nodes = &context.compute.as_ref().unwrap().nodes;
-        assert_eq!(step("compute")["ids"]["nodes"][5]["instance_id"], nodes[5].instance_id.as_str());
-        assert_eq!(document["nodes"][5]["instance_id"], nodes[5].instance_id.as_str());
-        assert_eq!(step("nlb")["ids"]["listener_arn"], context.nlb.as_ref().unwrap().listener_arn.as_str());
+        assert_eq!(step("compute")["ids"]["nodes"][5]["instance_id"], nodes[5].instance_id.to_string());
+        assert_eq!(document["nodes"][5]["instance_id"], nodes[5].instance_id.to_string());
+        assert_eq!(step("nlb")["ids"]["listener_arn"], context.nlb.as_ref().unwrap().listener_arn.to_string());
         assert_eq!(step("ca")["state"], "pending");
         assert!(step("ca")["ids"].as_object().unwrap().is_empty());
     }

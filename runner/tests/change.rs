@@ -16,7 +16,7 @@ fn stderr(output: &std::process::Output) -> String {
 
 /// The security group's ingress rules, as "protocol from-port cidr", sorted.
 fn rules(cluster: &TestCluster) -> Vec<String> {
-    let group = cluster.state().sg.unwrap().id;
+    let group = cluster.state().sg.unwrap().id.to_string();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
@@ -167,7 +167,7 @@ fn more_workers_keep_the_existing_instances_and_add_theirs() {
     assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
     let ids = |c: &TestCluster| -> Vec<(String, String, String)> {
         let nodes = c.state().compute.unwrap().nodes;
-        nodes.into_iter().map(|n| (n.name, n.private_ip.to_string(), n.instance_id)).collect()
+        nodes.into_iter().map(|n| (n.name, n.private_ip.to_string(), n.instance_id.to_string())).collect()
     };
     let before = ids(&cluster);
 

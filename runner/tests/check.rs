@@ -57,7 +57,7 @@ fn a_fresh_cluster_passes_each_break_is_named_and_up_repairs_them() {
     assert!(table.starts_with("FLOW") && table.contains("kubelet") && table.contains("allowed"), "{table}");
 
     let state = cluster.state();
-    let (group, table_id) = (state.sg.unwrap().id, state.routes.unwrap().route_table_id);
+    let (group, table_id) = (state.sg.unwrap().id.to_string(), state.routes.unwrap().route_table_id.to_string());
     let kubelet: Vec<String> =
         state.params.ingress_rules().iter().filter(|r| r.from_port == 10250).map(|r| r.cidr.to_string()).collect();
     assert!(!kubelet.is_empty());
@@ -105,7 +105,7 @@ fn scaled_clusters_pass_and_keep_one_pod_route_per_worker() {
     assert_passes(&cluster, "3+5");
     assert_success(&cluster.up(&["--to", "compute", "--workers", "2"]), "up 3+2");
     assert_passes(&cluster, "3+2");
-    let table_id = cluster.state().routes.unwrap().route_table_id;
+    let table_id = cluster.state().routes.unwrap().route_table_id.to_string();
     let pod_routes: Vec<String> = block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
         let out = ec2.describe_route_tables().route_table_ids(&table_id).send().await.unwrap();

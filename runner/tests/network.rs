@@ -83,7 +83,7 @@ fn groundup_up_builds_the_network_and_a_second_up_creates_nothing() {
     assert_success(&status, "status");
     // A report is the command's product: it goes to stdout, so that it pipes.
     let table = String::from_utf8_lossy(&status.stdout);
-    assert!(table.contains("done    vpc") && table.contains(&ids.0), "{table}");
+    assert!(table.contains("done    vpc") && table.contains(&ids.0.to_string()), "{table}");
 }
 
 #[test]

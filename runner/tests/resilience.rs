@@ -190,7 +190,7 @@ fn up_repairs_a_deleted_route_and_changed_security_group_rules() {
     let cluster = TestCluster::new("drift");
     assert_success(&cluster.up(&[]), "up");
     let state = cluster.state();
-    let (table, group) = (state.routes.unwrap().route_table_id, state.sg.unwrap().id);
+    let (table, group) = (state.routes.unwrap().route_table_id.to_string(), state.sg.unwrap().id.to_string());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;

@@ -16,8 +16,8 @@ fn status_json_gives_scripts_each_steps_state_and_ids_on_stdout() {
     let steps = status["steps"].as_array().unwrap();
     assert_eq!(steps[0]["step"], "vpc");
     assert_eq!(steps[0]["state"], "done");
-    assert_eq!(steps[0]["ids"]["id"], state.vpc.unwrap().id.as_str());
-    assert_eq!(steps[2]["ids"]["id"], state.subnet.unwrap().id.as_str());
+    assert_eq!(steps[0]["ids"]["id"], state.vpc.unwrap().id.to_string());
+    assert_eq!(steps[2]["ids"]["id"], state.subnet.unwrap().id.to_string());
     assert_eq!(steps[3]["state"], "pending");
     assert_eq!(status["nodes"], serde_json::json!([]), "no machines before compute");
 }
@@ -50,7 +50,7 @@ fn status_json_of_a_built_cluster_lists_its_nodes_and_keeps_the_schema() {
     for node in nodes {
         let entry = listed.iter().find(|n| n["name"] == node.name.as_str()).unwrap_or_else(|| panic!("{listed:?}"));
         assert_eq!(entry["role"], node.role.name());
-        assert_eq!(entry["instance_id"], node.instance_id.as_str());
+        assert_eq!(entry["instance_id"], node.instance_id.to_string());
         assert_eq!(entry["private_ip"], node.private_ip.to_string());
         assert_eq!(entry["public_ip"], serde_json::to_value(node.public_ip).unwrap());
         assert_eq!(entry["pod_cidr"], serde_json::to_value(node.pod_cidr).unwrap());

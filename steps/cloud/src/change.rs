@@ -6,17 +6,10 @@ use crate::error::CloudError;
 /// Every change to a resource goes through these gates: applied and logged in a run,
 /// recorded (and on real AWS tried with DryRun where the API has it) in a plan.
 impl Aws {
+    /// Whether the context is being planned. Cloud changes never ask (the gate decides); a
+    /// step's local files do: a plan writes none.
     pub fn planning(&self) -> bool {
         self.plan.is_some()
-    }
-
-    /// A change whose API call takes DryRun (most of EC2); `call` gets whether to send one.
-    pub async fn change<T, F, Fut>(&self, logical: &str, what: &str, call: F) -> Result<Option<T>, CloudError>
-    where
-        F: FnOnce(bool) -> Fut,
-        Fut: Future<Output = Result<T, CloudError>>,
-    {
-        self.gate(logical, what, true, call).await
     }
 
     pub(crate) async fn gate<T, F, Fut>(

@@ -15,15 +15,18 @@ use crate::identity::Identity;
 /// Attempts per API call for throttling and 5xx answers (the SDK's adaptive retry).
 const MAX_ATTEMPTS: u32 = 6;
 
-/// The clients of one step run, pointed at the context's target.
+/// The clients of one step run, pointed at the context's target. Its fields are the core's:
+/// a step reads the clients and the tag scheme, and changes the cloud only through
+/// [`crate::converge`], [`crate::converge_parts`] and [`Aws::delete`], which decide whether a
+/// change is made (a run) or recorded (a plan) and keep the journal.
 pub struct Aws {
-    pub ec2: aws_sdk_ec2::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub identity: Identity,
-    pub target: Target,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) identity: Identity,
+    pub(crate) target: Target,
     /// Present when the context is being planned: changes are recorded, not made.
-    pub plan: Option<PlanLog>,
-    pub journal: Journal,
+    pub(crate) plan: Option<PlanLog>,
+    pub(crate) journal: Journal,
 }
 
 impl Aws {
@@ -66,5 +69,32 @@ impl Aws {
             plan: context.planning().then(|| PlanLog::new(step)),
             journal: Journal::new(context, step),
         })
+    }
+
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.ec2
+    }
+
+    pub fn elb(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        &self.elb
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Whether a killed run was creating the resource named `logical` (its journal entry is
+    /// still there), for a kind that finds what such a run made another way.
+    pub fn create_pending(&self, logical: &str) -> bool {
+        self.journal.pending(logical).is_some()
+    }
+
+    /// After a teardown nothing the journal names can exist any more.
+    pub fn forget_creates_in_flight(&self) {
+        self.journal.clear();
     }
 }

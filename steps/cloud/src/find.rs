@@ -2,7 +2,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use groundup_contracts::kinds::{Kind, TagApi};
-use groundup_contracts::plan::planned_id;
+use groundup_contracts::Ref;
 
 use aws_sdk_ec2::types as ec2;
 use aws_sdk_elasticloadbalancingv2::types as elb;
@@ -10,13 +10,11 @@ use aws_sdk_elasticloadbalancingv2::types as elb;
 use crate::client::Aws;
 use crate::error::{AwsResultExt, CloudError};
 
-/// An AWS resource type, as a describe call returns it or as a plan imagines it: the row of
-/// the kinds table it is, its id, a placeholder, and how the cluster's ones are found.
+/// An AWS resource type, as a describe call returns it: the row of the kinds table it is, its
+/// id, and how the cluster's ones are found.
 pub trait AwsResource: Sized + Clone {
     const KIND: Kind;
     fn id(&self) -> String;
-    /// A stand-in for a resource a plan would create, carrying only a placeholder id.
-    fn planned(logical: &str) -> Self;
     /// The cluster's resources of this type named `logical` in their tags, found by those tags
     /// (EC2 describe calls filter by them). A kind found another way (through what it hangs
     /// off, or listed once for many) declares its own `Resource::find` instead, so this is
@@ -26,17 +24,14 @@ pub trait AwsResource: Sized + Clone {
     }
 }
 
-/// One row per SDK type: its kind, the getter and builder setter of its id, and for types an
+/// One row per SDK type: its kind, the getter of its id, and for types an
 /// EC2 describe call finds by tags, that call, its list and its action name.
 macro_rules! aws_resources {
-    ($($ty:ty => $kind:ident, $getter:ident / $setter:ident $(, $describe:ident -> $list:ident $action:literal)?;)*) => {
+    ($($ty:ty => $kind:ident, $getter:ident $(, $describe:ident -> $list:ident $action:literal)?;)*) => {
         $(impl AwsResource for $ty {
             const KIND: Kind = Kind::$kind;
             fn id(&self) -> String {
                 self.$getter().unwrap_or_default().to_string()
-            }
-            fn planned(logical: &str) -> Self {
-                <$ty>::builder().$setter(planned_id(logical)).build()
             }
             $(async fn find_tagged(aws: &Aws, logical: &str) -> Result<Vec<Self>, CloudError> {
                 let filters = Some(aws.identity.filters(logical));
@@ -48,21 +43,67 @@ macro_rules! aws_resources {
 }
 
 aws_resources! {
-    ec2::Vpc => Vpc, vpc_id / vpc_id, describe_vpcs -> vpcs "DescribeVpcs";
-    ec2::DhcpOptions => DhcpOptions, dhcp_options_id / dhcp_options_id,
+    ec2::Vpc => Vpc, vpc_id, describe_vpcs -> vpcs "DescribeVpcs";
+    ec2::DhcpOptions => DhcpOptions, dhcp_options_id,
         describe_dhcp_options -> dhcp_options "DescribeDhcpOptions";
-    ec2::Subnet => Subnet, subnet_id / subnet_id, describe_subnets -> subnets "DescribeSubnets";
-    ec2::InternetGateway => InternetGateway, internet_gateway_id / internet_gateway_id,
+    ec2::Subnet => Subnet, subnet_id, describe_subnets -> subnets "DescribeSubnets";
+    ec2::InternetGateway => InternetGateway, internet_gateway_id,
         describe_internet_gateways -> internet_gateways "DescribeInternetGateways";
-    ec2::RouteTable => RouteTable, route_table_id / route_table_id,
+    ec2::RouteTable => RouteTable, route_table_id,
         describe_route_tables -> route_tables "DescribeRouteTables";
-    ec2::SecurityGroup => SecurityGroup, group_id / group_id,
+    ec2::SecurityGroup => SecurityGroup, group_id,
         describe_security_groups -> security_groups "DescribeSecurityGroups";
-    ec2::KeyPairInfo => KeyPair, key_name / key_name, describe_key_pairs -> key_pairs "DescribeKeyPairs";
-    ec2::Instance => Instance, instance_id / instance_id;
-    elb::LoadBalancer => LoadBalancer, load_balancer_arn / load_balancer_arn;
-    elb::TargetGroup => TargetGroup, target_group_arn / target_group_arn;
-    elb::Listener => Listener, listener_arn / listener_arn;
+    ec2::KeyPairInfo => KeyPair, key_name, describe_key_pairs -> key_pairs "DescribeKeyPairs";
+    ec2::Instance => Instance, instance_id;
+    elb::LoadBalancer => LoadBalancer, load_balancer_arn;
+    elb::TargetGroup => TargetGroup, target_group_arn;
+    elb::Listener => Listener, listener_arn;
+}
+
+/// What find-or-create and [`crate::converge`] give back: the resource AWS describes, or, in a
+/// plan, one the plan would create, which has no description yet, only a reference.
+#[derive(Debug, Clone)]
+pub enum Converged<T> {
+    Existing(T),
+    /// An existing resource with changes a plan records but does not make: what they would
+    /// change is not in its description yet.
+    Changing(T),
+    /// The logical name of a resource the plan would create.
+    Planned(String),
+}
+
+impl<T: AwsResource> Converged<T> {
+    /// The reference a section records.
+    pub fn id(&self) -> Ref {
+        match self {
+            Converged::Existing(found) | Converged::Changing(found) => Ref::Known(found.id()),
+            Converged::Planned(logical) => Ref::Planned(logical.clone()),
+        }
+    }
+
+    /// The description, of a resource that exists.
+    pub fn existing(&self) -> Option<&T> {
+        match self {
+            Converged::Existing(found) | Converged::Changing(found) => Some(found),
+            Converged::Planned(_) => None,
+        }
+    }
+
+    /// A value the resource has once the plan is applied (a DNS name, an association a change
+    /// makes): planned under `logical` while the plan only records what would give it one; an
+    /// error if AWS described a resource without it.
+    pub fn value(
+        &self,
+        logical: &str,
+        what: &'static str,
+        get: impl FnOnce(&T) -> Option<&str>,
+    ) -> Result<Ref, CloudError> {
+        match (self.existing().and_then(get), self) {
+            (Some(value), _) => Ok(Ref::Known(value.to_string())),
+            (None, Converged::Existing(_)) => Err(CloudError::Incomplete { logical: logical.to_string(), what }),
+            (None, Converged::Changing(_) | Converged::Planned(_)) => Ok(Ref::Planned(logical.to_string())),
+        }
+    }
 }
 
 /// The resource a step wants, as find-or-create needs to know it.
@@ -70,7 +111,7 @@ aws_resources! {
 pub struct Wanted<'a> {
     kind: &'a str,
     logical: &'a str,
-    recorded: Option<&'a str>,
+    recorded: Option<&'a Ref>,
     client_token: String,
     dry_run: bool,
 }
@@ -84,7 +125,7 @@ impl<'a> Wanted<'a> {
     }
 
     /// The id the context already records for it, which tells adopting from leaving.
-    pub fn recorded(mut self, id: Option<&'a str>) -> Self {
+    pub fn recorded(mut self, id: Option<&'a Ref>) -> Self {
         self.recorded = id;
         self
     }
@@ -108,13 +149,13 @@ pub struct Attempt {
 /// The one way a step gets its resource: look it up by the cluster's identity tags, adopt it
 /// if there is exactly one, create it (tagged at creation, journaled first) if there is none,
 /// and refuse to guess if there are several. In a plan nothing is created: the would-be
-/// resource is recorded and a stand-in with a placeholder id is returned.
+/// resource is recorded and returned as planned.
 pub async fn find_or_create<T, Find, FindFut, Create, CreateFut>(
     aws: &Aws,
     wanted: Wanted<'_>,
     find: Find,
     create: Create,
-) -> Result<T, CloudError>
+) -> Result<Converged<T>, CloudError>
 where
     T: AwsResource,
     Find: Fn() -> FindFut,
@@ -139,10 +180,10 @@ where
             let id = existing.id();
             aws.journal.settle(logical);
             match &aws.plan {
-                Some(plan) => plan.found(kind, logical, &id, wanted.recorded == Some(id.as_str())),
+                Some(plan) => plan.found(kind, logical, &id, wanted.recorded.is_some_and(|r| *r == *id)),
                 None => tracing::info!("{logical}: found {kind} {id}"),
             }
-            Ok(existing)
+            Ok(Converged::Existing(existing))
         }
         _ => Err(CloudError::Ambiguous {
             kind: kind.into(),
@@ -159,7 +200,7 @@ async fn create_one<T, Create, CreateFut>(
     dry_run: bool,
     client_token: String,
     create: Create,
-) -> Result<T, CloudError>
+) -> Result<Converged<T>, CloudError>
 where
     T: AwsResource,
     Create: FnOnce(Attempt) -> CreateFut,
@@ -170,13 +211,13 @@ where
         if dry_run && aws.target.is_real_aws() {
             aws.check_dry_run(logical, create(Attempt { dry_run: true, client_token }).await);
         }
-        return Ok(T::planned(logical));
+        return Ok(Converged::Planned(logical.to_string()));
     }
     aws.journal.begin(kind, logical, &client_token).map_err(CloudError::Journal)?;
     let created = create(Attempt { dry_run: false, client_token }).await?;
     aws.journal.settle(logical);
     tracing::info!("{logical}: created {kind} {}", created.id());
-    Ok(created)
+    Ok(Converged::Existing(created))
 }
 
 /// Real AWS may take seconds to list what it just created; the emulator answers at once, so

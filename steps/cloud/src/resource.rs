@@ -10,11 +10,12 @@ use std::fmt::Display;
 use std::future::Future;
 
 use groundup_contracts::kinds::Kind;
-use groundup_contracts::plan::{is_planned_id, planned_id};
+use groundup_contracts::Ref;
 
 use crate::client::Aws;
 use crate::error::{CloudError, Immutable};
-use crate::find::{find_or_create, Attempt, AwsResource, Wanted};
+use crate::find::{find_or_create, Attempt, AwsResource, Converged, Wanted};
+use crate::progress::{wait_until, Polled};
 
 /// One way the resource found differs from the one wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,43 +104,53 @@ pub fn lines<F: Display>(changes: &[Change<F>]) -> Vec<String> {
 
 /// Finds or creates the resource, compares it with what is wanted, refuses an immutable
 /// difference before changing anything, and makes (or, in a plan, records) the rest.
-/// `recorded` is the id the context holds, which tells adopting from leaving in a plan.
+/// `recorded` is the reference the context holds, which tells adopting from leaving in a plan.
 pub async fn converge<R: Resource>(
     aws: &Aws,
     resource: &R,
-    recorded: Option<&str>,
-) -> Result<R::Described, CloudError> {
+    recorded: Option<&Ref>,
+) -> Result<Converged<R::Described>, CloudError> {
     let (kind, logical) = (R::Described::KIND, resource.logical());
     let token = resource.token_scope().map(|scope| aws.identity.client_token(logical, &scope)).unwrap_or_default();
     let wanted = Wanted::new(kind, logical).recorded(recorded).client_token(token);
-    let found = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
-    let id = found.id();
-    let (found_now, observed) = match is_planned_id(&id) {
-        true => (None, R::Observed::default()),
-        false => (Some(&found), resource.observe(aws, &found).await?),
+    let converged = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
+    let id = converged.id();
+    let observed = match converged.existing() {
+        Some(found) => resource.observe(aws, found).await?,
+        None => R::Observed::default(),
     };
     let mut fixes = Vec::new();
-    for change in resource.diff(found_now, &observed) {
+    for change in resource.diff(converged.existing(), &observed) {
         match change {
             Change::InPlace(fix) => fixes.push(fix),
             Change::Immutable(refused) => {
-                return Err(CloudError::Immutable { kind: kind.label(), id, refused: Box::new(refused) })
+                return Err(CloudError::Immutable {
+                    kind: kind.label(),
+                    id: id.to_string(),
+                    refused: Box::new(refused),
+                })
             }
         }
     }
+    // A resource the plan would create has its changes recorded, never applied, so the
+    // placeholder never reaches an API call but a dry run's.
+    let call_id = id.to_string();
+    let mut made = 0;
     for fix in &fixes {
-        let id = id.as_str();
-        aws.gate(logical, &fix.to_string(), R::FIXES_TAKE_DRY_RUN, |dry_run| resource.apply(aws, id, fix, dry_run))
-            .await?;
+        let what = fix.to_string();
+        let gate = aws.gate(logical, &what, R::FIXES_TAKE_DRY_RUN, |dry_run| {
+            resource.apply(aws, &call_id, fix, dry_run)
+        });
+        made += usize::from(gate.await?.is_some());
     }
-    if !fixes.is_empty() && R::DESCRIBE_AFTER_CHANGES && !aws.planning() {
-        let mut again = resource.find(aws).await?;
-        if again.len() == 1 {
-            return Ok(again.remove(0));
-        }
-        return Err(CloudError::Vanished { kind: kind.label(), id });
+    match converged {
+        Converged::Existing(found) if made < fixes.len() => Ok(Converged::Changing(found)),
+        converged if made == 0 || !R::DESCRIBE_AFTER_CHANGES => Ok(converged),
+        _ => match resource.find(aws).await?.as_mut_slice() {
+            [again] => Ok(Converged::Existing(again.clone())),
+            _ => Err(CloudError::Vanished { kind: kind.label(), id: call_id }),
+        },
     }
-    Ok(found)
 }
 
 impl Aws {
@@ -167,29 +178,35 @@ impl Aws {
 
     /// Reads about a resource another step made; one the plan would create has nothing to
     /// read yet.
-    pub async fn read_existing<T, F, Fut>(&self, id: &str, read: F) -> Result<Option<T>, CloudError>
+    pub async fn read_existing<'r, T, F, Fut>(&self, reference: &'r Ref, read: F) -> Result<Option<T>, CloudError>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(&'r str) -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,
     {
-        if is_planned_id(id) {
-            return Ok(None);
+        match reference.known() {
+            Some(id) => read(id).await.map(Some),
+            None => Ok(None),
         }
-        read().await.map(Some)
     }
 
-    /// A value the resource has once the plan is applied: in a plan, one it lacks yet stands
-    /// as a placeholder; in a run, AWS answered without it.
-    pub fn value_or_planned(
+    /// Waits, showing progress, until each existing resource of `resources` is done (see
+    /// [`wait_until`]). A plan waits for nothing: what it would wait for is not being made.
+    pub async fn wait_for<F, Fut>(
         &self,
-        value: Option<&str>,
-        logical: &str,
-        what: &'static str,
-    ) -> Result<String, CloudError> {
-        match (value, self.planning()) {
-            (Some(value), _) => Ok(value.to_string()),
-            (None, true) => Ok(planned_id(logical)),
-            (None, false) => Err(CloudError::Incomplete { logical: logical.to_string(), what }),
+        step: &str,
+        what: &str,
+        resources: &[Ref],
+        timeout: std::time::Duration,
+        poll: F,
+    ) -> Result<(), CloudError>
+    where
+        F: FnMut(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<Polled>, CloudError>>,
+    {
+        let ids: Vec<String> = resources.iter().filter_map(|r| r.known().map(String::from)).collect();
+        if self.planning() || ids.is_empty() {
+            return Ok(());
         }
+        wait_until(step, what, ids, timeout, poll).await
     }
 }

@@ -4,22 +4,29 @@
 
 use std::time::Duration;
 
-use groundup_cloud::{wait_until, Aws, AwsResultExt, CloudError, Polled};
+use groundup_cloud::{Aws, AwsResultExt, CloudError, Polled};
+use groundup_contracts::Ref;
 
 /// Until the load balancer is active (minutes on AWS); `failed` never comes right.
-pub async fn wait_active(aws: &Aws, step: &str, balancer_arn: &str) -> Result<(), CloudError> {
-    let resource = vec![balancer_arn.to_string()];
-    wait_until(step, "the load balancer to become active", resource, Duration::from_secs(600), |_| async move {
-        let out = aws.elb.describe_load_balancers().load_balancer_arns(balancer_arn).send().await;
-        let out = out.api("DescribeLoadBalancers")?;
-        let state = out.load_balancers().first().and_then(|b| b.state()?.code().cloned());
-        let state = state.map_or("provisioning".to_string(), |s| s.as_str().to_string());
-        if state == "failed" {
-            return Err(CloudError::Conflict(format!("the load balancer {balancer_arn} failed to provision")));
+pub async fn wait_active(aws: &Aws, step: &str, balancer: &Ref) -> Result<(), CloudError> {
+    let what = "the load balancer to become active";
+    aws.wait_for(step, what, std::slice::from_ref(balancer), Duration::from_secs(600), |pending| async move {
+        let mut polled = Vec::new();
+        for arn in pending {
+            let out = aws.elb().describe_load_balancers().load_balancer_arns(&arn).send().await;
+            let out = out.api("DescribeLoadBalancers")?;
+            let state = out.load_balancers().first().and_then(|b| b.state()?.code().cloned());
+            let state = state.map_or("provisioning".to_string(), |s| s.as_str().to_string());
+            if state == "failed" {
+                return Err(CloudError::Conflict(format!("the load balancer {arn} failed to provision")));
+            }
+            let done = state == "active";
+            if done {
+                tracing::info!("{step}: {arn} is active");
+            }
+            polled.push(Polled { resource: arn, done, state });
         }
-        Ok(vec![Polled { resource: balancer_arn.to_string(), done: state == "active", state }])
+        Ok(polled)
     })
-    .await?;
-    tracing::info!("{step}: {balancer_arn} is active");
-    Ok(())
+    .await
 }

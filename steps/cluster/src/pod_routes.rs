@@ -4,6 +4,7 @@
 //! a network interface is a pod route: one no worker wants any more (a removed worker's,
 //! or one left dangling by a terminated instance) goes.
 
+use groundup_contracts::Ref;
 use ipnet::Ipv4Net;
 
 /// A worker's pod range and where it must go.
@@ -12,7 +13,7 @@ pub struct PodRoute {
     pub cidr: Ipv4Net,
     /// The worker's logical name, e.g. `worker-1`.
     pub worker: String,
-    pub instance_id: String,
+    pub instance_id: Ref,
 }
 
 /// A route of the table, as the describe call gives it.
@@ -51,7 +52,7 @@ pub fn pod_route_changes(wanted: &[PodRoute], found: &[FoundRoute]) -> Vec<PodRo
         .map(|f| PodRouteFix::Remove(f.cidr));
     let missing = wanted.iter().filter_map(|w| match found.iter().find(|f| f.cidr == w.cidr) {
         None => Some(PodRouteFix::Create(w.clone())),
-        Some(f) if f.blackhole || f.instance_id.as_deref() != Some(w.instance_id.as_str()) => {
+        Some(f) if f.blackhole || !f.instance_id.as_deref().is_some_and(|id| w.instance_id == *id) => {
             Some(PodRouteFix::Replace(w.clone()))
         }
         Some(_) => None,
@@ -67,7 +68,7 @@ mod tests {
         PodRoute {
             cidr: format!("172.20.{i}.0/24").parse().unwrap(),
             worker: format!("worker-{i}"),
-            instance_id: instance.into(),
+            instance_id: Ref::Known(instance.into()),
         }
     }
 

@@ -34,9 +34,9 @@ fn up_creates_exactly_the_course_infrastructure_and_a_second_up_nothing() {
         nlb.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
         ["172.31.0.10", "172.31.0.11", "172.31.0.12"]
     );
-    assert!(nlb.dns_name.contains(&cluster.name));
+    assert!(nlb.dns_name.to_string().contains(&cluster.name));
     check_instances(&cluster.name, &compute.nodes);
-    check_reservations(&state.subnet.clone().unwrap().id);
+    check_reservations(&state.subnet.clone().unwrap().id.to_string());
     check_certificates(&cluster, &state);
 
     let key = cluster.dir.path().join(&compute.key_pair.private_key_path);
@@ -61,13 +61,13 @@ fn check_instances(cluster: &str, nodes: &[groundup_contracts::infra::Node]) {
     block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
         for node in nodes {
-            let out = ec2.describe_instances().instance_ids(&node.instance_id).send().await.unwrap();
+            let out = ec2.describe_instances().instance_ids(node.instance_id.to_string()).send().await.unwrap();
             let instance = &out.reservations()[0].instances()[0];
             let name = instance.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value());
             assert_eq!(name, Some(node.name.as_str()));
             let check = ec2
                 .describe_instance_attribute()
-                .instance_id(&node.instance_id)
+                .instance_id(node.instance_id.to_string())
                 .attribute(InstanceAttributeName::SourceDestCheck)
                 .send()
                 .await
@@ -75,7 +75,7 @@ fn check_instances(cluster: &str, nodes: &[groundup_contracts::infra::Node]) {
             assert_eq!(check.source_dest_check().and_then(|v| v.value()), Some(false), "{}", node.name);
             let data = ec2
                 .describe_instance_attribute()
-                .instance_id(&node.instance_id)
+                .instance_id(node.instance_id.to_string())
                 .attribute(InstanceAttributeName::UserData)
                 .send()
                 .await
@@ -122,7 +122,7 @@ fn check_certificates(cluster: &TestCluster, state: &groundup_contracts::Context
 fn a_target_group_changed_by_hand_is_brought_back_in_line() {
     let cluster = TestCluster::new("tgdrift");
     assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
-    let group = cluster.state().nlb.unwrap().target_group_arn;
+    let group = cluster.state().nlb.unwrap().target_group_arn.to_string();
     let target =
         |ip: &str| aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder().id(ip).port(6443).build();
     block_on(async {
@@ -160,7 +160,7 @@ fn the_health_check_asks_readyz_and_changes_in_place() {
     use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
     let cluster = TestCluster::new("healthcheck");
     assert_success(&cluster.up(&["--to", "nlb"]), "up --to nlb");
-    let group = cluster.state().nlb.unwrap().target_group_arn;
+    let group = cluster.state().nlb.unwrap().target_group_arn.to_string();
     let health = || {
         block_on(async {
             let out = elb_client().await.describe_target_groups().target_group_arns(&group).send().await.unwrap();
@@ -199,7 +199,7 @@ fn the_health_check_asks_readyz_and_changes_in_place() {
         &cluster.up(&["--to", "nlb", "--health-check-interval", "30", "--unhealthy-threshold", "2"]),
         "up with a new health check",
     );
-    assert_eq!(cluster.state().nlb.unwrap().target_group_arn, group, "the target group was replaced");
+    assert_eq!(cluster.state().nlb.unwrap().target_group_arn, *group, "the target group was replaced");
     assert_eq!(health(), (Some(ProtocolEnum::Https), Some("/readyz".into()), Some(30), Some(3), Some(2)));
 }
 
@@ -232,7 +232,7 @@ fn a_listener_pointed_elsewhere_by_hand_forwards_to_the_cluster_again() {
     };
     let elsewhere = block_on(async {
         let elb = elb_client().await;
-        let vpc = cluster.state().vpc.unwrap().id;
+        let vpc = cluster.state().vpc.unwrap().id.to_string();
         let name = format!("{}-x", &cluster.name[..cluster.name.len().min(29)]);
         let other = elb
             .create_target_group()
@@ -245,10 +245,10 @@ fn a_listener_pointed_elsewhere_by_hand_forwards_to_the_cluster_again() {
             .unwrap();
         let other = other.target_groups()[0].target_group_arn().unwrap().to_string();
         let action = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&other).build();
-        elb.modify_listener().listener_arn(&nlb.listener_arn).default_actions(action).send().await.unwrap();
+        elb.modify_listener().listener_arn(nlb.listener_arn.to_string()).default_actions(action).send().await.unwrap();
         other
     });
-    assert_eq!(forwards_to(nlb.listener_arn.clone()), [elsewhere]);
+    assert_eq!(forwards_to(nlb.listener_arn.to_string()), [elsewhere]);
 
     let planned = cluster.groundup(&["up", "--plan", "--only", "nlb"]);
     assert_success(&planned, "up --plan --only nlb");
@@ -258,12 +258,12 @@ fn a_listener_pointed_elsewhere_by_hand_forwards_to_the_cluster_again() {
     assert_eq!(listener["changes"], serde_json::json!([format!("forward to {}", nlb.target_group_arn)]));
 
     assert_success(&cluster.up(&["--only", "nlb"]), "up --only nlb");
-    assert_eq!(forwards_to(nlb.listener_arn.clone()), [nlb.target_group_arn]);
+    assert_eq!(forwards_to(nlb.listener_arn.to_string()), [nlb.target_group_arn.to_string()]);
 }
 
 async fn elb_client() -> aws_sdk_elasticloadbalancingv2::Client {
     let context = groundup_contracts::Context::from_json(&TestCluster::new("elb").init(&[])).unwrap();
-    groundup_cloud::Aws::connect(&context, "test").await.expect("an emulator target").elb
+    groundup_cloud::Aws::connect(&context, "test").await.expect("an emulator target").elb().clone()
 }
 
 #[test]
@@ -321,9 +321,9 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
         let identity = Identity::new(&cluster.name);
         let interface = aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
             .device_index(0)
-            .subnet_id(&state.subnet.as_ref().unwrap().id)
+            .subnet_id(state.subnet.as_ref().unwrap().id.to_string())
             .private_ip_address("172.31.0.10")
-            .groups(&state.sg.as_ref().unwrap().id)
+            .groups(state.sg.as_ref().unwrap().id.to_string())
             .build();
         let out = ec2
             .run_instances()
@@ -346,7 +346,7 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
     assert_success(&resumed, "resume");
     assert!(String::from_utf8_lossy(&resumed.stderr).contains(&format!("master-0: found instance {orphan}")));
     assert_eq!(cluster.inventory().count(Kind::Instance), 6);
-    assert_eq!(cluster.state().compute.unwrap().nodes[0].instance_id, orphan);
+    assert_eq!(cluster.state().compute.unwrap().nodes[0].instance_id, *orphan);
 }
 
 #[test]

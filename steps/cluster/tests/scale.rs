@@ -57,13 +57,13 @@ fn actual(cluster: &TestCluster) -> Actual {
             let ip = instance.private_ip_address().unwrap().parse().unwrap();
             assert!(instances.insert(logical.to_string(), ip).is_none(), "two live instances for {logical}");
         }
-        let subnet = &state.subnet.as_ref().unwrap().id;
+        let subnet = state.subnet.as_ref().unwrap().id.to_string();
         let out = ec2.get_subnet_cidr_reservations().subnet_id(subnet).send().await.unwrap();
         let reservations = out.subnet_ipv4_cidr_reservations().iter().map(|r| r.cidr().unwrap().to_string()).collect();
         let context = groundup_contracts::Context::from_json(&TestCluster::new("elb").init(&[])).unwrap();
-        let elb = groundup_cloud::Aws::connect(&context, "test").await.unwrap().elb;
-        let group = &state.nlb.as_ref().unwrap().target_group_arn;
-        let health = elb.describe_target_health().target_group_arn(group).send().await.unwrap();
+        let aws = groundup_cloud::Aws::connect(&context, "test").await.unwrap();
+        let group = state.nlb.as_ref().unwrap().target_group_arn.to_string();
+        let health = aws.elb().describe_target_health().target_group_arn(group).send().await.unwrap();
         let targets =
             health.target_health_descriptions().iter().map(|d| d.target().unwrap().id().unwrap().to_string()).collect();
         Actual { instances, targets, reservations }
@@ -102,7 +102,7 @@ fn assert_shape(cluster: &TestCluster, masters: u32, workers: u32) {
         .collect();
     assert_eq!(recorded, expected, "{shape}: the compute section");
     for node in &nodes {
-        assert!(inventory.resources[&Kind::Instance].contains(&node.instance_id), "{shape}: {} is not live", node.name);
+        assert!(inventory.resources[&Kind::Instance].contains(&node.instance_id.to_string()), "{shape}: {} is not live", node.name);
         assert_eq!(node.hostname, format!("ip-{}", node.private_ip.to_string().replace('.', "-")));
         assert!(node.public_ip.is_some(), "{shape}: {}", node.name);
         let pod = state.params.workers.get(node.index as usize).and_then(|w| w.pod_cidr);
@@ -244,7 +244,7 @@ fn a_changed_admin_range_replaces_the_rules() {
     let rules = cluster.state().params.ingress_rules();
     let wanted: BTreeSet<String> = rules.iter().map(ToString::to_string).collect();
     assert!(wanted.iter().any(|r| r.contains("203.0.113.0/24")), "{wanted:?}");
-    let group = cluster.state().sg.unwrap().id;
+    let group = cluster.state().sg.unwrap().id.to_string();
     let present: BTreeSet<String> = block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
         let out = ec2.describe_security_groups().group_ids(&group).send().await.unwrap();

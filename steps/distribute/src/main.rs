@@ -301,11 +301,12 @@ impl Ssh {
     /// whose console shows none is left to accept-new, which is said. Whether its key is now
     /// recorded.
     fn pin(&self, node: &Node, route: &Route, console: &[String]) -> Result<bool> {
-        names::plain(&node.instance_id).map_err(|e| anyhow!("its instance id: {e}"))?;
+        let instance_id = node.instance_id.to_string();
+        names::plain(&instance_id).map_err(|e| anyhow!("its instance id: {e}"))?;
         let recorded = std::fs::read_to_string(&self.known_hosts)
             .with_context(|| format!("cannot read {}", self.known_hosts.display()))?
             .lines()
-            .any(|line| line.split_whitespace().next() == Some(node.instance_id.as_str()));
+            .any(|line| line.split_whitespace().next() == Some(instance_id.as_str()));
         if recorded {
             return Ok(true);
         }
@@ -374,7 +375,7 @@ impl Ssh {
             ("GlobalKnownHostsFile", "/dev/null"),
             // Host keys are recorded per instance: a node rebuilt at the same address is a
             // first contact, a changed key on the same instance is an attack or a mistake.
-            ("HostKeyAlias", &node.instance_id),
+            ("HostKeyAlias", &node.instance_id.to_string()),
             ("LogLevel", "ERROR"),
         ] {
             args.extend(option(name, value));

@@ -392,7 +392,7 @@ fn a_changed_host_key_is_an_error_naming_the_node() {
     for node in cluster.state().compute.unwrap().nodes {
         let outcome = &summary(&output)[&node.hostname];
         let error = outcome["error"].as_str().unwrap_or_else(|| panic!("{} was served: {outcome}", node.hostname));
-        assert!(error.contains("host key") && error.contains(&node.instance_id), "{error}");
+        assert!(error.contains("host key") && error.contains(&node.instance_id.to_string()), "{error}");
         let port = machines.port(&node.hostname);
         assert!(stderr.contains(&format!("{} (127.0.0.1:{port}): failed", node.hostname)), "{stderr}");
     }
@@ -481,7 +481,7 @@ fn distribute_sends_nothing_unless_the_state_file_is_yours_alone_and_the_cloud_c
     // Another instance id: not this cluster's node.
     cluster.edit_state(|context| {
         let node = &mut context.compute.as_mut().unwrap().nodes[0];
-        node.instance_id = "i-0123456789abcdef0".into();
+        node.instance_id = groundup_contracts::Ref::Known("i-0123456789abcdef0".into());
     });
     let stderr = assert_clean_failure(&distribute(), "an unknown instance");
     assert!(stderr.contains("no instance i-0123456789abcdef0 of this cluster"), "{stderr}");

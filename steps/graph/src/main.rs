@@ -188,10 +188,10 @@ impl Graph {
             }
         }
         if let Some(nlb) = &context.nlb {
-            inside.node("nlb", vec!["network load balancer".into(), nlb.dns_name.clone(), nlb.arn.clone()]);
+            inside.node("nlb", vec!["network load balancer".into(), nlb.dns_name.to_string(), nlb.arn.to_string()]);
             inside
-                .node("listener", vec![format!("listener TCP {}", context.params.ports.api), nlb.listener_arn.clone()]);
-            inside.node("target-group", vec!["target group".into(), nlb.target_group_arn.clone()]);
+                .node("listener", vec![format!("listener TCP {}", context.params.ports.api), nlb.listener_arn.to_string()]);
+            inside.node("target-group", vec!["target group".into(), nlb.target_group_arn.to_string()]);
             self.edge("nlb", "listener", "");
             self.edge("listener", "target-group", "forwards");
         }
@@ -203,7 +203,7 @@ impl Graph {
                 };
                 let mut lines = vec![
                     format!("{} ({role})", node.name),
-                    node.instance_id.clone(),
+                    node.instance_id.to_string(),
                     format!("private {}", node.private_ip),
                 ];
                 lines.extend(node.public_ip.map(|ip| format!("public {ip}")));
@@ -437,7 +437,7 @@ mod tests {
             &nlb.target_group_arn,
         ];
         for id in ids.into_iter().chain(compute.nodes.iter().map(|n| &n.instance_id)) {
-            assert!(dot.contains(id.as_str()), "{id} is not drawn");
+            assert!(dot.contains(&id.to_string()), "{id} is not drawn");
         }
         let vpc = dot.find("\"cluster_vpc\"").unwrap();
         let subnet = dot.find("\"cluster_subnet\"").unwrap();

@@ -53,7 +53,7 @@ fn the_graph_of_an_emulator_cluster_renders_and_names_everything() {
     assert_success(&cluster.groundup(&["graph", "--svg", svg.to_str().unwrap()]), "graph --svg");
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(
-        text.contains("<svg") && text.contains(&state.vpc.as_ref().unwrap().id.replace('-', "&#45;")),
+        text.contains("<svg") && text.contains(&state.vpc.as_ref().unwrap().id.to_string().replace('-', "&#45;")),
         "not an SVG of the cluster"
     );
     let checked =

@@ -548,7 +548,7 @@ mod tests {
                     name: format!("k8s-{}", node_logical_name(role, index)),
                     role,
                     index,
-                    instance_id: format!("i-{i}"),
+                    instance_id: groundup_contracts::Ref::Known(format!("i-{i}")),
                     private_ip: spec.private_ip,
                     public_ip: None,
                     private_dns: String::new(),
@@ -562,7 +562,7 @@ mod tests {
         let instances = nodes
             .iter()
             .map(|n| Instance {
-                id: n.instance_id.clone(),
+                id: n.instance_id.to_string(),
                 private_ip: n.private_ip,
                 groups: vec!["sg-1".into()],
                 source_dest_check: false,
@@ -574,7 +574,7 @@ mod tests {
             Route { destination: params.vpc_cidr, target: Target::Local },
         ];
         routes.extend(nodes.iter().filter_map(|n| {
-            n.pod_cidr.map(|c| Route { destination: c, target: Target::Instance(n.instance_id.clone()) })
+            n.pod_cidr.map(|c| Route { destination: c, target: Target::Instance(n.instance_id.to_string()) })
         }));
         let balancer = Balancer {
             listener_port: Some(6443),

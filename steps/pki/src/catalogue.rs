@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use groundup_contracts::context::need;
 use groundup_contracts::infra::Role;
 use groundup_contracts::pki::{CustomCert, Layout};
-use groundup_contracts::plan::is_planned_id;
 use groundup_contracts::{Context, ContextError, Section};
 
 use crate::names;
@@ -58,19 +57,13 @@ fn add(set: &mut Vec<CertSpec>, spec: CertSpec) -> Result<(), String> {
 fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let compute = need(&context.compute, Section::Compute)?;
     let nlb = need(&context.nlb, Section::Nlb)?;
-    // A plan's placeholders for what does not exist yet are not names, and a plan writes nothing.
-    let check = |field: String, value: &str, rule: fn(&str) -> Result<(), String>| {
-        let placeholder = context.planning() && is_planned_id(value);
-        if placeholder {
-            Ok(())
-        } else {
-            rule(value).map_err(|e| ContextError::field(field, e))
-        }
-    };
-    check("nlb.dns_name".into(), &nlb.dns_name, names::dns)?;
+    // A load balancer a plan would create has no name yet to check (and a plan writes nothing).
+    if let Some(name) = nlb.dns_name.known() {
+        names::dns(name).map_err(|e| ContextError::field("nlb.dns_name", e))?;
+    }
     compute.check_names(&context.cluster.name)?;
     for (i, node) in compute.nodes.iter().enumerate() {
-        check(format!("compute.nodes[{i}].private_dns"), &node.private_dns, names::dns)?;
+        names::dns(&node.private_dns).map_err(|e| ContextError::field(format!("compute.nodes[{i}].private_dns"), e))?;
     }
     let service_ip = context
         .params
@@ -81,7 +74,7 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let loopback: IpAddr = "127.0.0.1".parse().expect("literal IP");
     let masters: Vec<_> = compute.masters().collect();
 
-    let mut infra_dns = vec![nlb.dns_name.clone()];
+    let mut infra_dns = vec![nlb.dns_name.to_string()];
     infra_dns.extend(masters.iter().flat_map(|m| [m.hostname.clone(), m.private_dns.clone()]));
     let infra_ips: Vec<IpAddr> = masters.iter().map(|m| IpAddr::V4(m.private_ip)).collect();
     let mut api_dns: Vec<String> = vec!["localhost".into()];
@@ -316,11 +309,11 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_placeholder_passes_only_in_a_plan() {
+    fn a_planned_load_balancer_has_no_name_to_check_and_a_known_one_is_checked() {
         let mut context = example();
-        context.nlb.as_mut().unwrap().dns_name = groundup_contracts::plan::planned_id("nlb");
+        context.nlb.as_mut().unwrap().dns_name = groundup_contracts::Ref::Known("bad name".into());
         assert!(certificates(&context).unwrap_err().to_string().contains("nlb.dns_name"));
-        context.plan = Some(Default::default());
+        context.nlb.as_mut().unwrap().dns_name = groundup_contracts::Ref::Planned("nlb".into());
         assert!(certificates(&context).is_ok());
     }
 }

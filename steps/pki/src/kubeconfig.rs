@@ -27,7 +27,7 @@ pub struct KubeconfigSpec {
 pub fn kubeconfigs(
     context: &Context,
     compute: &ComputeSection,
-    nlb_dns: &str,
+    nlb_dns: impl std::fmt::Display,
 ) -> Result<Vec<KubeconfigSpec>, ContextError> {
     compute.check_names(&context.cluster.name)?;
     let port = context.params.ports.api;

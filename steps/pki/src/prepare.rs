@@ -5,14 +5,14 @@
 //! (`<cluster>-worker-<i>`, `ip-172-31-0-10`, as `compute` names them). Only the SANs need the
 //! infrastructure, and `certs` signs for them when its turn comes, adopting the keys it finds.
 
-use groundup_contracts::infra::{node_name, private_dns_name, ComputeSection, KeyPair, NlbSection, Node, Role};
+use groundup_contracts::infra::{
+    node_logical_name, node_name, private_dns_name, ComputeSection, KeyPair, NlbSection, Node, Role,
+};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::params::NodeSpec;
-use groundup_contracts::{Context, ContextError};
+use groundup_contracts::{Context, ContextError, Ref};
 
 use crate::{catalogue::certificates, spec::CertSpec};
-
-/// Stands in for the load balancer's DNS name, which only the SANs use.
-const NO_LOAD_BALANCER_YET: &str = "load-balancer.invalid";
 
 /// The certificates the spec calls for, for their names and key types: the nodes the context
 /// records where `compute` ran, and for the others the names `compute` will give them.
@@ -30,12 +30,14 @@ pub fn planned(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         .collect();
     let key_pair = KeyPair { name: String::new(), private_key_path: String::new(), fingerprint: String::new() };
     predicted.compute = Some(ComputeSection { image_id: String::new(), key_pair, nodes });
+    // The load balancer's DNS name is only in the SANs: one not made yet stands as planned.
     if predicted.nlb.is_none() {
+        let planned = |kind: Kind| Ref::Planned(kind.logical().expect("the cluster has one").to_string());
         predicted.nlb = Some(NlbSection {
-            arn: String::new(),
-            dns_name: NO_LOAD_BALANCER_YET.into(),
-            target_group_arn: String::new(),
-            listener_arn: String::new(),
+            arn: planned(Kind::LoadBalancer),
+            dns_name: planned(Kind::LoadBalancer),
+            target_group_arn: planned(Kind::TargetGroup),
+            listener_arn: planned(Kind::Listener),
             targets: Vec::new(),
             reservations: Vec::new(),
         });
@@ -50,7 +52,7 @@ fn predict(context: &Context, name: String, role: Role, index: usize, spec: &Nod
         name,
         role,
         index: index as u32,
-        instance_id: String::new(),
+        instance_id: Ref::Planned(node_logical_name(role, index as u32)),
         private_ip: spec.private_ip,
         public_ip: None,
         hostname: private_dns.split('.').next().unwrap_or_default().to_string(),

@@ -95,13 +95,13 @@ fn label(resource: &OwnedResource) -> String {
 
 async fn delete_one(aws: &Aws, r: &OwnedResource) -> Result<Progress, CloudError> {
     let id = r.id.as_str();
-    let ec2 = &aws.ec2;
+    let ec2 = &aws.ec2();
     let result = match r.kind.as_str() {
         "instance" => return terminate(aws, id).await,
         "load-balancer" => return delete_load_balancer(aws, id).await,
-        "listener" => aws.elb.delete_listener().listener_arn(id).send().await.api("DeleteListener").map(drop),
+        "listener" => aws.elb().delete_listener().listener_arn(id).send().await.api("DeleteListener").map(drop),
         "target-group" => {
-            aws.elb.delete_target_group().target_group_arn(id).send().await.api("DeleteTargetGroup").map(drop)
+            aws.elb().delete_target_group().target_group_arn(id).send().await.api("DeleteTargetGroup").map(drop)
         }
         "key-pair" => ec2.delete_key_pair().key_name(id).send().await.api("DeleteKeyPair").map(drop),
         "security-group" => ec2.delete_security_group().group_id(id).send().await.api("DeleteSecurityGroup").map(drop),
@@ -127,11 +127,11 @@ fn classify(result: Result<(), CloudError>) -> Result<Progress, CloudError> {
 /// Terminated counts as gone; until then the instance holds its subnet, group and key.
 async fn terminate(aws: &Aws, id: &str) -> Result<Progress, CloudError> {
     if let Progress::Later(why) =
-        classify(aws.ec2.terminate_instances().instance_ids(id).send().await.api("TerminateInstances").map(drop))?
+        classify(aws.ec2().terminate_instances().instance_ids(id).send().await.api("TerminateInstances").map(drop))?
     {
         return Ok(Progress::Later(why));
     }
-    let out = aws.ec2.describe_instances().instance_ids(id).send().await.api("DescribeInstances");
+    let out = aws.ec2().describe_instances().instance_ids(id).send().await.api("DescribeInstances");
     let state = match out {
         Ok(out) => out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.state()?.name().cloned()),
         Err(e) => return classify(Err(e)),
@@ -146,12 +146,12 @@ async fn terminate(aws: &Aws, id: &str) -> Result<Progress, CloudError> {
 /// releases minutes later, have left the subnet.
 async fn delete_load_balancer(aws: &Aws, arn: &str) -> Result<Progress, CloudError> {
     let deleted = classify(
-        aws.elb.delete_load_balancer().load_balancer_arn(arn).send().await.api("DeleteLoadBalancer").map(drop),
+        aws.elb().delete_load_balancer().load_balancer_arn(arn).send().await.api("DeleteLoadBalancer").map(drop),
     )?;
     if let Progress::Later(why) = deleted {
         return Ok(Progress::Later(why));
     }
-    match aws.elb.describe_load_balancers().load_balancer_arns(arn).send().await.api("DescribeLoadBalancers") {
+    match aws.elb().describe_load_balancers().load_balancer_arns(arn).send().await.api("DescribeLoadBalancers") {
         Ok(out) if !out.load_balancers().is_empty() => {
             return Ok(Progress::Later("load balancer is being deleted".into()))
         }
@@ -161,7 +161,7 @@ async fn delete_load_balancer(aws: &Aws, arn: &str) -> Result<Progress, CloudErr
     }
     let suffix = arn.split_once(":loadbalancer/").map_or(arn, |(_, s)| s);
     let interfaces = aws
-        .ec2
+        .ec2()
         .describe_network_interfaces()
         .filters(Filter::builder().name("description").values(format!("ELB {suffix}")).build())
         .send()
@@ -176,11 +176,11 @@ async fn delete_load_balancer(aws: &Aws, arn: &str) -> Result<Progress, CloudErr
 }
 
 async fn delete_route_table(aws: &Aws, id: &str) -> Result<(), CloudError> {
-    let tables = aws.ec2.describe_route_tables().route_table_ids(id).send().await.api("DescribeRouteTables")?;
+    let tables = aws.ec2().describe_route_tables().route_table_ids(id).send().await.api("DescribeRouteTables")?;
     for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
         if association.main() != Some(true) {
             let association_id = association.route_table_association_id().unwrap_or_default();
-            aws.ec2
+            aws.ec2()
                 .disassociate_route_table()
                 .association_id(association_id)
                 .send()
@@ -188,14 +188,14 @@ async fn delete_route_table(aws: &Aws, id: &str) -> Result<(), CloudError> {
                 .api("DisassociateRouteTable")?;
         }
     }
-    aws.ec2.delete_route_table().route_table_id(id).send().await.api("DeleteRouteTable").map(drop)
+    aws.ec2().delete_route_table().route_table_id(id).send().await.api("DeleteRouteTable").map(drop)
 }
 
 async fn delete_internet_gateway(aws: &Aws, id: &str) -> Result<(), CloudError> {
     let gateways =
-        aws.ec2.describe_internet_gateways().internet_gateway_ids(id).send().await.api("DescribeInternetGateways")?;
+        aws.ec2().describe_internet_gateways().internet_gateway_ids(id).send().await.api("DescribeInternetGateways")?;
     for vpc in gateways.internet_gateways().iter().flat_map(|g| g.attachments()).filter_map(|a| a.vpc_id()) {
-        aws.ec2
+        aws.ec2()
             .detach_internet_gateway()
             .internet_gateway_id(id)
             .vpc_id(vpc)
@@ -203,15 +203,15 @@ async fn delete_internet_gateway(aws: &Aws, id: &str) -> Result<(), CloudError> 
             .await
             .api("DetachInternetGateway")?;
     }
-    aws.ec2.delete_internet_gateway().internet_gateway_id(id).send().await.api("DeleteInternetGateway").map(drop)
+    aws.ec2().delete_internet_gateway().internet_gateway_id(id).send().await.api("DeleteInternetGateway").map(drop)
 }
 
 /// When the subnet is still in use, the reason names the network interfaces in it.
 async fn delete_subnet(aws: &Aws, id: &str) -> Result<Progress, CloudError> {
-    let progress = classify(aws.ec2.delete_subnet().subnet_id(id).send().await.api("DeleteSubnet").map(drop))?;
+    let progress = classify(aws.ec2().delete_subnet().subnet_id(id).send().await.api("DeleteSubnet").map(drop))?;
     let Progress::Later(why) = progress else { return Ok(progress) };
     let interfaces = aws
-        .ec2
+        .ec2()
         .describe_network_interfaces()
         .filters(Filter::builder().name("subnet-id").values(id).build())
         .send()
@@ -228,14 +228,14 @@ async fn delete_subnet(aws: &Aws, id: &str) -> Result<Progress, CloudError> {
 /// The VPC goes back to the `default` option set first, as AWS requires.
 async fn delete_dhcp_options(aws: &Aws, id: &str) -> Result<(), CloudError> {
     let vpcs = aws
-        .ec2
+        .ec2()
         .describe_vpcs()
         .filters(Filter::builder().name("dhcp-options-id").values(id).build())
         .send()
         .await
         .api("DescribeVpcs")?;
     for vpc in vpcs.vpcs().iter().filter_map(|v| v.vpc_id()) {
-        aws.ec2
+        aws.ec2()
             .associate_dhcp_options()
             .dhcp_options_id("default")
             .vpc_id(vpc)
@@ -243,5 +243,5 @@ async fn delete_dhcp_options(aws: &Aws, id: &str) -> Result<(), CloudError> {
             .await
             .api("AssociateDhcpOptions")?;
     }
-    aws.ec2.delete_dhcp_options().dhcp_options_id(id).send().await.api("DeleteDhcpOptions").map(drop)
+    aws.ec2().delete_dhcp_options().dhcp_options_id(id).send().await.api("DeleteDhcpOptions").map(drop)
 }

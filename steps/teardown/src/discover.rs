@@ -43,7 +43,7 @@ fn owned(kind: &str, id: Option<&str>, tags: &[Tag]) -> Option<OwnedResource> {
 }
 
 fn cluster_filter(aws: &Aws) -> Filter {
-    Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&aws.identity.cluster).build()
+    Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&aws.identity().cluster).build()
 }
 
 async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
@@ -51,7 +51,7 @@ async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
         .name("instance-state-name")
         .set_values(Some(["pending", "running", "stopping", "stopped", "shutting-down"].map(String::from).to_vec()))
         .build();
-    let mut pages = aws.ec2.describe_instances().filters(cluster_filter(aws)).filters(live).into_paginator().send();
+    let mut pages = aws.ec2().describe_instances().filters(cluster_filter(aws)).filters(live).into_paginator().send();
     let mut found = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.api("DescribeInstances")?;
@@ -63,7 +63,7 @@ async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
 }
 
 async fn network(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
-    let ec2 = &aws.ec2;
+    let ec2 = &aws.ec2();
     let mut found = Vec::new();
     let keys = ec2.describe_key_pairs().filters(cluster_filter(aws)).send().await.api("DescribeKeyPairs")?;
     // Key pairs are deleted by name: the emulator ignores KeyPairId on DeleteKeyPair.
@@ -92,9 +92,9 @@ async fn network(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
 
 /// ELBv2 cannot filter by tag: list everything, then read the tags, 20 ARNs a call.
 async fn load_balancing(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
-    let balancers = aws.elb.describe_load_balancers().into_paginator().items().send().collect::<Vec<_>>().await;
+    let balancers = aws.elb().describe_load_balancers().into_paginator().items().send().collect::<Vec<_>>().await;
     let balancers: Vec<_> = balancers.into_iter().collect::<Result<_, _>>().api("DescribeLoadBalancers")?;
-    let groups = aws.elb.describe_target_groups().into_paginator().items().send().collect::<Vec<_>>().await;
+    let groups = aws.elb().describe_target_groups().into_paginator().items().send().collect::<Vec<_>>().await;
     let groups: Vec<_> = groups.into_iter().collect::<Result<_, _>>().api("DescribeTargetGroups")?;
     let candidates: Vec<(&str, String)> = balancers
         .iter()
@@ -104,10 +104,10 @@ async fn load_balancing(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let mut found = Vec::new();
     for chunk in candidates.chunks(20) {
         let arns: Vec<String> = chunk.iter().map(|(_, arn)| arn.clone()).collect();
-        let tags = aws.elb.describe_tags().set_resource_arns(Some(arns)).send().await.api("DescribeTags")?;
+        let tags = aws.elb().describe_tags().set_resource_arns(Some(arns)).send().await.api("DescribeTags")?;
         for description in tags.tag_descriptions() {
             let tag = |key: &str| description.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
-            if tag(CLUSTER_TAG) != Some(aws.identity.cluster.as_str()) {
+            if tag(CLUSTER_TAG) != Some(aws.identity().cluster.as_str()) {
                 continue;
             }
             let arn = description.resource_arn().unwrap_or_default();
@@ -121,7 +121,8 @@ async fn load_balancing(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     }
     let mut listeners = Vec::new();
     for balancer in found.iter().filter(|r| r.kind == "load-balancer") {
-        let out = aws.elb.describe_listeners().load_balancer_arn(&balancer.id).send().await.api("DescribeListeners")?;
+        let out =
+            aws.elb().describe_listeners().load_balancer_arn(&balancer.id).send().await.api("DescribeListeners")?;
         listeners.extend(out.listeners().iter().filter_map(|l| {
             l.listener_arn().map(|arn| OwnedResource {
                 kind: "listener".into(),

@@ -72,8 +72,8 @@ async fn collect(cluster: &str, endpoint: &str) -> Result<Inventory, CloudError>
 
 /// Load balancers, target groups and listeners whose tags name the cluster.
 async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<Kind, Vec<String>>, CloudError> {
-    let elb =
-        groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target").elb;
+    let aws = groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target");
+    let elb = aws.elb();
     // The emulator answers 50 to a page: a long test run leaves more than that.
     let balancers = elb.describe_load_balancers().into_paginator().items().send().collect::<Vec<_>>().await;
     let balancers: Vec<_> = balancers.into_iter().collect::<Result<_, _>>().api("DescribeLoadBalancers")?;
@@ -113,7 +113,8 @@ async fn load_balancing(cluster: &str, endpoint: &str) -> Result<BTreeMap<Kind, 
 
 /// Clients for the emulator, built the way the steps build theirs.
 pub async fn client(endpoint: &str) -> aws_sdk_ec2::Client {
-    groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target").ec2
+    let aws = groundup_cloud::Aws::connect(&emulator_context(endpoint), "inventory").await.expect("an emulator target");
+    aws.ec2().clone()
 }
 
 fn emulator_context(endpoint: &str) -> Context {

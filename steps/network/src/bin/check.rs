@@ -83,7 +83,7 @@ fn check(cli: &Cli) -> Result<Report, StepError> {
         .map_err(|e| StepError::new(format!("cannot start the async runtime: {e}")))?;
     let described = runtime.block_on(async {
         let aws = Aws::connect(&context, "check").await?;
-        describe(&aws, &context, &nodes).await.map_err(|e| e.into_step_error(&aws.target))
+        describe(&aws, &context, &nodes).await.map_err(|e| e.into_step_error(aws.target()))
     })?;
     Ok(reach::evaluate(&context.params, &nodes, &described))
 }
@@ -93,9 +93,11 @@ fn filter(name: &str, values: &[&str]) -> Filter {
 }
 
 async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Described, CloudError> {
-    let subnet_id = need(&context.subnet, Section::Subnet)?.id.as_str();
+    // An applied context holds known ids only (`Context::validate`): this is the subnet's id.
+    let subnet_id = need(&context.subnet, Section::Subnet)?.id.to_string();
+    let subnet_id = subnet_id.as_str();
     let instances = aws
-        .ec2
+        .ec2()
         .describe_instances()
         .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[&context.cluster.name]))
         .filters(filter("instance-state-name", &["pending", "running"]))
@@ -127,7 +129,7 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
         Vec::new()
     } else {
         let out = aws
-            .ec2
+            .ec2()
             .describe_security_groups()
             .set_group_ids(Some(group_ids.iter().map(ToString::to_string).collect()))
             .send()
@@ -136,7 +138,7 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
         out.security_groups().iter().map(group).collect()
     };
     let tables = aws
-        .ec2
+        .ec2()
         .describe_route_tables()
         .filters(filter("association.subnet-id", &[subnet_id]))
         .send()
@@ -144,7 +146,7 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
         .api("DescribeRouteTables")?;
     let routes = tables.route_tables().first().map_or_else(Vec::new, |t| t.routes().iter().filter_map(route).collect());
     let acls = aws
-        .ec2
+        .ec2()
         .describe_network_acls()
         .filters(filter("association.subnet-id", &[subnet_id]))
         .send()
@@ -166,7 +168,7 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
             .collect()
     });
     let balancer = match &context.nlb {
-        Some(nlb) => Some(balancer(aws, &nlb.listener_arn, &nlb.target_group_arn).await?),
+        Some(nlb) => Some(balancer(aws, &nlb.listener_arn.to_string(), &nlb.target_group_arn.to_string()).await?),
         None => None,
     };
     Ok(Described { vpc_cidr: context.vpc.as_ref().map(|v| v.cidr), groups, instances, routes, acl, balancer })
@@ -174,13 +176,13 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
 
 /// The listener and the target group, with its targets and health check.
 async fn balancer(aws: &Aws, listener_arn: &str, group_arn: &str) -> Result<Balancer, CloudError> {
-    let listeners = aws.elb.describe_listeners().listener_arns(listener_arn).send().await.api("DescribeListeners")?;
+    let listeners = aws.elb().describe_listeners().listener_arns(listener_arn).send().await.api("DescribeListeners")?;
     let listener = listeners.listeners().first();
     let groups =
-        aws.elb.describe_target_groups().target_group_arns(group_arn).send().await.api("DescribeTargetGroups")?;
+        aws.elb().describe_target_groups().target_group_arns(group_arn).send().await.api("DescribeTargetGroups")?;
     let group = groups.target_groups().first();
     let health =
-        aws.elb.describe_target_health().target_group_arn(group_arn).send().await.api("DescribeTargetHealth")?;
+        aws.elb().describe_target_health().target_group_arn(group_arn).send().await.api("DescribeTargetHealth")?;
     Ok(Balancer {
         listener_port: listener.and_then(|l| l.port()),
         forwards_to: listener

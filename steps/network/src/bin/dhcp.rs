@@ -8,7 +8,7 @@ use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, 
 use groundup_cloud::{AwsResource, Change, Immutable, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::network::DhcpSection;
-use groundup_contracts::Section;
+use groundup_contracts::{Ref, Section};
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
 const NAME_SERVERS: &str = "AmazonProvidedDNS";
@@ -20,15 +20,14 @@ fn main() -> ExitCode {
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             domain: context.params.dhcp_domain_name.clone(),
         };
-        let options = converge(&aws, &wanted, context.dhcp.as_ref().map(|d| d.id.as_str())).await?;
-        let id = options.dhcp_options_id().unwrap_or_default().to_string();
-        context.dhcp = Some(DhcpSection { id, domain_name: wanted.domain });
+        let options = converge(&aws, &wanted, context.dhcp.as_ref().map(|d| &d.id)).await?;
+        context.dhcp = Some(DhcpSection { id: options.id(), domain_name: wanted.domain });
         Ok(context)
     })
 }
 
 struct WantedOptions {
-    vpc_id: String,
+    vpc_id: Ref,
     domain: String,
 }
 
@@ -44,7 +43,7 @@ enum Fix {
     /// The emulator ignores TagSpecifications on CreateDhcpOptions: tagging again keeps the
     /// set findable.
     Tag,
-    Associate(String),
+    Associate(Ref),
 }
 
 impl std::fmt::Display for Fix {
@@ -66,10 +65,10 @@ impl Resource for WantedOptions {
     /// tags at creation, so its sets are untagged until the step tags them).
     async fn find(&self, aws: &Aws) -> Result<Vec<DhcpOptions>, CloudError> {
         let tagged = DhcpOptions::find_tagged(aws, self.logical()).await?;
-        if !tagged.is_empty() || aws.journal.pending(self.logical()).is_none() {
+        if !tagged.is_empty() || !aws.create_pending(self.logical()) {
             return Ok(tagged);
         }
-        let all = aws.ec2.describe_dhcp_options().send().await.api("DescribeDhcpOptions")?;
+        let all = aws.ec2().describe_dhcp_options().send().await.api("DescribeDhcpOptions")?;
         let made_here = |o: &&DhcpOptions| o.tags().is_empty() && configured(o) == [&self.domain];
         Ok(all.dhcp_options().iter().filter(made_here).cloned().collect())
     }
@@ -77,12 +76,16 @@ impl Resource for WantedOptions {
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<DhcpOptions, CloudError> {
         let option = |key: &str, value: &str| NewDhcpConfiguration::builder().key(key).values(value).build();
         let out = aws
-            .ec2
+            .ec2()
             .create_dhcp_options()
             .dry_run(attempt.dry_run)
             .dhcp_configurations(option("domain-name", &self.domain))
             .dhcp_configurations(option("domain-name-servers", NAME_SERVERS))
-            .tag_specifications(aws.identity.tag_spec(ResourceType::DhcpOptions, self.logical(), &aws.identity.cluster))
+            .tag_specifications(aws.identity().tag_spec(
+                ResourceType::DhcpOptions,
+                self.logical(),
+                &aws.identity().cluster,
+            ))
             .send()
             .await
             .api("CreateDhcpOptions")?;
@@ -92,13 +95,13 @@ impl Resource for WantedOptions {
     async fn observe(&self, aws: &Aws, found: &DhcpOptions) -> Result<Observed, CloudError> {
         let id = found.dhcp_options_id();
         let associated = aws
-            .read_existing(&self.vpc_id, || async {
-                let vpcs = aws.ec2.describe_vpcs().vpc_ids(&self.vpc_id).send().await.api("DescribeVpcs")?;
+            .read_existing(&self.vpc_id, |vpc_id| async move {
+                let vpcs = aws.ec2().describe_vpcs().vpc_ids(vpc_id).send().await.api("DescribeVpcs")?;
                 Ok(vpcs.vpcs().iter().any(|v| v.dhcp_options_id() == id))
             })
             .await?;
         Ok(Observed {
-            tagged: aws.identity.matches(found.tags(), self.logical()),
+            tagged: aws.identity().matches(found.tags(), self.logical()),
             associated: associated.unwrap_or(false),
         })
     }
@@ -126,16 +129,21 @@ impl Resource for WantedOptions {
     async fn apply(&self, aws: &Aws, id: &str, fix: &Fix, dry_run: bool) -> Result<(), CloudError> {
         match fix {
             Fix::Tag => {
-                let tags = aws.identity.ec2_tags(self.logical(), &aws.identity.cluster);
+                let tags = aws.identity().ec2_tags(self.logical(), &aws.identity().cluster);
                 retry_eventual(|| async {
-                    let request = aws.ec2.create_tags().dry_run(dry_run).resources(id).set_tags(Some(tags.clone()));
+                    let request = aws.ec2().create_tags().dry_run(dry_run).resources(id).set_tags(Some(tags.clone()));
                     request.send().await.api("CreateTags")
                 })
                 .await?;
             }
             Fix::Associate(vpc_id) => {
                 retry_eventual(|| async {
-                    let request = aws.ec2.associate_dhcp_options().dry_run(dry_run).dhcp_options_id(id).vpc_id(vpc_id);
+                    let request = aws
+                        .ec2()
+                        .associate_dhcp_options()
+                        .dry_run(dry_run)
+                        .dhcp_options_id(id)
+                        .vpc_id(vpc_id.to_string());
                     request.send().await.api("AssociateDhcpOptions")
                 })
                 .await?;
@@ -170,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_set_is_tagged_and_associated_and_another_domain_is_refused() {
-        let wanted = WantedOptions { vpc_id: "vpc-1".into(), domain: "ec2.internal".into() };
+        let wanted = WantedOptions { vpc_id: Ref::Known("vpc-1".into()), domain: "ec2.internal".into() };
         let diff = |domain: &str, tagged, associated| {
             let option = |key: &str, value: &str| {
                 let value = AttributeValue::builder().value(value).build();

@@ -7,26 +7,26 @@ use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, 
 use groundup_cloud::{Change, Immutable, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::network::IgwSection;
-use groundup_contracts::Section;
+use groundup_contracts::{Ref, Section};
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
 fn main() -> ExitCode {
     let info = StepInfo { name: "igw", about: "Create (or find) the internet gateway and attach it to the VPC" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let wanted = WantedGateway { vpc_id: need(&context.vpc, Section::Vpc)?.id.clone() };
-        let gateway = converge(&aws, &wanted, context.igw.as_ref().map(|g| g.id.as_str())).await?;
-        context.igw = Some(IgwSection { id: gateway.internet_gateway_id().unwrap_or_default().to_string() });
+        let gateway = converge(&aws, &wanted, context.igw.as_ref().map(|g| &g.id)).await?;
+        context.igw = Some(IgwSection { id: gateway.id() });
         Ok(context)
     })
 }
 
 struct WantedGateway {
-    vpc_id: String,
+    vpc_id: Ref,
 }
 
 /// The one in-place change: attach the gateway to the cluster's VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Attach(String);
+struct Attach(Ref);
 
 impl std::fmt::Display for Attach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,9 +40,9 @@ impl Resource for WantedGateway {
     type Fix = Attach;
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<InternetGateway, CloudError> {
-        let tags = aws.identity.tag_spec(ResourceType::InternetGateway, self.logical(), &aws.identity.cluster);
+        let tags = aws.identity().tag_spec(ResourceType::InternetGateway, self.logical(), &aws.identity().cluster);
         let out = aws
-            .ec2
+            .ec2()
             .create_internet_gateway()
             .dry_run(attempt.dry_run)
             .tag_specifications(tags)
@@ -58,11 +58,11 @@ impl Resource for WantedGateway {
             actual.map_or(Vec::new(), |g| g.attachments().iter().filter_map(|a| a.vpc_id()).collect());
         match attached.as_slice() {
             [] => vec![Change::InPlace(Attach(self.vpc_id.clone()))],
-            [vpc] if *vpc == self.vpc_id => Vec::new(),
+            [vpc] if self.vpc_id == **vpc => Vec::new(),
             other => vec![Change::Immutable(Immutable {
                 field: "attachment",
                 now: other.join(", "),
-                wanted: self.vpc_id.clone(),
+                wanted: self.vpc_id.to_string(),
                 way_forward: "detach it and run the step again".into(),
             })],
         }
@@ -70,11 +70,11 @@ impl Resource for WantedGateway {
 
     async fn apply(&self, aws: &Aws, id: &str, Attach(vpc_id): &Attach, dry_run: bool) -> Result<(), CloudError> {
         retry_eventual(|| async {
-            aws.ec2
+            aws.ec2()
                 .attach_internet_gateway()
                 .dry_run(dry_run)
                 .internet_gateway_id(id)
-                .vpc_id(vpc_id)
+                .vpc_id(vpc_id.to_string())
                 .send()
                 .await
                 .api("AttachInternetGateway")
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn a_gateway_is_attached_to_the_vpc_and_one_attached_elsewhere_is_refused() {
-        let wanted = WantedGateway { vpc_id: "vpc-1".into() };
+        let wanted = WantedGateway { vpc_id: Ref::Known("vpc-1".into()) };
         let attached_to = |vpcs: &[&str]| {
             let gateway = InternetGateway::builder().set_attachments(Some(
                 vpcs.iter().map(|v| InternetGatewayAttachment::builder().vpc_id(*v).build()).collect(),

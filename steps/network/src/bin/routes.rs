@@ -8,7 +8,7 @@ use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, 
 use groundup_cloud::{Change, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::network::RoutesSection;
-use groundup_contracts::Section;
+use groundup_contracts::{Ref, Section};
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
@@ -24,12 +24,15 @@ fn main() -> ExitCode {
             subnet_id: need(&context.subnet, Section::Subnet)?.id.clone(),
             igw_id: need(&context.igw, Section::Igw)?.id.clone(),
         };
-        let table = converge(&aws, &wanted, context.routes.as_ref().map(|r| r.route_table_id.as_str())).await?;
-        let association = table.associations().iter().find(|a| a.subnet_id() == Some(wanted.subnet_id.as_str()));
-        let association = association.and_then(|a| a.route_table_association_id());
+        let table = converge(&aws, &wanted, context.routes.as_ref().map(|r| &r.route_table_id)).await?;
+        let association = table.value("route-table-association", "subnet association", |table| {
+            let association =
+                table.associations().iter().find(|a| wanted.subnet_id == *a.subnet_id().unwrap_or_default());
+            association.and_then(|a| a.route_table_association_id())
+        })?;
         context.routes = Some(RoutesSection {
-            route_table_id: table.route_table_id().unwrap_or_default().to_string(),
-            association_id: aws.value_or_planned(association, "route-table-association", "subnet association")?,
+            route_table_id: table.id(),
+            association_id: association,
             default_route: DEFAULT_ROUTE.parse().expect("literal CIDR"),
         });
         Ok(context)
@@ -37,9 +40,9 @@ fn main() -> ExitCode {
 }
 
 struct WantedTable {
-    vpc_id: String,
-    subnet_id: String,
-    igw_id: String,
+    vpc_id: Ref,
+    subnet_id: Ref,
+    igw_id: Ref,
 }
 
 /// The association that ties the subnet to another table, if any (the VPC's main table has
@@ -49,8 +52,8 @@ struct Elsewhere(Option<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Fix {
-    Associate { subnet_id: String, replacing: Option<String> },
-    Route { igw_id: String, replacing: bool },
+    Associate { subnet_id: Ref, replacing: Option<String> },
+    Route { igw_id: Ref, replacing: bool },
 }
 
 impl std::fmt::Display for Fix {
@@ -72,20 +75,20 @@ impl Resource for WantedTable {
     type Fix = Fix;
 
     fn token_scope(&self) -> Option<String> {
-        Some(self.vpc_id.clone())
+        Some(self.vpc_id.to_string())
     }
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<RouteTable, CloudError> {
         let out = retry_eventual(|| async {
-            aws.ec2
+            aws.ec2()
                 .create_route_table()
                 .dry_run(attempt.dry_run)
-                .vpc_id(&self.vpc_id)
+                .vpc_id(self.vpc_id.to_string())
                 .client_token(&attempt.client_token)
-                .tag_specifications(aws.identity.tag_spec(
+                .tag_specifications(aws.identity().tag_spec(
                     ResourceType::RouteTable,
                     self.logical(),
-                    &aws.identity.cluster,
+                    &aws.identity().cluster,
                 ))
                 .send()
                 .await
@@ -99,7 +102,7 @@ impl Resource for WantedTable {
         if self.associated(table) {
             return Ok(Elsewhere(None));
         }
-        let current = aws.read_existing(&self.subnet_id, || current_association(aws, &self.subnet_id)).await?;
+        let current = aws.read_existing(&self.subnet_id, |subnet_id| current_association(aws, subnet_id)).await?;
         Ok(Elsewhere(current.flatten()))
     }
 
@@ -110,7 +113,7 @@ impl Resource for WantedTable {
             let replacing = elsewhere.0.clone();
             changes.push(Change::InPlace(Fix::Associate { subnet_id: self.subnet_id.clone(), replacing }));
         }
-        if route.is_none_or(|r| r.gateway_id() != Some(self.igw_id.as_str())) {
+        if route.is_none_or(|r| self.igw_id != *r.gateway_id().unwrap_or_default()) {
             changes.push(Change::InPlace(Fix::Route { igw_id: self.igw_id.clone(), replacing: route.is_some() }));
         }
         changes
@@ -119,25 +122,25 @@ impl Resource for WantedTable {
     async fn apply(&self, aws: &Aws, id: &str, fix: &Fix, dry_run: bool) -> Result<(), CloudError> {
         match fix {
             Fix::Associate { replacing: Some(old), .. } => {
-                let request = aws.ec2.replace_route_table_association().dry_run(dry_run).association_id(old);
+                let request = aws.ec2().replace_route_table_association().dry_run(dry_run).association_id(old);
                 request.route_table_id(id).send().await.api("ReplaceRouteTableAssociation")?;
             }
             Fix::Associate { subnet_id, replacing: None } => {
                 retry_eventual(|| async {
-                    let request = aws.ec2.associate_route_table().dry_run(dry_run).route_table_id(id);
-                    request.subnet_id(subnet_id).send().await.api("AssociateRouteTable")
+                    let request = aws.ec2().associate_route_table().dry_run(dry_run).route_table_id(id);
+                    request.subnet_id(subnet_id.to_string()).send().await.api("AssociateRouteTable")
                 })
                 .await?;
             }
             Fix::Route { igw_id, replacing: true } => {
-                let request = aws.ec2.replace_route().dry_run(dry_run).route_table_id(id);
-                let request = request.destination_cidr_block(DEFAULT_ROUTE).gateway_id(igw_id);
+                let request = aws.ec2().replace_route().dry_run(dry_run).route_table_id(id);
+                let request = request.destination_cidr_block(DEFAULT_ROUTE).gateway_id(igw_id.to_string());
                 request.send().await.api("ReplaceRoute")?;
             }
             Fix::Route { igw_id, replacing: false } => {
                 retry_eventual(|| async {
-                    let request = aws.ec2.create_route().dry_run(dry_run).route_table_id(id);
-                    let request = request.destination_cidr_block(DEFAULT_ROUTE).gateway_id(igw_id);
+                    let request = aws.ec2().create_route().dry_run(dry_run).route_table_id(id);
+                    let request = request.destination_cidr_block(DEFAULT_ROUTE).gateway_id(igw_id.to_string());
                     request.send().await.api("CreateRoute")
                 })
                 .await?;
@@ -149,13 +152,13 @@ impl Resource for WantedTable {
 
 impl WantedTable {
     fn associated(&self, table: &RouteTable) -> bool {
-        table.associations().iter().any(|a| a.subnet_id() == Some(self.subnet_id.as_str()))
+        table.associations().iter().any(|a| self.subnet_id == *a.subnet_id().unwrap_or_default())
     }
 }
 
 async fn current_association(aws: &Aws, subnet_id: &str) -> Result<Option<String>, CloudError> {
     let filter = Filter::builder().name("association.subnet-id").values(subnet_id).build();
-    let current = aws.ec2.describe_route_tables().filters(filter).send().await.api("DescribeRouteTables")?;
+    let current = aws.ec2().describe_route_tables().filters(filter).send().await.api("DescribeRouteTables")?;
     Ok(current
         .route_tables()
         .iter()
@@ -173,7 +176,8 @@ mod tests {
 
     #[test]
     fn the_table_takes_the_subnet_over_and_routes_everything_to_the_gateway() {
-        let wanted = WantedTable { vpc_id: "vpc-1".into(), subnet_id: "subnet-1".into(), igw_id: "igw-1".into() };
+        let known = |id: &str| Ref::Known(id.into());
+        let wanted = WantedTable { vpc_id: known("vpc-1"), subnet_id: known("subnet-1"), igw_id: known("igw-1") };
         // A table associated with the subnet or not, with a default route to a gateway, to
         // none, or without one.
         let table = |associated: bool, route: Option<Option<&str>>| {

@@ -11,7 +11,7 @@ use groundup_cloud::{Change, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::network::{IngressRule, SgSection};
-use groundup_contracts::Section;
+use groundup_contracts::{Ref, Section};
 use groundup_runtime::harness::{NoArgs, StepInfo};
 
 const DESCRIPTION: &str = "Kubernetes cluster security group";
@@ -30,16 +30,15 @@ fn main() -> ExitCode {
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
             rules: context.params.ingress_rules(),
         };
-        let group = converge(&aws, &wanted, context.sg.as_ref().map(|g| g.id.as_str())).await?;
-        let id = group.group_id().unwrap_or_default().to_string();
-        context.sg = Some(SgSection { id, name: wanted.name, ingress: wanted.rules });
+        let group = converge(&aws, &wanted, context.sg.as_ref().map(|g| &g.id)).await?;
+        context.sg = Some(SgSection { id: group.id(), name: wanted.name, ingress: wanted.rules });
         Ok(context)
     })
 }
 
 struct WantedGroup {
     name: String,
-    vpc_id: String,
+    vpc_id: Ref,
     rules: Vec<IngressRule>,
 }
 
@@ -102,16 +101,16 @@ impl Resource for WantedGroup {
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<SecurityGroup, CloudError> {
         let out = retry_eventual(|| async {
-            aws.ec2
+            aws.ec2()
                 .create_security_group()
                 .dry_run(attempt.dry_run)
                 .group_name(&self.name)
                 .description(DESCRIPTION)
-                .vpc_id(&self.vpc_id)
-                .tag_specifications(aws.identity.tag_spec(
+                .vpc_id(self.vpc_id.to_string())
+                .tag_specifications(aws.identity().tag_spec(
                     ResourceType::SecurityGroup,
                     self.logical(),
-                    &aws.identity.cluster,
+                    &aws.identity().cluster,
                 ))
                 .send()
                 .await
@@ -128,7 +127,7 @@ impl Resource for WantedGroup {
         })?;
         let id = out.group_id().unwrap_or_default();
         let groups = retry_eventual(|| async {
-            aws.ec2.describe_security_groups().group_ids(id).send().await.api("DescribeSecurityGroups")
+            aws.ec2().describe_security_groups().group_ids(id).send().await.api("DescribeSecurityGroups")
         })
         .await?;
         groups
@@ -158,13 +157,13 @@ impl Resource for WantedGroup {
             Fix::Revoke(rules, foreign) => {
                 let mut permissions: Vec<IpPermission> = rules.iter().map(permission).collect();
                 permissions.extend(foreign.iter().cloned());
-                let request = aws.ec2.revoke_security_group_ingress().dry_run(dry_run).group_id(id);
+                let request = aws.ec2().revoke_security_group_ingress().dry_run(dry_run).group_id(id);
                 request.set_ip_permissions(Some(permissions)).send().await.api("RevokeSecurityGroupIngress")?;
             }
             Fix::Authorize(rules) => {
                 let permissions: Vec<IpPermission> = rules.iter().map(permission).collect();
                 retry_eventual(|| {
-                    let request = aws.ec2.authorize_security_group_ingress().dry_run(dry_run).group_id(id);
+                    let request = aws.ec2().authorize_security_group_ingress().dry_run(dry_run).group_id(id);
                     let request = request.set_ip_permissions(Some(permissions.clone()));
                     async move { request.send().await.api("AuthorizeSecurityGroupIngress") }
                 })
@@ -198,7 +197,7 @@ mod tests {
     fn the_rules_become_exactly_the_wanted_set() {
         let wanted = WantedGroup {
             name: "k8s".into(),
-            vpc_id: "vpc-1".into(),
+            vpc_id: Ref::Known("vpc-1".into()),
             rules: vec![rule("tcp", 22, "203.0.113.7/32"), rule("tcp", 6443, "203.0.113.7/32")],
         };
         // A group with these rules, as AWS describes them, and some of kinds the course has not.

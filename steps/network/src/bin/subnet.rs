@@ -7,7 +7,7 @@ use groundup_cloud::{converge, retry_eventual, run_aws_step, Answered, Attempt, 
 use groundup_cloud::{Change, Immutable, NoFix, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::network::SubnetSection;
-use groundup_contracts::Section;
+use groundup_contracts::{Ref, Section};
 use groundup_runtime::harness::{NoArgs, StepInfo};
 use ipnet::Ipv4Net;
 
@@ -16,18 +16,19 @@ fn main() -> ExitCode {
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let wanted =
             WantedSubnet { vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(), cidr: context.params.subnet_cidr };
-        let subnet = converge(&aws, &wanted, context.subnet.as_ref().map(|s| s.id.as_str())).await?;
+        let subnet = converge(&aws, &wanted, context.subnet.as_ref().map(|s| &s.id)).await?;
         context.subnet = Some(SubnetSection {
-            id: subnet.subnet_id().unwrap_or_default().to_string(),
+            id: subnet.id(),
             cidr: wanted.cidr,
-            availability_zone: subnet.availability_zone().unwrap_or_default().to_string(),
+            // AWS picks the zone of a subnet it creates; a plan does not know it yet.
+            availability_zone: subnet.existing().and_then(|s| s.availability_zone()).unwrap_or_default().to_string(),
         });
         Ok(context)
     })
 }
 
 struct WantedSubnet {
-    vpc_id: String,
+    vpc_id: Ref,
     cidr: Ipv4Net,
 }
 
@@ -39,12 +40,16 @@ impl Resource for WantedSubnet {
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Subnet, CloudError> {
         let out = retry_eventual(|| async {
-            aws.ec2
+            aws.ec2()
                 .create_subnet()
                 .dry_run(attempt.dry_run)
-                .vpc_id(&self.vpc_id)
+                .vpc_id(self.vpc_id.to_string())
                 .cidr_block(self.cidr.to_string())
-                .tag_specifications(aws.identity.tag_spec(ResourceType::Subnet, self.logical(), &aws.identity.cluster))
+                .tag_specifications(aws.identity().tag_spec(
+                    ResourceType::Subnet,
+                    self.logical(),
+                    &aws.identity().cluster,
+                ))
                 .send()
                 .await
                 .api("CreateSubnet")
@@ -61,7 +66,7 @@ impl Resource for WantedSubnet {
             changes.push(Change::Immutable(Immutable::param("cidr", cidr, self.cidr, "params.subnet_cidr")));
         }
         let vpc = subnet.vpc_id().unwrap_or("?");
-        if vpc != self.vpc_id {
+        if self.vpc_id != *vpc {
             changes.push(Change::Immutable(Immutable::param("vpc", vpc, &self.vpc_id, "params.vpc_cidr")));
         }
         changes
@@ -79,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_subnet_with_another_range_or_vpc_is_refused_and_a_matching_one_left() {
-        let wanted = WantedSubnet { vpc_id: "vpc-1".into(), cidr: "10.0.1.0/24".parse().unwrap() };
+        let wanted = WantedSubnet { vpc_id: Ref::Known("vpc-1".into()), cidr: "10.0.1.0/24".parse().unwrap() };
         let diff = |cidr: &str, vpc: &str| {
             lines(&wanted.diff(Some(&Subnet::builder().cidr_block(cidr).vpc_id(vpc).build()), &()))
         };

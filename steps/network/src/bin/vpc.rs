@@ -14,8 +14,8 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "vpc", about: "Create (or find) the cluster's VPC with DNS support and hostnames" };
     run_aws_step(info, |mut context, NoArgs {}, aws| async move {
         let wanted = WantedVpc { cidr: context.params.vpc_cidr };
-        let vpc = converge(&aws, &wanted, context.vpc.as_ref().map(|v| v.id.as_str())).await?;
-        context.vpc = Some(VpcSection { id: vpc.vpc_id().unwrap_or_default().to_string(), cidr: wanted.cidr });
+        let vpc = converge(&aws, &wanted, context.vpc.as_ref().map(|v| &v.id)).await?;
+        context.vpc = Some(VpcSection { id: vpc.id(), cidr: wanted.cidr });
         Ok(context)
     })
 }
@@ -63,11 +63,11 @@ impl Resource for WantedVpc {
 
     async fn create(&self, aws: &Aws, attempt: Attempt) -> Result<Vpc, CloudError> {
         let out = aws
-            .ec2
+            .ec2()
             .create_vpc()
             .cidr_block(self.cidr.to_string())
             .dry_run(attempt.dry_run)
-            .tag_specifications(aws.identity.tag_spec(ResourceType::Vpc, self.logical(), &aws.identity.cluster))
+            .tag_specifications(aws.identity().tag_spec(ResourceType::Vpc, self.logical(), &aws.identity().cluster))
             .send()
             .await
             .api("CreateVpc")?;
@@ -100,7 +100,7 @@ impl Resource for WantedVpc {
     async fn apply(&self, aws: &Aws, id: &str, fix: &Dns, _: bool) -> Result<(), CloudError> {
         retry_eventual(|| {
             let on = AttributeBooleanValue::builder().value(true).build();
-            let request = aws.ec2.modify_vpc_attribute().vpc_id(id);
+            let request = aws.ec2().modify_vpc_attribute().vpc_id(id);
             let request = match fix {
                 Dns::Support => request.enable_dns_support(on),
                 Dns::Hostnames => request.enable_dns_hostnames(on),
@@ -114,7 +114,13 @@ impl Resource for WantedVpc {
 
 async fn is_enabled(aws: &Aws, id: &str, dns: Dns) -> Result<bool, CloudError> {
     let out = retry_eventual(|| async {
-        aws.ec2.describe_vpc_attribute().vpc_id(id).attribute(dns.attribute()).send().await.api("DescribeVpcAttribute")
+        aws.ec2()
+            .describe_vpc_attribute()
+            .vpc_id(id)
+            .attribute(dns.attribute())
+            .send()
+            .await
+            .api("DescribeVpcAttribute")
     })
     .await?;
     let value = match dns {

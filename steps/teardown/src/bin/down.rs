@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         }
         if deleting {
             context.forget_cloud_resources();
-            aws.journal.clear();
+            aws.forget_creates_in_flight();
         }
         context.teardown = Some(TeardownSection { resources, torn_down: deleting });
         Ok(context)

@@ -8,7 +8,7 @@ pub(super) async fn resolve_image(aws: &Aws, context: &Context) -> Result<String
         ImageSelector::Id { id } => {
             let missing =
                 || CloudError::Conflict(format!("image {id} does not exist in {region}; check params.image.id"));
-            match aws.ec2.describe_images().image_ids(id).send().await.api("DescribeImages") {
+            match aws.ec2().describe_images().image_ids(id).send().await.api("DescribeImages") {
                 Ok(out) if !out.images().is_empty() => Ok(id.clone()),
                 Ok(_) => Err(missing()),
                 Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidAMIID")) => Err(missing()),
@@ -23,7 +23,7 @@ pub(super) async fn resolve_image(aws: &Aws, context: &Context) -> Result<String
 async fn newest_image(aws: &Aws, owner: &str, pattern: &str, region: &str) -> Result<String, CloudError> {
     let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
     let out = aws
-        .ec2
+        .ec2()
         .describe_images()
         .owners(owner)
         .filters(filter("name", pattern))

@@ -21,22 +21,22 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
             found: live.remove(&node.logical()).unwrap_or_default(),
             generation: terminated.get(&node.logical()).copied().unwrap_or(0),
         };
-        async move { converge(aws, &wanted, recorded.map(|n| n.instance_id.as_str())).await }
+        async move { converge(aws, &wanted, recorded.map(|n| &n.instance_id)).await }
     });
-    let instances: Vec<Instance> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
-    if aws.planning() {
-        // What the plan knows: the instances found, and the names a new one would get.
-        return Ok(planned.iter().zip(&instances).map(|(node, instance)| record(context, node, instance)).collect());
-    }
-    let ids: Vec<String> = instances.iter().map(AwsResource::id).collect();
-    wait_running(aws, &ids).await?;
-    let running = describe(aws, &ids).await?;
+    let instances: Vec<Converged<Instance>> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
+    wait_running(aws, &instances.iter().map(Converged::id).collect::<Vec<_>>()).await?;
+    // Described again once running, for the addresses AWS gave them.
+    let existing: Vec<String> = instances.iter().filter_map(Converged::existing).map(AwsResource::id).collect();
+    let running = describe(aws, &existing).await?;
     planned
         .iter()
-        .zip(&ids)
-        .map(|(node, id)| match running.get(id) {
-            Some(instance) => Ok(record(context, node, instance)),
-            None => Err(CloudError::Vanished { kind: Kind::Instance.label(), id: id.clone() }),
+        .zip(&instances)
+        .map(|(node, instance)| {
+            let described = instance.existing().map(|found| {
+                let id = found.id();
+                running.get(&id).ok_or(CloudError::Vanished { kind: Kind::Instance.label(), id })
+            });
+            Ok(record(context, node, instance.id(), described.transpose()?))
         })
         .collect()
 }
@@ -54,8 +54,8 @@ struct Existing {
 
 async fn existing_instances(aws: &Aws) -> Result<Existing, CloudError> {
     let cluster =
-        Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity.cluster).build();
-    let mut pages = aws.ec2.describe_instances().filters(cluster).into_paginator().send();
+        Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity().cluster).build();
+    let mut pages = aws.ec2().describe_instances().filters(cluster).into_paginator().send();
     let mut existing = Existing { live: HashMap::new(), terminated: HashMap::new(), all: Vec::new() };
     while let Some(page) = pages.next().await {
         for instance in page.api("DescribeInstances")?.reservations().iter().flat_map(|r| r.instances()) {
@@ -86,15 +86,12 @@ async fn retire(aws: &Aws, unplanned: &[&FoundInstance]) -> Result<(), CloudErro
     for instance in unplanned {
         let id = instance.id.as_str();
         aws.delete(Kind::Instance, &instance.logical, id, &format!("terminate {id}"), |dry_run| async move {
-            aws.ec2.terminate_instances().dry_run(dry_run).instance_ids(id).send().await.api("TerminateInstances")
+            aws.ec2().terminate_instances().dry_run(dry_run).instance_ids(id).send().await.api("TerminateInstances")
         })
         .await?;
     }
-    if aws.planning() || unplanned.is_empty() {
-        return Ok(());
-    }
-    let ids = unplanned.iter().map(|i| i.id.clone()).collect();
-    wait_until("compute", "instances to terminate", ids, Duration::from_secs(600), |pending| async move {
+    let ids: Vec<Ref> = unplanned.iter().map(|i| Ref::Known(i.id.clone())).collect();
+    aws.wait_for("compute", "instances to terminate", &ids, Duration::from_secs(600), |pending| async move {
         let states = instance_states(aws, &pending).await?;
         Ok(pending
             .into_iter()
@@ -114,7 +111,7 @@ async fn instance_states(aws: &Aws, ids: &[String]) -> Result<HashMap<String, St
     let mut states = HashMap::new();
     for chunk in ids.chunks(100) {
         let filter = Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build();
-        let out = aws.ec2.describe_instances().filters(filter).send().await.api("DescribeInstances")?;
+        let out = aws.ec2().describe_instances().filters(filter).send().await.api("DescribeInstances")?;
         for instance in out.reservations().iter().flat_map(|r| r.instances()) {
             let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
             states.insert(instance.instance_id().unwrap_or_default().to_string(), state);
@@ -198,7 +195,7 @@ impl Resource for WantedInstance<'_> {
     async fn apply(&self, aws: &Aws, id: &str, _: &SourceDestCheckOff, dry_run: bool) -> Result<(), CloudError> {
         retry_eventual(|| {
             let off = AttributeBooleanValue::builder().value(false).build();
-            let request = aws.ec2.modify_instance_attribute().dry_run(dry_run).instance_id(id).source_dest_check(off);
+            let request = aws.ec2().modify_instance_attribute().dry_run(dry_run).instance_id(id).source_dest_check(off);
             async move { request.send().await.api("ModifyInstanceAttribute") }
         })
         .await?;
@@ -216,16 +213,16 @@ async fn launch(
     let logical = node.logical();
     let interface = InstanceNetworkInterfaceSpecification::builder()
         .device_index(0)
-        .subnet_id(&plan.subnet_id)
+        .subnet_id(plan.subnet_id.to_string())
         .private_ip_address(node.spec.private_ip.to_string())
-        .groups(&plan.group_id)
+        .groups(plan.group_id.to_string())
         .associate_public_ip_address(true)
         // AWS's default for an interface made at launch, said explicitly: terminating a node
         // scaled away must free its IP for a node added later (the emulator frees it only then).
         .delete_on_termination(true)
         .build();
     let out = aws
-        .ec2
+        .ec2()
         .run_instances()
         .image_id(&plan.image_id)
         .instance_type(InstanceType::from(plan.instance_type.as_str()))
@@ -236,7 +233,11 @@ async fn launch(
         .user_data(openssl::base64::encode_block(node.user_data().as_bytes()))
         .dry_run(attempt.dry_run)
         .client_token(&attempt.client_token)
-        .tag_specifications(aws.identity.tag_spec(ResourceType::Instance, &logical, &node.name(&context.cluster.name)))
+        .tag_specifications(aws.identity().tag_spec(
+            ResourceType::Instance,
+            &logical,
+            &node.name(&context.cluster.name),
+        ))
         .send()
         .await
         .api("RunInstances")?;
@@ -244,8 +245,8 @@ async fn launch(
 }
 
 /// Until every instance runs; one that stops or terminates on its way will never run.
-async fn wait_running(aws: &Aws, ids: &[String]) -> Result<(), CloudError> {
-    wait_until("compute", "instances to run", ids.to_vec(), Duration::from_secs(600), |pending| async move {
+async fn wait_running(aws: &Aws, ids: &[Ref]) -> Result<(), CloudError> {
+    aws.wait_for("compute", "instances to run", ids, Duration::from_secs(600), |pending| async move {
         let found = describe(aws, &pending).await?;
         pending
             .into_iter()
@@ -266,7 +267,7 @@ async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, Instance>
     let mut found = HashMap::new();
     for chunk in ids.chunks(100) {
         let out = retry_eventual(|| async {
-            aws.ec2.describe_instances().set_instance_ids(Some(chunk.to_vec())).send().await.api("DescribeInstances")
+            aws.ec2().describe_instances().set_instance_ids(Some(chunk.to_vec())).send().await.api("DescribeInstances")
         })
         .await?;
         for instance in out.reservations().iter().flat_map(|r| r.instances()) {
@@ -276,21 +277,22 @@ async fn describe(aws: &Aws, ids: &[String]) -> Result<HashMap<String, Instance>
     Ok(found)
 }
 
-/// The node as the context records it. A node a plan would launch gets the names AWS gives an
-/// instance with that private IP, so that later steps of the plan can use them.
-fn record(context: &Context, node: &PlannedNode, instance: &Instance) -> Node {
+/// The node as the context records it. A node a plan would launch (no instance described)
+/// gets the names AWS gives an instance with that private IP, so that later steps of the plan
+/// can use them.
+fn record(context: &Context, node: &PlannedNode, instance_id: Ref, instance: Option<&Instance>) -> Node {
     let private_ip = node.spec.private_ip;
     let private_dns = instance
-        .private_dns_name()
+        .and_then(Instance::private_dns_name)
         .filter(|name| !name.is_empty())
         .map_or_else(|| private_dns_name(&context.cluster.region, private_ip), String::from);
     Node {
         name: node.name(&context.cluster.name),
         role: node.role,
         index: node.index,
-        instance_id: instance.id(),
+        instance_id,
         private_ip,
-        public_ip: instance.public_ip_address().and_then(|ip| ip.parse().ok()),
+        public_ip: instance.and_then(Instance::public_ip_address).and_then(|ip| ip.parse().ok()),
         hostname: private_dns.split('.').next().unwrap_or_default().to_string(),
         private_dns,
         pod_cidr: node.spec.pod_cidr,
@@ -313,8 +315,8 @@ mod tests {
             image_id: "ami-1".into(),
             key_name: "k8s".into(),
             instance_type: "t3.small".into(),
-            subnet_id: "subnet-1".into(),
-            group_id: "sg-1".into(),
+            subnet_id: Ref::Known("subnet-1".into()),
+            group_id: Ref::Known("sg-1".into()),
         };
         let node = &planned_nodes(&context.params)[0];
         let wanted = WantedInstance {

@@ -32,7 +32,8 @@ pub(super) async fn ensure_key_pair(
     let key = local_key(dir.as_ref(), &file, kind, &path, remote.first())?;
     let fingerprint = key.as_ref().map(SshKey::fingerprint).unwrap_or_default();
     let wanted = WantedKeyPair { name, key: key.as_ref(), fingerprint: &fingerprint, path: &path, remote };
-    converge(aws, &wanted, recorded).await?;
+    // A key pair's name is its id.
+    converge(aws, &wanted, recorded.map(|name| Ref::Known(name.to_string())).as_ref()).await?;
     Ok(KeyPair { name: name.into(), private_key_path: path.display().to_string(), fingerprint })
 }
 
@@ -152,14 +153,14 @@ async fn import_key_pair(
     attempt: Attempt,
 ) -> Result<KeyPairInfo, CloudError> {
     let key = key.ok_or_else(|| CloudError::Conflict("the SSH key is not made yet".into()))?;
-    let mut tags = aws.identity.ec2_tags(logical, name);
+    let mut tags = aws.identity().ec2_tags(logical, name);
     tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
     let spec = aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(ResourceType::KeyPair)
         .set_tags(Some(tags.clone()))
         .build();
     let out = aws
-        .ec2
+        .ec2()
         .import_key_pair()
         .dry_run(attempt.dry_run)
         .key_name(name)

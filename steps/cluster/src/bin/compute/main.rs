@@ -21,8 +21,8 @@ use aws_sdk_ec2::types::{
 use clap::Args;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use groundup_cloud::{
-    converge, retry_eventual, wait_until, with_aws, Answered, Attempt, Aws, AwsResource, AwsResultExt, Change,
-    CloudError, Immutable, NoFix, Polled, Resource, RESOURCE_TAG,
+    converge, converge_parts, retry_eventual, with_aws, Answered, Attempt, Aws, AwsResource, AwsResultExt, Change,
+    CloudError, Converged, Immutable, NoFix, Polled, Resource, RESOURCE_TAG,
 };
 use groundup_cluster::{
     balancer, console_host_keys, is_lts_name, keys, planned_nodes, unplanned_instances, wants_lts_only, FoundInstance,
@@ -32,7 +32,7 @@ use groundup_contracts::context::need;
 use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::params::ImageSelector;
-use groundup_contracts::{Context, Section};
+use groundup_contracts::{Context, Ref, Section};
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{enter_head_start, run_step, StepInfo};
 use groundup_runtime::StepError;
@@ -40,7 +40,7 @@ use groundup_runtime::StepError;
 use image::resolve_image;
 use instances::ensure_instances;
 use key::{ensure_key_pair, prepare_key};
-use pod_routes::converge_pod_routes;
+use pod_routes::PodRoutes;
 
 const FINGERPRINT_TAG: &str = "groundup:fingerprint";
 /// Launches in flight at once: fast for 55 nodes, gentle on API rate limits.
@@ -51,8 +51,8 @@ struct LaunchPlan {
     image_id: String,
     key_name: String,
     instance_type: String,
-    subnet_id: String,
-    group_id: String,
+    subnet_id: Ref,
+    group_id: Ref,
 }
 
 #[derive(Args, Debug)]
@@ -89,12 +89,12 @@ fn main() -> ExitCode {
 async fn confirm(mut context: Context, aws: Arc<Aws>) -> Result<Context, CloudError> {
     let compute = need(&context.compute, Section::Compute)?;
     let cluster =
-        Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity.cluster).build();
+        Filter::builder().name(format!("tag:{}", groundup_cloud::CLUSTER_TAG)).values(&aws.identity().cluster).build();
     let ids = Filter::builder()
         .name("instance-id")
-        .set_values(Some(compute.nodes.iter().map(|n| n.instance_id.clone()).collect()))
+        .set_values(Some(compute.nodes.iter().map(|n| n.instance_id.to_string()).collect()))
         .build();
-    let out = aws.ec2.describe_instances().filters(cluster).filters(ids).send().await.api("DescribeInstances")?;
+    let out = aws.ec2().describe_instances().filters(cluster).filters(ids).send().await.api("DescribeInstances")?;
     let found: HashMap<&str, &Instance> = out
         .reservations()
         .iter()
@@ -105,7 +105,7 @@ async fn confirm(mut context: Context, aws: Arc<Aws>) -> Result<Context, CloudEr
         .nodes
         .iter()
         .filter_map(|node| {
-            let (host, id) = (&node.hostname, &node.instance_id);
+            let (host, id) = (&node.hostname, node.instance_id.to_string());
             let Some(instance) = found.get(id.as_str()) else {
                 return Some(format!("{host}: no instance {id} of this cluster"));
             };
@@ -128,7 +128,7 @@ async fn confirm(mut context: Context, aws: Arc<Aws>) -> Result<Context, CloudEr
         )));
     }
     tracing::info!("the cloud confirms the instance and public IP of {} node(s)", compute.nodes.len());
-    let ids: Vec<String> = compute.nodes.iter().map(|n| n.instance_id.clone()).collect();
+    let ids: Vec<String> = compute.nodes.iter().map(|n| n.instance_id.to_string()).collect();
     let keys: Vec<Vec<String>> = stream::iter(ids.iter()).map(|id| console_keys(&aws, id)).buffered(16).collect().await;
     for (node, keys) in context.compute.as_mut().expect("read above").nodes.iter_mut().zip(keys) {
         node.host_keys = keys;
@@ -139,7 +139,7 @@ async fn confirm(mut context: Context, aws: Arc<Aws>) -> Result<Context, CloudEr
 /// The SSH host key fingerprints the instance's console shows (see [`console_host_keys`]);
 /// none where it shows none or cannot be read, which `distribute` then says.
 async fn console_keys(aws: &Aws, id: &str) -> Vec<String> {
-    match aws.ec2.get_console_output().instance_id(id).send().await {
+    match aws.ec2().get_console_output().instance_id(id).send().await {
         Ok(out) => out
             .output()
             .and_then(|text| openssl::base64::decode_block(text).ok())
@@ -163,7 +163,7 @@ async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Resu
     let balancer = args.wait.then(|| need(&context.nlb, Section::Nlb)).transpose()?.map(|n| n.arn.clone());
     let balancer_active = async {
         match balancer {
-            Some(arn) if !aws.planning() => balancer::wait_active(&aws, "compute", &arn).await,
+            Some(arn) => balancer::wait_active(&aws, "compute", &arn).await,
             _ => Ok(()),
         }
     };
@@ -174,7 +174,8 @@ async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Resu
         Ok((key_pair, ensure_instances(&aws, &context, &plan).await?))
     };
     let ((key_pair, nodes), ()) = futures_util::future::try_join(machines, balancer_active).await?;
-    converge_pod_routes(&aws, &need(&context.routes, Section::Routes)?.route_table_id, &nodes).await?;
+    let table_id = need(&context.routes, Section::Routes)?.route_table_id.clone();
+    converge_parts(&aws, &PodRoutes::of(table_id, &nodes)).await?;
     context.compute = Some(ComputeSection { image_id: plan.image_id, key_pair, nodes });
     Ok(context)
 }

@@ -8,10 +8,11 @@ use groundup_cloud::{
     owned_by_name, retry_eventual, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable,
 };
 use groundup_cloud::{NoFix, Resource};
+use groundup_contracts::Ref;
 
 pub(super) struct WantedBalancer {
     pub name: String,
-    pub subnet_id: String,
+    pub subnet_id: Ref,
 }
 
 /// ELBv2 names are the cluster's name; the scheme and type are fixed at creation.
@@ -21,26 +22,26 @@ impl Resource for WantedBalancer {
     type Fix = NoFix;
 
     async fn find(&self, aws: &Aws) -> Result<Vec<LoadBalancer>, CloudError> {
-        let found = match aws.elb.describe_load_balancers().names(&self.name).send().await.api("DescribeLoadBalancers")
-        {
-            Ok(out) => out.load_balancers().to_vec(),
-            Err(e) if e.code() == Some("LoadBalancerNotFound") => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let found =
+            match aws.elb().describe_load_balancers().names(&self.name).send().await.api("DescribeLoadBalancers") {
+                Ok(out) => out.load_balancers().to_vec(),
+                Err(e) if e.code() == Some("LoadBalancerNotFound") => Vec::new(),
+                Err(e) => return Err(e),
+            };
         owned_by_name(aws, &self.name, self.logical(), found).await
     }
 
     /// ELBv2 has no client tokens: the name makes the call idempotent on AWS.
     async fn create(&self, aws: &Aws, _: Attempt) -> Result<LoadBalancer, CloudError> {
         let out = aws
-            .elb
+            .elb()
             .create_load_balancer()
             .name(&self.name)
-            .subnets(&self.subnet_id)
+            .subnets(self.subnet_id.to_string())
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
             .r#type(LoadBalancerTypeEnum::Network)
             .ip_address_type(IpAddressType::Ipv4)
-            .set_tags(Some(aws.identity.elb_tags(self.logical(), &self.name)))
+            .set_tags(Some(aws.identity().elb_tags(self.logical(), &self.name)))
             .send()
             .await
             .api("CreateLoadBalancer")?;
@@ -72,14 +73,14 @@ impl Resource for WantedBalancer {
 }
 
 pub(super) struct WantedListener {
-    pub balancer_arn: String,
-    pub group_arn: String,
+    pub balancer_arn: Ref,
+    pub group_arn: Ref,
     pub port: i32,
 }
 
 /// A listener found on the API port must forward to the cluster's target group and nowhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Forward(String);
+pub(super) struct Forward(Ref);
 
 impl std::fmt::Display for Forward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,9 +97,9 @@ impl Resource for WantedListener {
     /// A listener is found by its load balancer and port.
     async fn find(&self, aws: &Aws) -> Result<Vec<Listener>, CloudError> {
         let listeners = aws
-            .read_existing(&self.balancer_arn, || {
-                retry_eventual(|| async {
-                    let request = aws.elb.describe_listeners().load_balancer_arn(&self.balancer_arn);
+            .read_existing(&self.balancer_arn, |balancer_arn| {
+                retry_eventual(move || async move {
+                    let request = aws.elb().describe_listeners().load_balancer_arn(balancer_arn);
                     let out = request.send().await.api("DescribeListeners")?;
                     Ok(out.listeners().to_vec())
                 })
@@ -109,13 +110,13 @@ impl Resource for WantedListener {
 
     async fn create(&self, aws: &Aws, _: Attempt) -> Result<Listener, CloudError> {
         let out = aws
-            .elb
+            .elb()
             .create_listener()
-            .load_balancer_arn(&self.balancer_arn)
+            .load_balancer_arn(self.balancer_arn.to_string())
             .protocol(ProtocolEnum::Tcp)
             .port(self.port)
             .default_actions(forward(&self.group_arn))
-            .set_tags(Some(aws.identity.elb_tags(self.logical(), &aws.identity.cluster)))
+            .set_tags(Some(aws.identity().elb_tags(self.logical(), &aws.identity().cluster)))
             .send()
             .await
             .api("CreateListener")?;
@@ -123,24 +124,22 @@ impl Resource for WantedListener {
     }
 
     fn diff(&self, actual: Option<&Listener>, _: &()) -> Vec<Change<Forward>> {
-        let forwards_to: Vec<&str> = actual.map_or(vec![self.group_arn.as_str()], |l| {
-            l.default_actions().iter().filter_map(|a| a.target_group_arn()).collect()
-        });
-        match forwards_to == [self.group_arn.as_str()] {
-            true => Vec::new(),
-            false => vec![Change::InPlace(Forward(self.group_arn.clone()))],
+        let Some(listener) = actual else { return Vec::new() };
+        match listener.default_actions().iter().filter_map(|a| a.target_group_arn()).collect::<Vec<_>>()[..] {
+            [only] if self.group_arn == *only => Vec::new(),
+            _ => vec![Change::InPlace(Forward(self.group_arn.clone()))],
         }
     }
 
     async fn apply(&self, aws: &Aws, id: &str, Forward(group_arn): &Forward, _: bool) -> Result<(), CloudError> {
-        let request = aws.elb.modify_listener().listener_arn(id).default_actions(forward(group_arn));
+        let request = aws.elb().modify_listener().listener_arn(id).default_actions(forward(group_arn));
         request.send().await.api("ModifyListener")?;
         Ok(())
     }
 }
 
-fn forward(group_arn: &str) -> Action {
-    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn).build()
+fn forward(group_arn: &Ref) -> Action {
+    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(group_arn.to_string()).build()
 }
 
 #[cfg(test)]
@@ -150,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_balancer_of_another_scheme_or_type_is_refused() {
-        let wanted = WantedBalancer { name: "k8s".into(), subnet_id: "subnet-1".into() };
+        let wanted = WantedBalancer { name: "k8s".into(), subnet_id: Ref::Known("subnet-1".into()) };
         let diff =
             |scheme, kind| lines(&wanted.diff(Some(&LoadBalancer::builder().scheme(scheme).r#type(kind).build()), &()));
         assert!(diff(LoadBalancerSchemeEnum::InternetFacing, LoadBalancerTypeEnum::Network).is_empty());
@@ -166,9 +165,10 @@ mod tests {
 
     #[test]
     fn a_listener_forwards_to_the_target_group_alone() {
-        let wanted = WantedListener { balancer_arn: "lb".into(), group_arn: "tg-1".into(), port: 6443 };
+        let known = |arn: &str| Ref::Known(arn.into());
+        let wanted = WantedListener { balancer_arn: known("lb"), group_arn: known("tg-1"), port: 6443 };
         let forwarding = |groups: &[&str]| {
-            let actions = groups.iter().map(|g| forward(g)).collect();
+            let actions = groups.iter().map(|g| forward(&known(g))).collect();
             lines(&wanted.diff(Some(&Listener::builder().set_default_actions(Some(actions)).build()), &()))
         };
         assert!(forwarding(&["tg-1"]).is_empty());

@@ -12,13 +12,14 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
 use clap::Args;
-use groundup_cloud::{converge, run_aws_step};
+use groundup_cloud::{converge, converge_parts, run_aws_step};
 use groundup_contracts::context::need;
 use groundup_contracts::infra::NlbSection;
 use groundup_contracts::Section;
 use groundup_runtime::harness::StepInfo;
 
 use balancer::{WantedBalancer, WantedListener};
+use reservations::NodeAddresses;
 use targets::WantedGroup;
 
 #[derive(Args, Debug)]
@@ -38,10 +39,11 @@ fn main() -> ExitCode {
         let recorded = context.nlb.as_ref();
         let nodes: Vec<Ipv4Addr> =
             context.params.masters.iter().chain(&context.params.workers).map(|n| n.private_ip).collect();
-        let reserved = recorded.map_or(&[][..], |n| n.reservations.as_slice());
-        let reservations = reservations::reserve_node_addresses(&aws, &subnet_id, &nodes, reserved).await?;
+        let recorded_reservations = recorded.map(|n| n.reservations.clone()).unwrap_or_default();
+        let addresses = NodeAddresses { subnet_id: subnet_id.clone(), nodes, recorded: recorded_reservations };
+        let reservations = addresses.ours(&converge_parts(&aws, &addresses).await?);
         let balancer = WantedBalancer { name: name.clone(), subnet_id };
-        let balancer = converge(&aws, &balancer, recorded.map(|n| n.arn.as_str())).await?;
+        let balancer = converge(&aws, &balancer, recorded.map(|n| &n.arn)).await?;
         let group = WantedGroup {
             name,
             vpc_id: need(&context.vpc, Section::Vpc)?.id.clone(),
@@ -49,22 +51,18 @@ fn main() -> ExitCode {
             masters: context.params.masters.iter().map(|n| n.private_ip).collect(),
             health_check: context.params.health_check,
         };
-        let group_arn = converge(&aws, &group, recorded.map(|n| n.target_group_arn.as_str()))
-            .await?
-            .target_group_arn()
-            .unwrap_or_default()
-            .to_string();
-        let balancer_arn = balancer.load_balancer_arn().unwrap_or_default().to_string();
+        let group_arn = converge(&aws, &group, recorded.map(|n| &n.target_group_arn)).await?.id();
+        let balancer_arn = balancer.id();
         let listener = WantedListener { balancer_arn: balancer_arn.clone(), group_arn: group_arn.clone(), port };
-        let listener = converge(&aws, &listener, recorded.map(|n| n.listener_arn.as_str())).await?;
-        if args.wait && !aws.planning() {
+        let listener = converge(&aws, &listener, recorded.map(|n| &n.listener_arn)).await?;
+        if args.wait {
             groundup_cluster::balancer::wait_active(&aws, "nlb", &balancer_arn).await?;
         }
         context.nlb = Some(NlbSection {
+            dns_name: balancer.value("nlb", "DNS name", |b| b.dns_name())?,
             arn: balancer_arn,
-            dns_name: aws.value_or_planned(balancer.dns_name(), "nlb", "DNS name")?,
             target_group_arn: group_arn,
-            listener_arn: listener.listener_arn().unwrap_or_default().to_string(),
+            listener_arn: listener.id(),
             targets: group.masters,
             reservations,
         });

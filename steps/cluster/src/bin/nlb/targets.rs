@@ -11,10 +11,11 @@ use groundup_cloud::{
     owned_by_name, retry_eventual, Answered, Attempt, Aws, AwsResultExt, Change, CloudError, Immutable,
 };
 use groundup_contracts::params::{HealthCheck, HEALTH_CHECK_PATH};
+use groundup_contracts::Ref;
 
 pub(super) struct WantedGroup {
     pub name: String,
-    pub vpc_id: String,
+    pub vpc_id: Ref,
     pub port: i32,
     pub masters: Vec<Ipv4Addr>,
     pub health_check: HealthCheck,
@@ -63,7 +64,8 @@ impl Resource for WantedGroup {
     type Fix = Fix;
 
     async fn find(&self, aws: &Aws) -> Result<Vec<TargetGroup>, CloudError> {
-        let found = match aws.elb.describe_target_groups().names(&self.name).send().await.api("DescribeTargetGroups") {
+        let found = match aws.elb().describe_target_groups().names(&self.name).send().await.api("DescribeTargetGroups")
+        {
             Ok(out) => out.target_groups().to_vec(),
             Err(e) if e.code() == Some("TargetGroupNotFound") => Vec::new(),
             Err(e) => return Err(e),
@@ -73,19 +75,19 @@ impl Resource for WantedGroup {
 
     async fn create(&self, aws: &Aws, _: Attempt) -> Result<TargetGroup, CloudError> {
         let out = aws
-            .elb
+            .elb()
             .create_target_group()
             .name(&self.name)
             .protocol(ProtocolEnum::Tcp)
             .port(self.port)
-            .vpc_id(&self.vpc_id)
+            .vpc_id(self.vpc_id.to_string())
             .target_type(TargetTypeEnum::Ip)
             .health_check_protocol(ProtocolEnum::Https)
             .health_check_path(HEALTH_CHECK_PATH)
             .health_check_interval_seconds(i32::from(self.health_check.interval_seconds))
             .healthy_threshold_count(i32::from(self.health_check.healthy_threshold))
             .unhealthy_threshold_count(i32::from(self.health_check.unhealthy_threshold))
-            .set_tags(Some(aws.identity.elb_tags(self.logical(), &self.name)))
+            .set_tags(Some(aws.identity().elb_tags(self.logical(), &self.name)))
             .send()
             .await
             .api("CreateTargetGroup")?;
@@ -95,7 +97,7 @@ impl Resource for WantedGroup {
     async fn observe(&self, aws: &Aws, group: &TargetGroup) -> Result<Targets, CloudError> {
         let arn = group.target_group_arn().unwrap_or_default();
         let health = retry_eventual(|| async {
-            aws.elb.describe_target_health().target_group_arn(arn).send().await.api("DescribeTargetHealth")
+            aws.elb().describe_target_health().target_group_arn(arn).send().await.api("DescribeTargetHealth")
         })
         .await?;
         let targets = health.target_health_descriptions().iter().filter_map(|d| d.target()?.id().map(String::from));
@@ -128,16 +130,16 @@ impl Resource for WantedGroup {
             |ips: &[String]| ips.iter().map(|ip| TargetDescription::builder().id(ip).port(self.port).build()).collect();
         match fix {
             Fix::Deregister(ips) => {
-                let request = aws.elb.deregister_targets().target_group_arn(arn).set_targets(Some(targets(ips)));
+                let request = aws.elb().deregister_targets().target_group_arn(arn).set_targets(Some(targets(ips)));
                 request.send().await.api("DeregisterTargets")?;
             }
             Fix::Register(ips) => {
-                let request = aws.elb.register_targets().target_group_arn(arn).set_targets(Some(targets(ips)));
+                let request = aws.elb().register_targets().target_group_arn(arn).set_targets(Some(targets(ips)));
                 request.send().await.api("RegisterTargets")?;
             }
             Fix::HealthCheck(health) => {
                 let request = aws
-                    .elb
+                    .elb()
                     .modify_target_group()
                     .target_group_arn(arn)
                     .health_check_protocol(ProtocolEnum::Https)
@@ -161,7 +163,8 @@ mod tests {
     fn the_targets_become_exactly_the_masters_on_a_fixed_port() {
         let masters = ["10.240.0.10", "10.240.0.11"].map(|ip| ip.parse().unwrap()).to_vec();
         let health_check = HealthCheck::default();
-        let wanted = WantedGroup { name: "k8s".into(), vpc_id: "vpc-1".into(), port: 6443, masters, health_check };
+        let wanted =
+            WantedGroup { name: "k8s".into(), vpc_id: Ref::Known("vpc-1".into()), port: 6443, masters, health_check };
         let checked = |group: aws_sdk_elasticloadbalancingv2::types::builders::TargetGroupBuilder| {
             group
                 .health_check_protocol(ProtocolEnum::Https)
@@ -185,7 +188,8 @@ mod tests {
     fn the_health_check_asks_readyz_over_https_as_params_say() {
         let masters = vec!["10.240.0.10".parse().unwrap()];
         let health_check = HealthCheck { interval_seconds: 30, healthy_threshold: 2, unhealthy_threshold: 4 };
-        let wanted = WantedGroup { name: "k8s".into(), vpc_id: "vpc-1".into(), port: 6443, masters, health_check };
+        let wanted =
+            WantedGroup { name: "k8s".into(), vpc_id: Ref::Known("vpc-1".into()), port: 6443, masters, health_check };
         let targets = Targets(["10.240.0.10".to_string()].into());
         let group = |protocol: ProtocolEnum, path: &str, interval: i32| {
             TargetGroup::builder()
