@@ -578,7 +578,8 @@ mod tests {
         value.as_object_mut().unwrap().remove("plan");
         let error = Context::from_json(&value.to_string()).unwrap_err();
         assert!(matches!(error, ContextError::Field { .. }), "a field error exits 2: {error}");
-        assert!(error.to_string().contains("dhcp.id") && error.to_string().contains("(new dhcp)"), "{error}");
+        let placeholder = Ref::Planned("dhcp".into()).to_string();
+        assert!(error.to_string().contains("dhcp.id") && error.to_string().contains(&placeholder), "{error}");
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! logs, errors), which API carries its tags, the name its one resource has in a cluster's
 //! tags, and when `down` deletes it. Nothing else lists the kinds.
 
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// Where a kind's identity tags (`Name`, `groundup:cluster`, `groundup:resource`) live, which
 /// decides how it is found: EC2 filters by tag; ELBv2 lists everything, then reads the tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +95,37 @@ impl Kind {
     }
 }
 
+/// In documents a kind is its slug; a slug this build does not know is refused, naming the known ones.
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.slug())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let slug = Cow::<str>::deserialize(deserializer)?;
+        Kind::from_slug(&slug).ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.slug()).collect();
+            serde::de::Error::custom(format!(
+                "`{slug}` is not a kind of resource groundup makes ({})",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+impl JsonSchema for Kind {
+    fn schema_name() -> Cow<'static, str> {
+        "Kind".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let slugs: Vec<&str> = Kind::ALL.iter().map(|k| k.slug()).collect();
+        json_schema!({ "type": "string", "enum": slugs, "description": "A kind of cloud resource, by its slug" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +141,10 @@ mod tests {
             assert!(kind.slug().bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{kind:?}");
         }
         assert_eq!(Kind::from_slug("igw"), None, "one spelling per kind");
+        assert_eq!(serde_json::to_string(&Kind::DhcpOptions).unwrap(), r#""dhcp-options""#);
+        assert_eq!(serde_json::from_str::<Kind>(r#""route-table""#).unwrap(), Kind::RouteTable);
+        let unknown = serde_json::from_str::<Kind>(r#""igw""#).unwrap_err().to_string();
+        assert!(unknown.contains("`igw` is not a kind") && unknown.contains("internet-gateway"), "{unknown}");
     }
 
     #[test]

@@ -108,4 +108,34 @@ mod tests {
         }
         assert!(Ref::Known("vpc-1".into()) == *"vpc-1" && Ref::Planned("vpc-1".into()) != *"vpc-1");
     }
+
+    /// The placeholder's spelling lives here alone: no shipped source elsewhere builds or tests
+    /// for it, so a step can only meet a planned resource as `Ref::Planned`.
+    #[test]
+    fn no_shipped_source_elsewhere_spells_the_placeholder() {
+        fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                let name = entry.file_name();
+                if path.is_dir() && name != "tests" && name != "target" {
+                    sources(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut found = Vec::new();
+        for dir in ["contracts/src", "steps", "runner/src"] {
+            sources(&root.join(dir), &mut found);
+        }
+        assert!(found.len() > 50, "the workspace's sources were not found under {}", root.display());
+        let spelled = format!("\"{PLANNED_PREFIX}");
+        let offenders: Vec<_> = found
+            .iter()
+            .filter(|path| !path.ends_with("contracts/src/reference.rs"))
+            .filter(|path| std::fs::read_to_string(path).unwrap().contains(&spelled))
+            .collect();
+        assert!(offenders.is_empty(), "placeholder strings outside the reference type: {offenders:?}");
+    }
 }

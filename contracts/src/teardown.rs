@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::Kind;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TeardownSection {
     /// Every resource tagged as this cluster's, in deletion order.
@@ -13,9 +15,7 @@ pub struct TeardownSection {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OwnedResource {
-    /// instance, listener, load-balancer, target-group, key-pair, security-group,
-    /// route-table, internet-gateway, subnet, dhcp-options, vpc
-    pub kind: String,
+    pub kind: Kind,
     pub id: String,
     /// The Name tag (or the resource's name), for people.
     pub name: String,

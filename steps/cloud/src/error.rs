@@ -27,8 +27,28 @@ pub enum CloudError {
     /// The create was not sent: the journal could not record it first.
     #[error("{0}")]
     Journal(String),
+    /// A parameter asks for what the cloud does not have (an image that does not exist): the
+    /// user fixes `field` (exit 2).
+    #[error("{message}; check {field}")]
+    BadParam { field: &'static str, message: String },
+    /// A resource waited for reached a state it never leaves for the one wanted.
+    #[error("{kind} {id} is {state} and will not become {wanted}")]
+    NeverReady { kind: &'static str, id: String, state: String, wanted: &'static str },
+    /// A wait ran out of patience.
+    #[error("gave up waiting for {what} after {seconds}s; still pending: {}", left.join(", "))]
+    TimedOut { what: String, seconds: u64, left: Vec<String> },
+    /// What the state file records of the nodes is not what the cloud has.
+    #[error("the cloud does not confirm where the nodes are, so nothing was sent: {}", mismatches.join("; "))]
+    Unconfirmed { mismatches: Vec<String> },
+    /// The cluster's key pair is in the cloud but its private key is not on disk.
+    #[error("key pair {name} exists but its private key {path} is gone")]
+    KeyLost { name: String, path: String },
+    /// A file of the cluster's (the SSH key, its directory) could not be read or written.
     #[error("{0}")]
-    Conflict(String),
+    Local(String),
+    /// Resources a teardown could not list or delete; the rest went.
+    #[error("teardown incomplete, {} could not be listed or deleted ({}): {}", failures.len(), if *deleting { "everything else was deleted" } else { "the rest is listed above" }, failures.join("; "))]
+    TeardownIncomplete { failures: Vec<String>, deleting: bool },
     #[error(transparent)]
     Context(#[from] groundup_contracts::ContextError),
 }
@@ -46,9 +66,13 @@ impl CloudError {
         if let CloudError::Context(e) = self {
             return e.into();
         }
-        if let CloudError::Immutable { .. } = self {
+        match self {
             // The way forward is in the message; the context asks for what cannot be.
-            return StepError { message: format!("{self}; nothing was changed"), hint: None, bad_input: true };
+            CloudError::Immutable { .. } => {
+                return StepError { message: format!("{self}; nothing was changed"), hint: None, bad_input: true }
+            }
+            CloudError::BadParam { .. } => return StepError { message: self.to_string(), hint: None, bad_input: true },
+            _ => {}
         }
         let hint = match &self {
             CloudError::Unreachable { .. } => unreachable_hint(target),
@@ -60,6 +84,10 @@ impl CloudError {
             }
             CloudError::Api { code, .. } if code.contains("UnauthorizedOperation") || code.contains("AuthFailure") => {
                 "the credentials in use lack this permission; check the AWS profile".to_string()
+            }
+            CloudError::Unconfirmed { .. } => "start the instances or run `groundup up` to record them again".into(),
+            CloudError::KeyLost { .. } => {
+                "delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one".into()
             }
             _ => "nothing was lost: fix the cause and run the step again; it resumes from what exists".to_string(),
         };
@@ -205,6 +233,27 @@ mod tests {
         let target = Target::Emulator { endpoint: "http://127.0.0.1:5999".into() };
         let message = error.into_step_error(&target).to_string();
         assert!(message.contains("`groundup emulator start --port 5999`"), "{message}");
+    }
+
+    /// What asks the user to fix an input exits 2, naming the field; what happened in the
+    /// cloud exits 1 with a way forward.
+    #[test]
+    fn a_parameter_the_cloud_lacks_is_bad_input_and_a_cloud_failure_is_not() {
+        let target = Target::Emulator { endpoint: "http://127.0.0.1:5999".into() };
+        let missing = CloudError::BadParam { field: "params.image.id", message: "image ami-1 does not exist".into() };
+        let error = missing.into_step_error(&target);
+        assert!(error.bad_input && error.to_string().contains("check params.image.id"), "{error}");
+        let immutable = Immutable::param("cidr", "10.0.0.0/16", "10.1.0.0/16", "params.vpc_cidr");
+        let refused = CloudError::Immutable { kind: "VPC", id: "vpc-1".into(), refused: Box::new(immutable) };
+        assert!(refused.into_step_error(&target).bad_input);
+        for failure in [
+            CloudError::TimedOut { what: "instances to run".into(), seconds: 600, left: vec!["i-1".into()] },
+            CloudError::NeverReady { kind: "instance", id: "i-1".into(), state: "stopped".into(), wanted: "running" },
+            CloudError::KeyLost { name: "k8s".into(), path: "ssh/k8s.id_ed25519".into() },
+        ] {
+            let error = failure.into_step_error(&target);
+            assert!(!error.bad_input && error.hint.is_some(), "{error}");
+        }
     }
 
     /// A connection error reads as what failed and why, the cause after, no SDK wrappers.

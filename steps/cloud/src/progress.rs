@@ -51,11 +51,7 @@ where
             return Ok(());
         }
         if waiting.started.elapsed() >= timeout {
-            return Err(CloudError::Conflict(format!(
-                "still waiting for {what} after {}s: {}",
-                timeout.as_secs(),
-                pending.join(", ")
-            )));
+            return Err(CloudError::TimedOut { what: what.into(), seconds: timeout.as_secs(), left: pending });
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));

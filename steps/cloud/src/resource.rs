@@ -138,9 +138,8 @@ pub async fn converge<R: Resource>(
     let mut made = 0;
     for fix in &fixes {
         let what = fix.to_string();
-        let gate = aws.gate(logical, &what, R::FIXES_TAKE_DRY_RUN, |dry_run| {
-            resource.apply(aws, &call_id, fix, dry_run)
-        });
+        let gate =
+            aws.gate(logical, &what, R::FIXES_TAKE_DRY_RUN, |dry_run| resource.apply(aws, &call_id, fix, dry_run));
         made += usize::from(gate.await?.is_some());
     }
     match converged {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use groundup_cloud::{Aws, AwsResultExt, CloudError, Polled};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::Ref;
 
 /// Until the load balancer is active (minutes on AWS); `failed` never comes right.
@@ -18,7 +19,8 @@ pub async fn wait_active(aws: &Aws, step: &str, balancer: &Ref) -> Result<(), Cl
             let state = out.load_balancers().first().and_then(|b| b.state()?.code().cloned());
             let state = state.map_or("provisioning".to_string(), |s| s.as_str().to_string());
             if state == "failed" {
-                return Err(CloudError::Conflict(format!("the load balancer {arn} failed to provision")));
+                let kind = Kind::LoadBalancer.label();
+                return Err(CloudError::NeverReady { kind, id: arn, state, wanted: "active" });
             }
             let done = state == "active";
             if done {

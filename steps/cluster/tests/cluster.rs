@@ -431,3 +431,16 @@ fn five_masters_and_fifty_workers() {
     assert_eq!(nodes.last().unwrap().private_ip.to_string(), "172.31.0.69");
     assert_eq!(nodes.last().unwrap().pod_cidr.unwrap().to_string(), "172.20.49.0/24");
 }
+
+/// An image id the region does not have is the user's to fix: exit 2, naming the parameter,
+/// before anything is launched.
+#[test]
+fn an_image_id_the_region_lacks_is_bad_input() {
+    let cluster = TestCluster::new("noimage");
+    let context = cluster.pipe(&cluster.init(&["--image-id", "ami-0123456789abcdef0"]), &["vpc", "subnet", "sg"]);
+    let compute = cluster.step("compute", &context);
+    let stderr = assert_clean_failure(&compute, "compute with an image the region lacks");
+    assert_eq!(compute.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ami-0123456789abcdef0") && stderr.contains("params.image.id"), "{stderr}");
+    assert_eq!(cluster.inventory().count(Kind::Instance), 0);
+}

@@ -102,7 +102,11 @@ fn assert_shape(cluster: &TestCluster, masters: u32, workers: u32) {
         .collect();
     assert_eq!(recorded, expected, "{shape}: the compute section");
     for node in &nodes {
-        assert!(inventory.resources[&Kind::Instance].contains(&node.instance_id.to_string()), "{shape}: {} is not live", node.name);
+        assert!(
+            inventory.resources[&Kind::Instance].contains(&node.instance_id.to_string()),
+            "{shape}: {} is not live",
+            node.name
+        );
         assert_eq!(node.hostname, format!("ip-{}", node.private_ip.to_string().replace('.', "-")));
         assert!(node.public_ip.is_some(), "{shape}: {}", node.name);
         let pod = state.params.workers.get(node.index as usize).and_then(|w| w.pod_cidr);

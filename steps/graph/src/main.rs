@@ -189,8 +189,10 @@ impl Graph {
         }
         if let Some(nlb) = &context.nlb {
             inside.node("nlb", vec!["network load balancer".into(), nlb.dns_name.to_string(), nlb.arn.to_string()]);
-            inside
-                .node("listener", vec![format!("listener TCP {}", context.params.ports.api), nlb.listener_arn.to_string()]);
+            inside.node(
+                "listener",
+                vec![format!("listener TCP {}", context.params.ports.api), nlb.listener_arn.to_string()],
+            );
             inside.node("target-group", vec!["target group".into(), nlb.target_group_arn.to_string()]);
             self.edge("nlb", "listener", "");
             self.edge("listener", "target-group", "forwards");

@@ -3,9 +3,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use futures_util::future::join_all;
 use groundup_cloud::{Aws, AwsResultExt, CloudError, Waiting};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::teardown::OwnedResource;
-
-use crate::rank;
 
 /// Answers that mean "something still depends on it: try again later".
 const LATER: &[&str] = &["DependencyViolation", "ResourceInUse", "InvalidIPAddress.InUse", "IncorrectState"];
@@ -36,12 +35,9 @@ pub async fn delete_all(
             last_progress = Instant::now();
             delay = Duration::from_millis(500);
         } else if last_progress.elapsed() >= patience {
-            let what: Vec<String> = blocked.iter().map(|(r, why)| format!("{} {} ({why})", r.kind, r.id)).collect();
-            return Err(CloudError::Conflict(format!(
-                "teardown made no progress for {}s; still there: {}",
-                patience.as_secs(),
-                what.join("; ")
-            )));
+            let left = blocked.iter().map(|(r, why)| format!("{} {} ({why})", r.kind.label(), r.id)).collect();
+            let what = "the teardown to make progress".into();
+            return Err(CloudError::TimedOut { what, seconds: patience.as_secs(), left });
         }
         if !blocked.is_empty() {
             tracing::info!("down: {} resource(s) not deletable yet; retrying in {delay:?}", blocked.len());
@@ -62,16 +58,16 @@ async fn pass(
     waiting: &mut Waiting,
 ) -> Result<Vec<(OwnedResource, String)>, CloudError> {
     let mut blocked = Vec::new();
-    let mut ranks: Vec<usize> = remaining.iter().map(|r| rank(&r.kind)).collect();
+    let mut ranks: Vec<usize> = remaining.iter().map(|r| r.kind.deletion_rank()).collect();
     ranks.dedup();
     for current in ranks {
-        let batch: Vec<&OwnedResource> = remaining.iter().filter(|r| rank(&r.kind) == current).collect();
+        let batch: Vec<&OwnedResource> = remaining.iter().filter(|r| r.kind.deletion_rank() == current).collect();
         let outcomes = join_all(batch.iter().map(|r| delete_one(aws, r))).await;
         for (resource, outcome) in batch.into_iter().zip(outcomes) {
             match outcome {
                 Ok(Progress::Done) => {
                     waiting.set(&label(resource), "deleted", true);
-                    tracing::info!("down: deleted {} {} {}", resource.kind, resource.id, resource.name)
+                    tracing::info!("down: deleted {} {} {}", resource.kind.label(), resource.id, resource.name)
                 }
                 Ok(Progress::Later(why)) => {
                     waiting.set(&label(resource), &why, false);
@@ -79,8 +75,8 @@ async fn pass(
                 }
                 Err(e @ CloudError::Api { .. }) => {
                     waiting.set(&label(resource), "cannot be deleted", true);
-                    tracing::warn!("down: cannot delete {} {}: {e}", resource.kind, resource.id);
-                    refused.push(format!("{} {}: {e}", resource.kind, resource.id));
+                    tracing::warn!("down: cannot delete {} {}: {e}", resource.kind.label(), resource.id);
+                    refused.push(format!("{} {}: {e}", resource.kind.label(), resource.id));
                 }
                 Err(e) => return Err(e),
             }
@@ -90,27 +86,28 @@ async fn pass(
 }
 
 fn label(resource: &OwnedResource) -> String {
-    format!("{} {}", resource.kind, resource.id)
+    format!("{} {}", resource.kind.label(), resource.id)
 }
 
 async fn delete_one(aws: &Aws, r: &OwnedResource) -> Result<Progress, CloudError> {
     let id = r.id.as_str();
     let ec2 = &aws.ec2();
-    let result = match r.kind.as_str() {
-        "instance" => return terminate(aws, id).await,
-        "load-balancer" => return delete_load_balancer(aws, id).await,
-        "listener" => aws.elb().delete_listener().listener_arn(id).send().await.api("DeleteListener").map(drop),
-        "target-group" => {
+    let result = match r.kind {
+        Kind::Instance => return terminate(aws, id).await,
+        Kind::LoadBalancer => return delete_load_balancer(aws, id).await,
+        Kind::Listener => aws.elb().delete_listener().listener_arn(id).send().await.api("DeleteListener").map(drop),
+        Kind::TargetGroup => {
             aws.elb().delete_target_group().target_group_arn(id).send().await.api("DeleteTargetGroup").map(drop)
         }
-        "key-pair" => ec2.delete_key_pair().key_name(id).send().await.api("DeleteKeyPair").map(drop),
-        "security-group" => ec2.delete_security_group().group_id(id).send().await.api("DeleteSecurityGroup").map(drop),
-        "route-table" => delete_route_table(aws, id).await,
-        "internet-gateway" => delete_internet_gateway(aws, id).await,
-        "subnet" => return delete_subnet(aws, id).await,
-        "dhcp-options" => delete_dhcp_options(aws, id).await,
-        "vpc" => ec2.delete_vpc().vpc_id(id).send().await.api("DeleteVpc").map(drop),
-        other => return Err(CloudError::Conflict(format!("teardown does not know how to delete a {other}"))),
+        Kind::KeyPair => ec2.delete_key_pair().key_name(id).send().await.api("DeleteKeyPair").map(drop),
+        Kind::SecurityGroup => {
+            ec2.delete_security_group().group_id(id).send().await.api("DeleteSecurityGroup").map(drop)
+        }
+        Kind::RouteTable => delete_route_table(aws, id).await,
+        Kind::InternetGateway => delete_internet_gateway(aws, id).await,
+        Kind::Subnet => return delete_subnet(aws, id).await,
+        Kind::DhcpOptions => delete_dhcp_options(aws, id).await,
+        Kind::Vpc => ec2.delete_vpc().vpc_id(id).send().await.api("DeleteVpc").map(drop),
     };
     classify(result)
 }

@@ -1,8 +1,7 @@
 use aws_sdk_ec2::types::{Filter, Tag};
 use groundup_cloud::{Aws, AwsResultExt, CloudError, CLUSTER_TAG};
+use groundup_contracts::kinds::Kind;
 use groundup_contracts::teardown::OwnedResource;
-
-use crate::rank;
 
 /// What discovery found, and what it could not look at.
 pub struct Discovery {
@@ -21,7 +20,7 @@ pub async fn discover(aws: &Aws) -> Result<Discovery, CloudError> {
     let balancing = groundup_cloud::retry_eventual(|| load_balancing(aws)).await;
     discovery.take("load balancers, listeners and target groups", balancing)?;
     discovery.take("network resources", network(aws).await)?;
-    discovery.resources.sort_by_key(|r| rank(&r.kind));
+    discovery.resources.sort_by_key(|r| r.kind.deletion_rank());
     Ok(discovery)
 }
 
@@ -37,9 +36,9 @@ impl Discovery {
     }
 }
 
-fn owned(kind: &str, id: Option<&str>, tags: &[Tag]) -> Option<OwnedResource> {
+fn owned(kind: Kind, id: Option<&str>, tags: &[Tag]) -> Option<OwnedResource> {
     let name = tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
-    id.map(|id| OwnedResource { kind: kind.into(), id: id.into(), name: name.into() })
+    id.map(|id| OwnedResource { kind, id: id.into(), name: name.into() })
 }
 
 fn cluster_filter(aws: &Aws) -> Filter {
@@ -56,7 +55,7 @@ async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     while let Some(page) = pages.next().await {
         let page = page.api("DescribeInstances")?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-            found.extend(owned("instance", instance.instance_id(), instance.tags()));
+            found.extend(owned(Kind::Instance, instance.instance_id(), instance.tags()));
         }
     }
     Ok(found)
@@ -67,26 +66,26 @@ async fn network(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let mut found = Vec::new();
     let keys = ec2.describe_key_pairs().filters(cluster_filter(aws)).send().await.api("DescribeKeyPairs")?;
     // Key pairs are deleted by name: the emulator ignores KeyPairId on DeleteKeyPair.
-    found.extend(keys.key_pairs().iter().filter_map(|k| owned("key-pair", k.key_name(), k.tags())));
+    found.extend(keys.key_pairs().iter().filter_map(|k| owned(Kind::KeyPair, k.key_name(), k.tags())));
     let groups =
         ec2.describe_security_groups().filters(cluster_filter(aws)).send().await.api("DescribeSecurityGroups")?;
-    found.extend(groups.security_groups().iter().filter_map(|g| owned("security-group", g.group_id(), g.tags())));
+    found.extend(groups.security_groups().iter().filter_map(|g| owned(Kind::SecurityGroup, g.group_id(), g.tags())));
     let tables = ec2.describe_route_tables().filters(cluster_filter(aws)).send().await.api("DescribeRouteTables")?;
-    found.extend(tables.route_tables().iter().filter_map(|t| owned("route-table", t.route_table_id(), t.tags())));
+    found.extend(tables.route_tables().iter().filter_map(|t| owned(Kind::RouteTable, t.route_table_id(), t.tags())));
     let gateways =
         ec2.describe_internet_gateways().filters(cluster_filter(aws)).send().await.api("DescribeInternetGateways")?;
     found.extend(
         gateways
             .internet_gateways()
             .iter()
-            .filter_map(|g| owned("internet-gateway", g.internet_gateway_id(), g.tags())),
+            .filter_map(|g| owned(Kind::InternetGateway, g.internet_gateway_id(), g.tags())),
     );
     let subnets = ec2.describe_subnets().filters(cluster_filter(aws)).send().await.api("DescribeSubnets")?;
-    found.extend(subnets.subnets().iter().filter_map(|s| owned("subnet", s.subnet_id(), s.tags())));
+    found.extend(subnets.subnets().iter().filter_map(|s| owned(Kind::Subnet, s.subnet_id(), s.tags())));
     let options = ec2.describe_dhcp_options().filters(cluster_filter(aws)).send().await.api("DescribeDhcpOptions")?;
-    found.extend(options.dhcp_options().iter().filter_map(|d| owned("dhcp-options", d.dhcp_options_id(), d.tags())));
+    found.extend(options.dhcp_options().iter().filter_map(|d| owned(Kind::DhcpOptions, d.dhcp_options_id(), d.tags())));
     let vpcs = ec2.describe_vpcs().filters(cluster_filter(aws)).send().await.api("DescribeVpcs")?;
-    found.extend(vpcs.vpcs().iter().filter_map(|v| owned("vpc", v.vpc_id(), v.tags())));
+    found.extend(vpcs.vpcs().iter().filter_map(|v| owned(Kind::Vpc, v.vpc_id(), v.tags())));
     Ok(found)
 }
 
@@ -96,10 +95,10 @@ async fn load_balancing(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let balancers: Vec<_> = balancers.into_iter().collect::<Result<_, _>>().api("DescribeLoadBalancers")?;
     let groups = aws.elb().describe_target_groups().into_paginator().items().send().collect::<Vec<_>>().await;
     let groups: Vec<_> = groups.into_iter().collect::<Result<_, _>>().api("DescribeTargetGroups")?;
-    let candidates: Vec<(&str, String)> = balancers
+    let candidates: Vec<(Kind, String)> = balancers
         .iter()
-        .filter_map(|b| b.load_balancer_arn().map(|a| ("load-balancer", a.to_string())))
-        .chain(groups.iter().filter_map(|g| g.target_group_arn().map(|a| ("target-group", a.to_string()))))
+        .filter_map(|b| b.load_balancer_arn().map(|a| (Kind::LoadBalancer, a.to_string())))
+        .chain(groups.iter().filter_map(|g| g.target_group_arn().map(|a| (Kind::TargetGroup, a.to_string()))))
         .collect();
     let mut found = Vec::new();
     for chunk in candidates.chunks(20) {
@@ -111,21 +110,17 @@ async fn load_balancing(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
                 continue;
             }
             let arn = description.resource_arn().unwrap_or_default();
-            let kind = chunk.iter().find(|(_, a)| a == arn).map_or("load-balancer", |(k, _)| *k);
-            found.push(OwnedResource {
-                kind: kind.into(),
-                id: arn.into(),
-                name: tag("Name").unwrap_or_default().into(),
-            });
+            let Some((kind, _)) = chunk.iter().find(|(_, a)| a == arn) else { continue };
+            found.push(OwnedResource { kind: *kind, id: arn.into(), name: tag("Name").unwrap_or_default().into() });
         }
     }
     let mut listeners = Vec::new();
-    for balancer in found.iter().filter(|r| r.kind == "load-balancer") {
+    for balancer in found.iter().filter(|r| r.kind == Kind::LoadBalancer) {
         let out =
             aws.elb().describe_listeners().load_balancer_arn(&balancer.id).send().await.api("DescribeListeners")?;
         listeners.extend(out.listeners().iter().filter_map(|l| {
             l.listener_arn().map(|arn| OwnedResource {
-                kind: "listener".into(),
+                kind: Kind::Listener,
                 id: arn.into(),
                 name: balancer.name.clone(),
             })

@@ -37,12 +37,7 @@ fn main() -> ExitCode {
             unlisted.extend(delete_all(&aws, resources.clone(), Duration::from_secs(args.patience)).await?);
         }
         if !unlisted.is_empty() {
-            let done = if deleting { "everything else was deleted" } else { "the rest is listed above" };
-            return Err(CloudError::Conflict(format!(
-                "teardown incomplete, {} could not be listed or deleted ({done}): {}",
-                unlisted.len(),
-                unlisted.join("; ")
-            )));
+            return Err(CloudError::TeardownIncomplete { failures: unlisted, deleting });
         }
         if deleting {
             context.forget_cloud_resources();
@@ -57,6 +52,6 @@ fn print_table(resources: &[OwnedResource], deleting: bool) {
     let verb = if deleting { "deleting" } else { "would delete (pass --yes to delete)" };
     eprintln!("down: {verb} {} resource(s)", resources.len());
     for r in resources {
-        eprintln!("  {:<17} {:<28} {}", r.kind, r.name, r.id);
+        eprintln!("  {:<17} {:<28} {}", r.kind.label(), r.name, r.id);
     }
 }

@@ -6,8 +6,10 @@ pub(super) async fn resolve_image(aws: &Aws, context: &Context) -> Result<String
     let region = &context.cluster.region;
     match &context.params.image {
         ImageSelector::Id { id } => {
-            let missing =
-                || CloudError::Conflict(format!("image {id} does not exist in {region}; check params.image.id"));
+            let missing = || CloudError::BadParam {
+                field: "params.image.id",
+                message: format!("image {id} does not exist in {region}"),
+            };
             match aws.ec2().describe_images().image_ids(id).send().await.api("DescribeImages") {
                 Ok(out) if !out.images().is_empty() => Ok(id.clone()),
                 Ok(_) => Err(missing()),
@@ -39,10 +41,11 @@ async fn newest_image(aws: &Aws, owner: &str, pattern: &str, region: &str) -> Re
             (i.creation_date().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string())
         });
     let image = newest.ok_or_else(|| {
-        CloudError::Conflict(format!(
-            "no image of owner {owner} named like `{pattern}` (x86_64, EBS{}) in {region}; set params.image",
+        let message = format!(
+            "no image of owner {owner} named like `{pattern}` (x86_64, EBS{}) in {region}",
             if lts_only { ", LTS" } else { "" }
-        ))
+        );
+        CloudError::BadParam { field: "params.image", message }
     })?;
     tracing::info!("compute: image {} ({})", image.image_id().unwrap_or_default(), image.name().unwrap_or_default());
     Ok(image.image_id().unwrap_or_default().to_string())

@@ -254,7 +254,8 @@ async fn wait_running(aws: &Aws, ids: &[Ref]) -> Result<(), CloudError> {
                 let state = found.get(&id).and_then(|i| i.state()?.name().cloned());
                 let state = state.map_or("pending".to_string(), |s| s.as_str().to_string());
                 if matches!(state.as_str(), "shutting-down" | "terminated" | "stopping" | "stopped") {
-                    return Err(CloudError::Conflict(format!("instance {id} is {state} instead of starting")));
+                    let kind = Kind::Instance.label();
+                    return Err(CloudError::NeverReady { kind, id, state, wanted: "running" });
                 }
                 Ok(Polled { done: state == "running", resource: id, state })
             })

@@ -26,7 +26,7 @@ pub(super) async fn ensure_key_pair(
     }
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
-    let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Conflict)?;
+    let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Local)?;
     let logical = Kind::KeyPair.logical().expect("the kinds table names the cluster's one key pair");
     let remote = KeyPairInfo::find_tagged(aws, logical).await?;
     let key = local_key(dir.as_ref(), &file, kind, &path, remote.first())?;
@@ -129,15 +129,14 @@ fn local_key(
     remote: Option<&KeyPairInfo>,
 ) -> Result<Option<SshKey>, CloudError> {
     match (path.exists(), remote, dir) {
-        (true, _, _) => keys::read_private(path).map(Some).map_err(CloudError::Conflict),
-        (false, Some(found), _) => Err(CloudError::Conflict(format!(
-            "key pair {} exists but its private key {} is gone; delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one",
-            found.key_name().unwrap_or(file),
-            path.display()
-        ))),
+        (true, _, _) => keys::read_private(path).map(Some).map_err(CloudError::Local),
+        (false, Some(found), _) => Err(CloudError::KeyLost {
+            name: found.key_name().unwrap_or(file).to_string(),
+            path: path.display().to_string(),
+        }),
         (false, None, None) => Ok(None),
         (false, None, Some(dir)) => {
-            let key = make_key(dir, file, kind).map_err(CloudError::Conflict)?;
+            let key = make_key(dir, file, kind).map_err(CloudError::Local)?;
             tracing::info!("compute: wrote a new SSH key to {}", path.display());
             Ok(Some(key))
         }
@@ -152,7 +151,7 @@ async fn import_key_pair(
     fingerprint: &str,
     attempt: Attempt,
 ) -> Result<KeyPairInfo, CloudError> {
-    let key = key.ok_or_else(|| CloudError::Conflict("the SSH key is not made yet".into()))?;
+    let key = key.ok_or_else(|| CloudError::Local("the SSH key is not made yet".into()))?;
     let mut tags = aws.identity().ec2_tags(logical, name);
     tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
     let spec = aws_sdk_ec2::types::TagSpecification::builder()

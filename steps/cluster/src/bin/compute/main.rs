@@ -122,10 +122,7 @@ async fn confirm(mut context: Context, aws: Arc<Aws>) -> Result<Context, CloudEr
         })
         .collect();
     if !mismatches.is_empty() {
-        return Err(CloudError::Conflict(format!(
-            "the cloud does not confirm where the nodes are, so nothing was sent: {}; start the instances or run `groundup up` to record them again",
-            mismatches.join("; ")
-        )));
+        return Err(CloudError::Unconfirmed { mismatches });
     }
     tracing::info!("the cloud confirms the instance and public IP of {} node(s)", compute.nodes.len());
     let ids: Vec<String> = compute.nodes.iter().map(|n| n.instance_id.to_string()).collect();
