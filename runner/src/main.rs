@@ -10,6 +10,7 @@ mod check;
 mod docs;
 mod down;
 mod emulator;
+mod events;
 mod headstart;
 mod init;
 mod interrupt;

@@ -64,6 +64,10 @@ struct StepCli<A: Args> {
     /// Allow real AWS for this run, when the context's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
     #[arg(long)]
     aws: bool,
+    /// Send journal and timing events as JSON lines on this inherited file descriptor, and read
+    /// the runner's answers on it (contract 2; `groundup up` passes it)
+    #[arg(long, value_name = "FD")]
+    events_fd: Option<i32>,
     /// Print this step's shell completion script and exit (`groundup completions` gathers them)
     #[arg(long, value_name = "SHELL", hide = true, exclusive = true)]
     completions: Option<crate::docs::Shell>,
@@ -149,8 +153,13 @@ where
         // Checked where the AWS clients are built; no thread exists yet.
         std::env::set_var(ALLOW_AWS_ENV, "1");
     }
-    let outcome = read_context(cli.context.as_ref())
-        .map_err(StepError::from)
+    let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(|message| StepError {
+        message,
+        hint: None,
+        bad_input: true,
+    });
+    let outcome = connected
+        .and_then(|()| read_context(cli.context.as_ref()).map_err(StepError::from))
         .and_then(|context| enter_mode(context, planning))
         .and_then(|context| body(context, cli.args))
         .map(|output| {
