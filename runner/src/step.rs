@@ -14,26 +14,36 @@ use groundup_runtime::harness::StepContract;
 use crate::events::{Channel, Listener, Sink};
 use crate::state;
 
-/// Whether `groundup-<step> --contract` declares `--plan` support. It gets an empty stdin, so
-/// a plugin that ignores its arguments fails for want of a context instead of doing its work.
-pub fn plans(step: &str) -> Result<bool> {
+/// What `step` promises (see [`StepContract`]): a built-in step (the steps table) follows
+/// this runner's contract; a plugin is asked with `--contract`, and one that gives no answer
+/// is of contract 1. The plugin is asked as a step of this run (see [`step_command`]) with an
+/// empty stdin, so one that ignores its arguments fails for want of a context instead of
+/// doing its work, and one that hangs dies with the runner.
+pub fn contract(step: &str, state: &Path, lock: Option<&state::StateLock>) -> Result<StepContract> {
+    if steps::step(step).is_some() {
+        return Ok(StepContract::CURRENT);
+    }
     let program = find_step(step)?;
-    let output = duct::cmd(&program, ["--contract"])
+    let cannot_run = || format!("cannot run {}", program.display());
+    let handle = step_command(&program, &["--contract"], state, None, lock)
         .stdin_null()
         .stdout_capture()
         .stderr_null()
         .unchecked()
-        .run()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    let contract: Option<StepContract> =
+        .start()
+        .with_context(cannot_run)?;
+    let watched: Vec<_> = handle.pids().into_iter().map(crate::interrupt::watch).collect();
+    let output = handle.into_output().with_context(cannot_run)?;
+    drop(watched);
+    let answer: Option<StepContract> =
         output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
-    Ok(contract.is_some_and(|c| c.contract >= 1 && c.plan))
+    Ok(answer.filter(|c| c.contract >= 1).unwrap_or(StepContract::FIRST))
 }
 
 /// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
 /// The step runs in the cluster's home, the state file's directory, where its files live
-/// (see [`groundup_runtime::files`]). With `events`, a step of contract 2 gets its side
-/// channel, and what it sends there goes into `events` (see [`crate::events`]). The step dies
+/// (see [`groundup_runtime::files`]). With `events`, a step whose contract takes them gets its
+/// side channel, and what it sends there goes into `events` (see [`crate::events`]). The step dies
 /// with the runner, and holds the runner's lock (if any) while it lives.
 pub fn run_step(
     step: &str,
@@ -45,7 +55,8 @@ pub fn run_step(
 ) -> Result<Context> {
     let program = find_step(step)?;
     let cannot_run = || format!("cannot run {}", program.display());
-    let channel = events.as_ref().filter(|_| speaks_events(step)).map(|_| Channel::new()).transpose()?;
+    let takes_events = events.is_some() && contract(step, state, lock)?.takes_events();
+    let channel = takes_events.then(Channel::new).transpose()?;
     let handle = step_command(&program, args, state, channel.as_ref(), lock)
         .stdin_bytes(context.to_json())
         .stdout_capture()
@@ -74,11 +85,6 @@ pub fn run_step(
         next.mark_completed(step);
     }
     Ok(next)
-}
-
-/// Whether `step` takes an events channel: the built-in steps (the steps table) do.
-fn speaks_events(step: &str) -> bool {
-    steps::step(step).is_some()
 }
 
 /// `program` as a step of this runner: in the cluster's home, dying with the runner, holding

@@ -15,7 +15,7 @@ use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
 use crate::interrupt::{self, Interrupted};
 use crate::state;
-use crate::step::{plans, run_step};
+use crate::step::{contract, run_step};
 use crate::timings::{Timings, TimingsFormat};
 
 #[derive(Args, Debug)]
@@ -199,7 +199,7 @@ fn plan(args: &UpArgs) -> Result<()> {
     let steps = selection(&context.pipeline, args)?;
     let mut not_planned = Vec::new();
     for step in &steps {
-        if plans(step)? {
+        if contract(step, &args.state, None)?.plan {
             let step_args = [vec!["--plan"], step_args(step, args, &steps)].concat();
             context = run_step(step, &step_args, &context, &args.state, None, None)?;
         } else {

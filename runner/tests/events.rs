@@ -87,3 +87,71 @@ fn a_journal_the_runner_could_not_save_stops_the_create() {
     assert!(output.stdout.is_empty() && stderr.contains("disk full"), "{stderr}");
     assert_eq!(cluster.inventory().count(Kind::Vpc), 0, "the VPC was created though its journal was not saved");
 }
+
+/// Plugins written to contract 1 (one that does not answer `--contract`, one that answers
+/// `"contract": 1`) run in a pipeline as before: with no argument they do not know, `--timings`
+/// and all.
+#[test]
+fn plugins_of_contract_1_run_in_a_pipeline_without_the_side_channel() {
+    let cluster = TestCluster::new("plugin-v1");
+    let strict = "[ $# -eq 0 ] || { echo \"unexpected arguments: $*\" >&2; exit 2; }";
+    cluster.plugin("quiet", &format!("{strict}\ntouch quiet.ran\ncat"));
+    cluster.plugin(
+        "old",
+        &format!("[ \"$1\" = --contract ] && {{ echo '{{\"contract\":1,\"plan\":false}}'; exit 0; }}\n{strict}\ntouch old.ran\ncat"),
+    );
+    let up = cluster.groundup_with_plugins(&[
+        "up",
+        "--name",
+        &cluster.name,
+        "--endpoint",
+        groundup_testkit::endpoint(),
+        "--pipeline",
+        "quiet,old",
+        "--timings=json",
+    ]);
+    assert_success(&up, "up with plugins of contract 1");
+    assert!(cluster.dir.path().join("quiet.ran").exists() && cluster.dir.path().join("old.ran").exists());
+    assert_eq!(cluster.state().completed, ["quiet", "old"]);
+    let report: serde_json::Value = serde_json::from_slice(&up.stdout).unwrap();
+    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["quiet", "old"]);
+}
+
+/// A plugin that answers contract 2 with `"events": true` gets `--events-fd`: its journal is
+/// in the state file by the time the runner answers, and its figures reach `--timings`.
+#[test]
+fn a_plugin_of_contract_2_journals_and_reports_on_its_events_channel() {
+    let cluster = TestCluster::new("plugin-v2");
+    let journal =
+        r#"{"event":"journal","entries":[{"step":"shout","resource":"thing","kind":"thing","client_token":"t-7"}]}"#;
+    let timings = r#"{"event":"timings","step":"shout","api_calls":7,"api_seconds":0.5,"keys":0,"keygen_seconds":0.0}"#;
+    cluster.plugin(
+        "shout",
+        &format!(
+            "[ \"$1\" = --contract ] && {{ echo '{{\"contract\":2,\"plan\":false,\"events\":true}}'; exit 0; }}\n\
+             [ \"$1\" = --events-fd ] || {{ echo \"no --events-fd: $*\" >&2; exit 2; }}\n\
+             fd=$2\ncontext=$(cat)\n\
+             echo '{journal}' >&$fd\nread -r ack <&$fd\necho \"$ack\" > ack.json\ncp groundup.json seen.json\n\
+             echo '{timings}' >&$fd\nprintf '%s' \"$context\""
+        ),
+    );
+    let up = cluster.groundup_with_plugins(&[
+        "up",
+        "--name",
+        &cluster.name,
+        "--endpoint",
+        groundup_testkit::endpoint(),
+        "--pipeline",
+        "shout",
+        "--timings=json",
+    ]);
+    assert_success(&up, "up with a plugin of contract 2");
+    let read = |name: &str| std::fs::read_to_string(cluster.dir.path().join(name)).unwrap();
+    assert_eq!(read("ack.json"), "{\"saved\":true}\n");
+    let seen = groundup_contracts::Context::from_json(&read("seen.json")).unwrap();
+    assert_eq!(seen.journal.iter().map(|e| e.client_token.as_str()).collect::<Vec<_>>(), ["t-7"]);
+    assert!(cluster.state().journal.is_empty(), "the step's output, without the entry, is the last word");
+    let report: serde_json::Value = serde_json::from_slice(&up.stdout).unwrap();
+    assert_eq!(report["steps"][0]["api_calls"], 7, "{report}");
+}
