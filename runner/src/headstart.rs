@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use groundup_contracts::steps;
 use groundup_contracts::Context;
+use groundup_runtime::harness::StepContract;
 
 use crate::events::{Channel, Listener, Reported, Sink};
 use crate::interrupt::{watch, Watched};
@@ -50,7 +51,10 @@ impl HeadStarts {
             .filter_map(|(position, step)| {
                 let started = find_step(step).and_then(|program| {
                     let channel = Channel::new()?;
-                    let command = step_command(&program, &["--prepare"], state, Some(&channel), Some(lock));
+                    // A head start is a built-in step's: it follows this runner's contract.
+                    let contract = StepContract::CURRENT;
+                    let command =
+                        step_command(&program, &["--prepare"], state, Some(&contract), Some(&channel), Some(lock));
                     let command = command.before_spawn(move |cmd| {
                         use std::os::unix::process::CommandExt;
                         let nice = niceness(position);

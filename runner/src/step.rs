@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use groundup_contracts::context::{aws_allowed, ALLOW_AWS_ENV};
 use groundup_contracts::{steps, Context};
 use groundup_runtime::files::home_of;
 use groundup_runtime::harness::StepContract;
@@ -25,7 +26,7 @@ pub fn contract(step: &str, state: &Path, lock: Option<&state::StateLock>) -> Re
     }
     let program = find_step(step)?;
     let cannot_run = || format!("cannot run {}", program.display());
-    let handle = step_command(&program, &["--contract"], state, None, lock)
+    let handle = step_command(&program, &["--contract"], state, None, None, lock)
         .stdin_null()
         .stdout_capture()
         .stderr_null()
@@ -55,9 +56,9 @@ pub fn run_step(
 ) -> Result<Context> {
     let program = find_step(step)?;
     let cannot_run = || format!("cannot run {}", program.display());
-    let takes_events = events.is_some() && contract(step, state, lock)?.takes_events();
-    let channel = takes_events.then(Channel::new).transpose()?;
-    let handle = step_command(&program, args, state, channel.as_ref(), lock)
+    let contract = contract(step, state, lock)?;
+    let channel = (events.is_some() && contract.takes_events()).then(Channel::new).transpose()?;
+    let handle = step_command(&program, args, state, Some(&contract), channel.as_ref(), lock)
         .stdin_bytes(context.to_json())
         .stdout_capture()
         .unchecked()
@@ -88,11 +89,14 @@ pub fn run_step(
 }
 
 /// `program` as a step of this runner: in the cluster's home, dying with the runner, holding
-/// its lock (if any), and with the step's end of `events` (if any) as `--events-fd`.
+/// its lock (if any), and with the step's end of `events` (if any) as `--events-fd`. If this
+/// run may use real AWS, a step of `contract` 2 gets `--aws`, one of contract 1 the variable
+/// it knows (`GROUNDUP_ALLOW_AWS=1`); without a contract (asking for it) neither.
 pub fn step_command(
     program: &Path,
     args: &[&str],
     state: &Path,
+    contract: Option<&StepContract>,
     events: Option<&Channel>,
     lock: Option<&state::StateLock>,
 ) -> duct::Expression {
@@ -101,7 +105,14 @@ pub fn step_command(
     if let Some(fd) = events_fd {
         args.extend(["--events-fd".to_string(), fd.to_string()]);
     }
-    let command = duct::cmd(program, args).dir(home_of(state));
+    let aws = contract.filter(|_| aws_allowed());
+    if aws.is_some_and(|c| c.contract >= 2) {
+        args.push("--aws".to_string());
+    }
+    let mut command = duct::cmd(program, args).dir(home_of(state));
+    if aws.is_some_and(|c| c.contract < 2) {
+        command = command.env(ALLOW_AWS_ENV, "1");
+    }
     let lock_fd = lock.map(state::StateLock::fd);
     let runner = std::process::id();
     command.before_spawn(move |cmd| {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
-use groundup_contracts::context::ALLOW_AWS_ENV;
+use groundup_contracts::context::allow_aws;
 use groundup_contracts::plan::PlanSection;
 use groundup_contracts::{Context, ContextError};
 
@@ -167,8 +167,8 @@ where
     let list_all = cli.all || std::env::var_os(PLAN_ALL_ENV).is_some_and(|v| v == "1");
     let in_place = cli.in_place.then(|| cli.context.clone()).flatten();
     if cli.aws {
-        // Checked where the AWS clients are built; no thread exists yet.
-        std::env::set_var(ALLOW_AWS_ENV, "1");
+        // Checked where the AWS clients are built.
+        allow_aws();
     }
     let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(|message| StepError {
         message,
