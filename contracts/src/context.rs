@@ -4,6 +4,7 @@
 //! third-party step plugin can add a section that survives every other step.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
@@ -143,11 +144,21 @@ impl Target {
     }
 }
 
-/// Set to `1`, allows real AWS for this process and the steps it runs; `--aws` sets it.
+/// Set to `1` by the user, allows real AWS for this process and the steps it runs.
 pub const ALLOW_AWS_ENV: &str = "GROUNDUP_ALLOW_AWS";
 
+/// `--aws` on this invocation. Not in the environment: the runner passes the opt-in to each
+/// step it runs as an argument, so that nothing else it starts inherits it.
+static ASKED_FOR_AWS: AtomicBool = AtomicBool::new(false);
+
+/// This invocation was given `--aws`: real AWS is allowed in this process.
+pub fn allow_aws() {
+    ASKED_FOR_AWS.store(true, Ordering::SeqCst);
+}
+
+/// Whether this process may use real AWS: given `--aws`, or run with `GROUNDUP_ALLOW_AWS=1`.
 pub fn aws_allowed() -> bool {
-    std::env::var(ALLOW_AWS_ENV).is_ok_and(|value| value == "1")
+    ASKED_FOR_AWS.load(Ordering::SeqCst) || std::env::var(ALLOW_AWS_ENV).is_ok_and(|value| value == "1")
 }
 
 /// The top-level keys of [`Context`], read off its schema so that they cannot drift.

@@ -43,7 +43,7 @@ pub fn run(args: &DownArgs) -> Result<()> {
     if args.yes {
         step_args.push("--yes");
     }
-    let after = crate::step::run_step("down", &step_args, &context, &args.state, false, lock.as_ref())?;
+    let after = crate::step::run_step("down", &step_args, &context, &args.state, None, lock.as_ref())?;
     let listed = after.teardown.as_ref().map(|t| t.resources.clone()).unwrap_or_default();
     if args.yes {
         let mut after = after;

@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use groundup_contracts::steps;
 use groundup_contracts::Context;
+use groundup_runtime::harness::StepContract;
 
+use crate::events::{Channel, Listener, Reported, Sink};
 use crate::interrupt::{watch, Watched};
 use crate::state::StateLock;
 use crate::step::{find_step, step_command};
@@ -26,21 +28,33 @@ struct HeadStart {
     step: String,
     handle: duct::Handle,
     started: Instant,
+    /// Its events: the figures of its keys.
+    listener: Listener,
     /// Ctrl-C reaches it while it runs.
     _watched: Vec<Watched>,
 }
 
 impl HeadStarts {
     /// Starts the head start of every step to run that has one, except the first (which would
-    /// wait for it at once). Not starting one is never an error: the step makes whatever is
-    /// missing.
-    pub fn start(context: &Context, steps: &[String], state: &Path, lock: &StateLock) -> HeadStarts {
+    /// wait for it at once); what they spend goes into `figures`, if given. Not starting one is
+    /// never an error: the step makes whatever is missing.
+    pub fn start(
+        context: &Context,
+        steps: &[String],
+        state: &Path,
+        lock: &StateLock,
+        figures: Option<&Reported>,
+    ) -> HeadStarts {
         let with_head_start = steps.iter().skip(1).filter(|s| steps::step(s).is_some_and(|s| s.head_start));
         let running = with_head_start
             .enumerate()
             .filter_map(|(position, step)| {
                 let started = find_step(step).and_then(|program| {
-                    let command = step_command(&program, &["--prepare"], state, false, Some(lock))?;
+                    let channel = Channel::new()?;
+                    // A head start is a built-in step's: it follows this runner's contract.
+                    let contract = StepContract::CURRENT;
+                    let command =
+                        step_command(&program, &["--prepare"], state, Some(&contract), Some(&channel), Some(lock));
                     let command = command.before_spawn(move |cmd| {
                         use std::os::unix::process::CommandExt;
                         let nice = niceness(position);
@@ -48,12 +62,13 @@ impl HeadStarts {
                         unsafe { cmd.pre_exec(move || lower_priority(nice)) };
                         Ok(())
                     });
-                    Ok(command.stdin_bytes(context.to_json()).stdout_null().unchecked().start()?)
+                    let handle = command.stdin_bytes(context.to_json()).stdout_null().unchecked().start()?;
+                    Ok((handle, channel.listen(Sink { journal: None, figures: figures.cloned() })))
                 });
                 match started {
-                    Ok(handle) => {
+                    Ok((handle, listener)) => {
                         let _watched = handle.pids().into_iter().map(watch).collect();
-                        Some(HeadStart { step: step.clone(), handle, started: Instant::now(), _watched })
+                        Some(HeadStart { step: step.clone(), handle, started: Instant::now(), listener, _watched })
                     }
                     Err(e) => {
                         eprintln!("groundup: warning: no head start for {step} ({e:#}); the step makes everything");
@@ -96,9 +111,13 @@ fn lower_priority(nice: i32) -> std::io::Result<()> {
 impl HeadStart {
     fn wait(self) {
         let outcome = self.handle.wait();
+        let listened = self.listener.finish();
         let (step, seconds) = (&self.step, self.started.elapsed().as_secs_f64());
         match outcome {
             Ok(output) if output.status.success() => {
+                if let Err(e) = listened {
+                    eprintln!("groundup: warning: the head start of {step} broke the step contract: {e:#}");
+                }
                 eprintln!("groundup: head start of {step} done; {step} starts {seconds:.2}s after it");
             }
             outcome => {

@@ -10,6 +10,7 @@ mod check;
 mod docs;
 mod down;
 mod emulator;
+mod events;
 mod headstart;
 mod init;
 mod interrupt;
@@ -100,9 +101,8 @@ fn main() -> ExitCode {
     groundup_runtime::harness::init_logging();
     let cli = parse();
     if cli.allows_aws() {
-        // Read by every step this run starts (and checked where AWS clients are built); set
-        // before any thread exists.
-        std::env::set_var(groundup_contracts::context::ALLOW_AWS_ENV, "1");
+        // Passed on to every step this run starts (see `step::step_command`).
+        groundup_contracts::context::allow_aws();
     }
     if cli.lists_all() {
         // Read by every step the plan runs; set before any thread exists.

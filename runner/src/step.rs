@@ -7,59 +7,75 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use groundup_contracts::context::{aws_allowed, ALLOW_AWS_ENV};
 use groundup_contracts::{steps, Context};
 use groundup_runtime::files::home_of;
 use groundup_runtime::harness::StepContract;
-use groundup_runtime::state::STATE_FILE_ENV;
 
+use crate::events::{Channel, Listener, Sink};
 use crate::state;
 
-/// Whether `groundup-<step> --contract` declares `--plan` support. It gets an empty stdin, so
-/// a plugin that ignores its arguments fails for want of a context instead of doing its work.
-pub fn plans(step: &str) -> Result<bool> {
+/// What `step` promises (see [`StepContract`]): a built-in step (the steps table) follows
+/// this runner's contract; a plugin is asked with `--contract`, and one that gives no answer
+/// is of contract 1. The plugin is asked as a step of this run (see [`step_command`]) with an
+/// empty stdin, so one that ignores its arguments fails for want of a context instead of
+/// doing its work, and one that hangs dies with the runner.
+pub fn contract(step: &str, state: &Path, lock: Option<&state::StateLock>) -> Result<StepContract> {
+    if steps::step(step).is_some() {
+        return Ok(StepContract::CURRENT);
+    }
     let program = find_step(step)?;
-    let output = duct::cmd(&program, ["--contract"])
+    let cannot_run = || format!("cannot run {}", program.display());
+    let handle = step_command(&program, &["--contract"], state, None, None, lock)
         .stdin_null()
         .stdout_capture()
         .stderr_null()
-        .unchecked()
-        .run()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    let contract: Option<StepContract> =
-        output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
-    Ok(contract.is_some_and(|c| c.contract >= 1 && c.plan))
-}
-
-/// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
-/// The step runs in the cluster's home, the state file's directory, where its files live
-/// (see [`groundup_runtime::files`]). With `journal`, the step may journal a create into the
-/// state file before sending the call. The step dies with the runner, and holds the runner's
-/// lock (if any) while it lives.
-pub fn run_step(
-    step: &str,
-    args: &[&str],
-    context: &Context,
-    state: &Path,
-    journal: bool,
-    lock: Option<&state::StateLock>,
-) -> Result<Context> {
-    let program = find_step(step)?;
-    let cannot_run = || format!("cannot run {}", program.display());
-    let handle = step_command(&program, args, state, journal, lock)?
-        .stdin_bytes(context.to_json())
-        .stdout_capture()
         .unchecked()
         .start()
         .with_context(cannot_run)?;
     let watched: Vec<_> = handle.pids().into_iter().map(crate::interrupt::watch).collect();
     let output = handle.into_output().with_context(cannot_run)?;
     drop(watched);
+    let answer: Option<StepContract> =
+        output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
+    Ok(answer.filter(|c| c.contract >= 1).unwrap_or(StepContract::FIRST))
+}
+
+/// Pipes the context through `groundup-<step> <args>`; the step's stderr goes straight to ours.
+/// The step runs in the cluster's home, the state file's directory, where its files live
+/// (see [`groundup_runtime::files`]). With `events`, a step whose contract takes them gets its
+/// side channel, and what it sends there goes into `events` (see [`crate::events`]). The step dies
+/// with the runner, and holds the runner's lock (if any) while it lives.
+pub fn run_step(
+    step: &str,
+    args: &[&str],
+    context: &Context,
+    state: &Path,
+    events: Option<Sink>,
+    lock: Option<&state::StateLock>,
+) -> Result<Context> {
+    let program = find_step(step)?;
+    let cannot_run = || format!("cannot run {}", program.display());
+    let contract = contract(step, state, lock)?;
+    let channel = (events.is_some() && contract.takes_events()).then(Channel::new).transpose()?;
+    let handle = step_command(&program, args, state, Some(&contract), channel.as_ref(), lock)
+        .stdin_bytes(context.to_json())
+        .stdout_capture()
+        .unchecked()
+        .start()
+        .with_context(cannot_run)?;
+    let listener = channel.zip(events).map(|(channel, sink)| channel.listen(sink));
+    let watched: Vec<_> = handle.pids().into_iter().map(crate::interrupt::watch).collect();
+    let output = handle.into_output().with_context(cannot_run)?;
+    drop(watched);
+    let listened = listener.map_or(Ok(()), Listener::finish);
     match output.status.code() {
         Some(0) => {}
         // The step refused its input (it said why on stderr): so does the runner.
         Some(2) => return Err(crate::init::Refused(format!("step `{step}` refused its input (exit code 2)")).into()),
         _ => bail!("step `{step}` failed ({})", describe_exit(&output.status)),
     }
+    listened.with_context(|| format!("step `{step}` broke the step contract"))?;
     let text = String::from_utf8(output.stdout).map_err(|_| anyhow!("step `{step}` wrote non-UTF-8 output"))?;
     let mut next = Context::from_json(&text).with_context(|| format!("step `{step}` wrote an unusable context"))?;
     if next.cluster != context.cluster {
@@ -73,32 +89,43 @@ pub fn run_step(
 }
 
 /// `program` as a step of this runner: in the cluster's home, dying with the runner, holding
-/// its lock (if any), with the state file for its journal if `journal`.
+/// its lock (if any), and with the step's end of `events` (if any) as `--events-fd`. If this
+/// run may use real AWS, a step of `contract` 2 gets `--aws`, one of contract 1 the variable
+/// it knows (`GROUNDUP_ALLOW_AWS=1`); without a contract (asking for it) neither.
 pub fn step_command(
     program: &Path,
     args: &[&str],
     state: &Path,
-    journal: bool,
+    contract: Option<&StepContract>,
+    events: Option<&Channel>,
     lock: Option<&state::StateLock>,
-) -> Result<duct::Expression> {
+) -> duct::Expression {
+    let events_fd = events.map(Channel::step_fd);
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if let Some(fd) = events_fd {
+        args.extend(["--events-fd".to_string(), fd.to_string()]);
+    }
+    let aws = contract.filter(|_| aws_allowed());
+    if aws.is_some_and(|c| c.contract >= 2) {
+        args.push("--aws".to_string());
+    }
     let mut command = duct::cmd(program, args).dir(home_of(state));
-    if journal {
-        let state = std::path::absolute(state).with_context(|| format!("cannot resolve {}", state.display()))?;
-        command = command.env(STATE_FILE_ENV, state);
+    if aws.is_some_and(|c| c.contract < 2) {
+        command = command.env(ALLOW_AWS_ENV, "1");
     }
     let lock_fd = lock.map(state::StateLock::fd);
     let runner = std::process::id();
-    Ok(command.before_spawn(move |cmd| {
+    command.before_spawn(move |cmd| {
         use std::os::unix::process::CommandExt;
         // SAFETY: the hook runs between fork and exec and makes only async-signal-safe calls.
         unsafe {
             cmd.pre_exec(move || {
                 die_with_parent(runner)?;
-                lock_fd.map_or(Ok(()), keep_open_across_exec)
+                lock_fd.into_iter().chain(events_fd).try_for_each(keep_open_across_exec)
             });
         }
         Ok(())
-    }))
+    })
 }
 
 /// A step outliving a killed runner would race the next run (two `compute`s importing one key
@@ -117,7 +144,8 @@ fn die_with_parent(runner: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Clears close-on-exec on the lock's descriptor in the step, so the step holds the lock too.
+/// Clears close-on-exec on a descriptor in the step: the lock's, so the step holds the lock
+/// too, and its end of the events channel.
 fn keep_open_across_exec(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     // SAFETY: fcntl on a descriptor this process owns; async-signal-safe.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {

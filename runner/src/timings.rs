@@ -1,13 +1,15 @@
 //! `groundup up --timings`: per step, its wall time (measured here), and the AWS calls and
-//! key generation the step reports itself (see [`groundup_runtime::timings`]) in a file
-//! this run makes and names in the steps' environment.
+//! key generation the step reports itself (see [`groundup_runtime::timings`]) as an event on
+//! its side channel (see [`crate::events`]).
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::ValueEnum;
-use groundup_runtime::timings::{StepFigures, TIMINGS_ENV};
+use groundup_runtime::timings::StepFigures;
 use serde::Serialize;
+
+use crate::events::Reported;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TimingsFormat {
@@ -20,8 +22,8 @@ pub enum TimingsFormat {
 /// The figures of one run of `up`.
 pub struct Timings {
     format: TimingsFormat,
-    /// Where the steps append their figures; removed when the run ends.
-    file: tempfile::NamedTempFile,
+    /// What the steps and their head starts reported.
+    reported: Reported,
     walls: Vec<(String, Duration)>,
 }
 
@@ -49,13 +51,13 @@ struct Report {
 }
 
 impl Timings {
-    /// Makes the file and names it in this process's environment, which every step inherits.
-    /// Called before any thread exists.
-    pub fn start(format: TimingsFormat) -> Result<Timings> {
-        let file =
-            tempfile::Builder::new().prefix("groundup-timings-").tempfile().context("cannot make the timings file")?;
-        std::env::set_var(TIMINGS_ENV, file.path());
-        Ok(Timings { format, file, walls: Vec::new() })
+    pub fn start(format: TimingsFormat) -> Timings {
+        Timings { format, reported: Reported::default(), walls: Vec::new() }
+    }
+
+    /// Where the steps' events put their figures.
+    pub fn reported(&self) -> Reported {
+        Reported::clone(&self.reported)
     }
 
     pub fn step_done(&mut self, step: &str, wall: Duration) {
@@ -64,7 +66,7 @@ impl Timings {
 
     /// The table on stderr, or the JSON on stdout.
     pub fn print(&self, total: Duration) -> Result<()> {
-        let reported = std::fs::read_to_string(self.file.path()).context("cannot read the timings file")?;
+        let reported = self.reported.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let report = report(&reported, &self.walls, total);
         match self.format {
             TimingsFormat::Json => groundup_runtime::output::print_line(&serde_json::to_string_pretty(&report)?)?,
@@ -74,14 +76,13 @@ impl Timings {
     }
 }
 
-/// Joins the runner's wall times with the steps' lines, by step name: a step's head start
-/// reports under the step's name too, and their figures add up.
-fn report(reported: &str, walls: &[(String, Duration)], total: Duration) -> Report {
-    let lines: Vec<StepFigures> = reported.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+/// Joins the runner's wall times with what the steps reported, by step name: a step's head
+/// start reports under the step's name too, and their figures add up.
+fn report(reported: &[StepFigures], walls: &[(String, Duration)], total: Duration) -> Report {
     let steps = walls
         .iter()
         .map(|(step, wall)| {
-            let figures = lines.iter().filter(|f| &f.step == step).fold(Figures::default(), |sum, f| Figures {
+            let figures = reported.iter().filter(|f| &f.step == step).fold(Figures::default(), |sum, f| Figures {
                 api_calls: sum.api_calls + f.api_calls,
                 api_seconds: sum.api_seconds + f.api_seconds,
                 keys: sum.keys + f.keys,
@@ -135,7 +136,8 @@ mod tests {
         );
         let walls = [("vpc", 1), ("plugin", 2), ("compute", 1), ("certs", 3)]
             .map(|(s, w)| (s.to_string(), Duration::from_secs(w)));
-        let report = report(reported, &walls, Duration::from_secs(6));
+        let reported: Vec<StepFigures> = reported.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let report = report(&reported, &walls, Duration::from_secs(6));
         let figures: Vec<(&str, f64, u64, u64)> = report
             .steps
             .iter()

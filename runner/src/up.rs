@@ -10,11 +10,12 @@ use groundup_contracts::{steps, Context, Target};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
 
+use crate::events::Sink;
 use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
 use crate::interrupt::{self, Interrupted};
 use crate::state;
-use crate::step::{plans, run_step};
+use crate::step::{contract, run_step};
 use crate::timings::{Timings, TimingsFormat};
 
 #[derive(Args, Debug)]
@@ -94,10 +95,11 @@ pub fn up(args: &UpArgs) -> Result<()> {
         state::save(&args.state, &context)?;
         eprintln!("groundup: the cluster's spec changed; every step runs again to apply it");
     }
-    let mut timings = args.timings.map(Timings::start).transpose()?;
+    let mut timings = args.timings.map(Timings::start);
+    let figures = timings.as_ref().map(Timings::reported);
     let total = Instant::now();
     interrupt::catch();
-    let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock);
+    let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock, figures.as_ref());
     for (i, step) in steps.iter().enumerate() {
         head_starts.finish(step);
         let interrupted = || Interrupted { step: step.clone() };
@@ -106,7 +108,9 @@ pub fn up(args: &UpArgs) -> Result<()> {
         }
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
-        let ran = run_step(step, &step_args(step, args, &steps), &context, &args.state, true, Some(&lock));
+        // The step's journal goes into the state file as it comes, onto the context it started from.
+        let events = Sink { journal: Some((args.state.clone(), context.clone())), figures: figures.clone() };
+        let ran = run_step(step, &step_args(step, args, &steps), &context, &args.state, Some(events), Some(&lock));
         // A step that finished despite the signal keeps its work; one the signal ended left
         // the state file as of the last good step. Either way the next step does not start.
         match ran {
@@ -195,9 +199,9 @@ fn plan(args: &UpArgs) -> Result<()> {
     let steps = selection(&context.pipeline, args)?;
     let mut not_planned = Vec::new();
     for step in &steps {
-        if plans(step)? {
+        if contract(step, &args.state, None)?.plan {
             let step_args = [vec!["--plan"], step_args(step, args, &steps)].concat();
-            context = run_step(step, &step_args, &context, &args.state, false, None)?;
+            context = run_step(step, &step_args, &context, &args.state, None, None)?;
         } else {
             eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
             not_planned.push(step.clone());

@@ -100,3 +100,31 @@ fn an_emulator_url_with_userinfo_is_refused_before_any_request() {
     assert!(stderr.contains("target.endpoint"), "{stderr}");
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// `up --aws` passes the opt-in to each step explicitly: `--aws` to a step of contract 2, the
+/// variable to a plugin of contract 1, which knows no `--aws`; and nothing without it.
+#[test]
+fn up_passes_the_opt_in_to_each_step_by_its_contract() {
+    let cluster = TestCluster::new("optin-plugins");
+    let dir = cluster.dir.path();
+    let record = |name: &str| format!("echo \"args=$* env=${ALLOW_AWS_ENV}\" >> {name}.seen\ncat");
+    cluster.plugin("legacy", &format!("[ $# -eq 0 ] || exit 2\n{}", record("legacy")));
+    cluster.plugin(
+        "modern",
+        &format!(
+            "[ \"$1\" = --contract ] && {{ echo '{{\"contract\":2,\"plan\":false,\"events\":false}}'; exit 0; }}\n{}",
+            record("modern")
+        ),
+    );
+    let init = ["init", "--aws", "--name", &cluster.name, "--pipeline", "legacy,modern"];
+    let output = offline(dir, "groundup", &init, "", &[]);
+    assert_success(&output, "init --aws with plugins");
+    std::fs::write(cluster.state_path(), &output.stdout).unwrap();
+    let path = format!("{}:{}", dir.join("plugins").display(), std::env::var("PATH").unwrap_or_default());
+
+    assert_success(&offline(dir, "groundup", &["up"], "", &[("PATH", &path)]), "up without the opt-in");
+    assert_success(&offline(dir, "groundup", &["up", "--aws"], "", &[("PATH", &path)]), "up --aws");
+    let seen = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.seen"))).unwrap();
+    assert_eq!(seen("legacy"), "args= env=\nargs= env=1\n");
+    assert_eq!(seen("modern"), "args= env=\nargs=--aws env=\n");
+}

@@ -44,8 +44,14 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn a_killed_runner_takes_its_step_along_and_the_lock_outlives_it() {
     let cluster = TestCluster::new("orphan");
     let dir = cluster.dir.path();
-    cluster
-        .plugin("hold", &format!("sleep 600 & echo $! > {0}/helper.pid\necho $$ > {0}/step.pid\nwait", dir.display()));
+    // Contract 1: no answer to `--contract`, so the process that holds on is the step itself.
+    cluster.plugin(
+        "hold",
+        &format!(
+            "[ $# -eq 0 ] || exit 2\nsleep 600 & echo $! > {0}/helper.pid\necho $$ > {0}/step.pid\nwait",
+            dir.display()
+        ),
+    );
     let runner =
         cluster.spawn_in_own_group(&["up", "--name", &cluster.name, "--endpoint", endpoint(), "--pipeline", "hold"]);
     let mut group = Group(runner);
@@ -144,7 +150,8 @@ fn steps_declare_their_contract() {
         let output = cluster.run_step(step, &["--contract"], "");
         assert_success(&output, step);
         let contract: StepContract = serde_json::from_slice(&output.stdout).unwrap();
-        assert_eq!(contract, StepContract { contract: 1, plan: true });
+        assert_eq!(contract, StepContract::CURRENT);
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "{\"contract\":2,\"plan\":true,\"events\":true}\n");
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
-use groundup_contracts::context::ALLOW_AWS_ENV;
+use groundup_contracts::context::allow_aws;
 use groundup_contracts::plan::PlanSection;
 use groundup_contracts::{Context, ContextError};
 
@@ -24,17 +24,34 @@ pub struct StepInfo {
 }
 
 /// What a step promises the runner; `groundup-<step> --contract` prints it as one line of JSON
-/// (`{"contract":1,"plan":true}`). The runner runs a step with `--plan` only if it says
-/// `"plan": true`: a plugin that knows nothing of `--plan` would make real changes.
+/// (`{"contract":2,"plan":true,"events":true}`). The runner runs a step with `--plan` only if it
+/// says `"plan": true` (a plugin that knows nothing of `--plan` would make real changes), and
+/// passes `--events-fd` only to a step of contract 2 that says `"events": true`. A step that
+/// does not answer is of contract 1 and gets neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepContract {
-    /// The version of the contract (stdin/stdout, exit codes, pass-through) the step follows.
+    /// The version of the contract the step follows: 1 is stdin/stdout, exit codes and
+    /// pass-through; 2 adds the side channel (`--events-fd`, see [`crate::events`]) and `--aws`.
     pub contract: u32,
     /// `--plan` changes nothing and records what would be done in the `plan` section.
     pub plan: bool,
+    /// `--events-fd N` is taken: the step journals its creates and reports its figures there.
+    #[serde(default)]
+    pub events: bool,
 }
 
-pub const CONTRACT_VERSION: u32 = 1;
+impl StepContract {
+    /// What every built-in step follows, and answers.
+    pub const CURRENT: StepContract = StepContract { contract: 2, plan: true, events: true };
+
+    /// A step that does not answer `--contract`: stdin and stdout only.
+    pub const FIRST: StepContract = StepContract { contract: 1, plan: false, events: false };
+
+    /// Whether the runner passes the step its side channel.
+    pub fn takes_events(&self) -> bool {
+        self.contract >= 2 && self.events
+    }
+}
 
 /// Set by `groundup up --plan --all` for its steps: their plans list every resource. An
 /// environment variable, not a flag, so that a plugin that knows no `--all` still plans.
@@ -50,7 +67,7 @@ struct StepCli<A: Args> {
     /// stdout; `> FILE` would empty the file before the step reads it
     #[arg(long, requires = "context", conflicts_with = "plan")]
     in_place: bool,
-    /// Print what this step supports, as JSON (`{"contract":1,"plan":true}`), and exit
+    /// Print what this step supports, as JSON (`{"contract":2,"plan":true,"events":true}`), and exit
     #[arg(long, exclusive = true)]
     contract: bool,
     /// Change nothing: report what the step would create, adopt, change or leave (in the
@@ -64,6 +81,10 @@ struct StepCli<A: Args> {
     /// Allow real AWS for this run, when the context's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
     #[arg(long)]
     aws: bool,
+    /// Send journal and timing events as JSON lines on this inherited file descriptor, and read
+    /// the runner's answers on it (contract 2; `groundup up` passes it)
+    #[arg(long, value_name = "FD")]
+    events_fd: Option<i32>,
     /// Print this step's shell completion script and exit (`groundup completions` gathers them)
     #[arg(long, value_name = "SHELL", hide = true, exclusive = true)]
     completions: Option<crate::docs::Shell>,
@@ -139,18 +160,23 @@ where
         };
     }
     if cli.contract {
-        let contract = StepContract { contract: CONTRACT_VERSION, plan: true };
-        return write_stdout(&program, &format!("{}\n", serde_json::to_string(&contract).expect("serializes")));
+        let contract = serde_json::to_string(&StepContract::CURRENT).expect("serializes");
+        return write_stdout(&program, &format!("{contract}\n"));
     }
     let planning = cli.plan;
     let list_all = cli.all || std::env::var_os(PLAN_ALL_ENV).is_some_and(|v| v == "1");
     let in_place = cli.in_place.then(|| cli.context.clone()).flatten();
     if cli.aws {
-        // Checked where the AWS clients are built; no thread exists yet.
-        std::env::set_var(ALLOW_AWS_ENV, "1");
+        // Checked where the AWS clients are built.
+        allow_aws();
     }
-    let outcome = read_context(cli.context.as_ref())
-        .map_err(StepError::from)
+    let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(|message| StepError {
+        message,
+        hint: None,
+        bad_input: true,
+    });
+    let outcome = connected
+        .and_then(|()| read_context(cli.context.as_ref()).map_err(StepError::from))
         .and_then(|context| enter_mode(context, planning))
         .and_then(|context| body(context, cli.args))
         .map(|output| {

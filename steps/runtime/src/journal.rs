@@ -1,26 +1,24 @@
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use groundup_contracts::plan::JournalEntry;
 use groundup_contracts::Context;
 
-use crate::state::STATE_FILE_ENV;
+use crate::events::{self, Event};
 
 /// The creates in flight: those a killed run left in the context, and the ones this run
-/// starts. Each is written to the state file (the runner names it in the environment) before
-/// its create call goes out, so a run killed at any moment leaves what it may have created
-/// on record, for the next run to find (by the same client token) instead of duplicating.
+/// starts. Each is sent to the runner (an [`Event::Journal`]), which saves it in the state
+/// file and answers before the create call goes out, so a run killed at any moment leaves
+/// what it may have created on record, for the next run to find (by the same client token)
+/// instead of duplicating.
 #[derive(Debug)]
 pub struct Journal {
     step: String,
     entries: Mutex<Vec<JournalEntry>>,
-    sink: Option<(PathBuf, Context)>,
 }
 
 impl Journal {
     pub fn new(context: &Context, step: &str) -> Self {
-        let sink = std::env::var_os(STATE_FILE_ENV).map(|path| (PathBuf::from(path), context.clone()));
-        Journal { step: step.into(), entries: Mutex::new(context.journal.clone()), sink }
+        Journal { step: step.into(), entries: Mutex::new(context.journal.clone()) }
     }
 
     /// The entry a killed run left for `logical`, if any.
@@ -28,7 +26,8 @@ impl Journal {
         self.lock().iter().find(|e| e.resource == logical).cloned()
     }
 
-    /// Records the create and writes the state file; only then may the call go out.
+    /// Records the create and has the runner save it in the state file; only then may the
+    /// call go out. A step run by hand has no runner to tell, and journals in memory only.
     pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), String> {
         let mut entries = self.lock();
         entries.retain(|e| e.resource != logical);
@@ -38,11 +37,10 @@ impl Journal {
             kind: kind.into(),
             client_token: client_token.into(),
         });
-        let Some((path, base)) = &self.sink else { return Ok(()) };
-        let mut state = base.clone();
-        state.journal = entries.clone();
-        crate::state::save(&state, path)
-            .map_err(|e| format!("cannot journal the {kind} `{logical}` in {} before creating it: {e}", path.display()))
+        // Sent under the lock: concurrent creates reach the runner in order, each list
+        // holding the ones before it.
+        events::send(&Event::Journal { entries: entries.clone() })
+            .map_err(|e| format!("cannot journal the {kind} `{logical}` before creating it: {e}"))
     }
 
     /// The resource is known (found or created): nothing is in flight for it any more. The

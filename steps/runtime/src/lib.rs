@@ -3,8 +3,9 @@
 //! `groundup-contracts` says what passes between steps; this crate is how a step runs: the
 //! stdin/stdout harness and the flags every step has ([`harness`]), logging to stderr, the
 //! plan a step records under `--plan` and the gate of local changes ([`plan`]), the one shape
-//! of every local file a step writes ([`artifact`]), the state
-//! file ([`state`]) and the journal of creates in flight ([`journal`]), the one atomic
+//! of every local file a step writes ([`artifact`]), the state file ([`state`]), the journal
+//! of creates in flight ([`journal`]) and the events a step sends the runner on its side
+//! channel ([`events`]), the one atomic
 //! file write and the rules for a cluster's directories ([`files`]), completions and man
 //! pages ([`docs`]), stdout for a reader that may stop early ([`output`]), the figures a
 //! step reports for `groundup up --timings` ([`timings`]), and how programs are found and a
@@ -16,6 +17,7 @@
 pub mod artifact;
 pub mod docs;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod harness;
 pub mod journal;

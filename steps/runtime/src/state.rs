@@ -1,6 +1,7 @@
-//! The runner's state file as the steps see it: where it is, and how a context is saved to it
-//! (or to any file) so that a crash leaves the old document or the new one, and how the runner
-//! and the tools read it.
+//! How a context is saved to a state file (the runner's, or the one a step run by hand with
+//! `--in-place` replaces) so that a crash leaves the old document or the new one, and how the
+//! runner and the tools read it. A step the runner runs never writes the runner's state file:
+//! it sends its journal as events ([`crate::events`]) and the runner saves them.
 
 use std::path::{Path, PathBuf};
 
@@ -8,10 +9,6 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use groundup_contracts::Context;
 
 use crate::files::{partials_of, write_atomic};
-
-/// The runner names its state file in this variable, so that a step can journal a create
-/// into it before sending the call. A step run by hand has no state file and journals nothing.
-pub const STATE_FILE_ENV: &str = "GROUNDUP_STATE_FILE";
 
 /// Replaces `path` with `context` atomically, readable by this user alone (it names the
 /// cluster's key files and resources). A crash in the middle leaves a `.<name>.*.partial`

@@ -1,16 +1,14 @@
 //! Where a step's time goes, for `groundup up --timings`: the AWS calls it made and their
 //! time (counted where every AWS client is built), and the time spent generating keys. The
-//! runner names a file in [`TIMINGS_ENV`]; the harness appends one JSON line to it when the
+//! harness sends them to the runner as an event ([`crate::events::Event::Timings`]) when the
 //! step ends, so stdout keeps carrying only the context.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// The file (created by the runner) a step appends its [`StepFigures`] to.
-pub const TIMINGS_ENV: &str = "GROUNDUP_TIMINGS";
+use crate::events::{self, Event};
 
 static API_CALLS: AtomicU64 = AtomicU64::new(0);
 static API_NANOS: AtomicU64 = AtomicU64::new(0);
@@ -56,18 +54,11 @@ pub fn figures(step: &str) -> StepFigures {
     }
 }
 
-/// Appends this process's figures to the runner's file, if the runner asked for them. The
-/// file must exist (the runner made it): a step never creates files from its environment.
-/// A failure is only logged: figures are never worth failing a step for.
+/// Sends this process's figures to the runner, if a runner listens. A failure is only
+/// logged: figures are never worth failing a step for.
 pub fn report(step: &str) {
-    let Some(path) = std::env::var_os(TIMINGS_ENV) else { return };
-    let line = format!("{}\n", serde_json::to_string(&figures(step)).expect("serializes"));
-    let written = std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| f.write_all(line.as_bytes()));
-    if let Err(e) = written {
-        eprintln!(
-            "groundup-{step}: warning: cannot write the timings to {}: {e}",
-            std::path::Path::new(&path).display()
-        );
+    if let Err(e) = events::send(&Event::Timings(figures(step))) {
+        eprintln!("groundup-{step}: warning: cannot report the timings: {e}");
     }
 }
 

@@ -38,8 +38,8 @@ fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     if cli.aws {
-        // Checked where the AWS clients are built; no thread exists yet.
-        std::env::set_var(groundup_contracts::context::ALLOW_AWS_ENV, "1");
+        // Checked where the AWS clients are built.
+        groundup_contracts::context::allow_aws();
     }
     match check(&cli) {
         Ok(report) => {
