@@ -26,6 +26,7 @@ pub mod status;
 pub mod steps;
 pub mod teardown;
 pub mod tools;
+pub mod x509;
 
 pub use context::{Cluster, Context, Target, CONTEXT_VERSION};
 pub use error::ContextError;

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ContextError;
+use crate::x509::{CertTime, Subject};
 
 /// The longest validity groundup gives a certificate: 100 years, well inside X.509's dates.
 pub const MAX_VALIDITY_DAYS: u32 = 36_500;
@@ -149,11 +150,11 @@ pub struct CertRecord {
     pub signer: String,
     pub cert_path: String,
     pub key_path: String,
-    pub subject: String,
+    pub subject: Subject,
     pub sans: Vec<String>,
     pub serial: String,
     pub sha256: String,
-    pub not_after: String,
+    pub not_after: CertTime,
 }
 
 /// A certificate asked for in cfssl's terms (`groundup-certs --csr`), kept so that every later

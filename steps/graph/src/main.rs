@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 use groundup_contracts::infra::Role;
 use groundup_contracts::pki::CertRecord;
+use groundup_contracts::x509::CertTime;
 use groundup_contracts::Context;
 use groundup_pki::store::fingerprint;
 use groundup_runtime::state;
@@ -37,9 +38,6 @@ enum Format {
     /// Mermaid flowchart, which code hosts render inline in Markdown
     Mermaid,
 }
-
-/// Certificates expiring within this many days are marked.
-const WARN_DAYS: i64 = 30;
 
 fn main() -> ExitCode {
     groundup_runtime::tool::run_tool("graph", |args: GraphArgs| run(&args).map(|()| ExitCode::SUCCESS))
@@ -99,8 +97,8 @@ fn on_disk(context: &Context, home: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+fn now() -> CertTime {
+    CertTime::from_unix(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
 }
 
 #[derive(Debug, Default)]
@@ -115,8 +113,8 @@ struct Group {
 struct Node {
     id: String,
     lines: Vec<String>,
-    /// Drawn in red: a certificate that is expiring, whose expiry cannot be read, or whose file
-    /// is not the one recorded.
+    /// Drawn in red: a certificate that expires within `params.pki.renew_within_days` (what
+    /// `up --renew` would renew), or whose file is not the one recorded.
     marked: bool,
 }
 
@@ -144,7 +142,7 @@ impl Group {
 }
 
 impl Graph {
-    fn of(context: &Context, found: &HashMap<String, String>, now: i64) -> Graph {
+    fn of(context: &Context, found: &HashMap<String, String>, now: CertTime) -> Graph {
         let mut graph = Graph::default();
         graph.network(context);
         graph.pki(context, found, now);
@@ -230,13 +228,13 @@ impl Graph {
         self.groups.push(region);
     }
 
-    fn pki(&mut self, context: &Context, found: &HashMap<String, String>, now: i64) {
+    fn pki(&mut self, context: &Context, found: &HashMap<String, String>, now: CertTime) {
         let authorities = context.ca.iter().flat_map(|ca| &ca.authorities);
         let certificates = context.certs.iter().flat_map(|certs| &certs.certificates);
         let mut group = Group::new("pki", format!("PKI ({})", context.params.pki.dir));
         for record in authorities.chain(certificates) {
             let id = format!("cert-{}", record.name);
-            let (mut lines, mut marked) = certificate(record, now);
+            let (mut lines, mut marked) = certificate(record, now, context.params.pki.renew_within_days);
             if let Some(problem) = found.get(&record.name) {
                 lines.push(format!("WRONG: {problem}"));
                 marked = true;
@@ -287,50 +285,14 @@ impl Graph {
     }
 }
 
-/// The certificate's lines (name, CN and O, expiry) and whether it is to be marked.
-fn certificate(record: &CertRecord, now: i64) -> (Vec<String>, bool) {
-    let field = |key: &str| {
-        record.subject.split(", ").find_map(|part| part.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
-    };
-    let mut lines = vec![record.name.clone(), format!("CN={}", field("CN").unwrap_or_default())];
-    lines.extend(field("O").map(|o| format!("O={o}")));
-    let marked = match expiry_seconds(&record.not_after) {
-        Some(end) if end - now < WARN_DAYS * 86_400 => {
-            lines.push(format!("EXPIRES {}", record.not_after));
-            true
-        }
-        Some(_) => {
-            lines.push(format!("until {}", record.not_after));
-            false
-        }
-        None => {
-            lines.push(format!("unreadable expiry `{}`", record.not_after));
-            true
-        }
-    };
-    (lines, marked)
-}
-
-/// OpenSSL's ASN.1 time text, `Nov 25 20:38:22 2027 GMT`, as seconds since the epoch.
-fn expiry_seconds(text: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let [month, day, time, year, "GMT"] = parts.as_slice() else { return None };
-    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let clock: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [hours, minutes, seconds] = clock.as_slice() else { return None };
-    Some(days_from_civil(year, month, day) * 86_400 + hours * 3600 + minutes * 60 + seconds)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+/// The certificate's lines (name, CN and O, expiry) and whether it expires within
+/// `renew_within_days` days of `now`.
+fn certificate(record: &CertRecord, now: CertTime, renew_within_days: u32) -> (Vec<String>, bool) {
+    let mut lines = vec![record.name.clone(), format!("CN={}", record.subject.get("CN").unwrap_or_default())];
+    lines.extend(record.subject.get("O").map(|o| format!("O={o}")));
+    let expiring = record.not_after.within_days(now, renew_within_days);
+    lines.push(format!("{} {}", if expiring { "EXPIRES" } else { "until" }, record.not_after));
+    (lines, expiring)
 }
 
 fn dot_group(out: &mut String, group: &Group, depth: usize) {
@@ -393,38 +355,30 @@ mod tests {
     }
 
     #[test]
-    fn asn1_times_parse_to_epoch_seconds() {
-        assert_eq!(expiry_seconds("Jan  1 00:00:00 1970 GMT"), Some(0));
-        assert_eq!(expiry_seconds("Nov 25 20:38:22 2026 GMT"), Some(1_795_639_102));
-        assert_eq!(expiry_seconds("Feb 29 12:00:00 2028 GMT"), Some(1_835_438_400));
-        assert_eq!(expiry_seconds("error"), None);
-        assert_eq!(expiry_seconds("Foo 29 12:00:00 2028 GMT"), None);
-    }
-
-    #[test]
-    fn expiring_and_unreadable_certificates_are_marked() {
+    fn certificates_expiring_within_the_renewal_window_are_marked() {
         let record = |not_after: &str| CertRecord {
             name: "admin".into(),
             signer: "ca".into(),
             cert_path: "pki/admin.pem".into(),
             key_path: "pki/admin-key.pem".into(),
-            subject: "C=UK, O=system:masters, CN=admin".into(),
+            subject: serde_json::from_str(r#"[["C","UK"],["O","system:masters"],["CN","admin"]]"#).unwrap(),
             sans: Vec::new(),
             serial: "01".into(),
             sha256: "AA".into(),
-            not_after: not_after.into(),
+            not_after: CertTime::parse(not_after).unwrap(),
         };
-        let now = expiry_seconds("Nov 25 00:00:00 2026 GMT").unwrap();
-        let (lines, marked) = certificate(&record("Dec 20 00:00:00 2026 GMT"), now);
+        let now = CertTime::parse("2026-11-25T00:00:00Z").unwrap();
+        let (lines, marked) = certificate(&record("2026-12-20T00:00:00Z"), now, 30);
         assert!(marked && lines.contains(&"O=system:masters".to_string()) && lines.contains(&"CN=admin".to_string()));
-        assert!(!certificate(&record("Dec 30 00:00:00 2026 GMT"), now).1);
-        assert!(certificate(&record("error"), now).1);
+        assert!(lines.contains(&"EXPIRES 2026-12-20T00:00:00Z".to_string()), "{lines:?}");
+        assert!(!certificate(&record("2026-12-30T00:00:00Z"), now, 30).1);
+        assert!(certificate(&record("2026-12-30T00:00:00Z"), now, 40).1, "the window is the params' own");
     }
 
     #[test]
     fn every_resource_of_the_context_is_drawn_inside_its_container() {
         let context = infra();
-        let dot = Graph::of(&context, &HashMap::new(), 0).dot();
+        let dot = Graph::of(&context, &HashMap::new(), CertTime::from_unix(0)).dot();
         let compute = context.compute.as_ref().unwrap();
         let nlb = context.nlb.as_ref().unwrap();
         let ids = [
@@ -451,7 +405,7 @@ mod tests {
 
     #[test]
     fn mermaid_edges_name_declared_nodes_and_subgraphs_close() {
-        let text = Graph::of(&infra(), &HashMap::new(), 0).mermaid();
+        let text = Graph::of(&infra(), &HashMap::new(), CertTime::from_unix(0)).mermaid();
         assert!(text.starts_with("flowchart LR\n"));
         let declared: Vec<&str> = text.lines().filter_map(|l| l.trim().split_once("[\"").map(|(id, _)| id)).collect();
         let edges: Vec<&str> = text.lines().filter(|l| l.contains("-->")).collect();

@@ -14,7 +14,7 @@ use openssl::x509::X509;
 
 use crate::names;
 use crate::spec::Authority;
-use crate::x509::{name_text, sans, Issued};
+use crate::x509::{not_after, sans, subject_of, Issued};
 
 /// Where certificates of nodes that are gone are kept, inside the store.
 pub const RETIRED: &str = "retired";
@@ -201,11 +201,11 @@ impl Store {
             signer: signer.into(),
             cert_path: self.cert_path(name).display().to_string(),
             key_path: self.key_path(name).display().to_string(),
-            subject: name_text(cert.subject_name()),
+            subject: subject_of(cert.subject_name()),
             sans: sans(cert),
             serial,
             sha256: digest,
-            not_after: cert.not_after().to_string(),
+            not_after: not_after(cert),
         }
     }
 }

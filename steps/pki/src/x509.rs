@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use foreign_types::ForeignTypeRef;
 use groundup_contracts::pki::{CfsslName, KeyAlgorithm, PkiParams};
+use groundup_contracts::x509::{CertTime, Subject};
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::bn::{BigNum, BigNumContext, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
@@ -215,14 +216,25 @@ pub fn sign_leaf(
 
 /// `C=UK, ST=London, ..., CN=admin`.
 pub fn name_text(name: &X509NameRef) -> String {
-    name.entries()
+    subject_of(name).to_string()
+}
+
+/// The name's attributes in order, by their short names (`C`, `O`, `CN`, ...).
+pub fn subject_of(name: &X509NameRef) -> Subject {
+    let attributes = name
+        .entries()
         .map(|e| {
-            let field = e.object().nid().short_name().unwrap_or("?");
-            let value = e.data().to_string().unwrap_or_default();
-            format!("{field}={value}")
+            let field = e.object().nid().short_name().unwrap_or("?").to_string();
+            (field, e.data().to_string().map(|v| v.to_string()).unwrap_or_default())
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    Subject { attributes }
+}
+
+/// When the certificate ends, to the second.
+pub fn not_after(cert: &X509Ref) -> CertTime {
+    let since_epoch = Asn1Time::from_unix(0).and_then(|epoch| epoch.diff(cert.not_after()));
+    CertTime::from_unix(since_epoch.map_or(0, |d| i64::from(d.days) * 86_400 + i64::from(d.secs)))
 }
 
 fn entry(name: &X509NameRef, nid: Nid) -> Option<String> {
@@ -502,6 +514,21 @@ mod tests {
         let issued = issue_leaf(&short, &ca.cert, &ca.key, &params).unwrap();
         assert!(issued.cert.not_after() > Asn1Time::days_from_now(0).unwrap());
         assert!(issued.cert.not_after() < Asn1Time::days_from_now(1).unwrap());
+    }
+
+    /// What the context records is the certificate's own subject and expiry, as values.
+    #[test]
+    fn a_record_holds_the_certificates_subject_and_expiry_as_values() {
+        let params = params(3650, 365);
+        let ca = issue_ca(Authority::Kubernetes, &params).unwrap();
+        let issued = issue_leaf(&leaf("admin"), &ca.cert, &ca.key, &params).unwrap();
+        for cert in [&ca.cert, &issued.cert] {
+            let expiry = not_after(cert);
+            assert_eq!(CertTime::parse(&cert.not_after().to_string()), Some(expiry), "{}", cert.not_after());
+            let subject = subject_of(cert.subject_name());
+            assert_eq!(subject.get("CN"), entry(cert.subject_name(), Nid::COMMONNAME).as_deref());
+            assert_eq!(subject.get("C"), Some("UK"));
+        }
     }
 
     #[test]
