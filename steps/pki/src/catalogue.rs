@@ -9,6 +9,7 @@ use groundup_contracts::infra::Role;
 use groundup_contracts::pki::{CustomCert, Layout};
 use groundup_contracts::{Context, ContextError, Section};
 
+use crate::error::PkiError;
 use crate::names;
 use crate::spec::{Authority, CertSpec, BOTH, CLIENT, SERVER};
 
@@ -29,26 +30,30 @@ pub const KUBEADM_SUPER_ADMIN: &str = "kubernetes-super-admin";
 pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let mut set = built_in(context)?;
     for (i, custom) in context.params.pki.custom.iter().enumerate() {
-        add_custom(&mut set, custom).map_err(|e| ContextError::field(format!("params.pki.custom[{i}]"), e))?;
+        add_custom(&mut set, custom)
+            .map_err(|e| ContextError::field(format!("params.pki.custom[{i}]"), e.to_string()))?;
     }
     Ok(set)
 }
 
 /// Adds a cfssl request to the set, unless its name is taken (by a CA, a built-in or a
 /// node's certificate) or anything in it is malformed.
-pub fn add_custom(set: &mut Vec<CertSpec>, custom: &CustomCert) -> Result<(), String> {
+pub fn add_custom(set: &mut Vec<CertSpec>, custom: &CustomCert) -> Result<(), PkiError> {
     let spec = crate::cfssl::spec(custom)?;
-    add(set, spec).map_err(|e| format!("{e}; rename the CSR file (`<name>-csr.json`)"))
+    add(set, spec).map_err(|e| PkiError::Input(format!("{e}; rename the CSR file (`<name>-csr.json`)")))
 }
 
 /// Adds a certificate whose name comes from outside the code (proven plain by the caller).
-fn add(set: &mut Vec<CertSpec>, spec: CertSpec) -> Result<(), String> {
+fn add(set: &mut Vec<CertSpec>, spec: CertSpec) -> Result<(), PkiError> {
     let taken_by_ca = Authority::ALL.iter().map(|a| a.file()).find(|ca| names::collide(&spec.name, ca));
     if let Some(ca) = taken_by_ca {
-        return Err(format!("`{}` would overwrite the {ca} CA's files", spec.name));
+        return Err(PkiError::Input(format!("`{}` would overwrite the {ca} CA's files", spec.name)));
     }
     if let Some(other) = set.iter().find(|c| names::collide(&spec.name, &c.name)) {
-        return Err(format!("`{}` would overwrite the files of the certificate `{}`", spec.name, other.name));
+        return Err(PkiError::Input(format!(
+            "`{}` would overwrite the files of the certificate `{}`",
+            spec.name, other.name
+        )));
     }
     set.push(spec);
     Ok(())
@@ -59,11 +64,12 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     let nlb = need(&context.nlb, Section::Nlb)?;
     // A load balancer a plan would create has no name yet to check (and a plan writes nothing).
     if let Some(name) = nlb.dns_name.known() {
-        names::dns(name).map_err(|e| ContextError::field("nlb.dns_name", e))?;
+        names::dns(name).map_err(|e| ContextError::field("nlb.dns_name", e.to_string()))?;
     }
     compute.check_names(&context.cluster.name)?;
     for (i, node) in compute.nodes.iter().enumerate() {
-        names::dns(&node.private_dns).map_err(|e| ContextError::field(format!("compute.nodes[{i}].private_dns"), e))?;
+        names::dns(&node.private_dns)
+            .map_err(|e| ContextError::field(format!("compute.nodes[{i}].private_dns"), e.to_string()))?;
     }
     let service_ip = context
         .params
@@ -122,7 +128,7 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
             CertSpec::new(&node.name, k, format!("system:node:{}", node.hostname), Some("system:nodes"), BOTH)
                 .following(&dns, &ips)
                 .with_sans(dns, ips);
-        add(&mut set, kubelet).map_err(|e| ContextError::field(field(i, "name"), e))?;
+        add(&mut set, kubelet).map_err(|e| ContextError::field(field(i, "name"), e.to_string()))?;
     }
     for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Master) {
         let dns = vec![node.hostname.clone(), "localhost".to_string()];
@@ -131,7 +137,7 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
             let etcd = CertSpec::new(format!("{role}-{}", node.hostname), Authority::Etcd, &node.hostname, None, BOTH)
                 .with_sans(dns.clone(), ips.clone())
                 .following(&dns[..1], &ips[..1]);
-            add(&mut set, etcd).map_err(|e| ContextError::field(field(i, "hostname"), e))?;
+            add(&mut set, etcd).map_err(|e| ContextError::field(field(i, "hostname"), e.to_string()))?;
         }
     }
     Ok(set)

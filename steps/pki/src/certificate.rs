@@ -13,6 +13,7 @@ use groundup_runtime::StepError;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
+use crate::error::PkiError;
 use crate::spec::{Authority, CertSpec};
 use crate::store::{fingerprint, Store, RETIRED};
 use crate::x509::{fits, issue_leaf, sign_leaf, verdict};
@@ -21,13 +22,11 @@ use crate::x509::{fits, issue_leaf, sign_leaf, verdict};
 pub type Authorities = HashMap<Authority, (X509, PKey<Private>)>;
 
 /// What the one compare finds of a certificate.
-pub enum Decision {
+enum Decision {
     /// It matches the context.
     Keep(X509),
-    /// Missing: issued for the key the head start made (`groundup-ca --prepare`), or one a
-    /// run killed before its certificate left (it never signed anything, so it is as good as
-    /// new), or else for a new key.
-    Issue(Option<PKey<Private>>),
+    /// Missing: issued (see [`Certificate::create`] for which key).
+    Issue,
     /// The infrastructure it names changed: re-issued for its own key.
     Follow(X509, PKey<Private>, String),
     /// Wrong for any other reason: renewed with a new key under `--renew`, refused without.
@@ -37,13 +36,10 @@ pub enum Decision {
 
 /// The one compare of a certificate with what the context asks for, which the plan, the run
 /// and `check` all act on. `ca` is `None` where the CA is missing.
-pub fn decide(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Decision {
+fn decide(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams) -> Decision {
     let (cert, key) = match store.load(&spec.name) {
         Ok(Some(pair)) => pair,
-        Ok(None) => {
-            let prepared = store.load_key(&spec.name).filter(|key| fits(key, spec.key.unwrap_or(params.key)));
-            return Decision::Issue(prepared);
-        }
+        Ok(None) => return Decision::Issue,
         Err(e) => return Decision::Renew(None, unreadable(e)),
     };
     let Some(ca) = ca else {
@@ -61,7 +57,7 @@ pub fn decide(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiPar
 }
 
 /// An unreadable file is reported, not fatal: it is what `--renew` (or deleting it) mends.
-fn unreadable(error: String) -> Vec<String> {
+fn unreadable(error: PkiError) -> Vec<String> {
     vec![format!("{error} (delete it and its key, or run groundup-certs --renew)")]
 }
 
@@ -115,15 +111,15 @@ impl Certificate<'_> {
     fn make(&self, key: Option<PKey<Private>>, key_rule: WritePolicy) -> Result<(), StepError> {
         let Certificate { spec, store, authorities, params, .. } = self;
         let name = spec.name.as_str();
-        let cannot = |e: String| StepError::new(format!("cannot issue {name}: {e}"));
+        let cannot = |e: &dyn fmt::Display| StepError::new(format!("cannot issue {name}: {e}"));
         let (ca, ca_key) = authorities
             .get(&spec.signer)
-            .ok_or_else(|| cannot(format!("its CA `{}` is missing", spec.signer.file())))?;
+            .ok_or_else(|| cannot(&format!("its CA `{}` is missing", spec.signer.file())))?;
         let issued = match key {
-            Some(key) => sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(e.to_string()))?,
-            None => issue_leaf(spec, ca, ca_key, params).map_err(cannot)?,
+            Some(key) => sign_leaf(spec, key, ca, ca_key, params).map_err(|e| cannot(&e))?,
+            None => issue_leaf(spec, ca, ca_key, params).map_err(|e| cannot(&e))?,
         };
-        store.save(name, &issued, key_rule).map_err(StepError::new)
+        Ok(store.save(name, &issued, key_rule)?)
     }
 
     fn recorded(&self, cert: Option<&X509>) -> bool {
@@ -149,7 +145,7 @@ impl Artifact for Certificate<'_> {
     fn diff(&self) -> Result<Found<CertDiff>, StepError> {
         let ca = self.authorities.get(&self.spec.signer).map(|(ca, _)| ca);
         let (cert, diff) = match decide(self.store, self.spec, ca, self.params) {
-            Decision::Issue(_) => return Ok(Found::Missing),
+            Decision::Issue => return Ok(Found::Missing),
             Decision::Keep(cert) => (Some(cert), None),
             Decision::Follow(cert, key, sans) => (Some(cert), Some(CertDiff::Follow { key, sans })),
             Decision::Renew(cert, problems) if self.renew || self.planning => {
@@ -160,7 +156,9 @@ impl Artifact for Certificate<'_> {
         Ok(Found::Present { recorded: self.recorded(cert.as_ref()), diffs: diff.into_iter().collect() })
     }
 
-    /// For the key made ahead (or left by a killed run) if it fits, else for a new one.
+    /// For the key the head start made (`groundup-ca --prepare`) or one a run killed before
+    /// its certificate left (it never signed anything, so it is as good as new), if it fits;
+    /// else for a new key.
     fn create(&self) -> Result<(), StepError> {
         let wanted = self.spec.key.unwrap_or(self.params.key);
         match self.store.load_key(&self.spec.name).filter(|key| fits(key, wanted)) {
@@ -175,7 +173,7 @@ impl Artifact for Certificate<'_> {
             // A replaced key is retired with its certificate, never dropped; a run killed
             // after the move issues the certificate anew.
             CertDiff::Renew { .. } => {
-                self.store.retire(&self.spec.name).map_err(StepError::new)?;
+                self.store.retire(&self.spec.name)?;
                 self.make(None, WritePolicy::Replace)
             }
             CertDiff::Stale(_) => Ok(()),

@@ -7,6 +7,7 @@ use std::path::Path;
 use groundup_contracts::pki::{CfsslCsr, CfsslName, CustomCert, KeyAlgorithm, MAX_VALIDITY_DAYS};
 use serde_json::Value;
 
+use crate::error::PkiError;
 use crate::names;
 use crate::spec::{Authority, CertSpec, Usage};
 
@@ -14,10 +15,10 @@ use crate::spec::{Authority, CertSpec, Usage};
 const DEFAULT_USAGES: [&str; 4] = ["signing", "key encipherment", "server auth", "client auth"];
 
 /// Reads `<name>-csr.json` and, if given, the profile's usages and expiry from the config.
-pub fn read_request(csr: &Path, config: Option<&Path>, profile: Option<&str>) -> Result<CustomCert, String> {
-    let text = std::fs::read_to_string(csr).map_err(|e| format!("cannot read {}: {e}", csr.display()))?;
+pub fn read_request(csr: &Path, config: Option<&Path>, profile: Option<&str>) -> Result<CustomCert, PkiError> {
+    let text = std::fs::read_to_string(csr).map_err(|e| input(format!("cannot read {}: {e}", csr.display())))?;
     let request: CfsslCsr =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not a cfssl CSR JSON: {e}", csr.display()))?;
+        serde_json::from_str(&text).map_err(|e| input(format!("{} is not a cfssl CSR JSON: {e}", csr.display())))?;
     let file = csr.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let name = file.strip_suffix(".json").unwrap_or(file).trim_end_matches("-csr").to_string();
     let (usages, expiry_hours) = match config {
@@ -28,14 +29,15 @@ pub fn read_request(csr: &Path, config: Option<&Path>, profile: Option<&str>) ->
 }
 
 /// `signing.profiles.<profile>` (or `signing.default`): usages and an expiry like "8760h".
-fn read_profile(config: &Path, profile: Option<&str>) -> Result<(Vec<String>, Option<u32>), String> {
-    let text = std::fs::read_to_string(config).map_err(|e| format!("cannot read {}: {e}", config.display()))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", config.display()))?;
+fn read_profile(config: &Path, profile: Option<&str>) -> Result<(Vec<String>, Option<u32>), PkiError> {
+    let text = std::fs::read_to_string(config).map_err(|e| input(format!("cannot read {}: {e}", config.display())))?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| input(format!("{} is not JSON: {e}", config.display())))?;
     let signing = &doc["signing"];
     let chosen = match profile {
-        Some(name) => {
-            signing["profiles"].get(name).ok_or_else(|| format!("{} has no profile `{name}`", config.display()))?
-        }
+        Some(name) => signing["profiles"]
+            .get(name)
+            .ok_or_else(|| input(format!("{} has no profile `{name}`", config.display())))?,
         None => &signing["default"],
     };
     let usages = chosen["usages"]
@@ -48,7 +50,7 @@ fn read_profile(config: &Path, profile: Option<&str>) -> Result<(Vec<String>, Op
         .map(|e| {
             e.strip_suffix('h')
                 .and_then(|h| h.parse().ok())
-                .ok_or_else(|| format!("{}: expiry `{e}` is not like 8760h", config.display()))
+                .ok_or_else(|| input(format!("{}: expiry `{e}` is not like 8760h", config.display())))
         })
         .transpose()?;
     Ok((usages, hours))
@@ -60,18 +62,18 @@ const MAX_HOURS: u32 = MAX_VALIDITY_DAYS * 24;
 /// What the request asks for, as the plan's terms; signed by the Kubernetes CA. Everything
 /// that becomes a file name, a SAN or a subject field is checked here, whether the request
 /// comes from a CSR file or from the context.
-pub fn spec(custom: &CustomCert) -> Result<CertSpec, String> {
+pub fn spec(custom: &CustomCert) -> Result<CertSpec, PkiError> {
     names::plain(&custom.name)?;
     let key = match custom.csr.key.as_ref().map(|k| (k.algo.as_str(), k.size)) {
         None | Some(("rsa", 2048)) => KeyAlgorithm::Rsa2048,
         Some(("ecdsa", 256)) => KeyAlgorithm::EcdsaP256,
-        Some((algo, size)) => return Err(format!("key {algo} {size} is not supported (rsa 2048, ecdsa 256)")),
+        Some((algo, size)) => return Err(input(format!("key {algo} {size} is not supported (rsa 2048, ecdsa 256)"))),
     };
     names::subject_field("CN", &custom.csr.common_name)?;
     let subject = match custom.csr.names.as_slice() {
         [] => CfsslName::default(),
         [one] => one.clone(),
-        _ => return Err("groundup takes one `names` entry, this request has several".into()),
+        _ => return Err(input("groundup takes one `names` entry, this request has several")),
     };
     for (field, value) in [
         ("C", &subject.country),
@@ -85,14 +87,14 @@ pub fn spec(custom: &CustomCert) -> Result<CertSpec, String> {
     let has = |usage: &str| custom.usages.iter().any(|u| u == usage);
     let usage = Usage { server: has("server auth"), client: has("client auth") };
     if !usage.server && !usage.client {
-        return Err(format!("usages {:?} have neither `server auth` nor `client auth`", custom.usages));
+        return Err(input(format!("usages {:?} have neither `server auth` nor `client auth`", custom.usages)));
     }
     if let Some(hours) = custom.expiry_hours.filter(|h| !(1..=MAX_HOURS).contains(h)) {
-        return Err(format!("expiry {hours}h is not between 1h and {MAX_HOURS}h"));
+        return Err(input(format!("expiry {hours}h is not between 1h and {MAX_HOURS}h")));
     }
     let (ips, dns): (Vec<&String>, Vec<&String>) = custom.csr.hosts.iter().partition(|h| h.parse::<IpAddr>().is_ok());
     for host in &dns {
-        names::dns(host).map_err(|e| format!("host {e}"))?;
+        names::dns(host).map_err(|e| input(format!("host {e}")))?;
     }
     Ok(CertSpec {
         name: custom.name.clone(),
@@ -107,6 +109,11 @@ pub fn spec(custom: &CustomCert) -> Result<CertSpec, String> {
         names: Some(subject),
         infrastructure_sans: Vec::new(),
     })
+}
+
+/// What is wrong with the request, which the user wrote.
+fn input(message: impl Into<String>) -> PkiError {
+    PkiError::Input(message.into())
 }
 
 /// Whether the request asks for the group that bypasses every authorization check.
@@ -134,7 +141,7 @@ mod tests {
         assert_eq!(spec.usage, Usage { server: true, client: false });
         assert_eq!(spec.sans(), ["DNS:my-app.internal", "IP:10.0.0.5"]);
         assert_eq!((spec.key, spec.hours), (Some(KeyAlgorithm::EcdsaP256), Some(720)));
-        assert!(read_request(&csr, Some(&config), Some("nope")).unwrap_err().contains("no profile `nope`"));
+        assert!(read_request(&csr, Some(&config), Some("nope")).unwrap_err().to_string().contains("no profile `nope`"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -157,11 +164,11 @@ mod tests {
             (request(r#"{"CN":"a\u0000b"}"#, &tls, None), "control characters"),
             (request(r#"{"CN":"app","names":[{"O":"a"},{"O":"b"}]}"#, &tls, None), "one `names` entry"),
         ] {
-            assert!(spec(&custom).unwrap_err().contains(why), "{custom:?}");
+            assert!(spec(&custom).unwrap_err().to_string().contains(why), "{custom:?}");
         }
         let mut named = request(r#"{"CN":"app"}"#, &tls, None);
         named.name = "../x".into();
-        assert!(spec(&named).unwrap_err().contains("not a plain file name"));
+        assert!(spec(&named).unwrap_err().to_string().contains("not a plain file name"));
         assert!(grants_system_masters(&request(r#"{"CN":"x","names":[{"O":"system:masters"}]}"#, &tls, None)));
         assert!(!grants_system_masters(&request(r#"{"CN":"x","names":[{"O":"ops"}]}"#, &tls, None)));
     }

@@ -12,6 +12,8 @@ use openssl::base64;
 use openssl::hash::{hash, MessageDigest};
 use serde::{Deserialize, Serialize};
 
+use crate::error::PkiError;
+
 pub const FILE: &str = "encryption-config.yaml";
 const KIND: &str = "EncryptionConfiguration";
 const API_VERSION: &str = "apiserver.config.k8s.io/v1";
@@ -101,7 +103,7 @@ impl Provider {
 
 impl Config {
     /// A config with one new random key, `key1`, for `provider`.
-    pub fn new(provider: Provider) -> Result<Config, String> {
+    pub fn new(provider: Provider) -> Result<Config, PkiError> {
         let first = ProviderConfig::new(provider, vec![Key { name: "key1".into(), secret: random_key()? }]);
         Ok(Config {
             kind: KIND.into(),
@@ -115,35 +117,41 @@ impl Config {
 
     /// Reads a config groundup wrote: the current format, Secrets only, every key 32 bytes of
     /// base64, identity last. Anything else is not ours to change.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config =
-            serde_yaml_ng::from_str(text).map_err(|e| format!("not an EncryptionConfiguration: {e}"))?;
+    pub fn parse(text: &str) -> Result<Config, PkiError> {
+        let config: Config = serde_yaml_ng::from_str(text)
+            .map_err(|e| PkiError::File(format!("not an EncryptionConfiguration: {e}")))?;
         if config.kind != KIND || config.api_version != API_VERSION {
-            return Err(format!(
+            return Err(PkiError::File(format!(
                 "kind `{}`, apiVersion `{}`, not {KIND} {API_VERSION}",
                 config.kind, config.api_version
-            ));
+            )));
         }
         let [resource] = config.resources.as_slice() else {
-            return Err("it must hold exactly one resources entry".into());
+            return Err(PkiError::File("it must hold exactly one resources entry".into()));
         };
         if resource.resources != ["secrets"] {
-            return Err(format!("it encrypts {:?}, groundup's encrypts `secrets`", resource.resources));
+            return Err(PkiError::File(format!("it encrypts {:?}, groundup's encrypts `secrets`", resource.resources)));
         }
-        let (last, keyed) = resource.providers.split_last().ok_or("it has no providers")?;
+        let (last, keyed) =
+            resource.providers.split_last().ok_or_else(|| PkiError::File("it has no providers".into()))?;
         if !matches!(last, ProviderConfig::Identity(_)) || keyed.is_empty() {
-            return Err("it must list keyed providers first and `identity` last".into());
+            return Err(PkiError::File("it must list keyed providers first and `identity` last".into()));
         }
         for provider in keyed {
-            let (name, keys) = provider.keyed().ok_or("`identity` must come last only")?;
+            let (name, keys) =
+                provider.keyed().ok_or_else(|| PkiError::File("`identity` must come last only".into()))?;
             if keys.is_empty() {
-                return Err(format!("the {} provider has no key", name.name()));
+                return Err(PkiError::File(format!("the {} provider has no key", name.name())));
             }
             for key in keys {
-                let bytes =
-                    base64::decode_block(&key.secret).map_err(|_| format!("key `{}` is not base64", key.name))?;
+                let bytes = base64::decode_block(&key.secret)
+                    .map_err(|_| PkiError::File(format!("key `{}` is not base64", key.name)))?;
                 if bytes.len() != KEY_BYTES {
-                    return Err(format!("key `{}` has {} bytes, not {KEY_BYTES}", key.name, bytes.len()));
+                    return Err(PkiError::File(format!(
+                        "key `{}` has {} bytes, not {KEY_BYTES}",
+                        key.name,
+                        bytes.len()
+                    )));
                 }
             }
         }
@@ -165,7 +173,7 @@ impl Config {
 
     /// A new key first (under `provider`), every old key kept after it, as the documented
     /// rotation does: the API servers can then read Secrets written with either key.
-    pub fn rotate(&self, provider: Provider) -> Result<Config, String> {
+    pub fn rotate(&self, provider: Provider) -> Result<Config, PkiError> {
         let highest = self
             .keyed()
             .flat_map(|(_, keys)| keys)
@@ -218,9 +226,9 @@ impl Config {
     }
 }
 
-fn random_key() -> Result<String, String> {
+fn random_key() -> Result<String, PkiError> {
     let mut bytes = [0u8; KEY_BYTES];
-    openssl::rand::rand_bytes(&mut bytes).map_err(|e| format!("cannot make a random key: {e}"))?;
+    openssl::rand::rand_bytes(&mut bytes).map_err(|e| PkiError::Crypto(format!("cannot make a random key: {e}")))?;
     Ok(base64::encode_block(&bytes))
 }
 
@@ -271,12 +279,12 @@ mod tests {
         assert!(Config::parse(&good).is_ok());
         let old_format =
             good.replace("EncryptionConfiguration", "EncryptionConfig").replace("apiserver.config.k8s.io/v1", "v1");
-        assert!(Config::parse(&old_format).unwrap_err().contains("not EncryptionConfiguration"));
+        assert!(Config::parse(&old_format).unwrap_err().to_string().contains("not EncryptionConfiguration"));
         let identity_first = "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n- resources: [secrets]\n  providers:\n  - identity: {}\n";
         assert!(Config::parse(identity_first).is_err());
         let short_key =
             good.replace(&good[good.find("secret: ").unwrap() + 8..].lines().next().unwrap().to_string(), "c2hvcnQ=");
-        assert!(Config::parse(&short_key).unwrap_err().contains("bytes"), "{short_key}");
+        assert!(Config::parse(&short_key).unwrap_err().to_string().contains("bytes"), "{short_key}");
         assert!(Config::parse("not: [yaml").is_err());
     }
 

@@ -8,6 +8,7 @@ use groundup_contracts::infra::Node;
 use openssl::pkey::PKey;
 
 use crate::catalogue::{KUBEADM_ADMIN, KUBEADM_SUPER_ADMIN};
+use crate::error::PkiError;
 use crate::store::Store;
 
 /// (cfssl base name, kubeadm path without extension); `{host}` is the master's hostname.
@@ -61,10 +62,10 @@ pub fn pki_files() -> Vec<(String, u32)> {
 }
 
 /// Writes `<dir>/kubeadm/<host>/etc/kubernetes/pki/` for every master; returns the roots.
-pub fn export<'a>(store: &Store, masters: impl Iterator<Item = &'a Node>) -> Result<Vec<PathBuf>, String> {
+pub fn export<'a>(store: &Store, masters: impl Iterator<Item = &'a Node>) -> Result<Vec<PathBuf>, PkiError> {
     let mut roots = Vec::new();
     for master in masters {
-        crate::names::hostname(&master.hostname).map_err(|e| format!("a master's hostname: {e}"))?;
+        crate::names::hostname(&master.hostname).map_err(|e| PkiError::Input(format!("a master's hostname: {e}")))?;
         let root = pki_root(&master.hostname);
         for (source, target) in FILES {
             let source = source.replace("{host}", &master.hostname);
@@ -90,15 +91,16 @@ fn tree_host(file: &str) -> Option<&str> {
     file.strip_prefix("kubeadm/").and_then(|rest| rest.split_once('/')).map(|(host, _)| host)
 }
 
-fn copy(store: &Store, from: &Path, to: &str, mode: u32) -> Result<(), String> {
-    let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+fn copy(store: &Store, from: &Path, to: &str, mode: u32) -> Result<(), PkiError> {
+    let bytes = std::fs::read(from).map_err(|e| PkiError::File(format!("cannot read {}: {e}", from.display())))?;
     store.write(to, &bytes, mode)
 }
 
-fn public_key(private: &Path) -> Result<Vec<u8>, String> {
-    let pem = std::fs::read(private).map_err(|e| format!("cannot read {}: {e}", private.display()))?;
-    let key = PKey::private_key_from_pem(&pem).map_err(|e| format!("{}: {e}", private.display()))?;
-    key.public_key_to_pem().map_err(|e| format!("{}: {e}", private.display()))
+fn public_key(private: &Path) -> Result<Vec<u8>, PkiError> {
+    let unusable = |e: &dyn std::fmt::Display| PkiError::File(format!("{}: {e}", private.display()));
+    let pem = std::fs::read(private).map_err(|e| unusable(&format!("cannot read it: {e}")))?;
+    let key = PKey::private_key_from_pem(&pem).map_err(|e| unusable(&e))?;
+    key.public_key_to_pem().map_err(|e| unusable(&e))
 }
 
 #[cfg(test)]
@@ -122,7 +124,7 @@ mod tests {
         let mut master = context.compute.take().unwrap().masters().next().unwrap().clone();
         master.hostname = "../../evil".into();
         let error = export(&store, std::iter::once(&master)).unwrap_err();
-        assert!(error.contains("not a host name"), "{error}");
+        assert!(matches!(&error, PkiError::Input(m) if m.contains("not a host name")), "{error}");
         assert!(!dir.path().join("evil").exists());
     }
 }

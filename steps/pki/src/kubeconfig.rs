@@ -9,6 +9,7 @@ use groundup_contracts::{Context, ContextError};
 use openssl::base64;
 use serde::{Deserialize, Serialize};
 
+use crate::error::PkiError;
 use crate::kubeadm::{self, Server};
 
 /// One kubeconfig to have: its file, the certificate (cfssl base name) it authenticates with,
@@ -169,11 +170,15 @@ pub struct Embedded {
     pub key: Vec<u8>,
 }
 
-pub fn embedded(text: &str) -> Result<Embedded, String> {
-    let config: Kubeconfig = serde_yaml_ng::from_str(text).map_err(|e| format!("not a kubeconfig: {e}"))?;
-    let decode = |what: &str, data: &str| base64::decode_block(data).map_err(|_| format!("its {what} is not base64"));
-    let cluster = &config.clusters.first().ok_or("it has no cluster")?.entry.cluster;
-    let user = &config.users.first().ok_or("it has no user")?.entry.user;
+/// What a kubeconfig file embeds; an error says what is wrong with the file.
+pub fn embedded(text: &str) -> Result<Embedded, PkiError> {
+    let config: Kubeconfig =
+        serde_yaml_ng::from_str(text).map_err(|e| PkiError::File(format!("not a kubeconfig: {e}")))?;
+    let decode = |what: &str, data: &str| {
+        base64::decode_block(data).map_err(|_| PkiError::File(format!("its {what} is not base64")))
+    };
+    let cluster = &config.clusters.first().ok_or_else(|| PkiError::File("it has no cluster".into()))?.entry.cluster;
+    let user = &config.users.first().ok_or_else(|| PkiError::File("it has no user".into()))?.entry.user;
     Ok(Embedded {
         ca: decode("certificate-authority-data", &cluster.certificate_authority_data)?,
         cert: decode("client-certificate-data", &user.client_certificate_data)?,

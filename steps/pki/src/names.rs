@@ -1,15 +1,17 @@
 //! What may become a file name, a DNS name or a subject field. Node names and hostnames come
 //! from the context and custom names from a CSR file's name, so none of them is trusted.
 
+use crate::error::PkiError;
+
 /// A plain file name (see [`groundup_contracts::paths::is_plain_name`], the one test):
 /// never a path, a hidden file or `..`.
-pub fn plain(name: &str) -> Result<(), String> {
+pub fn plain(name: &str) -> Result<(), PkiError> {
     if groundup_contracts::paths::is_plain_name(name) {
         Ok(())
     } else {
-        Err(format!(
+        Err(PkiError::Input(format!(
             "{name:?} is not a plain file name (letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 100)"
-        ))
+        )))
     }
 }
 
@@ -26,7 +28,7 @@ pub fn collide(a: &str, b: &str) -> bool {
 
 /// A host name for a SAN: dot-separated labels of letters, digits and inner `-`; a wildcard
 /// only as the whole leftmost label of a name with at least two more.
-pub fn dns(name: &str) -> Result<(), String> {
+pub fn dns(name: &str) -> Result<(), PkiError> {
     let labels: Vec<&str> = name.split('.').collect();
     let label_ok = groundup_contracts::params::is_dns_label;
     let wildcard_ok = labels[0] == "*" && labels.len() >= 3;
@@ -34,19 +36,19 @@ pub fn dns(name: &str) -> Result<(), String> {
     if name.len() <= 253 && first_ok && labels[1..].iter().all(|l| label_ok(l)) {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a DNS name"))
+        Err(PkiError::Input(format!("{name:?} is not a DNS name")))
     }
 }
 
 /// A host name that is also a plain file name (no wildcard): a node's name.
-pub fn hostname(name: &str) -> Result<(), String> {
-    dns(name).and_then(|()| plain(name)).map_err(|_| format!("{name:?} is not a host name"))
+pub fn hostname(name: &str) -> Result<(), PkiError> {
+    dns(name).and_then(|()| plain(name)).map_err(|_| PkiError::Input(format!("{name:?} is not a host name")))
 }
 
 /// A subject field (CN, O, ...): 1 to 64 characters (X.509's bound), no control characters.
-pub fn subject_field(field: &str, value: &str) -> Result<(), String> {
+pub fn subject_field(field: &str, value: &str) -> Result<(), PkiError> {
     if value.is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control) {
-        Err(format!("{field} {value:?} must be 1 to 64 characters without control characters"))
+        Err(PkiError::Input(format!("{field} {value:?} must be 1 to 64 characters without control characters")))
     } else {
         Ok(())
     }

@@ -12,6 +12,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
+use crate::error::PkiError;
 use crate::names;
 use crate::spec::Authority;
 use crate::x509::{not_after, sans, subject_of, Issued};
@@ -33,23 +34,25 @@ impl Store {
 
     /// The store of `cluster`, its directory checked, created (0700) if missing, and locked
     /// against another groundup writing in it until the store is dropped.
-    pub fn open(dir: &str, cluster: &str) -> Result<Store, String> {
-        let files = ClusterDir::open(dir, cluster).map_err(|e| format!("the PKI directory: {e}"))?;
-        files.lock()?;
+    pub fn open(dir: &str, cluster: &str) -> Result<Store, PkiError> {
+        let files = ClusterDir::open(dir, cluster).map_err(|e| PkiError::File(format!("the PKI directory: {e}")))?;
+        files.lock().map_err(PkiError::File)?;
         Ok(Store { dir: PathBuf::from(dir), files: Some(files) })
     }
 
     /// Writes a file under the store's directory (`relative` may name subdirectories).
-    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(), String> {
-        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
-        files.write(relative, bytes, mode).map(drop)
+    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
+        self.writable()?.write(relative, bytes, mode).map(drop).map_err(PkiError::File)
     }
 
     /// Removes a copy groundup made here (a kubeadm tree's file), and the directories it
     /// leaves empty. Never a certificate or a key of its own: those are retired.
-    pub fn remove_copy(&self, relative: &str) -> Result<(), String> {
-        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
-        files.remove_emptied(relative)
+    pub fn remove_copy(&self, relative: &str) -> Result<(), PkiError> {
+        self.writable()?.remove_emptied(relative).map_err(PkiError::File)
+    }
+
+    fn writable(&self) -> Result<&ClusterDir, PkiError> {
+        self.files.as_ref().ok_or_else(|| PkiError::File("the PKI store was opened read-only".into()))
     }
 
     pub fn cert_path(&self, name: &str) -> PathBuf {
@@ -63,27 +66,23 @@ impl Store {
     /// The certificate and its key. The certificate is written last, so without it there is
     /// nothing to keep (a crash came between the key and the certificate); a certificate
     /// without its key, or an unreadable file, is an error.
-    pub fn load(&self, name: &str) -> Result<Option<(X509, PKey<Private>)>, String> {
+    pub fn load(&self, name: &str) -> Result<Option<(X509, PKey<Private>)>, PkiError> {
         let (cert_path, key_path) = (self.cert_path(name), self.key_path(name));
         if !cert_path.exists() {
             return Ok(None);
         }
-        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
         let cert = X509::from_pem(&read(&cert_path)?)
-            .map_err(|_| format!("{} is not a PEM certificate", cert_path.display()))?;
-        let key = PKey::private_key_from_pem(&read(&key_path)?)
-            .map_err(|_| format!("{} is not a PEM private key", key_path.display()))?;
+            .map_err(|_| PkiError::File(format!("{} is not a PEM certificate", cert_path.display())))?;
+        let key = private_key(&key_path)?;
         Ok(Some((cert, key)))
     }
 
     /// Whether any certificate in the directory verifies with `name`'s key; an unreadable key
     /// or directory is an error (the caller then assumes it did).
-    pub fn key_signed_anything(&self, name: &str) -> Result<bool, String> {
-        let key_path = self.key_path(name);
-        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-        let key = PKey::private_key_from_pem(&read(&key_path)?)
-            .map_err(|_| format!("{} is not a PEM private key", key_path.display()))?;
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| format!("cannot list {}: {e}", self.dir.display()))?;
+    pub fn key_signed_anything(&self, name: &str) -> Result<bool, PkiError> {
+        let key = private_key(&self.key_path(name))?;
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| PkiError::File(format!("cannot list {}: {e}", self.dir.display())))?;
         for path in entries.flatten().map(|e| e.path()) {
             let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
             if !file.ends_with(".pem") || file.ends_with("-key.pem") {
@@ -103,8 +102,8 @@ impl Store {
     /// the key on disk leaves it as it is (`KeepKey`); a CA's key is written once and never
     /// replaced (`WriteOnce`). A leaf never goes under a CA's file names, nor outside the
     /// directory, whatever the plan says (a CA key lost is every certificate lost).
-    pub fn save(&self, name: &str, issued: &Issued, key: WritePolicy) -> Result<(), String> {
-        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+    pub fn save(&self, name: &str, issued: &Issued, key: WritePolicy) -> Result<(), PkiError> {
+        let files = self.writable()?;
         match key {
             WritePolicy::WriteOnce => names::plain(name)?,
             WritePolicy::Replace | WritePolicy::KeepKey => leaf_name(name)?,
@@ -114,15 +113,16 @@ impl Store {
         // run and signed nothing (its own certificate comes first): it alone may go.
         if key == WritePolicy::WriteOnce && !self.cert_path(name).exists() && self.key_path(name).exists() {
             tracing::warn!("{key_file}: a key without its certificate, left by a killed run, is replaced");
-            files.remove(&key_file)?;
+            files.remove(&key_file).map_err(PkiError::File)?;
         }
+        let write = |file: &str, bytes, mode, policy| {
+            write_file(files, file, &Contents { bytes, mode }, policy).map_err(PkiError::File)
+        };
         if key != WritePolicy::KeepKey {
-            let pem = pem(name, issued.key.private_key_to_pem_pkcs8())?;
-            write_file(files, &key_file, &Contents { bytes: pem, mode: 0o600 }, key)?;
+            write(&key_file, pem(name, issued.key.private_key_to_pem_pkcs8())?, 0o600, key)?;
         }
-        let public = |bytes| Contents { bytes, mode: 0o644 };
-        write_file(files, &format!("{name}.csr"), &public(pem(name, issued.csr.to_pem())?), WritePolicy::Replace)?;
-        write_file(files, &format!("{name}.pem"), &public(pem(name, issued.cert.to_pem())?), WritePolicy::Replace)
+        write(&format!("{name}.csr"), pem(name, issued.csr.to_pem())?, 0o644, WritePolicy::Replace)?;
+        write(&format!("{name}.pem"), pem(name, issued.cert.to_pem())?, 0o644, WritePolicy::Replace)
     }
 
     /// The certificates (CAs included) groundup wrote here: the request files it recorded
@@ -142,8 +142,8 @@ impl Store {
     /// never over another file, still recorded for a purge. Certificate first: without it,
     /// what stays behind is nothing to keep, and the next run moves the rest to the same place.
     /// Returns where the certificate went, or `None` if none of its files is here.
-    pub fn retire(&self, name: &str) -> Result<Option<PathBuf>, String> {
-        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+    pub fn retire(&self, name: &str) -> Result<Option<PathBuf>, PkiError> {
+        let files = self.writable()?;
         names::plain(name)?;
         let here: Vec<(String, &str)> = [".pem", "-key.pem", ".csr"]
             .into_iter()
@@ -165,18 +165,19 @@ impl Store {
             .find(|stem| free(stem))
             .expect("an endless list has a free name");
         for (file, suffix) in &here {
-            files.move_file(file, &format!("{RETIRED}/{stem}{suffix}"))?;
+            files.move_file(file, &format!("{RETIRED}/{stem}{suffix}")).map_err(PkiError::File)?;
         }
         Ok(Some(self.dir.join(RETIRED).join(format!("{stem}.pem"))))
     }
 
     /// A leaf's private key made ahead of its certificate: a key already there is kept
     /// (whoever wrote it, `certs` adopts it).
-    pub fn save_key(&self, name: &str, key: &PKey<Private>) -> Result<(), String> {
-        let files = self.files.as_ref().ok_or("the PKI store was opened read-only")?;
+    pub fn save_key(&self, name: &str, key: &PKey<Private>) -> Result<(), PkiError> {
+        let files = self.writable()?;
         leaf_name(name)?;
         let bytes = pem(name, key.private_key_to_pem_pkcs8())?;
         write_file(files, &format!("{name}-key.pem"), &Contents { bytes, mode: 0o600 }, WritePolicy::KeepKey)
+            .map_err(PkiError::File)
     }
 
     /// The private key of `name` if its file is there and reads as a key (written atomically,
@@ -211,10 +212,13 @@ impl Store {
 }
 
 /// A leaf's files go under a plain name that is no CA's.
-fn leaf_name(name: &str) -> Result<(), String> {
+fn leaf_name(name: &str) -> Result<(), PkiError> {
     names::plain(name)?;
     match Authority::ALL.iter().find(|a| names::collide(name, a.file())) {
-        Some(ca) => Err(format!("refusing to write the certificate `{name}` over the {} CA's files", ca.file())),
+        Some(ca) => Err(PkiError::Input(format!(
+            "refusing to write the certificate `{name}` over the {} CA's files",
+            ca.file()
+        ))),
         None => Ok(()),
     }
 }
@@ -228,8 +232,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
-fn pem(name: &str, encoded: Result<Vec<u8>, openssl::error::ErrorStack>) -> Result<Vec<u8>, String> {
-    encoded.map_err(|e| format!("cannot encode {name}: {e}"))
+fn pem(name: &str, encoded: Result<Vec<u8>, openssl::error::ErrorStack>) -> Result<Vec<u8>, PkiError> {
+    encoded.map_err(|e| PkiError::Crypto(format!("cannot encode {name}: {e}")))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
+    std::fs::read(path).map_err(|e| PkiError::File(format!("cannot read {}: {e}", path.display())))
+}
+
+fn private_key(path: &Path) -> Result<PKey<Private>, PkiError> {
+    PKey::private_key_from_pem(&read(path)?)
+        .map_err(|_| PkiError::File(format!("{} is not a PEM private key", path.display())))
 }
 
 #[cfg(test)]

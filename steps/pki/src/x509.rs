@@ -20,6 +20,7 @@ use openssl::x509::extension::{
 use openssl::x509::{X509KeyUsage, X509Name, X509NameRef, X509Ref, X509Req, X509};
 use rsa::pkcs8::EncodePrivateKey;
 
+use crate::error::PkiError;
 use crate::spec::{Authority, CertSpec};
 
 /// Tolerates clocks a few minutes behind the CA's, as kubeadm does.
@@ -34,18 +35,20 @@ pub struct Issued {
 /// A new private key. RSA keys come from RustCrypto's `rsa`, several times faster than the
 /// system's OpenSSL 3.0 (see docs/benchmarks.md's key-backend table), handed to openssl as PKCS#8 DER
 /// (zeroed when dropped); e = 65537.
-pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, String> {
+pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, PkiError> {
     groundup_runtime::timings::keygen(|| match algorithm {
         KeyAlgorithm::Rsa2048 => {
             let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
-                .map_err(|e| format!("cannot generate an RSA-2048 key: {e}"))?;
-            let der = key.to_pkcs8_der().map_err(|e| format!("cannot encode an RSA-2048 key: {e}"))?;
-            PKey::private_key_from_pkcs8(der.as_bytes()).map_err(|e| format!("openssl cannot read an RSA key: {e}"))
+                .map_err(|e| crypto(format!("cannot generate an RSA-2048 key: {e}")))?;
+            let der = key.to_pkcs8_der().map_err(|e| crypto(format!("cannot encode an RSA-2048 key: {e}")))?;
+            PKey::private_key_from_pkcs8(der.as_bytes())
+                .map_err(|e| crypto(format!("openssl cannot read an RSA key: {e}")))
         }
         KeyAlgorithm::EcdsaP256 => {
-            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(|e| e.to_string())?;
-            let key = EcKey::generate(&group).and_then(PKey::from_ec_key);
-            key.map_err(|e| format!("cannot generate an ECDSA P-256 key: {e}"))
+            let key = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
+                .and_then(|group| EcKey::generate(&group))
+                .and_then(PKey::from_ec_key);
+            key.map_err(|e| crypto(format!("cannot generate an ECDSA P-256 key: {e}")))
         }
     })
 }
@@ -149,8 +152,12 @@ fn builder(
     Ok(cert)
 }
 
-pub fn issue_ca(authority: Authority, params: &PkiParams) -> Result<Issued, String> {
-    self_sign(authority, new_key(params.key)?, params).map_err(|e| e.to_string())
+pub fn issue_ca(authority: Authority, params: &PkiParams) -> Result<Issued, PkiError> {
+    self_sign(authority, new_key(params.key)?, params).map_err(|e| crypto(e.to_string()))
+}
+
+fn crypto(message: String) -> PkiError {
+    PkiError::Crypto(message)
 }
 
 fn self_sign(authority: Authority, key: PKey<Private>, params: &PkiParams) -> Result<Issued, ErrorStack> {
@@ -165,9 +172,9 @@ fn self_sign(authority: Authority, key: PKey<Private>, params: &PkiParams) -> Re
     Ok(Issued { csr: request(&key, &name)?, cert: cert.build(), key })
 }
 
-pub fn issue_leaf(spec: &CertSpec, ca: &X509, ca_key: &PKey<Private>, params: &PkiParams) -> Result<Issued, String> {
+pub fn issue_leaf(spec: &CertSpec, ca: &X509, ca_key: &PKey<Private>, params: &PkiParams) -> Result<Issued, PkiError> {
     let key = new_key(spec.key.unwrap_or(params.key))?;
-    sign_leaf(spec, key, ca, ca_key, params).map_err(|e| e.to_string())
+    sign_leaf(spec, key, ca, ca_key, params).map_err(|e| crypto(e.to_string()))
 }
 
 /// A new certificate for `key` (a fresh one, or the existing one kept, as `kubeadm certs

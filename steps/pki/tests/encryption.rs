@@ -93,8 +93,13 @@ fn a_file_groundup_did_not_write_or_a_lost_one_is_never_replaced() {
     assert!(!refused.status.success() && refused.stdout.is_empty());
     assert_eq!(std::fs::read_to_string(&planted).unwrap(), "kind: EncryptionConfig\napiVersion: v1\n");
 
-    let switch = encryption(&["--provider", "aesgcm"], &context, dir.path());
-    assert!(!switch.status.success(), "a provider switch without --rotate must be refused");
+    // On a config that is there (the one above is gone, which is refused first).
+    let kept = tempfile::tempdir().unwrap();
+    let context = ok(&encryption(&[], EXAMPLE, kept.path()), "a config to switch");
+    let switch = encryption(&["--provider", "aesgcm"], &context, kept.path());
+    let stderr = String::from_utf8_lossy(&switch.stderr);
+    assert!(!switch.status.success() && stderr.contains("--rotate"), "a switch without --rotate went by: {stderr}");
+    assert_eq!(switch.status.code(), Some(2), "a provider switch without --rotate is bad input: {stderr}");
 }
 
 #[test]

@@ -25,6 +25,13 @@ fn failed(output: &Output, what: &str) -> String {
     stderr
 }
 
+/// A failure that asks the user to fix what they gave: exit code 2.
+fn bad_input(output: &Output, what: &str) -> String {
+    let stderr = failed(output, what);
+    assert_eq!(output.status.code(), Some(2), "{what} is bad input: {stderr}");
+    stderr
+}
+
 /// A fresh PKI in a temporary directory: (dir, context after certs).
 fn fresh() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -590,7 +597,8 @@ fn validity_is_bounded_and_never_outlasts_the_ca() {
     assert!(admin.not_after() <= ca.not_after(), "a certificate outlasts its CA");
     write(dir.path(), "app-csr.json", r#"{"CN":"app"}"#);
     write(dir.path(), "ca-config.json", r#"{"signing":{"default":{"expiry":"0h"}}}"#);
-    let stderr = failed(&certs(&["--csr", "app-csr.json", "--config", "ca-config.json"], &context, dir.path()), "0h");
+    let stderr =
+        bad_input(&certs(&["--csr", "app-csr.json", "--config", "ca-config.json"], &context, dir.path()), "0h");
     assert!(stderr.contains("expiry 0h"), "{stderr}");
     assert!(!dir.path().join("pki/app.pem").exists());
 }
@@ -605,7 +613,7 @@ fn a_custom_request_is_checked_where_it_is_written() {
     );
     write(dir.path(), "app-csr.json", r#"{"CN":"app"}"#);
     let args = ["--csr", "app-csr.json", "--config", "ca-config.json", "--profile", "signing-only"];
-    let stderr = failed(&certs(&args, &context, dir.path()), "no TLS usage");
+    let stderr = bad_input(&certs(&args, &context, dir.path()), "no TLS usage");
     assert!(stderr.contains("neither `server auth` nor `client auth`"), "{stderr}");
 
     for (request, what) in [
@@ -615,15 +623,20 @@ fn a_custom_request_is_checked_where_it_is_written() {
         (r#"{"CN":"app","key":{"algo":"rsa","size":4096}}"#, "not supported"),
     ] {
         write(dir.path(), "app-csr.json", request);
-        let stderr = failed(&certs(&["--csr", "app-csr.json"], &context, dir.path()), request);
+        let stderr = bad_input(&certs(&["--csr", "app-csr.json"], &context, dir.path()), request);
         assert!(stderr.contains("app-csr.json: ") && stderr.contains(what), "{request}: {stderr}");
         assert!(!stderr.contains("context field"), "a CSR error is the file's, not the context's: {stderr}");
     }
 
     write(dir.path(), "root-csr.json", r#"{"CN":"root","names":[{"O":"system:masters"}]}"#);
-    let stderr = failed(&certs(&["--csr", "root-csr.json"], &context, dir.path()), "system:masters");
+    let stderr = bad_input(&certs(&["--csr", "root-csr.json"], &context, dir.path()), "system:masters");
     assert!(stderr.contains("--allow-system-masters"), "{stderr}");
     assert!(!dir.path().join("pki/root.pem").exists());
+    let stderr =
+        bad_input(&certs(&["--csr", "missing-csr.json"], &context, dir.path()), "a CSR file that is not there");
+    assert!(stderr.contains("missing-csr.json"), "{stderr}");
+    let stderr = bad_input(&certs(&["--renew", "check"], &context, dir.path()), "check with --renew");
+    assert!(stderr.contains("check changes nothing"), "{stderr}");
     ok(&certs(&["--csr", "root-csr.json", "--allow-system-masters"], &context, dir.path()), "with the flag");
     let (_, subject) = openssl(&["x509", "-noout", "-subject", "-in", "pki/root.pem"], dir.path());
     assert_eq!(subject.trim(), "subject=O = system:masters, CN = root", "only the request's own names");

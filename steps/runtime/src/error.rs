@@ -19,6 +19,11 @@ impl StepError {
         StepError { message: message.into(), hint: None, bad_input: false }
     }
 
+    /// Something the user gave is wrong (a flag, a file they named, the spec): exit code 2.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        StepError { message: message.into(), hint: None, bad_input: true }
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -47,6 +52,6 @@ impl std::error::Error for StepError {}
 
 impl From<ContextError> for StepError {
     fn from(e: ContextError) -> Self {
-        StepError { message: e.to_string(), hint: None, bad_input: true }
+        StepError::bad_input(e.to_string())
     }
 }

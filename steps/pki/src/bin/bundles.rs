@@ -13,6 +13,7 @@ use groundup_contracts::infra::Node;
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
 use groundup_contracts::{Context, Section};
 use groundup_pki::bundle::{contents, directories, BundleFile, DIR_MODE};
+use groundup_pki::error::PkiError;
 use groundup_runtime::artifact::WritePolicy::Replace;
 use groundup_runtime::artifact::{converge_file, Contents, Files, LocalDir, LocalFile};
 use groundup_runtime::files;
@@ -72,7 +73,7 @@ impl Bundles<'_> {
             .collect();
         let complete: Option<Vec<(&BundleFile, &[u8])>> =
             sourced.iter().map(|(file, source)| source.as_deref().ok().map(|bytes| (*file, bytes))).collect();
-        let made = complete.map(|complete| tarball(&complete)).transpose().map_err(StepError::new)?;
+        let made = complete.map(|complete| tarball(&complete)).transpose()?;
         let archive = self.dir.path().join(format!("{host}.tar.gz"));
         let mut parts: Vec<LocalFile> = sourced
             .into_iter()
@@ -135,7 +136,7 @@ fn bundle_host(file: &str) -> Option<&str> {
 /// changes no system directory. Built from the list, never from a walk of the bundle's
 /// directory: a file left there by hand is not shipped. Times are the sources', so an
 /// unchanged bundle makes the same bytes, whatever order its files are written in.
-fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, String> {
+fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, PkiError> {
     let modified = |file: &BundleFile| {
         let metadata = std::fs::symlink_metadata(&file.source).ok();
         metadata.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -152,7 +153,7 @@ fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, String> {
         header.set_gid(0);
         header
     };
-    let fail = |e: std::io::Error| format!("cannot make a node's archive: {e}");
+    let fail = |e: std::io::Error| PkiError::File(format!("cannot make a node's archive: {e}"));
     for dir in directories(sourced.iter().map(|(file, _)| *file)) {
         let mut header = header(tar::EntryType::Directory, DIR_MODE, 0, newest);
         // With the slash GNU tar gives a directory's name.

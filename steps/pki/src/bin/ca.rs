@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         let gate = Gate::new("ca", context.planning());
         let store = match gate.planning() {
             true => Store::at(&params.dir),
-            false => Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?,
+            false => Store::open(&params.dir, &context.cluster.name)?,
         };
         let recorded = context.ca.as_ref().map(|ca| ca.authorities.clone()).unwrap_or_default();
         let (authorities, prepared) = rayon::join(
@@ -79,7 +79,7 @@ fn ensure(
         None => gate.create(KIND, name, || {
             let issued =
                 issue_ca(authority, params).map_err(|e| StepError::new(format!("cannot create {name}: {e}")))?;
-            store.save(name, &issued, WritePolicy::WriteOnce).map_err(StepError::new)?;
+            store.save(name, &issued, WritePolicy::WriteOnce)?;
             Ok::<_, StepError>(issued.cert)
         })?,
     };
@@ -95,7 +95,7 @@ fn prepare(store: &Store, context: &Context) -> Result<usize, StepError> {
     missing.par_iter().try_for_each(|spec| {
         let key = new_key(spec.key.unwrap_or(context.params.pki.key))
             .map_err(|e| StepError::new(format!("cannot make a key for {}: {e}", spec.name)))?;
-        store.save_key(&spec.name, &key).map_err(StepError::new)
+        store.save_key(&spec.name, &key).map_err(StepError::from)
     })?;
     Ok(missing.len())
 }
@@ -109,7 +109,7 @@ fn existing(store: &Store, authority: Authority, params: &PkiParams) -> Result<O
     let name = authority.file();
     let never_replaced = "a CA is never replaced automatically: restore its files, or move both away to make a new \
         one (then run groundup-certs --renew: every certificate it signed must be re-issued)";
-    let Some((cert, key)) = store.load(name).map_err(|e| StepError::new(e).with_hint(never_replaced))? else {
+    let Some((cert, key)) = store.load(name).map_err(|e| StepError::from(e).with_hint(never_replaced))? else {
         if store.key_path(name).exists() {
             if store.key_signed_anything(name).unwrap_or(true) {
                 return Err(StepError::new(format!("{name}-key.pem is in {} without {name}.pem", store.dir.display()))

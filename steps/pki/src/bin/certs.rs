@@ -1,7 +1,6 @@
 //! Course section "Generating TLS Certificates For Client and Server", and what kubeadm adds:
 //! every component's certificate, checked on each re-run. `check` reports without changing.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,18 +9,17 @@ use groundup_contracts::context::need;
 use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
 use groundup_contracts::{Context, Section};
 use groundup_pki::catalogue::{add_custom, certificates, lint};
-use groundup_pki::certificate::{decide, Authorities, CertDiff, Certificate, Decision};
+use groundup_pki::certificate::{Authorities, CertDiff, Certificate};
 use groundup_pki::cfssl::{grants_system_masters, read_request};
-use groundup_pki::kubeconfig::{embedded, kubeconfigs, Embedded};
+use groundup_pki::check::check;
 use groundup_pki::names;
 use groundup_pki::spec::{Authority, CertSpec};
 use groundup_pki::store::{Store, RETIRED};
-use groundup_pki::x509::{ca_problems, expires_within};
+use groundup_pki::x509::ca_problems;
 use groundup_runtime::artifact::{converge_file, Found};
 use groundup_runtime::harness::{run_step_or_report, StepInfo};
 use groundup_runtime::plan::Gate;
 use groundup_runtime::StepError;
-use openssl::x509::X509;
 use rayon::prelude::*;
 
 #[derive(Args, Debug)]
@@ -62,7 +60,7 @@ fn main() -> ExitCode {
         context.params.pki.validate()?;
         let checking = matches!(args.command, Some(Command::Check));
         if checking && (args.renew || args.csr.is_some()) {
-            return Err(StepError::new("check changes nothing: it takes neither --renew nor --csr"));
+            return Err(StepError::bad_input("check changes nothing: it takes neither --renew nor --csr"));
         }
         if let Some(csr) = &args.csr {
             add_request(&mut context, csr, &args)?;
@@ -71,13 +69,11 @@ fn main() -> ExitCode {
         let plan = certificates(&context)?;
         for spec in &plan {
             if let Some(problem) = lint(spec).first() {
-                return Err(StepError::new(format!("{}: {problem}", spec.name)));
+                return Err(StepError::bad_input(format!("{}: {problem}", spec.name)));
             }
         }
         if checking {
-            need(&context.ca, Section::Ca)?;
-            let kubeconfigs = embedded_rows(&context, &Store::at(&params.dir), &params)?;
-            check(&Store::at(&params.dir), &plan, &params, kubeconfigs)?;
+            check(&context, &plan)?;
             return Ok(None);
         }
         let gate = Gate::new("certs", context.planning());
@@ -85,7 +81,7 @@ fn main() -> ExitCode {
             true => Store::at(&params.dir),
             false => {
                 need(&context.ca, Section::Ca)?;
-                Store::open(&params.dir, &context.cluster.name).map_err(StepError::new)?
+                Store::open(&params.dir, &context.cluster.name)?
             }
         };
         let authorities = load_authorities(&store, &params, gate.planning())?;
@@ -113,7 +109,7 @@ fn main() -> ExitCode {
         for name in retiring(&store, &plan) {
             let what = format!("retire to {}/{RETIRED}/: no longer in the context", params.dir);
             gate.found("certificate", &name, &store.cert_path(&name).display().to_string(), true);
-            gate.change(&name, &what, || store.retire(&name)).map_err(StepError::new)?;
+            gate.change(&name, &what, || store.retire(&name))?;
         }
         let masters: Vec<&str> = match (params.layout, &context.compute) {
             (Layout::Kubeadm, Some(compute)) => compute.masters().map(|m| m.hostname.as_str()).collect(),
@@ -123,8 +119,7 @@ fn main() -> ExitCode {
             let tree = format!("kubeadm/{host}");
             let what: Vec<String> = files.iter().map(|file| format!("- {}", store.dir.join(file).display())).collect();
             let remove = || files.iter().try_for_each(|file| store.remove_copy(file));
-            gate.delete("kubeadm tree", &tree, &store.dir.join(&tree).display().to_string(), &what, remove)
-                .map_err(StepError::new)?;
+            gate.delete("kubeadm tree", &tree, &store.dir.join(&tree).display().to_string(), &what, remove)?;
         }
         if gate.planning() {
             context.add_plan(gate.take_in_order(plan.iter().map(|spec| spec.name.as_str())));
@@ -133,7 +128,7 @@ fn main() -> ExitCode {
         context.certs = Some(CertsSection { certificates });
         if params.layout == Layout::Kubeadm {
             let masters = need(&context.compute, Section::Compute)?.masters();
-            for root in groundup_pki::kubeadm::export(&store, masters).map_err(StepError::new)? {
+            for root in groundup_pki::kubeadm::export(&store, masters)? {
                 tracing::info!("certs: kubeadm layout in {}", root.display());
             }
         }
@@ -144,14 +139,14 @@ fn main() -> ExitCode {
 /// `--csr`: the request joins `params.pki.custom` (replacing one of its name). What is wrong
 /// with it is reported against the file, which is where the user can fix it.
 fn add_request(context: &mut Context, csr: &Path, args: &CertsArgs) -> Result<(), StepError> {
-    let custom = read_request(csr, args.config.as_deref(), args.profile.as_deref()).map_err(StepError::new)?;
-    let in_file = |e: String| StepError::new(format!("{}: {e}", csr.display()));
+    let custom = read_request(csr, args.config.as_deref(), args.profile.as_deref())?;
+    let in_file = |e: &dyn std::fmt::Display| StepError::bad_input(format!("{}: {e}", csr.display()));
     if grants_system_masters(&custom) && !args.allow_system_masters {
-        return Err(in_file("asks for O=system:masters, the group that bypasses every authorization check".into())
+        return Err(in_file(&"asks for O=system:masters, the group that bypasses every authorization check")
             .with_hint("pass --allow-system-masters if that is what you mean"));
     }
     context.params.pki.custom.retain(|c| c.name != custom.name);
-    add_custom(&mut certificates(context)?, &custom).map_err(in_file)?;
+    add_custom(&mut certificates(context)?, &custom).map_err(|e| in_file(&e))?;
     context.params.pki.custom.push(custom);
     Ok(())
 }
@@ -159,9 +154,9 @@ fn add_request(context: &mut Context, csr: &Path, args: &CertsArgs) -> Result<()
 /// The three CAs, each proven a usable CA: certificates are never signed with anything else.
 /// A plan takes those there are: a missing one is one `groundup-ca` would make.
 fn load_authorities(store: &Store, params: &PkiParams, planning: bool) -> Result<Authorities, StepError> {
-    let mut authorities = HashMap::new();
+    let mut authorities = Authorities::new();
     for authority in Authority::ALL {
-        let Some((cert, key)) = store.load(authority.file()).map_err(StepError::new)? else {
+        let Some((cert, key)) = store.load(authority.file())? else {
             if planning {
                 continue;
             }
@@ -193,94 +188,6 @@ fn retiring(store: &Store, plan: &[CertSpec]) -> Vec<String> {
         .collect()
 }
 
-/// `check`: the CAs, then every certificate, as a table on stderr. Reads only.
-/// One row of `check`'s table: what, when it expires, what is wrong with it.
-type Row = (String, String, Vec<String>);
-
-/// The certificates embedded in the kubeconfigs the context records: each must be the one in
-/// the PKI directory (so it chains to the cluster CA, and its key matches) and not expiring.
-fn embedded_rows(context: &Context, store: &Store, params: &PkiParams) -> Result<Vec<Row>, StepError> {
-    let (Some(compute), Some(nlb), Some(_)) = (&context.compute, &context.nlb, &context.kubeconfig) else {
-        return Ok(Vec::new());
-    };
-    let specs = kubeconfigs(context, compute, &nlb.dns_name)?;
-    let home_file = |path: &Path| std::fs::read(path).ok();
-    let ca = home_file(&store.cert_path(Authority::Kubernetes.file()));
-    Ok(specs
-        .iter()
-        .map(|spec| {
-            let path = Path::new(&context.params.kubeconfig_dir).join(&spec.file);
-            let mut found = Vec::new();
-            let mut expires = String::new();
-            match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| embedded(&t)) {
-                Err(e) => found.push(format!("{e} (run groundup-kubeconfig to write it again)")),
-                Ok(Embedded { ca: embedded_ca, cert, key }) => {
-                    if ca.as_ref() != Some(&embedded_ca) {
-                        found.push("its CA is not the cluster's".into());
-                    }
-                    if home_file(&store.cert_path(&spec.certificate)).as_ref() != Some(&cert)
-                        || home_file(&store.key_path(&spec.certificate)).as_ref() != Some(&key)
-                    {
-                        found.push(format!(
-                            "its certificate or key is not {}'s (run groundup-kubeconfig)",
-                            spec.certificate
-                        ));
-                    }
-                    match X509::from_pem(&cert) {
-                        Ok(cert) => {
-                            expires = cert.not_after().to_string();
-                            if expires_within(&cert, params.renew_within_days) {
-                                found.push(format!("expires within {} days", params.renew_within_days));
-                            }
-                        }
-                        Err(_) => found.push("its client certificate is not a certificate".into()),
-                    }
-                }
-            }
-            (path.display().to_string(), expires, found)
-        })
-        .collect())
-}
-
-fn check(store: &Store, plan: &[CertSpec], params: &PkiParams, kubeconfigs: Vec<Row>) -> Result<(), StepError> {
-    let mut rows: Vec<Row> = Vec::new();
-    let mut authorities = HashMap::new();
-    for authority in Authority::ALL {
-        let name = authority.file().to_string();
-        match store.load(&name) {
-            Ok(Some((cert, key))) => {
-                rows.push((name, cert.not_after().to_string(), ca_problems(authority, &cert, &key, params)));
-                authorities.insert(authority, cert);
-            }
-            Ok(None) => rows.push((name, String::new(), vec!["missing (run groundup-ca)".into()])),
-            Err(e) => rows.push((name, String::new(), vec![e])),
-        }
-    }
-    rows.par_extend(plan.par_iter().map(|spec| {
-        let expiry = |cert: &X509| cert.not_after().to_string();
-        let (expires, found) = match decide(store, spec, authorities.get(&spec.signer), params) {
-            Decision::Keep(cert) => (expiry(&cert), Vec::new()),
-            Decision::Issue(_) => (String::new(), vec!["missing".into()]),
-            Decision::Follow(cert, _, diff) => (expiry(&cert), vec![format!("SANs differ: {diff}")]),
-            Decision::Renew(cert, found) => (cert.as_ref().map(expiry).unwrap_or_default(), found),
-        };
-        (spec.name.clone(), expires, found)
-    }));
-    rows.extend(kubeconfigs);
-    // As wide as the longest name (a kubeadm kubeconfig's path), so the columns line up.
-    let width = rows.iter().map(|(name, _, _)| name.len()).max().unwrap_or_default().max(34);
-    eprintln!("{:<width$} {:<26} problems", "certificate", "expires");
-    for (name, expires, found) in &rows {
-        let found = if found.is_empty() { "-".to_string() } else { found.join("; ") };
-        eprintln!("{name:<width$} {expires:<26} {found}");
-    }
-    match rows.iter().filter(|(_, _, found)| !found.is_empty()).count() {
-        0 => Ok(()),
-        failing => Err(StepError::new(format!("{failing} of {} certificates have problems (table above)", rows.len()))
-            .with_hint("groundup-certs --renew re-issues certificates; a CA is never replaced automatically")),
-    }
-}
-
 /// All good: the records of the certificates now on disk. Anything stale: one error naming
 /// each certificate and its problems.
 fn settle(store: &Store, found: Vec<(&CertSpec, Found<CertDiff>)>) -> Result<Vec<CertRecord>, StepError> {
@@ -294,8 +201,7 @@ fn settle(store: &Store, found: Vec<(&CertSpec, Found<CertDiff>)>) -> Result<Vec
             }
         }
         let (cert, _) = store
-            .load(&spec.name)
-            .map_err(StepError::new)?
+            .load(&spec.name)?
             .ok_or_else(|| StepError::new(format!("{} is gone from {}", spec.name, store.dir.display())))?;
         records.push(store.record(&spec.name, spec.signer.file(), &cert));
     }

@@ -118,15 +118,15 @@ fn decide(existing: Option<(Config, String)>, recorded: bool, args: &EncryptionA
                 .with_hint("restore it from a backup (a new key cannot read the stored Secrets); if the cluster never stored any, remove the `encryption` section from the state file"));
         }
         let provider = args.provider.unwrap_or(Provider::Aescbc);
-        return Ok(Decision::Write(Config::new(provider).map_err(StepError::new)?, String::new()));
+        return Ok(Decision::Write(Config::new(provider)?, String::new()));
     };
     let provider = args.provider.unwrap_or(config.current());
     if args.rotate {
-        let rotated = config.rotate(provider).map_err(StepError::new)?;
+        let rotated = config.rotate(provider)?;
         return Ok(Decision::Write(rotated, "rotated: a new key first, the old ones kept".into()));
     }
     if provider != config.current() {
-        return Err(StepError::new(format!(
+        return Err(StepError::bad_input(format!(
             "the config encrypts with {}; switching to {} needs a new key",
             config.current().name(),
             provider.name()

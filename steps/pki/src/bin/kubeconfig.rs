@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use groundup_contracts::context::need;
 use groundup_contracts::pki::{KubeconfigRecord, KubeconfigSection};
 use groundup_contracts::Section;
+use groundup_pki::error::PkiError;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
 use groundup_pki::spec::Authority;
 use groundup_pki::store::Store;
@@ -37,13 +38,13 @@ fn main() -> ExitCode {
         for spec in &specs {
             let [cert, key] =
                 [store.cert_path(&spec.certificate), store.key_path(&spec.certificate)].map(|path| read(&path));
-            let rendered = (ca.as_deref().map_err(String::to_owned))
+            let rendered = (ca.as_deref().map_err(PkiError::clone))
                 .and_then(|ca| Ok(render(spec, &context.cluster.name, ca, &cert?, &key?)));
             let wanted = match rendered {
                 Ok(text) => Ok(Contents { bytes: text.into_bytes(), mode: 0o600 }),
                 // A plan runs before the certificates exist: the kubeconfig would follow them.
-                Err(e) if gate.planning() => Err(e),
-                Err(e) => return Err(StepError::new(e).with_hint("run groundup-ca and groundup-certs first")),
+                Err(e) if gate.planning() => Err(e.to_string()),
+                Err(e) => return Err(StepError::from(e).with_hint("run groundup-ca and groundup-certs first")),
             };
             let path = dir.path().join(&spec.file);
             let record = KubeconfigRecord {
@@ -70,6 +71,6 @@ fn main() -> ExitCode {
 }
 
 /// A PEM file the certs step wrote; without it there is nothing to embed.
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
+    std::fs::read(path).map_err(|e| PkiError::File(format!("cannot read {}: {e}", path.display())))
 }
