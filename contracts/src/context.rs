@@ -329,6 +329,25 @@ impl Context {
         self.completed.iter().any(|s| s == step)
     }
 
+    /// Whether the step that writes `section` has recorded it.
+    pub fn has_section(&self, section: Section) -> bool {
+        match section {
+            Section::Vpc => self.vpc.is_some(),
+            Section::Dhcp => self.dhcp.is_some(),
+            Section::Subnet => self.subnet.is_some(),
+            Section::Igw => self.igw.is_some(),
+            Section::Routes => self.routes.is_some(),
+            Section::Sg => self.sg.is_some(),
+            Section::Nlb => self.nlb.is_some(),
+            Section::Compute => self.compute.is_some(),
+            Section::Ca => self.ca.is_some(),
+            Section::Certs => self.certs.is_some(),
+            Section::Kubeconfig => self.kubeconfig.is_some(),
+            Section::Encryption => self.encryption.is_some(),
+            Section::Bundles => self.bundles.is_some(),
+        }
+    }
+
     /// After a teardown: the cloud sections describe resources that no longer exist, and every
     /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources, but the
     /// certificates name the instances and the load balancer, and the kubeconfigs and node

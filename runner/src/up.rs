@@ -14,6 +14,7 @@ use crate::events::Sink;
 use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
 use crate::interrupt::{self, Interrupted};
+use crate::params::Place;
 use crate::state;
 use crate::step::{contract, run_step};
 use crate::timings::{Timings, TimingsFormat};
@@ -57,10 +58,6 @@ pub struct UpArgs {
     /// change its spec: counts, admin range, ports, ... (what cannot change in place is refused)
     #[command(flatten)]
     pub init: InitArgs,
-    /// The ids of the flags given on the command line (not defaulted), filled in by `main`:
-    /// only these change an existing cluster's spec.
-    #[arg(skip)]
-    pub given: Vec<String>,
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {
@@ -161,7 +158,7 @@ fn refuse_a_selection_without_state(args: &UpArgs) -> Result<()> {
     if state::load(&args.state)?.is_some() {
         return Ok(());
     }
-    let pipeline = args.init.pipeline.clone().unwrap_or_else(|| steps::pipeline().map(String::from).collect());
+    let pipeline = crate::init::plan(&args.init)?.pipeline;
     let mut made = Vec::new();
     for name in selection(&pipeline, args)? {
         let Some(step) = steps::step(&name) else { continue };
@@ -222,9 +219,10 @@ fn plan(args: &UpArgs) -> Result<()> {
 /// [`crate::init::change`]), and whether that changed its spec. Only in memory: the caller
 /// saves it when the run that applies it starts.
 fn changed_spec(current: Context, args: &UpArgs) -> Result<(Context, bool)> {
-    state::check_name(&args.state, &current, args.init.name.as_deref())?;
-    check_target(&current, &args.init)?;
-    let desired = crate::init::change(&current, &args.init, &args.given)?;
+    let place = args.init.place();
+    state::check_name(&args.state, &current, place.name.as_deref())?;
+    check_target(&current, &place)?;
+    let desired = crate::init::change(&current, &args.init)?;
     let changed =
         desired.cluster != current.cluster || desired.params != current.params || desired.pipeline != current.pipeline;
     Ok((desired, changed))
@@ -232,12 +230,12 @@ fn changed_spec(current: Context, args: &UpArgs) -> Result<(Context, bool)> {
 
 /// With a state file the target is the state file's: a flag naming another is refused, not
 /// ignored, and an emulator that does not answer is reported, never swapped for an empty one.
-fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
+fn check_target(context: &Context, place: &Place) -> Result<()> {
     let recorded = match &context.target {
         Target::Aws => "real AWS".to_string(),
         Target::Emulator { endpoint } | Target::Endpoint { endpoint } => endpoint.clone(),
     };
-    let named = match (&init.endpoint, init.aws) {
+    let named = match (&place.endpoint, place.aws) {
         (Some(endpoint), _) if context.target.endpoint() != Some(endpoint.as_str()) => Some(endpoint.clone()),
         (None, true) if !context.target.is_real_aws() => Some("real AWS (--aws)".to_string()),
         _ => None,
@@ -250,7 +248,7 @@ fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
     }
     match &context.target {
         Target::Emulator { endpoint } if !crate::emulator::answers(endpoint) => {
-            Err(crate::emulator::not_answering(endpoint, &init.emulator_dir))
+            Err(crate::emulator::not_answering(endpoint, &place.emulator_dir))
         }
         _ => Ok(()),
     }
