@@ -21,7 +21,7 @@ use crate::params::Params;
 use crate::pki::{BundlesSection, CaSection, CertsSection, EncryptionSection, KubeconfigSection};
 use crate::plan::{JournalEntry, PlanSection, PlannedResource};
 use crate::reference::Ref;
-use crate::steps::{step, Makes, Section};
+use crate::steps::{step, Makes, Section, STEPS};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
@@ -329,41 +329,27 @@ impl Context {
         self.completed.iter().any(|s| s == step)
     }
 
-    /// Whether the step that writes `section` has recorded it.
-    pub fn has_section(&self, section: Section) -> bool {
-        match section {
-            Section::Vpc => self.vpc.is_some(),
-            Section::Dhcp => self.dhcp.is_some(),
-            Section::Subnet => self.subnet.is_some(),
-            Section::Igw => self.igw.is_some(),
-            Section::Routes => self.routes.is_some(),
-            Section::Sg => self.sg.is_some(),
-            Section::Nlb => self.nlb.is_some(),
-            Section::Compute => self.compute.is_some(),
-            Section::Ca => self.ca.is_some(),
-            Section::Certs => self.certs.is_some(),
-            Section::Kubeconfig => self.kubeconfig.is_some(),
-            Section::Encryption => self.encryption.is_some(),
-            Section::Bundles => self.bundles.is_some(),
-        }
-    }
-
     /// After a teardown: the cloud sections describe resources that no longer exist, and every
     /// cloud step must run again. Local files (PKI, SSH key) are not cloud resources, but the
     /// certificates name the instances and the load balancer, and the kubeconfigs and node
     /// bundles carry the certificates: those steps run again too, to follow the new ones.
     pub fn forget_cloud_resources(&mut self) {
-        (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
-            (None, None, None, None, None, None, None);
-        self.compute = None;
-        self.completed.retain(|name| !step(name).is_some_and(|s| s.makes != Makes::Local));
+        self.forget(|makes| makes == Makes::Cloud, |makes| makes != Makes::Local);
     }
 
     /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
     /// the encryption config in the PKI directory, the node bundles) must run again.
     pub fn forget_pki(&mut self) {
-        (self.ca, self.certs, self.kubeconfig, self.encryption, self.bundles) = (None, None, None, None, None);
-        self.completed.retain(|name| !step(name).is_some_and(|s| s.makes != Makes::Cloud));
+        self.forget(|makes| makes != Makes::Cloud, |makes| makes != Makes::Cloud);
+    }
+
+    /// Removes the sections of the steps whose work `gone` says is gone, and marks the steps
+    /// that `again` says must follow as not done.
+    fn forget(&mut self, gone: impl Fn(Makes) -> bool, again: impl Fn(Makes) -> bool) {
+        for step in STEPS.iter().filter(|step| gone(step.makes)) {
+            self.forget_section(step.section);
+        }
+        self.completed.retain(|name| !step(name).is_some_and(|s| again(s.makes)));
     }
 }
 
