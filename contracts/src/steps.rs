@@ -1,7 +1,8 @@
 //! The one table of the steps: each step's name (which is also the name of the context
-//! section it writes), the sections it needs, and what it makes. The `Section` enum,
-//! the default pipeline, the sections a teardown or a purge resets, the steps that run again
-//! after them and the runner's step names all come from [`STEPS`]; nothing else lists them.
+//! section it writes), the sections it needs, what it makes and what it takes from `groundup
+//! up` (`--renew`, `--wait`). The `Section` enum, the default pipeline, the sections a
+//! teardown or a purge resets, the steps that run again after them, the runner's step names
+//! and the flags it passes on all come from [`STEPS`]; nothing else lists them.
 
 use crate::error::ContextError;
 
@@ -9,7 +10,13 @@ use crate::error::ContextError;
 /// accessors and [`STEPS`] come from the same rows. A row is `Variant field { ... }`: the
 /// section's variant and the context's field (the section's key, the step's name).
 macro_rules! steps {
-    ($($section:ident $field:ident { needs: [$($need:ident),*], makes: $makes:ident, head_start: $head_start:literal $(,)? }),* $(,)?) => {
+    ($($section:ident $field:ident {
+        needs: [$($need:ident),*],
+        makes: $makes:ident,
+        head_start: $head_start:literal,
+        renews: $renews:literal,
+        waits: $waits:expr $(,)?
+    }),* $(,)?) => {
         /// A section of the context, written by the step of the same name.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Section {
@@ -28,11 +35,14 @@ macro_rules! steps {
         pub const STEPS: &[Step] = {
             use Makes::*;
             use Section::*;
+            use Waits::*;
             &[$(Step {
                 section: $section,
                 needs: &[$($need),*],
                 makes: $makes,
                 head_start: $head_start,
+                renews: $renews,
+                waits: $waits,
             }),*]
         };
 
@@ -54,22 +64,36 @@ macro_rules! steps {
 }
 
 steps! {
-    Vpc vpc { needs: [], makes: Cloud, head_start: false },
-    Dhcp dhcp { needs: [Vpc], makes: Cloud, head_start: false },
-    Subnet subnet { needs: [Vpc], makes: Cloud, head_start: false },
-    Igw igw { needs: [Vpc], makes: Cloud, head_start: false },
-    Routes routes { needs: [Vpc, Subnet, Igw], makes: Cloud, head_start: false },
-    Sg sg { needs: [Vpc], makes: Cloud, head_start: false },
-    Nlb nlb { needs: [Vpc, Subnet], makes: Cloud, head_start: false },
-    Compute compute { needs: [Subnet, Routes, Sg], makes: Cloud, head_start: true },
-    Ca ca { needs: [], makes: Local, head_start: true },
-    Certs certs { needs: [Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
-    Kubeconfig kubeconfig { needs: [Certs, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
-    Encryption encryption { needs: [], makes: Local, head_start: false },
+    Vpc vpc { needs: [], makes: Cloud, head_start: false, renews: false, waits: No },
+    Dhcp dhcp { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Subnet subnet { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Igw igw { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Routes routes { needs: [Vpc, Subnet, Igw], makes: Cloud, head_start: false, renews: false, waits: No },
+    Sg sg { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Nlb nlb { needs: [Vpc, Subnet], makes: Cloud, head_start: false, renews: false, waits: ForItself },
+    Compute compute {
+        needs: [Subnet, Routes, Sg],
+        makes: Cloud,
+        head_start: true,
+        renews: false,
+        waits: AlsoFor(&[Nlb]),
+    },
+    Ca ca { needs: [], makes: Local, head_start: true, renews: false, waits: No },
+    Certs certs { needs: [Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false, renews: true, waits: No },
+    Kubeconfig kubeconfig {
+        needs: [Certs, Nlb, Compute],
+        makes: LocalFollowingCloud,
+        head_start: false,
+        renews: false,
+        waits: No,
+    },
+    Encryption encryption { needs: [], makes: Local, head_start: false, renews: false, waits: No },
     Bundles bundles {
         needs: [Certs, Kubeconfig, Encryption, Compute],
         makes: LocalFollowingCloud,
         head_start: false,
+        renews: false,
+        waits: No,
     },
 }
 
@@ -98,6 +122,18 @@ pub enum Makes {
     Local,
 }
 
+/// What a step does with `groundup up --wait` (passed on as its own `--wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waits {
+    /// Nothing: it has nothing that takes time to become ready.
+    No,
+    /// Waits until its own resources are ready, unless a step of the run waits for them.
+    ForItself,
+    /// Waits for its own resources and for those of these sections' steps, meanwhile (`compute`
+    /// waits for the load balancer while its instances start), so those do not wait themselves.
+    AlsoFor(&'static [Section]),
+}
+
 pub struct Step {
     pub section: Section,
     /// The sections the step reads; each is written by an earlier step.
@@ -107,11 +143,31 @@ pub struct Step {
     /// (keys), which `groundup up` runs in the background from the start of the run, and
     /// which the step adopts when its turn comes.
     pub head_start: bool,
+    /// Whether the step takes `--renew` (`up --renew` passes it, and runs the step even when
+    /// it is done): re-issue what expires soon or no longer matches.
+    pub renews: bool,
+    pub waits: Waits,
 }
 
 impl Step {
     pub fn name(&self) -> &'static str {
         self.section.step()
+    }
+
+    /// Whether, in a run of `steps` with `--wait`, this step gets `--wait`: it waits for
+    /// something, and no other step of the run waits for it.
+    pub fn waits_among(&self, steps: &[&str]) -> bool {
+        let covered = || {
+            steps.iter().filter_map(|name| step(name)).any(|other| match other.waits {
+                Waits::AlsoFor(sections) => sections.contains(&self.section),
+                Waits::No | Waits::ForItself => false,
+            })
+        };
+        match self.waits {
+            Waits::No => false,
+            Waits::AlsoFor(_) => true,
+            Waits::ForItself => !covered(),
+        }
     }
 }
 

@@ -254,27 +254,27 @@ fn check_target(context: &Context, place: &Place) -> Result<()> {
     }
 }
 
-/// The step that issues certificates, and takes `--renew`.
-const RENEWING_STEP: &str = "certs";
-
-/// The step that waits for the load balancer under `--wait`, while its instances start.
-const WAITING_STEP: &str = "compute";
-const BALANCER_STEP: &str = "nlb";
-
+/// The flags of `up` a step takes, as its row in the steps table declares them: `--renew`, or
+/// `--wait` unless another step of the run waits for what it would.
 fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<&'static str> {
-    let waits =
-        args.wait && (step == WAITING_STEP || (step == BALANCER_STEP && !steps.iter().any(|s| s == WAITING_STEP)));
-    match (args.renew && step == RENEWING_STEP, waits) {
+    let Some(row) = steps::step(step) else { return Vec::new() };
+    let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+    match (args.renew && row.renews, args.wait && row.waits_among(&names)) {
         (true, _) => vec!["--renew"],
         (false, true) => vec!["--wait"],
         (false, false) => vec![],
     }
 }
 
+/// Whether the step takes `--renew`.
+fn renews(step: &str) -> bool {
+    steps::step(step).is_some_and(|row| row.renews)
+}
+
 /// What to run after `step` failed: plain `up` resumes at the first step not done, which is
 /// `step` only if everything before it is done (not so after `up --from sg` on a new state).
 fn resume_hint(context: &Context, step: &str, renewing: bool) -> String {
-    let renew_hint = match step == RENEWING_STEP && !renewing {
+    let renew_hint = match renews(step) && !renewing {
         true => "; if it asks for --renew, `groundup up --renew` passes it",
         false => "",
     };
@@ -295,7 +295,7 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
         return Ok(range);
     }
-    let renewing = |s: &String| args.renew && s == RENEWING_STEP;
+    let renewing = |s: &String| args.renew && renews(s);
     Ok(range.into_iter().filter(|s| !context.is_completed(s) || renewing(s)).collect())
 }
 
