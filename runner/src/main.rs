@@ -42,11 +42,6 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// `up --plan --all`: the steps' plans list every resource.
-    fn lists_all(&self) -> bool {
-        matches!(&self.command, Command::Up(args) if args.all)
-    }
-
     /// `--aws` on a command that runs steps: this invocation may use real AWS.
     fn allows_aws(&self) -> bool {
         match &self.command {
@@ -104,10 +99,6 @@ fn main() -> ExitCode {
     if cli.allows_aws() {
         // Passed on to every step this run starts (see `step::step_command`).
         groundup_contracts::context::allow_aws();
-    }
-    if cli.lists_all() {
-        // Read by every step the plan runs; set before any thread exists.
-        std::env::set_var(groundup_runtime::harness::PLAN_ALL_ENV, "1");
     }
     let result = match cli.command {
         Command::Init(args) => init::run(&args),

@@ -196,9 +196,15 @@ fn plan(args: &UpArgs) -> Result<()> {
     let steps = selection(&context.pipeline, args)?;
     let mut not_planned = Vec::new();
     for step in &steps {
-        if contract(step, &args.state, None)?.plan {
-            let step_args = [vec!["--plan"], step_args(step, args, &steps)].concat();
-            context = run_step(step, &step_args, &context, &args.state, None, None)?;
+        let contract = contract(step, &args.state, None)?;
+        if contract.plan {
+            let mut flags = vec!["--plan"];
+            // Contract 2 takes `--all` with `--plan`; a plugin of contract 1 is not given it.
+            if args.all && contract.contract >= 2 {
+                flags.push("--all");
+            }
+            flags.extend(step_args(step, args, &steps));
+            context = run_step(step, &flags, &context, &args.state, None, None)?;
         } else {
             eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
             not_planned.push(step.clone());
