@@ -21,7 +21,7 @@ use crate::params::Params;
 use crate::pki::{BundlesSection, CaSection, CertsSection, EncryptionSection, KubeconfigSection};
 use crate::plan::{JournalEntry, PlanSection, PlannedResource};
 use crate::reference::Ref;
-use crate::steps::{step, Makes, Section};
+use crate::steps::{step, Makes, Section, STEPS};
 use crate::teardown::TeardownSection;
 
 pub const CONTEXT_VERSION: u32 = 1;
@@ -334,17 +334,22 @@ impl Context {
     /// certificates name the instances and the load balancer, and the kubeconfigs and node
     /// bundles carry the certificates: those steps run again too, to follow the new ones.
     pub fn forget_cloud_resources(&mut self) {
-        (self.vpc, self.dhcp, self.subnet, self.igw, self.routes, self.sg, self.nlb) =
-            (None, None, None, None, None, None, None);
-        self.compute = None;
-        self.completed.retain(|name| !step(name).is_some_and(|s| s.makes != Makes::Local));
+        self.forget(|makes| makes == Makes::Cloud, |makes| makes != Makes::Local);
     }
 
     /// After the local files are purged: the steps that make them (the PKI, the kubeconfigs,
     /// the encryption config in the PKI directory, the node bundles) must run again.
     pub fn forget_pki(&mut self) {
-        (self.ca, self.certs, self.kubeconfig, self.encryption, self.bundles) = (None, None, None, None, None);
-        self.completed.retain(|name| !step(name).is_some_and(|s| s.makes != Makes::Cloud));
+        self.forget(|makes| makes != Makes::Cloud, |makes| makes != Makes::Cloud);
+    }
+
+    /// Removes the sections of the steps whose work `gone` says is gone, and marks the steps
+    /// that `again` says must follow as not done.
+    fn forget(&mut self, gone: impl Fn(Makes) -> bool, again: impl Fn(Makes) -> bool) {
+        for step in STEPS.iter().filter(|step| gone(step.makes)) {
+            self.forget_section(step.section);
+        }
+        self.completed.retain(|name| !step(name).is_some_and(|s| again(s.makes)));
     }
 }
 

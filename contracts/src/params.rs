@@ -156,6 +156,13 @@ pub struct PortRange {
     pub to: u16,
 }
 
+/// As the command line writes it: `2379-2380`.
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.from, self.to)
+    }
+}
+
 impl std::str::FromStr for PortRange {
     type Err = String;
 

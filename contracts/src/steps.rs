@@ -1,47 +1,103 @@
 //! The one table of the steps: each step's name (which is also the name of the context
-//! section it writes), the sections it needs, and what it makes. The default pipeline, the
-//! steps that run again after a teardown or a purge, and the runner's step names all come from
-//! [`STEPS`]; nothing else lists them.
+//! section it writes), the sections it needs, what it makes and what it takes from `groundup
+//! up` (`--renew`, `--wait`). The `Section` enum, the default pipeline, the sections a
+//! teardown or a purge resets, the steps that run again after them, the runner's step names
+//! and the flags it passes on all come from [`STEPS`]; nothing else lists them.
 
 use crate::error::ContextError;
 
-/// A section of the context, written by the step of the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    Vpc,
-    Dhcp,
-    Subnet,
-    Igw,
-    Routes,
-    Sg,
-    Nlb,
-    Compute,
-    Ca,
-    Certs,
-    Kubeconfig,
-    Encryption,
-    Bundles,
+/// The table, as one macro call so that the `Section` enum, its keys, the context's section
+/// accessors and [`STEPS`] come from the same rows. A row is `Variant field { ... }`: the
+/// section's variant and the context's field (the section's key, the step's name).
+macro_rules! steps {
+    ($($section:ident $field:ident {
+        needs: [$($need:ident),*],
+        makes: $makes:ident,
+        head_start: $head_start:literal,
+        renews: $renews:literal,
+        waits: $waits:expr $(,)?
+    }),* $(,)?) => {
+        /// A section of the context, written by the step of the same name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Section {
+            $($section),*
+        }
+
+        impl Section {
+            pub fn key(self) -> &'static str {
+                match self {
+                    $(Section::$section => stringify!($field)),*
+                }
+            }
+        }
+
+        /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
+        pub const STEPS: &[Step] = {
+            use Makes::*;
+            use Section::*;
+            use Waits::*;
+            &[$(Step {
+                section: $section,
+                needs: &[$($need),*],
+                makes: $makes,
+                head_start: $head_start,
+                renews: $renews,
+                waits: $waits,
+            }),*]
+        };
+
+        impl crate::Context {
+            /// Whether the step that writes `section` has recorded it.
+            pub fn has_section(&self, section: Section) -> bool {
+                match section {
+                    $(Section::$section => self.$field.is_some()),*
+                }
+            }
+
+            pub(crate) fn forget_section(&mut self, section: Section) {
+                match section {
+                    $(Section::$section => self.$field = None),*
+                }
+            }
+        }
+    };
+}
+
+steps! {
+    Vpc vpc { needs: [], makes: Cloud, head_start: false, renews: false, waits: No },
+    Dhcp dhcp { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Subnet subnet { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Igw igw { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Routes routes { needs: [Vpc, Subnet, Igw], makes: Cloud, head_start: false, renews: false, waits: No },
+    Sg sg { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
+    Nlb nlb { needs: [Vpc, Subnet], makes: Cloud, head_start: false, renews: false, waits: ForItself },
+    Compute compute {
+        needs: [Subnet, Routes, Sg],
+        makes: Cloud,
+        head_start: true,
+        renews: false,
+        waits: AlsoFor(&[Nlb]),
+    },
+    Ca ca { needs: [], makes: Local, head_start: true, renews: false, waits: No },
+    Certs certs { needs: [Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false, renews: true, waits: No },
+    Kubeconfig kubeconfig {
+        needs: [Certs, Nlb, Compute],
+        makes: LocalFollowingCloud,
+        head_start: false,
+        renews: false,
+        waits: No,
+    },
+    Encryption encryption { needs: [], makes: Local, head_start: false, renews: false, waits: No },
+    Bundles bundles {
+        needs: [Certs, Kubeconfig, Encryption, Compute],
+        makes: LocalFollowingCloud,
+        head_start: false,
+        renews: false,
+        waits: No,
+    },
 }
 
 impl Section {
-    pub fn key(self) -> &'static str {
-        match self {
-            Section::Vpc => "vpc",
-            Section::Dhcp => "dhcp",
-            Section::Subnet => "subnet",
-            Section::Igw => "igw",
-            Section::Routes => "routes",
-            Section::Sg => "sg",
-            Section::Nlb => "nlb",
-            Section::Compute => "compute",
-            Section::Ca => "ca",
-            Section::Certs => "certs",
-            Section::Kubeconfig => "kubeconfig",
-            Section::Encryption => "encryption",
-            Section::Bundles => "bundles",
-        }
-    }
-
     /// Each section is named after the step that writes it.
     pub fn step(self) -> &'static str {
         self.key()
@@ -66,6 +122,18 @@ pub enum Makes {
     Local,
 }
 
+/// What a step does with `groundup up --wait` (passed on as its own `--wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waits {
+    /// Nothing: it has nothing that takes time to become ready.
+    No,
+    /// Waits until its own resources are ready, unless a step of the run waits for them.
+    ForItself,
+    /// Waits for its own resources and for those of these sections' steps, meanwhile (`compute`
+    /// waits for the load balancer while its instances start), so those do not wait themselves.
+    AlsoFor(&'static [Section]),
+}
+
 pub struct Step {
     pub section: Section,
     /// The sections the step reads; each is written by an earlier step.
@@ -75,39 +143,33 @@ pub struct Step {
     /// (keys), which `groundup up` runs in the background from the start of the run, and
     /// which the step adopts when its turn comes.
     pub head_start: bool,
+    /// Whether the step takes `--renew` (`up --renew` passes it, and runs the step even when
+    /// it is done): re-issue what expires soon or no longer matches.
+    pub renews: bool,
+    pub waits: Waits,
 }
 
 impl Step {
     pub fn name(&self) -> &'static str {
         self.section.step()
     }
-}
 
-/// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
-pub const STEPS: &[Step] = {
-    use Makes::*;
-    use Section::*;
-    &[
-        Step { section: Vpc, needs: &[], makes: Cloud, head_start: false },
-        Step { section: Dhcp, needs: &[Vpc], makes: Cloud, head_start: false },
-        Step { section: Subnet, needs: &[Vpc], makes: Cloud, head_start: false },
-        Step { section: Igw, needs: &[Vpc], makes: Cloud, head_start: false },
-        Step { section: Routes, needs: &[Vpc, Subnet, Igw], makes: Cloud, head_start: false },
-        Step { section: Sg, needs: &[Vpc], makes: Cloud, head_start: false },
-        Step { section: Nlb, needs: &[Vpc, Subnet], makes: Cloud, head_start: false },
-        Step { section: Compute, needs: &[Subnet, Routes, Sg], makes: Cloud, head_start: true },
-        Step { section: Ca, needs: &[], makes: Local, head_start: true },
-        Step { section: Certs, needs: &[Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
-        Step { section: Kubeconfig, needs: &[Certs, Nlb, Compute], makes: LocalFollowingCloud, head_start: false },
-        Step { section: Encryption, needs: &[], makes: Local, head_start: false },
-        Step {
-            section: Bundles,
-            needs: &[Certs, Kubeconfig, Encryption, Compute],
-            makes: LocalFollowingCloud,
-            head_start: false,
-        },
-    ]
-};
+    /// Whether, in a run of `steps` with `--wait`, this step gets `--wait`: it waits for
+    /// something, and no other step of the run waits for it.
+    pub fn waits_among(&self, steps: &[&str]) -> bool {
+        let covered = || {
+            steps.iter().filter_map(|name| step(name)).any(|other| match other.waits {
+                Waits::AlsoFor(sections) => sections.contains(&self.section),
+                Waits::No | Waits::ForItself => false,
+            })
+        };
+        match self.waits {
+            Waits::No => false,
+            Waits::AlsoFor(_) => true,
+            Waits::ForItself => !covered(),
+        }
+    }
+}
 
 /// The default pipeline's step names, in order.
 pub fn pipeline() -> impl Iterator<Item = &'static str> {
@@ -131,6 +193,26 @@ mod tests {
                 assert!(writer.is_some_and(|w| w < i), "{} needs {} before it", step.name(), need.key());
             }
         }
+    }
+
+    /// The example of a whole pipeline records every section; a teardown forgets exactly the
+    /// sections of the steps that make cloud resources, a purge exactly the others'.
+    #[test]
+    fn a_teardown_forgets_the_cloud_sections_and_a_purge_the_local_ones() {
+        let built = crate::Context::from_json(include_str!("../examples/05-kubeadm.json")).unwrap();
+        let sections = |context: &crate::Context| -> Vec<&str> {
+            STEPS.iter().filter(|s| context.has_section(s.section)).map(Step::name).collect()
+        };
+        assert_eq!(sections(&built), pipeline().collect::<Vec<_>>());
+        let named = |wanted: fn(Makes) -> bool| -> Vec<&str> {
+            STEPS.iter().filter(|s| wanted(s.makes)).map(Step::name).collect()
+        };
+        let mut torn_down = built.clone();
+        torn_down.forget_cloud_resources();
+        assert_eq!(sections(&torn_down), named(|makes| makes != Makes::Cloud));
+        let mut purged = built;
+        purged.forget_pki();
+        assert_eq!(sections(&purged), named(|makes| makes == Makes::Cloud));
     }
 
     #[test]

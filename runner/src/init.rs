@@ -1,259 +1,164 @@
 //! `groundup init`: the starting context, with the course's values unless a flag says otherwise.
+//! The flags are the rows of [`crate::params::PARAMS`]; `up` takes the same ones to change an
+//! existing cluster's spec ([`change`]).
 
-use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::Path;
 
-use anyhow::{bail, Result};
-use clap::Args;
+use anyhow::Result;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use groundup_contracts::context::check_new_cluster_name;
-use groundup_contracts::flows::NetworkPolicy;
-use groundup_contracts::params::{
-    parse_cidr, HealthCheck, ImageSelector, NodeLayout, NodeSpec, PortRange, SshKeyType, UBUNTU_OWNER,
-};
-use groundup_contracts::pki::{KeyAlgorithm, Layout, PkiParams};
-use groundup_contracts::region::internal_domain;
-use groundup_contracts::{steps, Cluster, Context, Params, Target};
+use groundup_contracts::steps::{self, Makes};
+use groundup_contracts::{Context, Target};
 
-use ipnet::Ipv4Net;
+use crate::params::{Draft, Param, Place, Value, PARAMS};
 
-const DEFAULT_NAME: &str = "k8s-cluster";
-
-#[derive(Args, Debug, Clone)]
+/// The init flags given on the command line, each with its value: only these change a spec.
+#[derive(Debug, Clone, Default)]
 pub struct InitArgs {
-    /// Cluster name: the Name tag of every resource and the load balancer's name
-    /// [default: k8s-cluster]. Given to `up` or `up --plan` with a state file, it must match it.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// AWS region
-    #[arg(long, default_value = "us-east-2")]
-    pub region: String,
-    /// Use an AWS-compatible endpoint you run yourself (your own moto, LocalStack, ...)
-    #[arg(long, value_name = "URL", conflicts_with = "aws")]
-    pub endpoint: Option<String>,
-    /// Use real AWS, through the standard credential chain (profiles, env, SSO). Costs money.
-    #[arg(long)]
-    pub aws: bool,
-    /// Where the local emulator keeps its virtualenv, log and pid
-    #[arg(long, value_name = "DIR", default_value = crate::emulator::DEFAULT_DIR)]
-    pub emulator_dir: PathBuf,
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "172.31.0.0/16")]
-    pub vpc_cidr: Ipv4Net,
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "172.31.0.0/24")]
-    pub subnet_cidr: Ipv4Net,
-    /// DHCP domain-name [default: ec2.internal in us-east-1, <region>.compute.internal elsewhere]
-    #[arg(long, value_name = "DOMAIN")]
-    pub dhcp_domain: Option<String>,
-    /// Who may reach SSH and the API port, besides what the cluster itself needs (which it
-    /// keeps). The course opens them to 0.0.0.0/0; the default admits only the VPC. Give your
-    /// own address (x.x.x.x/32) to reach them from outside.
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
-    pub admin_cidr: Option<Ipv4Net>,
-    /// The course's five security-group rules exactly, instead of the flows Kubernetes needs
-    /// (`groundup check` names what they block)
-    #[arg(long)]
-    pub course_network: bool,
-    #[arg(long, default_value_t = 3)]
-    pub masters: u32,
-    #[arg(long, default_value_t = 3)]
-    pub workers: u32,
-    /// Private IP of master 0; the others follow [default: subnet + 10]
-    #[arg(long, value_name = "IP")]
-    pub first_master_ip: Option<Ipv4Addr>,
-    /// Private IP of worker 0; the others follow [default: subnet + 20]
-    #[arg(long, value_name = "IP")]
-    pub first_worker_ip: Option<Ipv4Addr>,
-    /// Worker i gets the i-th /24 of this range as its pod range
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "172.20.0.0/16")]
-    pub pod_cidr_base: Ipv4Net,
-    #[arg(long, default_value = "t2.micro")]
-    pub instance_type: String,
-    /// Use exactly this AMI instead of looking one up
-    #[arg(long, value_name = "AMI", conflicts_with_all = ["image_owner", "image_name_pattern"])]
-    pub image_id: Option<String>,
-    /// Look up the newest image of this owner [default: Canonical]
-    #[arg(long, value_name = "ACCOUNT")]
-    pub image_owner: Option<String>,
-    /// Look up the newest image whose name matches [default: Ubuntu LTS amd64 server]
-    #[arg(long, value_name = "PATTERN")]
-    pub image_name_pattern: Option<String>,
-    /// Kubernetes service range; its first address goes into the API server certificate
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "10.32.0.0/24")]
-    pub service_cidr: Ipv4Net,
-    #[arg(long, value_name = "FROM-TO", default_value = "2379-2380")]
-    pub etcd_ports: PortRange,
-    #[arg(long, value_name = "FROM-TO", default_value = "30000-32767")]
-    pub node_ports: PortRange,
-    #[arg(long, default_value_t = 6443)]
-    pub api_port: u16,
-    #[arg(long, default_value_t = 22)]
-    pub ssh_port: u16,
-    /// Seconds between the load balancer's health checks of the API servers (HTTPS GET /readyz)
-    #[arg(long, value_name = "SECONDS", default_value_t = HealthCheck::default().interval_seconds)]
-    pub health_check_interval: u16,
-    /// Health checks passed in a row before an API server takes traffic
-    #[arg(long, value_name = "N", default_value_t = HealthCheck::default().healthy_threshold)]
-    pub healthy_threshold: u8,
-    /// Health checks failed in a row before an API server is taken out of rotation
-    #[arg(long, value_name = "N", default_value_t = HealthCheck::default().unhealthy_threshold)]
-    pub unhealthy_threshold: u8,
-    /// Also lay the certificates out as kubeadm does, per master (`pki/kubeadm/<host>/etc/kubernetes/pki`),
-    /// with kubeadm's admin, super-admin, controller-manager, scheduler and kubelet `.conf` files
-    #[arg(long)]
-    pub kubeadm_layout: bool,
-    /// Where the PKI files go, relative to the state file's directory [default: pki, or
-    /// pki-<name> when another cluster has pki]
-    #[arg(long, value_name = "DIR")]
-    pub pki_dir: Option<String>,
-    /// Allow a --pki-dir that is `.`, absolute or leads outside with `..`
-    #[arg(long)]
-    pub allow_outside_dir: bool,
-    /// Key type of the CAs and certificates
-    #[arg(long, default_value = "rsa2048", value_parser = key_algorithm())]
-    pub pki_key: KeyAlgorithm,
-    /// Type of a new SSH key (ED25519, or RSA of 4096 bits); a cluster's existing key is kept
-    #[arg(long, default_value = "ed25519", value_parser = ssh_key_type())]
-    pub ssh_key: SshKeyType,
-    /// The steps to run, in order (a plugin step `foo` is the executable `groundup-foo`)
-    #[arg(long, value_name = "STEPS", value_delimiter = ',')]
-    pub pipeline: Option<Vec<String>>,
+    given: Vec<(&'static Param, String)>,
 }
 
-fn network_policy(args: &InitArgs) -> NetworkPolicy {
-    if args.course_network {
-        NetworkPolicy::Course
-    } else {
-        NetworkPolicy::Kubernetes
+impl InitArgs {
+    fn set_on(&self, draft: &mut Draft) -> Result<()> {
+        for (param, value) in &self.given {
+            (param.set)(draft, value).map_err(|e| anyhow::anyhow!("--{}: {e}", param.flag))?;
+        }
+        Ok(())
+    }
+
+    /// The given flags set, in the table's order, on a draft of `start`, finished.
+    fn draft(&self, start: &Context) -> Result<Draft> {
+        let mut draft = Draft::of(start);
+        self.set_on(&mut draft)?;
+        Ok(draft.finish(start)?)
+    }
+
+    /// Which cluster and where: the name, target and emulator directory the flags give.
+    pub fn place(&self) -> Place {
+        let mut draft = Draft::course();
+        self.set_on(&mut draft).expect("clap accepted each value with the same `set`");
+        draft.place
     }
 }
 
-fn key_algorithm() -> impl clap::builder::TypedValueParser<Value = KeyAlgorithm> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(KeyAlgorithm::NAMES)
-        .map(|name| KeyAlgorithm::from_name(&name).expect("one of the possible values"))
+impl Param {
+    fn id(&self) -> String {
+        self.flag.replace('-', "_")
+    }
+
+    fn arg(&self) -> Arg {
+        let mut arg = Arg::new(self.id()).long(self.flag);
+        if !self.help.is_empty() {
+            arg = arg.help(self.help);
+        }
+        let set = self.set;
+        // A value is valid when it can be set: one parser for the command line and the spec.
+        let checked = move |value: &str| set(&mut Draft::course(), value).map(|()| value.to_owned());
+        arg = match self.value {
+            Value::Switch => arg.action(ArgAction::SetTrue),
+            Value::One(name) => arg.value_name(name).value_parser(checked),
+            Value::Path(name) => arg.value_name(name).value_parser(checked).value_hint(clap::ValueHint::AnyPath),
+            Value::OneOf(name, names) => {
+                arg.value_name(name).value_parser(clap::builder::PossibleValuesParser::new(names))
+            }
+            Value::List(name) => {
+                arg.value_name(name).action(ArgAction::Append).value_delimiter(',').value_parser(checked)
+            }
+        };
+        if self.shows_default {
+            arg = arg.default_value((self.now)(&Draft::course()));
+        }
+        arg.conflicts_with_all(self.conflicts_with)
+    }
+
+    /// The value given on the command line, if the flag was given.
+    fn given(&self, matches: &ArgMatches) -> Option<String> {
+        let id = self.id();
+        if matches.value_source(&id) != Some(ValueSource::CommandLine) {
+            return None;
+        }
+        Some(match self.value {
+            Value::Switch => String::new(),
+            Value::One(_) | Value::Path(_) | Value::OneOf(..) => matches.get_one::<String>(&id)?.clone(),
+            Value::List(_) => matches.get_many::<String>(&id)?.cloned().collect::<Vec<_>>().join(","),
+        })
+    }
 }
 
-fn ssh_key_type() -> impl clap::builder::TypedValueParser<Value = SshKeyType> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(SshKeyType::NAMES)
-        .map(|name| SshKeyType::from_name(&name).expect("one of the possible values"))
+impl clap::Args for InitArgs {
+    fn augment_args(command: Command) -> Command {
+        command.args(PARAMS.iter().map(Param::arg))
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
+}
+
+impl clap::FromArgMatches for InitArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let given = PARAMS.iter().filter_map(|param| Some((param, param.given(matches)?))).collect();
+        Ok(InitArgs { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
 pub fn run(args: &InitArgs) -> Result<()> {
-    let context = build(args, std::path::Path::new("."))?;
+    let context = build(args, Path::new("."))?;
     groundup_runtime::output::print(&context.to_json())?;
     Ok(())
 }
 
 /// The starting context of a cluster living in `home`; for the local emulator this starts it
 /// to learn its endpoint. A cluster gets directories no other cluster in `home` has.
-pub fn build(args: &InitArgs, home: &std::path::Path) -> Result<Context> {
-    let mut context = plan(args, Target::Emulator { endpoint: "http://127.0.0.1:0".into() })?;
+pub fn build(args: &InitArgs, home: &Path) -> Result<Context> {
+    let mut context = plan(args)?;
+    warn_if_even(&Draft::course().context, &context);
     let (params, name) = (&mut context.params, &context.cluster.name);
-    if args.pki_dir.is_none() {
-        params.pki.dir = groundup_runtime::files::free_dir(home, &params.pki.dir, name);
+    let course = Draft::course().context.params;
+    for (dir, default) in [
+        (&mut params.pki.dir, &course.pki.dir),
+        (&mut params.ssh_dir, &course.ssh_dir),
+        (&mut params.kubeconfig_dir, &course.kubeconfig_dir),
+        (&mut params.nodes_dir, &course.nodes_dir),
+    ] {
+        if dir == default {
+            *dir = groundup_runtime::files::free_dir(home, dir, name);
+        }
     }
-    params.ssh_dir = groundup_runtime::files::free_dir(home, &params.ssh_dir, name);
-    params.kubeconfig_dir = groundup_runtime::files::free_dir(home, &params.kubeconfig_dir, name);
-    params.nodes_dir = groundup_runtime::files::free_dir(home, &params.nodes_dir, name);
-    context.target = match (&args.endpoint, args.aws) {
-        (Some(endpoint), _) => Target::Endpoint { endpoint: endpoint.clone() },
+    let place = args.place();
+    context.target = match (place.endpoint, place.aws) {
+        (Some(endpoint), _) => Target::Endpoint { endpoint },
         (None, true) => Target::Aws,
-        (None, false) => Target::Emulator { endpoint: crate::emulator::ensure_running(&args.emulator_dir, None)? },
+        (None, false) => Target::Emulator { endpoint: crate::emulator::ensure_running(&place.emulator_dir, None)? },
     };
     context.validate()?;
     Ok(context)
 }
 
-/// Everything but the target's endpoint: pure, so that bad flags fail before anything starts.
-fn plan(args: &InitArgs, target: Target) -> Result<Context> {
-    let subnet_base = u32::from(args.subnet_cidr.network());
-    let layout = NodeLayout {
-        masters: args.masters,
-        workers: args.workers,
-        first_master_ip: args.first_master_ip.unwrap_or(Ipv4Addr::from(subnet_base + 10)),
-        first_worker_ip: args.first_worker_ip.unwrap_or(Ipv4Addr::from(subnet_base + 20)),
-        pod_cidr_base: args.pod_cidr_base,
-        subnet: args.subnet_cidr,
-    };
-    let (masters, workers) = layout.expand()?;
-    warn_if_even(args.masters);
-    let defaults = Params::course_defaults(&args.region);
-    let image = image(args);
-    let params = Params {
-        vpc_cidr: args.vpc_cidr,
-        subnet_cidr: args.subnet_cidr,
-        dhcp_domain_name: args.dhcp_domain.clone().unwrap_or(defaults.dhcp_domain_name),
-        admin_cidr: args.admin_cidr.unwrap_or(args.vpc_cidr),
-        network: network_policy(args),
-        ports: groundup_contracts::params::Ports {
-            etcd: args.etcd_ports,
-            node_ports: args.node_ports,
-            api: args.api_port,
-            ssh: args.ssh_port,
-        },
-        health_check: HealthCheck {
-            interval_seconds: args.health_check_interval,
-            healthy_threshold: args.healthy_threshold,
-            unhealthy_threshold: args.unhealthy_threshold,
-        },
-        masters,
-        workers,
-        instance_type: args.instance_type.clone(),
-        image,
-        service_cidr: args.service_cidr,
-        ssh_dir: defaults.ssh_dir,
-        ssh_key: args.ssh_key,
-        kubeconfig_dir: defaults.kubeconfig_dir,
-        nodes_dir: defaults.nodes_dir,
-        pki: PkiParams {
-            dir: args.pki_dir.clone().unwrap_or(defaults.pki.dir),
-            allow_outside_dir: args.allow_outside_dir,
-            key: args.pki_key,
-            layout: if args.kubeadm_layout { Layout::Kubeadm } else { Layout::Cfssl },
-            ..PkiParams::default()
-        },
-    };
-    let pipeline = match &args.pipeline {
-        Some(steps) if steps.is_empty() => bail!("--pipeline needs at least one step"),
-        Some(steps) => steps.clone(),
-        None => steps::pipeline().map(String::from).collect(),
-    };
-    let name = cluster_name(args);
-    check_new_cluster_name(&name)?;
-    let context = Context::new(Cluster { name, region: args.region.clone() }, target, params, pipeline);
+/// The course's cluster with the flags given: pure, so that bad flags fail before anything
+/// starts. Its target is settled by [`build`].
+pub fn plan(args: &InitArgs) -> Result<Context> {
+    let context = args.draft(&Draft::course().context)?.context;
+    check_new_cluster_name(&context.cluster.name)?;
     context.validate()?;
     Ok(context)
-}
-
-fn image(args: &InitArgs) -> ImageSelector {
-    match (&args.image_id, &args.image_owner, &args.image_name_pattern) {
-        (Some(id), _, _) => ImageSelector::Id { id: id.clone() },
-        (None, None, None) => ImageSelector::default(),
-        (None, owner, pattern) => ImageSelector::Newest {
-            owner: owner.clone().unwrap_or_else(|| UBUNTU_OWNER.into()),
-            name_pattern: pattern.clone().unwrap_or_else(|| groundup_contracts::params::UBUNTU_NAME_PATTERN.into()),
-        },
-    }
 }
 
 /// etcd runs on every master and needs a majority: 4 masters survive one failure, as 3 do.
-fn warn_if_even(masters: u32) {
-    if masters > 0 && masters.is_multiple_of(2) {
+fn warn_if_even(before: &Context, after: &Context) {
+    let masters = after.params.masters.len();
+    if masters != before.params.masters.len() && masters > 0 && masters.is_multiple_of(2) {
         eprintln!(
             "groundup: warning: {masters} masters: etcd needs a majority of them, so {masters} survive no more failures than {} do; an odd number is better",
             masters - 1
         );
     }
-}
-
-/// The ids of the flags given on the command line, not defaulted: only these change an
-/// existing cluster's spec.
-pub fn given_flags(matches: &clap::ArgMatches) -> Vec<String> {
-    matches
-        .ids()
-        .filter(|id| matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
-        .map(|id| id.to_string())
-        .collect()
 }
 
 /// Bad input, refused before anything changes (exit code 2): a change the cloud cannot make
@@ -269,215 +174,55 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// The spec of an existing cluster with the init flags given on the command line (`given`:
-/// their ids) applied, checked by `init`'s own rules. Flags not given keep the cluster's
-/// values. Node counts keep the existing nodes and number new ones as `init` would (the last
-/// ones go when a count drops). What the cloud cannot change in place is [`Refused`] once the
-/// step that built it is done.
-pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Context> {
-    let given = |id: &str| given.iter().any(|g| g == id);
-    let mut desired = current.clone();
-    if given("region") {
-        if !given("dhcp_domain") && current.params.dhcp_domain_name == internal_domain(&current.cluster.region) {
-            desired.params.dhcp_domain_name = internal_domain(&args.region);
-        }
-        desired.cluster.region = args.region.clone();
-    }
-    let params = &mut desired.params;
-    if given("vpc_cidr") {
-        params.vpc_cidr = args.vpc_cidr;
-    }
-    if given("subnet_cidr") {
-        params.subnet_cidr = args.subnet_cidr;
-    }
-    if let Some(domain) = args.dhcp_domain.as_ref().filter(|_| given("dhcp_domain")) {
-        params.dhcp_domain_name = domain.clone();
-    }
-    if let Some(admin) = args.admin_cidr.filter(|_| given("admin_cidr")) {
-        params.admin_cidr = admin;
-    }
-    if given("course_network") {
-        params.network = network_policy(args);
-    }
-    if given("instance_type") {
-        params.instance_type = args.instance_type.clone();
-    }
-    if ["image_id", "image_owner", "image_name_pattern"].iter().any(|id| given(id)) {
-        params.image = image(args);
-    }
-    if given("service_cidr") {
-        params.service_cidr = args.service_cidr;
-    }
-    let ports = &mut params.ports;
-    if given("etcd_ports") {
-        ports.etcd = args.etcd_ports;
-    }
-    if given("node_ports") {
-        ports.node_ports = args.node_ports;
-    }
-    if given("api_port") {
-        ports.api = args.api_port;
-    }
-    if given("ssh_port") {
-        ports.ssh = args.ssh_port;
-    }
-    let health = &mut params.health_check;
-    if given("health_check_interval") {
-        health.interval_seconds = args.health_check_interval;
-    }
-    if given("healthy_threshold") {
-        health.healthy_threshold = args.healthy_threshold;
-    }
-    if given("unhealthy_threshold") {
-        health.unhealthy_threshold = args.unhealthy_threshold;
-    }
-    if given("kubeadm_layout") {
-        params.pki.layout = Layout::Kubeadm;
-    }
-    if let Some(dir) = args.pki_dir.as_ref().filter(|_| given("pki_dir")) {
-        params.pki.dir = dir.clone();
-    }
-    if given("allow_outside_dir") {
-        params.pki.allow_outside_dir = true;
-    }
-    if given("ssh_key") {
-        params.ssh_key = args.ssh_key;
-    }
-    if given("pki_key") {
-        params.pki.key = args.pki_key;
-    }
-    if let Some(pipeline) = args.pipeline.as_ref().filter(|_| given("pipeline")) {
-        if pipeline.is_empty() {
-            bail!("--pipeline needs at least one step");
-        }
-        desired.pipeline = pipeline.clone();
-    }
-    // In a new subnet (allowed only before it is built) the nodes follow it, as with `init`.
-    let new_subnet = desired.params.subnet_cidr != current.params.subnet_cidr;
-    let masters_moved = new_subnet || given("first_master_ip");
-    let workers_moved = new_subnet || given("first_worker_ip") || given("pod_cidr_base");
-    if masters_moved || workers_moved || given("masters") || given("workers") {
-        let params = &mut desired.params;
-        let mut layout = NodeLayout::of(&current.params.masters, &current.params.workers, params.subnet_cidr);
-        if new_subnet {
-            let fresh = NodeLayout::of(&[], &[], params.subnet_cidr);
-            (layout.first_master_ip, layout.first_worker_ip) = (fresh.first_master_ip, fresh.first_worker_ip);
-        }
-        if given("masters") {
-            layout.masters = args.masters;
-        }
-        if given("workers") {
-            layout.workers = args.workers;
-        }
-        if let Some(ip) = args.first_master_ip.filter(|_| given("first_master_ip")) {
-            layout.first_master_ip = ip;
-        }
-        if let Some(ip) = args.first_worker_ip.filter(|_| given("first_worker_ip")) {
-            layout.first_worker_ip = ip;
-        }
-        if given("pod_cidr_base") {
-            layout.pod_cidr_base = args.pod_cidr_base;
-        }
-        let (masters, workers) = layout.expand()?;
-        params.masters = resized(&current.params.masters, masters, masters_moved);
-        params.workers = resized(&current.params.workers, workers, workers_moved);
-    }
-    refuse_what_cannot_change(current, &desired)?;
-    if desired.params.masters.len() != current.params.masters.len() {
-        warn_if_even(desired.params.masters.len() as u32);
-    }
-    desired.validate()?;
-    Ok(desired)
+/// The spec of an existing cluster with the init flags given on the command line applied,
+/// checked by `init`'s own rules; flags not given keep the cluster's values. What cannot
+/// change in place is [`Refused`] once the step the table names has built on it.
+pub fn change(current: &Context, args: &InitArgs) -> Result<Context> {
+    let desired = args.draft(current)?;
+    refuse_what_cannot_change(current, &desired, args)?;
+    warn_if_even(current, &desired.context);
+    desired.context.validate()?;
+    Ok(desired.context)
 }
 
-/// The nodes of the new layout, where the existing ones keep their addresses and pod ranges
-/// (a user may have edited single ones) unless a flag asked to move them (`moved`).
-fn resized(existing: &[NodeSpec], laid_out: Vec<NodeSpec>, moved: bool) -> Vec<NodeSpec> {
-    if moved {
-        return laid_out;
+/// The first field a row fixes that `desired` changes, once the row's step has recorded its
+/// section (after `down --yes` the cloud's are free again; the PKI's stay fixed until
+/// `--purge`): one line naming it, its value now and the value asked for, and the way forward.
+/// The rows of the flags given come first: a flag that moves nodes may move more than its field.
+fn refuse_what_cannot_change(current: &Context, desired: &Draft, args: &InitArgs) -> Result<(), Refused> {
+    let before = Draft::of(current);
+    let given = |param: &Param| args.given.iter().any(|(g, _)| g.flag == param.flag);
+    for param in PARAMS.iter().filter(|p| given(p)).chain(PARAMS.iter().filter(|p| !given(p))) {
+        let Some(section) = param.fixed_after.filter(|section| current.has_section(*section)) else { continue };
+        let fixed = |draft: &Draft| param.fixed.map_or_else(|| vec![(param.now)(draft)], |nodes| nodes(draft));
+        let Some((i, (now, asked))) =
+            fixed(&before).into_iter().zip(fixed(desired)).enumerate().find(|(_, (a, b))| a != b)
+        else {
+            continue;
+        };
+        let field = param.field.replace("[]", &format!("[{i}]"));
+        let step = section.step();
+        // `down --yes` forgets the cloud's resources; the files a local step made (the PKI)
+        // go only with `--purge`.
+        let rebuild = match steps::step(step).is_some_and(|s| s.makes != Makes::Cloud) {
+            true => "`groundup down --yes --purge` (it also deletes the files groundup wrote: PKI, keys, kubeconfigs, bundles)",
+            false => "`groundup down --yes`",
+        };
+        return Err(Refused(format!(
+            "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
+             to rebuild with it, {rebuild}, then `groundup up` with the same flags; or make another \
+             cluster with another --name and --state; nothing was changed"
+        )));
     }
-    let kept = existing.iter().take(laid_out.len()).cloned();
-    let added = laid_out.iter().skip(existing.len()).cloned();
-    kept.chain(added).collect()
-}
-
-/// One line per refused field: what it is, what was asked, and the way forward. A field is
-/// fixed once the step that builds on it has recorded its section (after `down --yes` the
-/// cloud's are free again; the PKI's stay fixed until `--purge`).
-fn refuse_what_cannot_change(current: &Context, desired: &Context) -> Result<(), Refused> {
-    let (now, new) = (&current.params, &desired.params);
-    let (vpc, subnet, dhcp) = (current.vpc.is_some(), current.subnet.is_some(), current.dhcp.is_some());
-    let (compute, ca, certs) = (current.compute.is_some(), current.ca.is_some(), current.certs.is_some());
-    let mut fixed: Vec<FixedField> = vec![
-        FixedField::new((vpc, "vpc"), "cluster.region", &current.cluster.region, &desired.cluster.region),
-        FixedField::new((vpc, "vpc"), "params.vpc_cidr", now.vpc_cidr, new.vpc_cidr),
-        FixedField::new((subnet, "subnet"), "params.subnet_cidr", now.subnet_cidr, new.subnet_cidr),
-        FixedField::new((dhcp, "dhcp"), "params.dhcp_domain_name", &now.dhcp_domain_name, &new.dhcp_domain_name),
-        FixedField::new((certs, "certs"), "params.service_cidr", now.service_cidr, new.service_cidr),
-        FixedField::new((ca, "ca"), "params.pki.key", shown(&now.pki.key), shown(&new.pki.key)),
-        FixedField::new((ca, "ca"), "params.pki.dir", &now.pki.dir, &new.pki.dir),
-        FixedField::new((compute, "compute"), "params.instance_type", &now.instance_type, &new.instance_type),
-        FixedField::new((compute, "compute"), "params.image", shown(&now.image), shown(&new.image)),
-    ];
-    for (role, before, after) in [("masters", &now.masters, &new.masters), ("workers", &now.workers, &new.workers)] {
-        for (i, (node, moved)) in before.iter().zip(after).enumerate() {
-            let field = |what: &str| format!("params.{role}[{i}].{what}");
-            let pods = |n: &NodeSpec| n.pod_cidr.map_or("none".into(), |c| c.to_string());
-            fixed.push(FixedField::new((compute, "compute"), field("private_ip"), node.private_ip, moved.private_ip));
-            fixed.push(FixedField::new((compute, "compute"), field("pod_cidr"), pods(node), pods(moved)));
-        }
-    }
-    match fixed.into_iter().find(|f| f.built && f.now != f.asked) {
-        None => Ok(()),
-        Some(FixedField { step, field, now, asked, .. }) => {
-            // `down --yes` forgets the cloud's resources; the files a local step made (the
-            // PKI) go only with `--purge`.
-            let rebuild = match steps::step(step).is_some_and(|s| s.makes != steps::Makes::Cloud) {
-                true => "`groundup down --yes --purge` (it also deletes the files groundup wrote: PKI, keys, kubeconfigs, bundles)",
-                false => "`groundup down --yes`",
-            };
-            Err(Refused(format!(
-                "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
-                 to rebuild with it, {rebuild}, then `groundup up` with the same flags; or make another \
-                 cluster with another --name and --state; nothing was changed"
-            )))
-        }
-    }
-}
-
-/// A field of the spec that cannot change once `step` has built on it.
-struct FixedField {
-    built: bool,
-    step: &'static str,
-    field: String,
-    now: String,
-    asked: String,
-}
-
-impl FixedField {
-    fn new(
-        (built, step): (bool, &'static str),
-        field: impl Into<String>,
-        now: impl ToString,
-        asked: impl ToString,
-    ) -> Self {
-        FixedField { built, step, field: field.into(), now: now.to_string(), asked: asked.to_string() }
-    }
-}
-
-/// A value as the context spells it.
-fn shown(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-fn cluster_name(args: &InitArgs) -> String {
-    args.name.clone().unwrap_or_else(|| DEFAULT_NAME.into())
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use groundup_contracts::params::NodeSpec;
+    use groundup_contracts::Params;
 
     #[derive(Parser)]
     struct Wrapper {
@@ -487,7 +232,7 @@ mod tests {
 
     fn planned(flags: &[&str]) -> Result<Context> {
         let args = Wrapper::try_parse_from(std::iter::once("init").chain(flags.iter().copied()))?.init;
-        plan(&args, Target::Aws)
+        plan(&args)
     }
 
     fn error(flags: &[&str]) -> String {
@@ -496,10 +241,8 @@ mod tests {
 
     /// `up <flags>` on `current`: the flags given on the command line, as `main` finds them.
     fn changed(current: &Context, flags: &[&str]) -> Result<Context> {
-        use clap::{CommandFactory, FromArgMatches};
-        let matches = Wrapper::command().try_get_matches_from(std::iter::once("up").chain(flags.iter().copied()))?;
-        let args = Wrapper::from_arg_matches(&matches)?.init;
-        change(current, &args, &given_flags(&matches))
+        let args = Wrapper::try_parse_from(std::iter::once("up").chain(flags.iter().copied()))?.init;
+        change(current, &args)
     }
 
     /// The course's cluster, built (the example context after `compute`, and a PKI), its
@@ -630,6 +373,20 @@ mod tests {
         let error = format!("{:#}", changed(&current, &["--workers", "300"]).unwrap_err());
         assert!(error.contains("params.workers") && error.contains("fewer nodes"), "{error}");
         assert_eq!(changed(&current, &["--workers", "8"]).unwrap().params.workers.len(), 8);
+    }
+
+    /// Every row is a flag of `init` and of `up`, with its help.
+    #[test]
+    fn every_row_is_a_flag_of_init_and_up() {
+        use clap::CommandFactory;
+        let init = Wrapper::command().render_long_help().to_string();
+        let up = crate::Cli::command().find_subcommand_mut("up").unwrap().render_long_help().to_string();
+        for param in PARAMS {
+            for help in [&init, &up] {
+                assert!(help.contains(&format!("--{} ", param.flag)) || help.contains(&format!("--{}\n", param.flag)));
+                assert!(help.contains(param.help), "--{}", param.flag);
+            }
+        }
     }
 
     #[test]

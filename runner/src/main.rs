@@ -14,6 +14,7 @@ mod events;
 mod headstart;
 mod init;
 mod interrupt;
+mod params;
 mod state;
 mod status;
 mod step;
@@ -41,15 +42,10 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// `up --plan --all`: the steps' plans list every resource.
-    fn lists_all(&self) -> bool {
-        matches!(&self.command, Command::Up(args) if args.all)
-    }
-
     /// `--aws` on a command that runs steps: this invocation may use real AWS.
     fn allows_aws(&self) -> bool {
         match &self.command {
-            Command::Up(args) => args.init.aws,
+            Command::Up(args) => args.init.place().aws,
             Command::Down(args) => args.aws,
             _ => false,
         }
@@ -104,10 +100,6 @@ fn main() -> ExitCode {
         // Passed on to every step this run starts (see `step::step_command`).
         groundup_contracts::context::allow_aws();
     }
-    if cli.lists_all() {
-        // Read by every step the plan runs; set before any thread exists.
-        std::env::set_var(groundup_runtime::harness::PLAN_ALL_ENV, "1");
-    }
     let result = match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Up(args) => up::up(&args),
@@ -151,16 +143,11 @@ fn command() -> clap::Command {
     Cli::command().subcommands(tools::commands())
 }
 
-/// The command line, with `up`'s flags that were given (not defaulted) recorded: only those
-/// change an existing cluster's spec.
+/// The command line: a shipped tool's, or one of the runner's commands.
 fn parse() -> Cli {
     let matches = command().get_matches();
     if let Some(command_line) = matches.subcommand().and_then(|(name, args)| tools::shipped(name, args)) {
         return Cli { command: Command::Tool(command_line) };
     }
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let (Command::Up(args), Some(("up", up))) = (&mut cli.command, matches.subcommand()) {
-        args.given = init::given_flags(up);
-    }
-    cli
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

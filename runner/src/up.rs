@@ -14,6 +14,7 @@ use crate::events::Sink;
 use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
 use crate::interrupt::{self, Interrupted};
+use crate::params::Place;
 use crate::state;
 use crate::step::{contract, run_step};
 use crate::timings::{Timings, TimingsFormat};
@@ -57,10 +58,6 @@ pub struct UpArgs {
     /// change its spec: counts, admin range, ports, ... (what cannot change in place is refused)
     #[command(flatten)]
     pub init: InitArgs,
-    /// The ids of the flags given on the command line (not defaulted), filled in by `main`:
-    /// only these change an existing cluster's spec.
-    #[arg(skip)]
-    pub given: Vec<String>,
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {
@@ -161,7 +158,7 @@ fn refuse_a_selection_without_state(args: &UpArgs) -> Result<()> {
     if state::load(&args.state)?.is_some() {
         return Ok(());
     }
-    let pipeline = args.init.pipeline.clone().unwrap_or_else(|| steps::pipeline().map(String::from).collect());
+    let pipeline = crate::init::plan(&args.init)?.pipeline;
     let mut made = Vec::new();
     for name in selection(&pipeline, args)? {
         let Some(step) = steps::step(&name) else { continue };
@@ -199,9 +196,15 @@ fn plan(args: &UpArgs) -> Result<()> {
     let steps = selection(&context.pipeline, args)?;
     let mut not_planned = Vec::new();
     for step in &steps {
-        if contract(step, &args.state, None)?.plan {
-            let step_args = [vec!["--plan"], step_args(step, args, &steps)].concat();
-            context = run_step(step, &step_args, &context, &args.state, None, None)?;
+        let contract = contract(step, &args.state, None)?;
+        if contract.plan {
+            let mut flags = vec!["--plan"];
+            // Contract 2 takes `--all` with `--plan`; a plugin of contract 1 is not given it.
+            if args.all && contract.contract >= 2 {
+                flags.push("--all");
+            }
+            flags.extend(step_args(step, args, &steps));
+            context = run_step(step, &flags, &context, &args.state, None, None)?;
         } else {
             eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
             not_planned.push(step.clone());
@@ -222,9 +225,10 @@ fn plan(args: &UpArgs) -> Result<()> {
 /// [`crate::init::change`]), and whether that changed its spec. Only in memory: the caller
 /// saves it when the run that applies it starts.
 fn changed_spec(current: Context, args: &UpArgs) -> Result<(Context, bool)> {
-    state::check_name(&args.state, &current, args.init.name.as_deref())?;
-    check_target(&current, &args.init)?;
-    let desired = crate::init::change(&current, &args.init, &args.given)?;
+    let place = args.init.place();
+    state::check_name(&args.state, &current, place.name.as_deref())?;
+    check_target(&current, &place)?;
+    let desired = crate::init::change(&current, &args.init)?;
     let changed =
         desired.cluster != current.cluster || desired.params != current.params || desired.pipeline != current.pipeline;
     Ok((desired, changed))
@@ -232,12 +236,12 @@ fn changed_spec(current: Context, args: &UpArgs) -> Result<(Context, bool)> {
 
 /// With a state file the target is the state file's: a flag naming another is refused, not
 /// ignored, and an emulator that does not answer is reported, never swapped for an empty one.
-fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
+fn check_target(context: &Context, place: &Place) -> Result<()> {
     let recorded = match &context.target {
         Target::Aws => "real AWS".to_string(),
         Target::Emulator { endpoint } | Target::Endpoint { endpoint } => endpoint.clone(),
     };
-    let named = match (&init.endpoint, init.aws) {
+    let named = match (&place.endpoint, place.aws) {
         (Some(endpoint), _) if context.target.endpoint() != Some(endpoint.as_str()) => Some(endpoint.clone()),
         (None, true) if !context.target.is_real_aws() => Some("real AWS (--aws)".to_string()),
         _ => None,
@@ -250,33 +254,33 @@ fn check_target(context: &Context, init: &InitArgs) -> Result<()> {
     }
     match &context.target {
         Target::Emulator { endpoint } if !crate::emulator::answers(endpoint) => {
-            Err(crate::emulator::not_answering(endpoint, &init.emulator_dir))
+            Err(crate::emulator::not_answering(endpoint, &place.emulator_dir))
         }
         _ => Ok(()),
     }
 }
 
-/// The step that issues certificates, and takes `--renew`.
-const RENEWING_STEP: &str = "certs";
-
-/// The step that waits for the load balancer under `--wait`, while its instances start.
-const WAITING_STEP: &str = "compute";
-const BALANCER_STEP: &str = "nlb";
-
+/// The flags of `up` a step takes, as its row in the steps table declares them: `--renew`, or
+/// `--wait` unless another step of the run waits for what it would.
 fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<&'static str> {
-    let waits =
-        args.wait && (step == WAITING_STEP || (step == BALANCER_STEP && !steps.iter().any(|s| s == WAITING_STEP)));
-    match (args.renew && step == RENEWING_STEP, waits) {
+    let Some(row) = steps::step(step) else { return Vec::new() };
+    let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+    match (args.renew && row.renews, args.wait && row.waits_among(&names)) {
         (true, _) => vec!["--renew"],
         (false, true) => vec!["--wait"],
         (false, false) => vec![],
     }
 }
 
+/// Whether the step takes `--renew`.
+fn renews(step: &str) -> bool {
+    steps::step(step).is_some_and(|row| row.renews)
+}
+
 /// What to run after `step` failed: plain `up` resumes at the first step not done, which is
 /// `step` only if everything before it is done (not so after `up --from sg` on a new state).
 fn resume_hint(context: &Context, step: &str, renewing: bool) -> String {
-    let renew_hint = match step == RENEWING_STEP && !renewing {
+    let renew_hint = match renews(step) && !renewing {
         true => "; if it asks for --renew, `groundup up --renew` passes it",
         false => "",
     };
@@ -297,7 +301,7 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
         return Ok(range);
     }
-    let renewing = |s: &String| args.renew && s == RENEWING_STEP;
+    let renewing = |s: &String| args.renew && renews(s);
     Ok(range.into_iter().filter(|s| !context.is_completed(s) || renewing(s)).collect())
 }
 

@@ -31,7 +31,8 @@ pub struct StepInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepContract {
     /// The version of the contract the step follows: 1 is stdin/stdout, exit codes and
-    /// pass-through; 2 adds the side channel (`--events-fd`, see [`crate::events`]) and `--aws`.
+    /// pass-through; 2 adds the side channel (`--events-fd`, see [`crate::events`]), `--aws`
+    /// and `--all` with `--plan`.
     pub contract: u32,
     /// `--plan` changes nothing and records what would be done in the `plan` section.
     pub plan: bool,
@@ -53,10 +54,6 @@ impl StepContract {
     }
 }
 
-/// Set by `groundup up --plan --all` for its steps: their plans list every resource. An
-/// environment variable, not a flag, so that a plugin that knows no `--all` still plans.
-pub const PLAN_ALL_ENV: &str = "GROUNDUP_PLAN_ALL";
-
 #[derive(Parser)]
 struct StepCli<A: Args> {
     /// Read the context from FILE instead of stdin (for example the runner's groundup.json);
@@ -75,7 +72,7 @@ struct StepCli<A: Args> {
     #[arg(long)]
     plan: bool,
     /// With --plan, list the resources left as they are too, not only what would change
-    /// (`groundup up --plan --all` sets GROUNDUP_PLAN_ALL for its steps)
+    /// (`groundup up --plan --all` passes it on)
     #[arg(long, requires = "plan")]
     all: bool,
     /// Allow real AWS for this run, when the context's target is `aws` (as GROUNDUP_ALLOW_AWS=1 does)
@@ -164,7 +161,7 @@ where
         return write_stdout(&program, &format!("{contract}\n"));
     }
     let planning = cli.plan;
-    let list_all = cli.all || std::env::var_os(PLAN_ALL_ENV).is_some_and(|v| v == "1");
+    let list_all = cli.all;
     let in_place = cli.in_place.then(|| cli.context.clone()).flatten();
     if cli.aws {
         // Checked where the AWS clients are built.
