@@ -36,6 +36,10 @@ pub fn contract(step: &str, state: &Path, lock: Option<&state::StateLock>) -> Re
     let watched: Vec<_> = handle.pids().into_iter().map(crate::interrupt::watch).collect();
     let output = handle.into_output().with_context(cannot_run)?;
     drop(watched);
+    // Ctrl-C ended the question, not the plugin's answer: the step is not run.
+    if crate::interrupt::received() {
+        bail!("interrupted while asking `{}` --contract", program.display());
+    }
     let answer: Option<StepContract> =
         output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
     Ok(answer.filter(|c| c.contract >= 1).unwrap_or(StepContract::FIRST))

@@ -54,13 +54,7 @@ fn down_after_a_half_finished_up() {
 #[test]
 fn down_after_a_crash_mid_create_deletes_it_and_clears_the_journal() {
     let cluster = TestCluster::new("crashdown");
-    let crashed = std::process::Command::new(groundup_testkit::bin("groundup"))
-        .args(["up", "--name", &cluster.name, "--endpoint", groundup_testkit::endpoint(), "--to", "igw"])
-        .env(groundup_cloud::CRASH_AFTER_ENV, "CreateInternetGateway")
-        .current_dir(cluster.dir.path())
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success(), "the run did not crash");
+    groundup_testkit::kill_up_right_after(&cluster, "CreateInternetGateway", &["--to", "igw"]);
     assert_eq!(cluster.state().journal.len(), 1, "the gateway's create was not journaled");
     assert_eq!(cluster.inventory().count(Kind::InternetGateway), 1);
 

@@ -155,3 +155,23 @@ fn a_plugin_of_contract_2_journals_and_reports_on_its_events_channel() {
     let report: serde_json::Value = serde_json::from_slice(&up.stdout).unwrap();
     assert_eq!(report["steps"][0]["api_calls"], 7, "{report}");
 }
+
+/// Fault injection lives in the testkit's proxy, and the SSH tests use `distribute`'s own
+/// flags: no shipped binary reads a test hook's variable.
+#[test]
+fn no_shipped_binary_carries_a_test_hook() {
+    let dir = groundup_testkit::bin_dir();
+    let binaries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("groundup") && !name.contains('.') && path.is_file()
+        })
+        .collect();
+    assert!(binaries.len() > 10, "the binaries are not built in {}: {binaries:?}", dir.display());
+    for hook in ["GROUNDUP_CRASH_AFTER", "GROUNDUP_TEST_SSH"] {
+        let found = Command::new("grep").args(["-l", "-a", "-F", hook]).args(&binaries).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&found.stdout), "", "binaries that read {hook}");
+    }
+}

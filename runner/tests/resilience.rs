@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::plan::{Action, PlanSection};
 use groundup_runtime::state::partial_saves;
-use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, Rng, TestCluster};
+use groundup_testkit::{
+    assert_clean_failure, assert_success, endpoint, kill_up_right_after, wait_until_unlocked, FaultProxy, Rng,
+    TestCluster,
+};
 
 /// What a clean `groundup up` leaves, and how long it takes.
 fn clean_run() -> (BTreeMap<Kind, usize>, Duration) {
@@ -91,22 +94,6 @@ fn kill_up_after(cluster: &TestCluster, flags: &[&str], moment: Duration) {
     wait_until_unlocked(cluster);
 }
 
-/// The steps hold the runner's state lock and die a moment after it: the next run must not
-/// start before the killed run's last process has let go of it (a loaded machine can take a
-/// while to finish off a killed process).
-fn wait_until_unlocked(cluster: &TestCluster) {
-    let lock = cluster.state_path().with_file_name("groundup.json.lock");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        let Ok(file) = std::fs::File::open(&lock) else { return };
-        if file.try_lock().is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("the killed run still holds {} after 20 s", lock.display());
-}
-
 /// Every create call of the pipeline, and the resource its step journals before sending it.
 const CREATES: &[(&str, &str)] = &[
     ("CreateVpc", "vpc"),
@@ -136,14 +123,7 @@ fn a_crash_right_after_each_create_call_is_adopted_on_resume() {
                 let cluster = TestCluster::new("crash");
                 let domain = format!("{}.example", cluster.name);
                 let flags = ["--to", "compute", "--dhcp-domain", domain.as_str()];
-                let crashed = Command::new(groundup_testkit::bin("groundup"))
-                    .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
-                    .args(flags)
-                    .env(groundup_cloud::CRASH_AFTER_ENV, action)
-                    .current_dir(cluster.dir.path())
-                    .output()
-                    .unwrap();
-                assert!(!crashed.status.success(), "{action}: the run did not crash");
+                kill_up_right_after(&cluster, action, &flags);
                 let journal = cluster.state().journal;
                 assert!(journal.iter().any(|e| e.resource == *resource), "{action}: not journaled: {journal:?}");
 

@@ -1,5 +1,4 @@
 use std::fmt::Display;
-use std::sync::OnceLock;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use groundup_contracts::context::parse_url;
@@ -129,9 +128,6 @@ where
     R: std::fmt::Debug,
 {
     fn api(self, action: &str) -> Result<T, CloudError> {
-        if self.is_ok() {
-            crash_point(action);
-        }
         self.map_err(|e| match &e {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
                 CloudError::Unreachable { action: action.into(), detail: root_cause(&e) }
@@ -154,18 +150,6 @@ pub trait Answered<T> {
 impl<T> Answered<T> for Option<T> {
     fn answered(self, logical: &str) -> Result<T, CloudError> {
         self.ok_or_else(|| CloudError::Incomplete { logical: logical.into(), what: "description" })
-    }
-}
-
-/// Set by tests only: `GROUNDUP_CRASH_AFTER=CreateVpc` kills the step the moment that call
-/// succeeds, before anything can record its result, the worst moment for a crash.
-pub const CRASH_AFTER_ENV: &str = "GROUNDUP_CRASH_AFTER";
-
-fn crash_point(action: &str) {
-    static CRASH_AFTER: OnceLock<Option<String>> = OnceLock::new();
-    if CRASH_AFTER.get_or_init(|| std::env::var(CRASH_AFTER_ENV).ok()).as_deref() == Some(action) {
-        eprintln!("groundup: {CRASH_AFTER_ENV}={action}: crashing on purpose");
-        std::process::abort();
     }
 }
 

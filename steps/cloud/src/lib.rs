@@ -28,7 +28,7 @@ mod step;
 
 pub use client::Aws;
 pub use elb::owned_by_name;
-pub use error::{Answered, AwsResultExt, CloudError, Immutable, CRASH_AFTER_ENV};
+pub use error::{Answered, AwsResultExt, CloudError, Immutable};
 pub use find::{Attempt, AwsResource, Converged};
 pub use identity::{Identity, CLUSTER_TAG, RESOURCE_TAG};
 pub use parts::{converge_parts, Parts};

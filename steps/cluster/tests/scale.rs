@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::process::Command;
 
 use aws_sdk_ec2::types::Filter;
 use groundup_cloud::{CLUSTER_TAG, RESOURCE_TAG};
@@ -197,14 +196,7 @@ fn a_crash_during_a_scale_down_converges_on_resume() {
     let cluster = TestCluster::new("scalecrash");
     assert_success(&cluster.up(&["--to", "compute"]), "up");
     reshape(&cluster, 3, 1);
-    let crashed = Command::new(groundup_testkit::bin("groundup"))
-        .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
-        .args(CHANGE)
-        .env(groundup_cloud::CRASH_AFTER_ENV, "TerminateInstances")
-        .current_dir(cluster.dir.path())
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success(), "the run did not crash: {}", String::from_utf8_lossy(&crashed.stderr));
+    groundup_testkit::kill_up_right_after(&cluster, "TerminateInstances", CHANGE);
     assert_eq!(cluster.inventory().count(Kind::Instance), 5, "one node terminated before the crash");
 
     assert_success(&cluster.up(CHANGE), "resume");
@@ -219,14 +211,7 @@ fn a_reservation_made_before_a_crash_is_adopted_and_later_replaced() {
     let cluster = TestCluster::new("scaleresv");
     assert_success(&cluster.up(&["--to", "compute"]), "up");
     reshape(&cluster, 3, 5);
-    let crashed = Command::new(groundup_testkit::bin("groundup"))
-        .args(["up", "--name", &cluster.name, "--endpoint", endpoint()])
-        .args(CHANGE)
-        .env(groundup_cloud::CRASH_AFTER_ENV, "CreateSubnetCidrReservation")
-        .current_dir(cluster.dir.path())
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success(), "the run did not crash: {}", String::from_utf8_lossy(&crashed.stderr));
+    groundup_testkit::kill_up_right_after(&cluster, "CreateSubnetCidrReservation", CHANGE);
     assert!(!cluster.state().journal.is_empty(), "the reservation was not journaled before its call");
 
     assert_success(&cluster.up(CHANGE), "resume 3+5");

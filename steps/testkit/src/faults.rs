@@ -6,15 +6,22 @@
 //! [`FaultProxy::slow`] plays real AWS's timing instead: a round trip added to every call, a
 //! load balancer `provisioning` and instances `pending` for a while after they are created
 //! (the emulator has them active and running at once). `latency-proxy` runs it for scripts.
+//!
+//! [`FaultProxy::holding_after`] is the crash of a test: it never returns the emulator's answer
+//! to a chosen call, so that the test kills the caller right after the call was made
+//! ([`kill_up_right_after`]). The shipped binaries carry no hook for it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::Rng;
+use groundup_contracts::{Context, Target};
+
+use crate::{endpoint, Rng, TestCluster};
 
 pub struct FaultProxy {
     pub endpoint: String,
@@ -31,6 +38,10 @@ struct Stats {
     actions: Mutex<Vec<String>>,
     /// When each load balancer (by ARN) and instance (by id) was created through the proxy.
     created: Mutex<HashMap<String, Instant>>,
+    /// The action whose first successful answer is held, until it is.
+    hold_after: Mutex<Option<String>>,
+    /// An answer is held: from then on nothing is forwarded, as if the caller had died.
+    holding: AtomicBool,
 }
 
 /// Real AWS's timing, played by [`FaultProxy::slow`].
@@ -60,6 +71,22 @@ impl FaultProxy {
     /// does: 501, not implemented.
     pub fn without_elbv2(upstream: &str) -> FaultProxy {
         FaultProxy::spawn(upstream, Behaviour { rate: 0.0, without_elbv2: true, slow: Slow::default() }, 0)
+    }
+
+    /// A proxy that forwards every call until the emulator has answered `action` (e.g.
+    /// `CreateVpc`) with success: that answer never goes back, and no later request is
+    /// forwarded. The caller is left as a process killed the moment its call succeeded would
+    /// leave the cloud; [`FaultProxy::holds`] tells the test when to kill it.
+    pub fn holding_after(upstream: &str, action: &str) -> FaultProxy {
+        let proxy =
+            FaultProxy::spawn(upstream, Behaviour { rate: 0.0, without_elbv2: false, slow: Slow::default() }, 0);
+        *proxy.stats.hold_after.lock().unwrap() = Some(action.to_string());
+        proxy
+    }
+
+    /// Whether the proxy holds an answer (see [`FaultProxy::holding_after`]).
+    pub fn holds(&self) -> bool {
+        self.stats.holding.load(Ordering::SeqCst)
     }
 
     fn spawn(upstream: &str, behaviour: Behaviour, seed: u64) -> FaultProxy {
@@ -151,14 +178,40 @@ fn serve(
             std::thread::sleep(delay);
             client.write_all(&forward(upstream, &request, stats)?)
         }
+        None if stats.holding.load(Ordering::SeqCst) => wait_for_hang_up(client),
         None => {
             std::thread::sleep(behaviour.slow.latency);
             let action = action(&request);
-            let (response, held) = hold(&action, forward(upstream, &request, stats)?, behaviour.slow, stats);
+            let response = forward(upstream, &request, stats)?;
+            if is_success(&response) && take_hold(stats, &action) {
+                return wait_for_hang_up(client);
+            }
+            let (response, held) = hold(&action, response, behaviour.slow, stats);
             stats.answers.lock().unwrap().push(if held { format!("{action} (held)") } else { action });
             client.write_all(&response)
         }
     }
+}
+
+/// Whether `action` is the one to hold, the first time it succeeds; from then on the proxy holds.
+fn take_hold(stats: &Stats, action: &str) -> bool {
+    let mut hold_after = stats.hold_after.lock().unwrap();
+    if hold_after.as_deref() != Some(action) {
+        return false;
+    }
+    *hold_after = None;
+    stats.holding.store(true, Ordering::SeqCst);
+    true
+}
+
+/// Answers nothing: returns when the caller has closed the connection (it was killed).
+fn wait_for_hang_up(mut client: TcpStream) -> std::io::Result<()> {
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).map(drop)
+}
+
+fn is_success(response: &[u8]) -> bool {
+    response.starts_with(b"HTTP/1.1 2") || response.starts_with(b"HTTP/1.0 2")
 }
 
 fn forward(upstream: &str, request: &[u8], stats: &Stats) -> std::io::Result<Vec<u8>> {
@@ -225,6 +278,58 @@ fn hold(action: &str, response: Vec<u8>, slow: Slow, stats: &Stats) -> (Vec<u8>,
         .collect::<Vec<_>>()
         .join("\r\n");
     (format!("{head}\r\n\r\n{rewritten}").into_bytes(), held)
+}
+
+/// `groundup up --name <cluster> <flags>`, killed (SIGKILL to its process group: the runner and
+/// the step) the moment the emulator has answered the first `action` call with success: the
+/// worst moment to die, the resource made and nothing but the journal on record. The run goes
+/// through a [`FaultProxy::holding_after`]; afterwards the state file points at the emulator
+/// again, so that the test resumes as usual.
+pub fn kill_up_right_after(cluster: &TestCluster, action: &str, flags: &[&str]) {
+    let proxy = FaultProxy::holding_after(endpoint(), action);
+    let mut args = vec!["up", "--name", &cluster.name];
+    if cluster.state_path().exists() {
+        cluster.edit_state(|state| retarget(state, &proxy.endpoint));
+    } else {
+        args.extend(["--endpoint", proxy.endpoint.as_str()]);
+    }
+    args.extend_from_slice(flags);
+    let mut run = cluster.spawn_in_own_group(&args);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !proxy.holds() {
+        if let Some(status) = run.try_wait().unwrap() {
+            panic!("`groundup {}` ended ({status}) before {action} was answered", args.join(" "));
+        }
+        assert!(Instant::now() < deadline, "no {action} within 300 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", run.id())]).status();
+    let _ = run.wait();
+    wait_until_unlocked(cluster);
+    cluster.edit_state(|state| retarget(state, endpoint()));
+}
+
+fn retarget(context: &mut Context, to: &str) {
+    match &mut context.target {
+        Target::Emulator { endpoint } | Target::Endpoint { endpoint } => *endpoint = to.to_string(),
+        Target::Aws => panic!("a test cluster on real AWS"),
+    }
+}
+
+/// The steps hold the runner's state lock and die a moment after it: the next run must not
+/// start before the killed run's last process has let go of it (a loaded machine can take a
+/// while to finish off a killed process).
+pub fn wait_until_unlocked(cluster: &TestCluster) {
+    let lock = cluster.state_path().with_file_name("groundup.json.lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Ok(file) = std::fs::File::open(&lock) else { return };
+        if file.try_lock().is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the killed run still holds {} after 20 s", lock.display());
 }
 
 /// The values of `<tag>...</tag>` in `xml`, in order.
