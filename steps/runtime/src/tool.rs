@@ -67,9 +67,9 @@ struct ToolCli<A: Args> {
     args: A,
 }
 
-/// Runs the shipped tool `groundup-<name>` (its help from `groundup_contracts::tools`): `body` gets its parsed arguments and returns its exit code.
-/// An error is one line on stderr, exit code 2 when it is bad input ([`BadInput`], or a
-/// [`ContextError`] naming a field), 1 otherwise.
+/// Runs the shipped tool `groundup-<name>` (its help from `groundup_contracts::tools`): `body`
+/// gets its parsed arguments and returns its exit code. An error is one line on stderr, exit
+/// code 2 when it is bad input ([`BadInput`], or a [`ContextError`] naming a field), 1 otherwise.
 pub fn run_tool<A: Args>(name: &str, body: impl FnOnce(A) -> anyhow::Result<ExitCode>) -> ExitCode {
     crate::harness::init_logging();
     let program = format!("groundup-{name}");
