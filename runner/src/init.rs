@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use groundup_contracts::context::check_new_cluster_name;
 use groundup_contracts::flows::NetworkPolicy;
+use groundup_contracts::kubernetes::{self, KubernetesParams};
 use groundup_contracts::params::{
     parse_cidr, HealthCheck, ImageSelector, NodeLayout, NodeSpec, PortRange, SshKeyType, UBUNTU_OWNER,
 };
@@ -79,6 +80,18 @@ pub struct InitArgs {
     /// Kubernetes service range; its first address goes into the API server certificate
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr, default_value = "10.32.0.0/24")]
     pub service_cidr: Ipv4Net,
+    /// The Kubernetes release the nodes run (v1.MINOR.PATCH); fixed once the instances exist
+    #[arg(long, value_name = "VERSION", default_value = kubernetes::DEFAULT_VERSION)]
+    pub kubernetes_version: String,
+    /// The registry of the control plane's, kube-proxy's and the sandbox's images
+    #[arg(long, value_name = "HOST", default_value = kubernetes::DEFAULT_REGISTRY)]
+    pub image_registry: String,
+    /// The cluster's pod range, holding every worker's /24 [default: --pod-cidr-base]
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// The cluster DNS service's address, in the service range [default: its tenth address]
+    #[arg(long, value_name = "IP")]
+    pub cluster_dns: Option<Ipv4Addr>,
     #[arg(long, value_name = "FROM-TO", default_value = "2379-2380")]
     pub etcd_ports: PortRange,
     #[arg(long, value_name = "FROM-TO", default_value = "30000-32767")]
@@ -201,6 +214,12 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
         instance_type: args.instance_type.clone(),
         image,
         service_cidr: args.service_cidr,
+        kubernetes: KubernetesParams {
+            version: args.kubernetes_version.clone(),
+            image_registry: args.image_registry.clone(),
+            cluster_cidr: args.cluster_cidr.unwrap_or(args.pod_cidr_base),
+            cluster_dns: cluster_dns(args.cluster_dns, args.service_cidr)?,
+        },
         ssh_dir: defaults.ssh_dir,
         ssh_key: args.ssh_key,
         kubeconfig_dir: defaults.kubeconfig_dir,
@@ -223,6 +242,14 @@ fn plan(args: &InitArgs, target: Target) -> Result<Context> {
     let context = Context::new(Cluster { name, region: args.region.clone() }, target, params, pipeline);
     context.validate()?;
     Ok(context)
+}
+
+/// The DNS address asked for, or the service range's tenth.
+fn cluster_dns(asked: Option<Ipv4Addr>, service_cidr: Ipv4Net) -> Result<Ipv4Addr> {
+    match asked.or_else(|| kubernetes::dns_address(service_cidr)) {
+        Some(ip) => Ok(ip),
+        None => bail!("--service-cidr {service_cidr} is too small to hold the cluster DNS address; give --cluster-dns"),
+    }
 }
 
 fn image(args: &InitArgs) -> ImageSelector {
@@ -307,6 +334,21 @@ pub fn change(current: &Context, args: &InitArgs, given: &[String]) -> Result<Co
     }
     if given("service_cidr") {
         params.service_cidr = args.service_cidr;
+    }
+    if given("kubernetes_version") {
+        params.kubernetes.version = args.kubernetes_version.clone();
+    }
+    if given("image_registry") {
+        params.kubernetes.image_registry = args.image_registry.clone();
+    }
+    // The pod range and the DNS address follow the ranges they default from unless given.
+    if given("cluster_cidr") || given("pod_cidr_base") {
+        params.kubernetes.cluster_cidr =
+            args.cluster_cidr.filter(|_| given("cluster_cidr")).unwrap_or(args.pod_cidr_base);
+    }
+    if given("cluster_dns") || given("service_cidr") {
+        params.kubernetes.cluster_dns =
+            cluster_dns(args.cluster_dns.filter(|_| given("cluster_dns")), params.service_cidr)?;
     }
     let ports = &mut params.ports;
     if given("etcd_ports") {
@@ -406,6 +448,15 @@ fn resized(existing: &[NodeSpec], laid_out: Vec<NodeSpec>, moved: bool) -> Vec<N
 /// cloud's are free again; the PKI's stay fixed until `--purge`).
 fn refuse_what_cannot_change(current: &Context, desired: &Context) -> Result<(), Refused> {
     let (now, new) = (&current.params, &desired.params);
+    let (running, asked) = (&now.kubernetes.version, &new.kubernetes.version);
+    if current.compute.is_some() && running != asked {
+        return Err(Refused(format!(
+            "`params.kubernetes.version` cannot change in place: the nodes run {running}, and going to {asked} \
+             is an upgrade (control plane first, one minor at a time, then each node drained), which groundup \
+             does not do; keep --kubernetes-version {running}, or make another cluster with another --name and \
+             --state; nothing was changed"
+        )));
+    }
     let (vpc, subnet, dhcp) = (current.vpc.is_some(), current.subnet.is_some(), current.dhcp.is_some());
     let (compute, ca, certs) = (current.compute.is_some(), current.ca.is_some(), current.certs.is_some());
     let mut fixed: Vec<FixedField> = vec![
@@ -592,6 +643,32 @@ mod tests {
             let rebuild = if purge { "`groundup down --yes --purge`" } else { "`groundup down --yes`" };
             assert!(message.contains(rebuild) && !message.contains('\n'), "{message}");
         }
+    }
+
+    /// A new release on running nodes is an upgrade, which is refused whatever was rebuilt;
+    /// before the instances exist the version is free, and a bad one names its field.
+    #[test]
+    fn a_version_change_on_built_nodes_is_refused_as_an_upgrade() {
+        let current = built();
+        let refusal = changed(&current, &["--kubernetes-version", "v1.35.0"]).unwrap_err();
+        let message = refusal.downcast_ref::<Refused>().expect("refused").to_string();
+        assert!(message.starts_with("`params.kubernetes.version` cannot change in place"), "{message}");
+        assert!(message.contains("v1.34.2") && message.contains("v1.35.0") && message.contains("upgrade"), "{message}");
+        let same = changed(&current, &["--kubernetes-version", kubernetes::DEFAULT_VERSION]).unwrap();
+        assert_eq!(same.params.kubernetes, current.params.kubernetes);
+        let mut fresh = built();
+        fresh.forget_cloud_resources();
+        let newer = changed(&fresh, &["--kubernetes-version", "v1.35.0", "--cluster-dns", "10.32.0.53"]).unwrap();
+        assert_eq!(
+            (newer.params.kubernetes.version.as_str(), newer.params.kubernetes.cluster_dns.to_string()),
+            ("v1.35.0", "10.32.0.53".into())
+        );
+        assert!(error(&["--kubernetes-version", "1.34"]).contains("params.kubernetes.version"));
+        assert!(error(&["--cluster-dns", "10.33.0.10"]).contains("params.kubernetes.cluster_dns"));
+        assert!(error(&["--cluster-cidr", "172.20.0.0/23"]).contains("params.workers[2].pod_cidr"));
+        let custom = planned(&["--pod-cidr-base", "10.200.16.0/20", "--service-cidr", "10.96.0.0/12"]).unwrap();
+        assert_eq!(custom.params.kubernetes.cluster_cidr.to_string(), "10.200.16.0/20");
+        assert_eq!(custom.params.kubernetes.cluster_dns.to_string(), "10.96.0.10");
     }
 
     /// Before its step has built on it (a new state file, or after `down --yes`) a field is free.
