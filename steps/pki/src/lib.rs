@@ -2,7 +2,8 @@
 //! ([`x509`]), and where it lives on disk ([`store`]); the keys made ahead of the infrastructure
 //! ([`prepare`]); the kubeconfigs that embed the certificates
 //! ([`kubeconfig`]); the encryption-at-rest config ([`encryption`]), whose key lives
-//! beside the CA keys; and what each node needs ([`bundle`]). No AWS here: the steps read node names,
+//! beside the CA keys; and what each node needs ([`bundle`]): its credentials and the files that make it run
+//! Kubernetes ([`node`]: static pods, the kubelet's and kube-proxy's configs, containerd's). No AWS here: the steps read node names,
 //! addresses and the load balancer's DNS name from the context.
 //!
 //! It must never depend on the AWS SDK or `groundup-cloud`: `ca` and `certs` build and run
@@ -17,6 +18,7 @@ pub mod encryption;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod names;
+pub mod node;
 pub mod prepare;
 pub mod spec;
 pub mod store;

@@ -61,11 +61,8 @@ impl Bundles<'_> {
         let sourced: Vec<(&BundleFile, Result<Vec<u8>, String>)> = wanted
             .iter()
             .map(|file| {
-                let read = std::fs::read(&file.source).map_err(|e| {
-                    format!(
-                        "cannot read {}: {e}; run the ca, certs, kubeconfig and encryption steps first",
-                        file.source.display()
-                    )
+                let read = file.source.read().map_err(|e| {
+                    format!("cannot read {}: {e}; run the ca, certs, kubeconfig and encryption steps first", file.source)
                 });
                 (file, read)
             })
@@ -169,6 +166,7 @@ fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use groundup_pki::bundle::Source;
 
     /// Entries of an archive: (path, mode, uid, is a directory).
     fn entries(archive: &[u8]) -> Vec<(String, u32, u64, bool)> {
@@ -185,7 +183,11 @@ mod tests {
 
     #[test]
     fn the_archive_holds_the_list_and_its_own_directories_never_the_oss() {
-        let file = BundleFile { source: "pki/w-key.pem".into(), target: "var/lib/kubelet/key.pem".into(), mode: 0o600 };
+        let file = BundleFile {
+            source: Source::File("pki/w-key.pem".into()),
+            target: "var/lib/kubelet/key.pem".into(),
+            mode: 0o600,
+        };
         let archive = tarball(&[(&file, b"key")]).unwrap();
         assert_eq!(
             entries(&archive),
