@@ -163,12 +163,13 @@ fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
     assert!(kubelet.contains("54.1.2.3") && !kubelet.contains("3.15.20.101"), "{kubelet}");
     assert_eq!(reissued(&after, &ok(&certs(&[], &after, dir.path()), "certs again")), Vec::<String>::new());
 
-    // A changed master address reaches the API server's and that master's etcd certificates.
+    // A changed master address reaches the API server's and that master's kubelet and etcd
+    // certificates.
     let master = with(&after, "/compute/nodes/0/private_ip", "172.31.0.13".into());
     let again = ok(&certs(&[], &master, dir.path()), "certs after a master's address changed");
     assert_eq!(
         reissued(&after, &again),
-        ["master-kubernetes", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10"]
+        ["master-kubernetes", "k8s-cluster-master-0", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10"]
     );
     assert_eq!(keys(dir.path()), keys_before);
 }
