@@ -23,6 +23,29 @@ pub const DNS_OFFSET: u32 = 10;
 /// The cluster's DNS domain, which the API server certificate's names end in.
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
+/// The kernel modules a node loads for containers and their bridged traffic
+/// (`/etc/modules-load.d/k8s.conf`), at boot by the user data and in every bundle.
+pub const KERNEL_MODULES: [&str; 2] = ["overlay", "br_netfilter"];
+/// The kernel settings a node needs to forward pods' traffic (`/etc/sysctl.d/99-kubernetes.conf`).
+pub const SYSCTLS: [(&str, &str); 3] = [
+    ("net.bridge.bridge-nf-call-iptables", "1"),
+    ("net.bridge.bridge-nf-call-ip6tables", "1"),
+    ("net.ipv4.ip_forward", "1"),
+];
+/// Where those go on a node.
+pub const MODULES_FILE: &str = "/etc/modules-load.d/k8s.conf";
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-kubernetes.conf";
+
+/// The text of [`MODULES_FILE`].
+pub fn modules_conf() -> String {
+    KERNEL_MODULES.iter().map(|m| format!("{m}\n")).collect()
+}
+
+/// The text of [`SYSCTL_FILE`].
+pub fn sysctl_conf() -> String {
+    SYSCTLS.iter().map(|(key, value)| format!("{key} = {value}\n")).collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesParams {
@@ -94,6 +117,11 @@ impl Version {
     /// `v1.34`: the package repository's channel.
     pub fn minor_channel(&self) -> String {
         format!("v1.{}", self.minor)
+    }
+
+    /// The Debian package version pkgs.k8s.io gives this release (`1.34.2-1.1`, any build).
+    pub fn package_pin(&self) -> String {
+        format!("1.{}.{}-*", self.minor, self.patch)
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use groundup_contracts::infra::{ComputeSection, Node, Role};
-use groundup_contracts::kubernetes::{Version, CLUSTER_DOMAIN};
+use groundup_contracts::kubernetes::{self, Version, CLUSTER_DOMAIN};
 use groundup_contracts::Context;
 use serde::{Deserialize, Serialize};
 
@@ -158,12 +158,8 @@ impl<'a> Cluster<'a> {
             yaml(paths::KUBELET_UNIT, self.kubelet_unit(node)),
             yaml(paths::PROXY_CONFIG, to_yaml(&self.proxy_config())),
             manifest(self.kube_proxy(node)),
-            yaml(paths::MODULES, "overlay\nbr_netfilter\n".into()),
-            yaml(
-                paths::SYSCTL,
-                "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n"
-                    .into(),
-            ),
+            yaml(paths::MODULES, kubernetes::modules_conf()),
+            yaml(paths::SYSCTL, kubernetes::sysctl_conf()),
         ];
         if node.role == Role::Master {
             files.push(yaml(paths::SCHEDULER_CONFIG, to_yaml(&scheduler_config())));
