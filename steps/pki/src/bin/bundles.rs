@@ -62,7 +62,10 @@ impl Bundles<'_> {
             .iter()
             .map(|file| {
                 let read = file.source.read().map_err(|e| {
-                    format!("cannot read {}: {e}; run the ca, certs, kubeconfig and encryption steps first", file.source)
+                    format!(
+                        "cannot read {}: {e}; run the ca, certs, kubeconfig and encryption steps first",
+                        file.source
+                    )
                 });
                 (file, read)
             })
@@ -131,10 +134,11 @@ fn bundle_host(file: &str) -> Option<&str> {
 /// `groundup_pki::bundle::ROOTS`), never one the node's OS owns, so that `tar xzf <bundle> -C /`
 /// changes no system directory. Built from the list, never from a walk of the bundle's
 /// directory: a file left there by hand is not shipped. Times are the sources', so an
-/// unchanged bundle makes the same bytes, whatever order its files are written in.
+/// unchanged bundle makes the same bytes, whatever order its files are written in; a rendered
+/// file has the newest of theirs.
 fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, String> {
     let modified = |file: &BundleFile| {
-        let metadata = std::fs::symlink_metadata(&file.source).ok();
+        let metadata = file.source.path().and_then(|path| std::fs::symlink_metadata(path).ok());
         metadata.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
     };
     let newest = sourced.iter().filter_map(|(file, _)| modified(file)).max().unwrap_or_default();
