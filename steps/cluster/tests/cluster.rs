@@ -462,7 +462,7 @@ fn an_instance_with_older_user_data_is_listed_never_replaced() {
         let older = aws_sdk_ec2::types::SecureBlobAttributeValue::builder()
             .value(aws_smithy_types::Blob::new(openssl::base64::encode_block(b"name=master-0")))
             .build();
-        ec2.modify_instance_attribute().instance_id(&old.instance_id).user_data(older).send().await.unwrap();
+        ec2.modify_instance_attribute().instance_id(old.instance_id.to_string()).user_data(older).send().await.unwrap();
     });
     let plan = cluster.plan(&["--to", "compute"]);
     let listed: Vec<&str> = plan

@@ -52,7 +52,7 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
 async fn older_user_data(aws: &Aws, context: &Context, launched: &[(&PlannedNode, String)]) -> Result<(), CloudError> {
     for (node, id) in launched {
         let out = aws
-            .ec2
+            .ec2()
             .describe_instance_attribute()
             .instance_id(id)
             .attribute(InstanceAttributeName::UserData)
@@ -64,9 +64,9 @@ async fn older_user_data(aws: &Aws, context: &Context, launched: &[(&PlannedNode
         if running != node.user_data(&context.params.kubernetes).as_bytes() {
             let what =
                 "runs older user data (kept: terminate the instance and run `groundup up` to boot it with the new one)";
-            match &aws.plan {
-                Some(log) => log.note(&node.logical(), what),
-                None => tracing::warn!("compute: {} ({id}) {what}", node.logical()),
+            match aws.planning() {
+                true => aws.note(&node.logical(), what),
+                false => tracing::warn!("compute: {} ({id}) {what}", node.logical()),
             }
         }
     }
