@@ -11,7 +11,8 @@ fn cloud_init_accepts_every_nodes_user_data() {
     let found = Command::new("sh").args(["-c", "command -v cloud-init"]).output().unwrap();
     assert!(found.status.success(), "`cloud-init` is not installed: apt-get install cloud-init (.ci/run does)");
     let dir = tempfile::tempdir().unwrap();
-    let older = KubernetesParams { version: "v1.31.4".into(), ..KubernetesParams::default() };
+    let mut older = KubernetesParams::default();
+    older.version = "v1.31.4".into();
     for (logical, kubernetes) in [("master-0", KubernetesParams::default()), ("worker-41", older)] {
         let text = cloud_config(logical, &kubernetes);
         assert!(text.len() < MAX_BYTES, "{logical}: {} bytes", text.len());
