@@ -267,6 +267,14 @@ fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str) -> Re
     Ok(Delivery { root: root.to_string(), dirs, files })
 }
 
+/// Why ssh could not be started at all (as opposed to ssh failing on a node).
+fn ssh_not_run(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow!("the OpenSSH client `ssh` is not installed"),
+        _ => anyhow!("cannot run ssh: {e}"),
+    }
+}
+
 impl Ssh {
     /// One SSH session: the script (data on its stdin, never on a command line) writes what
     /// differs and reports each file as `copied PATH` or `unchanged PATH`.
@@ -278,10 +286,7 @@ impl Ssh {
             .stderr_capture()
             .unchecked()
             .run()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => anyhow!("the OpenSSH client `ssh` is not installed"),
-                _ => anyhow!("cannot run ssh: {e}"),
-            })?;
+            .map_err(ssh_not_run)?;
         for line in String::from_utf8_lossy(&output.stdout).lines() {
             if let Some(path) = line.strip_prefix("copied ") {
                 outcome.copied.push(path.strip_prefix(&delivery.root).unwrap_or(path).to_string());
@@ -394,10 +399,7 @@ impl Ssh {
             .stderr_capture()
             .unchecked()
             .run()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => anyhow!("the OpenSSH client `ssh` is not installed"),
-                _ => anyhow!("cannot run ssh: {e}"),
-            })?;
+            .map_err(ssh_not_run)?;
         if !output.status.success() {
             bail!("ssh cannot read {}: {}", self.config.display(), String::from_utf8_lossy(&output.stderr).trim());
         }
