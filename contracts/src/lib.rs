@@ -14,6 +14,7 @@ pub mod error;
 pub mod flows;
 pub mod infra;
 pub mod kinds;
+pub mod kubernetes;
 pub mod network;
 pub mod params;
 pub mod paths;

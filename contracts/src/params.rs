@@ -40,6 +40,10 @@ pub struct Params {
     /// The Kubernetes service range; its first address is a SAN of the API server certificate.
     #[schemars(with = "String")]
     pub service_cidr: Ipv4Net,
+    /// What the nodes run: the Kubernetes release, its images' registry, the pod range and
+    /// the DNS service's address.
+    #[serde(default)]
+    pub kubernetes: crate::kubernetes::KubernetesParams,
     #[serde(default)]
     pub pki: crate::pki::PkiParams,
     /// Where the SSH private key goes, relative to the cluster's directory (see
@@ -341,6 +345,7 @@ impl Params {
             instance_type: "t2.micro".into(),
             image: ImageSelector::default(),
             service_cidr: "10.32.0.0/24".parse().expect("literal CIDR"),
+            kubernetes: crate::kubernetes::KubernetesParams::default(),
             pki: crate::pki::PkiParams::default(),
             ssh_dir: default_ssh_dir(),
             ssh_key: SshKeyType::default(),
@@ -373,7 +378,11 @@ impl Params {
         crate::paths::check_dir("params.ssh_dir", &self.ssh_dir, false)?;
         crate::paths::check_dir("params.kubeconfig_dir", &self.kubeconfig_dir, false)?;
         crate::paths::check_dir("params.nodes_dir", &self.nodes_dir, false)?;
-        self.check_nodes()
+        // The workers' own pod ranges first: they are what a flag (--pod-cidr-base) moved.
+        self.check_nodes()?;
+        let cluster_cidr = self.kubernetes.cluster_cidr;
+        check_no_overlap("params.kubernetes.cluster_cidr", cluster_cidr, "the VPC range", self.vpc_cidr)?;
+        self.kubernetes.validate(self.service_cidr, &self.workers)
     }
 
     fn check_image(&self) -> Result<(), ContextError> {
@@ -674,6 +683,7 @@ mod tests {
             subnet: p.subnet_cidr,
         };
         (p.masters, p.workers) = layout.expand().unwrap();
+        p.kubernetes.cluster_cidr = layout.pod_cidr_base;
         p.validate().unwrap();
         p.workers[64_999].pod_cidr = p.workers[3].pod_cidr;
         assert_eq!(field_of(p.validate()), "params.workers[64999].pod_cidr");

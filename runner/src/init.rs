@@ -202,6 +202,12 @@ fn refuse_what_cannot_change(current: &Context, desired: &Draft, args: &InitArgs
         };
         let field = param.field.replace("[]", &format!("[{i}]"));
         let step = section.step();
+        if let Some(instead) = param.instead {
+            return Err(Refused(format!(
+                "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
+                 {instead}; or make another cluster with another --name and --state; nothing was changed"
+            )));
+        }
         // `down --yes` forgets the cloud's resources; the files a local step made (the PKI)
         // go only with `--purge`.
         let rebuild = match steps::step(step).is_some_and(|s| s.makes != Makes::Cloud) {
@@ -433,5 +439,34 @@ mod tests {
         assert!(error(&["--admin-cidr", "1.2.3.4"]).contains("did you mean 1.2.3.4/32?"));
         assert!(error(&["--admin-cidr", "1.2.3.4/24"])
             .contains("params.admin_cidr`: 1.2.3.4/24 has host bits set; did you mean 1.2.3.0/24?"));
+    }
+
+    /// A new release on running nodes is an upgrade, which is refused with its own advice;
+    /// before the instances exist the version is free, a bad one names its field, and the pod
+    /// range and DNS address follow the ranges they default from.
+    #[test]
+    fn a_version_change_on_built_nodes_is_refused_as_an_upgrade() {
+        let current = built();
+        let refusal = changed(&current, &["--kubernetes-version", "v1.35.0"]).unwrap_err();
+        let message = refusal.downcast_ref::<Refused>().expect("refused").to_string();
+        assert!(message.starts_with("`params.kubernetes.version` cannot change in place"), "{message}");
+        assert!(message.contains("v1.34.2") && message.contains("v1.35.0") && message.contains("upgrade"), "{message}");
+        assert!(!message.contains("down --yes"), "a rebuild is not the way to another release: {message}");
+        let same =
+            changed(&current, &["--kubernetes-version", groundup_contracts::kubernetes::DEFAULT_VERSION]).unwrap();
+        assert_eq!(same.params.kubernetes, current.params.kubernetes);
+        let mut fresh = built();
+        fresh.forget_cloud_resources();
+        let newer = changed(&fresh, &["--kubernetes-version", "v1.35.0", "--cluster-dns", "10.32.0.53"]).unwrap();
+        assert_eq!(
+            (newer.params.kubernetes.version.as_str(), newer.params.kubernetes.cluster_dns.to_string()),
+            ("v1.35.0", "10.32.0.53".into())
+        );
+        assert!(error(&["--kubernetes-version", "1.34"]).contains("params.kubernetes.version"));
+        assert!(error(&["--cluster-dns", "10.33.0.10"]).contains("params.kubernetes.cluster_dns"));
+        assert!(error(&["--cluster-cidr", "172.20.0.0/23"]).contains("params.workers[2].pod_cidr"));
+        let custom = planned(&["--pod-cidr-base", "10.200.16.0/20", "--service-cidr", "10.96.0.0/12"]).unwrap();
+        assert_eq!(custom.params.kubernetes.cluster_cidr.to_string(), "10.200.16.0/20");
+        assert_eq!(custom.params.kubernetes.cluster_dns.to_string(), "10.96.0.10");
     }
 }

@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 use groundup_contracts::flows::NetworkPolicy;
+use groundup_contracts::kubernetes;
 use groundup_contracts::params::{
     parse_cidr, ImageSelector, NodeLayout, SshKeyType, UBUNTU_NAME_PATTERN, UBUNTU_OWNER,
 };
@@ -34,6 +35,9 @@ pub struct Param {
     /// Once this step has recorded its section, what the flag sets cannot change in place:
     /// `up` refuses the change before anything runs.
     pub fixed_after: Option<Section>,
+    /// What to do instead, where rebuilding is not the way forward once it is fixed (another
+    /// release is an upgrade, not a rebuild): replaces the refusal's rebuild advice.
+    pub instead: Option<&'static str>,
     /// The other flags this one excludes.
     pub conflicts_with: &'static [&'static str],
     /// What the flag sets, as it spells it.
@@ -120,6 +124,29 @@ impl Draft {
         if params.vpc_cidr != was.vpc_cidr && params.admin_cidr == was.admin_cidr && was.admin_cidr == was.vpc_cidr {
             params.admin_cidr = params.vpc_cidr;
         }
+        // The pod range and the DNS address follow the ranges they default from unless set apart.
+        let (k8s, was_k8s) = (&mut params.kubernetes, &was.kubernetes);
+        let was_pods = NodeLayout::of(&was.masters, &was.workers, was.subnet_cidr).pod_cidr_base;
+        if self.layout.pod_cidr_base != was_pods
+            && k8s.cluster_cidr == was_k8s.cluster_cidr
+            && was_k8s.cluster_cidr == was_pods
+        {
+            k8s.cluster_cidr = self.layout.pod_cidr_base;
+        }
+        if params.service_cidr != was.service_cidr
+            && k8s.cluster_dns == was_k8s.cluster_dns
+            && Some(was_k8s.cluster_dns) == kubernetes::dns_address(was.service_cidr)
+        {
+            k8s.cluster_dns = kubernetes::dns_address(params.service_cidr).ok_or_else(|| {
+                ContextError::field(
+                    "params.kubernetes.cluster_dns",
+                    format!(
+                        "the service range {} is too small to hold the cluster DNS address; give --cluster-dns",
+                        params.service_cidr
+                    ),
+                )
+            })?;
+        }
         let before = NodeLayout::of(&was.masters, &was.workers, was.subnet_cidr);
         let layout = &mut self.layout;
         let new_subnet = params.subnet_cidr != was.subnet_cidr;
@@ -168,6 +195,7 @@ const ROW: Param = Param {
     field: "",
     shows_default: false,
     fixed_after: None,
+    instead: None,
     conflicts_with: &[],
     now: |_| String::new(),
     fixed: None,
@@ -396,6 +424,46 @@ pub const PARAMS: &[Param] = {
             fixed_after: Some(Certs),
             now: |d| d.context.params.service_cidr.to_string(),
             set: |d, v| put(&mut d.context.params.service_cidr, parse_cidr(v)),
+            ..ROW
+        },
+        Param {
+            flag: "kubernetes-version",
+            value: One("VERSION"),
+            help: "The Kubernetes release the nodes run (v1.MINOR.PATCH); fixed once the instances exist",
+            field: "params.kubernetes.version",
+            shows_default: true,
+            fixed_after: Some(Compute),
+            instead: Some("another release on running nodes is an upgrade (control plane first, one minor at a time, then each node drained), which groundup does not do: keep --kubernetes-version as it is"),
+            now: |d| d.context.params.kubernetes.version.clone(),
+            set: |d, v| assign(&mut d.context.params.kubernetes.version, v.into()),
+            ..ROW
+        },
+        Param {
+            flag: "image-registry",
+            value: One("HOST"),
+            help: "The registry of the control plane's, kube-proxy's and the sandbox's images",
+            field: "params.kubernetes.image_registry",
+            shows_default: true,
+            now: |d| d.context.params.kubernetes.image_registry.clone(),
+            set: |d, v| assign(&mut d.context.params.kubernetes.image_registry, v.into()),
+            ..ROW
+        },
+        Param {
+            flag: "cluster-cidr",
+            value: One("CIDR"),
+            help: "The cluster's pod range, holding every worker's /24 [default: --pod-cidr-base]",
+            field: "params.kubernetes.cluster_cidr",
+            now: |d| d.context.params.kubernetes.cluster_cidr.to_string(),
+            set: |d, v| put(&mut d.context.params.kubernetes.cluster_cidr, parse_cidr(v)),
+            ..ROW
+        },
+        Param {
+            flag: "cluster-dns",
+            value: One("IP"),
+            help: "The cluster DNS service's address, in the service range [default: its tenth address]",
+            field: "params.kubernetes.cluster_dns",
+            now: |d| d.context.params.kubernetes.cluster_dns.to_string(),
+            set: |d, v| put(&mut d.context.params.kubernetes.cluster_dns, parsed(v)),
             ..ROW
         },
         Param {

@@ -287,34 +287,35 @@ fn a_node_whose_role_changed_gets_exactly_its_new_bundle_and_the_plan_lists_what
     assert_success(&cluster.up(&["--renew"]), "up --renew");
 
     let host = "ip-172-31-0-10";
-    let worker = [
-        "var/lib/kube-proxy/kubeconfig".to_string(),
-        format!("var/lib/kubelet/{host}-key.pem"),
-        format!("var/lib/kubelet/{host}.pem"),
-        "var/lib/kubelet/kubeconfig".to_string(),
-        "var/lib/kubernetes/ca.pem".to_string(),
-    ];
-    assert_eq!(files_below(&cluster.dir.path().join("nodes").join(host)), worker);
-    let mut expected: Vec<String> =
-        ["var/lib/kube-proxy/", "var/lib/kubelet/", "var/lib/kubernetes/"].map(String::from).to_vec();
-    expected.extend(worker);
-    expected.sort();
-    assert_eq!(archived(&cluster, host), expected, "the archive of a worker that was a master");
+    let worker = files_below(&cluster.dir.path().join("nodes").join(host));
+    for master_only in ["var/lib/kubernetes/ca-key.pem", "etc/etcd/peer-key.pem", "etc/kubernetes/manifests/etcd.yaml"]
+    {
+        assert!(!worker.iter().any(|f| f == master_only), "a worker's bundle holds {master_only}: {worker:?}");
+    }
+    for own in [format!("var/lib/kubelet/{host}-key.pem"), "etc/kubernetes/manifests/kube-proxy.yaml".into()] {
+        assert!(worker.contains(&own), "{own} missing: {worker:?}");
+    }
+    let listed = archived(&cluster, host);
+    let (dirs, files): (Vec<&String>, Vec<&String>) = listed.iter().partition(|entry| entry.ends_with('/'));
+    assert_eq!(files, worker.iter().collect::<Vec<_>>(), "the archive of a worker that was a master");
+    for os in ["etc/", "var/", "var/lib/", "etc/systemd/system/", "etc/sysctl.d/"] {
+        assert!(!dirs.iter().any(|d| *d == os), "the archive names {os}: {dirs:?}");
+    }
     let master = archived(&cluster, "ip-172-31-0-30");
     assert!(master.contains(&"var/lib/kubernetes/ca-key.pem".to_string()), "{master:?}");
     assert!(cluster.pending_work().is_empty(), "a plan after the change still finds work");
 }
 
 /// Nothing of a node outlives it: the bundles (directory and archive) on disk are exactly
-/// the nodes', the workers' kubeconfigs exactly the workers', `status` counts what is on disk,
+/// the nodes', the kubelets' kubeconfigs exactly the nodes', `status` counts what is on disk,
 /// and the plan listed each file of a removed node that goes (its key is retired by certs).
 fn local_files_follow_the_nodes(cluster: &TestCluster, plan: &PlanSection, nodes_before: usize) {
     let state = cluster.state();
     let compute = state.compute.as_ref().unwrap();
     let mut hosts: Vec<String> = compute.nodes.iter().map(|n| n.hostname.clone()).collect();
     hosts.sort();
-    let mut workers: Vec<String> = compute.workers().map(|n| format!("{}.kubeconfig", n.hostname)).collect();
-    workers.sort();
+    let mut kubelets: Vec<String> = compute.nodes.iter().map(|n| format!("{}.kubeconfig", n.hostname)).collect();
+    kubelets.sort();
     let listing = |dir: &str, keep: &dyn Fn(&str, bool) -> Option<String>| {
         let mut found: Vec<String> = std::fs::read_dir(cluster.dir.path().join(dir))
             .unwrap()
@@ -328,7 +329,7 @@ fn local_files_follow_the_nodes(cluster: &TestCluster, plan: &PlanSection, nodes
     let dirs = listing("nodes", &|name, dir| dir.then(|| name.to_string()));
     assert_eq!((&archives, &dirs), (&hosts, &hosts), "bundles on disk are not the nodes'");
     let kubeconfigs = listing("kubeconfig", &|name, _| name.starts_with("ip-").then(|| name.to_string()));
-    assert_eq!(kubeconfigs, workers, "workers' kubeconfigs on disk are not the workers'");
+    assert_eq!(kubeconfigs, kubelets, "the kubelets' kubeconfigs on disk are not the nodes'");
 
     let status = cluster.groundup(&["status"]);
     let table = String::from_utf8_lossy(&status.stdout);
@@ -360,7 +361,8 @@ fn up_kubeadm_layout_on_a_built_cluster_adds_kubeadms_files_which_the_plan_shows
         planned.resources.iter().filter(|r| r.action == action).map(|r| r.resource.as_str()).collect()
     };
     let created = with(Action::Create);
-    assert_eq!(created.len(), 2 + 3 + 5 * 3, "2 admins' and 3 kubelets' certificates, 5 .conf per master: {created:?}");
+    // The masters have their kubelets' certificates in every layout already.
+    assert_eq!(created.len(), 2 + 5 * 3, "2 admins' certificates, 5 .conf per master: {created:?}");
     assert!(created.contains(&"kubernetes-super-admin") && created.contains(&"kubeadm/ip-172-31-0-12/kubelet.conf"));
     assert_eq!(with(Action::Change), ["ip-172-31-0-10", "ip-172-31-0-11", "ip-172-31-0-12"], "the masters' bundles");
     let bundle = planned.resources.iter().find(|r| r.resource == "ip-172-31-0-10").unwrap();
@@ -371,7 +373,8 @@ fn up_kubeadm_layout_on_a_built_cluster_adds_kubeadms_files_which_the_plan_shows
     assert_eq!(cluster.state().params.pki.layout, Layout::Kubeadm);
     let master = cluster.dir.path().join("nodes/ip-172-31-0-10/etc/kubernetes");
     assert!(master.join("kubelet.conf").exists() && master.join("pki/ca.crt").exists());
-    assert!(!cluster.dir.path().join("nodes/ip-172-31-0-20/etc").exists(), "a worker got kubeadm's files");
+    let worker = cluster.dir.path().join("nodes/ip-172-31-0-20/etc/kubernetes");
+    assert!(!worker.join("kubelet.conf").exists() && !worker.join("pki").exists(), "a worker got kubeadm's files");
     let output = cluster.groundup(&["up", "--plan"]);
     let planned: PlanSection = serde_json::from_slice(&output.stdout).unwrap();
     assert!(planned.resources.iter().all(|r| r.action == Action::Leave), "{planned:?}");

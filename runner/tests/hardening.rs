@@ -185,7 +185,10 @@ fn a_step_run_by_hand_updates_the_state_file_in_place() {
 fn renewal_goes_through_the_runner() {
     let cluster = TestCluster::new("renew");
     assert_success(&cluster.up(&["--pki-key", "ecdsa-p256"]), "up");
-    cluster.edit_state(|state| state.params.service_cidr = "10.33.0.0/24".parse().unwrap());
+    cluster.edit_state(|state| {
+        state.params.service_cidr = "10.33.0.0/24".parse().unwrap();
+        state.params.kubernetes.cluster_dns = "10.33.0.10".parse().unwrap();
+    });
 
     let stderr = assert_clean_failure(&cluster.groundup(&["up", "--only", "certs"]), "up with a stale certificate");
     assert!(stderr.contains("`groundup up --renew`"), "{stderr}");

@@ -5,9 +5,10 @@ use groundup_contracts::plan::{Action, PlanSection};
 use groundup_contracts::Target;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, TestCluster};
 
-/// 6 network resources, 4 of the load balancer, a key pair and 6 instances, 3 CAs, 19
-/// certificates, 4 + 3 kubeconfigs, the encryption config, 6 node bundles, the pod routes.
-const RESOURCES: usize = 6 + 4 + 7 + 3 + 19 + 7 + 1 + 6 + 1;
+/// 6 network resources, 4 of the load balancer, a key pair and 6 instances, 3 CAs, 22
+/// certificates (a kubelet's per node), 4 + 6 kubeconfigs, the encryption config, 6 node
+/// bundles, the pod routes.
+const RESOURCES: usize = 6 + 4 + 7 + 3 + 22 + 10 + 1 + 6 + 1;
 
 fn plan(cluster: &TestCluster, extra: &[&str]) -> PlanSection {
     cluster.plan(extra)

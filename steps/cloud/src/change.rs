@@ -12,6 +12,14 @@ impl Aws {
         self.plan.is_some()
     }
 
+    /// What a plan must tell about a resource that a run leaves as it is (an instance with
+    /// older user data); a run records nothing.
+    pub fn note(&self, logical: &str, what: &str) {
+        if let Some(log) = &self.plan {
+            log.note(logical, what);
+        }
+    }
+
     pub(crate) async fn gate<T, F, Fut>(
         &self,
         logical: &str,

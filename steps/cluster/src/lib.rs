@@ -6,10 +6,12 @@
 pub mod balancer;
 pub mod keys;
 pub mod pod_routes;
+pub mod user_data;
 
 use std::net::Ipv4Addr;
 
 use groundup_contracts::infra::{node_logical_name, node_name, Role};
+use groundup_contracts::kubernetes::KubernetesParams;
 use groundup_contracts::params::{NodeSpec, Params, UBUNTU_NAME_PATTERN};
 use ipnet::Ipv4Net;
 
@@ -137,12 +139,9 @@ impl PlannedNode {
         node_name(cluster, self.role, self.index)
     }
 
-    /// The course's user data: `name=master-0`, `name=worker-0|pod-cidr=172.20.0.0/24`.
-    pub fn user_data(&self) -> String {
-        match self.spec.pod_cidr {
-            Some(pod_cidr) => format!("name={}|pod-cidr={pod_cidr}", self.logical()),
-            None => format!("name={}", self.logical()),
-        }
+    /// The `#cloud-config` it boots with (see [`user_data`]).
+    pub fn user_data(&self, kubernetes: &KubernetesParams) -> String {
+        user_data::cloud_config(&self.logical(), kubernetes)
     }
 }
 
@@ -314,12 +313,12 @@ ec2: -----END SSH HOST KEY FINGERPRINTS-----\n";
 
     #[test]
     fn planned_nodes_follow_the_course() {
-        let nodes = planned_nodes(&Params::course_defaults("us-east-2"));
+        let params = Params::course_defaults("us-east-2");
+        let nodes = planned_nodes(&params);
         assert_eq!(nodes.len(), 6);
         assert_eq!(nodes[0].name("k8s-cluster"), "k8s-cluster-master-0");
-        assert_eq!(nodes[0].user_data(), "name=master-0");
+        assert!(nodes[0].user_data(&params.kubernetes).starts_with("#cloud-config\n# groundup master-0: "));
         assert_eq!(nodes[5].name("k8s-cluster"), "k8s-cluster-worker-2");
-        assert_eq!(nodes[5].user_data(), "name=worker-2|pod-cidr=172.20.2.0/24");
         assert_eq!(nodes[5].spec.private_ip.to_string(), "172.31.0.22");
     }
 

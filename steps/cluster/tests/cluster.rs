@@ -35,7 +35,7 @@ fn up_creates_exactly_the_course_infrastructure_and_a_second_up_nothing() {
         ["172.31.0.10", "172.31.0.11", "172.31.0.12"]
     );
     assert!(nlb.dns_name.to_string().contains(&cluster.name));
-    check_instances(&cluster.name, &compute.nodes);
+    check_instances(&cluster.name, &compute.nodes, &state.params.kubernetes);
     check_reservations(&state.subnet.clone().unwrap().id.to_string());
     check_certificates(&cluster, &state);
 
@@ -56,8 +56,13 @@ fn up_creates_exactly_the_course_infrastructure_and_a_second_up_nothing() {
     assert_eq!(cluster.state().compute.unwrap().nodes, compute.nodes);
 }
 
-/// Name tags, user data and source/dest check, as AWS reports them.
-fn check_instances(cluster: &str, nodes: &[groundup_contracts::infra::Node]) {
+/// Name tags, user data (the cluster's release's cloud-config) and source/dest check, as AWS
+/// reports them.
+fn check_instances(
+    cluster: &str,
+    nodes: &[groundup_contracts::infra::Node],
+    kubernetes: &groundup_contracts::kubernetes::KubernetesParams,
+) {
     block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
         for node in nodes {
@@ -82,10 +87,8 @@ fn check_instances(cluster: &str, nodes: &[groundup_contracts::infra::Node]) {
                 .unwrap();
             let encoded = data.user_data().and_then(|v| v.value()).unwrap_or_default();
             let decoded = String::from_utf8(openssl::base64::decode_block(encoded).unwrap()).unwrap();
-            let expected = match node.pod_cidr {
-                Some(pod) => format!("name=worker-{}|pod-cidr={pod}", node.index),
-                None => format!("name=master-{}", node.index),
-            };
+            let logical = groundup_contracts::infra::node_logical_name(node.role, node.index);
+            let expected = groundup_cluster::user_data::cloud_config(&logical, kubernetes);
             assert_eq!(decoded, expected, "{cluster}: {}", node.name);
         }
     });
@@ -105,7 +108,7 @@ fn check_reservations(subnet: &str) {
 /// After `up`, the PKI steps have run on what the infrastructure steps found.
 fn check_certificates(cluster: &TestCluster, state: &groundup_contracts::Context) {
     let certs = &state.certs.as_ref().expect("certs ran").certificates;
-    assert_eq!(certs.len(), 19);
+    assert_eq!(certs.len(), 22);
     for record in certs {
         let out = std::process::Command::new("openssl")
             .args(["verify", "-CAfile", &format!("pki/{}.pem", record.signer), &record.cert_path])
@@ -443,4 +446,43 @@ fn an_image_id_the_region_lacks_is_bad_input() {
     assert_eq!(compute.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("ami-0123456789abcdef0") && stderr.contains("params.image.id"), "{stderr}");
     assert_eq!(cluster.inventory().count(Kind::Instance), 0);
+}
+
+/// An instance whose user data is not what the spec gives now (another groundup release, a
+/// hand edit) is never replaced: the plan lists it as running older user data, a run keeps it
+/// and warns, and the other instances are not listed.
+#[test]
+fn an_instance_with_older_user_data_is_listed_never_replaced() {
+    let cluster = TestCluster::new("old-user-data");
+    assert_success(&cluster.up(&["--masters", "1", "--workers", "1", "--to", "compute"]), "up 1+1 to compute");
+    let nodes = cluster.state().compute.unwrap().nodes;
+    let (old, current) = (&nodes[0], &nodes[1]);
+    block_on(async {
+        let ec2 = groundup_testkit::client(endpoint()).await;
+        let older = aws_sdk_ec2::types::SecureBlobAttributeValue::builder()
+            .value(aws_smithy_types::Blob::new(openssl::base64::encode_block(b"name=master-0")))
+            .build();
+        ec2.modify_instance_attribute().instance_id(old.instance_id.to_string()).user_data(older).send().await.unwrap();
+    });
+    let plan = cluster.plan(&["--to", "compute"]);
+    let listed: Vec<&str> = plan
+        .resources
+        .iter()
+        .filter(|r| r.changes.iter().any(|c| c.starts_with("runs older user data")))
+        .map(|r| r.resource.as_str())
+        .collect();
+    assert_eq!(listed, ["master-0"], "{:?}", plan.resources);
+    let rerun = cluster.up(&["--from", "compute", "--to", "compute"]);
+    assert_success(&rerun, "up again");
+    assert!(
+        String::from_utf8_lossy(&rerun.stderr).contains("master-0 ("),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let after = cluster.state().compute.unwrap().nodes;
+    assert_eq!(
+        (&after[0].instance_id, &after[1].instance_id),
+        (&old.instance_id, &current.instance_id),
+        "an instance was replaced"
+    );
 }

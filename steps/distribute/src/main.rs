@@ -53,6 +53,11 @@ struct DistributeArgs {
     /// stage them, or for a node whose root is mounted there
     #[arg(long, value_name = "DIR", value_parser = dest_dir)]
     dest_dir: Option<String>,
+    /// Then reload systemd and restart what reads the files that changed: containerd for its
+    /// config, the kubelet for its config, unit, kubeconfig, certificates, the CA or
+    /// containerd's (static pods follow their manifests by themselves)
+    #[arg(long)]
+    restart: bool,
 }
 
 /// What a node should end up with: its files' bytes and modes, and the directories to create
@@ -62,6 +67,8 @@ struct Delivery {
     root: String,
     dirs: Vec<(String, u32)>,
     files: Vec<Upload>,
+    /// With `--restart`: each service, restarted if one of its files was copied.
+    restarts: Vec<(&'static str, Vec<String>)>,
 }
 
 struct Upload {
@@ -78,6 +85,8 @@ struct Outcome {
     /// The files written, by their path on the node.
     copied: Vec<String>,
     unchanged: usize,
+    /// The services restarted (`--restart`).
+    restarted: Vec<String>,
     error: Option<String>,
 }
 
@@ -154,8 +163,14 @@ fn run(args: &DistributeArgs) -> Result<()> {
     let root = args.dest_dir.clone().unwrap_or_default();
 
     let serve = |node: &Node| -> Outcome {
-        let mut outcome =
-            Outcome { hostname: node.hostname.clone(), address: None, copied: Vec::new(), unchanged: 0, error: None };
+        let mut outcome = Outcome {
+            hostname: node.hostname.clone(),
+            address: None,
+            copied: Vec::new(),
+            unchanged: 0,
+            restarted: Vec::new(),
+            error: None,
+        };
         let result = (|| {
             let route = &routes[&node.hostname];
             outcome.address = Some(route.shown());
@@ -165,7 +180,7 @@ fn run(args: &DistributeArgs) -> Result<()> {
                 .find(|b| b.hostname == node.hostname)
                 .map(|b| home.join(&b.dir))
                 .ok_or_else(|| anyhow!("it has no bundle; run `groundup up` to lay it out"))?;
-            let delivery = delivery(&context, node, &dir, &root)?;
+            let delivery = delivery(&context, node, &dir, &root, args.restart)?;
             let known = ssh.pin(node, route, &console_keys(node))?;
             ssh.deliver(node, known, &delivery, &mut outcome)
         })();
@@ -178,10 +193,11 @@ fn run(args: &DistributeArgs) -> Result<()> {
         let at = outcome.address.as_deref().map(|a| format!(" ({a})")).unwrap_or_default();
         match &outcome.error {
             None => eprintln!(
-                "groundup: distribute: {}{at}: {} copied, {} unchanged",
+                "groundup: distribute: {}{at}: {} copied, {} unchanged{}",
                 outcome.hostname,
                 outcome.copied.len(),
-                outcome.unchanged
+                outcome.unchanged,
+                outcome.restarted.iter().map(|unit| format!(", restarted {unit}")).collect::<String>()
             ),
             Some(error) => eprintln!("groundup: distribute: {}{at}: failed: {error}", outcome.hostname),
         }
@@ -253,7 +269,7 @@ fn concurrently(nodes: &[Node], serve: impl Fn(&Node) -> Outcome + Sync) -> Resu
 /// The node's files from its bundle, at their places under `root` (`` for `/`), and the
 /// directories groundup makes for them (never one the node's OS owns, see
 /// `groundup_pki::bundle::ROOTS`), parents first.
-fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str) -> Result<Delivery> {
+fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str, restart: bool) -> Result<Delivery> {
     let wanted = bundle::contents(context, node);
     let mut files = Vec::new();
     for file in &wanted {
@@ -264,7 +280,26 @@ fn delivery(context: &Context, node: &Node, bundle_dir: &Path, root: &str) -> Re
     }
     let dirs =
         bundle::directories(&wanted).into_iter().map(|dir| (format!("{root}/{dir}"), bundle::DIR_MODE)).collect();
-    Ok(Delivery { root: root.to_string(), dirs, files })
+    let restarts = match restart {
+        true => restarts(node)
+            .into_iter()
+            .map(|(unit, paths)| (unit, paths.iter().map(|p| format!("{root}/{p}")).collect()))
+            .collect(),
+        false => Vec::new(),
+    };
+    Ok(Delivery { root: root.to_string(), dirs, files, restarts })
+}
+
+/// The services `--restart` restarts and the files (relative to `/`) whose change each needs.
+fn restarts(node: &Node) -> Vec<(&'static str, Vec<String>)> {
+    use groundup_pki::node::paths;
+    let containerd = vec![paths::CONTAINERD_CONFIG.to_string()];
+    let mut kubelet: Vec<String> =
+        [paths::KUBELET_CONFIG, paths::KUBELET_KUBECONFIG, paths::KUBELET_UNIT, paths::CA, paths::CONTAINERD_CONFIG]
+            .map(String::from)
+            .to_vec();
+    kubelet.extend([paths::kubelet_cert(&node.hostname), paths::kubelet_key(&node.hostname)]);
+    vec![("containerd", containerd), ("kubelet", kubelet)]
 }
 
 /// Why ssh could not be started at all (as opposed to ssh failing on a node).
@@ -292,6 +327,8 @@ impl Ssh {
                 outcome.copied.push(path.strip_prefix(&delivery.root).unwrap_or(path).to_string());
             } else if line.starts_with("unchanged ") {
                 outcome.unchanged += 1;
+            } else if let Some(unit) = line.strip_prefix("restarted ") {
+                outcome.restarted.push(unit.to_string());
             }
         }
         if !output.status.success() {
@@ -451,6 +488,18 @@ put() {
   tmp=$(mktemp -- "${1%/*}/.${1##*/}.groundup-XXXXXX") || fail "cannot create a temporary file beside $1"
   base64 -d > "$tmp" && chmod "$2" -- "$tmp" && mv -fT -- "$tmp" "$1" || { rm -f -- "$tmp"; fail "cannot write $1"; }
   echo "copied $1"
+  changed="$changed|$1|"
+}
+changed=''
+restart() {
+  unit=$1; shift
+  for file in "$@"; do
+    case "$changed" in *"|$file|"*)
+      systemctl daemon-reload && systemctl restart "$unit" || fail "cannot restart $unit"
+      echo "restarted $unit"
+      return;;
+    esac
+  done
 }
 "#,
     );
@@ -466,6 +515,10 @@ put() {
             script.push('\n');
         }
         script.push_str("GROUNDUP_DATA\n");
+    }
+    for (unit, paths) in &delivery.restarts {
+        let paths: Vec<String> = paths.iter().map(|p| quote(p)).collect();
+        script.push_str(&format!("restart {unit} {}\n", paths.join(" ")));
     }
     script
 }
@@ -598,11 +651,33 @@ mod tests {
             root: "/tmp/it's".into(),
             dirs: vec![("/tmp/it's".into(), 0o700)],
             files: vec![Upload { path: "/tmp/it's/key.pem".into(), mode: 0o600, bytes: vec![0xff; 100] }],
+            restarts: Vec::new(),
         };
         let script = script(&delivery);
         assert!(script.contains(r"dir '/tmp/it'\''s' 700"), "{script}");
         let hash: String = openssl::sha::sha256(&[0xff; 100]).iter().map(|b| format!("{b:02x}")).collect();
         assert!(script.contains(&format!(r"put '/tmp/it'\''s/key.pem' 600 {hash} <<'GROUNDUP_DATA'")), "{script}");
         assert!(script.lines().all(|line| line.len() <= 200), "a line of data is too long");
+        assert!(!script.lines().any(|line| line.starts_with("restart ")), "restarts without --restart");
+    }
+
+    /// `--restart` restarts the kubelet when its own files, the CA or containerd's config
+    /// changed, and containerd for its config; a manifest alone restarts nothing.
+    #[test]
+    fn restart_names_each_services_files_and_only_those() {
+        let context = Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).unwrap();
+        let worker = context.compute.as_ref().unwrap().workers().next().unwrap();
+        let restarts = restarts(worker);
+        let kubelet = &restarts.iter().find(|(unit, _)| *unit == "kubelet").unwrap().1;
+        for file in ["var/lib/kubelet/config.yaml", "etc/systemd/system/kubelet.service", "var/lib/kubernetes/ca.pem"] {
+            assert!(kubelet.iter().any(|p| p == file), "{file}: {kubelet:?}");
+        }
+        assert!(kubelet.contains(&format!("var/lib/kubelet/{}-key.pem", worker.hostname)));
+        assert!(!restarts.iter().flat_map(|(_, paths)| paths).any(|p| p.contains("manifests")));
+        let on_node = restarts.iter().map(|(unit, paths)| (*unit, paths.iter().map(|p| format!("/{p}")).collect()));
+        let delivery =
+            Delivery { root: String::new(), dirs: Vec::new(), files: Vec::new(), restarts: on_node.collect() };
+        let script = script(&delivery);
+        assert!(script.contains("restart containerd '/etc/containerd/config.toml'\n"), "{script}");
     }
 }

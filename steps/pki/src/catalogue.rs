@@ -118,9 +118,9 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         set.push(CertSpec::new(KUBEADM_SUPER_ADMIN, k, KUBEADM_SUPER_ADMIN, Some("system:masters"), CLIENT));
     }
     let field = |i: usize, what: &str| format!("compute.nodes[{i}].{what}");
-    // Every node runs a kubelet; the course gives only the workers one, kubeadm's kubelet.conf
-    // the masters too.
-    for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker || kubeadm) {
+    // Every node runs a kubelet: the masters too (their control plane runs as static pods),
+    // registered with the control-plane taint.
+    for (i, node) in compute.nodes.iter().enumerate() {
         let mut ips = vec![IpAddr::V4(node.private_ip)];
         ips.extend(node.public_ip.map(IpAddr::V4));
         let dns = vec![node.hostname.clone(), node.private_dns.clone()];
@@ -234,7 +234,8 @@ mod tests {
     #[test]
     fn the_set_is_the_course_plus_kubeadm() {
         let set = certificates(&example()).unwrap();
-        assert_eq!(set.len(), 10 + 3 + 2 * 3);
+        // The course's 10, a kubelet per node (masters run one too), an etcd server and peer per master.
+        assert_eq!(set.len(), 10 + 6 + 2 * 3);
         assert_eq!(find(&set, "kube-proxy").organization.as_deref(), Some("system:node-proxier"));
         assert_eq!(find(&set, "admin").organization.as_deref(), Some("system:masters"));
         assert_eq!(find(&set, "apiserver-etcd-client").signer, Authority::Etcd);
@@ -245,11 +246,11 @@ mod tests {
     }
 
     #[test]
-    fn the_kubeadm_layout_adds_its_admins_and_a_kubelet_per_master() {
+    fn the_kubeadm_layout_adds_its_admins() {
         let mut context = example();
         context.params.pki.layout = Layout::Kubeadm;
         let set = certificates(&context).unwrap();
-        assert_eq!(set.len(), 19 + 2 + 3);
+        assert_eq!(set.len(), 22 + 2);
         let admin = find(&set, KUBEADM_ADMIN);
         assert_eq!(
             (admin.common_name.as_str(), admin.organization.as_deref()),
@@ -311,7 +312,7 @@ mod tests {
             assert!(error.contains("params.pki.custom[0]"), "{name}: {error}");
         }
         context.params.pki.custom = vec![custom("dashboard")];
-        assert_eq!(certificates(&context).unwrap().len(), 19 + 1);
+        assert_eq!(certificates(&context).unwrap().len(), 22 + 1);
     }
 
     #[test]

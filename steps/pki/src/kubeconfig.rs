@@ -3,7 +3,7 @@
 //! make them with `--embed-certs=true`: one cluster named after the cluster, one user, and
 //! the context `default`.
 
-use groundup_contracts::infra::{ComputeSection, Role};
+use groundup_contracts::infra::ComputeSection;
 use groundup_contracts::pki::Layout;
 use groundup_contracts::{Context, ContextError};
 use openssl::base64;
@@ -22,7 +22,7 @@ pub struct KubeconfigSpec {
     pub server: String,
 }
 
-/// The course's kubeconfigs: admin and kube-proxy and each worker's kubelet talk to the load
+/// The course's kubeconfigs: admin and kube-proxy and each node's kubelet talk to the load
 /// balancer; the controller manager and the scheduler run on the masters and talk to the API
 /// server there. With kubeadm's layout also each master's `/etc/kubernetes/*.conf`.
 pub fn kubeconfigs(
@@ -46,14 +46,15 @@ pub fn kubeconfigs(
         spec("kube-scheduler", "kube-scheduler", "system:kube-scheduler", &local),
         spec("kube-proxy", "kube-proxy", "system:kube-proxy", &public),
     ];
-    for (i, worker) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Worker) {
-        let file = format!("{}.kubeconfig", worker.hostname);
+    // Every node's kubelet, the masters' too.
+    for (i, node) in compute.nodes.iter().enumerate() {
+        let file = format!("{}.kubeconfig", node.hostname);
         if specs.iter().any(|s| s.file == file) {
-            let message = format!("{:?} would replace the kubeconfig `{file}` of another user", worker.hostname);
+            let message = format!("{:?} would replace the kubeconfig `{file}` of another user", node.hostname);
             return Err(ContextError::field(format!("compute.nodes[{i}].hostname"), message));
         }
-        let user = format!("system:node:{}", worker.hostname);
-        specs.push(spec(&worker.hostname, &worker.name, &user, &public));
+        let user = format!("system:node:{}", node.hostname);
+        specs.push(spec(&node.hostname, &node.name, &user, &public));
     }
     if context.params.pki.layout == Layout::Kubeadm {
         for master in compute.masters() {
@@ -189,22 +190,23 @@ pub fn embedded(text: &str) -> Result<Embedded, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use groundup_contracts::infra::Role;
 
     fn infra() -> Context {
         Context::from_json(include_str!("../../../contracts/examples/03-infra.json")).unwrap()
     }
 
     #[test]
-    fn the_course_kubeconfigs_and_one_per_worker() {
+    fn the_course_kubeconfigs_and_one_per_node() {
         let context = infra();
         let compute = context.compute.as_ref().unwrap();
         let specs = kubeconfigs(&context, compute, "lb.example").unwrap();
-        assert_eq!(specs.len(), 4 + compute.workers().count());
+        assert_eq!(specs.len(), 4 + compute.nodes.len());
         let admin = &specs[0];
         assert_eq!((admin.file.as_str(), admin.server.as_str()), ("admin.kubeconfig", "https://lb.example:6443"));
         assert_eq!(specs[1].server, "https://127.0.0.1:6443", "the controller manager talks to its own master");
         let worker = compute.workers().next().unwrap();
-        let kubelet = &specs[4];
+        let kubelet = specs.iter().find(|s| s.file == format!("{}.kubeconfig", worker.hostname)).unwrap();
         assert_eq!(kubelet.file, format!("{}.kubeconfig", worker.hostname));
         assert_eq!(kubelet.user, format!("system:node:{}", worker.hostname));
         assert_eq!(kubelet.certificate, worker.name);
@@ -216,7 +218,7 @@ mod tests {
         context.params.pki.layout = Layout::Kubeadm;
         let compute = context.compute.as_ref().unwrap();
         let specs = kubeconfigs(&context, compute, "lb.example").unwrap();
-        assert_eq!(specs.len(), 4 + compute.workers().count() + 5 * compute.masters().count());
+        assert_eq!(specs.len(), 4 + compute.nodes.len() + 5 * compute.masters().count());
         let master = compute.masters().nth(1).unwrap();
         let conf = |file: &str| {
             let path = format!("kubeadm/{}/{file}", master.hostname);

@@ -4,7 +4,8 @@
 //! made ahead of the infrastructure
 //! ([`prepare`]); the kubeconfigs that embed the certificates
 //! ([`kubeconfig`]); the encryption-at-rest config ([`encryption`]), whose key lives
-//! beside the CA keys; and what each node needs ([`bundle`]). No AWS here: the steps read node names,
+//! beside the CA keys; and what each node needs ([`bundle`]): its credentials and the files that make it run
+//! Kubernetes ([`node`]: static pods, the kubelet's and kube-proxy's configs, containerd's). No AWS here: the steps read node names,
 //! addresses and the load balancer's DNS name from the context. Its one error type is
 //! [`error::PkiError`]: what the user gave is wrong (exit code 2), or a file or OpenSSL failed.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod names;
+pub mod node;
 pub mod prepare;
 pub mod spec;
 pub mod store;

@@ -95,6 +95,6 @@ mod tests {
         context.params.workers.push(more);
         let set = names(&planned(&context).unwrap());
         assert!(set.contains(&"k8s-cluster-worker-3".to_string()), "{set:?}");
-        assert_eq!(set.len(), 19 + 1);
+        assert_eq!(set.len(), 22 + 1);
     }
 }

@@ -30,6 +30,12 @@ fn every_file(root: &Path) -> Vec<String> {
     found
 }
 
+/// Whether a bundle's file is one of kubeadm's (below `/etc/kubernetes`, where every node's
+/// static pods also are).
+fn kubeadms(file: &str) -> bool {
+    file.starts_with("etc/kubernetes/") && !file.starts_with("etc/kubernetes/manifests/")
+}
+
 /// kubeadm's files on a master, relative to `/`.
 const KUBEADM_FILES: [&str; 6] = [
     "etc/kubernetes/admin.conf",
@@ -45,7 +51,7 @@ fn each_node_gets_its_own_files_and_a_worker_no_ca_key_foreign_key_or_admin() {
     let (dir, context) = bundles("cfssl");
     for node in nodes(&context) {
         let files = every_file(&dir.path().join("nodes").join(node["hostname"].as_str().unwrap()));
-        assert!(!files.iter().any(|f| f.starts_with("etc/kubernetes")), "kubeadm's files without its layout");
+        assert!(!files.iter().any(|f| kubeadms(f)), "kubeadm's files without its layout");
     }
 
     let hostname = nodes(&context)[0]["hostname"].as_str().unwrap().to_string();
@@ -72,7 +78,7 @@ fn with_the_kubeadm_layout_a_master_gets_etc_kubernetes_and_a_worker_none_of_it(
             let ca = std::fs::read(dir.path().join("pki/ca.pem")).unwrap();
             assert_eq!(std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap(), ca);
         } else {
-            assert!(!files.iter().any(|f| f.starts_with("etc/kubernetes")), "{host}: {files:?}");
+            assert!(!files.iter().any(|f| kubeadms(f)), "{host}: {files:?}");
             // Not a byte of any master's kubeadm kubeconfig either, wherever it might have gone.
             for master in std::fs::read_dir(&kubeconfigs).unwrap().flatten() {
                 for conf in std::fs::read_dir(master.path()).unwrap().flatten() {
@@ -125,10 +131,10 @@ fn archived(dir: &Path, host: &str) -> Vec<String> {
 }
 
 /// What the archive of a bundle whose directory holds `files` must list: those files and the
-/// directories groundup makes for them, below `etc/etcd`, `etc/kubernetes` and
-/// `var/lib/kube*`, never `etc`, `var` or `var/lib`.
+/// directories groundup makes for them, below `etc/containerd`, `etc/etcd`, `etc/kubernetes`
+/// and `var/lib/kube*`, never `etc`, `var`, `var/lib` or a drop-in directory (`etc/sysctl.d`).
 fn exactly(files: &[String]) -> Vec<String> {
-    let roots = ["etc/etcd", "etc/kubernetes", "var/lib/kube-proxy", "var/lib/kubelet", "var/lib/kubernetes"];
+    let roots = groundup_pki::bundle::ROOTS;
     let mut listed: Vec<String> = files.to_vec();
     for file in files {
         let mut parent = Path::new(file).parent();
@@ -148,7 +154,19 @@ fn extracting_a_bundle_into_a_root_with_gnu_tar_changes_no_directory_that_was_th
     for node in nodes(&context) {
         let host = node["hostname"].as_str().unwrap();
         let root = tempfile::tempdir().unwrap();
-        let system = ["", "etc", "etc/systemd", "etc/kubernetes", "usr", "var", "var/lib", "var/lib/kubelet"];
+        let system = [
+            "",
+            "etc",
+            "etc/systemd",
+            "etc/systemd/system",
+            "etc/sysctl.d",
+            "etc/modules-load.d",
+            "etc/kubernetes",
+            "usr",
+            "var",
+            "var/lib",
+            "var/lib/kubelet",
+        ];
         for existing in system {
             std::fs::create_dir_all(root.path().join(existing)).unwrap();
             std::fs::set_permissions(root.path().join(existing), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -164,7 +182,7 @@ fn extracting_a_bundle_into_a_root_with_gnu_tar_changes_no_directory_that_was_th
         let now: Vec<_> = system.iter().map(|existing| before(existing)).collect();
         assert_eq!(now, was, "{host}: extracting its bundle changed a directory that was there");
         let listed = archived(dir.path(), host);
-        for os in ["./", "etc/", "var/", "var/lib/", "etc/systemd/"] {
+        for os in ["./", "etc/", "var/", "var/lib/", "etc/systemd/", "etc/systemd/system/", "etc/sysctl.d/"] {
             assert!(!listed.iter().any(|entry| entry == os), "{host}: the archive names {os}: {listed:?}");
         }
         let files = every_file(&dir.path().join("nodes").join(host));
@@ -201,8 +219,8 @@ fn leaving_kubeadms_layout_removes_its_files_and_the_archive_holds_exactly_the_l
         context = step(bin, &context, dir.path());
     }
     let files = every_file(&bundle);
-    assert!(!files.iter().any(|f| f.starts_with("etc/kubernetes")), "kubeadm's files stayed: {files:?}");
-    assert!(!bundle.join("etc/kubernetes").exists(), "an emptied directory stayed");
+    assert!(!files.iter().any(|f| kubeadms(f)), "kubeadm's files stayed: {files:?}");
+    assert!(!bundle.join("etc/kubernetes/pki").exists(), "an emptied directory stayed");
     assert!(files.contains(&"etc/etcd/notes.txt".to_string()), "a file groundup did not write was removed");
     let shipped: Vec<String> = files.into_iter().filter(|f| f != "etc/etcd/notes.txt").collect();
     assert_eq!(archived(dir.path(), &host), exactly(&shipped), "{host}");
@@ -334,8 +352,11 @@ fn bundles(layout: &str) -> (tempfile::TempDir, String) {
         for (file, (_, archived_mode, _)) in files.iter().zip(&listed) {
             let bytes = std::fs::read(root.join(file)).unwrap();
             let mode = std::fs::metadata(root.join(file)).unwrap().permissions().mode() & 0o777;
-            let private = ["-key.pem", ".key", "kubeconfig", ".conf", ".yaml"];
-            if private.iter().any(|suffix| file.ends_with(suffix)) {
+            // Keys, kubeconfigs (kubeadm's `.conf` too) and the encryption key; not the
+            // node's configs and units (`/etc/sysctl.d/*.conf`, `kubelet/config.yaml`).
+            let secrets = ["-key.pem", ".key", "kubeconfig", "encryption-config.yaml"];
+            let kubeadm_conf = file.starts_with("etc/kubernetes/") && file.ends_with(".conf");
+            if kubeadm_conf || secrets.iter().any(|suffix| file.ends_with(suffix)) {
                 assert_eq!(mode, 0o600, "{host}: {file}");
                 assert_eq!(archived_mode, "-rw-------", "{host}: {file} in the archive");
             }

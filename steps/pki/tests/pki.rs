@@ -50,7 +50,7 @@ fn every_certificate_verifies_against_its_ca_with_the_expected_subject_and_usage
     let (dir, context) = fresh();
     let doc: serde_json::Value = serde_json::from_str(&context).unwrap();
     let records = doc["certs"]["certificates"].as_array().unwrap();
-    assert_eq!(records.len(), 19);
+    assert_eq!(records.len(), 22);
     for record in records {
         let (cert, signer) = (record["cert_path"].as_str().unwrap(), record["signer"].as_str().unwrap());
         let (verified, text) = openssl(&["verify", "-CAfile", &format!("pki/{signer}.pem"), cert], dir.path());
@@ -170,12 +170,13 @@ fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
     assert!(kubelet.contains("54.1.2.3") && !kubelet.contains("3.15.20.101"), "{kubelet}");
     assert_eq!(reissued(&after, &ok(&certs(&[], &after, dir.path()), "certs again")), Vec::<String>::new());
 
-    // A changed master address reaches the API server's and that master's etcd certificates.
+    // A changed master address reaches the API server's and that master's kubelet and etcd
+    // certificates.
     let master = with(&after, "/compute/nodes/0/private_ip", "172.31.0.13".into());
     let again = ok(&certs(&[], &master, dir.path()), "certs after a master's address changed");
     assert_eq!(
         reissued(&after, &again),
-        ["master-kubernetes", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10"]
+        ["master-kubernetes", "k8s-cluster-master-0", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10"]
     );
     assert_eq!(keys(dir.path()), keys_before);
 }
@@ -230,7 +231,8 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
     nodes.remove(5);
     nodes.remove(2);
     let smaller = doc.to_string();
-    let gone = ["etcd-peer-ip-172-31-0-12", "etcd-server-ip-172-31-0-12", "k8s-cluster-worker-2"];
+    let gone =
+        ["etcd-peer-ip-172-31-0-12", "etcd-server-ip-172-31-0-12", "k8s-cluster-master-2", "k8s-cluster-worker-2"];
 
     let mut plan: Vec<(String, String)> = planned(&smaller, dir.path())
         .iter()
@@ -245,7 +247,7 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
     let after = ok(&output, "certs after a scale-down");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let listed: Vec<String> = fingerprints(&after).into_iter().map(|(name, _)| name).collect();
-    assert_eq!(listed.len(), 19 - 3);
+    assert_eq!(listed.len(), 22 - 4);
     for name in gone {
         assert!(stderr.contains(&format!("certs: {name}: retire to pki/retired/")), "{stderr}");
         assert!(!listed.contains(&name.to_string()), "the certs section still lists {name}");
@@ -673,7 +675,7 @@ fn check_reads_only_covers_the_cas_survives_a_bad_file_and_prints_no_context() {
 }
 
 /// The head start: `groundup-ca --prepare` on the spec alone (no compute or nlb section yet)
-/// makes the CAs and a 0600 key for each of the 19 certificates and no certificate; `ca` and
+/// makes the CAs and a 0600 key for each of the 22 certificates and no certificate; `ca` and
 /// `certs` on the full context then adopt every one of them, key files untouched, and the
 /// certificates verify. A foreign file under a key's name is not adopted.
 #[test]
@@ -694,7 +696,7 @@ fn certs_adopt_the_keys_the_head_start_made_from_the_spec_alone() {
         names.sort();
         names
     };
-    assert_eq!(files("-key.pem").len(), 3 + 19, "{:?}", files("-key.pem"));
+    assert_eq!(files("-key.pem").len(), 3 + 22, "{:?}", files("-key.pem"));
     assert_eq!(files(".pem").len() - files("-key.pem").len(), 3, "only the CAs' certificates");
     std::fs::write(pki.join("admin-key.pem"), "not a key").unwrap();
     let prepared: Vec<(String, Vec<u8>)> =

@@ -45,6 +45,12 @@ impl PlanLog {
         });
     }
 
+    /// Something a run will not do but the reader must know (an instance that runs older
+    /// user data): listed with the resource, whose action stays what it is.
+    pub fn note(&self, logical: &str, what: &str) {
+        self.with_entry(logical, |entry| entry.changes.push(what.to_string()));
+    }
+
     /// Real AWS refused a DryRun of this change.
     pub fn denied(&self, logical: &str, action: &str) {
         self.with_entry(logical, |entry| entry.denied.push(action.to_string()));

@@ -62,10 +62,10 @@ impl Bundles<'_> {
         let sourced: Vec<(&BundleFile, Result<Vec<u8>, String>)> = wanted
             .iter()
             .map(|file| {
-                let read = std::fs::read(&file.source).map_err(|e| {
+                let read = file.source.read().map_err(|e| {
                     format!(
                         "cannot read {}: {e}; run the ca, certs, kubeconfig and encryption steps first",
-                        file.source.display()
+                        file.source
                     )
                 });
                 (file, read)
@@ -135,10 +135,11 @@ fn bundle_host(file: &str) -> Option<&str> {
 /// `groundup_pki::bundle::ROOTS`), never one the node's OS owns, so that `tar xzf <bundle> -C /`
 /// changes no system directory. Built from the list, never from a walk of the bundle's
 /// directory: a file left there by hand is not shipped. Times are the sources', so an
-/// unchanged bundle makes the same bytes, whatever order its files are written in.
+/// unchanged bundle makes the same bytes, whatever order its files are written in; a rendered
+/// file has the newest of theirs.
 fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, PkiError> {
     let modified = |file: &BundleFile| {
-        let metadata = std::fs::symlink_metadata(&file.source).ok();
+        let metadata = file.source.path().and_then(|path| std::fs::symlink_metadata(path).ok());
         metadata.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
     };
     let newest = sourced.iter().filter_map(|(file, _)| modified(file)).max().unwrap_or_default();
@@ -170,6 +171,7 @@ fn tarball(sourced: &[(&BundleFile, &[u8])]) -> Result<Vec<u8>, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use groundup_pki::bundle::Source;
 
     /// Entries of an archive: (path, mode, uid, is a directory).
     fn entries(archive: &[u8]) -> Vec<(String, u32, u64, bool)> {
@@ -186,7 +188,11 @@ mod tests {
 
     #[test]
     fn the_archive_holds_the_list_and_its_own_directories_never_the_oss() {
-        let file = BundleFile { source: "pki/w-key.pem".into(), target: "var/lib/kubelet/key.pem".into(), mode: 0o600 };
+        let file = BundleFile {
+            source: Source::File("pki/w-key.pem".into()),
+            target: "var/lib/kubelet/key.pem".into(),
+            mode: 0o600,
+        };
         let archive = tarball(&[(&file, b"key")]).unwrap();
         assert_eq!(
             entries(&archive),

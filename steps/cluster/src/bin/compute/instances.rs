@@ -2,6 +2,7 @@
 //! those of nodes no longer in the spec, and record each node's addresses.
 
 use super::*;
+use aws_sdk_ec2::types::InstanceAttributeName;
 use groundup_contracts::infra::private_dns_name;
 
 /// Terminates the nodes the spec no longer has, then finds or launches every planned node,
@@ -10,6 +11,8 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
     let Existing { mut live, terminated, all } = existing_instances(aws).await?;
     let planned = planned_nodes(&context.params);
     retire(aws, &unplanned_instances(&all, &planned)).await?;
+    let launched_before: Vec<(&PlannedNode, String)> =
+        planned.iter().filter_map(|node| live.get(&node.logical())?.first().map(|i| (node, i.id()))).collect();
     let jobs = planned.iter().map(|node| {
         let recorded =
             context.compute.as_ref().and_then(|c| c.nodes.iter().find(|n| n.name == node.name(&context.cluster.name)));
@@ -24,6 +27,8 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
         async move { converge(aws, &wanted, recorded.map(|n| &n.instance_id)).await }
     });
     let instances: Vec<Converged<Instance>> = stream::iter(jobs).buffered(CONCURRENT_LAUNCHES).try_collect().await?;
+    // After the instances are found, so that a plan lists the note with each.
+    older_user_data(aws, context, &launched_before).await?;
     wait_running(aws, &instances.iter().map(Converged::id).collect::<Vec<_>>()).await?;
     // Described again once running, for the addresses AWS gave them.
     let existing: Vec<String> = instances.iter().filter_map(Converged::existing).map(AwsResource::id).collect();
@@ -39,6 +44,33 @@ pub(super) async fn ensure_instances(aws: &Aws, context: &Context, plan: &Launch
             Ok(record(context, node, instance.id(), described.transpose()?))
         })
         .collect()
+}
+
+/// Instances that boot with other user data than the spec gives now (made by another
+/// release of groundup, or by hand): never replaced silently. The plan lists each, and a run
+/// says it; to boot one with the new user data, terminate it and run `groundup up`.
+async fn older_user_data(aws: &Aws, context: &Context, launched: &[(&PlannedNode, String)]) -> Result<(), CloudError> {
+    for (node, id) in launched {
+        let out = aws
+            .ec2()
+            .describe_instance_attribute()
+            .instance_id(id)
+            .attribute(InstanceAttributeName::UserData)
+            .send()
+            .await
+            .api("DescribeInstanceAttribute")?;
+        let encoded = out.user_data().and_then(|v| v.value()).unwrap_or_default();
+        let running = openssl::base64::decode_block(encoded).unwrap_or_default();
+        if running != node.user_data(&context.params.kubernetes).as_bytes() {
+            let what =
+                "runs older user data (kept: terminate the instance and run `groundup up` to boot it with the new one)";
+            match aws.planning() {
+                true => aws.note(&node.logical(), what),
+                false => tracing::warn!("compute: {} ({id}) {what}", node.logical()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The cluster's instances found by their tags.
@@ -230,7 +262,7 @@ async fn launch(
         .min_count(1)
         .max_count(1)
         .network_interfaces(interface)
-        .user_data(openssl::base64::encode_block(node.user_data().as_bytes()))
+        .user_data(openssl::base64::encode_block(node.user_data(&context.params.kubernetes).as_bytes()))
         .dry_run(attempt.dry_run)
         .client_token(&attempt.client_token)
         .tag_specifications(aws.identity().tag_spec(
