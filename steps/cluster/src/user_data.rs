@@ -85,8 +85,7 @@ mod tests {
 
     #[test]
     fn the_release_pins_the_repository_and_the_kubelet_and_the_size_fits_ec2() {
-        let mut kubernetes = KubernetesParams::default();
-        kubernetes.version = "v1.33.5".into();
+        let kubernetes = KubernetesParams { version: "v1.33.5".into(), ..KubernetesParams::default() };
         let text = cloud_config("worker-12", &kubernetes);
         assert!(text.starts_with("#cloud-config\n# groundup worker-12: Kubernetes v1.33.5\n"), "{text}");
         assert!(text.contains("https://pkgs.k8s.io/core:/stable:/v1.33/deb/"), "{text}");

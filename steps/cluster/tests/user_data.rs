@@ -11,8 +11,7 @@ fn cloud_init_accepts_every_nodes_user_data() {
     let found = Command::new("sh").args(["-c", "command -v cloud-init"]).output().unwrap();
     assert!(found.status.success(), "`cloud-init` is not installed: apt-get install cloud-init (.ci/run does)");
     let dir = tempfile::tempdir().unwrap();
-    let mut older = KubernetesParams::default();
-    older.version = "v1.31.4".into();
+    let older = KubernetesParams { version: "v1.31.4".into(), ..KubernetesParams::default() };
     for (logical, kubernetes) in [("master-0", KubernetesParams::default()), ("worker-41", older)] {
         let text = cloud_config(logical, &kubernetes);
         assert!(text.len() < MAX_BYTES, "{logical}: {} bytes", text.len());
