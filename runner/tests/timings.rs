@@ -42,7 +42,8 @@ fn timings_json_reports_every_step_and_every_call() {
     assert_eq!(keys("compute"), 1, "the SSH key: {report}");
     // The head start (`groundup-ca --prepare`, counted with `ca`) makes the CAs' and the
     // certificates' keys while the cloud steps run; `certs` makes those it did not: each once.
-    assert_eq!(keys("ca") + keys("certs"), 3 + 19, "three CAs and 19 certificates: {report}");
+    // 22 certificates: the course's 19 and a kubelet pair for each of the 3 masters.
+    assert_eq!(keys("ca") + keys("certs"), 3 + 22, "three CAs and 22 certificates: {report}");
     let total: u64 = steps.iter().map(|s| s["api_calls"].as_u64().unwrap()).sum();
     let sent = proxy.actions().iter().filter(|a| !a.is_empty()).count() as u64;
     assert_eq!(total, sent, "the steps reported {total} calls, the endpoint got {sent}");
