@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use groundup_contracts::infra::Node;
+use groundup_pki::bundle;
 use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
 use serde_json::Value;
 
@@ -202,7 +203,15 @@ impl Machines {
         self.remote.path().join(hostname)
     }
 
+    /// Starts the node's sshd on a root that holds the directories its OS makes (0755, which
+    /// distribute must not change): `etc`, `var/lib`, and those the drop-ins go in.
     fn start(&self, offline: &Offline, hostname: &str) -> Sshd {
+        let drop_in_dirs = bundle::DROP_INS.map(|file| Path::new(file).parent().unwrap());
+        for system in [Path::new("etc"), Path::new("var/lib")].into_iter().chain(drop_in_dirs) {
+            let dir = self.root(hostname).join(system);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         Sshd::start(offline, &self.authorized_key, self.port(hostname), &self.root(hostname), self.dest.path())
     }
 
@@ -293,14 +302,6 @@ fn bundles_land_with_their_modes_once_and_an_unreachable_node_does_not_stop_the_
     let stderr = assert_clean_failure(&refused.unwrap(), "distribute on the emulator");
     assert!(stderr.contains("emulator"), "{stderr}");
 
-    // The nodes' own directories, as an OS makes them: 0755, which distribute must not change.
-    for node in nodes.iter().filter(|n| &n.hostname != unreachable) {
-        for system in ["etc", "var/lib"] {
-            let dir = machines.root(&node.hostname).join(system);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-    }
     let first = machines.distribute(&offline, &cluster);
     let stderr = String::from_utf8_lossy(&first.stderr).to_string();
     assert!(!first.status.success(), "a node was unreachable, yet distribute succeeded: {stderr}");

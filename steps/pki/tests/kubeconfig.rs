@@ -93,7 +93,11 @@ fn every_kubeconfig_reaches_the_api_endpoint_as_its_user_and_a_foreign_ca_is_ref
     let (dir, context) = cluster();
     let state: serde_json::Value = serde_json::from_str(&context).unwrap();
     let files = state["kubeconfig"]["files"].as_array().unwrap();
-    assert_eq!(files.len(), 4 + 3, "admin, controller manager, scheduler, kube-proxy and 3 workers");
+    assert_eq!(
+        files.len(),
+        4 + 3 + 3,
+        "admin, controller manager, scheduler, kube-proxy and a kubelet on each of 3 masters and 3 workers"
+    );
     assert!(!context.contains("client-key-data") && !context.contains("PRIVATE KEY"), "key material in the context");
     let kubeconfig_dir = dir.path().join("kubeconfig");
     assert_eq!(std::fs::metadata(&kubeconfig_dir).unwrap().permissions().mode() & 0o777, 0o700);
@@ -243,7 +247,7 @@ fn with_the_kubeadm_layout_each_master_gets_kubeadms_conf_files_with_their_serve
         }
     }
     assert_eq!(checked, 5 * 3);
-    assert_eq!(records.len(), 4 + 3 + 5 * 3, "the course's kubeconfigs are still there");
+    assert_eq!(records.len(), 4 + 3 + 3 + 5 * 3, "the course's kubeconfigs are still there");
 
     // certs check covers the .conf files: admin.conf carrying the super-admin's credentials is caught.
     let check = |context: &str| step("certs", &["check"], context, dir.path());
