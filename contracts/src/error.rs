@@ -9,11 +9,37 @@ use std::fmt;
 pub enum ContextError {
     Empty,
     Malformed(String),
-    Version { found: String, expected: u32 },
-    Field { field: String, message: String },
-    MissingSection { section: &'static str, step: &'static str },
+    Version {
+        found: String,
+        expected: u32,
+    },
+    Field {
+        field: String,
+        message: String,
+    },
+    MissingSection {
+        section: &'static str,
+        step: &'static str,
+    },
     AwsNotAllowed,
-    Io { path: String, message: String },
+    Io {
+        path: String,
+        message: String,
+    },
+    /// A flag's value that its row of the parameter table does not accept.
+    Flag {
+        flag: &'static str,
+        message: String,
+    },
+    /// A field of the spec that a step has built on, asked to change: it is `now`, `asked`
+    /// was asked for, and `way` is the way forward.
+    CannotChange {
+        field: String,
+        step: &'static str,
+        now: String,
+        asked: String,
+        way: String,
+    },
 }
 
 impl ContextError {
@@ -32,6 +58,12 @@ impl fmt::Display for ContextError {
             ContextError::MissingSection { section, step } => write!(f, "the context has no `{section}` section: run `groundup-{step}` first (or `groundup up --from {step}`)"),
             ContextError::AwsNotAllowed => f.write_str("the context's target is real AWS, which every run must ask for: pass --aws (or set GROUNDUP_ALLOW_AWS=1); nothing was sent"),
             ContextError::Io { path, message } => write!(f, "cannot read the context from {path}: {message}"),
+            ContextError::Flag { flag, message } => write!(f, "--{flag}: {message}"),
+            ContextError::CannotChange { field, step, now, asked, way } => write!(
+                f,
+                "`{field}` cannot change in place (`{step}` has built on it): it is {now}, asked for {asked}; \
+                 {way}; or make another cluster with another --name and --state; nothing was changed"
+            ),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod infra;
 pub mod kinds;
 pub mod kubernetes;
 pub mod network;
+pub mod param_table;
 pub mod params;
 pub mod paths;
 pub mod pki;

@@ -14,7 +14,6 @@ mod events;
 mod headstart;
 mod init;
 mod interrupt;
-mod params;
 mod state;
 mod status;
 mod step;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
+use groundup_contracts::param_table::Place;
 use groundup_contracts::{steps, Context, Target};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
@@ -14,7 +15,6 @@ use crate::events::Sink;
 use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
 use crate::interrupt::{self, Interrupted};
-use crate::params::Place;
 use crate::state;
 use crate::step::{contract, run_step};
 use crate::timings::{Timings, TimingsFormat};

@@ -20,7 +20,7 @@ use groundup_contracts::context::{is_loopback_url, parse_url};
 use groundup_runtime::tool::find_on_path;
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_DIR: &str = ".groundup";
+pub use groundup_contracts::param_table::DEFAULT_EMULATOR_DIR as DEFAULT_DIR;
 /// The moto release line the emulator notes were checked against.
 const MOTO_REQUIREMENT: &str = "moto[server]>=5.1,<6";
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,8 +1,10 @@
 //! The table of `init`'s flags, one row per flag: what it sets in the context, what it takes on
 //! the command line, its help, whether `--help` shows the course's value as its default, and
-//! the step after which what it sets cannot change in place. `init`, `up`'s change of a
-//! cluster's spec, the plan and the up-front refusals all read it (see `init.rs`); nothing
-//! else names a flag. Adding a parameter is one row here (see ARCHITECTURE.md).
+//! the step after which what it sets cannot change in place. It is the contract between
+//! `init`/`up` (the runner gives clap these rows: its only part is the command line) and the
+//! steps: `init`'s context ([`plan`]), `up`'s change of a cluster's spec ([`change`]) and the
+//! up-front refusals are derived from it here; nothing else names a flag. Adding a parameter
+//! is one row here (see ARCHITECTURE.md).
 //!
 //! As in ripgrep's `flags/defs.rs`, a flag given on the command line updates a draft that
 //! starts as the course's cluster (`init`) or the state file's (`up`); flags not given leave
@@ -10,15 +12,14 @@
 
 use std::path::PathBuf;
 
-use groundup_contracts::flows::NetworkPolicy;
-use groundup_contracts::kubernetes;
-use groundup_contracts::params::{
-    parse_cidr, ImageSelector, NodeLayout, SshKeyType, UBUNTU_NAME_PATTERN, UBUNTU_OWNER,
-};
-use groundup_contracts::pki::{KeyAlgorithm, Layout};
-use groundup_contracts::region::internal_domain;
-use groundup_contracts::steps::{self, Section};
-use groundup_contracts::{Cluster, Context, ContextError, Params, Target};
+use crate::context::check_new_cluster_name;
+use crate::flows::NetworkPolicy;
+use crate::kubernetes;
+use crate::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, SshKeyType, UBUNTU_NAME_PATTERN, UBUNTU_OWNER};
+use crate::pki::{KeyAlgorithm, Layout};
+use crate::region::internal_domain;
+use crate::steps::{self, Makes, Section};
+use crate::{Cluster, Context, ContextError, Params, Target};
 
 /// One flag of `init`, which `up` also takes to change an existing cluster's spec.
 #[derive(Debug)]
@@ -82,6 +83,8 @@ pub struct Place {
     pub emulator_dir: PathBuf,
 }
 
+/// Where the local emulator keeps its virtualenv, log and pid unless `--emulator-dir` says.
+pub const DEFAULT_EMULATOR_DIR: &str = ".groundup";
 const DEFAULT_NAME: &str = "k8s-cluster";
 const DEFAULT_REGION: &str = "us-east-2";
 
@@ -92,7 +95,7 @@ impl Draft {
         Draft {
             context: context.clone(),
             layout: NodeLayout::of(&params.masters, &params.workers, params.subnet_cidr),
-            place: Place { emulator_dir: crate::emulator::DEFAULT_DIR.into(), ..Place::default() },
+            place: Place { emulator_dir: DEFAULT_EMULATOR_DIR.into(), ..Place::default() },
         }
     }
 
@@ -174,11 +177,7 @@ impl Draft {
 }
 
 /// The nodes of the new layout: the existing ones as they are unless `moved`, then the new ones.
-fn resized(
-    existing: &[groundup_contracts::params::NodeSpec],
-    laid_out: Vec<groundup_contracts::params::NodeSpec>,
-    moved: bool,
-) -> Vec<groundup_contracts::params::NodeSpec> {
+fn resized(existing: &[NodeSpec], laid_out: Vec<NodeSpec>, moved: bool) -> Vec<NodeSpec> {
     if moved {
         return laid_out;
     }
@@ -625,6 +624,91 @@ fn unknown(name: &str) -> String {
     format!("`{name}` is not one of the names this flag takes")
 }
 
+/// The flags given on the command line, each with its value, in the table's order: only these
+/// change a spec. The runner finds them in clap's matches, which checked each value with its
+/// row's `set`.
+#[derive(Debug, Clone, Default)]
+pub struct Given(pub Vec<(&'static Param, String)>);
+
+impl Given {
+    fn set_on(&self, draft: &mut Draft) -> Result<(), ContextError> {
+        for (param, value) in &self.0 {
+            (param.set)(draft, value).map_err(|message| ContextError::Flag { flag: param.flag, message })?;
+        }
+        Ok(())
+    }
+
+    /// The given flags set on a draft of `start`, finished.
+    fn draft(&self, start: &Context) -> Result<Draft, ContextError> {
+        let mut draft = Draft::of(start);
+        self.set_on(&mut draft)?;
+        draft.finish(start)
+    }
+
+    /// Which cluster and where: the name, target and emulator directory the flags give.
+    pub fn place(&self) -> Place {
+        let mut draft = Draft::course();
+        self.set_on(&mut draft).expect("clap accepted each value with the same `set`");
+        draft.place
+    }
+
+    fn has(&self, param: &Param) -> bool {
+        self.0.iter().any(|(given, _)| given.flag == param.flag)
+    }
+}
+
+/// The course's cluster with the flags given, checked: `init`'s context before its target and
+/// its directories are settled (the runner does that, beside the state file).
+pub fn plan(given: &Given) -> Result<Context, ContextError> {
+    let context = given.draft(&Draft::course().context)?.context;
+    check_new_cluster_name(&context.cluster.name)?;
+    context.validate()?;
+    Ok(context)
+}
+
+/// The spec of an existing cluster with the flags given applied, checked by `init`'s own
+/// rules; flags not given keep the cluster's values. What cannot change in place is refused
+/// ([`ContextError::CannotChange`]) once the step the table names has built on it.
+pub fn change(current: &Context, given: &Given) -> Result<Context, ContextError> {
+    let desired = given.draft(current)?;
+    refuse_what_cannot_change(current, &desired, given)?;
+    desired.context.validate()?;
+    Ok(desired.context)
+}
+
+/// The first field a row fixes that `desired` changes, once the row's step has recorded its
+/// section (after `down --yes` the cloud's are free again; the PKI's stay fixed until
+/// `--purge`): its value now, the value asked for, and the way forward. The rows of the flags
+/// given come first: a flag that moves nodes may move more than its field.
+fn refuse_what_cannot_change(current: &Context, desired: &Draft, given: &Given) -> Result<(), ContextError> {
+    let before = Draft::of(current);
+    for param in PARAMS.iter().filter(|p| given.has(p)).chain(PARAMS.iter().filter(|p| !given.has(p))) {
+        let Some(section) = param.fixed_after.filter(|section| current.has_section(*section)) else { continue };
+        let fixed = |draft: &Draft| param.fixed.map_or_else(|| vec![(param.now)(draft)], |nodes| nodes(draft));
+        let Some((i, (now, asked))) =
+            fixed(&before).into_iter().zip(fixed(desired)).enumerate().find(|(_, (a, b))| a != b)
+        else {
+            continue;
+        };
+        let step = section.step();
+        // `down --yes` forgets the cloud's resources; the files a local step made (the PKI)
+        // go only with `--purge`.
+        let way = match (param.instead, steps::step(step).is_some_and(|s| s.makes != Makes::Cloud)) {
+            (Some(instead), _) => instead.to_string(),
+            (None, local) => {
+                let rebuild = match local {
+                    true => "`groundup down --yes --purge` (it also deletes the files groundup wrote: PKI, keys, kubeconfigs, bundles)",
+                    false => "`groundup down --yes`",
+                };
+                format!("to rebuild with it, {rebuild}, then `groundup up` with the same flags")
+            }
+        };
+        let field = param.field.replace("[]", &format!("[{i}]"));
+        return Err(ContextError::CannotChange { field, step, now, asked, way });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,5 +786,239 @@ mod tests {
             let error = (param.set)(&mut Draft::course(), value).unwrap_err();
             assert!(error.contains(message), "--{flag} {value}: {error}");
         }
+    }
+
+    /// The flags as a command line gives them (`--flag value`, `--switch`), in the table's
+    /// order as the runner collects them.
+    fn given(flags: &[&str]) -> Given {
+        let mut pairs: Vec<(&'static Param, String)> = Vec::new();
+        let mut words = flags.iter();
+        while let Some(word) = words.next() {
+            let param = PARAMS.iter().find(|p| Some(p.flag) == word.strip_prefix("--")).expect(word);
+            let value = match param.value {
+                Value::Switch => String::new(),
+                _ => words.next().expect("a value").to_string(),
+            };
+            pairs.push((param, value));
+        }
+        pairs.sort_by_key(|(param, _)| PARAMS.iter().position(|p| p.flag == param.flag));
+        Given(pairs)
+    }
+
+    fn planned(flags: &[&str]) -> Result<Context, ContextError> {
+        plan(&given(flags))
+    }
+
+    fn error(flags: &[&str]) -> String {
+        planned(flags).unwrap_err().to_string()
+    }
+
+    /// `up <flags>` on `current`.
+    fn changed(current: &Context, flags: &[&str]) -> Result<Context, ContextError> {
+        change(current, &given(flags))
+    }
+
+    /// The course's cluster, built (the example context after `compute`, and a PKI), its
+    /// worker 1 moved by hand to .30.
+    fn built() -> Context {
+        let infra = include_str!("../examples/03-infra.json");
+        let mut context = Context::from_json(infra).unwrap();
+        context.params.workers[1].private_ip = "172.31.0.30".parse().unwrap();
+        context.ca = Some(crate::pki::CaSection { authorities: Vec::new() });
+        context.certs = Some(crate::pki::CertsSection { certificates: Vec::new() });
+        context.pipeline.clone().iter().for_each(|s| context.mark_completed(s));
+        context
+    }
+
+    fn ips(nodes: &[NodeSpec]) -> Vec<String> {
+        nodes.iter().map(|n| n.private_ip.to_string()).collect()
+    }
+
+    #[test]
+    fn scaling_up_keeps_the_nodes_and_numbers_new_ones_as_init_would() {
+        let current = built();
+        let bigger = changed(&current, &["--workers", "5", "--masters", "5"]).unwrap();
+        assert_eq!(bigger.params.workers[..3], current.params.workers[..]);
+        assert_eq!(
+            ips(&bigger.params.workers),
+            ["172.31.0.20", "172.31.0.30", "172.31.0.22", "172.31.0.23", "172.31.0.24"]
+        );
+        let pods: Vec<String> = bigger.params.workers.iter().map(|w| w.pod_cidr.unwrap().to_string()).collect();
+        assert_eq!(pods[3..], ["172.20.3.0/24", "172.20.4.0/24"]);
+        assert_eq!(ips(&bigger.params.masters)[3..], ["172.31.0.13", "172.31.0.14"]);
+        assert_eq!((bigger.cluster, bigger.params.admin_cidr), (current.cluster, current.params.admin_cidr));
+    }
+
+    #[test]
+    fn scaling_down_drops_the_last_nodes() {
+        let current = built();
+        let smaller = changed(&current, &["--workers", "2", "--masters", "1"]).unwrap();
+        assert_eq!(smaller.params.workers[..], current.params.workers[..2]);
+        assert_eq!(smaller.params.masters[..], current.params.masters[..1]);
+        assert!(changed(&current, &["--workers", "0"]).unwrap().params.workers.is_empty());
+    }
+
+    /// Flags left at their defaults change nothing: only what the command line gives counts.
+    #[test]
+    fn flags_not_given_keep_the_clusters_values() {
+        let mut current = built();
+        current.params.admin_cidr = "198.51.100.0/24".parse().unwrap();
+        current.params.workers.pop();
+        assert_eq!(changed(&current, &[]).unwrap(), current);
+        let admin = changed(&current, &["--admin-cidr", "203.0.113.0/24", "--api-port", "7443"]).unwrap();
+        assert_eq!(admin.params.admin_cidr.to_string(), "203.0.113.0/24");
+        assert_eq!(admin.params.ports.api, 7443);
+        assert_eq!(admin.params.workers, current.params.workers);
+    }
+
+    #[test]
+    fn what_cannot_change_in_place_is_refused_naming_the_field() {
+        let current = built();
+        for (flags, field, now, asked) in [
+            (&["--vpc-cidr", "10.0.0.0/16"][..], "params.vpc_cidr", "172.31.0.0/16", "10.0.0.0/16"),
+            (&["--subnet-cidr", "172.31.1.0/24"], "params.subnet_cidr", "172.31.0.0/24", "172.31.1.0/24"),
+            (&["--region", "eu-west-1"], "cluster.region", "us-east-2", "eu-west-1"),
+            (
+                &["--dhcp-domain", "corp.example"],
+                "params.dhcp_domain_name",
+                "us-east-2.compute.internal",
+                "corp.example",
+            ),
+            (&["--service-cidr", "10.96.0.0/24"], "params.service_cidr", "10.32.0.0/24", "10.96.0.0/24"),
+            (&["--pki-key", "ecdsa-p256"], "params.pki.key", "rsa2048", "ecdsa-p256"),
+            (&["--pki-dir", "certs"], "params.pki.dir", "pki", "certs"),
+            (&["--instance-type", "m5.large"], "params.instance_type", "t2.micro", "m5.large"),
+            (&["--image-id", "ami-123"], "params.image", "newest", "ami-123"),
+            (&["--first-worker-ip", "172.31.0.50"], "params.workers[0].private_ip", "172.31.0.20", "172.31.0.50"),
+            (
+                &["--first-master-ip", "172.31.0.5", "--masters", "4"],
+                "params.masters[0].private_ip",
+                "172.31.0.10",
+                "172.31.0.5",
+            ),
+            (&["--pod-cidr-base", "10.200.0.0/16"], "params.workers[0].pod_cidr", "172.20.0.0/24", "10.200.0.0/24"),
+        ] {
+            let error = changed(&current, flags).unwrap_err();
+            assert!(matches!(error, ContextError::CannotChange { .. }), "{flags:?}: not refused: {error}");
+            let message = error.to_string();
+            assert!(message.starts_with(&format!("`{field}` cannot change in place")), "{flags:?}: {message}");
+            assert!(message.contains(now) && message.contains(asked), "{flags:?}: {message}");
+            let purge = matches!(field, "params.pki.key" | "params.pki.dir" | "params.service_cidr");
+            let rebuild = if purge { "`groundup down --yes --purge`" } else { "`groundup down --yes`" };
+            assert!(message.contains(rebuild) && !message.contains('\n'), "{message}");
+        }
+    }
+
+    /// Before its step has built on it (a new state file, or after `down --yes`) a field is free.
+    #[test]
+    fn what_is_not_built_yet_may_change() {
+        let mut current = built();
+        current.forget_cloud_resources();
+        let moved = changed(&current, &["--vpc-cidr", "10.0.0.0/16", "--subnet-cidr", "10.0.1.0/24"]).unwrap();
+        assert_eq!(ips(&moved.params.masters)[0], "10.0.1.10");
+        assert_eq!(ips(&moved.params.workers), ["10.0.1.20", "10.0.1.21", "10.0.1.22"]);
+        let error = changed(&current, &["--pki-key", "ecdsa-p256"]).unwrap_err();
+        assert!(matches!(error, ContextError::CannotChange { .. }), "the PKI outlives `down`: {error}");
+    }
+
+    /// The new spec passes `init`'s checks, with `init`'s errors.
+    #[test]
+    fn a_change_is_validated_as_init_validates() {
+        let current = built();
+        for flags in [
+            &["--workers", "300"][..],
+            &["--admin-cidr", "1.2.3.4"],
+            &["--admin-cidr", "1.2.3.4/24"],
+            &["--etcd-ports", "2380-2379"],
+        ] {
+            let init_error = error(flags);
+            let change_error = changed(&current, flags).unwrap_err().to_string();
+            assert_eq!(change_error, init_error, "{flags:?}");
+        }
+    }
+
+    /// `up --workers 300` blamed `params.masters`. The error names the count asked for, and
+    /// fewer nodes, as it advises, fit.
+    #[test]
+    fn too_many_workers_name_the_workers_and_fewer_fit() {
+        let current = built();
+        let error = changed(&current, &["--workers", "300"]).unwrap_err().to_string();
+        assert!(error.contains("params.workers") && error.contains("fewer nodes"), "{error}");
+        assert_eq!(changed(&current, &["--workers", "8"]).unwrap().params.workers.len(), 8);
+    }
+
+    #[test]
+    fn defaults_are_the_course() {
+        let context = planned(&[]).unwrap();
+        assert_eq!(context.cluster.name, "k8s-cluster");
+        assert_eq!(context.params, {
+            let mut p = Params::course_defaults("us-east-2");
+            p.admin_cidr = "172.31.0.0/16".parse().unwrap();
+            p
+        });
+    }
+
+    #[test]
+    fn region_picks_the_dhcp_domain() {
+        assert_eq!(planned(&["--region", "us-east-1"]).unwrap().params.dhcp_domain_name, "ec2.internal");
+        assert_eq!(planned(&["--region", "eu-west-1"]).unwrap().params.dhcp_domain_name, "eu-west-1.compute.internal");
+    }
+
+    #[test]
+    fn node_addresses_follow_the_subnet() {
+        let context = planned(&["--vpc-cidr", "10.0.0.0/16", "--subnet-cidr", "10.0.1.0/24"]).unwrap();
+        assert_eq!(context.params.masters[0].private_ip.to_string(), "10.0.1.10");
+        assert_eq!(context.params.workers[2].private_ip.to_string(), "10.0.1.22");
+    }
+
+    #[test]
+    fn bad_flags_name_the_field() {
+        assert!(error(&["--vpc-cidr", "172.31.0.0/33"]).contains("--vpc-cidr"));
+        assert!(error(&["--subnet-cidr", "10.9.0.0/24"]).contains("params.subnet_cidr"));
+        assert!(error(&["--region", "us-middle-1"]).contains("cluster.region"));
+        assert!(error(&["--masters", "200", "--workers", "100"]).contains("params.masters"));
+        assert!(error(&["--pod-cidr-base", "172.31.0.0/16"]).contains("pod_cidr"));
+        assert!(error(&["--instance-type", "huge"]).contains("params.instance_type"));
+        assert!(error(&["--name", "my cluster"]).contains("cluster.name"));
+        for name in ["internal-k8s", "Internal-k8s"] {
+            let refused = error(&["--name", name]);
+            assert!(refused.contains("cluster.name") && refused.contains("begins with `internal-`"), "{refused}");
+        }
+        assert!(planned(&["--name", "k8s-internal-1"]).is_ok(), "only the beginning is AWS's rule");
+        assert!(error(&["--masters", "4000000000"]).contains("do not fit in the subnet 172.31.0.0/24"));
+        assert!(error(&["--workers", "300"]).contains("do not fit in the subnet"));
+        assert!(error(&["--pipeline", "vpc,dhcp,vpc"]).contains("`vpc` is in the pipeline twice"));
+        assert!(error(&["--admin-cidr", "1.2.3.4"]).contains("did you mean 1.2.3.4/32?"));
+        assert!(error(&["--admin-cidr", "1.2.3.4/24"])
+            .contains("params.admin_cidr`: 1.2.3.4/24 has host bits set; did you mean 1.2.3.0/24?"));
+    }
+
+    /// A new release on running nodes is an upgrade, which is refused with its own advice;
+    /// before the instances exist the version is free, a bad one names its field, and the pod
+    /// range and DNS address follow the ranges they default from.
+    #[test]
+    fn a_version_change_on_built_nodes_is_refused_as_an_upgrade() {
+        let current = built();
+        let refusal = changed(&current, &["--kubernetes-version", "v1.35.0"]).unwrap_err();
+        assert!(matches!(refusal, ContextError::CannotChange { .. }), "{refusal}");
+        let message = refusal.to_string();
+        assert!(message.starts_with("`params.kubernetes.version` cannot change in place"), "{message}");
+        assert!(message.contains("v1.34.2") && message.contains("v1.35.0") && message.contains("upgrade"), "{message}");
+        assert!(!message.contains("down --yes"), "a rebuild is not the way to another release: {message}");
+        let same = changed(&current, &["--kubernetes-version", crate::kubernetes::DEFAULT_VERSION]).unwrap();
+        assert_eq!(same.params.kubernetes, current.params.kubernetes);
+        let mut fresh = built();
+        fresh.forget_cloud_resources();
+        let newer = changed(&fresh, &["--kubernetes-version", "v1.35.0", "--cluster-dns", "10.32.0.53"]).unwrap();
+        assert_eq!(
+            (newer.params.kubernetes.version.as_str(), newer.params.kubernetes.cluster_dns.to_string()),
+            ("v1.35.0", "10.32.0.53".into())
+        );
+        assert!(error(&["--kubernetes-version", "1.34"]).contains("params.kubernetes.version"));
+        assert!(error(&["--cluster-dns", "10.33.0.10"]).contains("params.kubernetes.cluster_dns"));
+        assert!(error(&["--cluster-cidr", "172.20.0.0/23"]).contains("params.workers[2].pod_cidr"));
+        let custom = planned(&["--pod-cidr-base", "10.200.16.0/20", "--service-cidr", "10.96.0.0/12"]).unwrap();
+        assert_eq!(custom.params.kubernetes.cluster_cidr.to_string(), "10.200.16.0/20");
+        assert_eq!(custom.params.kubernetes.cluster_dns.to_string(), "10.96.0.10");
     }
 }
