@@ -50,3 +50,32 @@ fn the_runner_links_no_pki_no_archives_no_ssh_tool_and_no_aws_sdk() {
     let found: Vec<&str> = forbidden.into_iter().filter(|name| linked.iter().any(|p| p == name)).collect();
     assert!(found.is_empty(), "the runner links {found:?}: move that work into a step or a tool (groundup-<tool>)");
 }
+
+/// The runner stays lean in size too (issue 21: 3,330 lines at filing): work that is not
+/// pipeline, state, plan, status or supervision goes to the crate it belongs to.
+const RUNNER_LINE_BUDGET: usize = 2_200;
+
+/// The lines of every Rust source under `dir`, tests included, as `cat runner/src/*.rs | wc -l` counts them.
+fn lines_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .map(|path| match path.is_dir() {
+            true => lines_under(&path),
+            false if path.extension().is_some_and(|ext| ext == "rs") => {
+                std::fs::read_to_string(&path).expect("readable source").lines().count()
+            }
+            false => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn the_runner_s_sources_stay_within_their_line_budget() {
+    let lines = lines_under(&workspace_root().join("runner/src"));
+    assert!(lines > 100, "counted nothing useful: {lines} lines");
+    assert!(
+        lines <= RUNNER_LINE_BUDGET,
+        "runner/src has {lines} lines, over its budget of {RUNNER_LINE_BUDGET}: move what is not pipeline, state, plan, status or supervision into the contracts, the runtime, a step or a tool"
+    );
+}
