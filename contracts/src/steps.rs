@@ -14,7 +14,7 @@ macro_rules! steps {
         needs: [$($need:ident),*],
         makes: $makes:ident,
         head_start: $head_start:literal,
-        renews: $renews:literal,
+        acts: [$($act:ident),*],
         waits: $waits:expr $(,)?
     }),* $(,)?) => {
         /// A section of the context, written by the step of the same name.
@@ -33,6 +33,7 @@ macro_rules! steps {
 
         /// The course's sections in the course's order: what `groundup up` runs unless told otherwise.
         pub const STEPS: &[Step] = {
+            use Act::*;
             use Makes::*;
             use Section::*;
             use Waits::*;
@@ -41,7 +42,7 @@ macro_rules! steps {
                 needs: &[$($need),*],
                 makes: $makes,
                 head_start: $head_start,
-                renews: $renews,
+                acts: &[$($act),*],
                 waits: $waits,
             }),*]
         };
@@ -64,35 +65,41 @@ macro_rules! steps {
 }
 
 steps! {
-    Vpc vpc { needs: [], makes: Cloud, head_start: false, renews: false, waits: No },
-    Dhcp dhcp { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
-    Subnet subnet { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
-    Igw igw { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
-    Routes routes { needs: [Vpc, Subnet, Igw], makes: Cloud, head_start: false, renews: false, waits: No },
-    Sg sg { needs: [Vpc], makes: Cloud, head_start: false, renews: false, waits: No },
-    Nlb nlb { needs: [Vpc, Subnet], makes: Cloud, head_start: false, renews: false, waits: ForItself },
+    Vpc vpc { needs: [], makes: Cloud, head_start: false, acts: [], waits: No },
+    Dhcp dhcp { needs: [Vpc], makes: Cloud, head_start: false, acts: [], waits: No },
+    Subnet subnet { needs: [Vpc], makes: Cloud, head_start: false, acts: [], waits: No },
+    Igw igw { needs: [Vpc], makes: Cloud, head_start: false, acts: [], waits: No },
+    Routes routes { needs: [Vpc, Subnet, Igw], makes: Cloud, head_start: false, acts: [], waits: No },
+    Sg sg { needs: [Vpc], makes: Cloud, head_start: false, acts: [], waits: No },
+    Nlb nlb { needs: [Vpc, Subnet], makes: Cloud, head_start: false, acts: [], waits: ForItself },
     Compute compute {
         needs: [Subnet, Routes, Sg],
         makes: Cloud,
         head_start: true,
-        renews: false,
+        acts: [],
         waits: AlsoFor(&[Nlb]),
     },
-    Ca ca { needs: [], makes: Local, head_start: true, renews: false, waits: No },
-    Certs certs { needs: [Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false, renews: true, waits: No },
+    Ca ca { needs: [], makes: Local, head_start: true, acts: [], waits: No },
+    Certs certs { needs: [Ca, Nlb, Compute], makes: LocalFollowingCloud, head_start: false, acts: [Renew], waits: No },
     Kubeconfig kubeconfig {
         needs: [Certs, Nlb, Compute],
         makes: LocalFollowingCloud,
         head_start: false,
-        renews: false,
+        acts: [],
         waits: No,
     },
-    Encryption encryption { needs: [], makes: Local, head_start: false, renews: false, waits: No },
+    Encryption encryption {
+        needs: [],
+        makes: Local,
+        head_start: false,
+        acts: [RotateEncryptionKey, RetireOldEncryptionKey],
+        waits: No,
+    },
     Bundles bundles {
         needs: [Certs, Kubeconfig, Encryption, Compute],
         makes: LocalFollowingCloud,
         head_start: false,
-        renews: false,
+        acts: [],
         waits: No,
     },
 }
@@ -122,6 +129,40 @@ pub enum Makes {
     Local,
 }
 
+/// An act that `groundup up` asks of the steps whose rows list it, by a flag of `up` that it
+/// passes on as the step's own: such a step runs even when it is done, and the steps that read
+/// what it makes run after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// `up --renew [NAME…] [--new-key]`: the step's flags of the same names. Re-issue what
+    /// expires soon or no longer matches, and the certificates named even if they match.
+    Renew,
+    /// `up --rotate-encryption-key`: the step's `--rotate`, a new key first, the old ones kept.
+    RotateEncryptionKey,
+    /// `up --retire-old-encryption-key`: the step's `--retire-old`, only the first key kept.
+    RetireOldEncryptionKey,
+}
+
+impl Act {
+    /// The flag of `groundup up` that asks for the act.
+    pub fn up_flag(self) -> &'static str {
+        match self {
+            Act::Renew => "--renew",
+            Act::RotateEncryptionKey => "--rotate-encryption-key",
+            Act::RetireOldEncryptionKey => "--retire-old-encryption-key",
+        }
+    }
+
+    /// The step's own flag for it.
+    pub fn step_flag(self) -> &'static str {
+        match self {
+            Act::Renew => "--renew",
+            Act::RotateEncryptionKey => "--rotate",
+            Act::RetireOldEncryptionKey => "--retire-old",
+        }
+    }
+}
+
 /// What a step does with `groundup up --wait` (passed on as its own `--wait`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waits {
@@ -143,9 +184,9 @@ pub struct Step {
     /// (keys), which `groundup up` runs in the background from the start of the run, and
     /// which the step adopts when its turn comes.
     pub head_start: bool,
-    /// Whether the step takes `--renew` (`up --renew` passes it, and runs the step even when
-    /// it is done): re-issue what expires soon or no longer matches.
-    pub renews: bool,
+    /// The acts `groundup up` may ask of the step (`up --renew` passes the step its
+    /// `--renew`, and runs it even when it is done).
+    pub acts: &'static [Act],
     pub waits: Waits,
 }
 

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use groundup_contracts::param_table::Place;
-use groundup_contracts::{steps, Context, Target};
+use groundup_contracts::steps::Act;
+use groundup_contracts::{steps, Context, Section, Target};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
 
@@ -42,10 +43,24 @@ pub struct UpArgs {
     /// would change is listed; the JSON always holds everything)
     #[arg(long, requires = "plan")]
     pub all: bool,
-    /// Re-issue certificates that expire soon or no longer match the context: runs `certs`
-    /// with `--renew`, even if it is done. CAs are never replaced.
+    /// Re-issue certificates that expire soon or no longer match the context (with new keys),
+    /// and the certificates NAMEd even if they match (each keeping its key unless --new-key):
+    /// runs `certs` with `--renew`, even if it is done, then what embeds them (kubeconfigs,
+    /// bundles). CAs are never replaced.
+    #[arg(long, value_name = "NAME", num_args = 0..)]
+    pub renew: Option<Vec<String>>,
+    /// With --renew NAME: give the certificates named new keys, retiring the old ones
+    #[arg(long, requires = "renew")]
+    pub new_key: bool,
+    /// Put a new encryption key first in the encryption config, keeping the old ones to decrypt
+    /// what they wrote (`encryption --rotate`); the masters' bundles follow
+    #[arg(long, conflicts_with = "retire_old_encryption_key")]
+    pub rotate_encryption_key: bool,
+    /// Keep only the first key of the encryption config, once every Secret is rewritten with
+    /// it; the config as it was is kept in the PKI directory's retired/ (`encryption
+    /// --retire-old`)
     #[arg(long)]
-    pub renew: bool,
+    pub retire_old_encryption_key: bool,
     /// At the end, per step: wall time, AWS calls and their time, key generation time (a
     /// table on stderr; `--timings=json`: JSON on stdout)
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "table", conflicts_with = "plan")]
@@ -107,7 +122,9 @@ pub fn up(args: &UpArgs) -> Result<()> {
         let started = Instant::now();
         // The step's journal goes into the state file as it comes, onto the context it started from.
         let events = Sink { journal: Some((args.state.clone(), context.clone())), figures: figures.clone() };
-        let ran = run_step(step, &step_args(step, args, &steps), &context, &args.state, Some(events), Some(&lock));
+        let flags = step_args(step, args, &steps);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let ran = run_step(step, &flags, &context, &args.state, Some(events), Some(&lock));
         // A step that finished despite the signal keeps its work; one the signal ended left
         // the state file as of the last good step. Either way the next step does not start.
         match ran {
@@ -121,7 +138,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
                 let message = format!(
                     "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
                     args.state.display(),
-                    resume_hint(&context, step, args.renew)
+                    resume_hint(&context, step, args.renew.is_some())
                 );
                 // A step's refusal of its input stays one (exit code 2).
                 return Err(match e.is::<crate::init::Refused>() {
@@ -203,7 +220,8 @@ fn plan(args: &UpArgs) -> Result<()> {
             if args.all && contract.contract >= 2 {
                 flags.push("--all");
             }
-            flags.extend(step_args(step, args, &steps));
+            let asked = step_args(step, args, &steps);
+            flags.extend(asked.iter().map(String::as_str));
             context = run_step(step, &flags, &context, &args.state, None, None)?;
         } else {
             eprintln!("groundup: `{step}` does not declare --plan support (`groundup-{step} --contract`); not run, not planned");
@@ -260,21 +278,50 @@ fn check_target(context: &Context, place: &Place) -> Result<()> {
     }
 }
 
-/// The flags of `up` a step takes, as its row in the steps table declares them: `--renew`, or
-/// `--wait` unless another step of the run waits for what it would.
-fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<&'static str> {
-    let Some(row) = steps::step(step) else { return Vec::new() };
-    let names: Vec<&str> = steps.iter().map(String::as_str).collect();
-    match (args.renew && row.renews, args.wait && row.waits_among(&names)) {
-        (true, _) => vec!["--renew"],
-        (false, true) => vec!["--wait"],
-        (false, false) => vec![],
+impl UpArgs {
+    /// The acts this `up` asks of the steps (see [`Act`]).
+    fn acts(&self) -> Vec<Act> {
+        let asked = [
+            (Act::Renew, self.renew.is_some()),
+            (Act::RotateEncryptionKey, self.rotate_encryption_key),
+            (Act::RetireOldEncryptionKey, self.retire_old_encryption_key),
+        ];
+        asked.into_iter().filter_map(|(act, asked)| asked.then_some(act)).collect()
     }
+
+    /// The step's flags for `act`, which this `up` asks for.
+    fn act_flags(&self, act: Act) -> Vec<String> {
+        let mut flags = vec![act.step_flag().to_string()];
+        if act == Act::Renew {
+            flags.extend(self.renew.iter().flatten().cloned());
+            flags.extend(self.new_key.then(|| "--new-key".to_string()));
+        }
+        flags
+    }
+}
+
+/// Whether this `up` asks `step` for an act its row declares.
+fn asked(step: &str, args: &UpArgs) -> bool {
+    steps::step(step).is_some_and(|row| args.acts().iter().any(|act| row.acts.contains(act)))
+}
+
+/// The flags of `up` a step takes, as its row in the steps table declares them: the acts it
+/// is asked for (`--renew`, `--rotate`, ...), and `--wait` unless another step of the run
+/// waits for what it would.
+fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<String> {
+    let Some(row) = steps::step(step) else { return Vec::new() };
+    let mut flags: Vec<String> =
+        args.acts().into_iter().filter(|act| row.acts.contains(act)).flat_map(|act| args.act_flags(act)).collect();
+    let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+    if args.wait && row.waits_among(&names) {
+        flags.push("--wait".to_string());
+    }
+    flags
 }
 
 /// Whether the step takes `--renew`.
 fn renews(step: &str) -> bool {
-    steps::step(step).is_some_and(|row| row.renews)
+    steps::step(step).is_some_and(|row| row.acts.contains(&Act::Renew))
 }
 
 /// What to run after `step` failed: plain `up` resumes at the first step not done, which is
@@ -301,8 +348,19 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
         return Ok(range);
     }
-    let renewing = |s: &String| args.renew && renews(s);
-    Ok(range.into_iter().filter(|s| !context.is_completed(s) || renewing(s)).collect())
+    // A step asked for an act runs though it is done, and so does every step that reads what
+    // a step of the run makes (`kubeconfig` and `bundles` embed the certificates).
+    let mut running: Vec<Section> = Vec::new();
+    let mut selected = Vec::new();
+    for name in range {
+        let row = steps::step(&name);
+        let follows = row.is_some_and(|row| row.needs.iter().any(|need| running.contains(need)));
+        if !context.is_completed(&name) || asked(&name, args) || follows {
+            running.extend(row.map(|row| row.section));
+            selected.push(name);
+        }
+    }
+    Ok(selected)
 }
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
@@ -392,6 +450,37 @@ mod tests {
         let args = Wrapper::try_parse_from(["up", "--renew"]).unwrap().up;
         assert_eq!(step_args("certs", &args, &[]), ["--renew"]);
         assert!(step_args("vpc", &args, &[]).is_empty());
+    }
+
+    /// `--renew NAME --new-key` reaches `certs` as its own flags; the encryption acts reach
+    /// `encryption` only, as its `--rotate` and `--retire-old`.
+    #[test]
+    fn each_act_goes_to_the_steps_whose_rows_declare_it() {
+        let args = Wrapper::try_parse_from(["up", "--renew", "admin", "kube-proxy", "--new-key"]).unwrap().up;
+        assert_eq!(step_args("certs", &args, &[]), ["--renew", "admin", "kube-proxy", "--new-key"]);
+        assert!(step_args("encryption", &args, &[]).is_empty());
+        let args = Wrapper::try_parse_from(["up", "--rotate-encryption-key"]).unwrap().up;
+        assert_eq!(step_args("encryption", &args, &[]), ["--rotate"]);
+        assert!(step_args("certs", &args, &[]).is_empty());
+        let args = Wrapper::try_parse_from(["up", "--retire-old-encryption-key"]).unwrap().up;
+        assert_eq!(step_args("encryption", &args, &[]), ["--retire-old"]);
+        assert!(Wrapper::try_parse_from(["up", "--new-key"]).is_err(), "--new-key without --renew");
+    }
+
+    /// A step asked for an act runs though it is done, and the done steps that read what it
+    /// makes run after it; the others stay done.
+    #[test]
+    fn the_steps_that_read_what_an_act_changes_follow_it() {
+        let mut context = context(&[]);
+        context.pipeline = steps::pipeline().map(String::from).collect();
+        steps::pipeline().filter(|s| *s != "bundles").for_each(|s| context.mark_completed(s));
+        let selected = |flags: &[&str]| {
+            let args = Wrapper::try_parse_from(std::iter::once("up").chain(flags.iter().copied())).unwrap().up;
+            select(&context, &args).unwrap()
+        };
+        assert_eq!(selected(&[]), ["bundles"]);
+        assert_eq!(selected(&["--rotate-encryption-key"]), ["encryption", "bundles"]);
+        assert_eq!(selected(&["--renew", "admin"]), ["certs", "kubeconfig", "bundles"]);
     }
 
     /// `up --wait` has compute wait for the load balancer while the instances start; nlb

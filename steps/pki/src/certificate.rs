@@ -23,8 +23,8 @@ pub type Authorities = HashMap<Authority, (X509, PKey<Private>)>;
 
 /// What the one compare finds of a certificate.
 enum Decision {
-    /// It matches the context.
-    Keep(X509),
+    /// It matches the context: the certificate and its key.
+    Keep(X509, PKey<Private>),
     /// Missing: issued (see [`Certificate::create`] for which key).
     Issue,
     /// The infrastructure it names changed: re-issued for its own key.
@@ -48,7 +48,7 @@ fn decide(store: &Store, spec: &CertSpec, ca: Option<&X509>, params: &PkiParams)
     };
     let found = verdict(spec, &cert, &key, ca, params);
     if found.is_clean() {
-        return Decision::Keep(cert);
+        return Decision::Keep(cert, key);
     }
     match found.follows_infrastructure(spec) {
         Some(diff) => Decision::Follow(cert, key, diff.to_string()),
@@ -70,6 +70,20 @@ pub enum CertDiff {
     Renew { problems: Vec<String>, asked: bool, dir: String },
     /// The same in a run without `--renew`: refused, nothing is changed.
     Stale(Vec<String>),
+    /// One that matches, re-issued because `--renew NAME` names it: for its own key (`key`),
+    /// or with `--new-key` for a new one, the old one retired with its certificate.
+    Asked { key: Option<PKey<Private>>, dir: String },
+}
+
+/// What `--renew` asks of one certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Nothing: one that no longer matches is refused.
+    No,
+    /// `--renew`: one that no longer matches (expires soon, ...) is renewed with a new key.
+    Due,
+    /// `--renew NAME`: also re-issued if it matches, for its own key unless `new_key`.
+    Named { new_key: bool },
 }
 
 impl fmt::Display for CertDiff {
@@ -81,6 +95,10 @@ impl fmt::Display for CertDiff {
                 write!(f, "{how}, the old key retired to {dir}/{RETIRED}/: {}", problems.join("; "))
             }
             CertDiff::Stale(problems) => write!(f, "does not match the context: {}", problems.join("; ")),
+            CertDiff::Asked { key: Some(_), .. } => write!(f, "re-issue as --renew asks, key kept"),
+            CertDiff::Asked { key: None, dir } => {
+                write!(f, "re-issue as --renew asks, with a new key, the old one retired to {dir}/{RETIRED}/")
+            }
         }
     }
 }
@@ -99,8 +117,8 @@ pub struct Certificate<'a> {
     pub params: &'a PkiParams,
     /// What the context records, to tell a certificate it holds from one adopted.
     pub recorded: &'a [CertRecord],
-    /// `--renew`.
-    pub renew: bool,
+    /// What `--renew` asks of it.
+    pub renew: Renewal,
     /// A plan shows what renewing would take, `--renew` or not.
     pub planning: bool,
 }
@@ -146,10 +164,22 @@ impl Artifact for Certificate<'_> {
         let ca = self.authorities.get(&self.spec.signer).map(|(ca, _)| ca);
         let (cert, diff) = match decide(self.store, self.spec, ca, self.params) {
             Decision::Issue => return Ok(Found::Missing),
-            Decision::Keep(cert) => (Some(cert), None),
+            Decision::Keep(cert, key) => match self.renew {
+                Renewal::Named { new_key } => {
+                    let key = (!new_key).then_some(key);
+                    (Some(cert), Some(CertDiff::Asked { key, dir: self.params.dir.clone() }))
+                }
+                Renewal::No | Renewal::Due => (Some(cert), None),
+            },
+            // `--new-key` asks for more than following the infrastructure: a renewal.
+            Decision::Follow(cert, _, sans) if self.renew == Renewal::Named { new_key: true } => {
+                let problems = vec![format!("new key asked; {sans}")];
+                (Some(cert), Some(CertDiff::Renew { problems, asked: true, dir: self.params.dir.clone() }))
+            }
             Decision::Follow(cert, key, sans) => (Some(cert), Some(CertDiff::Follow { key, sans })),
-            Decision::Renew(cert, problems) if self.renew || self.planning => {
-                (cert, Some(CertDiff::Renew { problems, asked: self.renew, dir: self.params.dir.clone() }))
+            Decision::Renew(cert, problems) if self.renew != Renewal::No || self.planning => {
+                let asked = self.renew != Renewal::No;
+                (cert, Some(CertDiff::Renew { problems, asked, dir: self.params.dir.clone() }))
             }
             Decision::Renew(cert, problems) => (cert, Some(CertDiff::Stale(problems))),
         };
@@ -169,10 +199,12 @@ impl Artifact for Certificate<'_> {
 
     fn fix(&self, diff: &CertDiff) -> Result<(), StepError> {
         match diff {
-            CertDiff::Follow { key, .. } => self.make(Some(key.clone()), WritePolicy::KeepKey),
+            CertDiff::Follow { key, .. } | CertDiff::Asked { key: Some(key), .. } => {
+                self.make(Some(key.clone()), WritePolicy::KeepKey)
+            }
             // A replaced key is retired with its certificate, never dropped; a run killed
             // after the move issues the certificate anew.
-            CertDiff::Renew { .. } => {
+            CertDiff::Renew { .. } | CertDiff::Asked { key: None, .. } => {
                 self.store.retire(&self.spec.name)?;
                 self.make(None, WritePolicy::Replace)
             }

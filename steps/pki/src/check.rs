@@ -12,7 +12,7 @@ use groundup_runtime::StepError;
 use openssl::x509::X509;
 use rayon::prelude::*;
 
-use crate::certificate::{Authorities, CertDiff, Certificate};
+use crate::certificate::{Authorities, CertDiff, Certificate, Renewal};
 use crate::kubeconfig::{embedded, kubeconfigs, Embedded};
 use crate::spec::{Authority, CertSpec};
 use crate::store::Store;
@@ -95,7 +95,7 @@ pub fn check(context: &Context, plan: &[CertSpec]) -> Result<(), StepError> {
         authorities: &authorities,
         params,
         recorded: &recorded,
-        renew: false,
+        renew: Renewal::No,
         planning: false,
     };
     let rows_of_certificates: Result<Vec<Row>, StepError> =
@@ -126,6 +126,8 @@ fn row(spec: &CertSpec, store: &Store, found: Found<CertDiff>) -> Row {
             .flat_map(|diff| match diff {
                 CertDiff::Follow { sans, .. } => vec![format!("SANs differ: {sans}")],
                 CertDiff::Renew { problems, .. } | CertDiff::Stale(problems) => problems,
+                // `check` asks for no renewal.
+                CertDiff::Asked { .. } => Vec::new(),
             })
             .collect(),
     };

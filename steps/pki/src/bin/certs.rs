@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use groundup_contracts::context::need;
 use groundup_contracts::pki::{CertRecord, CertsSection, Layout, PkiParams};
+use groundup_contracts::x509::CertTime;
 use groundup_contracts::{Context, Section};
 use groundup_pki::catalogue::{add_custom, certificates, lint};
-use groundup_pki::certificate::{Authorities, CertDiff, Certificate};
+use groundup_pki::certificate::{Authorities, CertDiff, Certificate, Renewal};
 use groundup_pki::cfssl::{grants_system_masters, read_request};
 use groundup_pki::check::check;
 use groundup_pki::names;
@@ -26,9 +27,14 @@ use rayon::prelude::*;
 struct CertsArgs {
     /// Regenerate, with new keys, certificates that no longer match the context (or are about
     /// to expire, or unreadable); never a CA. Not needed when only the SANs the infrastructure
-    /// decides changed: those are re-issued anyway, for their keys
-    #[arg(long)]
-    renew: bool,
+    /// decides changed: those are re-issued anyway, for their keys. The certificates NAMEd
+    /// are re-issued even if they match, each for its own key unless --new-key
+    #[arg(long, value_name = "NAME", num_args = 0..)]
+    renew: Option<Vec<String>>,
+    /// With --renew NAME: new keys for the certificates named, the old ones retired with their
+    /// certificates
+    #[arg(long, requires = "renew")]
+    new_key: bool,
     /// Add a custom certificate from a cfssl CSR JSON (`<name>-csr.json`); it is kept in the
     /// context and checked on every run like the others
     #[arg(long, value_name = "FILE")]
@@ -59,7 +65,7 @@ fn main() -> ExitCode {
     run_step_or_report(info, |mut context, args: CertsArgs| {
         context.params.pki.validate()?;
         let checking = matches!(args.command, Some(Command::Check));
-        if checking && (args.renew || args.csr.is_some()) {
+        if checking && (args.renew.is_some() || args.csr.is_some()) {
             return Err(StepError::bad_input("check changes nothing: it takes neither --renew nor --csr"));
         }
         if let Some(csr) = &args.csr {
@@ -72,6 +78,8 @@ fn main() -> ExitCode {
                 return Err(StepError::bad_input(format!("{}: {problem}", spec.name)));
             }
         }
+        let named = args.renew.as_deref().unwrap_or_default();
+        refuse_unknown(named, &plan)?;
         if checking {
             check(&context, &plan)?;
             return Ok(None);
@@ -95,17 +103,26 @@ fn main() -> ExitCode {
                     authorities: &authorities,
                     params: &params,
                     recorded: &recorded,
-                    renew: args.renew,
+                    renew: renewal(spec, &args),
                     planning: gate.planning(),
                 };
                 converge_file(&gate, &certificate).map(|found| (spec, found))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let renewed_any = found.iter().any(|(_, found)| renews(found));
         // A run refuses stale certificates before it retires anything.
         let certificates = match gate.planning() {
             true => Vec::new(),
             false => settle(&store, found)?,
         };
+        if args.renew.as_ref().is_some_and(Vec::is_empty) && !renewed_any && !gate.planning() {
+            let days = i64::from(params.renew_within_days) * 86_400;
+            let first_due = certificates.iter().map(|c| c.not_after.unix() - days).min();
+            match first_due {
+                Some(due) => tracing::info!("certs: --renew: nothing due before {}", CertTime::from_unix(due)),
+                None => tracing::info!("certs: --renew: nothing due"),
+            }
+        }
         for name in retiring(&store, &plan) {
             let what = format!("retire to {}/{RETIRED}/: no longer in the context", params.dir);
             gate.found("certificate", &name, &store.cert_path(&name).display().to_string(), true);
@@ -134,6 +151,36 @@ fn main() -> ExitCode {
         }
         Ok(Some(context))
     })
+}
+
+/// What `--renew` asks of the certificate of `spec`.
+fn renewal(spec: &CertSpec, args: &CertsArgs) -> Renewal {
+    match &args.renew {
+        None => Renewal::No,
+        Some(named) if named.contains(&spec.name) => Renewal::Named { new_key: args.new_key },
+        Some(_) => Renewal::Due,
+    }
+}
+
+/// Whether a certificate is renewed because it is due (not merely issued, followed or asked).
+fn renews(found: &Found<CertDiff>) -> bool {
+    matches!(found, Found::Present { diffs, .. } if diffs.iter().any(|d| matches!(d, CertDiff::Renew { .. })))
+}
+
+/// `--renew NAME`: each name must be a certificate of the plan; a CA is never renewed.
+fn refuse_unknown(named: &[String], plan: &[CertSpec]) -> Result<(), StepError> {
+    let Some(unknown) = named.iter().find(|name| !plan.iter().any(|spec| &spec.name == *name)) else {
+        return Ok(());
+    };
+    if Authority::ALL.iter().any(|ca| ca.file() == unknown.as_str()) {
+        return Err(StepError::bad_input(format!("--renew {unknown}: a CA is never renewed"))
+            .with_hint("groundup-ca says how to replace one"));
+    }
+    let known: Vec<&str> = plan.iter().map(|spec| spec.name.as_str()).collect();
+    Err(StepError::bad_input(format!(
+        "--renew {unknown}: no such certificate; the certificates are {}",
+        known.join(", ")
+    )))
 }
 
 /// `--csr`: the request joins `params.pki.custom` (replacing one of its name). What is wrong
