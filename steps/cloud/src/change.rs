@@ -3,19 +3,20 @@ use std::future::Future;
 use crate::client::Aws;
 use crate::error::CloudError;
 
-/// Every change to a resource goes through these gates: applied and logged in a run,
-/// recorded (and on real AWS tried with DryRun where the API has it) in a plan.
+/// Every change to a resource goes through the one gate (`groundup_runtime::plan::Gate`, as
+/// local files do): applied and logged in a run, recorded (and on real AWS tried with DryRun
+/// where the API has it) in a plan.
 impl Aws {
     /// Whether the context is being planned. Cloud changes never ask (the gate decides); a
     /// step's local files do: a plan writes none.
     pub fn planning(&self) -> bool {
-        self.plan.is_some()
+        self.gate.planning()
     }
 
     /// What a plan must tell about a resource that a run leaves as it is (an instance with
     /// older user data); a run records nothing.
     pub fn note(&self, logical: &str, what: &str) {
-        if let Some(log) = &self.plan {
+        if let Some(log) = self.gate.plan() {
             log.note(logical, what);
         }
     }
@@ -31,9 +32,9 @@ impl Aws {
         F: FnOnce(bool) -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,
     {
-        let Some(plan) = &self.plan else {
+        let Some(plan) = self.gate.plan() else {
             let out = call(false).await?;
-            tracing::info!("{logical}: {what}");
+            self.gate.log(logical, what);
             return Ok(Some(out));
         };
         plan.change(logical, what);
@@ -46,7 +47,7 @@ impl Aws {
 
     /// A refused DryRun goes into the plan as a permission to grant.
     pub(crate) fn check_dry_run<T>(&self, logical: &str, result: Result<T, CloudError>) {
-        let Some(plan) = &self.plan else { return };
+        let Some(plan) = self.gate.plan() else { return };
         match verdict(result) {
             DryRun::Permitted => {}
             DryRun::Denied(action) => plan.denied(logical, &action),

@@ -7,7 +7,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use groundup_contracts::{Context, ContextError, Target};
 use groundup_runtime::journal::Journal;
-use groundup_runtime::plan::PlanLog;
+use groundup_runtime::plan::Gate;
 
 use crate::calls::CountCalls;
 use crate::identity::Identity;
@@ -24,8 +24,8 @@ pub struct Aws {
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) identity: Identity,
     pub(crate) target: Target,
-    /// Present when the context is being planned: changes are recorded, not made.
-    pub(crate) plan: Option<PlanLog>,
+    /// The one gate of changes, local and cloud: in a plan they are recorded, not made.
+    pub(crate) gate: Gate,
     pub(crate) journal: Journal,
 }
 
@@ -66,7 +66,7 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
             identity: Identity::new(&context.cluster.name),
             target: context.target.clone(),
-            plan: context.planning().then(|| PlanLog::new(step)),
+            gate: Gate::new(step, context.planning()),
             journal: Journal::new(context, step),
         })
     }

@@ -179,9 +179,9 @@ where
             let existing = found.remove(0);
             let id = existing.id();
             aws.journal.settle(logical);
-            match &aws.plan {
+            match aws.gate.plan() {
                 Some(plan) => plan.found(kind, logical, &id, wanted.recorded.is_some_and(|r| *r == *id)),
-                None => tracing::info!("{logical}: found {kind} {id}"),
+                None => aws.gate.log(logical, format_args!("found {kind} {id}")),
             }
             Ok(Converged::Existing(existing))
         }
@@ -206,7 +206,7 @@ where
     Create: FnOnce(Attempt) -> CreateFut,
     CreateFut: Future<Output = Result<T, CloudError>>,
 {
-    if let Some(plan) = &aws.plan {
+    if let Some(plan) = aws.gate.plan() {
         plan.missing(kind, logical);
         if dry_run && aws.target.is_real_aws() {
             aws.check_dry_run(logical, create(Attempt { dry_run: true, client_token }).await);
@@ -216,7 +216,7 @@ where
     aws.journal.begin(kind, logical, &client_token).map_err(CloudError::Journal)?;
     let created = create(Attempt { dry_run: false, client_token }).await?;
     aws.journal.settle(logical);
-    tracing::info!("{logical}: created {kind} {}", created.id());
+    aws.gate.log(logical, format_args!("created {kind} {}", created.id()));
     Ok(Converged::Existing(created))
 }
 

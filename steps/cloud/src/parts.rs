@@ -54,7 +54,7 @@ pub async fn converge_parts<P: Parts>(aws: &Aws, parts: &P) -> Result<Vec<P::Fou
     let parent = parts.parent();
     let found = aws.read_existing(parent, |id| parts.find(aws, id)).await?.unwrap_or_default();
     let fixes = parts.diff(&found);
-    if let Some(plan) = &aws.plan {
+    if let Some(plan) = aws.gate.plan() {
         match found.iter().any(P::ours) {
             true => plan.found(P::LABEL, P::LOGICAL, &parent.to_string(), true),
             false if !fixes.is_empty() => plan.missing(P::LABEL, P::LOGICAL),

@@ -168,7 +168,7 @@ impl Aws {
         F: FnOnce(bool) -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,
     {
-        if let Some(plan) = &self.plan {
+        if let Some(plan) = self.gate.plan() {
             plan.unwanted(kind.label(), logical, id);
         }
         self.gate(logical, what, true, call).await?;

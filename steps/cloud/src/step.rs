@@ -39,9 +39,8 @@ where
         let aws = Arc::new(Aws::connect(&context, step).await?);
         let mut context = body(context, Arc::clone(&aws)).await.map_err(|e| e.into_step_error(&aws.target))?;
         context.journal = aws.journal.entries();
-        if let Some(log) = &aws.plan {
-            context.add_plan(log.take());
-        }
+        // A run's gate recorded nothing, and a context that is not a plan takes no entries.
+        context.add_plan(aws.gate.take());
         Ok(context)
     })
 }

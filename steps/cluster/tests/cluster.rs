@@ -347,7 +347,9 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
     });
     let resumed = cluster.up(&[]);
     assert_success(&resumed, "resume");
-    assert!(String::from_utf8_lossy(&resumed.stderr).contains(&format!("master-0: found instance {orphan}")));
+    // One log style for cloud and local changes: `<step>: <name>: <what>`.
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(stderr.contains(&format!("compute: master-0: found instance {orphan}")), "{stderr}");
     assert_eq!(cluster.inventory().count(Kind::Instance), 6);
     assert_eq!(cluster.state().compute.unwrap().nodes[0].instance_id, *orphan);
 }

@@ -2,10 +2,10 @@
 //!
 //! `groundup-contracts` says what passes between steps; this crate is how a step runs: the
 //! stdin/stdout harness and the flags every step has ([`harness`]), logging to stderr, the
-//! plan a step records under `--plan` and the gate of local changes ([`plan`]), the one shape
-//! of every local file a step writes ([`artifact`]), the state file ([`state`]), the journal
-//! of creates in flight ([`journal`]) and the events a step sends the runner on its side
-//! channel ([`events`]), the one atomic
+//! plan a step records under `--plan` and the one gate of changes, local and cloud
+//! ([`plan`]), the one shape of every local file a step writes ([`artifact`]), the state file
+//! ([`state`]), the journal of creates in flight ([`journal`]) and the events a step sends the
+//! runner on its side channel ([`events`]), the one atomic
 //! file write and the rules for a cluster's directories ([`files`]), completions and man
 //! pages ([`docs`]), stdout for a reader that may stop early ([`output`]), the figures a
 //! step reports for `groundup up --timings` ([`timings`]), and how programs are found and a

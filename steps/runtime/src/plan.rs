@@ -95,10 +95,11 @@ impl PlanLog {
     }
 }
 
-/// The gate every local change of a step passes (the files the PKI steps write), as
-/// `groundup-cloud`'s is for AWS: in a plan the change is recorded and not made, in a run it
-/// is made and logged. A step decides once what each thing needs and sends it through here,
-/// so its plan and its run are one code path.
+/// The one gate every change of a step passes, local (the files `artifact::converge_file`
+/// writes) or in the cloud (`groundup-cloud`'s `Aws` holds one): in a plan the change is
+/// recorded and not made, in a run it is made and logged, one line in one style
+/// ([`Gate::log`]). A step decides once what each thing needs and sends it through here, so
+/// its plan and its run are one code path.
 #[derive(Debug)]
 pub struct Gate {
     step: String,
@@ -114,6 +115,18 @@ impl Gate {
         self.plan.is_some()
     }
 
+    /// The plan being recorded; `None` in a run. For what only the cloud records beside the
+    /// gate's calls (a refused DryRun, a deletion made by several calls).
+    pub fn plan(&self) -> Option<&PlanLog> {
+        self.plan.as_ref()
+    }
+
+    /// The one line a change leaves in the log, cloud or local: `<step>: <name>: <what>`, at
+    /// info (planned and routine: a re-issue, a rewrite, a bundle that follows, a create).
+    pub fn log(&self, name: &str, what: impl std::fmt::Display) {
+        tracing::info!("{}: {name}: {what}", self.step);
+    }
+
     /// The thing exists; `recorded` says whether the context already holds it.
     pub fn found(&self, kind: &str, name: &str, id: &str, recorded: bool) {
         if let Some(plan) = &self.plan {
@@ -123,13 +136,12 @@ impl Gate {
 
     /// Makes what is missing; `None` in a plan.
     pub fn create<T, E>(&self, kind: &str, name: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
-        self.pass(|plan| plan.missing(kind, name), make, || tracing::info!("{}: created {kind} {name}", self.step))
+        self.pass(|plan| plan.missing(kind, name), make, || self.log(name, format_args!("created {kind}")))
     }
 
     /// Changes what exists; `None` in a plan. `what` says what the change is and why.
     pub fn change<T, E>(&self, name: &str, what: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
-        // Planned and routine (a re-issue, a rewrite, a bundle that follows): info, not a warning.
-        self.pass(|plan| plan.change(name, what), make, || tracing::info!("{}: {name}: {what}", self.step))
+        self.pass(|plan| plan.change(name, what), make, || self.log(name, what))
     }
 
     /// Removes what exists and is no longer wanted; `None` in a plan. `what` lists what goes.
@@ -145,7 +157,7 @@ impl Gate {
             plan.unwanted(kind, name, id);
             what.iter().for_each(|line| plan.change(name, line));
         };
-        self.pass(record, make, || tracing::info!("{}: removed {kind} {name}: {}", self.step, what.join(", ")))
+        self.pass(record, make, || self.log(name, format_args!("removed {kind}: {}", what.join(", "))))
     }
 
     fn pass<T, E>(
