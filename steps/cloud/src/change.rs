@@ -7,18 +7,16 @@ use crate::error::CloudError;
 /// local files do): applied and logged in a run, recorded (and on real AWS tried with DryRun
 /// where the API has it) in a plan.
 impl Aws {
-    /// Whether the context is being planned. Cloud changes never ask (the gate decides); a
-    /// step's local files do: a plan writes none.
-    pub fn planning(&self) -> bool {
-        self.gate.planning()
+    /// What a run leaves as it is but must tell (an instance with older user data): a note
+    /// in a plan, a warning in a run.
+    pub fn note(&self, logical: &str, what: &str) {
+        self.gate.note(logical, what);
     }
 
-    /// What a plan must tell about a resource that a run leaves as it is (an instance with
-    /// older user data); a run records nothing.
-    pub fn note(&self, logical: &str, what: &str) {
-        if let Some(log) = self.gate.plan() {
-            log.note(logical, what);
-        }
+    /// What only a run does with a step's local files (opening the SSH key's directory): a
+    /// plan writes none. `None` in a plan.
+    pub fn in_run<T, E>(&self, act: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
+        self.gate.in_run(act)
     }
 
     pub(crate) async fn gate<T, F, Fut>(

@@ -66,7 +66,7 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
             identity: Identity::new(&context.cluster.name),
             target: context.target.clone(),
-            gate: Gate::new(step, context.planning()),
+            gate: Gate::for_context(step, context),
             journal: Journal::new(context, step),
         })
     }

@@ -203,7 +203,7 @@ impl Aws {
         Fut: Future<Output = Result<Vec<Polled>, CloudError>>,
     {
         let ids: Vec<String> = resources.iter().filter_map(|r| r.known().map(String::from)).collect();
-        if self.planning() || ids.is_empty() {
+        if self.gate.planning() || ids.is_empty() {
             return Ok(());
         }
         wait_until(step, what, ids, timeout, poll).await

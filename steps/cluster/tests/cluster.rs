@@ -476,11 +476,9 @@ fn an_instance_with_older_user_data_is_listed_never_replaced() {
     assert_eq!(listed, ["master-0"], "{:?}", plan.resources);
     let rerun = cluster.up(&["--from", "compute", "--to", "compute"]);
     assert_success(&rerun, "up again");
-    assert!(
-        String::from_utf8_lossy(&rerun.stderr).contains("master-0 ("),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
+    // The run warns in the gate's one style, naming the instance to terminate.
+    let warned = format!("compute: master-0: runs older user data (kept: terminate {}", old.instance_id);
+    assert!(String::from_utf8_lossy(&rerun.stderr).contains(&warned), "{}", String::from_utf8_lossy(&rerun.stderr));
     let after = cluster.state().compute.unwrap().nodes;
     assert_eq!(
         (&after[0].instance_id, &after[1].instance_id),

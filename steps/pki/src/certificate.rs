@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use groundup_contracts::pki::{CertRecord, PkiParams};
-use groundup_runtime::artifact::{Artifact, Difference, Found, WritePolicy};
+use groundup_runtime::artifact::{Act, Artifact, Difference, Found, WritePolicy};
 use groundup_runtime::StepError;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -65,11 +65,9 @@ fn unreadable(error: PkiError) -> Vec<String> {
 pub enum CertDiff {
     /// Re-issued for the infrastructure's SANs: `sans` says what changed; the key is kept.
     Follow { key: PKey<Private>, sans: String },
-    /// Renewed with a new key, the old one retired with its certificate (`--renew`; a plan
-    /// shows what it would take).
+    /// Renewed with a new key, the old one retired with its certificate, when `asked`
+    /// (`--renew`); without it a plan shows what it would take and a run refuses it.
     Renew { problems: Vec<String>, asked: bool, dir: String },
-    /// The same in a run without `--renew`: refused, nothing is changed.
-    Stale(Vec<String>),
     /// One that matches, re-issued because `--renew NAME` names it: for its own key (`key`),
     /// or with `--new-key` for a new one, the old one retired with its certificate.
     Asked { key: Option<PKey<Private>>, dir: String },
@@ -94,7 +92,6 @@ impl fmt::Display for CertDiff {
                 let how = if *asked { "renew" } else { "renew (run with --renew)" };
                 write!(f, "{how}, the old key retired to {dir}/{RETIRED}/: {}", problems.join("; "))
             }
-            CertDiff::Stale(problems) => write!(f, "does not match the context: {}", problems.join("; ")),
             CertDiff::Asked { key: Some(_), .. } => write!(f, "re-issue as --renew asks, key kept"),
             CertDiff::Asked { key: None, dir } => {
                 write!(f, "re-issue as --renew asks, with a new key, the old one retired to {dir}/{RETIRED}/")
@@ -104,8 +101,11 @@ impl fmt::Display for CertDiff {
 }
 
 impl Difference for CertDiff {
-    fn acts(&self) -> bool {
-        !matches!(self, CertDiff::Stale(_))
+    fn act(&self) -> Act {
+        match self {
+            CertDiff::Renew { asked: false, .. } => Act::Ask,
+            _ => Act::Mend,
+        }
     }
 }
 
@@ -119,8 +119,6 @@ pub struct Certificate<'a> {
     pub recorded: &'a [CertRecord],
     /// What `--renew` asks of it.
     pub renew: Renewal,
-    /// A plan shows what renewing would take, `--renew` or not.
-    pub planning: bool,
 }
 
 impl Certificate<'_> {
@@ -177,11 +175,10 @@ impl Artifact for Certificate<'_> {
                 (Some(cert), Some(CertDiff::Renew { problems, asked: true, dir: self.params.dir.clone() }))
             }
             Decision::Follow(cert, key, sans) => (Some(cert), Some(CertDiff::Follow { key, sans })),
-            Decision::Renew(cert, problems) if self.renew != Renewal::No || self.planning => {
+            Decision::Renew(cert, problems) => {
                 let asked = self.renew != Renewal::No;
                 (cert, Some(CertDiff::Renew { problems, asked, dir: self.params.dir.clone() }))
             }
-            Decision::Renew(cert, problems) => (cert, Some(CertDiff::Stale(problems))),
         };
         Ok(Found::Present { recorded: self.recorded(cert.as_ref()), diffs: diff.into_iter().collect() })
     }
@@ -204,11 +201,12 @@ impl Artifact for Certificate<'_> {
             }
             // A replaced key is retired with its certificate, never dropped; a run killed
             // after the move issues the certificate anew.
-            CertDiff::Renew { .. } | CertDiff::Asked { key: None, .. } => {
+            CertDiff::Renew { asked: true, .. } | CertDiff::Asked { key: None, .. } => {
                 self.store.retire(&self.spec.name)?;
                 self.make(None, WritePolicy::Replace)
             }
-            CertDiff::Stale(_) => Ok(()),
+            // Not asked for: the gate only proposes it, and never sends it here.
+            CertDiff::Renew { asked: false, .. } => Ok(()),
         }
     }
 }

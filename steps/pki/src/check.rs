@@ -96,7 +96,6 @@ pub fn check(context: &Context, plan: &[CertSpec]) -> Result<(), StepError> {
         params,
         recorded: &recorded,
         renew: Renewal::No,
-        planning: false,
     };
     let rows_of_certificates: Result<Vec<Row>, StepError> =
         plan.par_iter().map(|spec| Ok(row(spec, &store, certificate(spec).diff()?))).collect();
@@ -125,7 +124,7 @@ fn row(spec: &CertSpec, store: &Store, found: Found<CertDiff>) -> Row {
             .into_iter()
             .flat_map(|diff| match diff {
                 CertDiff::Follow { sans, .. } => vec![format!("SANs differ: {sans}")],
-                CertDiff::Renew { problems, .. } | CertDiff::Stale(problems) => problems,
+                CertDiff::Renew { problems, .. } => problems,
                 // `check` asks for no renewal.
                 CertDiff::Asked { .. } => Vec::new(),
             })

@@ -40,6 +40,12 @@ impl Store {
         Ok(Store { dir: PathBuf::from(dir), files: Some(files) })
     }
 
+    /// The store as a step converges it: opened (see [`Store::open`]) in a run, only read in
+    /// a plan, which must not even create its directory.
+    pub fn through(gate: &Gate, dir: &str, cluster: &str) -> Result<Store, PkiError> {
+        Ok(gate.in_run(|| Store::open(dir, cluster))?.unwrap_or_else(|| Store::at(dir)))
+    }
+
     /// Writes a file under the store's directory (`relative` may name subdirectories).
     pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
         self.writable()?.write(relative, bytes, mode).map(drop).map_err(PkiError::File)

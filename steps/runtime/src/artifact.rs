@@ -19,7 +19,7 @@
 //!
 //! # fn main() -> Result<(), groundup_runtime::StepError> {
 //! let gate = Gate::new("nodeconfig", false); // `true` under --plan: nothing is written
-//! let dir = LocalDir::open("nodes", "k8s-cluster", gate.planning())?;
+//! let dir = LocalDir::open("nodes", "k8s-cluster", &gate)?;
 //! let wanted = Contents { bytes: b"kind: KubeletConfiguration\n".to_vec(), mode: 0o644 };
 //! let config = LocalFile::new("worker-0/kubelet.yaml", Ok(wanted), WritePolicy::Replace);
 //! let recorded = false; // whether the context already records it
@@ -132,13 +132,24 @@ pub fn write_file(files: &ClusterDir, relative: &str, wanted: &Contents, policy:
     }
 }
 
+/// What the gate does with a difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// Mend it: made in a run, recorded in a plan.
+    Mend,
+    /// Report it and leave it, in a plan too (a key kept).
+    Leave,
+    /// Only with the user's word (a certificate that needs `--renew`): a plan shows the change
+    /// it would take, a run leaves it for the step to refuse ([`Gate::propose`]).
+    Ask,
+}
+
 /// One way an artifact on disk differs from the one wanted; its `Display` is the line in the
 /// plan and the log.
 pub trait Difference: fmt::Display {
-    /// Whether the gate acts on it: `false` for what is reported but never changed (a key
-    /// kept; a certificate that needs `--renew`).
-    fn acts(&self) -> bool {
-        true
+    /// What the gate does with it.
+    fn act(&self) -> Act {
+        Act::Mend
     }
 }
 
@@ -179,8 +190,12 @@ pub fn converge_file<A: Artifact>(gate: &Gate, artifact: &A) -> Result<Found<A::
         }
         Found::Present { recorded, diffs } => {
             gate.found(artifact.kind(), artifact.name(), &artifact.location(), *recorded);
-            for diff in diffs.iter().filter(|d| d.acts()) {
-                gate.change(artifact.name(), &diff.to_string(), || artifact.fix(diff))?;
+            for diff in diffs {
+                match diff.act() {
+                    Act::Mend => drop(gate.change(artifact.name(), &diff.to_string(), || artifact.fix(diff))?),
+                    Act::Ask => gate.propose(artifact.name(), &diff.to_string()),
+                    Act::Leave => {}
+                }
             }
         }
     }
@@ -195,12 +210,9 @@ pub struct LocalDir {
 }
 
 impl LocalDir {
-    pub fn open(path: impl Into<PathBuf>, cluster: &str, planning: bool) -> Result<LocalDir, StepError> {
+    pub fn open(path: impl Into<PathBuf>, cluster: &str, gate: &Gate) -> Result<LocalDir, StepError> {
         let path = path.into();
-        let files = match planning {
-            true => None,
-            false => Some(ClusterDir::open(&path, cluster).map_err(StepError::new)?),
-        };
+        let files = gate.in_run(|| ClusterDir::open(&path, cluster)).map_err(StepError::new)?;
         Ok(LocalDir { path, files })
     }
 
@@ -286,8 +298,11 @@ impl fmt::Display for FileDiff {
 }
 
 impl Difference for FileDiff {
-    fn acts(&self) -> bool {
-        self.diff != Diff::KeyKept
+    fn act(&self) -> Act {
+        match self.diff {
+            Diff::KeyKept => Act::Leave,
+            _ => Act::Mend,
+        }
     }
 }
 
@@ -380,13 +395,13 @@ mod tests {
             Files::new(dir, "kubeconfig", "a", false, files)
         }
         let plan = Gate::new("kubeconfig", true);
-        let planned = LocalDir::open(&path, "test", true).unwrap();
+        let planned = LocalDir::open(&path, "test", &plan).unwrap();
         assert_eq!(converge_file(&plan, &files(&planned, "k1")).unwrap(), Found::Missing);
         assert!(!path.exists(), "a plan made the directory");
         assert_eq!(plan.take()[0].action, groundup_contracts::plan::Action::Create);
 
         let run = Gate::new("kubeconfig", false);
-        let dir = LocalDir::open(&path, "test", false).unwrap();
+        let dir = LocalDir::open(&path, "test", &run).unwrap();
         converge_file(&run, &files(&dir, "k1")).unwrap();
         let read = |file: &str| Contents::read(&path.join(file)).unwrap();
         assert_eq!(read("a-key.pem"), contents("k1", 0o600));

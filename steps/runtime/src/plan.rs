@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use groundup_contracts::plan::{Action, PlannedResource};
+use groundup_contracts::Context;
 
 /// Collects one step's plan while the step runs, possibly from several threads.
 #[derive(Debug)]
@@ -111,6 +112,12 @@ impl Gate {
         Gate { step: step.into(), plan: planning.then(|| PlanLog::new(step)) }
     }
 
+    /// The gate of `step` run on `context`: it records if the context is a plan. The one place
+    /// a step's plan mode is read; everything after asks the gate.
+    pub fn for_context(step: &str, context: &Context) -> Self {
+        Gate::new(step, context.planning())
+    }
+
     pub fn planning(&self) -> bool {
         self.plan.is_some()
     }
@@ -125,6 +132,55 @@ impl Gate {
     /// info (planned and routine: a re-issue, a rewrite, a bundle that follows, a create).
     pub fn log(&self, name: &str, what: impl std::fmt::Display) {
         tracing::info!("{}: {name}: {what}", self.step);
+    }
+
+    /// Does what only a run does (opening a directory for writing, settling the step's
+    /// records); `None` in a plan.
+    pub fn in_run<T, E>(&self, act: impl FnOnce() -> Result<T, E>) -> Result<Option<T>, E> {
+        match &self.plan {
+            Some(_) => Ok(None),
+            None => act().map(Some),
+        }
+    }
+
+    /// Something an earlier step makes is missing (a CA, a certificate to embed): a plan goes
+    /// on, since that step would make it first; a run fails with `error`.
+    pub fn source_missing<E>(&self, error: impl FnOnce() -> E) -> Result<(), E> {
+        match &self.plan {
+            Some(_) => Ok(()),
+            None => Err(error()),
+        }
+    }
+
+    /// A change only the user can allow (a certificate that needs `--renew`): a plan shows
+    /// it; a run leaves it, and the step refuses what it left, saying how to allow it.
+    pub fn propose(&self, name: &str, what: &str) {
+        if let Some(plan) = &self.plan {
+            plan.change(name, what);
+        }
+    }
+
+    /// What a run leaves as it is but must tell (an instance with older user data): a note
+    /// in a plan, a warning in a run, in the one style of [`Gate::log`].
+    pub fn note(&self, name: &str, what: &str) {
+        match &self.plan {
+            Some(plan) => plan.note(name, what),
+            None => tracing::warn!("{}: {name}: {what}", self.step),
+        }
+    }
+
+    /// The step's end: in a plan, what it recorded joins the context's plan, in the order of
+    /// `names` (see [`Gate::take_in_order`]); in a run, `record` writes the step's section.
+    pub fn finish<'a>(
+        &self,
+        context: &mut Context,
+        names: impl IntoIterator<Item = &'a str>,
+        record: impl FnOnce(&mut Context),
+    ) {
+        match &self.plan {
+            Some(_) => context.add_plan(self.take_in_order(names)),
+            None => record(context),
+        }
     }
 
     /// The thing exists; `recorded` says whether the context already holds it.

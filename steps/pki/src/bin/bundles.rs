@@ -29,16 +29,13 @@ fn main() -> ExitCode {
     run_step(info, |mut context, NoArgs {}| {
         let compute = need(&context.compute, Section::Compute)?.clone();
         compute.check_names(&context.cluster.name)?;
-        let gate = Gate::new("bundles", context.planning());
-        let dir = LocalDir::open(&context.params.nodes_dir, &context.cluster.name, gate.planning())?;
+        let gate = Gate::for_context("bundles", &context);
+        let dir = LocalDir::open(&context.params.nodes_dir, &context.cluster.name, &gate)?;
         let bundles = Bundles { context: &context, gate: &gate, dir: &dir };
         let records = compute.nodes.par_iter().map(|node| bundles.converge(node)).collect::<Result<Vec<_>, _>>()?;
         let hostnames: Vec<&str> = compute.nodes.iter().map(|n| n.hostname.as_str()).collect();
         bundles.remove_gone(&hostnames)?;
-        match gate.planning() {
-            true => context.add_plan(gate.take_in_order(hostnames)),
-            false => context.bundles = Some(BundlesSection { nodes: records }),
-        }
+        gate.finish(&mut context, hostnames, |context| context.bundles = Some(BundlesSection { nodes: records }));
         Ok(context)
     })
 }

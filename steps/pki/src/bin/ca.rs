@@ -35,11 +35,8 @@ fn main() -> ExitCode {
         if args.prepare {
             enter_head_start(&context)?;
         }
-        let gate = Gate::new("ca", context.planning());
-        let store = match gate.planning() {
-            true => Store::at(&params.dir),
-            false => Store::open(&params.dir, &context.cluster.name)?,
-        };
+        let gate = Gate::for_context("ca", &context);
+        let store = Store::through(&gate, &params.dir, &context.cluster.name)?;
         let recorded = context.ca.as_ref().map(|ca| ca.authorities.clone()).unwrap_or_default();
         let (authorities, prepared) = rayon::join(
             || {
@@ -54,10 +51,9 @@ fn main() -> ExitCode {
         if args.prepare {
             tracing::info!("ca: made {} key(s) ahead for certs", prepared?);
         }
-        match gate.planning() {
-            true => context.add_plan(gate.take_in_order(Authority::ALL.map(Authority::file))),
-            false => context.ca = Some(CaSection { authorities: authorities.into_iter().flatten().collect() }),
-        }
+        gate.finish(&mut context, Authority::ALL.map(Authority::file), |context| {
+            context.ca = Some(CaSection { authorities: authorities.into_iter().flatten().collect() })
+        });
         Ok(context)
     })
 }

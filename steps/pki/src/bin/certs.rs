@@ -84,15 +84,12 @@ fn main() -> ExitCode {
             check(&context, &plan)?;
             return Ok(None);
         }
-        let gate = Gate::new("certs", context.planning());
-        let store = match gate.planning() {
-            true => Store::at(&params.dir),
-            false => {
-                need(&context.ca, Section::Ca)?;
-                Store::open(&params.dir, &context.cluster.name)?
-            }
-        };
-        let authorities = load_authorities(&store, &params, gate.planning())?;
+        let gate = Gate::for_context("certs", &context);
+        if let Err(missing) = need(&context.ca, Section::Ca) {
+            gate.source_missing(|| StepError::from(missing))?;
+        }
+        let store = Store::through(&gate, &params.dir, &context.cluster.name)?;
+        let authorities = load_authorities(&store, &params, &gate)?;
         let recorded = context.certs.as_ref().map(|c| c.certificates.clone()).unwrap_or_default();
         let found = plan
             .par_iter()
@@ -104,18 +101,16 @@ fn main() -> ExitCode {
                     params: &params,
                     recorded: &recorded,
                     renew: renewal(spec, &args),
-                    planning: gate.planning(),
                 };
                 converge_file(&gate, &certificate).map(|found| (spec, found))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let renewed_any = found.iter().any(|(_, found)| renews(found));
         // A run refuses stale certificates before it retires anything.
-        let certificates = match gate.planning() {
-            true => Vec::new(),
-            false => settle(&store, found)?,
-        };
-        if args.renew.as_ref().is_some_and(Vec::is_empty) && !renewed_any && !gate.planning() {
+        let certificates = gate.in_run(|| settle(&store, found))?;
+        if let Some(certificates) =
+            certificates.as_ref().filter(|_| args.renew.as_ref().is_some_and(Vec::is_empty) && !renewed_any)
+        {
             let days = i64::from(params.renew_within_days) * 86_400;
             let first_due = certificates.iter().map(|c| c.not_after.unix() - days).min();
             match first_due {
@@ -138,17 +133,19 @@ fn main() -> ExitCode {
             let remove = || files.iter().try_for_each(|file| store.remove_copy(file));
             gate.delete("kubeadm tree", &tree, &store.dir.join(&tree).display().to_string(), &what, remove)?;
         }
-        if gate.planning() {
-            context.add_plan(gate.take_in_order(plan.iter().map(|spec| spec.name.as_str())));
-            return Ok(Some(context));
-        }
-        context.certs = Some(CertsSection { certificates });
         if params.layout == Layout::Kubeadm {
-            let masters = need(&context.compute, Section::Compute)?.masters();
-            for root in groundup_pki::kubeadm::export(&store, masters)? {
-                tracing::info!("certs: kubeadm layout in {}", root.display());
-            }
+            gate.in_run(|| {
+                let masters = need(&context.compute, Section::Compute)?.masters();
+                for root in groundup_pki::kubeadm::export(&store, masters)? {
+                    gate.log("kubeadm", format_args!("layout in {}", root.display()));
+                }
+                Ok::<_, StepError>(())
+            })?;
         }
+        let order = plan.iter().map(|spec| spec.name.as_str());
+        gate.finish(&mut context, order, |context| {
+            context.certs = certificates.map(|certificates| CertsSection { certificates })
+        });
         Ok(Some(context))
     })
 }
@@ -164,7 +161,7 @@ fn renewal(spec: &CertSpec, args: &CertsArgs) -> Renewal {
 
 /// Whether a certificate is renewed because it is due (not merely issued, followed or asked).
 fn renews(found: &Found<CertDiff>) -> bool {
-    matches!(found, Found::Present { diffs, .. } if diffs.iter().any(|d| matches!(d, CertDiff::Renew { .. })))
+    matches!(found, Found::Present { diffs, .. } if diffs.iter().any(|d| matches!(d, CertDiff::Renew { asked: true, .. })))
 }
 
 /// `--renew NAME`: each name must be a certificate of the plan; a CA is never renewed.
@@ -200,15 +197,15 @@ fn add_request(context: &mut Context, csr: &Path, args: &CertsArgs) -> Result<()
 
 /// The three CAs, each proven a usable CA: certificates are never signed with anything else.
 /// A plan takes those there are: a missing one is one `groundup-ca` would make.
-fn load_authorities(store: &Store, params: &PkiParams, planning: bool) -> Result<Authorities, StepError> {
+fn load_authorities(store: &Store, params: &PkiParams, gate: &Gate) -> Result<Authorities, StepError> {
     let mut authorities = Authorities::new();
     for authority in Authority::ALL {
         let Some((cert, key)) = store.load(authority.file())? else {
-            if planning {
-                continue;
-            }
-            return Err(StepError::new(format!("the {} CA is missing from {}", authority.file(), store.dir.display()))
-                .with_hint("run groundup-ca first"));
+            gate.source_missing(|| {
+                StepError::new(format!("the {} CA is missing from {}", authority.file(), store.dir.display()))
+                    .with_hint("run groundup-ca first")
+            })?;
+            continue;
         };
         let found = ca_problems(authority, &cert, &key, params);
         if !found.is_empty() {
@@ -242,7 +239,7 @@ fn settle(store: &Store, found: Vec<(&CertSpec, Found<CertDiff>)>) -> Result<Vec
     let mut stale = Vec::new();
     for (spec, found) in found {
         if let Found::Present { diffs, .. } = found {
-            if let Some(CertDiff::Stale(problems)) = diffs.first() {
+            if let Some(CertDiff::Renew { problems, asked: false, .. }) = diffs.first() {
                 stale.push(format!("{} ({})", spec.name, problems.join("; ")));
                 continue;
             }

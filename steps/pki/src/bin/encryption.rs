@@ -47,8 +47,8 @@ fn main() -> ExitCode {
     run_step(info, |mut context, args: EncryptionArgs| {
         let path = std::path::Path::new(&context.params.pki.dir).join(FILE);
         let recorded = context.encryption.is_some();
-        let gate = Gate::new("encryption", context.planning());
-        let dir = LocalDir::open(&context.params.pki.dir, &context.cluster.name, gate.planning())?;
+        let gate = Gate::for_context("encryption", &context);
+        let dir = LocalDir::open(&context.params.pki.dir, &context.cluster.name, &gate)?;
         if let Some(files) = dir.files() {
             files.lock().map_err(StepError::new)?;
             if path.exists() && !files.is_ours(FILE) {
@@ -84,17 +84,16 @@ fn main() -> ExitCode {
             }
         };
         converge_file(&gate, &Files::new(&dir, KIND, FILE, recorded, files))?;
-        if gate.planning() {
-            context.add_plan(gate.take());
-            return Ok(context);
-        }
-        if let Some((retired, copy)) = retired {
-            tracing::warn!(
-                "retired {retired} from {}; it is kept in {copy} (0600): remove that copy only once no stored Secret needs it",
-                path.display()
-            );
-        }
-        context.encryption = Some(EncryptionSection { path: path.display().to_string(), providers: config.records() });
+        gate.finish(&mut context, [], |context| {
+            if let Some((retired, copy)) = retired {
+                tracing::warn!(
+                    "retired {retired} from {}; it is kept in {copy} (0600): remove that copy only once no stored Secret needs it",
+                    path.display()
+                );
+            }
+            context.encryption =
+                Some(EncryptionSection { path: path.display().to_string(), providers: config.records() });
+        });
         Ok(context)
     })
 }

@@ -31,8 +31,8 @@ fn main() -> ExitCode {
         let specs = kubeconfigs(&context, compute, &nlb.dns_name)?;
         let store = Store::at(&context.params.pki.dir);
         let recorded = context.kubeconfig.as_ref().map(|k| k.files.clone()).unwrap_or_default();
-        let gate = Gate::new("kubeconfig", context.planning());
-        let dir = LocalDir::open(&context.params.kubeconfig_dir, &context.cluster.name, gate.planning())?;
+        let gate = Gate::for_context("kubeconfig", &context);
+        let dir = LocalDir::open(&context.params.kubeconfig_dir, &context.cluster.name, &gate)?;
         let ca = read(&store.cert_path(Authority::Kubernetes.file()));
         let mut records = Vec::new();
         for spec in &specs {
@@ -43,8 +43,11 @@ fn main() -> ExitCode {
             let wanted = match rendered {
                 Ok(text) => Ok(Contents { bytes: text.into_bytes(), mode: 0o600 }),
                 // A plan runs before the certificates exist: the kubeconfig would follow them.
-                Err(e) if gate.planning() => Err(e.to_string()),
-                Err(e) => return Err(StepError::from(e).with_hint("run groundup-ca and groundup-certs first")),
+                Err(e) => {
+                    let hint = "run groundup-ca and groundup-certs first";
+                    gate.source_missing(|| StepError::from(e.clone()).with_hint(hint))?;
+                    Err(e.to_string())
+                }
             };
             let path = dir.path().join(&spec.file);
             let record = KubeconfigRecord {
@@ -62,10 +65,7 @@ fn main() -> ExitCode {
             let what = [format!("- {path}: no node or component uses it any more")];
             gate.delete(KIND, &file, &path, &what, || dir.writable()?.remove_emptied(&file).map_err(StepError::new))?;
         }
-        match gate.planning() {
-            true => context.add_plan(gate.take()),
-            false => context.kubeconfig = Some(KubeconfigSection { files: records }),
-        }
+        gate.finish(&mut context, [], |context| context.kubeconfig = Some(KubeconfigSection { files: records }));
         Ok(context)
     })
 }

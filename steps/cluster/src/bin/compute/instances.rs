@@ -62,12 +62,10 @@ async fn older_user_data(aws: &Aws, context: &Context, launched: &[(&PlannedNode
         let encoded = out.user_data().and_then(|v| v.value()).unwrap_or_default();
         let running = openssl::base64::decode_block(encoded).unwrap_or_default();
         if running != node.user_data(&context.params.kubernetes).as_bytes() {
-            let what =
-                "runs older user data (kept: terminate the instance and run `groundup up` to boot it with the new one)";
-            match aws.planning() {
-                true => aws.note(&node.logical(), what),
-                false => tracing::warn!("compute: {} ({id}) {what}", node.logical()),
-            }
+            let what = format!(
+                "runs older user data (kept: terminate {id} and run `groundup up` to boot it with the new one)"
+            );
+            aws.note(&node.logical(), &what);
         }
     }
     Ok(())

@@ -26,7 +26,7 @@ pub(super) async fn ensure_key_pair(
     }
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
-    let dir = (!aws.planning()).then(|| ClusterDir::open(ssh_dir, name)).transpose().map_err(CloudError::Local)?;
+    let dir = aws.in_run(|| ClusterDir::open(ssh_dir, name)).map_err(CloudError::Local)?;
     let logical = Kind::KeyPair.logical().expect("the kinds table names the cluster's one key pair");
     let remote = KeyPairInfo::find_tagged(aws, logical).await?;
     let key = local_key(dir.as_ref(), &file, kind, &path, remote.first())?;
