@@ -75,7 +75,7 @@ fn purge_local_files(context: &Context, state_path: &Path) -> Result<()> {
                     eprintln!("groundup: --purge removed {} files and directories from {dir}/ (GROUNDUP_LOG=debug lists each)", removed.len());
                 }
             }
-            Err(problem) => problems.push(problem),
+            Err(problem) => problems.push(problem.to_string()),
         }
     }
     if problems.is_empty() {

@@ -24,8 +24,8 @@ pub enum CloudError {
     #[error("AWS answered without the {what} of `{logical}`")]
     Incomplete { logical: String, what: &'static str },
     /// The create was not sent: the journal could not record it first.
-    #[error("{0}")]
-    Journal(String),
+    #[error(transparent)]
+    Journal(groundup_runtime::journal::JournalError),
     /// A parameter asks for what the cloud does not have (an image that does not exist): the
     /// user fixes `field` (exit 2).
     #[error("{message}; check {field}")]

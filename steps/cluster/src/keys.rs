@@ -4,10 +4,10 @@
 //! ImportKeyPair takes. A cluster's existing key is used whatever its type (an RSA-3072 key
 //! of an older groundup included): a key is never replaced.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use groundup_contracts::params::SshKeyType;
-use groundup_runtime::files::{ClusterDir, Written};
+use groundup_runtime::files::{ClusterDir, FileError, Written};
 
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::{Id, PKey, Private};
@@ -35,21 +35,41 @@ pub fn file_name(cluster: &str, kind: SshKeyType) -> String {
     }
 }
 
+/// What can go wrong with the cluster's SSH key: the one error of this module (a failure
+/// while working, never bad input).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The crypto library could not make, encode or read a key; `what` says which.
+    #[error("cannot {what}: {cause}")]
+    Crypto { what: &'static str, cause: String },
+    #[error("{} is not an SSH private key groundup wrote (PEM RSA or OpenSSH ED25519)", .0.display())]
+    Unreadable(PathBuf),
+    #[error("cannot read the SSH key {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: String },
+    #[error(transparent)]
+    Files(#[from] FileError),
+}
+
+/// The error of a crypto call, saying which.
+fn crypto(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> KeyError {
+    move |e| KeyError::Crypto { what, cause: e.to_string() }
+}
+
 impl SshKey {
     /// A new key. RSA is made with RustCrypto's `rsa`, the PKI's backend: the system's
     /// OpenSSL 3.0 is several times slower (docs/benchmarks.md's key-backend table).
-    pub fn generate(kind: SshKeyType) -> Result<SshKey, String> {
+    pub fn generate(kind: SshKeyType) -> Result<SshKey, KeyError> {
         groundup_runtime::timings::keygen(|| match kind {
-            SshKeyType::Ed25519 => PKey::generate_ed25519()
-                .map(SshKey::Ed25519)
-                .map_err(|e| format!("cannot generate an ED25519 key: {e}")),
+            SshKeyType::Ed25519 => {
+                PKey::generate_ed25519().map(SshKey::Ed25519).map_err(|e| crypto("generate an ED25519 key")(&e))
+            }
             SshKeyType::Rsa4096 => {
                 let key = rsa::PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)
-                    .map_err(|e| format!("cannot generate an RSA key: {e}"))?;
-                let der = key.to_pkcs1_der().map_err(|e| format!("cannot encode an RSA key: {e}"))?;
+                    .map_err(|e| crypto("generate an RSA key")(&e))?;
+                let der = key.to_pkcs1_der().map_err(|e| crypto("encode an RSA key")(&e))?;
                 Rsa::private_key_from_der(der.as_bytes())
                     .map(SshKey::Rsa)
-                    .map_err(|e| format!("openssl cannot read an RSA key: {e}"))
+                    .map_err(|e| crypto("read an RSA key with openssl")(&e))
             }
         })
     }
@@ -88,20 +108,19 @@ impl SshKey {
     }
 
     /// The private key file's contents: PEM for RSA, OpenSSH's own format for ED25519.
-    fn to_file(&self) -> Result<Vec<u8>, String> {
+    fn to_file(&self) -> Result<Vec<u8>, KeyError> {
         match self {
-            SshKey::Rsa(key) => key.private_key_to_pem().map_err(|e| format!("cannot encode the SSH key: {e}")),
+            SshKey::Rsa(key) => key.private_key_to_pem().map_err(|e| crypto("encode the SSH key")(&e)),
             SshKey::Ed25519(key) => {
-                let seed = key.raw_private_key().map_err(|e| format!("cannot encode the SSH key: {e}"))?;
-                let public = key.raw_public_key().map_err(|e| format!("cannot encode the SSH key: {e}"))?;
+                let seed = key.raw_private_key().map_err(|e| crypto("encode the SSH key")(&e))?;
+                let public = key.raw_public_key().map_err(|e| crypto("encode the SSH key")(&e))?;
                 Ok(openssh_ed25519(&seed, &public, &self.public_blob()).into_bytes())
             }
         }
     }
 
-    fn from_file(bytes: &[u8], path: &Path) -> Result<SshKey, String> {
-        let unreadable =
-            || format!("{} is not an SSH private key groundup wrote (PEM RSA or OpenSSH ED25519)", path.display());
+    fn from_file(bytes: &[u8], path: &Path) -> Result<SshKey, KeyError> {
+        let unreadable = || KeyError::Unreadable(path.into());
         match std::str::from_utf8(bytes).map(str::trim_start) {
             Ok(text) if text.starts_with(OPENSSH_BEGIN) => read_openssh_ed25519(text).ok_or_else(unreadable),
             _ => Rsa::private_key_from_pem(bytes).map(SshKey::Rsa).map_err(|_| unreadable()),
@@ -197,7 +216,7 @@ fn put_mpint(out: &mut Vec<u8>, magnitude: &[u8]) {
 /// Writes the private key as `file` in the cluster's SSH directory, 0400 from the moment it
 /// exists, write-once: if another run wrote one first, that key is the cluster's and is
 /// returned instead. A crash leaves no partial key.
-pub fn write_private(dir: &ClusterDir, file: &str, key: SshKey) -> Result<SshKey, String> {
+pub fn write_private(dir: &ClusterDir, file: &str, key: SshKey) -> Result<SshKey, KeyError> {
     match dir.write_once(file, &key.to_file()?, 0o400)? {
         Written::New => Ok(key),
         Written::Existing(theirs) => {
@@ -208,8 +227,8 @@ pub fn write_private(dir: &ClusterDir, file: &str, key: SshKey) -> Result<SshKey
     }
 }
 
-pub fn read_private(path: &Path) -> Result<SshKey, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the SSH key {}: {e}", path.display()))?;
+pub fn read_private(path: &Path) -> Result<SshKey, KeyError> {
+    let bytes = std::fs::read(path).map_err(|e| KeyError::Read { path: path.into(), cause: e.to_string() })?;
     SshKey::from_file(&bytes, path)
 }
 

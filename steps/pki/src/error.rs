@@ -13,6 +13,9 @@ pub enum PkiError {
     /// A file of the cluster could not be read, parsed or written.
     #[error("{0}")]
     File(String),
+    /// A file of the cluster's directory could not be written, moved or removed.
+    #[error(transparent)]
+    Files(#[from] groundup_runtime::files::FileError),
     /// OpenSSL could not make, sign or encode a key or certificate.
     #[error("{0}")]
     Crypto(String),
@@ -23,6 +26,7 @@ impl From<PkiError> for StepError {
         match e {
             PkiError::Input(message) => StepError::bad_input(message),
             PkiError::File(message) | PkiError::Crypto(message) => StepError::new(message),
+            PkiError::Files(e) => e.into(),
         }
     }
 }

@@ -35,8 +35,8 @@ impl Store {
     /// The store of `cluster`, its directory checked, created (0700) if missing, and locked
     /// against another groundup writing in it until the store is dropped.
     pub fn open(dir: &str, cluster: &str) -> Result<Store, PkiError> {
-        let files = ClusterDir::open(dir, cluster).map_err(|e| PkiError::File(format!("the PKI directory: {e}")))?;
-        files.lock().map_err(PkiError::File)?;
+        let files = ClusterDir::open(dir, cluster)?;
+        files.lock()?;
         Ok(Store { dir: PathBuf::from(dir), files: Some(files) })
     }
 
@@ -48,13 +48,13 @@ impl Store {
 
     /// Writes a file under the store's directory (`relative` may name subdirectories).
     pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
-        self.writable()?.write(relative, bytes, mode).map(drop).map_err(PkiError::File)
+        Ok(self.writable()?.write(relative, bytes, mode).map(drop)?)
     }
 
     /// Removes a copy groundup made here (a kubeadm tree's file), and the directories it
     /// leaves empty. Never a certificate or a key of its own: those are retired.
     pub fn remove_copy(&self, relative: &str) -> Result<(), PkiError> {
-        self.writable()?.remove_emptied(relative).map_err(PkiError::File)
+        Ok(self.writable()?.remove_emptied(relative)?)
     }
 
     fn writable(&self) -> Result<&ClusterDir, PkiError> {
@@ -119,10 +119,10 @@ impl Store {
         // run and signed nothing (its own certificate comes first): it alone may go.
         if key == WritePolicy::WriteOnce && !self.cert_path(name).exists() && self.key_path(name).exists() {
             tracing::warn!("{key_file}: a key without its certificate, left by a killed run, is replaced");
-            files.remove(&key_file).map_err(PkiError::File)?;
+            files.remove(&key_file)?;
         }
         let write = |file: &str, bytes, mode, policy| {
-            write_file(files, file, &Contents { bytes, mode }, policy).map_err(PkiError::File)
+            write_file(files, file, &Contents { bytes, mode }, policy).map_err(PkiError::from)
         };
         if key != WritePolicy::KeepKey {
             write(&key_file, pem(name, issued.key.private_key_to_pem_pkcs8())?, 0o600, key)?;
@@ -171,7 +171,7 @@ impl Store {
             .find(|stem| free(stem))
             .expect("an endless list has a free name");
         for (file, suffix) in &here {
-            files.move_file(file, &format!("{RETIRED}/{stem}{suffix}")).map_err(PkiError::File)?;
+            files.move_file(file, &format!("{RETIRED}/{stem}{suffix}"))?;
         }
         Ok(Some(self.dir.join(RETIRED).join(format!("{stem}.pem"))))
     }
@@ -182,8 +182,7 @@ impl Store {
         let files = self.writable()?;
         leaf_name(name)?;
         let bytes = pem(name, key.private_key_to_pem_pkcs8())?;
-        write_file(files, &format!("{name}-key.pem"), &Contents { bytes, mode: 0o600 }, WritePolicy::KeepKey)
-            .map_err(PkiError::File)
+        Ok(write_file(files, &format!("{name}-key.pem"), &Contents { bytes, mode: 0o600 }, WritePolicy::KeepKey)?)
     }
 
     /// The private key of `name` if its file is there and reads as a key (written atomically,

@@ -32,7 +32,7 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::files::{ClusterDir, Written};
+use crate::files::{ClusterDir, FileError, Written};
 use crate::plan::Gate;
 use crate::StepError;
 
@@ -117,16 +117,13 @@ pub fn diff(policy: WritePolicy, wanted: Option<&Contents>, found: Option<&Conte
 
 /// The one write of a cluster's file: `relative` in `files` under its key rule, through the
 /// one atomic write (`files::write_atomic`, or `files::write_new` for a file written once).
-pub fn write_file(files: &ClusterDir, relative: &str, wanted: &Contents, policy: WritePolicy) -> Result<(), String> {
+pub fn write_file(files: &ClusterDir, relative: &str, wanted: &Contents, policy: WritePolicy) -> Result<(), FileError> {
     let Contents { bytes, mode } = wanted;
     match policy {
         WritePolicy::Replace => files.write(relative, bytes, *mode).map(drop),
         WritePolicy::KeepKey => files.write_once(relative, bytes, *mode).map(drop),
         WritePolicy::WriteOnce => match files.write_once(relative, bytes, *mode)? {
-            Written::Existing(theirs) if theirs != *bytes => Err(format!(
-                "{} exists and holds other bytes than this run's; it is written only once, never replaced",
-                files.path().join(relative).display()
-            )),
+            Written::Existing(theirs) if theirs != *bytes => Err(FileError::WrittenOnce(files.path().join(relative))),
             _ => Ok(()),
         },
     }
@@ -212,7 +209,7 @@ pub struct LocalDir {
 impl LocalDir {
     pub fn open(path: impl Into<PathBuf>, cluster: &str, gate: &Gate) -> Result<LocalDir, StepError> {
         let path = path.into();
-        let files = gate.in_run(|| ClusterDir::open(&path, cluster)).map_err(StepError::new)?;
+        let files = gate.in_run(|| ClusterDir::open(&path, cluster))?;
         Ok(LocalDir { path, files })
     }
 
@@ -274,7 +271,7 @@ impl<'a> Files<'a> {
 
     fn write(&self, file: &LocalFile) -> Result<(), StepError> {
         let wanted = file.wanted.as_ref().map_err(|e| StepError::new(e.clone()))?;
-        write_file(self.dir.writable()?, &file.file, wanted, file.policy).map_err(StepError::new)
+        Ok(write_file(self.dir.writable()?, &file.file, wanted, file.policy)?)
     }
 }
 

@@ -50,6 +50,14 @@ impl fmt::Display for StepError {
 
 impl std::error::Error for StepError {}
 
+/// A cluster's file that cannot be written is a failure while working (exit 1); its message
+/// names the path and what to do.
+impl From<crate::files::FileError> for StepError {
+    fn from(e: crate::files::FileError) -> StepError {
+        StepError::new(e.to_string())
+    }
+}
+
 impl From<ContextError> for StepError {
     fn from(e: ContextError) -> Self {
         StepError::bad_input(e.to_string())

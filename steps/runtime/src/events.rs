@@ -46,45 +46,64 @@ pub struct Ack {
     pub error: Option<String>,
 }
 
+/// What can go wrong on the events channel: the one error of this module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A descriptor the runner cannot have meant (bad input: exit 2).
+    #[error("--events-fd {fd}: {why}")]
+    BadFd { fd: RawFd, why: String },
+    #[error("the events channel is connected already")]
+    Connected,
+    #[error("cannot tell the runner: {0}")]
+    Send(String),
+    #[error("no answer from the runner: {0}")]
+    NoAnswer(String),
+    #[error("the runner answered `{0}`, not an acknowledgement")]
+    NotAnAck(String),
+    /// The runner could not record it; its reason.
+    #[error("{0}")]
+    NotSaved(String),
+}
+
 /// The step's end of the channel, once the harness has connected it.
 static CHANNEL: OnceLock<Mutex<BufReader<File>>> = OnceLock::new();
 
 /// Takes over `fd`, inherited from the runner, as this step's events channel. Called by the
 /// harness before the step's work starts; the descriptor is closed on exec, so nothing the step
 /// runs inherits it.
-pub fn connect(fd: RawFd) -> Result<(), String> {
+pub fn connect(fd: RawFd) -> Result<(), EventError> {
     if fd <= 2 {
-        return Err(format!("--events-fd {fd}: stdin, stdout and stderr carry the context and the logs, not events"));
+        let why = "stdin, stdout and stderr carry the context and the logs, not events".into();
+        return Err(EventError::BadFd { fd, why });
     }
     // SAFETY: only borrowed for the checks below; `fcntl` fails cleanly on a closed descriptor.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let flags = rustix::io::fcntl_getfd(borrowed)
-        .map_err(|e| format!("--events-fd {fd}: not an open file descriptor of this process ({e})"))?;
+        .map_err(|e| EventError::BadFd { fd, why: format!("not an open file descriptor of this process ({e})") })?;
     rustix::io::fcntl_setfd(borrowed, flags | rustix::io::FdFlags::CLOEXEC)
-        .map_err(|e| format!("--events-fd {fd}: {e}"))?;
+        .map_err(|e| EventError::BadFd { fd, why: e.to_string() })?;
     // SAFETY: the descriptor is open, was passed to this process for this purpose, and
     // nothing else in the process owns it (the harness connects before any work starts).
     let file = unsafe { File::from_raw_fd(fd) };
-    CHANNEL.set(Mutex::new(BufReader::new(file))).map_err(|_| "the events channel is connected already".to_string())
+    CHANNEL.set(Mutex::new(BufReader::new(file))).map_err(|_| EventError::Connected)
 }
 
 /// Sends `event` to the runner, and for one that needs it waits for the [`Ack`]. Without a
 /// channel (a step run by hand) there is no one to tell, and it is not an error.
-pub fn send(event: &Event) -> Result<(), String> {
+pub fn send(event: &Event) -> Result<(), EventError> {
     let Some(channel) = CHANNEL.get() else { return Ok(()) };
     let mut channel = channel.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let line = format!("{}\n", serde_json::to_string(event).expect("an event serializes"));
-    channel.get_mut().write_all(line.as_bytes()).map_err(|e| format!("cannot tell the runner: {e}"))?;
+    channel.get_mut().write_all(line.as_bytes()).map_err(|e| EventError::Send(e.to_string()))?;
     if !event.needs_ack() {
         return Ok(());
     }
     let mut answer = String::new();
-    channel.read_line(&mut answer).map_err(|e| format!("no answer from the runner: {e}"))?;
-    let ack: Ack = serde_json::from_str(&answer)
-        .map_err(|_| format!("the runner answered `{}`, not an acknowledgement", answer.trim_end()))?;
+    channel.read_line(&mut answer).map_err(|e| EventError::NoAnswer(e.to_string()))?;
+    let ack: Ack = serde_json::from_str(&answer).map_err(|_| EventError::NotAnAck(answer.trim_end().into()))?;
     match ack {
         Ack { saved: true, .. } => Ok(()),
-        Ack { error, .. } => Err(error.unwrap_or_else(|| "the runner did not record it".into())),
+        Ack { error, .. } => Err(EventError::NotSaved(error.unwrap_or_else(|| "the runner did not record it".into()))),
     }
 }
 
@@ -116,7 +135,7 @@ mod tests {
     #[test]
     fn the_standard_streams_are_never_an_events_channel() {
         for fd in 0..=2 {
-            assert!(connect(fd).unwrap_err().contains("not events"));
+            assert!(connect(fd).unwrap_err().to_string().contains("not events"));
         }
     }
 }

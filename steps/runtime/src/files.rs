@@ -30,6 +30,40 @@ pub const MANIFEST_FILE: &str = ".groundup-files";
 pub const GITIGNORE: &str = ".gitignore";
 const PARTIAL: &str = ".partial";
 
+/// What went wrong with a cluster's file or directory: the one error of this module. Each
+/// case names the path and what to do; none is bad input (the directories come from the
+/// spec, which `init` checked), so a step exits 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// The system refused a read, write or lock; `cause` is its message.
+    #[error("cannot {action} {}: {cause}", path.display())]
+    Io { action: &'static str, path: PathBuf, cause: String },
+    /// A symbolic link below a cluster's directory: never followed.
+    #[error("{} is a symbolic link; groundup never follows one below a cluster's directory, so nothing was written or removed through it: replace the link with a directory", .0.display())]
+    LinkBelow(PathBuf),
+    /// A cluster's directory that is a symbolic link.
+    #[error("{} is a symbolic link; groundup keeps keys and programs only in a real directory of its own: replace the link with a directory", .0.display())]
+    LinkDir(PathBuf),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{} belongs to user {owner}, not to you ({me}); its files cannot be trusted: use a directory of your own", path.display())]
+    NotYours { path: PathBuf, owner: u32, me: u32 },
+    #[error("{} is writable by others than you (it is writable by group or others, mode {mode:o}), so its files cannot be trusted; check them, then `chmod 700` it", path.display())]
+    Loose { path: PathBuf, mode: u32 },
+    /// Another cluster's directory, claimed by its `.groundup-owner`.
+    #[error("{} belongs to cluster `{owner}` (see {OWNER_FILE}), not `{cluster}`; give this cluster its own directory in its context (params.pki.dir, params.ssh_dir), or run `groundup down --yes --purge` on the other cluster's state file", path.display())]
+    OtherCluster { path: PathBuf, owner: String, cluster: String },
+    /// A directory `--purge` leaves: another cluster's, or one groundup did not make.
+    #[error("{} {why}; left as it is", path.display())]
+    NotPurged { path: PathBuf, why: String },
+    /// A name that is not a plain path inside the directory (`..`, absolute, empty).
+    #[error("`{relative}` is not a plain path inside {}", dir.display())]
+    NotInside { relative: String, dir: PathBuf },
+    /// A file written once holds other bytes than this run's.
+    #[error("{} exists and holds other bytes than this run's; it is written only once, never replaced", .0.display())]
+    WrittenOnce(PathBuf),
+}
+
 /// The directory a state file's cluster lives in: the state file's own.
 pub fn home_of(state_file: &Path) -> &Path {
     state_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
@@ -72,7 +106,7 @@ pub enum Written {
 
 impl ClusterDir {
     /// Opens `path` for `cluster`, making it (0700) if missing and claiming it if unclaimed.
-    pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, String> {
+    pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, FileError> {
         let path = path.into();
         private_dir(&path)?;
         let dir = open_checked(&path)?;
@@ -90,12 +124,12 @@ impl ClusterDir {
     }
 
     /// Waits until no other groundup writes in this directory; held until `self` is dropped.
-    pub fn lock(&self) -> Result<(), String> {
-        self.owner_file.lock().map_err(|e| format!("cannot lock {}: {e}", self.path.display()))
+    pub fn lock(&self) -> Result<(), FileError> {
+        self.owner_file.lock().map_err(|e| io("lock", &self.path, e))
     }
 
     /// Replaces `relative` atomically (see [`write_atomic`]), recorded before it exists.
-    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, String> {
+    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
         let target = self.prepare(relative)?;
         write_atomic(&target, bytes, mode)?;
         Ok(target)
@@ -103,7 +137,7 @@ impl ClusterDir {
 
     /// Writes `relative` only if it does not exist (see [`write_new`]), recorded before it
     /// exists. The loser of a race gets the winner's bytes to check.
-    pub fn write_once(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<Written, String> {
+    pub fn write_once(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<Written, FileError> {
         let target = self.prepare(relative)?;
         write_new(&target, bytes, mode)
     }
@@ -114,7 +148,7 @@ impl ClusterDir {
     }
 
     /// Removes a file of ours (a key that never signed anything, left by a killed run).
-    pub fn remove(&self, relative: &str) -> Result<(), String> {
+    pub fn remove(&self, relative: &str) -> Result<(), FileError> {
         let (parent, name) = self.split(relative)?;
         let Some(parent) = open_below(&self.dir, &self.path, parent, false)? else { return Ok(()) };
         match rustix::fs::unlinkat(&parent, name, AtFlags::empty()) {
@@ -126,7 +160,7 @@ impl ClusterDir {
     /// Removes a file of ours, then each directory above it (up to this one) that it leaves
     /// empty, component by component like [`ClusterDir::remove`]: what a bundle no longer
     /// lists goes without a trace.
-    pub fn remove_emptied(&self, relative: &str) -> Result<(), String> {
+    pub fn remove_emptied(&self, relative: &str) -> Result<(), FileError> {
         self.remove(relative)?;
         let (mut emptied, _) = self.split(relative)?;
         while let (Some(above), Some(name)) = (emptied.parent(), emptied.file_name()) {
@@ -142,7 +176,7 @@ impl ClusterDir {
     /// Moves the file `from` to `to` (both relative), never over an existing file. `to` is
     /// recorded before it exists, so a purge still removes it. A crash leaves the file at
     /// `from`, at both names (a second call finishes the move), or at `to`.
-    pub fn move_file(&self, from: &str, to: &str) -> Result<PathBuf, String> {
+    pub fn move_file(&self, from: &str, to: &str) -> Result<PathBuf, FileError> {
         let (from_parent, _) = self.split(from)?;
         open_below(&self.dir, &self.path, from_parent, false)?;
         let target = self.prepare(to)?;
@@ -160,7 +194,7 @@ impl ClusterDir {
     /// Checks `relative`, makes its directory one component at a time (never through a
     /// symbolic link) and records it (before it exists, so a crash cannot leave an unrecorded
     /// file).
-    fn prepare(&self, relative: &str) -> Result<PathBuf, String> {
+    fn prepare(&self, relative: &str) -> Result<PathBuf, FileError> {
         let (parent, _) = self.split(relative)?;
         open_below(&self.dir, &self.path, parent, true)?;
         self.record(relative)?;
@@ -168,15 +202,15 @@ impl ClusterDir {
     }
 
     /// `relative`'s directory (relative too) and its file name, once proven plain.
-    fn split<'a>(&self, relative: &'a str) -> Result<(&'a Path, &'a std::ffi::OsStr), String> {
+    fn split<'a>(&self, relative: &'a str) -> Result<(&'a Path, &'a std::ffi::OsStr), FileError> {
         let path = Path::new(relative);
         match (is_plain_relative(path), path.parent(), path.file_name()) {
             (true, Some(parent), Some(name)) => Ok((parent, name)),
-            _ => Err(format!("`{relative}` is not a file name inside {}", self.path.display())),
+            _ => Err(FileError::NotInside { relative: relative.into(), dir: self.path.clone() }),
         }
     }
 
-    fn record(&self, relative: &str) -> Result<(), String> {
+    fn record(&self, relative: &str) -> Result<(), FileError> {
         let manifest = self.path.join(MANIFEST_FILE);
         if recorded(&self.path).iter().any(|r| r == relative) {
             return Ok(());
@@ -196,7 +230,7 @@ impl ClusterDir {
 /// from the moment it exists, synced, then renamed over `target`. A crash leaves the old file
 /// or the new one, never half of one (and at worst a `.<name>.*.partial` that [`partials_of`]
 /// finds).
-pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
     let temporary = temporary_copy(target, bytes, mode)?;
     std::fs::rename(&temporary, target).map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
@@ -206,7 +240,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), String
 
 /// Writes `target` only if it does not exist: a hard link of a complete temporary file, so
 /// two writers cannot both win and nobody sees half a file. The loser gets the winner's bytes.
-pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, String> {
+pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, FileError> {
     let temporary = temporary_copy(target, bytes, mode)?;
     let linked = std::fs::hard_link(&temporary, target);
     let _ = std::fs::remove_file(&temporary);
@@ -219,7 +253,7 @@ pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, Stri
     }
 }
 
-fn temporary_copy(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, String> {
+fn temporary_copy(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
     let temporary = partial_name(target);
     let mut file =
         OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary).map_err(|e| fail(&temporary, e))?;
@@ -267,13 +301,13 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// (which is at `base_path`), one component at a time, each with `O_NOFOLLOW | O_DIRECTORY`:
 /// a symbolic link at any depth is refused, naming it. With `make`, a missing component is
 /// made (0700) in the directory just opened; without, a missing one is `None`.
-fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) -> Result<Option<OwnedFd>, String> {
+fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) -> Result<Option<OwnedFd>, FileError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut current = rustix::fs::openat(base, ".", flags, Mode::empty()).map_err(|e| fail(base_path, e))?;
     let mut at = base_path.to_path_buf();
     for component in relative.components() {
         let Component::Normal(name) = component else {
-            return Err(format!("`{}` is not a path inside {}", relative.display(), base_path.display()));
+            return Err(FileError::NotInside { relative: relative.display().to_string(), dir: base_path.into() });
         };
         at.push(name);
         if make {
@@ -289,7 +323,7 @@ fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) ->
                 let is_link = rustix::fs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)
                     .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink);
                 return Err(match is_link {
-                    true => link_refused(&at),
+                    true => FileError::LinkBelow(at),
                     false => fail(&at, e),
                 });
             }
@@ -298,22 +332,19 @@ fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) ->
     Ok(Some(current))
 }
 
-fn link_refused(path: &Path) -> String {
-    format!(
-        "{} is a symbolic link; groundup never follows one below a cluster's directory, so nothing was written or removed through it: replace the link with a directory",
-        path.display()
-    )
+fn fail(path: &Path, e: impl std::fmt::Display) -> FileError {
+    io("write", path, e)
 }
 
-fn fail(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("cannot write {}: {e}", path.display())
+fn io(action: &'static str, path: &Path, e: impl std::fmt::Display) -> FileError {
+    FileError::Io { action, path: path.into(), cause: e.to_string() }
 }
 
 /// A directory of this user's alone: made 0700 (whatever the umask) if missing; an existing one
 /// must be a real directory, not a symbolic link, owned by this user and not writable by group
 /// or others (anyone who can write it can plant a key, a CA or a program); a loose mode of our
 /// own directory is tightened to 0700. The cluster's directories and the emulator's use it.
-pub fn private_dir(path: &Path) -> Result<(), String> {
+pub fn private_dir(path: &Path) -> Result<(), FileError> {
     let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
@@ -333,51 +364,38 @@ pub fn private_dir(path: &Path) -> Result<(), String> {
 
 /// Opens a directory without following a symbolic link, and refuses one that another user
 /// owns or that group or others may write.
-fn open_checked(path: &Path) -> Result<File, String> {
-    let dir = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP | libc::ENOTDIR) if path.is_symlink() => format!(
-                "{} is a symbolic link; groundup keeps keys and programs only in a real directory of its own: replace the link with a directory",
-                path.display()
-            ),
-            Some(libc::ENOTDIR) => format!("{} is not a directory", path.display()),
-            _ => format!("cannot open {}: {e}", path.display()),
-        })?;
+fn open_checked(path: &Path) -> Result<File, FileError> {
+    let dir = OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW).open(path).map_err(
+        |e| match e.raw_os_error() {
+            Some(libc::ELOOP | libc::ENOTDIR) if path.is_symlink() => FileError::LinkDir(path.into()),
+            Some(libc::ENOTDIR) => FileError::NotADirectory(path.into()),
+            _ => io("open", path, e),
+        },
+    )?;
     let meta = dir.metadata().map_err(|e| fail(path, e))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {
-        return Err(format!(
-            "{} belongs to user {}, not to you ({me}); its files cannot be trusted: use a directory of your own",
-            path.display(),
-            meta.uid()
-        ));
+        return Err(FileError::NotYours { path: path.into(), owner: meta.uid(), me });
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "{} is writable by others than you (it is writable by group or others, mode {:o}), so its files cannot be trusted; check them, then `chmod 700` it",
-            path.display(),
-            meta.mode() & 0o777
-        ));
+        return Err(FileError::Loose { path: path.into(), mode: meta.mode() & 0o777 });
     }
     Ok(dir)
 }
 
 /// Writes the owner file if there is none (complete or absent, never half); refuses a
 /// directory another cluster owns.
-fn claim(path: &Path, cluster: &str) -> Result<(), String> {
+fn claim(path: &Path, cluster: &str) -> Result<(), FileError> {
     let marker = path.join(OWNER_FILE);
     write_new(&marker, format!("{cluster}\n").as_bytes(), 0o600)?;
     match owner_of(path) {
         Some(owner) if owner == cluster => Ok(()),
-        owner => Err(format!(
-            "{} belongs to cluster `{}` (see {OWNER_FILE}), not `{cluster}`; give this cluster its own directory in its context (params.pki.dir, params.ssh_dir), or run `groundup down --yes --purge` on the other cluster's state file",
-            path.display(),
-            owner.unwrap_or_default()
-        )),
+        owner => Err(FileError::OtherCluster {
+            path: path.into(),
+            owner: owner.unwrap_or_default(),
+            cluster: cluster.into(),
+        }),
     }
 }
 
@@ -425,7 +443,7 @@ pub fn unwanted_by(dir: &Path, owner: fn(&str) -> Option<&str>, kept: &[&str]) -
 /// `home` or a directory above it, never a file it did not record, never anything through a
 /// symbolic link: one anywhere below `home` refuses the whole directory before anything is
 /// removed. Returns what it removed.
-pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, String> {
+pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, FileError> {
     let path = home.join(dir);
     // A plain relative directory is walked from the home; one outside it (allowed by a flag)
     // is opened as given, its last component never followed.
@@ -445,13 +463,13 @@ pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, Stri
     match owner_of(&path) {
         Some(owner) if owner == cluster => {}
         Some(owner) => {
-            return Err(format!("{} belongs to cluster `{owner}`, not `{cluster}`; left as it is", path.display()))
+            return Err(FileError::NotPurged { path, why: format!("belongs to cluster `{owner}`, not `{cluster}`") })
         }
         None => {
-            return Err(format!(
-                "{} has no {OWNER_FILE}: groundup did not make it (or an older version did); remove its files by hand",
-                path.display()
-            ))
+            let why = format!(
+                "has no {OWNER_FILE}: groundup did not make it (or an older version did); remove its files by hand"
+            );
+            return Err(FileError::NotPurged { path, why });
         }
     }
     let files = recorded(&path);
@@ -479,7 +497,7 @@ pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, Stri
                     .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) != FileType::Directory)
             });
             if plain_file {
-                unlink(parent, name, AtFlags::empty()).map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+                unlink(parent, name, AtFlags::empty()).map_err(|e| io("remove", &file, e))?;
                 removed.push(file);
             }
         }
@@ -535,7 +553,7 @@ mod tests {
     fn another_clusters_dir_is_refused_and_a_loose_own_dir_tightened() {
         let home = tempfile::tempdir().unwrap();
         ClusterDir::open(home.path().join("pki"), "a").unwrap();
-        let error = ClusterDir::open(home.path().join("pki"), "b").err().unwrap();
+        let error = ClusterDir::open(home.path().join("pki"), "b").err().unwrap().to_string();
         assert!(error.contains("belongs to cluster `a`"), "{error}");
         std::fs::set_permissions(home.path().join("pki"), std::fs::Permissions::from_mode(0o750)).unwrap();
         ClusterDir::open(home.path().join("pki"), "a").unwrap();
@@ -549,14 +567,14 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::symlink(&target, home.path().join("ssh")).unwrap();
-        let error = ClusterDir::open(home.path().join("ssh"), "c").err().unwrap();
+        let error = ClusterDir::open(home.path().join("ssh"), "c").err().unwrap().to_string();
         assert!(error.contains("symbolic link"), "{error}");
         assert_eq!(mode(&target), 0o755, "the link's target was changed");
 
         let open = home.path().join("open");
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let error = ClusterDir::open(&open, "c").err().unwrap();
+        let error = ClusterDir::open(&open, "c").err().unwrap().to_string();
         assert!(error.contains("writable by group or others"), "{error}");
         assert_eq!(mode(&open), 0o777);
         assert!(!open.join(OWNER_FILE).exists());
@@ -565,7 +583,7 @@ mod tests {
         std::fs::create_dir(&foreign).unwrap();
         std::os::unix::fs::chown(&foreign, Some(4321), Some(4321)).unwrap();
         std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let error = ClusterDir::open(&foreign, "c").err().unwrap();
+        let error = ClusterDir::open(&foreign, "c").err().unwrap().to_string();
         assert!(error.contains("belongs to user 4321"), "{error}");
         assert_eq!(mode(&foreign), 0o755);
     }
@@ -588,13 +606,14 @@ mod tests {
         std::os::unix::fs::symlink(foreign.join("var/lib"), home.path().join("nodes/ip-2/var/lib")).unwrap();
 
         for (host, link) in [("ip-1", "nodes/ip-1"), ("ip-2", "nodes/ip-2/var/lib")] {
-            let error = dir.write(&format!("{host}/var/lib/kubelet/new-key.pem"), b"key", 0o600).unwrap_err();
+            let error =
+                dir.write(&format!("{host}/var/lib/kubelet/new-key.pem"), b"key", 0o600).unwrap_err().to_string();
             assert!(error.contains(&format!("{link} is a symbolic link")), "{error}");
-            let error = dir.remove(&format!("{host}/var/lib/kubelet/kubeconfig")).unwrap_err();
+            let error = dir.remove(&format!("{host}/var/lib/kubelet/kubeconfig")).unwrap_err().to_string();
             assert!(error.contains(&format!("{link} is a symbolic link")), "{error}");
         }
         assert!(!foreign.join("var/lib/kubelet/new-key.pem").exists(), "a key was written through a link");
-        let error = purge(home.path(), "nodes", "c").unwrap_err();
+        let error = purge(home.path(), "nodes", "c").unwrap_err().to_string();
         assert!(error.contains("symbolic link") && error.contains("nodes/ip-"), "{error}");
         assert_eq!(std::fs::read(foreign.join("var/lib/kubelet/kubeconfig")).unwrap(), b"theirs");
         assert!(home.path().join("nodes/.groundup-files").exists(), "a refused purge removed something");
@@ -603,7 +622,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         std::fs::create_dir(home.path().join("real")).unwrap();
         std::os::unix::fs::symlink("real", home.path().join("a")).unwrap();
-        let error = purge(home.path(), "a/nodes", "c").unwrap_err();
+        let error = purge(home.path(), "a/nodes", "c").unwrap_err().to_string();
         assert!(error.contains("a is a symbolic link"), "{error}");
     }
 
@@ -685,7 +704,7 @@ mod tests {
         dir.write("ca.pem", b"x", 0o644).unwrap();
         std::fs::write(home.path().join("pki/.ca.pem.1.0.partial"), "killed midway").unwrap();
         std::fs::write(home.path().join("pki/mine.txt"), "user's").unwrap();
-        let error = purge(home.path(), "pki", "other").unwrap_err();
+        let error = purge(home.path(), "pki", "other").unwrap_err().to_string();
         assert!(error.contains("belongs to cluster `c`"), "{error}");
 
         purge(home.path(), "pki", "c").unwrap();

@@ -167,8 +167,8 @@ where
         // Checked where the AWS clients are built.
         allow_aws();
     }
-    let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(|message| StepError {
-        message,
+    let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(|e| StepError {
+        message: e.to_string(),
         hint: None,
         bad_input: true,
     });

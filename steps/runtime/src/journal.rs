@@ -3,7 +3,17 @@ use std::sync::Mutex;
 use groundup_contracts::plan::JournalEntry;
 use groundup_contracts::Context;
 
-use crate::events::{self, Event};
+use crate::events::{self, Event, EventError};
+
+/// A create that was not sent: the runner did not record it first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot journal the {kind} `{logical}` before creating it: {cause}")]
+pub struct JournalError {
+    pub kind: String,
+    pub logical: String,
+    #[source]
+    pub cause: EventError,
+}
 
 /// The creates in flight: those a killed run left in the context, and the ones this run
 /// starts. Each is sent to the runner (an [`Event::Journal`]), which saves it in the state
@@ -28,7 +38,7 @@ impl Journal {
 
     /// Records the create and has the runner save it in the state file; only then may the
     /// call go out. A step run by hand has no runner to tell, and journals in memory only.
-    pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), String> {
+    pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), JournalError> {
         let mut entries = self.lock();
         entries.retain(|e| e.resource != logical);
         entries.push(JournalEntry {
@@ -39,8 +49,11 @@ impl Journal {
         });
         // Sent under the lock: concurrent creates reach the runner in order, each list
         // holding the ones before it.
-        events::send(&Event::Journal { entries: entries.clone() })
-            .map_err(|e| format!("cannot journal the {kind} `{logical}` before creating it: {e}"))
+        events::send(&Event::Journal { entries: entries.clone() }).map_err(|cause| JournalError {
+            kind: kind.into(),
+            logical: logical.into(),
+            cause,
+        })
     }
 
     /// The resource is known (found or created): nothing is in flight for it any more. The

@@ -337,14 +337,36 @@ mod tests {
         assert_eq!(serde_json::to_value(Action::Delete).unwrap(), "delete");
     }
 
+    /// What a step asks instead of branching on its plan mode: a plan does none of a run's
+    /// work, tolerates a source an earlier step would make, and shows what only the user can
+    /// allow; a run does the work, fails on the missing source, and leaves the proposal.
+    #[test]
+    fn the_gate_alone_decides_what_only_a_run_does() {
+        let planning = Gate::new("certs", true);
+        assert_eq!(planning.in_run(|| -> Result<u8, std::fmt::Error> { panic!("a plan did a run's work") }), Ok(None));
+        assert_eq!(planning.source_missing(|| "run groundup-ca first"), Ok(()));
+        planning.propose("admin", "renew (run with --renew)");
+        planning.note("master-0", "runs older user data");
+        let entries = planning.take();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[0].changes, ["renew (run with --renew)"]);
+
+        let running = Gate::new("certs", false);
+        assert_eq!(running.in_run(|| Ok::<_, String>(7)), Ok(Some(7)));
+        assert_eq!(running.source_missing(|| "run groundup-ca first"), Err("run groundup-ca first"));
+        running.propose("admin", "renew (run with --renew)");
+        assert!(running.take().is_empty(), "a run records no proposal");
+    }
+
     #[test]
     fn the_gate_records_in_a_plan_and_acts_in_a_run() {
         let planning = Gate::new("certs", true);
         planning.found("certificate", "admin", "pki/admin.pem", true);
-        let made = planning.change("admin", "renew: expires soon", || -> Result<u8, String> { panic!("a plan acts") });
+        let made = planning
+            .change("admin", "renew: expires soon", || -> Result<u8, std::fmt::Error> { panic!("a plan acts") });
         assert_eq!(made, Ok(None));
         assert_eq!(
-            planning.create("certificate", "kube-proxy", || -> Result<u8, String> { panic!("a plan acts") }),
+            planning.create("certificate", "kube-proxy", || -> Result<u8, std::fmt::Error> { panic!("a plan acts") }),
             Ok(None)
         );
         let entries = planning.take();

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _, Result};
 use groundup_contracts::Context;
 
-use crate::files::{partials_of, write_atomic};
+use crate::files::{partials_of, write_atomic, FileError};
 
 /// Replaces `path` with `context` atomically, readable by this user alone (it names the
 /// cluster's key files and resources). A crash in the middle leaves a `.<name>.*.partial`
 /// file, which [`partial_saves`] finds.
-pub fn save(context: &Context, path: &Path) -> Result<(), String> {
+pub fn save(context: &Context, path: &Path) -> Result<(), FileError> {
     write_atomic(path, context.to_json().as_bytes(), 0o600)
 }
 

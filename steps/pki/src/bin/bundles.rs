@@ -117,7 +117,7 @@ impl Bundles<'_> {
     }
 
     fn remove(&self, relative: &str) -> Result<(), StepError> {
-        self.dir.writable()?.remove_emptied(relative).map_err(StepError::new)
+        Ok(self.dir.writable()?.remove_emptied(relative)?)
     }
 }
 

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         let gate = Gate::for_context("encryption", &context);
         let dir = LocalDir::open(&context.params.pki.dir, &context.cluster.name, &gate)?;
         if let Some(files) = dir.files() {
-            files.lock().map_err(StepError::new)?;
+            files.lock()?;
             if path.exists() && !files.is_ours(FILE) {
                 return Err(StepError::new(format!(
                     "{} was not written by groundup; it is left as it is",

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         for file in files::unwanted(dir.path(), |file| specs.iter().any(|spec| spec.file == file)) {
             let path = dir.path().join(&file).display().to_string();
             let what = [format!("- {path}: no node or component uses it any more")];
-            gate.delete(KIND, &file, &path, &what, || dir.writable()?.remove_emptied(&file).map_err(StepError::new))?;
+            gate.delete(KIND, &file, &path, &what, || Ok::<_, StepError>(dir.writable()?.remove_emptied(&file)?))?;
         }
         gate.finish(&mut context, [], |context| context.kubeconfig = Some(KubeconfigSection { files: records }));
         Ok(context)

@@ -1,7 +1,7 @@
 //! The SSH key: made locally once (0400 in a 0700 directory), imported as the cluster's key
 //! pair, and checked by fingerprint against the one AWS holds.
 
-use groundup_cluster::keys::SshKey;
+use groundup_cluster::keys::{KeyError, SshKey};
 use groundup_contracts::params::SshKeyType;
 use std::path::Path;
 
@@ -26,7 +26,7 @@ pub(super) async fn ensure_key_pair(
     }
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
-    let dir = aws.in_run(|| ClusterDir::open(ssh_dir, name)).map_err(CloudError::Local)?;
+    let dir = aws.in_run(|| ClusterDir::open(ssh_dir, name)).map_err(local)?;
     let logical = Kind::KeyPair.logical().expect("the kinds table names the cluster's one key pair");
     let remote = KeyPairInfo::find_tagged(aws, logical).await?;
     let key = local_key(dir.as_ref(), &file, kind, &path, remote.first())?;
@@ -44,10 +44,10 @@ pub(super) fn prepare_key(context: Context) -> Result<Context, StepError> {
     enter_head_start(&context)?;
     if context.compute.is_none() {
         let name = &context.cluster.name;
-        let dir = ClusterDir::open(&context.params.ssh_dir, name).map_err(StepError::new)?;
+        let dir = ClusterDir::open(&context.params.ssh_dir, name)?;
         let (file, kind) = key_file(dir.path(), name, context.params.ssh_key);
         if !dir.path().join(&file).exists() {
-            make_key(&dir, &file, kind).map_err(StepError::new)?;
+            make_key(&dir, &file, kind).map_err(|e| StepError::new(e.to_string()))?;
         }
     }
     Ok(context)
@@ -68,8 +68,13 @@ fn key_file(ssh_dir: &Path, cluster: &str, wanted: SshKeyType) -> (String, SshKe
 }
 
 /// A new key, written once: if another run wrote one first, that one is returned.
-fn make_key(dir: &ClusterDir, file: &str, kind: SshKeyType) -> Result<SshKey, String> {
+fn make_key(dir: &ClusterDir, file: &str, kind: SshKeyType) -> Result<SshKey, KeyError> {
     keys::write_private(dir, file, SshKey::generate(kind)?)
+}
+
+/// A local file's or key's failure, as the cloud layer's error.
+fn local(e: impl std::fmt::Display) -> CloudError {
+    CloudError::Local(e.to_string())
 }
 
 /// The key pair AWS holds: the public half of the local key, found by the tags every other
@@ -129,14 +134,14 @@ fn local_key(
     remote: Option<&KeyPairInfo>,
 ) -> Result<Option<SshKey>, CloudError> {
     match (path.exists(), remote, dir) {
-        (true, _, _) => keys::read_private(path).map(Some).map_err(CloudError::Local),
+        (true, _, _) => keys::read_private(path).map(Some).map_err(local),
         (false, Some(found), _) => Err(CloudError::KeyLost {
             name: found.key_name().unwrap_or(file).to_string(),
             path: path.display().to_string(),
         }),
         (false, None, None) => Ok(None),
         (false, None, Some(dir)) => {
-            let key = make_key(dir, file, kind).map_err(CloudError::Local)?;
+            let key = make_key(dir, file, kind).map_err(local)?;
             tracing::info!("compute: wrote a new SSH key to {}", path.display());
             Ok(Some(key))
         }
