@@ -58,11 +58,37 @@ fn the_graph_of_an_emulator_cluster_renders_and_names_everything() {
     );
     let checked =
         Command::new(graphviz).arg("-Tsvg").arg("-o/dev/null").stdin(std::fs::File::open(svg).unwrap()).output();
-    assert!(checked.is_ok());
+    assert!(checked.is_ok_and(|output| output.status.success()), "Graphviz does not parse the DOT");
+    // Graphviz writes a node's tooltip as the title of its link, escaping '-'.
+    let nlb = state.nlb.as_ref().unwrap();
+    for arn in [nlb.arn.to_string(), nlb.listener_arn.to_string(), nlb.target_group_arn.to_string()] {
+        let title = format!("xlink:title=\"{}\"", arn.replace('-', "&#45;"));
+        assert!(text.contains(&title), "the SVG has no title with the full ARN {arn}");
+    }
+    for kubeconfig in &state.kubeconfig.as_ref().unwrap().files {
+        let file = std::path::Path::new(&kubeconfig.path).file_name().unwrap().to_string_lossy().into_owned();
+        assert!(text.contains(&format!("<title>kubeconfig&#45;{}</title>", file.replace('-', "&#45;"))), "{file}");
+    }
 
     let mermaid = cluster.groundup(&["graph", "--format", "mermaid"]);
     assert_success(&mermaid, "graph --format mermaid");
     assert!(String::from_utf8_lossy(&mermaid.stdout).starts_with("flowchart LR"));
+}
+
+/// `graph --help`: every flag, with a description.
+#[test]
+fn graph_help_describes_every_flag() {
+    let cluster = TestCluster::new("graph-help");
+    let help = cluster.groundup(&["graph", "-h"]);
+    assert_success(&help, "graph -h");
+    let help = String::from_utf8(help.stdout).unwrap();
+    let flags: Vec<&str> = help.lines().filter(|line| line.trim_start().starts_with('-')).collect();
+    assert!(flags.len() >= 4, "{help}");
+    for line in flags {
+        // `  --svg <FILE>       Render to ...`: the flag, then its description after a gap.
+        let description = line.trim_start().split_once("  ").map(|(_, rest)| rest.trim());
+        assert!(description.is_some_and(|d| !d.is_empty()), "a flag without a description: {line}");
+    }
 }
 
 #[test]
