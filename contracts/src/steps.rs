@@ -217,6 +217,23 @@ pub fn pipeline() -> impl Iterator<Item = &'static str> {
     STEPS.iter().map(Step::name)
 }
 
+/// Which steps of `range` (in pipeline order) a resuming `up` runs: those not `done`, those
+/// `asked` for an act, and every step that reads what a step it runs makes (`kubeconfig` and
+/// `bundles` embed the certificates), so that what embeds a change follows it in the same run.
+pub fn to_run(range: Vec<String>, done: impl Fn(&str) -> bool, asked: impl Fn(&Step) -> bool) -> Vec<String> {
+    let mut running: Vec<Section> = Vec::new();
+    let mut selected = Vec::new();
+    for name in range {
+        let row = step(&name);
+        let follows = row.is_some_and(|row| row.needs.iter().any(|need| running.contains(need)));
+        if !done(&name) || row.is_some_and(&asked) || follows {
+            running.extend(row.map(|row| row.section));
+            selected.push(name);
+        }
+    }
+    selected
+}
+
 /// The table's entry for a step name; `None` for a plugin's step.
 pub fn step(name: &str) -> Option<&'static Step> {
     STEPS.iter().find(|s| s.name() == name)
@@ -254,6 +271,20 @@ mod tests {
         let mut purged = built;
         purged.forget_pki();
         assert_eq!(sections(&purged), named(|makes| makes == Makes::Cloud));
+    }
+
+    /// A step asked for an act runs though it is done, and the done steps that read what it
+    /// makes run after it; the others stay done.
+    #[test]
+    fn the_steps_that_read_what_a_running_step_makes_follow_it() {
+        let all: Vec<String> = pipeline().map(String::from).collect();
+        let but_bundles = |s: &str| s != "bundles";
+        let asked = |act: Act| move |row: &Step| row.acts.contains(&act);
+        assert_eq!(to_run(all.clone(), but_bundles, |_| false), ["bundles"]);
+        assert_eq!(to_run(all.clone(), but_bundles, asked(Act::RotateEncryptionKey)), ["encryption", "bundles"]);
+        assert_eq!(to_run(all.clone(), but_bundles, asked(Act::Renew)), ["certs", "kubeconfig", "bundles"]);
+        let but_ca = |s: &str| s != "ca";
+        assert_eq!(to_run(all, but_ca, |_| false), ["ca", "certs", "kubeconfig", "bundles"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use groundup_contracts::param_table::Place;
 use groundup_contracts::steps::Act;
-use groundup_contracts::{steps, Context, Section, Target};
+use groundup_contracts::{steps, Context, Target};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
 
@@ -300,11 +300,6 @@ impl UpArgs {
     }
 }
 
-/// Whether this `up` asks `step` for an act its row declares.
-fn asked(step: &str, args: &UpArgs) -> bool {
-    steps::step(step).is_some_and(|row| args.acts().iter().any(|act| row.acts.contains(act)))
-}
-
 /// The flags of `up` a step takes, as its row in the steps table declares them: the acts it
 /// is asked for (`--renew`, `--rotate`, ...), and `--wait` unless another step of the run
 /// waits for what it would.
@@ -319,15 +314,11 @@ fn step_args(step: &str, args: &UpArgs, steps: &[String]) -> Vec<String> {
     flags
 }
 
-/// Whether the step takes `--renew`.
-fn renews(step: &str) -> bool {
-    steps::step(step).is_some_and(|row| row.acts.contains(&Act::Renew))
-}
-
 /// What to run after `step` failed: plain `up` resumes at the first step not done, which is
 /// `step` only if everything before it is done (not so after `up --from sg` on a new state).
 fn resume_hint(context: &Context, step: &str, renewing: bool) -> String {
-    let renew_hint = match renews(step) && !renewing {
+    let renews = steps::step(step).is_some_and(|row| row.acts.contains(&Act::Renew));
+    let renew_hint = match renews && !renewing {
         true => "; if it asks for --renew, `groundup up --renew` passes it",
         false => "",
     };
@@ -348,19 +339,8 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
     if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
         return Ok(range);
     }
-    // A step asked for an act runs though it is done, and so does every step that reads what
-    // a step of the run makes (`kubeconfig` and `bundles` embed the certificates).
-    let mut running: Vec<Section> = Vec::new();
-    let mut selected = Vec::new();
-    for name in range {
-        let row = steps::step(&name);
-        let follows = row.is_some_and(|row| row.needs.iter().any(|need| running.contains(need)));
-        if !context.is_completed(&name) || asked(&name, args) || follows {
-            running.extend(row.map(|row| row.section));
-            selected.push(name);
-        }
-    }
-    Ok(selected)
+    let acts = args.acts();
+    Ok(steps::to_run(range, |s| context.is_completed(s), |row| acts.iter().any(|act| row.acts.contains(act))))
 }
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
@@ -465,22 +445,6 @@ mod tests {
         let args = Wrapper::try_parse_from(["up", "--retire-old-encryption-key"]).unwrap().up;
         assert_eq!(step_args("encryption", &args, &[]), ["--retire-old"]);
         assert!(Wrapper::try_parse_from(["up", "--new-key"]).is_err(), "--new-key without --renew");
-    }
-
-    /// A step asked for an act runs though it is done, and the done steps that read what it
-    /// makes run after it; the others stay done.
-    #[test]
-    fn the_steps_that_read_what_an_act_changes_follow_it() {
-        let mut context = context(&[]);
-        context.pipeline = steps::pipeline().map(String::from).collect();
-        steps::pipeline().filter(|s| *s != "bundles").for_each(|s| context.mark_completed(s));
-        let selected = |flags: &[&str]| {
-            let args = Wrapper::try_parse_from(std::iter::once("up").chain(flags.iter().copied())).unwrap().up;
-            select(&context, &args).unwrap()
-        };
-        assert_eq!(selected(&[]), ["bundles"]);
-        assert_eq!(selected(&["--rotate-encryption-key"]), ["encryption", "bundles"]);
-        assert_eq!(selected(&["--renew", "admin"]), ["certs", "kubeconfig", "bundles"]);
     }
 
     /// `up --wait` has compute wait for the load balancer while the instances start; nlb

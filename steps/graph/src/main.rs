@@ -1,7 +1,9 @@
 //! `groundup-graph` (`groundup graph`): the cluster drawn from the state file alone (no API
 //! call), grouped the way the course draws it (VPC contains subnet contains nodes), with the
-//! PKI's trust tree beside it, each certificate checked against its file on disk. One model, two
-//! renderers: Graphviz DOT and Mermaid.
+//! PKI's trust tree beside it, each certificate checked against its file on disk, and the files
+//! made of the certificates: each kubeconfig linked from the certificate it embeds, each node
+//! bundle from the kubeconfigs and the encryption config it holds (as `groundup-bundles` lays
+//! them out). One model, two renderers: Graphviz DOT and Mermaid.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,25 +17,29 @@ use groundup_contracts::infra::Role;
 use groundup_contracts::pki::CertRecord;
 use groundup_contracts::x509::CertTime;
 use groundup_contracts::Context;
+use groundup_pki::bundle::{contents, Source};
+use groundup_pki::kubeconfig::kubeconfigs;
 use groundup_pki::store::fingerprint;
 use groundup_runtime::state;
 
 #[derive(Args, Debug)]
 struct GraphArgs {
-    /// The state file to draw
+    /// The state file to draw; nothing else is read but the certificates it names, each
+    /// checked against its recorded fingerprint (no API call)
     #[arg(long, visible_alias = "context", value_name = "FILE", default_value = state::DEFAULT_STATE)]
     state: PathBuf,
-    /// What to print on stdout
+    /// The language of the drawing printed on stdout
     #[arg(long, value_enum, default_value = "dot")]
     format: Format,
-    /// Render to an SVG file with Graphviz's `dot` instead of printing
+    /// Render to an SVG file with Graphviz's `dot` instead of printing; hovering a shortened
+    /// ARN shows it in full
     #[arg(long, value_name = "FILE", conflicts_with = "format")]
     svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    /// Graphviz
+    /// Graphviz DOT, for `dot -Tsvg` or `-Tpng`; full ARNs are tooltips
     Dot,
     /// Mermaid flowchart, which code hosts render inline in Markdown
     Mermaid,
@@ -101,6 +107,9 @@ fn now() -> CertTime {
     CertTime::from_unix(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
 }
 
+/// The encryption config's node, in the PKI's group.
+const ENCRYPTION: &str = "encryption-config";
+
 #[derive(Debug, Default)]
 struct Group {
     id: String,
@@ -113,6 +122,8 @@ struct Group {
 struct Node {
     id: String,
     lines: Vec<String>,
+    /// Shown on hover (an SVG title): what the lines shorten, such as a full ARN.
+    tooltip: Option<String>,
     /// Drawn in red: a certificate that expires within `params.pki.renew_within_days` (what
     /// `up --renew` would renew), or whose file is not the one recorded.
     marked: bool,
@@ -137,7 +148,37 @@ impl Group {
     }
 
     fn node(&mut self, id: &str, lines: Vec<String>) {
-        self.nodes.push(Node { id: id.into(), lines, marked: false });
+        self.nodes.push(Node { id: id.into(), lines, tooltip: None, marked: false });
+    }
+
+    /// A node for a resource whose ARN its lines shorten (see [`short_arn`]): the full ARN is its tooltip.
+    fn node_with_arn(&mut self, id: &str, lines: Vec<String>, arn: &str) {
+        self.nodes.push(Node { id: id.into(), lines, tooltip: Some(arn.into()), marked: false });
+    }
+
+    fn has_node(&self, id: &str) -> bool {
+        self.nodes.iter().any(|n| n.id == id) || self.groups.iter().any(|g| g.has_node(id))
+    }
+
+    fn find(&self, id: &str) -> Option<&Group> {
+        match self.id == id {
+            true => Some(self),
+            false => self.groups.iter().find_map(|g| g.find(id)),
+        }
+    }
+
+    /// The first node drawn inside the group, where an edge to the group ends.
+    fn first_node(&self) -> Option<&str> {
+        self.nodes.first().map(|n| n.id.as_str()).or_else(|| self.groups.iter().find_map(Group::first_node))
+    }
+}
+
+/// The last part of an ARN (`…/50dc6c495c0c9188` of a load balancer's): the rest is the same for
+/// every resource of the cluster, and is in the node's tooltip.
+fn short_arn(arn: &str) -> String {
+    match arn.rsplit_once('/').or_else(|| arn.rsplit_once(':')) {
+        Some((_, last)) => format!("…/{last}"),
+        None => arn.to_string(),
     }
 }
 
@@ -146,7 +187,16 @@ impl Graph {
         let mut graph = Graph::default();
         graph.network(context);
         graph.pki(context, found, now);
+        graph.files(context);
         graph
+    }
+
+    fn find(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find_map(|g| g.find(id))
+    }
+
+    fn has_node(&self, id: &str) -> bool {
+        self.groups.iter().any(|g| g.has_node(id))
     }
 
     fn edge(&mut self, from: &str, to: &str, label: &str) {
@@ -163,40 +213,47 @@ impl Graph {
         }
         if let Some(igw) = &context.igw {
             region.node("igw", vec![format!("internet gateway {}", igw.id)]);
+            self.edge("igw", "vpc", "attached");
         }
         if let Some(sg) = &context.sg {
             let mut lines = vec![format!("security group {}", sg.id), sg.name.clone()];
             lines.extend(sg.ingress.iter().map(|rule| format!("in: {rule}")));
             inside.node("sg", lines);
         }
-        let mut subnet_group = None;
-        if let Some(subnet) = &context.subnet {
-            let mut group =
-                Group::new("subnet", format!("subnet {} {} ({})", subnet.id, subnet.cidr, subnet.availability_zone));
-            group.node("subnet-id", vec![format!("subnet {}", subnet.id), subnet.cidr.to_string()]);
-            subnet_group = Some(group);
-        }
         if let Some(routes) = &context.routes {
             inside.node("routes", vec![format!("route table {}", routes.route_table_id)]);
             if context.igw.is_some() {
                 self.edge("routes", "igw", &routes.default_route.to_string());
             }
-            if subnet_group.is_some() {
-                self.edge("routes", "subnet-id", "associated");
+            if context.subnet.is_some() {
+                self.edge("routes", "subnet", "associated");
             }
         }
         if let Some(nlb) = &context.nlb {
-            inside.node("nlb", vec!["network load balancer".into(), nlb.dns_name.to_string(), nlb.arn.to_string()]);
-            inside.node(
-                "listener",
-                vec![format!("listener TCP {}", context.params.ports.api), nlb.listener_arn.to_string()],
+            let arn = nlb.arn.to_string();
+            inside.node_with_arn(
+                "nlb",
+                vec!["network load balancer".into(), nlb.dns_name.to_string(), short_arn(&arn)],
+                &arn,
             );
-            inside.node("target-group", vec!["target group".into(), nlb.target_group_arn.to_string()]);
+            let arn = nlb.listener_arn.to_string();
+            inside.node_with_arn(
+                "listener",
+                vec![format!("listener TCP {}", context.params.ports.api), short_arn(&arn)],
+                &arn,
+            );
+            let arn = nlb.target_group_arn.to_string();
+            inside.node_with_arn("target-group", vec!["target group".into(), short_arn(&arn)], &arn);
             self.edge("nlb", "listener", "");
             self.edge("listener", "target-group", "forwards");
         }
-        if let (Some(compute), Some(group)) = (&context.compute, subnet_group.as_mut()) {
-            for node in &compute.nodes {
+        // The subnet is drawn once: around its instances, or as a node while it has none.
+        let instances = context.compute.iter().flat_map(|compute| &compute.nodes);
+        let mut subnet_group = None;
+        if let Some(subnet) = &context.subnet {
+            let label = format!("subnet {} {} ({})", subnet.id, subnet.cidr, subnet.availability_zone);
+            let mut group = Group::new("subnet", label.clone());
+            for node in instances {
                 let role = match node.role {
                     Role::Master => "master",
                     Role::Worker => "worker",
@@ -218,7 +275,14 @@ impl Graph {
                     self.edge("sg", &id, "");
                 }
             }
-            group.node(
+            match group.nodes.is_empty() {
+                true => inside.node("subnet", vec![label]),
+                false => subnet_group = Some(group),
+            }
+        }
+        // A key pair belongs to the region, not to a subnet.
+        if let Some(compute) = &context.compute {
+            region.node(
                 "key-pair",
                 vec![format!("key pair {}", compute.key_pair.name), compute.key_pair.fingerprint.clone()],
             );
@@ -229,36 +293,96 @@ impl Graph {
     }
 
     fn pki(&mut self, context: &Context, found: &HashMap<String, String>, now: CertTime) {
-        let authorities = context.ca.iter().flat_map(|ca| &ca.authorities);
-        let certificates = context.certs.iter().flat_map(|certs| &certs.certificates);
+        // The CAs, then the certificates, each by name: the same state draws the same picture.
+        let mut authorities: Vec<&CertRecord> = context.ca.iter().flat_map(|ca| &ca.authorities).collect();
+        let mut certificates: Vec<&CertRecord> = context.certs.iter().flat_map(|certs| &certs.certificates).collect();
+        authorities.sort_by(|a, b| a.name.cmp(&b.name));
+        certificates.sort_by(|a, b| a.name.cmp(&b.name));
         let mut group = Group::new("pki", format!("PKI ({})", context.params.pki.dir));
-        for record in authorities.chain(certificates) {
+        for record in authorities.into_iter().chain(certificates) {
             let id = format!("cert-{}", record.name);
             let (mut lines, mut marked) = certificate(record, now, context.params.pki.renew_within_days);
             if let Some(problem) = found.get(&record.name) {
                 lines.push(format!("WRONG: {problem}"));
                 marked = true;
             }
-            group.nodes.push(Node { id: id.clone(), lines, marked });
+            group.nodes.push(Node { id: id.clone(), lines, tooltip: None, marked });
             if record.signer != record.name {
                 self.edge(&format!("cert-{}", record.signer), &id, "");
             }
+        }
+        if let Some(encryption) = &context.encryption {
+            let mut lines = vec!["encryption config".to_string(), encryption.path.clone()];
+            lines.extend(encryption.providers.iter().map(|provider| {
+                let keys: Vec<&str> = provider.keys.iter().map(|key| key.name.as_str()).collect();
+                format!("{}: {}", provider.provider, keys.join(", "))
+            }));
+            group.node(ENCRYPTION, lines);
         }
         if !group.nodes.is_empty() {
             self.groups.push(group);
         }
     }
 
+    /// The kubeconfigs, each linked from the certificate it embeds, and the node bundles, each
+    /// linked from the kubeconfigs and the encryption config it holds: what `groundup-kubeconfig`
+    /// and `groundup-bundles` make of the context, so the links are theirs.
+    fn files(&mut self, context: &Context) {
+        let (Some(compute), Some(nlb)) = (&context.compute, &context.nlb) else { return };
+        let Ok(specs) = kubeconfigs(context, compute, &nlb.dns_name) else { return };
+        let kubeconfig_dir = Path::new(&context.params.kubeconfig_dir);
+        let mut drawn = Group::new("kubeconfigs", format!("kubeconfigs ({})", context.params.kubeconfig_dir));
+        let recorded = context.kubeconfig.iter().flat_map(|k| &k.files);
+        let mut sources = HashMap::new();
+        for record in recorded {
+            let Some(spec) = specs.iter().find(|spec| kubeconfig_dir.join(&spec.file) == Path::new(&record.path))
+            else {
+                continue;
+            };
+            let id = format!("kubeconfig-{}", spec.file);
+            drawn.node(&id, vec![spec.file.clone(), format!("user {}", record.user), record.server.clone()]);
+            let certificate = format!("cert-{}", spec.certificate);
+            if self.has_node(&certificate) {
+                self.edge(&certificate, &id, "");
+            }
+            sources.insert(PathBuf::from(&record.path), id);
+        }
+        if let Some(encryption) = &context.encryption {
+            sources.insert(PathBuf::from(&encryption.path), ENCRYPTION.to_string());
+        }
+        let mut bundles = Group::new("bundles", format!("node bundles ({})", context.params.nodes_dir));
+        for record in context.bundles.iter().flat_map(|b| &b.nodes) {
+            let Some(node) = compute.nodes.iter().find(|n| n.hostname == record.hostname) else { continue };
+            let id = format!("bundle-{}", record.hostname);
+            bundles.node(&id, vec![record.dir.clone(), format!("{} files", record.files), record.archive.clone()]);
+            for file in contents(context, node) {
+                let Source::File(path) = &file.source else { continue };
+                if let Some(source) = sources.get(path) {
+                    self.edge(source, &id, "");
+                }
+            }
+        }
+        self.groups.extend([drawn, bundles].into_iter().filter(|g| !g.nodes.is_empty()));
+    }
+
     fn dot(&self) -> String {
-        let mut out = String::from("digraph groundup {\n  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11];\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
+        let mut out = String::from("digraph groundup {\n  graph [rankdir=LR, compound=true, fontname=\"Helvetica\", fontsize=11];\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
         for group in &self.groups {
             dot_group(&mut out, group, 1);
         }
         for edge in &self.edges {
+            // An edge to a group ends at its border (Graphviz's `lhead`), drawn to a node inside.
+            let (to, head) = match self.find(&edge.to) {
+                Some(group) => (
+                    group.first_node().unwrap_or_default(),
+                    format!(", lhead={}", dot_quote(&format!("cluster_{}", group.id))),
+                ),
+                None => (edge.to.as_str(), String::new()),
+            };
             out.push_str(&format!(
-                "  {} -> {} [label={}];\n",
+                "  {} -> {} [label={}{head}];\n",
                 dot_quote(&edge.from),
-                dot_quote(&edge.to),
+                dot_quote(to),
                 dot_quote(&edge.label)
             ));
         }
@@ -272,7 +396,11 @@ impl Graph {
         for group in &self.groups {
             mermaid_group(&mut out, group, 1, &mut ids);
         }
-        let number = |id: &str| ids.iter().position(|known| known == id).map(|i| format!("n{i}"));
+        // A node by its number, a group by its subgraph's id.
+        let number = |id: &str| match self.find(id) {
+            Some(group) => Some(mermaid_id(group)),
+            None => ids.iter().position(|known| known == id).map(|i| format!("n{i}")),
+        };
         for edge in &self.edges {
             let (Some(from), Some(to)) = (number(&edge.from), number(&edge.to)) else { continue };
             match edge.label.as_str() {
@@ -304,8 +432,9 @@ fn dot_group(out: &mut String, group: &Group, depth: usize) {
     ));
     for node in &group.nodes {
         let style = if node.marked { ", color=red, fontcolor=red, penwidth=2" } else { "" };
+        let tooltip = node.tooltip.as_deref().map(|t| format!(", tooltip={}", dot_quote(t))).unwrap_or_default();
         out.push_str(&format!(
-            "{pad}  {} [label={}{style}];\n",
+            "{pad}  {} [label={}{tooltip}{style}];\n",
             dot_quote(&node.id),
             dot_quote(&node.lines.join("\n"))
         ));
@@ -324,7 +453,7 @@ fn dot_quote(text: &str) -> String {
 /// Mermaid node ids must be plain words: nodes are numbered in the order they are declared.
 fn mermaid_group(out: &mut String, group: &Group, depth: usize, ids: &mut Vec<String>) {
     let pad = "  ".repeat(depth);
-    out.push_str(&format!("{pad}subgraph {}[\"{}\"]\n", group.id.replace('-', "_"), mermaid_text(&group.label)));
+    out.push_str(&format!("{pad}subgraph {}[\"{}\"]\n", mermaid_id(group), mermaid_text(&group.label)));
     for node in &group.nodes {
         let id = format!("n{}", ids.len());
         ids.push(node.id.clone());
@@ -336,6 +465,10 @@ fn mermaid_group(out: &mut String, group: &Group, depth: usize, ids: &mut Vec<St
         mermaid_group(out, inner, depth + 1, ids);
     }
     out.push_str(&format!("{pad}end\n"));
+}
+
+fn mermaid_id(group: &Group) -> String {
+    group.id.replace('-', "_")
 }
 
 /// Mermaid's entity codes for what would end a label or start markup.
@@ -403,11 +536,113 @@ mod tests {
         assert_eq!(dot.matches("\"target-group\" -> ").count(), masters, "the NLB targets the masters only");
     }
 
+    fn built() -> Context {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/examples/05-kubeadm.json"))
+                .unwrap();
+        Context::from_json(&text).unwrap()
+    }
+
+    fn edges(graph: &Graph) -> Vec<(&str, &str)> {
+        graph.edges.iter().map(|e| (e.from.as_str(), e.to.as_str())).collect()
+    }
+
+    #[test]
+    fn the_subnet_is_drawn_once_the_key_pair_outside_it_and_the_gateway_links_the_vpc_and_routes() {
+        let context = infra();
+        let graph = Graph::of(&context, &HashMap::new(), CertTime::from_unix(0));
+        let dot = graph.dot();
+        let subnet = context.subnet.as_ref().unwrap().id.to_string();
+        assert_eq!(dot.matches(&subnet).count(), 1, "the subnet is drawn more than once:\n{dot}");
+        assert!(!graph.find("subnet").unwrap().has_node("key-pair"), "the key pair is drawn inside the subnet");
+        assert!(graph.find("region").unwrap().nodes.iter().any(|n| n.id == "key-pair"));
+        assert!(edges(&graph).contains(&("igw", "vpc")) && edges(&graph).contains(&("routes", "igw")));
+        let attached = dot.lines().find(|l| l.trim_start().starts_with("\"igw\" -> ")).unwrap();
+        assert!(attached.contains("lhead=\"cluster_vpc\""), "{attached}");
+
+        let mut without_instances = context.clone();
+        without_instances.compute = None;
+        let dot = Graph::of(&without_instances, &HashMap::new(), CertTime::from_unix(0)).dot();
+        assert_eq!(dot.matches(&subnet).count(), 1, "a subnet without instances is not drawn:\n{dot}");
+        assert!(dot.contains("\"routes\" -> \"subnet\""), "{dot}");
+    }
+
+    #[test]
+    fn arns_are_shortened_to_their_last_part_with_the_full_arn_as_tooltip() {
+        let context = infra();
+        let dot = Graph::of(&context, &HashMap::new(), CertTime::from_unix(0)).dot();
+        let nlb = context.nlb.as_ref().unwrap();
+        for (id, arn) in [("nlb", &nlb.arn), ("listener", &nlb.listener_arn), ("target-group", &nlb.target_group_arn)] {
+            let arn = arn.to_string();
+            let line = dot.lines().find(|l| l.trim_start().starts_with(&format!("\"{id}\" ["))).unwrap();
+            let (label, tooltip) = line.split_once(", tooltip=").unwrap();
+            assert!(!label.contains(&arn) && label.contains(&short_arn(&arn)), "{line}");
+            assert!(tooltip.starts_with(&format!("\"{arn}\"")), "{line}");
+        }
+        assert_eq!(short_arn("arn:aws:elasticloadbalancing:us-east-2:1:targetgroup/k8s/73e2d6bc"), "…/73e2d6bc");
+    }
+
+    #[test]
+    fn certificates_are_drawn_in_the_same_order_whatever_the_records_order() {
+        let context = built();
+        let mut reversed = context.clone();
+        reversed.certs.as_mut().unwrap().certificates.reverse();
+        reversed.ca.as_mut().unwrap().authorities.reverse();
+        let draw = |context: &Context| Graph::of(context, &HashMap::new(), CertTime::from_unix(0)).dot();
+        assert_eq!(draw(&context), draw(&reversed));
+    }
+
+    #[test]
+    fn kubeconfigs_bundles_and_the_encryption_config_are_linked_to_what_they_hold() {
+        let context = built();
+        let graph = Graph::of(&context, &HashMap::new(), CertTime::from_unix(0));
+        let edges = edges(&graph);
+        let recorded = &context.kubeconfig.as_ref().unwrap().files;
+        let kubeconfigs = graph.find("kubeconfigs").unwrap();
+        assert_eq!(kubeconfigs.nodes.len(), recorded.len(), "every kubeconfig is drawn");
+        for node in &kubeconfigs.nodes {
+            assert_eq!(
+                edges.iter().filter(|(from, to)| *to == node.id && from.starts_with("cert-")).count(),
+                1,
+                "{}",
+                node.id
+            );
+        }
+        assert!(edges.contains(&("cert-admin", "kubeconfig-admin.kubeconfig")));
+        let compute = context.compute.as_ref().unwrap();
+        assert!(compute.workers().all(|w| kubeconfigs.has_node(&format!("kubeconfig-{}.kubeconfig", w.hostname))));
+        for node in &compute.nodes {
+            let bundle = format!("bundle-{}", node.hostname);
+            let kubelet = format!("kubeconfig-{}.kubeconfig", node.hostname);
+            // The example predates the masters' kubelets: a kubelet's kubeconfig, where recorded.
+            if kubeconfigs.has_node(&kubelet) {
+                assert!(edges.contains(&(format!("cert-{}", node.name).as_str(), kubelet.as_str())), "{}", node.name);
+                assert!(
+                    edges.contains(&(kubelet.as_str(), bundle.as_str())),
+                    "{bundle} lacks its kubelet's kubeconfig"
+                );
+            }
+            assert!(edges.contains(&("kubeconfig-kube-proxy.kubeconfig", bundle.as_str())), "{bundle}");
+            let holds_key = edges.contains(&(ENCRYPTION, bundle.as_str()));
+            assert_eq!(
+                holds_key,
+                node.role == Role::Master,
+                "{bundle}: the encryption config goes to the masters only"
+            );
+        }
+        assert!(!edges.iter().any(|(from, _)| *from == "kubeconfig-admin.kubeconfig"), "no node holds the admin's");
+        let text = graph.mermaid();
+        assert!(text.contains("kubeconfigs[") && text.contains("bundles["), "{text}");
+    }
+
     #[test]
     fn mermaid_edges_name_declared_nodes_and_subgraphs_close() {
         let text = Graph::of(&infra(), &HashMap::new(), CertTime::from_unix(0)).mermaid();
         assert!(text.starts_with("flowchart LR\n"));
-        let declared: Vec<&str> = text.lines().filter_map(|l| l.trim().split_once("[\"").map(|(id, _)| id)).collect();
+        let declared: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().split_once("[\"").map(|(id, _)| id.trim_start_matches("subgraph ")))
+            .collect();
         let edges: Vec<&str> = text.lines().filter(|l| l.contains("-->")).collect();
         assert!(!edges.is_empty());
         for edge in edges {

@@ -56,13 +56,40 @@ fn the_graph_of_an_emulator_cluster_renders_and_names_everything() {
         text.contains("<svg") && text.contains(&state.vpc.as_ref().unwrap().id.to_string().replace('-', "&#45;")),
         "not an SVG of the cluster"
     );
-    let checked =
-        Command::new(graphviz).arg("-Tsvg").arg("-o/dev/null").stdin(std::fs::File::open(svg).unwrap()).output();
-    assert!(checked.is_ok());
+    let dot_file = cluster.dir.path().join("cluster.dot");
+    std::fs::write(&dot_file, &dot).unwrap();
+    let checked = Command::new(graphviz).arg("-Tsvg").arg("-o/dev/null").arg(&dot_file).output().unwrap();
+    assert!(checked.status.success() && checked.stderr.is_empty(), "{}", String::from_utf8_lossy(&checked.stderr));
+    // Graphviz writes a node's tooltip as the title of its link, escaping '-'.
+    let nlb = state.nlb.as_ref().unwrap();
+    for arn in [nlb.arn.to_string(), nlb.listener_arn.to_string(), nlb.target_group_arn.to_string()] {
+        let title = format!("xlink:title=\"{}\"", arn.replace('-', "&#45;"));
+        assert!(text.contains(&title), "the SVG has no title with the full ARN {arn}");
+    }
+    for kubeconfig in &state.kubeconfig.as_ref().unwrap().files {
+        let file = std::path::Path::new(&kubeconfig.path).file_name().unwrap().to_string_lossy().into_owned();
+        assert!(text.contains(&format!("<title>kubeconfig&#45;{}</title>", file.replace('-', "&#45;"))), "{file}");
+    }
 
     let mermaid = cluster.groundup(&["graph", "--format", "mermaid"]);
     assert_success(&mermaid, "graph --format mermaid");
     assert!(String::from_utf8_lossy(&mermaid.stdout).starts_with("flowchart LR"));
+}
+
+/// `graph --help`: every flag, with a description.
+#[test]
+fn graph_help_describes_every_flag() {
+    let cluster = TestCluster::new("graph-help");
+    let help = cluster.groundup(&["graph", "-h"]);
+    assert_success(&help, "graph -h");
+    let help = String::from_utf8(help.stdout).unwrap();
+    let flags: Vec<&str> = help.lines().filter(|line| line.trim_start().starts_with('-')).collect();
+    assert!(flags.len() >= 4, "{help}");
+    for line in flags {
+        // `  --svg <FILE>       Render to ...`: the flag, then its description after a gap.
+        let description = line.trim_start().split_once("  ").map(|(_, rest)| rest.trim());
+        assert!(description.is_some_and(|d| !d.is_empty()), "a flag without a description: {line}");
+    }
 }
 
 #[test]
