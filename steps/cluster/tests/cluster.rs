@@ -326,7 +326,7 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
             .device_index(0)
             .subnet_id(state.subnet.as_ref().unwrap().id.to_string())
             .private_ip_address("172.31.0.10")
-            .groups(state.sg.as_ref().unwrap().id.to_string())
+            .groups(state.sg.as_ref().unwrap().groups[0].id.to_string())
             .build();
         let out = ec2
             .run_instances()
