@@ -66,8 +66,20 @@ fn scale_changes_killed_at_random_moments_converge() {
         assert_success(&resumed, &format!("resume the change to {workers} workers (seed {seed})"));
         let state = cluster.state();
         let counts = cluster.inventory().counts();
-        let expected: BTreeMap<Kind, usize> =
-            Kind::ALL.into_iter().map(|k| (k, if k == Kind::Instance { 3 + workers } else { 1 })).collect();
+        let expected: BTreeMap<Kind, usize> = Kind::ALL
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    match k {
+                        Kind::Instance => 3 + workers,
+                        // The masters' and the nodes'.
+                        Kind::SecurityGroup => 2,
+                        _ => 1,
+                    },
+                )
+            })
+            .collect();
         assert_eq!(counts, expected, "seed {seed}, {workers} workers: duplicates, orphans or missing");
         assert!(state.journal.is_empty(), "seed {seed}: interrupted creates left");
         assert_eq!(state.completed, state.pipeline, "seed {seed}");

@@ -13,7 +13,13 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 }
 
 fn course_counts(instances: usize) -> BTreeMap<Kind, usize> {
-    Kind::ALL.into_iter().map(|kind| (kind, if kind == Kind::Instance { instances } else { 1 })).collect()
+    let count = |kind: Kind| match kind {
+        Kind::Instance => instances,
+        // The masters' and the nodes'.
+        Kind::SecurityGroup => 2,
+        _ => 1,
+    };
+    Kind::ALL.into_iter().map(|kind| (kind, count(kind))).collect()
 }
 
 #[test]

@@ -77,8 +77,9 @@ fn main() -> ExitCode {
         let retired: Vec<&(GroupRole, SecurityGroup)> =
             found.iter().filter(|(role, _)| !wanted.iter().any(|(w, _)| w == role)).collect();
         let ours: BTreeSet<String> = found.iter().filter_map(|(_, g)| g.group_id().map(String::from)).collect();
-        for member in members(&aws, &ids, &ours).await? {
-            converge_parts(&aws, &member).await?;
+        // Only the instances to move are planned: one already in its groups is left unlisted.
+        for member in members(&aws, &ids, &ours).await?.iter().filter(|m| !m.diff(&m.now).is_empty()) {
+            converge_parts(&aws, member).await?;
         }
         for (role, group) in retired {
             retire(&aws, *role, group).await?;
@@ -373,12 +374,16 @@ async fn members(
             members.push(member);
         }
     }
+    // In the nodes' order (master-0, ..., worker-0, ...), as plans list them.
+    members.sort_by_key(|m| m.order);
     Ok(members)
 }
 
 /// One instance's security groups, as parts of it.
 struct Member {
     logical: String,
+    /// Masters first, then workers, each by index.
+    order: (bool, u32),
     instance_id: Ref,
     now: Vec<String>,
     wanted: Vec<String>,
@@ -387,7 +392,8 @@ struct Member {
 impl Member {
     fn of(instance: &Instance, ids: &BTreeMap<GroupRole, Ref>, ours: &BTreeSet<String>) -> Option<Member> {
         let logical = instance.tags().iter().find(|t| t.key() == Some(RESOURCE_TAG))?.value()?;
-        let node_role = match logical.split_once('-')?.0 {
+        let (role, index) = logical.split_once('-')?;
+        let node_role = match role {
             "master" => NodeRole::Master,
             "worker" => NodeRole::Worker,
             _ => return None,
@@ -398,6 +404,7 @@ impl Member {
         wanted.insert(0, group);
         Some(Member {
             logical: logical.to_string(),
+            order: (node_role == NodeRole::Worker, index.parse().ok()?),
             instance_id: Ref::Known(instance.instance_id()?.to_string()),
             now,
             wanted,
