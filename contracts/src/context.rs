@@ -275,7 +275,6 @@ impl Context {
                     .as_ref()
                     .map(|s| vec![("route_table_id", &s.route_table_id), ("association_id", &s.association_id)]),
             ),
-            ("sg", self.sg.as_ref().map(|s| one(&s.id))),
             (
                 "nlb",
                 self.nlb.as_ref().map(|s| {
@@ -294,6 +293,9 @@ impl Context {
                 fields.into_iter().flatten().map(move |(field, r)| (format!("{section}.{field}"), r))
             })
             .collect();
+        if let Some(sg) = &self.sg {
+            refs.extend(sg.groups.iter().enumerate().map(|(i, g)| (format!("sg.groups[{i}].id"), &g.id)));
+        }
         if let Some(compute) = &self.compute {
             refs.extend(
                 compute

@@ -1,13 +1,13 @@
 //! What the cluster's network must carry: one table of flows, from Kubernetes' "Ports and
 //! Protocols" (kubernetes.io/docs/reference/networking/ports-and-protocols), the course's
-//! ICMP and node ports, and SSH for the admin. The security-group rules are built from it,
+//! ICMP and node ports, and SSH for the admin. The security groups' rules are built from it,
 //! and `groundup-check` evaluates every flow of it against what the cloud describes.
 
 use ipnet::Ipv4Net;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::network::IngressRule;
+use crate::network::{GroupRole, IngressRule, RuleSource};
 use crate::params::{NodeSpec, Params};
 
 /// The kubelet's API: logs, exec, port-forward and metrics, asked for by the control plane.
@@ -211,21 +211,56 @@ pub fn anywhere() -> Ipv4Net {
     Ipv4Net::new(std::net::Ipv4Addr::UNSPECIFIED, 0).expect("prefix 0 is valid")
 }
 
-/// The ingress rules of the cluster's security group: one per flow and source range, in the
-/// table's order, leaving out a rule that another for the same ports already covers.
-pub fn ingress_rules(params: &Params) -> Vec<IngressRule> {
-    if params.network == NetworkPolicy::Course {
-        return course_rules(params);
+impl Peer {
+    /// Where this peer's traffic comes from, as rules of the two groups name it: the masters
+    /// and the nodes by their groups, whatever their addresses; the others by range.
+    fn sources(self, params: &Params) -> Vec<RuleSource> {
+        match self {
+            Peer::ControlPlane => vec![RuleSource::Group(GroupRole::Masters)],
+            Peer::Nodes => vec![RuleSource::Group(GroupRole::Masters), RuleSource::Group(GroupRole::Nodes)],
+            other => other.cidrs(params).into_iter().map(RuleSource::Cidr).collect(),
+        }
     }
+}
+
+impl GroupRole {
+    /// Whether the group holds nodes a flow to `role` reaches.
+    fn receives(self, role: Role) -> bool {
+        matches!(
+            (self, role),
+            (GroupRole::Cluster, _)
+                | (_, Role::AllNodes)
+                | (GroupRole::Masters, Role::ControlPlane)
+                | (GroupRole::Nodes, Role::Workers)
+        )
+    }
+}
+
+/// The cluster's security groups and their ingress rules: `masters` and `nodes`, each with one
+/// rule per flow that reaches its nodes and source, in the table's order (a range rule that a
+/// wider range for the same ports covers is left out); or the course's one group with
+/// `--course-network`.
+pub fn security_groups(params: &Params) -> Vec<(GroupRole, Vec<IngressRule>)> {
+    match params.network {
+        NetworkPolicy::Course => vec![(GroupRole::Cluster, course_rules(params))],
+        NetworkPolicy::Kubernetes => [GroupRole::Masters, GroupRole::Nodes]
+            .into_iter()
+            .map(|group| (group, group_rules(params, group)))
+            .collect(),
+    }
+}
+
+fn group_rules(params: &Params, group: GroupRole) -> Vec<IngressRule> {
     let all: Vec<IngressRule> = FLOWS
         .iter()
+        .filter(|flow| group.receives(flow.to))
         .flat_map(|flow| {
             let ports = flow.service.ports(params);
-            flow.from.cidrs(params).into_iter().map(move |cidr| IngressRule {
+            flow.from.sources(params).into_iter().map(move |source| IngressRule {
                 protocol: ports.protocol.clone(),
                 from_port: ports.from_port,
                 to_port: ports.to_port,
-                cidr,
+                source,
             })
         })
         .collect();
@@ -234,12 +269,16 @@ pub fn ingress_rules(params: &Params) -> Vec<IngressRule> {
         let same_ports = |other: &IngressRule| {
             (&other.protocol, other.from_port, other.to_port) == (&rule.protocol, rule.from_port, rule.to_port)
         };
-        // Covered by a wider range, or by an equal one earlier in the table.
+        // Covered by a wider range, or the same as one earlier in the table.
         let covered = all.iter().enumerate().any(|(j, other)| {
             j != i
                 && same_ports(other)
-                && other.cidr.contains(&rule.cidr)
-                && (other.cidr.prefix_len() < rule.cidr.prefix_len() || j < i)
+                && match (other.source, rule.source) {
+                    (RuleSource::Cidr(wider), RuleSource::Cidr(cidr)) => {
+                        wider.contains(&cidr) && (wider.prefix_len() < cidr.prefix_len() || j < i)
+                    }
+                    (other, source) => other == source && j < i,
+                }
         });
         if !covered {
             kept.push(rule.clone());
@@ -253,7 +292,7 @@ pub fn ingress_rules(params: &Params) -> Vec<IngressRule> {
 fn course_rules(params: &Params) -> Vec<IngressRule> {
     let rule = |service: Service, cidr: Ipv4Net| {
         let PortSpec { protocol, from_port, to_port } = service.ports(params);
-        IngressRule { protocol, from_port, to_port, cidr }
+        IngressRule { protocol, from_port, to_port, source: RuleSource::Cidr(cidr) }
     };
     vec![
         rule(Service::Etcd, params.subnet_cidr),
@@ -269,7 +308,12 @@ mod tests {
     use super::*;
 
     fn rules(params: &Params) -> Vec<String> {
-        ingress_rules(params).iter().map(ToString::to_string).collect()
+        let groups = security_groups(params);
+        let mut lines = Vec::new();
+        for (group, rules) in groups {
+            lines.extend(rules.iter().map(|rule| format!("{}: {rule}", group.logical())));
+        }
+        lines
     }
 
     #[test]
@@ -280,36 +324,41 @@ mod tests {
         assert_eq!(
             rules(&params),
             [
-                "tcp 2379-2380 from 172.31.0.0/24",
-                "tcp 30000-32767 from 172.31.0.0/24",
-                "tcp 6443 from 0.0.0.0/0",
-                "tcp 22 from 0.0.0.0/0",
-                "icmp from 0.0.0.0/0",
+                "sg: tcp 2379-2380 from 172.31.0.0/24",
+                "sg: tcp 30000-32767 from 172.31.0.0/24",
+                "sg: tcp 6443 from 0.0.0.0/0",
+                "sg: tcp 22 from 0.0.0.0/0",
+                "sg: icmp from 0.0.0.0/0",
             ]
         );
     }
 
-    /// The default admin range is the VPC's, which covers the subnet and the nodes.
+    /// Two groups, as kops has them: the masters and the nodes are named by their groups, so
+    /// etcd admits the masters only. The default admin range is the VPC's, which covers the
+    /// load balancer's subnet.
     #[test]
-    fn every_flow_of_the_table_has_its_rule() {
+    fn every_flow_of_the_table_has_its_rule_in_the_group_of_the_nodes_it_reaches() {
         let params = Params::course_defaults("us-east-2");
         assert_eq!(
             rules(&params),
             [
-                "tcp 6443 from 172.31.0.0/16",
-                "tcp 2379-2380 from 172.31.0.10/31",
-                "tcp 2379-2380 from 172.31.0.12/32",
-                "tcp 10250 from 172.31.0.10/31",
-                "tcp 10250 from 172.31.0.12/32",
-                "tcp 10256 from 172.31.0.10/31",
-                "tcp 10256 from 172.31.0.12/32",
-                "tcp 10256 from 172.31.0.20/31",
-                "tcp 10256 from 172.31.0.22/32",
-                "tcp 30000-32767 from 172.31.0.0/24",
-                "all traffic from 172.20.0.0/23",
-                "all traffic from 172.20.2.0/24",
-                "tcp 22 from 172.31.0.0/16",
-                "icmp from 0.0.0.0/0",
+                "sg-masters: tcp 6443 from 172.31.0.0/16",
+                "sg-masters: tcp 6443 from the masters' group",
+                "sg-masters: tcp 6443 from the nodes' group",
+                "sg-masters: tcp 2379-2380 from the masters' group",
+                "sg-masters: tcp 10250 from the masters' group",
+                "sg-masters: all traffic from 172.20.0.0/23",
+                "sg-masters: all traffic from 172.20.2.0/24",
+                "sg-masters: tcp 22 from 172.31.0.0/16",
+                "sg-masters: icmp from 0.0.0.0/0",
+                "sg-nodes: tcp 10250 from the masters' group",
+                "sg-nodes: tcp 10256 from the masters' group",
+                "sg-nodes: tcp 10256 from the nodes' group",
+                "sg-nodes: tcp 30000-32767 from 172.31.0.0/24",
+                "sg-nodes: all traffic from 172.20.0.0/23",
+                "sg-nodes: all traffic from 172.20.2.0/24",
+                "sg-nodes: tcp 22 from 172.31.0.0/16",
+                "sg-nodes: icmp from 0.0.0.0/0",
             ]
         );
     }
@@ -321,11 +370,35 @@ mod tests {
         let before = rules(&params);
         params.admin_cidr = "203.0.113.0/24".parse().unwrap();
         let after = rules(&params);
-        assert!(after.contains(&"tcp 6443 from 172.31.0.0/24".to_string()), "{after:?}");
-        assert!(after.contains(&"tcp 6443 from 203.0.113.0/24".to_string()), "{after:?}");
-        assert!(after.contains(&"tcp 22 from 203.0.113.0/24".to_string()), "{after:?}");
+        for kept in [
+            "sg-masters: tcp 6443 from 172.31.0.0/24",
+            "sg-masters: tcp 6443 from 203.0.113.0/24",
+            "sg-masters: tcp 6443 from the nodes' group",
+            "sg-masters: tcp 22 from 203.0.113.0/24",
+            "sg-nodes: tcp 22 from 203.0.113.0/24",
+        ] {
+            assert!(after.contains(&kept.to_string()), "{kept}: {after:?}");
+        }
         // Only what the old admin range (the VPC) gave the admin goes.
         let gone: Vec<&String> = before.iter().filter(|r| !after.contains(r)).collect();
-        assert_eq!(gone, ["tcp 6443 from 172.31.0.0/16", "tcp 22 from 172.31.0.0/16"]);
+        assert_eq!(
+            gone,
+            [
+                "sg-masters: tcp 6443 from 172.31.0.0/16",
+                "sg-masters: tcp 22 from 172.31.0.0/16",
+                "sg-nodes: tcp 22 from 172.31.0.0/16"
+            ]
+        );
+    }
+
+    /// Scaling changes no rule that names a group: only the pod ranges follow the workers.
+    #[test]
+    fn the_rules_do_not_follow_node_addresses() {
+        let params = Params::course_defaults("us-east-2");
+        let mut fewer = params.clone();
+        fewer.masters.truncate(1);
+        let groups =
+            |params: &Params| -> Vec<String> { rules(params).into_iter().filter(|r| !r.contains("172.20.")).collect() };
+        assert_eq!(groups(&params), groups(&fewer));
     }
 }

@@ -63,7 +63,8 @@ impl Kind {
     }
 
     /// The logical name (the `groundup:resource` tag) of the cluster's one resource of this
-    /// kind; `None` for instances, one per node, each named after its node.
+    /// kind; `None` for instances, one per node, each named after its node, and for security
+    /// groups, one per role (`groundup_contracts::network::GroupRole::logical`).
     pub fn logical(self) -> Option<&'static str> {
         self.row().3
     }
@@ -85,7 +86,7 @@ impl Kind {
             Kind::LoadBalancer => ("load-balancer", "load balancer", Elbv2, Some("nlb")),
             Kind::TargetGroup => ("target-group", "target group", Elbv2, Some("target-group")),
             Kind::KeyPair => ("key-pair", "key pair", Ec2, Some("key-pair")),
-            Kind::SecurityGroup => ("security-group", "security group", Ec2, Some("sg")),
+            Kind::SecurityGroup => ("security-group", "security group", Ec2, None),
             Kind::RouteTable => ("route-table", "route table", Ec2, Some("route-table")),
             Kind::InternetGateway => ("internet-gateway", "internet gateway", Ec2, Some("igw")),
             Kind::Subnet => ("subnet", "subnet", Ec2, Some("subnet")),

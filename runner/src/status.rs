@@ -205,7 +205,7 @@ mod tests {
         let lines = report(&example("03-infra.json")).unwrap();
         let compute = line(&lines, "compute");
         assert!(compute.contains("6 nodes") && compute.contains("key_pair.name=k8s-cluster"), "{compute}");
-        assert!(line(&lines, "sg").contains("5 ingress"), "{lines:?}");
+        assert!(line(&lines, "sg").contains("1 groups"), "{lines:?}");
     }
 
     #[test]

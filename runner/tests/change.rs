@@ -4,7 +4,7 @@
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::pki::Layout;
 use groundup_contracts::plan::{Action, PlanSection};
-use groundup_testkit::{assert_clean_failure, assert_success, endpoint, TestCluster};
+use groundup_testkit::{assert_clean_failure, assert_success, endpoint, wanted_rules, TestCluster};
 
 fn state_bytes(cluster: &TestCluster) -> Vec<u8> {
     std::fs::read(cluster.state_path()).unwrap()
@@ -12,27 +12,6 @@ fn state_bytes(cluster: &TestCluster) -> Vec<u8> {
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
-}
-
-/// The security group's ingress rules, as "protocol from-port cidr", sorted.
-fn rules(cluster: &TestCluster) -> Vec<String> {
-    let group = cluster.state().sg.unwrap().id.to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let ec2 = groundup_testkit::client(endpoint()).await;
-        let groups = ec2.describe_security_groups().group_ids(&group).send().await.unwrap();
-        let mut rules: Vec<String> = groups.security_groups()[0]
-            .ip_permissions()
-            .iter()
-            .flat_map(|p| {
-                p.ip_ranges().iter().map(move |r| {
-                    format!("{} {} {}", p.ip_protocol().unwrap(), p.from_port().unwrap_or(-1), r.cidr_ip().unwrap())
-                })
-            })
-            .collect();
-        rules.sort();
-        rules
-    })
 }
 
 #[test]
@@ -114,15 +93,16 @@ fn a_new_admin_range_runs_every_step_again_and_only_adds_to_what_the_cluster_nee
     let planned = cluster.groundup(&["up", "--plan", "--to", "sg", "--admin-cidr", "203.0.113.0/24"]);
     assert_success(&planned, "up --plan --admin-cidr");
     let planned: PlanSection = serde_json::from_slice(&planned.stdout).unwrap();
-    let sg = planned.resources.iter().find(|r| r.resource == "sg").unwrap();
+    let changes = |logical: &str| &planned.resources.iter().find(|r| r.resource == logical).unwrap().changes;
     assert_eq!(
-        sg.changes,
-        [
+        changes("sg-masters"),
+        &[
             "authorize tcp 6443 from 203.0.113.0/24, tcp 6443 from 172.31.0.0/24, tcp 22 from 203.0.113.0/24",
             "revoke tcp 22 from 172.31.0.0/16, tcp 6443 from 172.31.0.0/16",
         ],
         "the plan may revoke only what the old admin range gave the admin"
     );
+    assert_eq!(changes("sg-nodes"), &["authorize tcp 22 from 203.0.113.0/24", "revoke tcp 22 from 172.31.0.0/16"]);
 
     let output = cluster.up(&["--to", "sg", "--admin-cidr", "203.0.113.0/24"]);
     assert_success(&output, "up --admin-cidr");
@@ -130,13 +110,15 @@ fn a_new_admin_range_runs_every_step_again_and_only_adds_to_what_the_cluster_nee
     assert!(stderr(&output).contains("[1/6] vpc"), "{}", stderr(&output));
     let state = cluster.state();
     assert_eq!(state.params.admin_cidr.to_string(), "203.0.113.0/24");
-    let mut wanted: Vec<String> =
-        state.params.ingress_rules().iter().map(|r| format!("{} {} {}", r.protocol, r.from_port, r.cidr)).collect();
-    wanted.sort();
-    assert_eq!(rules(&cluster), wanted);
-    for rule in
-        ["tcp 6443 172.31.0.0/24", "tcp 6443 203.0.113.0/24", "tcp 22 203.0.113.0/24", "tcp 10250 172.31.0.10/31"]
-    {
+    let wanted = wanted_rules(&state.params);
+    assert_eq!(cluster.group_rules(), wanted);
+    for rule in [
+        "sg-masters: tcp 6443 172.31.0.0/24",
+        "sg-masters: tcp 6443 203.0.113.0/24",
+        "sg-masters: tcp 6443 sg-nodes",
+        "sg-nodes: tcp 22 203.0.113.0/24",
+        "sg-nodes: tcp 10250 sg-masters",
+    ] {
         assert!(wanted.iter().any(|r| r == rule), "{rule} missing from {wanted:?}");
     }
     let inventory = cluster.inventory().counts();
@@ -389,13 +371,13 @@ fn the_course_network_has_exactly_the_course_rules() {
         "up --course-network",
     );
     assert_eq!(
-        rules(&cluster),
+        cluster.group_rules(),
         [
-            "icmp -1 0.0.0.0/0",
-            "tcp 22 0.0.0.0/0",
-            "tcp 2379 172.31.0.0/24",
-            "tcp 30000 172.31.0.0/24",
-            "tcp 6443 0.0.0.0/0"
+            "sg: icmp -1 0.0.0.0/0",
+            "sg: tcp 22 0.0.0.0/0",
+            "sg: tcp 2379 172.31.0.0/24",
+            "sg: tcp 30000 172.31.0.0/24",
+            "sg: tcp 6443 0.0.0.0/0"
         ]
     );
 }

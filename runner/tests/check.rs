@@ -2,7 +2,7 @@
 //! network (a revoked rule, an opening to the internet, a deleted pod route) is named; `up`
 //! repairs them all.
 
-use aws_sdk_ec2::types::{IpPermission, IpRange};
+use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 use groundup_testkit::{assert_success, endpoint, TestCluster};
 use serde_json::Value;
 
@@ -57,14 +57,19 @@ fn a_fresh_cluster_passes_each_break_is_named_and_up_repairs_them() {
     assert!(table.starts_with("FLOW") && table.contains("kubelet") && table.contains("allowed"), "{table}");
 
     let state = cluster.state();
-    let (group, table_id) = (state.sg.unwrap().id.to_string(), state.routes.unwrap().route_table_id.to_string());
-    let kubelet: Vec<String> =
-        state.params.ingress_rules().iter().filter(|r| r.from_port == 10250).map(|r| r.cidr.to_string()).collect();
-    assert!(!kubelet.is_empty());
+    // The workers' group admits the kubelet port from the masters' group.
+    let groups = state.sg.unwrap().groups;
+    let (masters, group) = (groups[0].id.to_string(), groups[1].id.to_string());
+    let table_id = state.routes.unwrap().route_table_id.to_string();
     block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
-        let revoke = kubelet.iter().map(|cidr| permission(10250, cidr)).collect();
-        ec2.revoke_security_group_ingress().group_id(&group).set_ip_permissions(Some(revoke)).send().await.unwrap();
+        let from_masters = UserIdGroupPair::builder().group_id(&masters).build();
+        let revoke = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(10250)
+            .to_port(10250)
+            .user_id_group_pairs(from_masters);
+        ec2.revoke_security_group_ingress().group_id(&group).ip_permissions(revoke.build()).send().await.unwrap();
         ec2.authorize_security_group_ingress()
             .group_id(&group)
             .ip_permissions(permission(2379, "0.0.0.0/0"))

@@ -19,7 +19,7 @@ fn up_then_down_leaves_nothing_and_a_second_down_is_a_no_op() {
     let mut kinds: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
     kinds.dedup();
     assert_eq!(kinds, Kind::ALL.map(Kind::slug), "one of each kind, in deletion order");
-    assert_eq!(listed.as_array().unwrap().len(), 16, "6 instances and one of everything else");
+    assert_eq!(listed.as_array().unwrap().len(), 17, "6 instances, 2 security groups and one of everything else");
     assert!(!nothing_left(&cluster), "a plan must delete nothing");
 
     assert_success(&cluster.groundup(&["down", "--yes", "--purge"]), "down --yes --purge");

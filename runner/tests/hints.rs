@@ -59,8 +59,12 @@ fn the_open_admin_range_warning_names_a_command_that_restricts_it() {
     assert!(!stderr(&restricted).contains("whole internet"), "{}", stderr(&restricted));
     let state = cluster.state();
     assert_eq!(state.params.admin_cidr.to_string(), "203.0.113.7/32");
-    let ingress = &state.sg.unwrap().ingress;
-    let admitted = |port: i32| ingress.iter().find(|rule| rule.from_port == port).map(|rule| rule.cidr.to_string());
+    // The masters' group, which has both ports.
+    let ingress = &state.sg.unwrap().groups[0].ingress;
+    let admitted = |port: i32| match ingress.iter().find(|rule| rule.from_port == port)?.source {
+        groundup_contracts::network::RuleSource::Cidr(cidr) => Some(cidr.to_string()),
+        groundup_contracts::network::RuleSource::Group(role) => Some(role.logical().to_string()),
+    };
     for port in [22, state.params.ports.api.into()] {
         assert_eq!(admitted(port).as_deref(), Some("203.0.113.7/32"), "port {port}: {ingress:?}");
     }

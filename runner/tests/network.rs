@@ -9,7 +9,8 @@ const NETWORK: &[&str] = &["vpc", "dhcp", "subnet", "igw", "routes", "sg"];
 
 fn expected_network() -> Vec<(Kind, usize)> {
     use Kind::*;
-    [SecurityGroup, RouteTable, InternetGateway, Subnet, DhcpOptions, Vpc].map(|kind| (kind, 1)).to_vec()
+    // Two security groups: the masters' and the nodes'.
+    [(SecurityGroup, 2), (RouteTable, 1), (InternetGateway, 1), (Subnet, 1), (DhcpOptions, 1), (Vpc, 1)].to_vec()
 }
 
 fn counts(cluster: &TestCluster) -> Vec<(Kind, usize)> {
@@ -27,26 +28,14 @@ fn hand_made_pipe_creates_each_resource_once_and_reruns_identically() {
         assert!(parsed.get(section).is_some(), "section {section} missing from {first}");
     }
     assert_eq!(parsed["completed"], serde_json::json!(NETWORK));
-    let rules: Vec<String> = parsed["sg"]["ingress"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}-{} {}",
-                r["protocol"].as_str().unwrap(),
-                r["from_port"],
-                r["to_port"],
-                r["cidr"].as_str().unwrap()
-            )
-        })
-        .collect();
-    let wanted: Vec<String> = groundup_contracts::Params::course_defaults("us-east-2")
-        .ingress_rules()
-        .iter()
-        .map(|r| format!("{} {}-{} {}", r.protocol, r.from_port, r.to_port, r.cidr))
-        .collect();
-    assert_eq!(rules, wanted);
+    let recorded: Vec<groundup_contracts::network::GroupSection> =
+        serde_json::from_value(parsed["sg"]["groups"].clone()).unwrap();
+    let wanted = groundup_contracts::Params::course_defaults("us-east-2").security_groups();
+    assert_eq!(recorded.iter().map(|g| (g.role, g.ingress.clone())).collect::<Vec<_>>(), wanted);
+    assert_eq!(
+        cluster.group_rules(),
+        groundup_testkit::wanted_rules(&groundup_contracts::Params::course_defaults("us-east-2"))
+    );
 
     let second = cluster.pipe(&first, NETWORK);
     assert_eq!(first, second, "a second run must output the same context");
@@ -68,7 +57,7 @@ fn groundup_up_builds_the_network_and_a_second_up_creates_nothing() {
     assert_success(&cluster.up(&["--to", "sg"]), "first up");
     let state = cluster.state();
     assert_eq!(state.completed, NETWORK);
-    let ids = (state.vpc.clone().unwrap().id, state.sg.clone().unwrap().id);
+    let ids = (state.vpc.clone().unwrap().id, state.sg.clone().unwrap());
     assert_eq!(counts(&cluster), expected_network());
 
     let again = cluster.up(&["--to", "sg"]);
@@ -77,7 +66,7 @@ fn groundup_up_builds_the_network_and_a_second_up_creates_nothing() {
     assert!(planned.resources.iter().all(|r| r.action == Action::Leave), "a second up left work: {planned:?}");
     assert_eq!(counts(&cluster), expected_network());
     let state = cluster.state();
-    assert_eq!((state.vpc.unwrap().id, state.sg.unwrap().id), ids);
+    assert_eq!((state.vpc.unwrap().id, state.sg.unwrap()), ids);
 
     let status = cluster.groundup(&["status"]);
     assert_success(&status, "status");

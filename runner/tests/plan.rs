@@ -5,10 +5,10 @@ use groundup_contracts::plan::{Action, PlanSection};
 use groundup_contracts::Target;
 use groundup_testkit::{assert_clean_failure, assert_success, endpoint, FaultProxy, TestCluster};
 
-/// 6 network resources, 4 of the load balancer, a key pair and 6 instances, 3 CAs, 22
+/// 7 network resources (two security groups), 4 of the load balancer, a key pair and 6 instances, 3 CAs, 22
 /// certificates (a kubelet's per node), 4 + 6 kubeconfigs, the encryption config, 6 node
 /// bundles, the pod routes.
-const RESOURCES: usize = 6 + 4 + 7 + 3 + 22 + 10 + 1 + 6 + 1;
+const RESOURCES: usize = 7 + 4 + 7 + 3 + 22 + 10 + 1 + 6 + 1;
 
 fn plan(cluster: &TestCluster, extra: &[&str]) -> PlanSection {
     cluster.plan(extra)

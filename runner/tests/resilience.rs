@@ -66,8 +66,20 @@ fn scale_changes_killed_at_random_moments_converge() {
         assert_success(&resumed, &format!("resume the change to {workers} workers (seed {seed})"));
         let state = cluster.state();
         let counts = cluster.inventory().counts();
-        let expected: BTreeMap<Kind, usize> =
-            Kind::ALL.into_iter().map(|k| (k, if k == Kind::Instance { 3 + workers } else { 1 })).collect();
+        let expected: BTreeMap<Kind, usize> = Kind::ALL
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    match k {
+                        Kind::Instance => 3 + workers,
+                        // The masters' and the nodes'.
+                        Kind::SecurityGroup => 2,
+                        _ => 1,
+                    },
+                )
+            })
+            .collect();
         assert_eq!(counts, expected, "seed {seed}, {workers} workers: duplicates, orphans or missing");
         assert!(state.journal.is_empty(), "seed {seed}: interrupted creates left");
         assert_eq!(state.completed, state.pipeline, "seed {seed}");
@@ -101,7 +113,7 @@ const CREATES: &[(&str, &str)] = &[
     ("CreateSubnet", "subnet"),
     ("CreateInternetGateway", "igw"),
     ("CreateRouteTable", "route-table"),
-    ("CreateSecurityGroup", "sg"),
+    ("CreateSecurityGroup", "sg-masters"),
     ("CreateLoadBalancer", "nlb"),
     ("CreateTargetGroup", "target-group"),
     ("CreateListener", "listener"),
@@ -170,7 +182,8 @@ fn up_repairs_a_deleted_route_and_changed_security_group_rules() {
     let cluster = TestCluster::new("drift");
     assert_success(&cluster.up(&[]), "up");
     let state = cluster.state();
-    let (table, group) = (state.routes.unwrap().route_table_id.to_string(), state.sg.unwrap().id.to_string());
+    // The masters' group.
+    let (table, group) = (state.routes.unwrap().route_table_id.to_string(), state.sg.unwrap().groups[0].id.to_string());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let ec2 = groundup_testkit::client(endpoint()).await;
@@ -204,7 +217,7 @@ fn up_repairs_a_deleted_route_and_changed_security_group_rules() {
         [
             ("route-table", &[format!("route 0.0.0.0/0 to {igw}")][..]),
             (
-                "sg",
+                "sg-masters",
                 &["authorize tcp 22 from 172.31.0.0/16".to_string(), "revoke tcp 3389 from 0.0.0.0/0".to_string()][..]
             ),
         ],
@@ -216,22 +229,8 @@ fn up_repairs_a_deleted_route_and_changed_security_group_rules() {
         let tables = ec2.describe_route_tables().route_table_ids(&table).send().await.unwrap();
         let routes = tables.route_tables()[0].routes();
         assert!(routes.iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id().is_some()));
-        let groups = ec2.describe_security_groups().group_ids(&group).send().await.unwrap();
-        let mut rules: Vec<String> = groups.security_groups()[0]
-            .ip_permissions()
-            .iter()
-            .flat_map(|p| {
-                p.ip_ranges().iter().map(move |r| {
-                    format!("{} {} {}", p.ip_protocol().unwrap(), p.from_port().unwrap_or(-1), r.cidr_ip().unwrap())
-                })
-            })
-            .collect();
-        rules.sort();
-        let mut wanted: Vec<String> =
-            state.params.ingress_rules().iter().map(|r| format!("{} {} {}", r.protocol, r.from_port, r.cidr)).collect();
-        wanted.sort();
-        assert_eq!(rules, wanted);
     });
+    assert_eq!(cluster.group_rules(), groundup_testkit::wanted_rules(&state.params));
 }
 
 fn permission(protocol: &str, from: i32, to: i32, cidr: &str) -> aws_sdk_ec2::types::IpPermission {

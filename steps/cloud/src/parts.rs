@@ -25,6 +25,11 @@ pub trait Parts {
     /// One change to the set; its `Display` is the line in plans and logs.
     type Fix: Display;
 
+    /// The name this set is planned and logged under: [`Parts::LOGICAL`], unless each of
+    /// several parents has a set of its own (each instance's security groups: the instance's).
+    fn logical(&self) -> &str {
+        Self::LOGICAL
+    }
     /// The resource the parts hang off; one the plan would create has none yet.
     fn parent(&self) -> &Ref;
     /// The parts found on an existing parent.
@@ -56,8 +61,8 @@ pub async fn converge_parts<P: Parts>(aws: &Aws, parts: &P) -> Result<Vec<P::Fou
     let fixes = parts.diff(&found);
     if let Some(plan) = aws.gate.plan() {
         match found.iter().any(P::ours) {
-            true => plan.found(P::LABEL, P::LOGICAL, &parent.to_string(), true),
-            false if !fixes.is_empty() => plan.missing(P::LABEL, P::LOGICAL),
+            true => plan.found(P::LABEL, parts.logical(), &parent.to_string(), true),
+            false if !fixes.is_empty() => plan.missing(P::LABEL, parts.logical()),
             false => {}
         }
     }
@@ -67,7 +72,7 @@ pub async fn converge_parts<P: Parts>(aws: &Aws, parts: &P) -> Result<Vec<P::Fou
     for fix in &fixes {
         let entry = parts.journaled(fix);
         let what = fix.to_string();
-        let gate = aws.gate(P::LOGICAL, &what, true, |dry_run| async move {
+        let gate = aws.gate(parts.logical(), &what, true, |dry_run| async move {
             if let (Some(entry), false) = (&entry, dry_run) {
                 aws.journal.begin(P::LABEL, entry, "").map_err(CloudError::Journal)?;
             }

@@ -13,7 +13,13 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 }
 
 fn course_counts(instances: usize) -> BTreeMap<Kind, usize> {
-    Kind::ALL.into_iter().map(|kind| (kind, if kind == Kind::Instance { instances } else { 1 })).collect()
+    let count = |kind: Kind| match kind {
+        Kind::Instance => instances,
+        // The masters' and the nodes'.
+        Kind::SecurityGroup => 2,
+        _ => 1,
+    };
+    Kind::ALL.into_iter().map(|kind| (kind, count(kind))).collect()
 }
 
 #[test]
@@ -326,7 +332,7 @@ fn an_instance_launched_before_a_crash_is_adopted_not_duplicated() {
             .device_index(0)
             .subnet_id(state.subnet.as_ref().unwrap().id.to_string())
             .private_ip_address("172.31.0.10")
-            .groups(state.sg.as_ref().unwrap().id.to_string())
+            .groups(state.sg.as_ref().unwrap().groups[0].id.to_string())
             .build();
         let out = ec2
             .run_instances()

@@ -230,26 +230,7 @@ fn a_changed_admin_range_replaces_the_rules() {
     cluster.edit_state(|state| state.params.admin_cidr = "203.0.113.0/24".parse().unwrap());
     assert_success(&cluster.up(&["--only", "sg"]), "sg with a new admin range");
 
-    let rules = cluster.state().params.ingress_rules();
-    let wanted: BTreeSet<String> = rules.iter().map(ToString::to_string).collect();
+    let wanted = groundup_testkit::wanted_rules(&cluster.state().params);
     assert!(wanted.iter().any(|r| r.contains("203.0.113.0/24")), "{wanted:?}");
-    let group = cluster.state().sg.unwrap().id.to_string();
-    let present: BTreeSet<String> = block_on(async {
-        let ec2 = groundup_testkit::client(endpoint()).await;
-        let out = ec2.describe_security_groups().group_ids(&group).send().await.unwrap();
-        let permissions = out.security_groups()[0].ip_permissions().to_vec();
-        permissions
-            .iter()
-            .flat_map(|p| {
-                p.ip_ranges().iter().map(|range| groundup_contracts::network::IngressRule {
-                    protocol: p.ip_protocol().unwrap().to_string(),
-                    from_port: p.from_port().unwrap_or(-1),
-                    to_port: p.to_port().unwrap_or(-1),
-                    cidr: range.cidr_ip().unwrap().parse().unwrap(),
-                })
-            })
-            .map(|rule| rule.to_string())
-            .collect()
-    });
-    assert_eq!(present, wanted);
+    assert_eq!(cluster.group_rules(), wanted);
 }

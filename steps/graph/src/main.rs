@@ -215,10 +215,10 @@ impl Graph {
             region.node("igw", vec![format!("internet gateway {}", igw.id)]);
             self.edge("igw", "vpc", "attached");
         }
-        if let Some(sg) = &context.sg {
-            let mut lines = vec![format!("security group {}", sg.id), sg.name.clone()];
-            lines.extend(sg.ingress.iter().map(|rule| format!("in: {rule}")));
-            inside.node("sg", lines);
+        for group in context.sg.iter().flat_map(|sg| &sg.groups) {
+            let mut lines = vec![format!("security group {}", group.id), group.name.clone()];
+            lines.extend(group.ingress.iter().map(|rule| format!("in: {rule}")));
+            inside.node(group.role.logical(), lines);
         }
         if let Some(routes) = &context.routes {
             inside.node("routes", vec![format!("route table {}", routes.route_table_id)]);
@@ -271,8 +271,8 @@ impl Graph {
                 if targeted {
                     self.edge("target-group", &id, &context.params.ports.api.to_string());
                 }
-                if context.sg.is_some() {
-                    self.edge("sg", &id, "");
+                if let Some(group) = context.sg.as_ref().and_then(|sg| sg.group_of(node.role)) {
+                    self.edge(group.role.logical(), &id, "");
                 }
             }
             match group.nodes.is_empty() {
@@ -518,7 +518,7 @@ mod tests {
             &context.vpc.as_ref().unwrap().id,
             &context.subnet.as_ref().unwrap().id,
             &context.igw.as_ref().unwrap().id,
-            &context.sg.as_ref().unwrap().id,
+            &context.sg.as_ref().unwrap().groups[0].id,
             &context.dhcp.as_ref().unwrap().id,
             &context.routes.as_ref().unwrap().route_table_id,
             &nlb.arn,

@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use groundup_contracts::flows::{anywhere, Peer, PortSpec, Role, FLOWS};
 use groundup_contracts::infra::{node_logical_name, Node, Role as NodeRole};
+use groundup_contracts::network::{IngressRule, RuleSource};
 use groundup_contracts::params::HEALTH_CHECK_PATH;
 use groundup_contracts::Params;
 use ipnet::Ipv4Net;
@@ -430,7 +431,7 @@ fn balancer_problems(params: &Params, nodes: &[Node], balancer: &Balancer) -> Ve
 
 /// Rules open to 0.0.0.0/0 or ::/0 that the policy's own rules do not have.
 fn openings(params: &Params, described: &Described) -> Vec<Opening> {
-    let wanted = params.ingress_rules();
+    let wanted: Vec<IngressRule> = params.security_groups().into_iter().flat_map(|(_, rules)| rules).collect();
     let everyone = anywhere();
     let used: Vec<&String> = described.instances.iter().flat_map(|i| &i.groups).collect();
     let mut found = Vec::new();
@@ -438,8 +439,8 @@ fn openings(params: &Params, described: &Described) -> Vec<Opening> {
         for rule in &group.rules {
             let expected = match &rule.source {
                 Source::Cidr(cidr) if *cidr == everyone => wanted.iter().any(|w| {
-                    (w.protocol.as_str(), w.from_port, w.to_port, w.cidr)
-                        == (rule.protocol.as_str(), rule.from_port, rule.to_port, everyone)
+                    (w.protocol.as_str(), w.from_port, w.to_port, w.source)
+                        == (rule.protocol.as_str(), rule.from_port, rule.to_port, RuleSource::Cidr(everyone))
                 }),
                 Source::Cidr6(cidr) if cidr == "::/0" => false,
                 _ => true,
@@ -455,6 +456,7 @@ fn openings(params: &Params, described: &Described) -> Vec<Opening> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use groundup_contracts::network::GroupRole;
 
     fn tcp(from: i32, to: i32) -> PortSpec {
         PortSpec { protocol: "tcp".into(), from_port: from, to_port: to }
@@ -464,15 +466,34 @@ mod tests {
         Rule { protocol: protocol.into(), from_port: from, to_port: to, source }
     }
 
-    /// The group's rules as `sg` authorizes them from params, as the describe call returns them.
-    fn rules_of(params: &Params) -> Vec<Rule> {
-        let rule = |r: groundup_contracts::network::IngressRule| Rule {
+    /// The groups as `sg` makes them from params, as the describe call returns them: the
+    /// group of each role is `sg-<logical>` (`sg-sg-masters`, or `sg-sg` for the course's).
+    fn groups_of(params: &Params) -> Vec<Group> {
+        let id = |role: GroupRole| format!("sg-{}", role.logical());
+        let rule = |r: IngressRule| Rule {
             protocol: r.protocol,
             from_port: r.from_port,
             to_port: r.to_port,
-            source: Source::Cidr(r.cidr),
+            source: match r.source {
+                RuleSource::Cidr(cidr) => Source::Cidr(cidr),
+                RuleSource::Group(role) => Source::Group(id(role)),
+            },
         };
-        params.ingress_rules().into_iter().map(rule).collect()
+        params
+            .security_groups()
+            .into_iter()
+            .map(|(role, rules)| Group { id: id(role), rules: rules.into_iter().map(rule).collect() })
+            .collect()
+    }
+
+    /// Each instance in the group of its role.
+    fn place(params: &Params, nodes: &[Node], described: &mut Described) {
+        described.groups = groups_of(params);
+        let groups = params.security_groups();
+        for (instance, node) in described.instances.iter_mut().zip(nodes) {
+            let (role, _) = groups.iter().find(|(role, _)| role.holds(node.role)).unwrap();
+            instance.groups = vec![format!("sg-{}", role.logical())];
+        }
     }
 
     fn cidr(text: &str) -> Source {
@@ -558,13 +579,12 @@ mod tests {
                 }
             })
             .collect();
-        let group = Group { id: "sg-1".into(), rules: rules_of(&params) };
         let instances = nodes
             .iter()
             .map(|n| Instance {
                 id: n.instance_id.to_string(),
                 private_ip: n.private_ip,
-                groups: vec!["sg-1".into()],
+                groups: Vec::new(),
                 source_dest_check: false,
                 network_interface: Some(format!("eni-{}", n.index)),
             })
@@ -584,14 +604,15 @@ mod tests {
             health_check_protocol: Some("HTTPS".into()),
             health_check_path: Some("/readyz".into()),
         };
-        let described = Described {
+        let mut described = Described {
             vpc_cidr: Some(params.vpc_cidr),
-            groups: vec![group],
+            groups: Vec::new(),
             instances,
             routes,
             acl: vec![],
             balancer: Some(balancer),
         };
+        place(&params, &nodes, &mut described);
         (params, nodes, described)
     }
 
@@ -613,7 +634,7 @@ mod tests {
         assert!(report.passes(), "{:?} {:?}", blocked(&report), report.openings);
         assert!(report.flows.len() > 80, "{}", report.flows.len());
         let kubelet = report.flows.iter().find(|v| v.flow == "kubelet").unwrap();
-        assert_eq!(kubelet.answer, Answer::Allowed { rule: "sg-1 tcp 10250 from 172.31.0.10/31".into() });
+        assert_eq!(kubelet.answer, Answer::Allowed { rule: "sg-sg-masters tcp 10250 from sg-sg-masters".into() });
     }
 
     #[test]
@@ -642,29 +663,38 @@ mod tests {
     fn the_course_rules_block_the_kubelet_and_the_pods() {
         let (mut params, nodes, mut described) = cluster();
         params.network = groundup_contracts::flows::NetworkPolicy::Course;
-        described.groups[0].rules = rules_of(&params);
+        place(&params, &nodes, &mut described);
         let report = evaluate(&params, &nodes, &described);
         let flows: std::collections::BTreeSet<String> = blocked(&report).into_iter().map(|(flow, ..)| flow).collect();
         assert_eq!(flows.into_iter().collect::<Vec<_>>(), ["kube-proxy-health", "kubelet", "pods"]);
     }
 
+    /// etcd admits the masters' group: a master's own address is allowed, a worker's is not,
+    /// whatever its address; a master taken out of the group loses etcd.
     #[test]
     fn group_references_admit_the_groups_instances_only() {
         let (params, nodes, mut described) = cluster();
-        // Masters in their own group; etcd admitted from that group only.
-        described.groups.push(Group {
-            id: "sg-masters".into(),
-            rules: vec![rule("tcp", 2379, 2380, Source::Group("sg-masters".into()))],
-        });
-        described.groups[0].rules.retain(|r| r.from_port != 2379);
-        for instance in described.instances.iter_mut().take(3) {
-            instance.groups.push("sg-masters".into());
-        }
         let report = evaluate(&params, &nodes, &described);
-        let by_group = Answer::Allowed { rule: "sg-masters tcp 2379-2380 from sg-masters".into() };
-        assert!(report.flows.iter().filter(|v| v.flow == "etcd").all(|v| v.answer == by_group));
-        // A master out of the group reaches no etcd, and no other master reaches its etcd.
-        described.instances[0].groups = vec!["sg-1".into()];
+        let by_group = Answer::Allowed { rule: "sg-sg-masters tcp 2379-2380 from sg-sg-masters".into() };
+        let etcd: Vec<&Verdict> = report.flows.iter().filter(|v| v.flow == "etcd").collect();
+        assert_eq!(etcd.len(), 6, "{etcd:?}");
+        assert!(etcd.iter().all(|v| v.answer == by_group), "{etcd:?}");
+        // A worker tries etcd: the masters' group does not hold it.
+        let worker = nodes.iter().find(|n| n.role == NodeRole::Worker).unwrap();
+        let master = nodes.iter().find(|n| n.role == NodeRole::Master).unwrap();
+        let etcd_ports = groundup_contracts::flows::Service::Etcd.ports(&params);
+        fn from(node: &Node) -> Sample<'_> {
+            Sample { label: label(node), address: node.private_ip, node: Some(node), pods_of: None }
+        }
+        assert_eq!(answer(&etcd_ports, &from(&nodes[1]), master, &described), by_group);
+        match answer(&etcd_ports, &from(worker), master, &described) {
+            Answer::Blocked { at: Stop::SecurityGroup, why } => {
+                assert!(why.contains("sg-sg-masters") && why.contains(&worker.private_ip.to_string()), "{why}")
+            }
+            other => panic!("etcd from a worker: {other:?}"),
+        }
+        // A master out of its group reaches no etcd, and no other master reaches its etcd.
+        described.instances[0].groups = vec!["sg-sg-nodes".into()];
         let report = evaluate(&params, &nodes, &described);
         let etcd: Vec<(String, String)> = report
             .flows
@@ -680,7 +710,9 @@ mod tests {
     fn a_missing_pod_route_or_rule_names_the_worker_and_the_flow() {
         let (params, nodes, mut described) = cluster();
         described.routes.retain(|r| r.destination.to_string() != "172.20.1.0/24");
-        described.groups[0].rules.retain(|r| r.from_port != 10250);
+        for group in &mut described.groups {
+            group.rules.retain(|r| r.from_port != 10250);
+        }
         described.groups[0].rules.push(rule("tcp", 2379, 2379, cidr("0.0.0.0/0")));
         let report = evaluate(&params, &nodes, &described);
         assert!(!report.passes());
@@ -690,6 +722,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(blocked(&report).iter().any(|(flow, _, at)| flow == "kubelet" && at == "security group"));
-        assert_eq!(report.openings, [Opening { group: "sg-1".into(), rule: "tcp 2379 from 0.0.0.0/0".into() }]);
+        assert_eq!(
+            report.openings,
+            [Opening { group: "sg-sg-masters".into(), rule: "tcp 2379 from 0.0.0.0/0".into() }]
+        );
     }
 }

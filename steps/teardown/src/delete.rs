@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use futures_util::future::join_all;
-use groundup_cloud::{Aws, AwsResultExt, CloudError, Waiting};
+use groundup_cloud::{revoke_group_references, Aws, AwsResultExt, CloudError, Waiting};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::teardown::OwnedResource;
 
@@ -14,7 +14,8 @@ enum Progress {
     Later(String),
 }
 
-/// Deletes everything in `resources`, rank by rank, each rank concurrently, in passes. A pass
+/// Deletes everything in `resources` (the rules by which security groups name each other
+/// first), rank by rank, each rank concurrently, in passes. A pass
 /// that deletes something resets the clock; when nothing has moved for `patience`, it stops
 /// and names what is left and what blocks it. A resource the endpoint refuses to delete (an
 /// API it lacks, a permission missing) is set aside with its error, so that everything else
@@ -24,6 +25,12 @@ pub async fn delete_all(
     mut remaining: Vec<OwnedResource>,
     patience: Duration,
 ) -> Result<Vec<String>, CloudError> {
+    // The cluster's groups name each other (etcd from the masters, the API from the nodes),
+    // and AWS deletes no group another group's rule names: those rules go first.
+    for group in remaining.iter().filter(|r| r.kind == Kind::SecurityGroup) {
+        revoke_group_references(aws, &group.id).await?;
+        tracing::info!("down: revoked the rules of {} {} that name groups", group.kind.label(), group.id);
+    }
     let mut last_progress = Instant::now();
     let mut delay = Duration::from_millis(500);
     let mut refused = Vec::new();

@@ -125,3 +125,56 @@ fn emulator_context(endpoint: &str) -> Context {
         Vec::new(),
     )
 }
+
+/// Every rule of the cluster's security groups as the emulator describes them, as
+/// `<group logical>: <protocol> <from port> <range, or the logical name of the group named>`,
+/// sorted; compare with [`wanted_rules`].
+pub fn group_rules(cluster: &str, endpoint: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let aws = client(endpoint).await;
+        let ours = Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(cluster).build();
+        let out = aws.describe_security_groups().filters(ours).send().await.unwrap();
+        let logical = |g: &aws_sdk_ec2::types::SecurityGroup| {
+            let tag = g.tags().iter().find(|t| t.key() == Some(groundup_cloud::RESOURCE_TAG));
+            tag.and_then(|t| t.value()).unwrap_or("?").to_string()
+        };
+        let names: BTreeMap<String, String> =
+            out.security_groups().iter().map(|g| (g.group_id().unwrap_or_default().to_string(), logical(g))).collect();
+        let mut rules = Vec::new();
+        for group in out.security_groups() {
+            for p in group.ip_permissions() {
+                let head =
+                    format!("{}: {} {}", logical(group), p.ip_protocol().unwrap_or("?"), p.from_port().unwrap_or(-1));
+                let ranges = p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(String::from));
+                let pairs = p.user_id_group_pairs().iter().filter_map(|pair| {
+                    let id = pair.group_id()?;
+                    Some(names.get(id).cloned().unwrap_or_else(|| id.to_string()))
+                });
+                rules.extend(ranges.chain(pairs).map(|source| format!("{head} {source}")));
+            }
+        }
+        rules.sort();
+        rules
+    })
+}
+
+/// The rules the policy wants, in the form of [`group_rules`].
+pub fn wanted_rules(params: &Params) -> Vec<String> {
+    use groundup_contracts::network::RuleSource;
+    let mut rules: Vec<String> = params
+        .security_groups()
+        .into_iter()
+        .flat_map(|(role, rules)| {
+            rules.into_iter().map(move |r| {
+                let source = match r.source {
+                    RuleSource::Cidr(cidr) => cidr.to_string(),
+                    RuleSource::Group(peer) => peer.logical().to_string(),
+                };
+                format!("{}: {} {} {source}", role.logical(), r.protocol, r.from_port)
+            })
+        })
+        .collect();
+    rules.sort();
+    rules
+}

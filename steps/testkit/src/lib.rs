@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 pub use faults::{kill_up_right_after, wait_until_unlocked, FaultProxy, Slow};
 use groundup_contracts::Context;
 #[cfg(feature = "cloud")]
-pub use inventory::{client, Inventory};
+pub use inventory::{client, group_rules, wanted_rules, Inventory};
 
 /// The emulator's endpoint: `GROUNDUP_TEST_ENDPOINT`, or a moto server started (once, and
 /// reused by later test runs) under target/test-emulator, as `groundup emulator start` does.
@@ -215,6 +215,12 @@ impl TestCluster {
     #[cfg(feature = "cloud")]
     pub fn inventory(&self) -> Inventory {
         Inventory::of(&self.name, endpoint())
+    }
+
+    /// The rules of this cluster's security groups in the emulator (see [`group_rules`]).
+    #[cfg(feature = "cloud")]
+    pub fn group_rules(&self) -> Vec<String> {
+        group_rules(&self.name, endpoint())
     }
 
     fn output_of(&self, command: &mut Command, stdin: Option<&str>) -> Output {

@@ -14,6 +14,7 @@ use groundup_cloud::{Aws, AwsResultExt, CloudError, CLUSTER_TAG};
 use groundup_contracts::context::need;
 use groundup_contracts::infra::Node;
 use groundup_contracts::{Context, Section};
+use groundup_network::instance_groups;
 use groundup_network::reach::{
     self, AclEntry, Answer, Balancer, Described, Group, Instance, Report, Route, Rule, Source, Target,
 };
@@ -112,7 +113,7 @@ async fn describe(aws: &Aws, context: &Context, nodes: &[Node]) -> Result<Descri
             Some(Instance {
                 id: i.instance_id()?.to_string(),
                 private_ip: i.private_ip_address()?.parse().ok()?,
-                groups: groups_of(i),
+                groups: instance_groups(i),
                 source_dest_check: i.source_dest_check().unwrap_or(true),
                 network_interface: i
                     .network_interfaces()
@@ -197,18 +198,6 @@ async fn balancer(aws: &Aws, listener_arn: &str, group_arn: &str) -> Result<Bala
         health_check_protocol: group.and_then(|g| g.health_check_protocol()).map(|p| p.as_str().to_string()),
         health_check_path: group.and_then(|g| g.health_check_path()).map(String::from),
     })
-}
-
-/// An instance's groups: its own list (the emulator appends to the interface's on a change),
-/// or its primary interface's where the emulator leaves its own empty (launched with an
-/// interface spec). On AWS the two are one.
-fn groups_of(instance: &aws_sdk_ec2::types::Instance) -> Vec<String> {
-    let own: Vec<String> = instance.security_groups().iter().filter_map(|g| g.group_id().map(String::from)).collect();
-    if !own.is_empty() {
-        return own;
-    }
-    let primary = instance.network_interfaces().first();
-    primary.map_or_else(Vec::new, |n| n.groups().iter().filter_map(|g| g.group_id().map(String::from)).collect())
 }
 
 fn group(g: &aws_sdk_ec2::types::SecurityGroup) -> Group {

@@ -245,7 +245,7 @@ async fn launch(
         .device_index(0)
         .subnet_id(plan.subnet_id.to_string())
         .private_ip_address(node.spec.private_ip.to_string())
-        .groups(plan.group_id.to_string())
+        .groups(plan.group_of(node.role).to_string())
         .associate_public_ip_address(true)
         // AWS's default for an interface made at launch, said explicitly: terminating a node
         // scaled away must free its IP for a node added later (the emulator frees it only then).
@@ -347,7 +347,8 @@ mod tests {
             key_name: "k8s".into(),
             instance_type: "t3.small".into(),
             subnet_id: Ref::Known("subnet-1".into()),
-            group_id: Ref::Known("sg-1".into()),
+            masters_group: Ref::Known("sg-1".into()),
+            workers_group: Ref::Known("sg-2".into()),
         };
         let node = &planned_nodes(&context.params)[0];
         let wanted = WantedInstance {

@@ -29,10 +29,10 @@ use groundup_cluster::{
     PlannedNode,
 };
 use groundup_contracts::context::need;
-use groundup_contracts::infra::{ComputeSection, KeyPair, Node};
+use groundup_contracts::infra::{ComputeSection, KeyPair, Node, Role};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::params::ImageSelector;
-use groundup_contracts::{Context, Ref, Section};
+use groundup_contracts::{Context, ContextError, Ref, Section};
 use groundup_runtime::files::ClusterDir;
 use groundup_runtime::harness::{enter_head_start, run_step, StepInfo};
 use groundup_runtime::StepError;
@@ -52,7 +52,18 @@ struct LaunchPlan {
     key_name: String,
     instance_type: String,
     subnet_id: Ref,
-    group_id: Ref,
+    /// The security group of each role's nodes.
+    masters_group: Ref,
+    workers_group: Ref,
+}
+
+impl LaunchPlan {
+    fn group_of(&self, role: Role) -> &Ref {
+        match role {
+            Role::Master => &self.masters_group,
+            Role::Worker => &self.workers_group,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -150,9 +161,16 @@ async fn console_keys(aws: &Aws, id: &str) -> Vec<String> {
 }
 
 async fn compute(mut context: Context, args: ComputeArgs, aws: Arc<Aws>) -> Result<Context, CloudError> {
+    let groups = need(&context.sg, Section::Sg)?;
+    let group_of = |role: Role| {
+        groups.group_of(role).map(|g| g.id.clone()).ok_or_else(|| {
+            ContextError::field("sg.groups", format!("has no group for the {}s; run groundup-sg", role.name()))
+        })
+    };
     let plan = LaunchPlan {
         subnet_id: need(&context.subnet, Section::Subnet)?.id.clone(),
-        group_id: need(&context.sg, Section::Sg)?.id.clone(),
+        masters_group: group_of(Role::Master)?,
+        workers_group: group_of(Role::Worker)?,
         image_id: resolve_image(&aws, &context).await?,
         key_name: context.cluster.name.clone(),
         instance_type: context.params.instance_type.clone(),
