@@ -14,7 +14,7 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess,
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::ContextError;
+use crate::error::{BadValue, ContextError};
 use crate::infra::{ComputeSection, NlbSection};
 use crate::network::{DhcpSection, IgwSection, RoutesSection, SgSection, SubnetSection, VpcSection};
 use crate::params::Params;
@@ -413,11 +413,12 @@ fn check_step_name(field: &str, step: &str) -> Result<(), ContextError> {
 /// The emulator must be on loopback: the default run never sends traffic anywhere else.
 fn check_target(target: &Target) -> Result<(), ContextError> {
     let field = |message: String| ContextError::field("target.endpoint", message);
+    let bad_url = |reason: BadValue| ContextError::field("target.endpoint", reason);
     match target {
         Target::Emulator { endpoint } if !is_loopback_url(endpoint) => Err(field(format!(
             "the emulator endpoint `{endpoint}` is not http:// on loopback; use --endpoint for other addresses"
         ))),
-        Target::Endpoint { endpoint } => parse_url(endpoint).map(drop).map_err(field),
+        Target::Endpoint { endpoint } => parse_url(endpoint).map(drop).map_err(bad_url),
         _ => Ok(()),
     }
 }
@@ -434,28 +435,30 @@ pub struct UrlHost {
 /// Parses `http(s)://host[:port][/path]` strictly: user information (`user@`), which makes
 /// `http://127.0.0.1:5999@10.1.2.3/` go to 10.1.2.3, and any character an HTTP client might
 /// read differently (`\`, `%`, spaces) are refused rather than interpreted.
-pub fn parse_url(url: &str) -> Result<UrlHost, String> {
+pub fn parse_url(url: &str) -> Result<UrlHost, BadValue> {
     let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
         (Some(rest), _) => (false, rest),
         (None, Some(rest)) => (true, rest),
-        (None, None) => return Err(format!("`{url}` is not an http:// or https:// URL")),
+        (None, None) => return Err(BadValue::NotHttp(url.into())),
     };
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     if authority.contains('@') {
-        return Err(format!(
-            "`{url}` holds user information (`...@`), which hides where it goes; give host and port only"
-        ));
+        return Err(BadValue::UserInformation(url.into()));
     }
     if !authority.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
-        return Err(format!("`{url}`: `{authority}` is not a plain host[:port]"));
+        return Err(BadValue::NotPlainHost { url: url.into(), authority: authority.into() });
     }
     let (host, port) = match authority.strip_prefix('[') {
         Some(bracketed) => {
-            let (address, after) = bracketed.split_once(']').ok_or_else(|| format!("`{url}`: unclosed `[`"))?;
-            address.parse::<Ipv6Addr>().map_err(|_| format!("`{url}`: `{address}` is not an IPv6 address"))?;
+            let (address, after) = bracketed.split_once(']').ok_or_else(|| BadValue::UnclosedBracket(url.into()))?;
+            address.parse::<Ipv6Addr>().map_err(|_| BadValue::NotIpv6 { url: url.into(), address: address.into() })?;
             let port = match after {
                 "" => None,
-                _ => Some(after.strip_prefix(':').ok_or_else(|| format!("`{url}`: `{after}` after the address"))?),
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| BadValue::AfterAddress { url: url.into(), after: after.into() })?,
+                ),
             };
             (address, port)
         }
@@ -465,9 +468,11 @@ pub fn parse_url(url: &str) -> Result<UrlHost, String> {
         },
     };
     if host.is_empty() || (!authority.starts_with('[') && host.contains(['[', ']'])) {
-        return Err(format!("`{url}` has no valid host"));
+        return Err(BadValue::NoHost(url.into()));
     }
-    let port = port.map(|p| p.parse::<u16>().map_err(|_| format!("`{url}`: `{p}` is not a port"))).transpose()?;
+    let port = port
+        .map(|p| p.parse::<u16>().map_err(|_| BadValue::NotPort { url: url.into(), port: p.into() }))
+        .transpose()?;
     Ok(UrlHost { https, host: host.to_string(), port })
 }
 

@@ -8,7 +8,7 @@ use ipnet::Ipv4Net;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ContextError;
+use crate::error::{BadValue, ContextError};
 use crate::params::NodeSpec;
 
 /// The release a new cluster runs: one `kubernetes-validate` knows, whose packages are on
@@ -95,8 +95,8 @@ pub struct Version {
 }
 
 impl Version {
-    pub fn parse(text: &str) -> Result<Version, String> {
-        let bad = || format!("`{text}` is not a Kubernetes release like {DEFAULT_VERSION} (v1.MINOR.PATCH)");
+    pub fn parse(text: &str) -> Result<Version, BadValue> {
+        let bad = || BadValue::NotRelease(text.into());
         let rest = text.strip_prefix("v1.").ok_or_else(bad)?;
         let (minor, patch) = rest.split_once('.').ok_or_else(bad)?;
         let number = |s: &str| match s.parse::<u32>() {
@@ -109,7 +109,7 @@ impl Version {
         // The oldest release whose packages pkgs.k8s.io carries and whose kubelet has no
         // dockershim; anything older would need other files.
         if version.minor < 30 {
-            return Err(format!("{text} is older than v1.30, the oldest release groundup sets up"));
+            return Err(BadValue::OldRelease(text.into()));
         }
         Ok(version)
     }

@@ -31,7 +31,7 @@ pub mod tools;
 pub mod x509;
 
 pub use context::{Cluster, Context, Target, CONTEXT_VERSION};
-pub use error::ContextError;
+pub use error::{BadValue, ContextError};
 pub use params::Params;
 pub use reference::Ref;
 pub use steps::Section;

@@ -19,7 +19,7 @@ use crate::params::{parse_cidr, ImageSelector, NodeLayout, NodeSpec, SshKeyType,
 use crate::pki::{KeyAlgorithm, Layout};
 use crate::region::internal_domain;
 use crate::steps::{self, Makes, Section};
-use crate::{Cluster, Context, ContextError, Params, Target};
+use crate::{BadValue, Cluster, Context, ContextError, Params, Target};
 
 /// One flag of `init`, which `up` also takes to change an existing cluster's spec.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub struct Param {
     /// range, which the layout flags set.
     pub fixed: Option<fn(&Draft) -> Vec<String>>,
     /// Sets it from the flag's value.
-    pub set: fn(&mut Draft, &str) -> Result<(), String>,
+    pub set: fn(&mut Draft, &str) -> Result<(), BadValue>,
 }
 
 /// What a flag takes on the command line.
@@ -563,7 +563,7 @@ pub const PARAMS: &[Param] = {
             shows_default: true,
             fixed_after: Some(Ca),
             now: |d| spelled(&d.context.params.pki.key),
-            set: |d, v| put(&mut d.context.params.pki.key, KeyAlgorithm::from_name(v).ok_or_else(|| unknown(v))),
+            set: |d, v| put(&mut d.context.params.pki.key, KeyAlgorithm::from_name(v).ok_or_else(|| BadValue::UnknownName(v.into()))),
             ..ROW
         },
         Param {
@@ -573,7 +573,7 @@ pub const PARAMS: &[Param] = {
             field: "params.ssh_key",
             shows_default: true,
             now: |d| spelled(&d.context.params.ssh_key),
-            set: |d, v| put(&mut d.context.params.ssh_key, SshKeyType::from_name(v).ok_or_else(|| unknown(v))),
+            set: |d, v| put(&mut d.context.params.ssh_key, SshKeyType::from_name(v).ok_or_else(|| BadValue::UnknownName(v.into()))),
             ..ROW
         },
         Param {
@@ -582,7 +582,7 @@ pub const PARAMS: &[Param] = {
             help: "The steps to run, in order (a plugin step `foo` is the executable `groundup-foo`)",
             field: "pipeline",
             set: |d, v| match v {
-                "" => Err("--pipeline needs at least one step".into()),
+                "" => Err(BadValue::NoSteps),
                 steps => assign(&mut d.context.pipeline, steps.split(',').map(String::from).collect()),
             },
             ..ROW
@@ -596,18 +596,18 @@ fn image(draft: &Draft) -> Vec<String> {
 }
 
 /// Sets `slot` to a parsed value, or passes on why the value does not parse.
-fn put<T, E: ToString>(slot: &mut T, value: Result<T, E>) -> Result<(), String> {
-    *slot = value.map_err(|e| e.to_string())?;
+fn put<T>(slot: &mut T, value: Result<T, BadValue>) -> Result<(), BadValue> {
+    *slot = value?;
     Ok(())
 }
 
-fn assign<T>(slot: &mut T, value: T) -> Result<(), String> {
+fn assign<T>(slot: &mut T, value: T) -> Result<(), BadValue> {
     *slot = value;
     Ok(())
 }
 
-fn parsed<T: std::str::FromStr<Err: ToString>>(text: &str) -> Result<T, String> {
-    text.parse().map_err(|e: T::Err| e.to_string())
+fn parsed<T: std::str::FromStr<Err: ToString>>(text: &str) -> Result<T, BadValue> {
+    text.parse().map_err(|e: T::Err| BadValue::Unparsed { text: text.into(), reason: e.to_string() })
 }
 
 /// A value as the context spells it: a name bare, anything else as its JSON.
@@ -619,11 +619,6 @@ fn spelled(value: &impl serde::Serialize) -> String {
     }
 }
 
-/// Not reached from the command line, where clap offers only the table's names.
-fn unknown(name: &str) -> String {
-    format!("`{name}` is not one of the names this flag takes")
-}
-
 /// The flags given on the command line, each with its value, in the table's order: only these
 /// change a spec. The runner finds them in clap's matches, which checked each value with its
 /// row's `set`.
@@ -633,7 +628,7 @@ pub struct Given(pub Vec<(&'static Param, String)>);
 impl Given {
     fn set_on(&self, draft: &mut Draft) -> Result<(), ContextError> {
         for (param, value) in &self.0 {
-            (param.set)(draft, value).map_err(|message| ContextError::Flag { flag: param.flag, message })?;
+            (param.set)(draft, value).map_err(|reason| ContextError::Flag { flag: param.flag, reason })?;
         }
         Ok(())
     }
@@ -783,7 +778,7 @@ mod tests {
             ("pipeline", "", "needs at least one step"),
         ] {
             let param = PARAMS.iter().find(|p| p.flag == flag).unwrap();
-            let error = (param.set)(&mut Draft::course(), value).unwrap_err();
+            let error = (param.set)(&mut Draft::course(), value).unwrap_err().to_string();
             assert!(error.contains(message), "--{flag} {value}: {error}");
         }
     }

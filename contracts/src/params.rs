@@ -8,7 +8,7 @@ use ipnet::Ipv4Net;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ContextError;
+use crate::error::{BadValue, ContextError};
 
 pub const UBUNTU_OWNER: &str = "099720109477";
 /// Canonical's server images; `compute` keeps only LTS releases (even year, .04).
@@ -168,10 +168,10 @@ impl std::fmt::Display for PortRange {
 }
 
 impl std::str::FromStr for PortRange {
-    type Err = String;
+    type Err = BadValue;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let parse = |p: &str| p.trim().parse::<u16>().map_err(|_| format!("`{s}` is not a port or FROM-TO port range"));
+    fn from_str(s: &str) -> Result<Self, BadValue> {
+        let parse = |p: &str| p.trim().parse::<u16>().map_err(|_| BadValue::NotPortRange(s.into()));
         let (from, to) = match s.split_once('-') {
             Some((a, b)) => (parse(a)?, parse(b)?),
             None => (parse(s)?, parse(s)?),
@@ -468,10 +468,10 @@ impl Params {
 }
 
 /// A CIDR range given on the command line; a bare address gets the prefix it probably lacks.
-pub fn parse_cidr(text: &str) -> Result<Ipv4Net, String> {
+pub fn parse_cidr(text: &str) -> Result<Ipv4Net, BadValue> {
     text.parse().map_err(|_| match text.parse::<Ipv4Addr>() {
-        Ok(ip) => format!("`{text}` is an address, not a range; did you mean {ip}/32?"),
-        Err(_) => format!("`{text}` is not a CIDR range (like 172.31.0.0/16)"),
+        Ok(_) => BadValue::AddressNotRange(text.into()),
+        Err(_) => BadValue::NotRange(text.into()),
     })
 }
 

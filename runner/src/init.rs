@@ -136,17 +136,10 @@ fn warn_if_even(before: &Context, after: &Context) {
 }
 
 /// Bad input, refused before anything changes (exit code 2): a step that refused its input,
-/// or a selection of steps that needs a state file.
-#[derive(Debug)]
+/// a selection of steps or a flag the state file does not allow, or a state file that is not there.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Refused(pub String);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Refused {}
 
 /// The spec of an existing cluster with the init flags given on the command line applied (see
 /// [`param_table::change`]): what cannot change in place is refused, exit code 2.

@@ -5,22 +5,23 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use groundup_contracts::infra::Node;
 use groundup_contracts::status::{InterruptedCreate, NodeStatus, Status, StepState, StepStatus};
 use groundup_contracts::{Context, Target};
 use groundup_runtime::output::print_line;
 use serde_json::Value;
 
+use crate::init::Refused;
 use crate::state;
 
 pub fn run(path: &Path, json: bool) -> Result<()> {
     let context = state::load(path)?.ok_or_else(|| {
-        anyhow!(
+        Refused(format!(
             "no state file at {}; name yours with `--state FILE` (a pipeline by hand: the file its last step wrote), \
              or build a cluster with `groundup up`",
             path.display()
-        )
+        ))
     })?;
     if json {
         return Ok(print_line(&serde_json::to_string_pretty(&document(&context)?)?)?);

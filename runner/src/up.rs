@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use groundup_contracts::param_table::Place;
 use groundup_contracts::steps::Act;
@@ -289,10 +289,11 @@ fn check_target(context: &Context, place: &Place) -> Result<()> {
         _ => None,
     };
     if let Some(named) = named {
-        bail!(
+        return Err(Refused(format!(
             "the state file's cluster is on {recorded}, and the flags name {named}; a state file keeps its target. \
              Drop the flag, or use another --state file for a cluster elsewhere"
-        );
+        ))
+        .into());
     }
     match &context.target {
         Target::Emulator { endpoint } if !crate::emulator::answers(endpoint) => {
@@ -374,7 +375,7 @@ fn selection(pipeline: &[String], args: &UpArgs) -> Result<Vec<String>> {
         pipeline
             .iter()
             .position(|s| s == step)
-            .ok_or_else(|| anyhow!("`{step}` is not a step of this pipeline ({})", pipeline.join(", ")))
+            .ok_or_else(|| Refused(format!("`{step}` is not a step of this pipeline ({})", pipeline.join(", "))))
     };
     if let Some(only) = &args.only {
         for step in only {
@@ -385,7 +386,7 @@ fn selection(pipeline: &[String], args: &UpArgs) -> Result<Vec<String>> {
     let first = args.from.as_deref().map(position).transpose()?.unwrap_or(0);
     let last = args.to.as_deref().map(position).transpose()?.unwrap_or(pipeline.len().saturating_sub(1));
     if first > last {
-        bail!("--from {} comes after --to {}", pipeline[first], pipeline[last]);
+        return Err(Refused(format!("--from {} comes after --to {}", pipeline[first], pipeline[last])).into());
     }
     Ok(pipeline[first..=last].to_vec())
 }

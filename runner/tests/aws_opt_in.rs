@@ -82,12 +82,14 @@ fn up_with_another_target_than_the_state_file_is_refused() {
     let output = offline(cluster.dir.path(), "groundup", &["up", "--endpoint", "http://127.0.0.1:9"], "", &[]);
     let stderr = assert_clean_failure(&output, "up --endpoint on an AWS state");
     assert!(stderr.contains("real AWS") && stderr.contains("http://127.0.0.1:9"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "a flag to drop is bad input: {stderr}");
 
     let emulated = cluster.init(&[]);
     std::fs::write(cluster.state_path(), &emulated).unwrap();
     let output = offline(cluster.dir.path(), "groundup", &["up", "--aws"], "", &[]);
     let stderr = assert_clean_failure(&output, "up --aws on an emulator state");
     assert!(stderr.contains("keeps its target"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "a flag to drop is bad input: {stderr}");
 }
 
 #[test]

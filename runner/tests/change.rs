@@ -381,3 +381,22 @@ fn the_course_network_has_exactly_the_course_rules() {
         ]
     );
 }
+
+/// A message that asks the user to fix the command line is bad input, exit code 2: a step the
+/// pipeline lacks, a range that runs backwards, a state file that is not there; nothing is written.
+#[test]
+fn a_selection_or_a_state_file_to_fix_is_bad_input() {
+    let cluster = TestCluster::new("change-selection");
+    for (args, said) in [
+        (&["up", "--only", "nosuch"][..], "`nosuch` is not a step of this pipeline"),
+        (&["up", "--plan", "--from", "nosuch"], "`nosuch` is not a step of this pipeline"),
+        (&["up", "--from", "routes", "--to", "vpc"], "--from routes comes after --to vpc"),
+        (&["status"], "no state file at"),
+    ] {
+        let output = cluster.groundup(args);
+        let stderr = assert_clean_failure(&output, &args.join(" "));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: bad input exits with 2: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(!cluster.state_path().exists(), "{args:?} wrote a state file");
+    }
+}
