@@ -88,6 +88,13 @@ fn a_journal_the_runner_could_not_save_stops_the_create() {
     assert_eq!(cluster.inventory().count(Kind::Vpc), 0, "the VPC was created though its journal was not saved");
 }
 
+/// `up --timings=json` of a new cluster whose pipeline is `pipeline`, the plugins on `PATH`.
+fn up_with_plugins(cluster: &TestCluster, pipeline: &str) -> std::process::Output {
+    let endpoint = groundup_testkit::endpoint();
+    let args = ["up", "--name", &cluster.name, "--endpoint", endpoint, "--pipeline", pipeline, "--timings=json"];
+    cluster.groundup_with_plugins(&args)
+}
+
 /// Plugins written to contract 1 (one that does not answer `--contract`, one that answers
 /// `"contract": 1`) run in a pipeline as before: with no argument they do not know, `--timings`
 /// and all.
@@ -100,16 +107,7 @@ fn plugins_of_contract_1_run_in_a_pipeline_without_the_side_channel() {
         "old",
         &format!("[ \"$1\" = --contract ] && {{ echo '{{\"contract\":1,\"plan\":false}}'; exit 0; }}\n{strict}\ntouch old.ran\ncat"),
     );
-    let up = cluster.groundup_with_plugins(&[
-        "up",
-        "--name",
-        &cluster.name,
-        "--endpoint",
-        groundup_testkit::endpoint(),
-        "--pipeline",
-        "quiet,old",
-        "--timings=json",
-    ]);
+    let up = up_with_plugins(&cluster, "quiet,old");
     assert_success(&up, "up with plugins of contract 1");
     assert!(cluster.dir.path().join("quiet.ran").exists() && cluster.dir.path().join("old.ran").exists());
     assert_eq!(cluster.state().completed, ["quiet", "old"]);
@@ -136,16 +134,7 @@ fn a_plugin_of_contract_2_journals_and_reports_on_its_events_channel() {
              echo '{timings}' >&$fd\nprintf '%s' \"$context\""
         ),
     );
-    let up = cluster.groundup_with_plugins(&[
-        "up",
-        "--name",
-        &cluster.name,
-        "--endpoint",
-        groundup_testkit::endpoint(),
-        "--pipeline",
-        "shout",
-        "--timings=json",
-    ]);
+    let up = up_with_plugins(&cluster, "shout");
     assert_success(&up, "up with a plugin of contract 2");
     let read = |name: &str| std::fs::read_to_string(cluster.dir.path().join(name)).unwrap();
     assert_eq!(read("ack.json"), "{\"saved\":true}\n");

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use groundup_contracts::pki::EncryptionSection;
+use groundup_contracts::x509::CertTime;
 use groundup_pki::encryption::{Config, Provider, FILE};
 use groundup_runtime::artifact::WritePolicy::{Replace, WriteOnce};
 use groundup_runtime::artifact::{converge_file, Contents, Files, LocalDir, LocalFile};
@@ -143,20 +144,10 @@ fn decide(existing: Option<(Config, String)>, recorded: bool, args: &EncryptionA
 /// (an API server given it still reads what those keys wrote).
 fn retired_copy(old: &Config, retired: &str, now: std::time::SystemTime) -> (String, String) {
     let seconds = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
-    // Civil from days since 1970-01-01 (Howard Hinnant's algorithm), in UTC.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
-    let stamp = format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z");
-    let when = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC");
+    // The contracts' one calendar: `2026-12-07T13:50:09Z`.
+    let moment = CertTime::from_unix(i64::try_from(seconds).unwrap_or(i64::MAX)).to_string();
+    let stamp: String = moment.chars().filter(|c| !matches!(c, '-' | ':')).collect();
+    let when = format!("{} UTC", moment.trim_end_matches('Z').replace('T', " "));
     let header = format!("# Retired {when} by groundup-encryption --retire-old: {retired}.\n");
     (format!("retired/encryption-config-{stamp}.yaml"), header + &old.to_yaml())
 }
