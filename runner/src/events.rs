@@ -2,7 +2,8 @@
 //! a socket pair per step process, whose step end the step inherits as `--events-fd N`. A
 //! thread applies each event as it arrives: a journal is saved in the state file before the
 //! step gets its answer (so the runner is the state file's only writer, and a kill at any
-//! moment still leaves the create on record), and figures join the run's timings.
+//! moment still leaves the create on record), figures join the run's timings, and a resource
+//! reported gone is kept for `up`, which makes it again.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -21,6 +22,9 @@ use crate::state;
 /// The figures the steps of a run reported, in the order they came.
 pub type Reported = Arc<Mutex<Vec<StepFigures>>>;
 
+/// What a step reported gone ([`Event::Gone`]), if it did.
+pub type Gone = Arc<Mutex<Option<String>>>;
+
 /// Where a step's events go.
 #[derive(Clone, Default)]
 pub struct Sink {
@@ -29,6 +33,8 @@ pub struct Sink {
     pub journal: Option<(PathBuf, Context)>,
     /// The run's figures, when `up --timings` asked for them.
     pub figures: Option<Reported>,
+    /// Where a step's report of a resource gone goes; `None` where nothing would make it again.
+    pub gone: Option<Gone>,
 }
 
 /// A channel made for one step process, before it starts.
@@ -97,6 +103,11 @@ fn serve(stream: UnixStream, sink: &Sink) -> Result<()> {
             Event::Timings(figures) => {
                 if let Some(reported) = &sink.figures {
                     reported.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(figures);
+                }
+            }
+            Event::Gone { what } => {
+                if let Some(gone) = &sink.gone {
+                    *gone.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(what);
                 }
             }
         }

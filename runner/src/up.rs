@@ -12,7 +12,7 @@ use groundup_contracts::{steps, Context, Target};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
 
-use crate::events::Sink;
+use crate::events::{Gone, Sink};
 use crate::headstart::HeadStarts;
 use crate::init::{InitArgs, Refused};
 use crate::interrupt::{self, Interrupted};
@@ -97,7 +97,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         // this run does not reach) and converges to it.
         context.completed.clear();
     }
-    let steps = select(&context, args)?;
+    let mut steps = select(&context, args)?;
     if steps.is_empty() {
         eprintln!("groundup: nothing to run");
         return Ok(());
@@ -112,7 +112,12 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let total = Instant::now();
     interrupt::catch();
     let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock, figures.as_ref());
-    for (i, step) in steps.iter().enumerate() {
+    // Whether this run already went back for a resource gone: once is enough, since every step
+    // before then runs again; a second time something else is deleting the cluster's resources.
+    let mut went_back = false;
+    let mut i = 0;
+    while let Some(step) = steps.get(i).cloned() {
+        let step = &step;
         head_starts.finish(step);
         let interrupted = || Interrupted { step: step.clone() };
         if interrupt::received() {
@@ -121,10 +126,16 @@ pub fn up(args: &UpArgs) -> Result<()> {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
         // The step's journal goes into the state file as it comes, onto the context it started from.
-        let events = Sink { journal: Some((args.state.clone(), context.clone())), figures: figures.clone() };
+        let gone = Gone::default();
+        let events = Sink {
+            journal: Some((args.state.clone(), context.clone())),
+            figures: figures.clone(),
+            gone: Some(gone.clone()),
+        };
         let flags = step_args(step, args, &steps);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let ran = run_step(step, &flags, &context, &args.state, Some(events), Some(&lock));
+        let gone = gone.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         // A step that finished despite the signal keeps its work; one the signal ended left
         // the state file as of the last good step. Either way the next step does not start.
         match ran {
@@ -134,6 +145,21 @@ pub fn up(args: &UpArgs) -> Result<()> {
             }
             Err(_) if interrupt::received() => return Err(interrupted().into()),
             Ok(next) => context = next,
+            Err(_) if gone.is_some() && !went_back => {
+                went_back = true;
+                steps = again(&context.pipeline, &steps, i);
+                // Every step's section may name what is gone: none is done until it has run
+                // again, so a run that stops on the way resumes at the first step.
+                context.completed.clear();
+                state::save(&args.state, &context)?;
+                eprintln!(
+                    "groundup: `{step}` needs a resource that is gone; the {} step(s) before it run again, each finding \
+                     its resources or making them anew, then `{step}` and the rest",
+                    steps.iter().position(|s| s == step).unwrap_or_default()
+                );
+                i = 0;
+                continue;
+            }
             Err(e) => {
                 let message = format!(
                     "{e:#}\n  the state file {} keeps the context as of the last good step; fix the cause and {}",
@@ -153,6 +179,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         if let Some(timings) = &mut timings {
             timings.step_done(step, wall);
         }
+        i += 1;
     }
     eprintln!(
         "groundup: {} step(s) in {:.2}s; context saved in {}",
@@ -161,6 +188,15 @@ pub fn up(args: &UpArgs) -> Result<()> {
         args.state.display()
     );
     timings.map_or(Ok(()), |t| t.print(total.elapsed()))
+}
+
+/// The steps to run once `steps[failed]` found a resource gone: every step of the pipeline
+/// before it (each finds its resources by their tags or makes them anew, so what is gone comes
+/// back and everything made from it follows: ids, reservations, targets, routes, the
+/// certificates of changed addresses), then it and the rest of the run.
+fn again(pipeline: &[String], steps: &[String], failed: usize) -> Vec<String> {
+    let before = pipeline.iter().take_while(|s| **s != steps[failed]);
+    before.chain(&steps[failed..]).cloned().collect()
 }
 
 /// `--from` and `--only` may skip steps whose sections a selected step needs: that is a
@@ -460,6 +496,17 @@ mod tests {
         assert_eq!(step_args("nlb", &args, &steps(&["sg", "nlb"])), ["--wait"]);
         let without = Wrapper::try_parse_from(["up"]).unwrap().up;
         assert!(step_args("compute", &without, &all).is_empty());
+    }
+
+    /// A step that finds a resource gone has every step before it run again, selected or
+    /// not, then itself and the rest of the run.
+    #[test]
+    fn a_resource_gone_runs_the_steps_before_its_finder_again() {
+        let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pipeline = names(&["vpc", "dhcp", "subnet", "igw", "certs"]);
+        assert_eq!(again(&pipeline, &names(&["igw", "certs"]), 0), pipeline[..]);
+        assert_eq!(again(&pipeline, &names(&["dhcp", "subnet", "igw"]), 1), names(&["vpc", "dhcp", "subnet", "igw"]));
+        assert_eq!(again(&pipeline, &names(&["subnet"]), 0), names(&["vpc", "dhcp", "subnet"]));
     }
 
     /// After `up --from sg` failed on a new state file, a plain `up` would start at `vpc`.

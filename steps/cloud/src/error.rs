@@ -60,6 +60,15 @@ impl CloudError {
         }
     }
 
+    /// Whether the cloud answered that a resource the call names does not exist
+    /// (`InvalidSubnetID.NotFound`, `TargetGroupNotFound`, ...). What a step works with comes
+    /// from the context, so for a step one that has gone is a resource the context records
+    /// (deleted by hand, or gone with an emulator that restarted empty); for a teardown it is
+    /// one already deleted.
+    pub fn is_gone(&self) -> bool {
+        self.code().is_some_and(|code| code.ends_with("NotFound"))
+    }
+
     /// Turns the error into the step's error, with a hint that fits the case.
     pub fn into_step_error(self, target: &Target) -> StepError {
         if let CloudError::Context(e) = self {
@@ -88,6 +97,10 @@ impl CloudError {
             CloudError::KeyLost { .. } => {
                 "delete the key pair (`groundup down --yes`, or aws ec2 delete-key-pair) to make a new one".into()
             }
+            _ if self.is_gone() => "a resource the context records no longer exists (deleted by hand, or gone with an \
+                emulator that restarted empty): `groundup up` runs the steps before this one again, which make it \
+                anew, then this one"
+                .into(),
             _ => "nothing was lost: fix the cause and run the step again; it resumes from what exists".to_string(),
         };
         StepError::new(self.to_string()).with_hint(hint)
@@ -237,6 +250,22 @@ mod tests {
         ] {
             let error = failure.into_step_error(&target);
             assert!(!error.bad_input && error.hint.is_some(), "{error}");
+        }
+    }
+
+    /// A resource the cloud does not know, whichever API says so, is gone and `up` makes it
+    /// again; another failure of a call is not.
+    #[test]
+    fn a_resource_the_cloud_does_not_know_is_gone_and_up_makes_it_again() {
+        let target = Target::Emulator { endpoint: "http://127.0.0.1:5999".into() };
+        let api = |code: &str| CloudError::Api { action: "Call".into(), code: code.into(), message: "m".into() };
+        for code in ["InvalidSubnetID.NotFound", "InvalidRouteTableID.NotFound", "TargetGroupNotFound"] {
+            assert!(api(code).is_gone(), "{code}");
+            let error = api(code).into_step_error(&target);
+            assert!(!error.bad_input && error.to_string().contains("`groundup up` runs the steps before"), "{error}");
+        }
+        for other in [api("InvalidParameterValue"), api("DependencyViolation"), CloudError::Local("x".into())] {
+            assert!(!other.is_gone(), "{other}");
         }
     }
 

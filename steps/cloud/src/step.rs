@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use groundup_contracts::Context;
+use groundup_runtime::events::{self, Event};
 use groundup_runtime::harness::{run_step, StepInfo};
 use groundup_runtime::StepError;
 
@@ -25,7 +26,8 @@ where
 /// A cloud step's work, for a step whose arguments can also ask for work without AWS (a head
 /// start): `body` gets clients for the context's target and returns the context with its
 /// section added; what the clients journaled and planned goes into it too (the journal
-/// replaces the context's).
+/// replaces the context's). A failure because a resource is gone ([`CloudError::is_gone`]) is
+/// told to the runner first, which makes it again ([`Event::Gone`]).
 pub fn with_aws<F, Fut>(step: &'static str, context: Context, body: F) -> Result<Context, StepError>
 where
     F: FnOnce(Context, Arc<Aws>) -> Fut,
@@ -37,7 +39,14 @@ where
         .map_err(|e| StepError::new(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let aws = Arc::new(Aws::connect(&context, step).await?);
-        let mut context = body(context, Arc::clone(&aws)).await.map_err(|e| e.into_step_error(&aws.target))?;
+        let mut context = body(context, Arc::clone(&aws)).await.map_err(|e| {
+            if e.is_gone() {
+                if let Err(why) = events::send(&Event::Gone { what: e.to_string() }) {
+                    tracing::warn!("{why}");
+                }
+            }
+            e.into_step_error(&aws.target)
+        })?;
         context.journal = aws.journal.entries();
         // A run's gate recorded nothing, and a context that is not a plan takes no entries.
         context.add_plan(aws.gate.take());

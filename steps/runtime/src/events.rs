@@ -6,6 +6,8 @@
 //!   saves them in the state file and answers one line, an [`Ack`]; only then is the call
 //!   sent, so a kill at any moment leaves the create on record.
 //! - [`Event::Timings`], when the step ends: its figures for `groundup up --timings`.
+//! - [`Event::Gone`], before the step fails because the cloud no longer has a resource the
+//!   context records: the runner makes it again (see the event).
 //!
 //! A step run by hand (no `--events-fd`) sends nothing and journals nothing, as a plugin of
 //! contract 1 does.
@@ -28,6 +30,11 @@ pub enum Event {
     Journal { entries: Vec<JournalEntry> },
     /// What the step spent, when it ends.
     Timings(StepFigures),
+    /// The cloud answered that a resource does not exist (`what` is its answer), and the step
+    /// fails: a resource the context records was deleted by hand, or went with an emulator
+    /// that restarted empty. The runner then runs the steps before this one again, each of
+    /// which finds its resource by its tags or makes it anew, and this one after them.
+    Gone { what: String },
 }
 
 impl Event {
@@ -129,6 +136,9 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Event>(&timings).unwrap(), Event::Timings(figures));
         assert!(journal.needs_ack());
+        let gone = Event::Gone { what: "subnet-1 does not exist".into() };
+        assert_eq!(serde_json::to_string(&gone).unwrap(), r#"{"event":"gone","what":"subnet-1 does not exist"}"#);
+        assert!(!gone.needs_ack());
         assert_eq!(serde_json::to_string(&Ack { saved: true, error: None }).unwrap(), r#"{"saved":true}"#);
     }
 

@@ -115,7 +115,7 @@ async fn delete_one(aws: &Aws, r: &OwnedResource) -> Result<Progress, CloudError
 fn classify(result: Result<(), CloudError>) -> Result<Progress, CloudError> {
     match result {
         Ok(()) => Ok(Progress::Done),
-        Err(e) if e.code().is_some_and(|c| c.ends_with("NotFound")) => Ok(Progress::Done),
+        Err(e) if e.is_gone() => Ok(Progress::Done),
         Err(e) if e.code().is_some_and(|c| LATER.contains(&c)) => Ok(Progress::Later(e.to_string())),
         Err(e) => Err(e),
     }
