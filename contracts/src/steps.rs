@@ -234,6 +234,15 @@ pub fn to_run(range: Vec<String>, done: impl Fn(&str) -> bool, asked: impl Fn(&S
     selected
 }
 
+/// The steps to run once `steps[failed]` found a resource gone (`groundup up`): every step of
+/// `pipeline` before it, selected or not (each finds its resources by their tags or makes them
+/// anew, so what is gone comes back and everything made from it follows: ids, reservations,
+/// targets, routes, the certificates of changed addresses), then it and the rest of the run.
+pub fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize) -> Vec<String> {
+    let before = pipeline.iter().take_while(|s| **s != steps[failed]);
+    before.chain(&steps[failed..]).cloned().collect()
+}
+
 /// The table's entry for a step name; `None` for a plugin's step.
 pub fn step(name: &str) -> Option<&'static Step> {
     STEPS.iter().find(|s| s.name() == name)
@@ -285,6 +294,16 @@ mod tests {
         assert_eq!(to_run(all.clone(), but_bundles, asked(Act::Renew)), ["certs", "kubeconfig", "bundles"]);
         let but_ca = |s: &str| s != "ca";
         assert_eq!(to_run(all, but_ca, |_| false), ["ca", "certs", "kubeconfig", "bundles"]);
+    }
+
+    #[test]
+    fn a_resource_gone_runs_the_steps_before_its_finder_again() {
+        let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pipeline = names(&["vpc", "dhcp", "subnet", "igw", "certs"]);
+        assert_eq!(again_from_the_start(&pipeline, &names(&["igw", "certs"]), 0), pipeline[..]);
+        let run = names(&["dhcp", "subnet", "igw"]);
+        assert_eq!(again_from_the_start(&pipeline, &run, 1), names(&["vpc", "dhcp", "subnet", "igw"]));
+        assert_eq!(again_from_the_start(&pipeline, &names(&["subnet"]), 0), names(&["vpc", "dhcp", "subnet"]));
     }
 
     #[test]

@@ -127,11 +127,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
         let started = Instant::now();
         // The step's journal goes into the state file as it comes, onto the context it started from.
         let gone = Gone::default();
-        let events = Sink {
-            journal: Some((args.state.clone(), context.clone())),
-            figures: figures.clone(),
-            gone: Some(gone.clone()),
-        };
+        let journal = Some((args.state.clone(), context.clone()));
+        let events = Sink { journal, figures: figures.clone(), gone: Some(gone.clone()) };
         let flags = step_args(step, args, &steps);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let ran = run_step(step, &flags, &context, &args.state, Some(events), Some(&lock));
@@ -147,7 +144,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
             Ok(next) => context = next,
             Err(_) if gone.is_some() && !went_back => {
                 went_back = true;
-                steps = again(&context.pipeline, &steps, i);
+                steps = steps::again_from_the_start(&context.pipeline, &steps, i);
                 // Every step's section may name what is gone: none is done until it has run
                 // again, so a run that stops on the way resumes at the first step.
                 context.completed.clear();
@@ -188,15 +185,6 @@ pub fn up(args: &UpArgs) -> Result<()> {
         args.state.display()
     );
     timings.map_or(Ok(()), |t| t.print(total.elapsed()))
-}
-
-/// The steps to run once `steps[failed]` found a resource gone: every step of the pipeline
-/// before it (each finds its resources by their tags or makes them anew, so what is gone comes
-/// back and everything made from it follows: ids, reservations, targets, routes, the
-/// certificates of changed addresses), then it and the rest of the run.
-fn again(pipeline: &[String], steps: &[String], failed: usize) -> Vec<String> {
-    let before = pipeline.iter().take_while(|s| **s != steps[failed]);
-    before.chain(&steps[failed..]).cloned().collect()
 }
 
 /// `--from` and `--only` may skip steps whose sections a selected step needs: that is a
@@ -496,17 +484,6 @@ mod tests {
         assert_eq!(step_args("nlb", &args, &steps(&["sg", "nlb"])), ["--wait"]);
         let without = Wrapper::try_parse_from(["up"]).unwrap().up;
         assert!(step_args("compute", &without, &all).is_empty());
-    }
-
-    /// A step that finds a resource gone has every step before it run again, selected or
-    /// not, then itself and the rest of the run.
-    #[test]
-    fn a_resource_gone_runs_the_steps_before_its_finder_again() {
-        let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let pipeline = names(&["vpc", "dhcp", "subnet", "igw", "certs"]);
-        assert_eq!(again(&pipeline, &names(&["igw", "certs"]), 0), pipeline[..]);
-        assert_eq!(again(&pipeline, &names(&["dhcp", "subnet", "igw"]), 1), names(&["vpc", "dhcp", "subnet", "igw"]));
-        assert_eq!(again(&pipeline, &names(&["subnet"]), 0), names(&["vpc", "dhcp", "subnet"]));
     }
 
     /// After `up --from sg` failed on a new state file, a plain `up` would start at `vpc`.
