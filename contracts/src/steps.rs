@@ -55,6 +55,13 @@ macro_rules! steps {
                 }
             }
 
+            /// Whether `other` records the same `section` (a step's run changed nothing of it).
+            pub fn same_section(&self, other: &crate::Context, section: Section) -> bool {
+                match section {
+                    $(Section::$section => self.$field == other.$field),*
+                }
+            }
+
             pub(crate) fn forget_section(&mut self, section: Section) {
                 match section {
                     $(Section::$section => self.$field = None),*
@@ -243,6 +250,28 @@ pub fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize
     before.chain(&steps[failed..]).cloned().collect()
 }
 
+/// The rest of a run once `step` changed its section: the steps of `rest`, and every later
+/// step of `pipeline` made from what `step` makes (reading its section, or that of a step
+/// that does: the table's `needs`), in pipeline order, up to `last` if the run ends there
+/// (`--to`). So a re-issued certificate reaches the kubeconfigs and the bundles that embed it
+/// in the same run, whatever the selection.
+pub fn with_followers(pipeline: &[String], rest: &[String], step: &str, last: Option<&str>) -> Vec<String> {
+    let mut changed: Vec<Section> = self::step(step).map(|row| row.section).into_iter().collect();
+    let end = last.and_then(|last| pipeline.iter().position(|s| s == last)).map_or(pipeline.len(), |i| i + 1);
+    let after = pipeline.iter().take(end).skip_while(|s| *s != step).skip(1);
+    let mut steps = Vec::new();
+    for name in after {
+        let row = self::step(name);
+        if row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need))) {
+            changed.extend(row.map(|row| row.section));
+            steps.push(name.clone());
+        } else if rest.contains(name) {
+            steps.push(name.clone());
+        }
+    }
+    steps
+}
+
 /// The table's entry for a step name; `None` for a plugin's step.
 pub fn step(name: &str) -> Option<&'static Step> {
     STEPS.iter().find(|s| s.name() == name)
@@ -304,6 +333,25 @@ mod tests {
         let run = names(&["dhcp", "subnet", "igw"]);
         assert_eq!(again_from_the_start(&pipeline, &run, 1), names(&["vpc", "dhcp", "subnet", "igw"]));
         assert_eq!(again_from_the_start(&pipeline, &names(&["subnet"]), 0), names(&["vpc", "dhcp", "subnet"]));
+    }
+
+    /// `certs` changed: `kubeconfig` and `bundles` run too (`bundles` also through
+    /// `kubeconfig`), `encryption` does not; `--to kubeconfig` keeps `bundles` out.
+    #[test]
+    fn a_changed_section_brings_in_the_steps_made_from_it() {
+        let pipeline: Vec<String> = super::pipeline().map(String::from).collect();
+        let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(with_followers(&pipeline, &[], "certs", None), ["kubeconfig", "bundles"]);
+        assert_eq!(
+            with_followers(&pipeline, &names(&["encryption"]), "certs", None),
+            ["kubeconfig", "encryption", "bundles"]
+        );
+        assert_eq!(with_followers(&pipeline, &[], "certs", Some("kubeconfig")), ["kubeconfig"]);
+        assert_eq!(with_followers(&pipeline, &[], "encryption", None), ["bundles"]);
+        let with_plugin = [&pipeline[..], &names(&["mystep"])].concat();
+        assert_eq!(with_followers(&with_plugin, &names(&["mystep"]), "bundles", None), ["mystep"]);
+        let compute = with_followers(&pipeline, &[], "compute", None);
+        assert_eq!(compute, ["certs", "kubeconfig", "bundles"], "the nodes' addresses reach their certificates");
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn document(context: &Context) -> Result<Status> {
         steps,
         nodes,
         interrupted,
+        stale: context.stale(),
     })
 }
 
@@ -145,6 +146,14 @@ fn report(context: &Context) -> Result<Vec<String>> {
         lines.push(format!(
             "  interrupted: {} was creating {} `{}`; the next run looks for it before creating one",
             entry.step, entry.kind, entry.resource
+        ));
+    }
+    for stale in context.stale() {
+        lines.push(format!(
+            "  stale: {} (made from {}, changed since); `groundup up --only {}` makes it again",
+            stale.path,
+            stale.changed.join(", "),
+            stale.step
         ));
     }
     Ok(lines)

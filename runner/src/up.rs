@@ -141,7 +141,22 @@ pub fn up(args: &UpArgs) -> Result<()> {
                 return Err(interrupted().into());
             }
             Err(_) if interrupt::received() => return Err(interrupted().into()),
-            Ok(next) => context = next,
+            Ok(next) => {
+                let changed = steps::step(step).is_some_and(|row| !next.same_section(&context, row.section));
+                context = next;
+                if changed {
+                    let rest = steps::with_followers(&context.pipeline, &steps[i + 1..], step, args.to.as_deref());
+                    let added: Vec<String> =
+                        rest.iter().filter(|s| !steps[i + 1..].contains(s)).map(|s| format!("`{s}`")).collect();
+                    if !added.is_empty() {
+                        eprintln!(
+                            "groundup: `{step}` changed what it makes; {}, made from it, run too",
+                            added.join(", ")
+                        );
+                    }
+                    steps = [&steps[..=i], &rest[..]].concat();
+                }
+            }
             Err(_) if gone.is_some() && !went_back => {
                 went_back = true;
                 steps = steps::again_from_the_start(&context.pipeline, &steps, i);
@@ -364,7 +379,10 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
         return Ok(range);
     }
     let acts = args.acts();
-    Ok(steps::to_run(range, |s| context.is_completed(s), |row| acts.iter().any(|act| row.acts.contains(act))))
+    // A step whose files were made from one that changed since runs again too (see `status`).
+    let stale: Vec<String> = context.stale().into_iter().map(|stale| stale.step).collect();
+    let done = |s: &str| context.is_completed(s) && !stale.iter().any(|t| t == s);
+    Ok(steps::to_run(range, done, |row| acts.iter().any(|act| row.acts.contains(act))))
 }
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
