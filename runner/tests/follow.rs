@@ -68,7 +68,7 @@ fn up_only_certs_brings_the_kubeconfigs_and_bundles_that_embed_a_reissued_certif
 /// changed and the command; `groundup up` makes them again and `status` is clean.
 #[test]
 fn status_flags_what_a_step_by_hand_left_stale_and_up_makes_it_again() {
-    let cluster = TestCluster::new("stale");
+    let cluster = TestCluster::new("byhand");
     assert_success(&cluster.up(&SMALL), "up");
     let master = node(&cluster, Role::Master);
     let (admin, config) = ("kubeconfig/admin.kubeconfig", "pki/encryption-config.yaml");
