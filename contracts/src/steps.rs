@@ -250,26 +250,38 @@ pub fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize
     before.chain(&steps[failed..]).cloned().collect()
 }
 
-/// The rest of a run once `step` changed its section: the steps of `rest`, and every later
-/// step of `pipeline` made from what `step` makes (reading its section, or that of a step
-/// that does: the table's `needs`), in pipeline order, up to `last` if the run ends there
-/// (`--to`). So a re-issued certificate reaches the kubeconfigs and the bundles that embed it
-/// in the same run, whatever the selection.
-pub fn with_followers(pipeline: &[String], rest: &[String], step: &str, last: Option<&str>) -> Vec<String> {
+/// A run of `steps` once `steps[done]` changed its section: the steps so far, then those of the
+/// rest and every later step of `pipeline` made from what it makes (reading its section, or
+/// that of a step that does: the table's `needs`), in pipeline order, up to `last` if the run
+/// ends there (`--to`). So a re-issued certificate reaches the kubeconfigs and the bundles
+/// that embed it in the same run, whatever the selection. With it, the note that names the
+/// steps brought in, if any.
+pub fn with_followers(
+    pipeline: &[String],
+    steps: &[String],
+    done: usize,
+    last: Option<&str>,
+) -> (Vec<String>, Option<String>) {
+    let (step, rest) = (&steps[done], &steps[done + 1..]);
     let mut changed: Vec<Section> = self::step(step).map(|row| row.section).into_iter().collect();
     let end = last.and_then(|last| pipeline.iter().position(|s| s == last)).map_or(pipeline.len(), |i| i + 1);
-    let after = pipeline.iter().take(end).skip_while(|s| *s != step).skip(1);
-    let mut steps = Vec::new();
-    for name in after {
+    let mut run = steps[..=done].to_vec();
+    let mut added = Vec::new();
+    for name in pipeline.iter().take(end).skip_while(|s| *s != step).skip(1) {
         let row = self::step(name);
         if row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need))) {
             changed.extend(row.map(|row| row.section));
-            steps.push(name.clone());
+            if !rest.contains(name) {
+                added.push(format!("`{name}`"));
+            }
+            run.push(name.clone());
         } else if rest.contains(name) {
-            steps.push(name.clone());
+            run.push(name.clone());
         }
     }
-    steps
+    let note = (!added.is_empty())
+        .then(|| format!("`{step}` changed what it makes; {}, made from it, run too", added.join(", ")));
+    (run, note)
 }
 
 /// The table's entry for a step name; `None` for a plugin's step.
@@ -341,17 +353,26 @@ mod tests {
     fn a_changed_section_brings_in_the_steps_made_from_it() {
         let pipeline: Vec<String> = super::pipeline().map(String::from).collect();
         let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(with_followers(&pipeline, &[], "certs", None), ["kubeconfig", "bundles"]);
+        let follow = |run: &[&str], last| with_followers(&pipeline, &names(run), 0, last).0;
+        assert_eq!(follow(&["certs"], None), ["certs", "kubeconfig", "bundles"]);
+        assert_eq!(follow(&["certs", "encryption"], None), ["certs", "kubeconfig", "encryption", "bundles"]);
+        assert_eq!(follow(&["certs"], Some("kubeconfig")), ["certs", "kubeconfig"]);
+        assert_eq!(follow(&["encryption"], None), ["encryption", "bundles"]);
         assert_eq!(
-            with_followers(&pipeline, &names(&["encryption"]), "certs", None),
-            ["kubeconfig", "encryption", "bundles"]
+            with_followers(&pipeline, &names(&["vpc", "certs"]), 1, None),
+            ["vpc", "certs", "kubeconfig", "bundles"]
         );
-        assert_eq!(with_followers(&pipeline, &[], "certs", Some("kubeconfig")), ["kubeconfig"]);
-        assert_eq!(with_followers(&pipeline, &[], "encryption", None), ["bundles"]);
         let with_plugin = [&pipeline[..], &names(&["mystep"])].concat();
-        assert_eq!(with_followers(&with_plugin, &names(&["mystep"]), "bundles", None), ["mystep"]);
-        let compute = with_followers(&pipeline, &[], "compute", None);
-        assert_eq!(compute, ["certs", "kubeconfig", "bundles"], "the nodes' addresses reach their certificates");
+        assert_eq!(
+            with_followers(&with_plugin, &names(&["bundles", "mystep"]), 0, None),
+            (names(&["bundles", "mystep"]), None)
+        );
+        let compute = follow(&["compute"], None);
+        assert_eq!(
+            compute,
+            ["compute", "certs", "kubeconfig", "bundles"],
+            "the nodes' addresses reach their certificates"
+        );
     }
 
     #[test]

@@ -149,12 +149,8 @@ fn report(context: &Context) -> Result<Vec<String>> {
         ));
     }
     for stale in context.stale() {
-        lines.push(format!(
-            "  stale: {} (made from {}, changed since); `groundup up --only {}` makes it again",
-            stale.path,
-            stale.changed.join(", "),
-            stale.step
-        ));
+        let (path, from, step) = (stale.path, stale.changed.join(", "), stale.step);
+        lines.push(format!("  stale: {path} ({from} changed since); `groundup up --only {step}` makes it again"));
     }
     Ok(lines)
 }
