@@ -10,6 +10,7 @@
 //! schema and IP-network crates only). The code that runs a step is `groundup-runtime`.
 
 pub mod context;
+pub mod derived;
 pub mod error;
 pub mod flows;
 pub mod infra;

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::derived::Fingerprints;
 use crate::error::ContextError;
 use crate::x509::{CertTime, Subject};
 
@@ -269,6 +270,13 @@ pub struct KubeconfigRecord {
     /// The user: the client certificate's CN (`admin`, `system:node:<hostname>`, ...).
     pub user: String,
     pub server: String,
+    /// SHA-256 of the file, so that a bundle that copies it knows when it changed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// The certificates it embeds, by the fingerprints they had when it was written (see
+    /// [`crate::derived`]): one re-issued since makes it stale.
+    #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
+    pub sources: Fingerprints,
 }
 
 /// The node bundles `groundup-bundles` laid out: per node, its tree and its archive.
@@ -306,4 +314,9 @@ pub struct BundleRecord {
     /// `nodes/<hostname>.tar.gz`, the same for `scp` by hand.
     pub archive: String,
     pub files: usize,
+    /// The cluster's files it copies, by the fingerprints they had when it was laid out (see
+    /// [`crate::derived`]): one changed since (a certificate re-issued, the encryption key
+    /// rotated, a kubeconfig written again) makes it stale.
+    #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
+    pub sources: Fingerprints,
 }

@@ -8,6 +8,7 @@ use ipnet::Ipv4Net;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::derived::Stale;
 use crate::infra::Role;
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -22,6 +23,9 @@ pub struct Status {
     pub nodes: Vec<NodeStatus>,
     /// Creates a killed run left unfinished; the next run looks for them before creating.
     pub interrupted: Vec<InterruptedCreate>,
+    /// Kubeconfigs and bundles made from a file that changed since (a certificate re-issued,
+    /// the encryption key rotated): `groundup up` makes them again.
+    pub stale: Vec<Stale>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -55,6 +55,13 @@ macro_rules! steps {
                 }
             }
 
+            /// Whether `other` records the same `section` (a step's run changed nothing of it).
+            pub fn same_section(&self, other: &crate::Context, section: Section) -> bool {
+                match section {
+                    $(Section::$section => self.$field == other.$field),*
+                }
+            }
+
             pub(crate) fn forget_section(&mut self, section: Section) {
                 match section {
                     $(Section::$section => self.$field = None),*
@@ -243,6 +250,40 @@ pub fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize
     before.chain(&steps[failed..]).cloned().collect()
 }
 
+/// A run of `steps` once `steps[done]` changed its section: the steps so far, then those of the
+/// rest and every later step of `pipeline` made from what it makes (reading its section, or
+/// that of a step that does: the table's `needs`), in pipeline order, up to `last` if the run
+/// ends there (`--to`). So a re-issued certificate reaches the kubeconfigs and the bundles
+/// that embed it in the same run, whatever the selection. With it, the note that names the
+/// steps brought in, if any.
+pub fn with_followers(
+    pipeline: &[String],
+    steps: &[String],
+    done: usize,
+    last: Option<&str>,
+) -> (Vec<String>, Option<String>) {
+    let (step, rest) = (&steps[done], &steps[done + 1..]);
+    let mut changed: Vec<Section> = self::step(step).map(|row| row.section).into_iter().collect();
+    let end = last.and_then(|last| pipeline.iter().position(|s| s == last)).map_or(pipeline.len(), |i| i + 1);
+    let mut run = steps[..=done].to_vec();
+    let mut added = Vec::new();
+    for name in pipeline.iter().take(end).skip_while(|s| *s != step).skip(1) {
+        let row = self::step(name);
+        if row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need))) {
+            changed.extend(row.map(|row| row.section));
+            if !rest.contains(name) {
+                added.push(format!("`{name}`"));
+            }
+            run.push(name.clone());
+        } else if rest.contains(name) {
+            run.push(name.clone());
+        }
+    }
+    let note = (!added.is_empty())
+        .then(|| format!("`{step}` changed what it makes; {}, made from it, run too", added.join(", ")));
+    (run, note)
+}
+
 /// The table's entry for a step name; `None` for a plugin's step.
 pub fn step(name: &str) -> Option<&'static Step> {
     STEPS.iter().find(|s| s.name() == name)
@@ -304,6 +345,33 @@ mod tests {
         let run = names(&["dhcp", "subnet", "igw"]);
         assert_eq!(again_from_the_start(&pipeline, &run, 1), names(&["vpc", "dhcp", "subnet", "igw"]));
         assert_eq!(again_from_the_start(&pipeline, &names(&["subnet"]), 0), names(&["vpc", "dhcp", "subnet"]));
+    }
+
+    /// `certs` changed: `kubeconfig` and `bundles` run too (`bundles` also through
+    /// `kubeconfig`), `encryption` does not; `--to kubeconfig` keeps `bundles` out.
+    #[test]
+    fn a_changed_section_brings_in_the_steps_made_from_it() {
+        let pipeline: Vec<String> = super::pipeline().map(String::from).collect();
+        let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let follow = |run: &[&str], last| with_followers(&pipeline, &names(run), 0, last).0;
+        assert_eq!(follow(&["certs"], None), ["certs", "kubeconfig", "bundles"]);
+        assert_eq!(follow(&["certs", "encryption"], None), ["certs", "kubeconfig", "encryption", "bundles"]);
+        assert_eq!(follow(&["certs"], Some("kubeconfig")), ["certs", "kubeconfig"]);
+        assert_eq!(follow(&["encryption"], None), ["encryption", "bundles"]);
+        let (run, note) = with_followers(&pipeline, &names(&["vpc", "certs"]), 1, None);
+        assert_eq!(run, ["vpc", "certs", "kubeconfig", "bundles"]);
+        assert_eq!(note.unwrap(), "`certs` changed what it makes; `kubeconfig`, `bundles`, made from it, run too");
+        let with_plugin = [&pipeline[..], &names(&["mystep"])].concat();
+        assert_eq!(
+            with_followers(&with_plugin, &names(&["bundles", "mystep"]), 0, None),
+            (names(&["bundles", "mystep"]), None)
+        );
+        let compute = follow(&["compute"], None);
+        assert_eq!(
+            compute,
+            ["compute", "certs", "kubeconfig", "bundles"],
+            "the nodes' addresses reach their certificates"
+        );
     }
 
     #[test]

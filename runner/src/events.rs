@@ -2,14 +2,14 @@
 //! a socket pair per step process, whose step end the step inherits as `--events-fd N`. A
 //! thread applies each event as it arrives: a journal is saved in the state file before the
 //! step gets its answer (so the runner is the state file's only writer, and a kill at any
-//! moment still leaves the create on record), figures join the run's timings, and a resource
-//! reported gone is kept for `up`, which makes it again.
+//! moment still leaves the create on record), figures join the run's timings, a report of a
+//! resource gone goes to `up`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context as _, Result};
@@ -24,7 +24,6 @@ pub type Reported = Arc<Mutex<Vec<StepFigures>>>;
 
 /// What a step reported gone ([`Event::Gone`]), if it did.
 pub type Gone = Arc<Mutex<Option<String>>>;
-
 /// Where a step's events go.
 #[derive(Clone, Default)]
 pub struct Sink {
@@ -33,8 +32,8 @@ pub struct Sink {
     pub journal: Option<(PathBuf, Context)>,
     /// The run's figures, when `up --timings` asked for them.
     pub figures: Option<Reported>,
-    /// Where a step's report of a resource gone goes; `None` where nothing would make it again.
-    pub gone: Option<Gone>,
+    /// Where a step's report of a resource gone goes (a head start's is not read).
+    pub gone: Gone,
 }
 
 /// A channel made for one step process, before it starts.
@@ -105,11 +104,7 @@ fn serve(stream: UnixStream, sink: &Sink) -> Result<()> {
                     reported.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(figures);
                 }
             }
-            Event::Gone { what } => {
-                if let Some(gone) = &sink.gone {
-                    *gone.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(what);
-                }
-            }
+            Event::Gone { what } => *sink.gone.lock().unwrap_or_else(PoisonError::into_inner) = Some(what),
         }
     }
     Ok(())

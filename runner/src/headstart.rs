@@ -63,7 +63,7 @@ impl HeadStarts {
                         Ok(())
                     });
                     let handle = command.stdin_bytes(context.to_json()).stdout_null().unchecked().start()?;
-                    Ok((handle, channel.listen(Sink { journal: None, figures: figures.cloned(), gone: None })))
+                    Ok((handle, channel.listen(Sink { figures: figures.cloned(), ..Sink::default() })))
                 });
                 match started {
                     Ok((handle, listener)) => {

@@ -60,6 +60,7 @@ fn document(context: &Context) -> Result<Status> {
         steps,
         nodes,
         interrupted,
+        stale: context.stale(),
     })
 }
 
@@ -147,6 +148,10 @@ fn report(context: &Context) -> Result<Vec<String>> {
             "  interrupted: {} was creating {} `{}`; the next run looks for it before creating one",
             entry.step, entry.kind, entry.resource
         ));
+    }
+    for stale in context.stale() {
+        let (path, from, step) = (stale.path, stale.changed.join(", "), stale.step);
+        lines.push(format!("  stale: {path} ({from} changed since); `groundup up --only {step}` makes it again"));
     }
     Ok(lines)
 }

@@ -112,12 +112,9 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let total = Instant::now();
     interrupt::catch();
     let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock, figures.as_ref());
-    // Whether this run already went back for a resource gone: once is enough, since every step
-    // before then runs again; a second time something else is deleting the cluster's resources.
-    let mut went_back = false;
-    let mut i = 0;
-    while let Some(step) = steps.get(i).cloned() {
-        let step = &step;
+    // A run goes back for a resource gone once: after that, something else is deleting them.
+    let (mut went_back, mut i) = (false, 0);
+    while let Some(step) = steps.get(i).cloned().as_ref() {
         head_starts.finish(step);
         let interrupted = || Interrupted { step: step.clone() };
         if interrupt::received() {
@@ -126,9 +123,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
         eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
         let started = Instant::now();
         // The step's journal goes into the state file as it comes, onto the context it started from.
-        let gone = Gone::default();
-        let journal = Some((args.state.clone(), context.clone()));
-        let events = Sink { journal, figures: figures.clone(), gone: Some(gone.clone()) };
+        let (gone, journal) = (Gone::default(), Some((args.state.clone(), context.clone())));
+        let events = Sink { journal, figures: figures.clone(), gone: gone.clone() };
         let flags = step_args(step, args, &steps);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let ran = run_step(step, &flags, &context, &args.state, Some(events), Some(&lock));
@@ -141,20 +137,19 @@ pub fn up(args: &UpArgs) -> Result<()> {
                 return Err(interrupted().into());
             }
             Err(_) if interrupt::received() => return Err(interrupted().into()),
-            Ok(next) => context = next,
+            Ok(next) => {
+                if steps::step(step).is_some_and(|row| !next.same_section(&context, row.section)) {
+                    let (run, note) = steps::with_followers(&next.pipeline, &steps, i, args.to.as_deref());
+                    note.iter().for_each(|note| eprintln!("groundup: {note}"));
+                    steps = run;
+                }
+                context = next;
+            }
             Err(_) if gone.is_some() && !went_back => {
-                went_back = true;
                 steps = steps::again_from_the_start(&context.pipeline, &steps, i);
-                // Every step's section may name what is gone: none is done until it has run
-                // again, so a run that stops on the way resumes at the first step.
-                context.completed.clear();
+                (i, went_back, context.completed) = (0, true, Vec::new());
                 state::save(&args.state, &context)?;
-                eprintln!(
-                    "groundup: `{step}` needs a resource that is gone; the {} step(s) before it run again, each finding \
-                     its resources or making them anew, then `{step}` and the rest",
-                    steps.iter().position(|s| s == step).unwrap_or_default()
-                );
-                i = 0;
+                eprintln!("groundup: `{step}` needs a resource that is gone; the steps before it run again first");
                 continue;
             }
             Err(e) => {
@@ -365,7 +360,10 @@ pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
         return Ok(range);
     }
     let acts = args.acts();
-    Ok(steps::to_run(range, |s| context.is_completed(s), |row| acts.iter().any(|act| row.acts.contains(act))))
+    // A step whose files were made from one that changed since runs again (see `status`).
+    let stale: Vec<String> = context.stale().into_iter().map(|stale| stale.step).collect();
+    let done = |s: &str| context.is_completed(s) && !stale.iter().any(|t| t == s);
+    Ok(steps::to_run(range, done, |row| acts.iter().any(|act| row.acts.contains(act))))
 }
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all

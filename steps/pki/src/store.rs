@@ -233,6 +233,11 @@ pub fn fingerprint(cert: &X509) -> String {
     cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default()
 }
 
+/// SHA-256 of a file of the cluster's (a kubeconfig), written as a certificate's.
+pub fn file_fingerprint(bytes: &[u8]) -> String {
+    hex(&openssl::sha::sha256(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }

@@ -95,11 +95,13 @@ impl Bundles<'_> {
             let what = format!("- /{}: no longer in the bundle", &file[prefix.len()..]);
             self.gate.change(host, &what, || self.remove(&file))?;
         }
+        let copied = wanted.iter().filter_map(|file| file.source.path()).map(|path| path.display().to_string());
         Ok(BundleRecord {
             hostname: host.clone(),
             dir: self.dir.path().join(host).display().to_string(),
             archive: archive.display().to_string(),
             files: wanted.len(),
+            sources: self.context.sources(copied),
         })
     }
 

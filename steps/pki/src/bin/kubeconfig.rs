@@ -14,7 +14,7 @@ use groundup_contracts::Section;
 use groundup_pki::error::PkiError;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
 use groundup_pki::spec::Authority;
-use groundup_pki::store::Store;
+use groundup_pki::store::{file_fingerprint, Store};
 use groundup_runtime::artifact::{converge_file, Contents, Files, LocalDir, LocalFile, WritePolicy};
 use groundup_runtime::files;
 use groundup_runtime::harness::{run_step, NoArgs, StepInfo};
@@ -50,14 +50,19 @@ fn main() -> ExitCode {
                 }
             };
             let path = dir.path().join(&spec.file);
+            let embedded = [store.cert_path(Authority::Kubernetes.file()), store.cert_path(&spec.certificate)];
             let record = KubeconfigRecord {
                 path: path.display().to_string(),
                 user: spec.user.clone(),
                 server: spec.server.clone(),
+                sha256: wanted.as_ref().map(|w| file_fingerprint(&w.bytes)).unwrap_or_default(),
+                sources: context.sources(embedded.iter().map(|path| path.display().to_string())),
             };
+            let known =
+                recorded.iter().any(|r| (&r.path, &r.user, &r.server) == (&record.path, &record.user, &record.server));
             let file = LocalFile::new(spec.file.as_str(), wanted, WritePolicy::Replace)
                 .shown("rewrite from the certificates and the context");
-            converge_file(&gate, &Files::new(&dir, KIND, &spec.file, recorded.contains(&record), vec![file]))?;
+            converge_file(&gate, &Files::new(&dir, KIND, &spec.file, known, vec![file]))?;
             records.push(record);
         }
         for file in files::unwanted(dir.path(), |file| specs.iter().any(|spec| spec.file == file)) {
