@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             .filter(|(role, _)| wanted.iter().any(|(w, _)| w == role))
             .map(|(role, group)| (*role, Ref::Known(group.group_id().unwrap_or_default().to_string())))
             .collect();
-        if aws.planning() {
+        if context.planning() {
             for (role, _) in &wanted {
                 ids.entry(*role).or_insert_with(|| Ref::Planned(role.logical().to_string()));
             }
