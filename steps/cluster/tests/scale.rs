@@ -87,7 +87,8 @@ fn assert_shape(cluster: &TestCluster, masters: u32, workers: u32) {
     let inventory = cluster.inventory();
     let counts = inventory.counts();
     assert_eq!(counts[&Kind::Instance], expected.len(), "{shape}: {counts:?}");
-    let others = counts.iter().filter(|(kind, _)| **kind != Kind::Instance);
+    assert_eq!(counts[&Kind::SecurityGroup], 2, "{shape}: the masters' and the nodes' groups: {counts:?}");
+    let others = counts.iter().filter(|(kind, _)| ![Kind::Instance, Kind::SecurityGroup].contains(*kind));
     assert!(others.clone().all(|(_, n)| *n == 1), "{shape}: orphans or duplicates: {counts:?}");
 
     let state = cluster.state();

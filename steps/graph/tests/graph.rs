@@ -18,7 +18,7 @@ fn the_graph_of_an_emulator_cluster_renders_and_names_everything() {
     let mut ids = Vec::new();
     collect_ids(&document, &mut ids);
     let nodes = state.compute.as_ref().unwrap().nodes.len();
-    assert_eq!(ids.len(), 9 + nodes, "one id per network resource and node: {ids:?}");
+    assert_eq!(ids.len(), 10 + nodes, "one id per network resource (two security groups) and node: {ids:?}");
     for id in &ids {
         assert!(dot.contains(id.as_str()), "{id} is not in the graph");
     }
