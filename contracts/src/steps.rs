@@ -254,13 +254,16 @@ pub fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize
 /// rest and every later step of `pipeline` made from what it makes (reading its section, or
 /// that of a step that does: the table's `needs`), in pipeline order, up to `last` if the run
 /// ends there (`--to`). So a re-issued certificate reaches the kubeconfigs and the bundles
-/// that embed it in the same run, whatever the selection. With it, the note that names the
+/// that embed it in the same run, whatever the selection. A step outside the run follows only
+/// if it has `made` its files: one that never ran embeds nothing old, and may lack its inputs
+/// (`up --only ca` on a new cluster has no nodes for `certs`). With it, the note that names the
 /// steps brought in, if any.
 pub fn with_followers(
     pipeline: &[String],
     steps: &[String],
     done: usize,
     last: Option<&str>,
+    made: impl Fn(&str) -> bool,
 ) -> (Vec<String>, Option<String>) {
     let (step, rest) = (&steps[done], &steps[done + 1..]);
     let mut changed: Vec<Section> = self::step(step).map(|row| row.section).into_iter().collect();
@@ -269,7 +272,8 @@ pub fn with_followers(
     let mut added = Vec::new();
     for name in pipeline.iter().take(end).skip_while(|s| *s != step).skip(1) {
         let row = self::step(name);
-        if row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need))) {
+        let follows = row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need)));
+        if follows && (rest.contains(name) || made(name)) {
             changed.extend(row.map(|row| row.section));
             if !rest.contains(name) {
                 added.push(format!("`{name}`"));
@@ -353,17 +357,18 @@ mod tests {
     fn a_changed_section_brings_in_the_steps_made_from_it() {
         let pipeline: Vec<String> = super::pipeline().map(String::from).collect();
         let names = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let follow = |run: &[&str], last| with_followers(&pipeline, &names(run), 0, last).0;
+        let all_made = |_: &str| true;
+        let follow = |run: &[&str], last| with_followers(&pipeline, &names(run), 0, last, all_made).0;
         assert_eq!(follow(&["certs"], None), ["certs", "kubeconfig", "bundles"]);
         assert_eq!(follow(&["certs", "encryption"], None), ["certs", "kubeconfig", "encryption", "bundles"]);
         assert_eq!(follow(&["certs"], Some("kubeconfig")), ["certs", "kubeconfig"]);
         assert_eq!(follow(&["encryption"], None), ["encryption", "bundles"]);
-        let (run, note) = with_followers(&pipeline, &names(&["vpc", "certs"]), 1, None);
+        let (run, note) = with_followers(&pipeline, &names(&["vpc", "certs"]), 1, None, all_made);
         assert_eq!(run, ["vpc", "certs", "kubeconfig", "bundles"]);
         assert_eq!(note.unwrap(), "`certs` changed what it makes; `kubeconfig`, `bundles`, made from it, run too");
         let with_plugin = [&pipeline[..], &names(&["mystep"])].concat();
         assert_eq!(
-            with_followers(&with_plugin, &names(&["bundles", "mystep"]), 0, None),
+            with_followers(&with_plugin, &names(&["bundles", "mystep"]), 0, None, all_made),
             (names(&["bundles", "mystep"]), None)
         );
         let compute = follow(&["compute"], None);
@@ -371,6 +376,12 @@ mod tests {
             compute,
             ["compute", "certs", "kubeconfig", "bundles"],
             "the nodes' addresses reach their certificates"
+        );
+        let only_kubeconfig_made = |step: &str| step == "kubeconfig";
+        assert_eq!(
+            with_followers(&pipeline, &names(&["ca"]), 0, None, only_kubeconfig_made).0,
+            ["ca"],
+            "a step that never ran does not follow, nor what it would have changed"
         );
     }
 

@@ -139,7 +139,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
             Err(_) if interrupt::received() => return Err(interrupted().into()),
             Ok(next) => {
                 if steps::step(step).is_some_and(|row| !next.same_section(&context, row.section)) {
-                    let (run, note) = steps::with_followers(&next.pipeline, &steps, i, args.to.as_deref());
+                    let (run, note) =
+                        steps::with_followers(&next.pipeline, &steps, i, args.to.as_deref(), |s| next.is_completed(s));
                     note.iter().for_each(|note| eprintln!("groundup: {note}"));
                     steps = run;
                 }
