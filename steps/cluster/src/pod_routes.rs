@@ -37,9 +37,20 @@ pub enum PodRouteFix {
 impl std::fmt::Display for PodRouteFix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PodRouteFix::Create(r) => write!(f, "route {} to {} ({})", r.cidr, r.worker, r.instance_id),
-            PodRouteFix::Replace(r) => write!(f, "re-point route {} to {} ({})", r.cidr, r.worker, r.instance_id),
+            PodRouteFix::Create(r) => write!(f, "route {r}"),
+            PodRouteFix::Replace(r) => write!(f, "re-point route {r}"),
             PodRouteFix::Remove(cidr) => write!(f, "remove route {cidr}, which no worker has"),
+        }
+    }
+}
+
+/// `<range> to <worker> (<instance id>)`; a worker the plan would launch has no id to show.
+impl std::fmt::Display for PodRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} to {}", self.cidr, self.worker)?;
+        match self.instance_id.known() {
+            Some(id) => write!(f, " ({id})"),
+            None => f.write_str(" (to be launched)"),
         }
     }
 }
@@ -116,5 +127,8 @@ mod tests {
                 "re-point route 172.20.1.0/24 to worker-1 (i-1)",
             ]
         );
+        // In a plan, a worker still to be launched has no instance id yet.
+        let launching = PodRoute { instance_id: Ref::Planned("worker-3".into()), ..wanted(3, "") };
+        assert_eq!(lines(&pod_route_changes(&[launching], &[])), ["route 172.20.3.0/24 to worker-3 (to be launched)"]);
     }
 }
