@@ -5,7 +5,7 @@
 
 /// The context document is unusable: it is empty, malformed, of another version, or holds a
 /// value that does not pass validation. `field` names the JSON path of the culprit.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
     #[error("the context is empty: pipe the output of `groundup init` (or of the previous step) into this step, or pass --state FILE")]
     Empty,

@@ -49,7 +49,7 @@ impl HeadStarts {
         let running = with_head_start
             .enumerate()
             .filter_map(|(position, step)| {
-                let started = find_step(step).and_then(|program| {
+                let started = find_step(step).map_err(anyhow::Error::from).and_then(|program| {
                     let channel = Channel::new()?;
                     // A head start is a built-in step's: it follows this runner's contract.
                     let contract = StepContract::CURRENT;

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use groundup_runtime::output;
+use groundup_runtime::{output, RuntimeError};
 
 #[derive(Parser)]
 #[command(
@@ -124,11 +124,9 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
             // Bad input (a value that fails validation, a change the cloud cannot make in
-            // place) is exit code 2, as for the steps.
-            if e.downcast_ref::<init::Refused>().is_some()
-                || e.downcast_ref::<groundup_contracts::ContextError>().is_some()
-                || e.downcast_ref::<groundup_runtime::tool::BadInput>().is_some()
-            {
+            // place, a state file to restore or write, `--name` of another cluster) is exit
+            // code 2, as for the steps.
+            if e.downcast_ref::<init::Refused>().is_some() || RuntimeError::is_bad_input_error(e.as_ref()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

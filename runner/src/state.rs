@@ -94,7 +94,6 @@ fn lock_path(path: &Path) -> PathBuf {
 
 pub fn save(path: &Path, context: &Context) -> Result<()> {
     groundup_runtime::state::save(context, path)
-        .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot replace the state file {}", path.display()))
 }
 

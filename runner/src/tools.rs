@@ -9,7 +9,9 @@ use std::os::unix::process::CommandExt;
 use anyhow::{Context as _, Result};
 use clap::{value_parser, Arg, ArgMatches};
 use groundup_contracts::tools::TOOLS;
-use groundup_runtime::tool::{find_program, BadInput};
+use groundup_runtime::tool::find_program;
+
+use crate::init::Refused;
 
 /// The id of a shipped tool's arguments, which the runner passes on untouched.
 const ARGS: &str = "args";
@@ -48,9 +50,9 @@ pub fn run(command_line: &[OsString]) -> Result<()> {
     let name = name
         .to_str()
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .ok_or_else(|| BadInput(format!("no command {name:?}; `groundup --help` lists them")))?;
+        .ok_or_else(|| Refused(format!("no command {name:?}; `groundup --help` lists them")))?;
     let program =
-        find_program(name).map_err(|e| BadInput(format!("no command `{name}` ({e}); `groundup --help` lists them")))?;
+        find_program(name).map_err(|e| Refused(format!("no command `{name}` ({e}); `groundup --help` lists them")))?;
     let error = std::process::Command::new(&program).args(args).exec();
     Err(error).with_context(|| format!("cannot run {}", program.display()))
 }

@@ -3,7 +3,7 @@ use std::fmt::Display;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use groundup_contracts::context::parse_url;
 use groundup_contracts::Target;
-use groundup_runtime::StepError;
+use groundup_runtime::{RuntimeError, StepError};
 
 /// What can go wrong talking to AWS, with enough detail to act on.
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +23,6 @@ pub enum CloudError {
     Vanished { kind: &'static str, id: String },
     #[error("AWS answered without the {what} of `{logical}`")]
     Incomplete { logical: String, what: &'static str },
-    /// The create was not sent: the journal could not record it first.
-    #[error(transparent)]
-    Journal(groundup_runtime::journal::JournalError),
     /// A parameter asks for what the cloud does not have (an image that does not exist): the
     /// user fixes `field` (exit 2).
     #[error("{message}; check {field}")]
@@ -42,9 +39,16 @@ pub enum CloudError {
     /// The cluster's key pair is in the cloud but its private key is not on disk.
     #[error("key pair {name} exists but its private key {path} is gone")]
     KeyLost { name: String, path: String },
-    /// A file of the cluster's (the SSH key, its directory) could not be read or written.
+    /// A local failure of the runtime's while a cloud step works: a create the journal could
+    /// not record first (so it was not sent), a file or directory of the cluster's (the SSH
+    /// key's directory). Its exit code is the runtime's (`RuntimeError::is_bad_input`).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The cluster's SSH key could not be made, read or written: a
+    /// `groundup_cluster::keys::KeyError`, boxed because that crate sits above this one (it
+    /// converts with `?`). A failure while working (exit 1).
     #[error("{0}")]
-    Local(String),
+    SshKey(Box<dyn std::error::Error + Send + Sync>),
     /// Resources a teardown could not list or delete; the rest went.
     #[error("teardown incomplete, {} could not be listed or deleted ({}): {}", failures.len(), if *deleting { "everything else was deleted" } else { "the rest is listed above" }, failures.join("; "))]
     TeardownIncomplete { failures: Vec<String>, deleting: bool },
@@ -80,6 +84,7 @@ impl CloudError {
                 return StepError { message: format!("{self}; nothing was changed"), hint: None, bad_input: true }
             }
             CloudError::BadParam { .. } => return StepError { message: self.to_string(), hint: None, bad_input: true },
+            CloudError::Runtime(e) if e.is_bad_input() => return e.into(),
             _ => {}
         }
         let hint = match &self {
@@ -264,7 +269,8 @@ mod tests {
             let error = api(code).into_step_error(&target);
             assert!(!error.bad_input && error.to_string().contains("`groundup up` runs the steps before"), "{error}");
         }
-        for other in [api("InvalidParameterValue"), api("DependencyViolation"), CloudError::Local("x".into())] {
+        let local = CloudError::Runtime(RuntimeError::NotSaved("disk full".into()));
+        for other in [api("InvalidParameterValue"), api("DependencyViolation"), local] {
             assert!(!other.is_gone(), "{other}");
         }
     }

@@ -213,7 +213,7 @@ where
         }
         return Ok(Converged::Planned(logical.to_string()));
     }
-    aws.journal.begin(kind, logical, &client_token).map_err(CloudError::Journal)?;
+    aws.journal.begin(kind, logical, &client_token)?;
     let created = create(Attempt { dry_run: false, client_token }).await?;
     aws.journal.settle(logical);
     aws.gate.log(logical, format_args!("created {kind} {}", created.id()));

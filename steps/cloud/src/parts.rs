@@ -74,7 +74,7 @@ pub async fn converge_parts<P: Parts>(aws: &Aws, parts: &P) -> Result<Vec<P::Fou
         let what = fix.to_string();
         let gate = aws.gate(parts.logical(), &what, true, |dry_run| async move {
             if let (Some(entry), false) = (&entry, dry_run) {
-                aws.journal.begin(P::LABEL, entry, "").map_err(CloudError::Journal)?;
+                aws.journal.begin(P::LABEL, entry, "")?;
             }
             parts.apply(aws, parent_id, fix, dry_run).await
         });

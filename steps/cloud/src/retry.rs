@@ -87,7 +87,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let result: Result<(), _> = retry_eventual(|| async {
             calls.fetch_add(1, Ordering::SeqCst);
-            Err(CloudError::Local("no".into()))
+            Err(CloudError::Vanished { kind: "VPC", id: "vpc-1".into() })
         })
         .await;
         assert!(result.is_err());

@@ -6,8 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use groundup_cloud::CloudError;
 use groundup_contracts::params::SshKeyType;
-use groundup_runtime::files::{ClusterDir, FileError, Written};
+use groundup_runtime::files::{ClusterDir, Written};
+use groundup_runtime::{RuntimeError, StepError};
 
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::{Id, PKey, Private};
@@ -46,8 +48,34 @@ pub enum KeyError {
     Unreadable(PathBuf),
     #[error("cannot read the SSH key {}: {cause}", path.display())]
     Read { path: PathBuf, cause: String },
+    /// A plan makes no key, so there is none to import (a DryRun on real AWS asks).
+    #[error("the SSH key is not made yet")]
+    NotMade,
+    /// The key's directory or file, as the runtime writes it.
     #[error(transparent)]
-    Files(#[from] FileError),
+    Runtime(#[from] RuntimeError),
+}
+
+/// In a cloud step: the runtime's failure stays the runtime's, the key's own is boxed (the
+/// cloud layer sits below this crate).
+impl From<KeyError> for CloudError {
+    fn from(e: KeyError) -> CloudError {
+        match e {
+            KeyError::Runtime(e) => CloudError::Runtime(e),
+            e => CloudError::SshKey(Box::new(e)),
+        }
+    }
+}
+
+/// In a head start, which runs without AWS: a failure while working (exit 1), or the runtime's
+/// own exit code.
+impl From<KeyError> for StepError {
+    fn from(e: KeyError) -> StepError {
+        match e {
+            KeyError::Runtime(e) => e.into(),
+            e => StepError::new(e.to_string()),
+        }
+    }
 }
 
 /// The error of a crypto call, saying which.

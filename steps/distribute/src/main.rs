@@ -21,7 +21,8 @@ use groundup_pki::{bundle, names};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
 use groundup_runtime::state;
-use groundup_runtime::tool::{find_program, run_tool, BadInput};
+use groundup_runtime::tool::{find_program, run_tool};
+use groundup_runtime::RuntimeError;
 use serde::Serialize;
 
 /// At most this many SSH sessions at once.
@@ -250,7 +251,7 @@ fn confirm(context: &Context, state: &Path, aws: bool) -> Result<Context> {
         .with_context(|| format!("cannot run {}", program.display()))?;
     match output.status.code() {
         Some(0) => {}
-        Some(2) => return Err(BadInput("step `compute` refused its input (exit code 2)".into()).into()),
+        Some(2) => return Err(RuntimeError::StepRefused { step: "compute".into() }.into()),
         _ => bail!("step `compute` failed ({})", output.status),
     }
     std::str::from_utf8(&output.stdout)

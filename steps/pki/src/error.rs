@@ -3,7 +3,7 @@
 //! a file that cannot be read or written and OpenSSL failing are failures while working,
 //! exit code 1. A step turns it into its `StepError` with `?`.
 
-use groundup_runtime::StepError;
+use groundup_runtime::{RuntimeError, StepError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PkiError {
@@ -13,9 +13,10 @@ pub enum PkiError {
     /// A file of the cluster could not be read, parsed or written.
     #[error("{0}")]
     File(String),
-    /// A file of the cluster's directory could not be written, moved or removed.
+    /// The runtime's failure: a file of the cluster's directory could not be written, moved
+    /// or removed. Its exit code is the runtime's.
     #[error(transparent)]
-    Files(#[from] groundup_runtime::files::FileError),
+    Runtime(#[from] RuntimeError),
     /// OpenSSL could not make, sign or encode a key or certificate.
     #[error("{0}")]
     Crypto(String),
@@ -26,7 +27,7 @@ impl From<PkiError> for StepError {
         match e {
             PkiError::Input(message) => StepError::bad_input(message),
             PkiError::File(message) | PkiError::Crypto(message) => StepError::new(message),
-            PkiError::Files(e) => e.into(),
+            PkiError::Runtime(e) => e.into(),
         }
     }
 }

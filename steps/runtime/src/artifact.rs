@@ -32,7 +32,8 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::files::{ClusterDir, FileError, Written};
+use crate::error::RuntimeError;
+use crate::files::{ClusterDir, Written};
 use crate::plan::Gate;
 use crate::StepError;
 
@@ -117,13 +118,20 @@ pub fn diff(policy: WritePolicy, wanted: Option<&Contents>, found: Option<&Conte
 
 /// The one write of a cluster's file: `relative` in `files` under its key rule, through the
 /// one atomic write (`files::write_atomic`, or `files::write_new` for a file written once).
-pub fn write_file(files: &ClusterDir, relative: &str, wanted: &Contents, policy: WritePolicy) -> Result<(), FileError> {
+pub fn write_file(
+    files: &ClusterDir,
+    relative: &str,
+    wanted: &Contents,
+    policy: WritePolicy,
+) -> Result<(), RuntimeError> {
     let Contents { bytes, mode } = wanted;
     match policy {
         WritePolicy::Replace => files.write(relative, bytes, *mode).map(drop),
         WritePolicy::KeepKey => files.write_once(relative, bytes, *mode).map(drop),
         WritePolicy::WriteOnce => match files.write_once(relative, bytes, *mode)? {
-            Written::Existing(theirs) if theirs != *bytes => Err(FileError::WrittenOnce(files.path().join(relative))),
+            Written::Existing(theirs) if theirs != *bytes => {
+                Err(RuntimeError::WrittenOnce(files.path().join(relative)))
+            }
             _ => Ok(()),
         },
     }

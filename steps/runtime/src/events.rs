@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use groundup_contracts::plan::JournalEntry;
 use serde::{Deserialize, Serialize};
 
+use crate::error::RuntimeError;
 use crate::timings::StepFigures;
 
 /// One line a step sends on its events descriptor.
@@ -53,64 +54,49 @@ pub struct Ack {
     pub error: Option<String>,
 }
 
-/// What can go wrong on the events channel: the one error of this module.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EventError {
-    /// A descriptor the runner cannot have meant (bad input: exit 2).
-    #[error("--events-fd {fd}: {why}")]
-    BadFd { fd: RawFd, why: String },
-    #[error("the events channel is connected already")]
-    Connected,
-    #[error("cannot tell the runner: {0}")]
-    Send(String),
-    #[error("no answer from the runner: {0}")]
-    NoAnswer(String),
-    #[error("the runner answered `{0}`, not an acknowledgement")]
-    NotAnAck(String),
-    /// The runner could not record it; its reason.
-    #[error("{0}")]
-    NotSaved(String),
-}
-
 /// The step's end of the channel, once the harness has connected it.
 static CHANNEL: OnceLock<Mutex<BufReader<File>>> = OnceLock::new();
 
 /// Takes over `fd`, inherited from the runner, as this step's events channel. Called by the
 /// harness before the step's work starts; the descriptor is closed on exec, so nothing the step
 /// runs inherits it.
-pub fn connect(fd: RawFd) -> Result<(), EventError> {
+pub fn connect(fd: RawFd) -> Result<(), RuntimeError> {
     if fd <= 2 {
         let why = "stdin, stdout and stderr carry the context and the logs, not events".into();
-        return Err(EventError::BadFd { fd, why });
+        return Err(RuntimeError::BadEventsFd { fd, why });
     }
     // SAFETY: only borrowed for the checks below; `fcntl` fails cleanly on a closed descriptor.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let flags = rustix::io::fcntl_getfd(borrowed)
-        .map_err(|e| EventError::BadFd { fd, why: format!("not an open file descriptor of this process ({e})") })?;
+    let flags = rustix::io::fcntl_getfd(borrowed).map_err(|e| RuntimeError::BadEventsFd {
+        fd,
+        why: format!("not an open file descriptor of this process ({e})"),
+    })?;
     rustix::io::fcntl_setfd(borrowed, flags | rustix::io::FdFlags::CLOEXEC)
-        .map_err(|e| EventError::BadFd { fd, why: e.to_string() })?;
+        .map_err(|e| RuntimeError::BadEventsFd { fd, why: e.to_string() })?;
     // SAFETY: the descriptor is open, was passed to this process for this purpose, and
     // nothing else in the process owns it (the harness connects before any work starts).
     let file = unsafe { File::from_raw_fd(fd) };
-    CHANNEL.set(Mutex::new(BufReader::new(file))).map_err(|_| EventError::Connected)
+    CHANNEL.set(Mutex::new(BufReader::new(file))).map_err(|_| RuntimeError::EventsConnected)
 }
 
 /// Sends `event` to the runner, and for one that needs it waits for the [`Ack`]. Without a
 /// channel (a step run by hand) there is no one to tell, and it is not an error.
-pub fn send(event: &Event) -> Result<(), EventError> {
+pub fn send(event: &Event) -> Result<(), RuntimeError> {
     let Some(channel) = CHANNEL.get() else { return Ok(()) };
     let mut channel = channel.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let line = format!("{}\n", serde_json::to_string(event).expect("an event serializes"));
-    channel.get_mut().write_all(line.as_bytes()).map_err(|e| EventError::Send(e.to_string()))?;
+    channel.get_mut().write_all(line.as_bytes()).map_err(|e| RuntimeError::EventNotSent(e.to_string()))?;
     if !event.needs_ack() {
         return Ok(());
     }
     let mut answer = String::new();
-    channel.read_line(&mut answer).map_err(|e| EventError::NoAnswer(e.to_string()))?;
-    let ack: Ack = serde_json::from_str(&answer).map_err(|_| EventError::NotAnAck(answer.trim_end().into()))?;
+    channel.read_line(&mut answer).map_err(|e| RuntimeError::NoAnswer(e.to_string()))?;
+    let ack: Ack = serde_json::from_str(&answer).map_err(|_| RuntimeError::NotAnAck(answer.trim_end().into()))?;
     match ack {
         Ack { saved: true, .. } => Ok(()),
-        Ack { error, .. } => Err(EventError::NotSaved(error.unwrap_or_else(|| "the runner did not record it".into()))),
+        Ack { error, .. } => {
+            Err(RuntimeError::NotSaved(error.unwrap_or_else(|| "the runner did not record it".into())))
+        }
     }
 }
 

@@ -24,45 +24,13 @@ use groundup_contracts::paths::is_plain_relative;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::error::RuntimeError;
+
 pub const OWNER_FILE: &str = ".groundup-owner";
 pub const MANIFEST_FILE: &str = ".groundup-files";
 /// `*`: git never shows (so `git add -A` never commits) a key or a copy of one.
 pub const GITIGNORE: &str = ".gitignore";
 const PARTIAL: &str = ".partial";
-
-/// What went wrong with a cluster's file or directory: the one error of this module. Each
-/// case names the path and what to do; none is bad input (the directories come from the
-/// spec, which `init` checked), so a step exits 1.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FileError {
-    /// The system refused a read, write or lock; `cause` is its message.
-    #[error("cannot {action} {}: {cause}", path.display())]
-    Io { action: &'static str, path: PathBuf, cause: String },
-    /// A symbolic link below a cluster's directory: never followed.
-    #[error("{} is a symbolic link; groundup never follows one below a cluster's directory, so nothing was written or removed through it: replace the link with a directory", .0.display())]
-    LinkBelow(PathBuf),
-    /// A cluster's directory that is a symbolic link.
-    #[error("{} is a symbolic link; groundup keeps keys and programs only in a real directory of its own: replace the link with a directory", .0.display())]
-    LinkDir(PathBuf),
-    #[error("{} is not a directory", .0.display())]
-    NotADirectory(PathBuf),
-    #[error("{} belongs to user {owner}, not to you ({me}); its files cannot be trusted: use a directory of your own", path.display())]
-    NotYours { path: PathBuf, owner: u32, me: u32 },
-    #[error("{} is writable by others than you (it is writable by group or others, mode {mode:o}), so its files cannot be trusted; check them, then `chmod 700` it", path.display())]
-    Loose { path: PathBuf, mode: u32 },
-    /// Another cluster's directory, claimed by its `.groundup-owner`.
-    #[error("{} belongs to cluster `{owner}` (see {OWNER_FILE}), not `{cluster}`; give this cluster its own directory in its context (params.pki.dir, params.ssh_dir), or run `groundup down --yes --purge` on the other cluster's state file", path.display())]
-    OtherCluster { path: PathBuf, owner: String, cluster: String },
-    /// A directory `--purge` leaves: another cluster's, or one groundup did not make.
-    #[error("{} {why}; left as it is", path.display())]
-    NotPurged { path: PathBuf, why: String },
-    /// A name that is not a plain path inside the directory (`..`, absolute, empty).
-    #[error("`{relative}` is not a plain path inside {}", dir.display())]
-    NotInside { relative: String, dir: PathBuf },
-    /// A file written once holds other bytes than this run's.
-    #[error("{} exists and holds other bytes than this run's; it is written only once, never replaced", .0.display())]
-    WrittenOnce(PathBuf),
-}
 
 /// The directory a state file's cluster lives in: the state file's own.
 pub fn home_of(state_file: &Path) -> &Path {
@@ -106,7 +74,7 @@ pub enum Written {
 
 impl ClusterDir {
     /// Opens `path` for `cluster`, making it (0700) if missing and claiming it if unclaimed.
-    pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, FileError> {
+    pub fn open(path: impl Into<PathBuf>, cluster: &str) -> Result<ClusterDir, RuntimeError> {
         let path = path.into();
         private_dir(&path)?;
         let dir = open_checked(&path)?;
@@ -124,12 +92,12 @@ impl ClusterDir {
     }
 
     /// Waits until no other groundup writes in this directory; held until `self` is dropped.
-    pub fn lock(&self) -> Result<(), FileError> {
+    pub fn lock(&self) -> Result<(), RuntimeError> {
         self.owner_file.lock().map_err(|e| io("lock", &self.path, e))
     }
 
     /// Replaces `relative` atomically (see [`write_atomic`]), recorded before it exists.
-    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+    pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, RuntimeError> {
         let target = self.prepare(relative)?;
         write_atomic(&target, bytes, mode)?;
         Ok(target)
@@ -137,7 +105,7 @@ impl ClusterDir {
 
     /// Writes `relative` only if it does not exist (see [`write_new`]), recorded before it
     /// exists. The loser of a race gets the winner's bytes to check.
-    pub fn write_once(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<Written, FileError> {
+    pub fn write_once(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<Written, RuntimeError> {
         let target = self.prepare(relative)?;
         write_new(&target, bytes, mode)
     }
@@ -148,7 +116,7 @@ impl ClusterDir {
     }
 
     /// Removes a file of ours (a key that never signed anything, left by a killed run).
-    pub fn remove(&self, relative: &str) -> Result<(), FileError> {
+    pub fn remove(&self, relative: &str) -> Result<(), RuntimeError> {
         let (parent, name) = self.split(relative)?;
         let Some(parent) = open_below(&self.dir, &self.path, parent, false)? else { return Ok(()) };
         match rustix::fs::unlinkat(&parent, name, AtFlags::empty()) {
@@ -160,7 +128,7 @@ impl ClusterDir {
     /// Removes a file of ours, then each directory above it (up to this one) that it leaves
     /// empty, component by component like [`ClusterDir::remove`]: what a bundle no longer
     /// lists goes without a trace.
-    pub fn remove_emptied(&self, relative: &str) -> Result<(), FileError> {
+    pub fn remove_emptied(&self, relative: &str) -> Result<(), RuntimeError> {
         self.remove(relative)?;
         let (mut emptied, _) = self.split(relative)?;
         while let (Some(above), Some(name)) = (emptied.parent(), emptied.file_name()) {
@@ -176,7 +144,7 @@ impl ClusterDir {
     /// Moves the file `from` to `to` (both relative), never over an existing file. `to` is
     /// recorded before it exists, so a purge still removes it. A crash leaves the file at
     /// `from`, at both names (a second call finishes the move), or at `to`.
-    pub fn move_file(&self, from: &str, to: &str) -> Result<PathBuf, FileError> {
+    pub fn move_file(&self, from: &str, to: &str) -> Result<PathBuf, RuntimeError> {
         let (from_parent, _) = self.split(from)?;
         open_below(&self.dir, &self.path, from_parent, false)?;
         let target = self.prepare(to)?;
@@ -194,7 +162,7 @@ impl ClusterDir {
     /// Checks `relative`, makes its directory one component at a time (never through a
     /// symbolic link) and records it (before it exists, so a crash cannot leave an unrecorded
     /// file).
-    fn prepare(&self, relative: &str) -> Result<PathBuf, FileError> {
+    fn prepare(&self, relative: &str) -> Result<PathBuf, RuntimeError> {
         let (parent, _) = self.split(relative)?;
         open_below(&self.dir, &self.path, parent, true)?;
         self.record(relative)?;
@@ -202,15 +170,15 @@ impl ClusterDir {
     }
 
     /// `relative`'s directory (relative too) and its file name, once proven plain.
-    fn split<'a>(&self, relative: &'a str) -> Result<(&'a Path, &'a std::ffi::OsStr), FileError> {
+    fn split<'a>(&self, relative: &'a str) -> Result<(&'a Path, &'a std::ffi::OsStr), RuntimeError> {
         let path = Path::new(relative);
         match (is_plain_relative(path), path.parent(), path.file_name()) {
             (true, Some(parent), Some(name)) => Ok((parent, name)),
-            _ => Err(FileError::NotInside { relative: relative.into(), dir: self.path.clone() }),
+            _ => Err(RuntimeError::NotInside { relative: relative.into(), dir: self.path.clone() }),
         }
     }
 
-    fn record(&self, relative: &str) -> Result<(), FileError> {
+    fn record(&self, relative: &str) -> Result<(), RuntimeError> {
         let manifest = self.path.join(MANIFEST_FILE);
         if recorded(&self.path).iter().any(|r| r == relative) {
             return Ok(());
@@ -230,7 +198,7 @@ impl ClusterDir {
 /// from the moment it exists, synced, then renamed over `target`. A crash leaves the old file
 /// or the new one, never half of one (and at worst a `.<name>.*.partial` that [`partials_of`]
 /// finds).
-pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
+pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), RuntimeError> {
     let temporary = temporary_copy(target, bytes, mode)?;
     std::fs::rename(&temporary, target).map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
@@ -240,7 +208,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<(), FileEr
 
 /// Writes `target` only if it does not exist: a hard link of a complete temporary file, so
 /// two writers cannot both win and nobody sees half a file. The loser gets the winner's bytes.
-pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, FileError> {
+pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, RuntimeError> {
     let temporary = temporary_copy(target, bytes, mode)?;
     let linked = std::fs::hard_link(&temporary, target);
     let _ = std::fs::remove_file(&temporary);
@@ -253,7 +221,7 @@ pub fn write_new(target: &Path, bytes: &[u8], mode: u32) -> Result<Written, File
     }
 }
 
-fn temporary_copy(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+fn temporary_copy(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, RuntimeError> {
     let temporary = partial_name(target);
     let mut file =
         OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary).map_err(|e| fail(&temporary, e))?;
@@ -301,13 +269,13 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// (which is at `base_path`), one component at a time, each with `O_NOFOLLOW | O_DIRECTORY`:
 /// a symbolic link at any depth is refused, naming it. With `make`, a missing component is
 /// made (0700) in the directory just opened; without, a missing one is `None`.
-fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) -> Result<Option<OwnedFd>, FileError> {
+fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) -> Result<Option<OwnedFd>, RuntimeError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut current = rustix::fs::openat(base, ".", flags, Mode::empty()).map_err(|e| fail(base_path, e))?;
     let mut at = base_path.to_path_buf();
     for component in relative.components() {
         let Component::Normal(name) = component else {
-            return Err(FileError::NotInside { relative: relative.display().to_string(), dir: base_path.into() });
+            return Err(RuntimeError::NotInside { relative: relative.display().to_string(), dir: base_path.into() });
         };
         at.push(name);
         if make {
@@ -323,7 +291,7 @@ fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) ->
                 let is_link = rustix::fs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)
                     .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink);
                 return Err(match is_link {
-                    true => FileError::LinkBelow(at),
+                    true => RuntimeError::LinkBelow(at),
                     false => fail(&at, e),
                 });
             }
@@ -332,19 +300,19 @@ fn open_below(base: impl AsFd, base_path: &Path, relative: &Path, make: bool) ->
     Ok(Some(current))
 }
 
-fn fail(path: &Path, e: impl std::fmt::Display) -> FileError {
+fn fail(path: &Path, e: impl std::fmt::Display) -> RuntimeError {
     io("write", path, e)
 }
 
-fn io(action: &'static str, path: &Path, e: impl std::fmt::Display) -> FileError {
-    FileError::Io { action, path: path.into(), cause: e.to_string() }
+fn io(action: &'static str, path: &Path, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Io { action, path: path.into(), cause: e.to_string() }
 }
 
 /// A directory of this user's alone: made 0700 (whatever the umask) if missing; an existing one
 /// must be a real directory, not a symbolic link, owned by this user and not writable by group
 /// or others (anyone who can write it can plant a key, a CA or a program); a loose mode of our
 /// own directory is tightened to 0700. The cluster's directories and the emulator's use it.
-pub fn private_dir(path: &Path) -> Result<(), FileError> {
+pub fn private_dir(path: &Path) -> Result<(), RuntimeError> {
     let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
@@ -364,11 +332,11 @@ pub fn private_dir(path: &Path) -> Result<(), FileError> {
 
 /// Opens a directory without following a symbolic link, and refuses one that another user
 /// owns or that group or others may write.
-fn open_checked(path: &Path) -> Result<File, FileError> {
+fn open_checked(path: &Path) -> Result<File, RuntimeError> {
     let dir = OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW).open(path).map_err(
         |e| match e.raw_os_error() {
-            Some(libc::ELOOP | libc::ENOTDIR) if path.is_symlink() => FileError::LinkDir(path.into()),
-            Some(libc::ENOTDIR) => FileError::NotADirectory(path.into()),
+            Some(libc::ELOOP | libc::ENOTDIR) if path.is_symlink() => RuntimeError::LinkDir(path.into()),
+            Some(libc::ENOTDIR) => RuntimeError::NotADirectory(path.into()),
             _ => io("open", path, e),
         },
     )?;
@@ -376,22 +344,22 @@ fn open_checked(path: &Path) -> Result<File, FileError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {
-        return Err(FileError::NotYours { path: path.into(), owner: meta.uid(), me });
+        return Err(RuntimeError::NotYours { path: path.into(), owner: meta.uid(), me });
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(FileError::Loose { path: path.into(), mode: meta.mode() & 0o777 });
+        return Err(RuntimeError::Loose { path: path.into(), mode: meta.mode() & 0o777 });
     }
     Ok(dir)
 }
 
 /// Writes the owner file if there is none (complete or absent, never half); refuses a
 /// directory another cluster owns.
-fn claim(path: &Path, cluster: &str) -> Result<(), FileError> {
+fn claim(path: &Path, cluster: &str) -> Result<(), RuntimeError> {
     let marker = path.join(OWNER_FILE);
     write_new(&marker, format!("{cluster}\n").as_bytes(), 0o600)?;
     match owner_of(path) {
         Some(owner) if owner == cluster => Ok(()),
-        owner => Err(FileError::OtherCluster {
+        owner => Err(RuntimeError::OtherCluster {
             path: path.into(),
             owner: owner.unwrap_or_default(),
             cluster: cluster.into(),
@@ -443,7 +411,7 @@ pub fn unwanted_by(dir: &Path, owner: fn(&str) -> Option<&str>, kept: &[&str]) -
 /// `home` or a directory above it, never a file it did not record, never anything through a
 /// symbolic link: one anywhere below `home` refuses the whole directory before anything is
 /// removed. Returns what it removed.
-pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, FileError> {
+pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, RuntimeError> {
     let path = home.join(dir);
     // A plain relative directory is walked from the home; one outside it (allowed by a flag)
     // is opened as given, its last component never followed.
@@ -463,13 +431,13 @@ pub fn purge(home: &Path, dir: &str, cluster: &str) -> Result<Vec<PathBuf>, File
     match owner_of(&path) {
         Some(owner) if owner == cluster => {}
         Some(owner) => {
-            return Err(FileError::NotPurged { path, why: format!("belongs to cluster `{owner}`, not `{cluster}`") })
+            return Err(RuntimeError::NotPurged { path, why: format!("belongs to cluster `{owner}`, not `{cluster}`") })
         }
         None => {
             let why = format!(
                 "has no {OWNER_FILE}: groundup did not make it (or an older version did); remove its files by hand"
             );
-            return Err(FileError::NotPurged { path, why });
+            return Err(RuntimeError::NotPurged { path, why });
         }
     }
     let files = recorded(&path);

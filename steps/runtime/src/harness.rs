@@ -167,11 +167,7 @@ where
         // Checked where the AWS clients are built.
         allow_aws();
     }
-    let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(|e| StepError {
-        message: e.to_string(),
-        hint: None,
-        bad_input: true,
-    });
+    let connected = cli.events_fd.map_or(Ok(()), crate::events::connect).map_err(StepError::from);
     let outcome = connected
         .and_then(|()| read_context(cli.context.as_ref()).map_err(StepError::from))
         .and_then(|context| enter_mode(context, planning))

@@ -3,17 +3,8 @@ use std::sync::Mutex;
 use groundup_contracts::plan::JournalEntry;
 use groundup_contracts::Context;
 
-use crate::events::{self, Event, EventError};
-
-/// A create that was not sent: the runner did not record it first.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot journal the {kind} `{logical}` before creating it: {cause}")]
-pub struct JournalError {
-    pub kind: String,
-    pub logical: String,
-    #[source]
-    pub cause: EventError,
-}
+use crate::error::RuntimeError;
+use crate::events::{self, Event};
 
 /// The creates in flight: those a killed run left in the context, and the ones this run
 /// starts. Each is sent to the runner (an [`Event::Journal`]), which saves it in the state
@@ -38,7 +29,7 @@ impl Journal {
 
     /// Records the create and has the runner save it in the state file; only then may the
     /// call go out. A step run by hand has no runner to tell, and journals in memory only.
-    pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), JournalError> {
+    pub fn begin(&self, kind: &str, logical: &str, client_token: &str) -> Result<(), RuntimeError> {
         let mut entries = self.lock();
         entries.retain(|e| e.resource != logical);
         entries.push(JournalEntry {
@@ -49,10 +40,10 @@ impl Journal {
         });
         // Sent under the lock: concurrent creates reach the runner in order, each list
         // holding the ones before it.
-        events::send(&Event::Journal { entries: entries.clone() }).map_err(|cause| JournalError {
+        events::send(&Event::Journal { entries: entries.clone() }).map_err(|cause| RuntimeError::Unjournaled {
             kind: kind.into(),
             logical: logical.into(),
-            cause,
+            cause: Box::new(cause),
         })
     }
 

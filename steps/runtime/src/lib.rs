@@ -9,7 +9,9 @@
 //! file write and the rules for a cluster's directories ([`files`]), completions and man
 //! pages ([`docs`]), stdout for a reader that may stop early ([`output`]), the figures a
 //! step reports for `groundup up --timings` ([`timings`]), and how programs are found and a
-//! tool such as `groundup-graph` runs ([`tool`]).
+//! tool such as `groundup-graph` runs ([`tool`]). All of it speaks one error, [`RuntimeError`];
+//! [`StepError`] is what a step's body returns to the harness, the message and its exit code
+//! ([`error`]).
 //!
 //! It depends on the contract crate and on small CLI and logging crates; never on the AWS SDK,
 //! an async runtime or OpenSSL, so the PKI steps and the runner's local commands stay light.
@@ -27,4 +29,4 @@ pub mod state;
 pub mod timings;
 pub mod tool;
 
-pub use error::StepError;
+pub use error::{RuntimeError, StepError};

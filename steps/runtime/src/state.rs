@@ -5,15 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context as _, Result};
 use groundup_contracts::Context;
 
-use crate::files::{partials_of, write_atomic, FileError};
+use crate::error::RuntimeError;
+use crate::files::{partials_of, write_atomic};
 
 /// Replaces `path` with `context` atomically, readable by this user alone (it names the
 /// cluster's key files and resources). A crash in the middle leaves a `.<name>.*.partial`
 /// file, which [`partial_saves`] finds.
-pub fn save(context: &Context, path: &Path) -> Result<(), FileError> {
+pub fn save(context: &Context, path: &Path) -> Result<(), RuntimeError> {
     write_atomic(path, context.to_json().as_bytes(), 0o600)
 }
 
@@ -25,42 +25,35 @@ pub fn partial_saves(path: &Path) -> Vec<PathBuf> {
 /// The state file a command reads when none is named.
 pub const DEFAULT_STATE: &str = "groundup.json";
 
-/// The context a state file holds; `None` when there is no file.
-pub fn load(path: &Path) -> Result<Option<Context>> {
+/// The context a state file holds; `None` when there is no file. An empty or unusable file is
+/// the user's to restore (bad input); one the system will not read is a failure.
+pub fn load(path: &Path) -> Result<Option<Context>, RuntimeError> {
     match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => bail!(
-            "the state file {0} is empty (`groundup-<step> > {0}` empties it before the step reads it; use `groundup-<step> --state {0} --in-place`); restore it, or write a new one with `groundup init --name NAME ... > {0}`",
-            path.display()
-        ),
+        Ok(text) if text.trim().is_empty() => Err(RuntimeError::StateEmpty(path.into())),
         Ok(text) => Context::from_json(&text)
             .map(Some)
-            .with_context(|| format!("the state file {} is unusable; it was left as it is", path.display())),
+            .map_err(|cause| RuntimeError::StateUnusable { path: path.into(), cause }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read the state file {}", path.display())),
+        Err(e) => Err(RuntimeError::StateUnreadable { path: path.into(), cause: e.to_string() }),
     }
 }
 
 /// The state file of an existing cluster, for commands that only make sense on one (`down`,
 /// `up --plan`); `expected` guards scripts against acting on another cluster's file.
-pub fn load_existing(path: &Path, expected: Option<&str>) -> Result<Context> {
-    let context = load(path)?.ok_or_else(|| {
-        anyhow!(
-            "no state file at {}; write one first: `groundup init --name NAME [--endpoint URL | --aws] > {}`",
-            path.display(),
-            path.display()
-        )
-    })?;
+pub fn load_existing(path: &Path, expected: Option<&str>) -> Result<Context, RuntimeError> {
+    let context = load(path)?.ok_or_else(|| RuntimeError::NoStateFile(path.into()))?;
     check_name(path, &context, expected)?;
     Ok(context)
 }
 
-pub fn check_name(path: &Path, context: &Context, expected: Option<&str>) -> Result<()> {
+/// The state file's cluster is the one `--name` names, if it names one.
+pub fn check_name(path: &Path, context: &Context, expected: Option<&str>) -> Result<(), RuntimeError> {
     match expected {
-        Some(name) if name != context.cluster.name => bail!(
-            "the state file {} is for cluster `{}`, not `{name}`; nothing was changed",
-            path.display(),
-            context.cluster.name
-        ),
+        Some(name) if name != context.cluster.name => Err(RuntimeError::OtherClusterState {
+            path: path.into(),
+            cluster: context.cluster.name.clone(),
+            asked: name.into(),
+        }),
         _ => Ok(()),
     }
 }

@@ -9,26 +9,22 @@
 //! errors on stderr, exit code 2 for bad input, a quiet end when stdout's reader has gone, and
 //! the hidden `--completions` and `--man` that `groundup completions` and `groundup man` gather.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
-use groundup_contracts::ContextError;
-
 use crate::docs::Shell;
+use crate::error::RuntimeError;
 use crate::output;
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 /// `groundup-<name>` beside the running program, then on PATH.
-pub fn find_program(name: &str) -> anyhow::Result<PathBuf> {
+pub fn find_program(name: &str) -> Result<PathBuf, RuntimeError> {
     let program = format!("groundup-{name}");
     let here = std::env::current_exe().ok();
     let beside = here.as_ref().and_then(|exe| exe.parent().map(|dir| dir.join(&program)));
-    beside.filter(|p| is_executable(p)).or_else(|| find_on_path(&program)).ok_or_else(|| {
-        anyhow::anyhow!(
-            "no executable `{program}` beside {} or on PATH",
-            here.map(|p| p.display().to_string()).unwrap_or_default()
-        )
+    beside.filter(|p| is_executable(p)).or_else(|| find_on_path(&program)).ok_or_else(|| RuntimeError::NoProgram {
+        program,
+        beside: here.map(|p| p.display().to_string()).unwrap_or_default(),
     })
 }
 
@@ -43,18 +39,6 @@ fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Input the user must fix (a flag's value, a step that refused its input): exit code 2.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
-
 #[derive(Parser)]
 struct ToolCli<A: Args> {
     /// Print this tool's shell completion script and exit (`groundup completions` gathers them)
@@ -68,8 +52,11 @@ struct ToolCli<A: Args> {
 }
 
 /// Runs the shipped tool `groundup-<name>` (its help from `groundup_contracts::tools`): `body`
-/// gets its parsed arguments and returns its exit code. An error is one line on stderr, exit
-/// code 2 when it is bad input ([`BadInput`], or a [`ContextError`] naming a field), 1 otherwise.
+/// gets its parsed arguments and returns its exit code. A tool is the top of its binary, as the
+/// runner's commands are, so its body speaks `anyhow` over the layers' typed errors. An error is
+/// one line on stderr, exit code 2 when it is bad input (a `ContextError` naming a field, or a
+/// [`RuntimeError`] that is: a state file to restore, a step that refused its input), 1
+/// otherwise.
 pub fn run_tool<A: Args>(name: &str, body: impl FnOnce(A) -> anyhow::Result<ExitCode>) -> ExitCode {
     crate::harness::init_logging();
     let program = format!("groundup-{name}");
@@ -87,7 +74,7 @@ pub fn run_tool<A: Args>(name: &str, body: impl FnOnce(A) -> anyhow::Result<Exit
         Err(e) if e.chain().any(output::is_closed_pipe) => ExitCode::from(output::CLOSED_PIPE_EXIT),
         Err(e) => {
             eprintln!("groundup: error: {e:#}");
-            let bad_input = e.chain().any(|cause| cause.is::<BadInput>() || cause.is::<ContextError>());
+            let bad_input = e.chain().any(RuntimeError::is_bad_input_error);
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }

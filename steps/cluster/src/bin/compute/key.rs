@@ -26,7 +26,7 @@ pub(super) async fn ensure_key_pair(
     }
     let path = PathBuf::from(ssh_dir).join(&file);
     // Checked and claimed before its key is trusted; a plan creates nothing.
-    let dir = aws.in_run(|| ClusterDir::open(ssh_dir, name)).map_err(local)?;
+    let dir = aws.in_run(|| ClusterDir::open(ssh_dir, name))?;
     let logical = Kind::KeyPair.logical().expect("the kinds table names the cluster's one key pair");
     let remote = KeyPairInfo::find_tagged(aws, logical).await?;
     let key = local_key(dir.as_ref(), &file, kind, &path, remote.first())?;
@@ -47,7 +47,7 @@ pub(super) fn prepare_key(context: Context) -> Result<Context, StepError> {
         let dir = ClusterDir::open(&context.params.ssh_dir, name)?;
         let (file, kind) = key_file(dir.path(), name, context.params.ssh_key);
         if !dir.path().join(&file).exists() {
-            make_key(&dir, &file, kind).map_err(|e| StepError::new(e.to_string()))?;
+            make_key(&dir, &file, kind)?;
         }
     }
     Ok(context)
@@ -70,11 +70,6 @@ fn key_file(ssh_dir: &Path, cluster: &str, wanted: SshKeyType) -> (String, SshKe
 /// A new key, written once: if another run wrote one first, that one is returned.
 fn make_key(dir: &ClusterDir, file: &str, kind: SshKeyType) -> Result<SshKey, KeyError> {
     keys::write_private(dir, file, SshKey::generate(kind)?)
-}
-
-/// A local file's or key's failure, as the cloud layer's error.
-fn local(e: impl std::fmt::Display) -> CloudError {
-    CloudError::Local(e.to_string())
 }
 
 /// The key pair AWS holds: the public half of the local key, found by the tags every other
@@ -134,14 +129,14 @@ fn local_key(
     remote: Option<&KeyPairInfo>,
 ) -> Result<Option<SshKey>, CloudError> {
     match (path.exists(), remote, dir) {
-        (true, _, _) => keys::read_private(path).map(Some).map_err(local),
+        (true, _, _) => Ok(Some(keys::read_private(path)?)),
         (false, Some(found), _) => Err(CloudError::KeyLost {
             name: found.key_name().unwrap_or(file).to_string(),
             path: path.display().to_string(),
         }),
         (false, None, None) => Ok(None),
         (false, None, Some(dir)) => {
-            let key = make_key(dir, file, kind).map_err(local)?;
+            let key = make_key(dir, file, kind)?;
             tracing::info!("compute: wrote a new SSH key to {}", path.display());
             Ok(Some(key))
         }
@@ -156,7 +151,7 @@ async fn import_key_pair(
     fingerprint: &str,
     attempt: Attempt,
 ) -> Result<KeyPairInfo, CloudError> {
-    let key = key.ok_or_else(|| CloudError::Local("the SSH key is not made yet".into()))?;
+    let key = key.ok_or(KeyError::NotMade)?;
     let mut tags = aws.identity().ec2_tags(logical, name);
     tags.push(Tag::builder().key(FINGERPRINT_TAG).value(fingerprint).build());
     let spec = aws_sdk_ec2::types::TagSpecification::builder()
