@@ -31,7 +31,7 @@ impl Defined {
         let mut defined = Defined::default();
         let mut stack = vec![root.to_path_buf()];
         while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
                 let (path, name) = (entry.path(), entry.file_name().to_string_lossy().to_string());
                 if entry.file_type().unwrap().is_dir() {
                     if !name.starts_with('.') && name != "target" {
@@ -41,7 +41,7 @@ impl Defined {
                 }
                 if let Some(stem) = name.strip_suffix(".rs") {
                     defined.items.insert(stem.to_string());
-                    defined.read(&std::fs::read_to_string(&path).unwrap());
+                    defined.read(&std::fs::read_to_string(path).unwrap());
                 }
                 defined.files.insert(name);
             }
@@ -105,10 +105,12 @@ fn untrue_in(architecture: &str, root: &Path) -> Vec<String> {
                 untrue.push(format!("`{span}`: `{name}` is defined nowhere in the tree"));
             }
         }
-        if let Some(count) = after.strip_prefix(" is ").and_then(|rest| rest.split([' ', ',', '.', ';', ')']).next()) {
-            if span.ends_with("wc -l") && output_of(span, root) != count {
-                untrue.push(format!("`{span}` is {}, not {count}", output_of(span, root)));
-            }
+        let stated = after.strip_prefix(" is ").filter(|_| span.ends_with("wc -l"));
+        let count = stated.and_then(|rest| rest.split([' ', ',', '.', ';', ')']).next());
+        if let Some((count, found)) =
+            count.map(|count| (count, output_of(span, root))).filter(|(count, found)| *count != found.as_str())
+        {
+            untrue.push(format!("`{span}` is {found}, not {count}"));
         }
         if after.trim() == "finds only" {
             let only = spans.get(i + 1).map_or("", |(only, _)| only.rsplit("::").next().unwrap_or_default());
