@@ -1,8 +1,9 @@
 //! The one table of the steps: each step's name (which is also the name of the context
 //! section it writes), the sections it needs, what it makes and what it takes from `groundup
 //! up` (`--renew`, `--wait`). The `Section` enum, the default pipeline, the sections a
-//! teardown or a purge resets, the steps that run again after them, the runner's step names
-//! and the flags it passes on all come from [`STEPS`]; nothing else lists them.
+//! teardown or a purge resets, the steps that run again after them, the runner's step names,
+//! the flags it passes on and which steps a run of `up` runs ([`Run`]) all come from
+//! [`STEPS`]; nothing else lists them.
 
 use crate::error::ContextError;
 
@@ -224,68 +225,120 @@ pub fn pipeline() -> impl Iterator<Item = &'static str> {
     STEPS.iter().map(Step::name)
 }
 
-/// Which steps of `range` (in pipeline order) a resuming `up` runs: those not `done`, those
-/// `asked` for an act, and every step that reads what a step it runs makes (`kubeconfig` and
-/// `bundles` embed the certificates), so that what embeds a change follows it in the same run.
-pub fn to_run(range: Vec<String>, done: impl Fn(&str) -> bool, asked: impl Fn(&Step) -> bool) -> Vec<String> {
-    let mut running: Vec<Section> = Vec::new();
-    let mut selected = Vec::new();
-    for name in range {
-        let row = step(&name);
-        let follows = row.is_some_and(|row| row.needs.iter().any(|need| running.contains(need)));
-        if !done(&name) || row.is_some_and(&asked) || follows {
-            running.extend(row.map(|row| row.section));
-            selected.push(name);
+/// What `groundup up` was asked to run, its flags read: the steps its selection `named`
+/// (`--only`, or the `--from`..`--to` range, in pipeline order), whether it `resumes` (neither
+/// `--from` nor `--only`: a done step is skipped), the `last` step a follower may be (`--to`)
+/// and the `acts` asked for.
+pub struct Selection {
+    pub named: Vec<String>,
+    pub resumes: bool,
+    pub last: Option<String>,
+    pub acts: Vec<Act>,
+}
+
+/// The steps a run of `groundup up` runs, in order: the one place that decides them, chosen
+/// from the [`Selection`] and the state file before the run ([`Run::new`]) and grown as the run
+/// goes ([`Run::ran`], [`Run::gone`]); the runner asks it for each next step. One rule brings
+/// steps in: a step that changes what it makes brings in the later steps made from it (reading
+/// its section, or that of a step that does: the table's `needs`), up to `--to`, so a
+/// re-issued certificate reaches the kubeconfigs and the bundles that embed it in the same
+/// run, whatever the selection. In a resume every step chosen is about to change, so the done
+/// steps made from it are in the run from the start.
+#[derive(Debug)]
+pub struct Run {
+    pipeline: Vec<String>,
+    last: Option<String>,
+    steps: Vec<String>,
+}
+
+impl Run {
+    /// The steps a run starts with: the `named` ones; in a resume only those not done (a step
+    /// whose files were made from one that changed since is not done, see `status`) or asked
+    /// for an act, and the steps made from them. A resume of steps all done runs them all
+    /// again, which finds everything and repairs drift.
+    pub fn new(context: &crate::Context, mut selection: Selection) -> Run {
+        let stale: Vec<String> = context.stale().into_iter().map(|stale| stale.step).collect();
+        let done = |s: &str| context.is_completed(s) && !stale.iter().any(|t| t == s);
+        selection.resumes &= !selection.named.iter().all(|s| context.is_completed(s));
+        Run::start(context.pipeline.clone(), selection, done)
+    }
+
+    fn start(pipeline: Vec<String>, selection: Selection, done: impl Fn(&str) -> bool) -> Run {
+        let Selection { named, resumes, last, acts } = selection;
+        let asked = |name: &str| step(name).is_some_and(|row| row.acts.iter().any(|act| acts.contains(act)));
+        let steps = match resumes {
+            true => named.into_iter().filter(|s| !done(s) || asked(s)).collect(),
+            false => named,
+        };
+        let mut run = Run { pipeline, last, steps };
+        // A done step is one that has made its files: the one kind outside the run that follows.
+        let mut i = 0;
+        while resumes && i < run.steps.len() {
+            run.follow(i, &done);
+            i += 1;
+        }
+        run
+    }
+
+    /// The steps to run, as they stand.
+    pub fn steps(&self) -> &[String] {
+        &self.steps
+    }
+
+    /// `steps[i]` ran, turning the context `before` into `after`: if it changed its section,
+    /// the steps made from it join the run. With the note that names those brought in, if any.
+    pub fn ran(&mut self, i: usize, before: &crate::Context, after: &crate::Context) -> Option<String> {
+        match step(&self.steps[i]) {
+            Some(row) if !after.same_section(before, row.section) => self.changed(i, |s| after.is_completed(s)),
+            _ => None,
         }
     }
-    selected
-}
 
-/// The steps to run once `steps[failed]` found a resource gone (`groundup up`): every step of
-/// `pipeline` before it, selected or not (each finds its resources by their tags or makes them
-/// anew, so what is gone comes back and everything made from it follows: ids, reservations,
-/// targets, routes, the certificates of changed addresses), then it and the rest of the run.
-pub fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize) -> Vec<String> {
-    let before = pipeline.iter().take_while(|s| **s != steps[failed]);
-    before.chain(&steps[failed..]).cloned().collect()
-}
+    /// `steps[i]` changed its section: see [`Run::ran`].
+    fn changed(&mut self, i: usize, made: impl Fn(&str) -> bool) -> Option<String> {
+        let added = self.follow(i, made);
+        let step = &self.steps[i];
+        (!added.is_empty())
+            .then(|| format!("`{step}` changed what it makes; {}, made from it, run too", added.join(", ")))
+    }
 
-/// A run of `steps` once `steps[done]` changed its section: the steps so far, then those of the
-/// rest and every later step of `pipeline` made from what it makes (reading its section, or
-/// that of a step that does: the table's `needs`), in pipeline order, up to `last` if the run
-/// ends there (`--to`). So a re-issued certificate reaches the kubeconfigs and the bundles
-/// that embed it in the same run, whatever the selection. A step outside the run follows only
-/// if it has `made` its files: one that never ran embeds nothing old, and may lack its inputs
-/// (`up --only ca` on a new cluster has no nodes for `certs`). With it, the note that names the
-/// steps brought in, if any.
-pub fn with_followers(
-    pipeline: &[String],
-    steps: &[String],
-    done: usize,
-    last: Option<&str>,
-    made: impl Fn(&str) -> bool,
-) -> (Vec<String>, Option<String>) {
-    let (step, rest) = (&steps[done], &steps[done + 1..]);
-    let mut changed: Vec<Section> = self::step(step).map(|row| row.section).into_iter().collect();
-    let end = last.and_then(|last| pipeline.iter().position(|s| s == last)).map_or(pipeline.len(), |i| i + 1);
-    let mut run = steps[..=done].to_vec();
-    let mut added = Vec::new();
-    for name in pipeline.iter().take(end).skip_while(|s| *s != step).skip(1) {
-        let row = self::step(name);
-        let follows = row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need)));
-        if follows && (rest.contains(name) || made(name)) {
-            changed.extend(row.map(|row| row.section));
-            if !rest.contains(name) {
-                added.push(format!("`{name}`"));
+    /// `steps[failed]` found a resource gone (`groundup up`): every step of the pipeline before
+    /// it runs first, selected or not (each finds its resources by their tags or makes them
+    /// anew, so what is gone comes back and everything made from it follows: ids,
+    /// reservations, targets, routes, the certificates of changed addresses), then it and the
+    /// rest of the run.
+    pub fn gone(&mut self, failed: usize) {
+        let before = self.pipeline.iter().take_while(|s| **s != self.steps[failed]);
+        self.steps = before.chain(&self.steps[failed..]).cloned().collect();
+    }
+
+    /// Brings in after `steps[i]` the later steps of the pipeline, up to `last`, made from what
+    /// it makes. A step outside the run follows only if it has `made` its files: one that never
+    /// ran embeds nothing old, and may lack its inputs (`up --only ca` on a new cluster has no
+    /// nodes for `certs`). Returns the steps brought in, as the note names them.
+    fn follow(&mut self, i: usize, made: impl Fn(&str) -> bool) -> Vec<String> {
+        let (step, rest) = (&self.steps[i], &self.steps[i + 1..]);
+        let mut changed: Vec<Section> = self::step(step).map(|row| row.section).into_iter().collect();
+        let last = self.last.as_deref().and_then(|last| self.pipeline.iter().position(|s| s == last));
+        let end = last.map_or(self.pipeline.len(), |last| last + 1);
+        let mut run = self.steps[..=i].to_vec();
+        let mut added = Vec::new();
+        for name in self.pipeline.iter().take(end).skip_while(|s| *s != step).skip(1) {
+            let row = self::step(name);
+            let follows = row.is_some_and(|row| row.needs.iter().any(|need| changed.contains(need)));
+            if follows && (rest.contains(name) || made(name)) {
+                changed.extend(row.map(|row| row.section));
+                if !rest.contains(name) {
+                    added.push(format!("`{name}`"));
+                }
+                run.push(name.clone());
+            } else if rest.contains(name) {
+                run.push(name.clone());
             }
-            run.push(name.clone());
-        } else if rest.contains(name) {
-            run.push(name.clone());
         }
+        self.steps = run;
+        added
     }
-    let note = (!added.is_empty())
-        .then(|| format!("`{step}` changed what it makes; {}, made from it, run too", added.join(", ")));
-    (run, note)
 }
 
 /// The table's entry for a step name; `None` for a plugin's step.
@@ -296,6 +349,32 @@ pub fn step(name: &str) -> Option<&'static Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The steps a resume of the whole `pipeline` starts with, given those `done` and the acts asked for.
+    fn to_run(pipeline: Vec<String>, done: impl Fn(&str) -> bool, acts: &[Act]) -> Vec<String> {
+        let selection = Selection { named: pipeline.clone(), resumes: true, last: None, acts: acts.to_vec() };
+        Run::start(pipeline, selection, done).steps
+    }
+
+    /// A run of `steps` once `steps[failed]` found a resource gone.
+    fn again_from_the_start(pipeline: &[String], steps: &[String], failed: usize) -> Vec<String> {
+        let mut run = Run { pipeline: pipeline.to_vec(), last: None, steps: steps.to_vec() };
+        run.gone(failed);
+        run.steps
+    }
+
+    /// A run of `steps` ending at `last` once `steps[done]` changed its section, with its note.
+    fn with_followers(
+        pipeline: &[String],
+        steps: &[String],
+        done: usize,
+        last: Option<&str>,
+        made: impl Fn(&str) -> bool,
+    ) -> (Vec<String>, Option<String>) {
+        let mut run = Run { pipeline: pipeline.to_vec(), last: last.map(String::from), steps: steps.to_vec() };
+        let note = run.changed(done, made);
+        (run.steps, note)
+    }
 
     #[test]
     fn every_step_needs_only_what_earlier_steps_write() {
@@ -333,12 +412,11 @@ mod tests {
     fn the_steps_that_read_what_a_running_step_makes_follow_it() {
         let all: Vec<String> = pipeline().map(String::from).collect();
         let but_bundles = |s: &str| s != "bundles";
-        let asked = |act: Act| move |row: &Step| row.acts.contains(&act);
-        assert_eq!(to_run(all.clone(), but_bundles, |_| false), ["bundles"]);
-        assert_eq!(to_run(all.clone(), but_bundles, asked(Act::RotateEncryptionKey)), ["encryption", "bundles"]);
-        assert_eq!(to_run(all.clone(), but_bundles, asked(Act::Renew)), ["certs", "kubeconfig", "bundles"]);
+        assert_eq!(to_run(all.clone(), but_bundles, &[]), ["bundles"]);
+        assert_eq!(to_run(all.clone(), but_bundles, &[Act::RotateEncryptionKey]), ["encryption", "bundles"]);
+        assert_eq!(to_run(all.clone(), but_bundles, &[Act::Renew]), ["certs", "kubeconfig", "bundles"]);
         let but_ca = |s: &str| s != "ca";
-        assert_eq!(to_run(all, but_ca, |_| false), ["ca", "certs", "kubeconfig", "bundles"]);
+        assert_eq!(to_run(all, but_ca, &[]), ["ca", "certs", "kubeconfig", "bundles"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use clap::Args;
 use groundup_contracts::param_table::Place;
-use groundup_contracts::steps::Act;
+use groundup_contracts::steps::{Act, Run, Selection};
 use groundup_contracts::{steps, Context, Target};
 use groundup_runtime::files::home_of;
 use groundup_runtime::output::print_line;
@@ -97,8 +97,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
         // this run does not reach) and converges to it.
         context.completed.clear();
     }
-    let mut steps = select(&context, args)?;
-    if steps.is_empty() {
+    let mut run = select(&context, args)?;
+    if run.steps().is_empty() {
         eprintln!("groundup: nothing to run");
         return Ok(());
     }
@@ -111,21 +111,21 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let figures = timings.as_ref().map(Timings::reported);
     let total = Instant::now();
     interrupt::catch();
-    let mut head_starts = HeadStarts::start(&context, &steps, &args.state, &lock, figures.as_ref());
+    let mut head_starts = HeadStarts::start(&context, run.steps(), &args.state, &lock, figures.as_ref());
     // A run goes back for a resource gone once: after that, something else is deleting them.
     let (mut went_back, mut i) = (false, 0);
-    while let Some(step) = steps.get(i).cloned().as_ref() {
+    while let Some(step) = run.steps().get(i).cloned().as_ref() {
         head_starts.finish(step);
         let interrupted = || Interrupted { step: step.clone() };
         if interrupt::received() {
             return Err(interrupted().into());
         }
-        eprintln!("groundup: [{}/{}] {step}", i + 1, steps.len());
+        eprintln!("groundup: [{}/{}] {step}", i + 1, run.steps().len());
         let started = Instant::now();
         // The step's journal goes into the state file as it comes, onto the context it started from.
         let (gone, journal) = (Gone::default(), Some((args.state.clone(), context.clone())));
         let events = Sink { journal, figures: figures.clone(), gone: gone.clone() };
-        let flags = step_args(step, args, &steps);
+        let flags = step_args(step, args, run.steps());
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let ran = run_step(step, &flags, &context, &args.state, Some(events), Some(&lock));
         let gone = gone.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
@@ -138,16 +138,11 @@ pub fn up(args: &UpArgs) -> Result<()> {
             }
             Err(_) if interrupt::received() => return Err(interrupted().into()),
             Ok(next) => {
-                if steps::step(step).is_some_and(|row| !next.same_section(&context, row.section)) {
-                    let (run, note) =
-                        steps::with_followers(&next.pipeline, &steps, i, args.to.as_deref(), |s| next.is_completed(s));
-                    note.iter().for_each(|note| eprintln!("groundup: {note}"));
-                    steps = run;
-                }
+                run.ran(i, &context, &next).iter().for_each(|note| eprintln!("groundup: {note}"));
                 context = next;
             }
             Err(_) if gone.is_some() && !went_back => {
-                steps = steps::again_from_the_start(&context.pipeline, &steps, i);
+                run.gone(i);
                 (i, went_back, context.completed) = (0, true, Vec::new());
                 state::save(&args.state, &context)?;
                 eprintln!("groundup: `{step}` needs a resource that is gone; the steps before it run again first");
@@ -168,7 +163,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         }
         state::save(&args.state, &context)?;
         let wall = started.elapsed();
-        eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, steps.len(), wall.as_secs_f64());
+        eprintln!("groundup: [{}/{}] {step} done in {:.2}s", i + 1, run.steps().len(), wall.as_secs_f64());
         if let Some(timings) = &mut timings {
             timings.step_done(step, wall);
         }
@@ -176,7 +171,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     }
     eprintln!(
         "groundup: {} step(s) in {:.2}s; context saved in {}",
-        steps.len(),
+        run.steps().len(),
         total.elapsed().as_secs_f64(),
         args.state.display()
     );
@@ -352,19 +347,11 @@ fn resume_hint(context: &Context, step: &str, renewing: bool) -> String {
     }
 }
 
-/// Which steps to run: the selection, where without `--from` steps already done are skipped
-/// (resume), unless every selected step is done: then all of them run again, which finds
-/// everything and repairs drift.
-pub fn select(context: &Context, args: &UpArgs) -> Result<Vec<String>> {
-    let range = selection(&context.pipeline, args)?;
-    if args.only.is_some() || args.from.is_some() || range.iter().all(|s| context.is_completed(s)) {
-        return Ok(range);
-    }
-    let acts = args.acts();
-    // A step whose files were made from one that changed since runs again (see `status`).
-    let stale: Vec<String> = context.stale().into_iter().map(|stale| stale.step).collect();
-    let done = |s: &str| context.is_completed(s) && !stale.iter().any(|t| t == s);
-    Ok(steps::to_run(range, done, |row| acts.iter().any(|act| row.acts.contains(act))))
+/// The steps to run, as the steps table's [`Run`] decides them from the selection, the state
+/// file and, as the run goes, what changed.
+fn select(context: &Context, args: &UpArgs) -> Result<Run> {
+    let (named, resumes) = (selection(&context.pipeline, args)?, args.only.is_none() && args.from.is_none());
+    Ok(Run::new(context, Selection { named, resumes, last: args.to.clone(), acts: args.acts() }))
 }
 
 /// The steps `--only`, or the `--from`..`--to` range, names, done or not. A plan looks at all
@@ -415,7 +402,7 @@ mod tests {
 
     fn selected(done: &[&str], flags: &[&str]) -> Result<Vec<String>> {
         let args = Wrapper::try_parse_from(std::iter::once("up").chain(flags.iter().copied()))?.up;
-        select(&context(done), &args)
+        Ok(select(&context(done), &args)?.steps().to_vec())
     }
 
     #[test]

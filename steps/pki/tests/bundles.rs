@@ -8,7 +8,7 @@ use std::process::Command;
 
 use groundup_testkit::{ok, run};
 
-const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
+mod common;
 
 fn step(bin: &str, stdin: &str, dir: &Path) -> String {
     ok(&run(bin, &[], stdin, dir), bin)
@@ -294,20 +294,7 @@ fn nodes(context: &str) -> Vec<serde_json::Value> {
 /// ca | certs | kubeconfig | encryption | bundles on the example with this layout (ECDSA keys,
 /// to be quick), checked for what every node must and must not get: (dir, context).
 fn bundles(layout: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
-    context["params"]["pki"]["key"] = "ecdsa-p256".into();
-    context["params"]["pki"]["layout"] = layout.into();
-    let mut context = context.to_string();
-    for bin in [
-        env!("CARGO_BIN_EXE_groundup-ca"),
-        env!("CARGO_BIN_EXE_groundup-certs"),
-        env!("CARGO_BIN_EXE_groundup-kubeconfig"),
-        env!("CARGO_BIN_EXE_groundup-encryption"),
-        env!("CARGO_BIN_EXE_groundup-bundles"),
-    ] {
-        context = step(bin, &context, dir.path());
-    }
+    let (dir, context) = common::bundled(layout);
     let state: serde_json::Value = serde_json::from_str(&context).unwrap();
     let pki = dir.path().join("pki");
     let key_bytes: Vec<(String, Vec<u8>)> = std::fs::read_dir(&pki)

@@ -9,25 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use groundup_pki::node::pods::Pod;
-use groundup_testkit::{ok, run};
 
-const EXAMPLE: &str = include_str!("../../../contracts/examples/03-infra.json");
+mod common;
 
 /// The bundles of the example's 3+3 cluster, made by the real steps.
 fn bundles() -> (tempfile::TempDir, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
-    context["params"]["pki"]["key"] = "ecdsa-p256".into();
-    let mut context = context.to_string();
-    for bin in [
-        env!("CARGO_BIN_EXE_groundup-ca"),
-        env!("CARGO_BIN_EXE_groundup-certs"),
-        env!("CARGO_BIN_EXE_groundup-kubeconfig"),
-        env!("CARGO_BIN_EXE_groundup-encryption"),
-        env!("CARGO_BIN_EXE_groundup-bundles"),
-    ] {
-        context = ok(&run(bin, &[], &context, dir.path()), bin);
-    }
+    let (dir, context) = common::bundled("cfssl");
     (dir, serde_json::from_str(&context).unwrap())
 }
 
