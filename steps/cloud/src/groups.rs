@@ -1,11 +1,18 @@
-//! What deleting a security group needs, wherever it is deleted (a group `sg` no longer
-//! wants, the teardown): AWS refuses to delete a group that another group's rule names, so
-//! two groups that name each other go only once those rules are revoked.
+//! The cluster's security groups wherever they are handled (`sg`, the teardown): how they are
+//! listed, and what deleting one needs: AWS refuses to delete a group that another group's
+//! rule names, so two groups that name each other go only once those rules are revoked.
 
-use aws_sdk_ec2::types::IpPermission;
+use aws_sdk_ec2::types::{IpPermission, SecurityGroup};
 
 use crate::client::Aws;
 use crate::error::{AwsResultExt, CloudError};
+
+/// Every security group tagged as the cluster's, whatever its logical name, in one call: `sg`
+/// tells them apart by role, the teardown deletes them all.
+pub async fn cluster_groups(aws: &Aws) -> Result<Vec<SecurityGroup>, CloudError> {
+    let request = aws.ec2().describe_security_groups().filters(aws.identity().cluster_filter());
+    Ok(request.send().await.api("DescribeSecurityGroups")?.security_groups().to_vec())
+}
 
 /// Revokes the group's ingress rules that name a group (its own included), keeping its range
 /// rules; a group that is gone already has none.

@@ -36,10 +36,13 @@ impl Identity {
     }
 
     pub fn filters(&self, logical: &str) -> Vec<Filter> {
-        vec![
-            Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&self.cluster).build(),
-            Filter::builder().name(format!("tag:{RESOURCE_TAG}")).values(logical).build(),
-        ]
+        vec![self.cluster_filter(), Filter::builder().name(format!("tag:{RESOURCE_TAG}")).values(logical).build()]
+    }
+
+    /// The filter of a describe call that lists every resource of the cluster, whatever its
+    /// logical name.
+    pub fn cluster_filter(&self) -> Filter {
+        Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&self.cluster).build()
     }
 
     pub fn elb_tags(&self, logical: &str, name: &str) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {

@@ -110,10 +110,34 @@ pub async fn converge<R: Resource>(
     resource: &R,
     recorded: Option<&Ref>,
 ) -> Result<Converged<R::Described>, CloudError> {
+    let obtained = obtain(aws, resource, recorded).await?;
+    converge_obtained(aws, resource, obtained).await
+}
+
+/// The first half of [`converge`]: finds the resource by its tags or creates it, and compares
+/// nothing yet. For resources whose wanted state names each other by id (the two security
+/// groups' rules), so that all of them are found or made first, then each converged with
+/// [`converge_obtained`] once every id is known.
+pub async fn obtain<R: Resource>(
+    aws: &Aws,
+    resource: &R,
+    recorded: Option<&Ref>,
+) -> Result<Converged<R::Described>, CloudError> {
     let (kind, logical) = (R::Described::KIND, resource.logical());
     let token = resource.token_scope().map(|scope| aws.identity.client_token(logical, &scope)).unwrap_or_default();
     let wanted = Wanted::new(kind, logical).recorded(recorded).client_token(token);
-    let converged = find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await?;
+    find_or_create(aws, wanted, || resource.find(aws), |attempt| resource.create(aws, attempt)).await
+}
+
+/// The second half of [`converge`]: compares what [`obtain`] gave with what is wanted, refuses
+/// an immutable difference before changing anything, and makes (or, in a plan, records) the
+/// rest.
+pub async fn converge_obtained<R: Resource>(
+    aws: &Aws,
+    resource: &R,
+    converged: Converged<R::Described>,
+) -> Result<Converged<R::Described>, CloudError> {
+    let (kind, logical) = (R::Described::KIND, resource.logical());
     let id = converged.id();
     let observed = match converged.existing() {
         Some(found) => resource.observe(aws, found).await?,

@@ -1,5 +1,5 @@
 use aws_sdk_ec2::types::{Filter, Tag};
-use groundup_cloud::{Aws, AwsResultExt, CloudError, CLUSTER_TAG};
+use groundup_cloud::{cluster_groups, Aws, AwsResultExt, CloudError, CLUSTER_TAG};
 use groundup_contracts::kinds::Kind;
 use groundup_contracts::teardown::OwnedResource;
 
@@ -41,16 +41,13 @@ fn owned(kind: Kind, id: Option<&str>, tags: &[Tag]) -> Option<OwnedResource> {
     id.map(|id| OwnedResource { kind, id: id.into(), name: name.into() })
 }
 
-fn cluster_filter(aws: &Aws) -> Filter {
-    Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&aws.identity().cluster).build()
-}
-
 async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let live = Filter::builder()
         .name("instance-state-name")
         .set_values(Some(["pending", "running", "stopping", "stopped", "shutting-down"].map(String::from).to_vec()))
         .build();
-    let mut pages = aws.ec2().describe_instances().filters(cluster_filter(aws)).filters(live).into_paginator().send();
+    let mut pages =
+        aws.ec2().describe_instances().filters(aws.identity().cluster_filter()).filters(live).into_paginator().send();
     let mut found = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.api("DescribeInstances")?;
@@ -64,27 +61,34 @@ async fn instances(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
 async fn network(aws: &Aws) -> Result<Vec<OwnedResource>, CloudError> {
     let ec2 = &aws.ec2();
     let mut found = Vec::new();
-    let keys = ec2.describe_key_pairs().filters(cluster_filter(aws)).send().await.api("DescribeKeyPairs")?;
+    let keys =
+        ec2.describe_key_pairs().filters(aws.identity().cluster_filter()).send().await.api("DescribeKeyPairs")?;
     // Key pairs are deleted by name: the emulator ignores KeyPairId on DeleteKeyPair.
     found.extend(keys.key_pairs().iter().filter_map(|k| owned(Kind::KeyPair, k.key_name(), k.tags())));
-    let groups =
-        ec2.describe_security_groups().filters(cluster_filter(aws)).send().await.api("DescribeSecurityGroups")?;
-    found.extend(groups.security_groups().iter().filter_map(|g| owned(Kind::SecurityGroup, g.group_id(), g.tags())));
-    let tables = ec2.describe_route_tables().filters(cluster_filter(aws)).send().await.api("DescribeRouteTables")?;
+    let groups = cluster_groups(aws).await?;
+    found.extend(groups.iter().filter_map(|g| owned(Kind::SecurityGroup, g.group_id(), g.tags())));
+    let tables =
+        ec2.describe_route_tables().filters(aws.identity().cluster_filter()).send().await.api("DescribeRouteTables")?;
     found.extend(tables.route_tables().iter().filter_map(|t| owned(Kind::RouteTable, t.route_table_id(), t.tags())));
-    let gateways =
-        ec2.describe_internet_gateways().filters(cluster_filter(aws)).send().await.api("DescribeInternetGateways")?;
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(aws.identity().cluster_filter())
+        .send()
+        .await
+        .api("DescribeInternetGateways")?;
     found.extend(
         gateways
             .internet_gateways()
             .iter()
             .filter_map(|g| owned(Kind::InternetGateway, g.internet_gateway_id(), g.tags())),
     );
-    let subnets = ec2.describe_subnets().filters(cluster_filter(aws)).send().await.api("DescribeSubnets")?;
+    let subnets =
+        ec2.describe_subnets().filters(aws.identity().cluster_filter()).send().await.api("DescribeSubnets")?;
     found.extend(subnets.subnets().iter().filter_map(|s| owned(Kind::Subnet, s.subnet_id(), s.tags())));
-    let options = ec2.describe_dhcp_options().filters(cluster_filter(aws)).send().await.api("DescribeDhcpOptions")?;
+    let options =
+        ec2.describe_dhcp_options().filters(aws.identity().cluster_filter()).send().await.api("DescribeDhcpOptions")?;
     found.extend(options.dhcp_options().iter().filter_map(|d| owned(Kind::DhcpOptions, d.dhcp_options_id(), d.tags())));
-    let vpcs = ec2.describe_vpcs().filters(cluster_filter(aws)).send().await.api("DescribeVpcs")?;
+    let vpcs = ec2.describe_vpcs().filters(aws.identity().cluster_filter()).send().await.api("DescribeVpcs")?;
     found.extend(vpcs.vpcs().iter().filter_map(|v| owned(Kind::Vpc, v.vpc_id(), v.tags())));
     Ok(found)
 }

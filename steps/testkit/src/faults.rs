@@ -309,7 +309,8 @@ pub fn kill_up_right_after(cluster: &TestCluster, action: &str, flags: &[&str]) 
     cluster.edit_state(|state| retarget(state, endpoint()));
 }
 
-fn retarget(context: &mut Context, to: &str) {
+/// Points a cluster's context at another endpoint (a proxy, or the emulator again).
+pub fn retarget(context: &mut Context, to: &str) {
     match &mut context.target {
         Target::Emulator { endpoint } | Target::Endpoint { endpoint } => *endpoint = to.to_string(),
         Target::Aws => panic!("a test cluster on real AWS"),

@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-pub use faults::{kill_up_right_after, wait_until_unlocked, FaultProxy, Slow};
+pub use faults::{kill_up_right_after, retarget, wait_until_unlocked, FaultProxy, Slow};
 use groundup_contracts::Context;
 #[cfg(feature = "cloud")]
 pub use inventory::{client, group_rules, wanted_rules, Inventory};

@@ -13,13 +13,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 use aws_sdk_ec2::types::{Filter, Instance, IpPermission, IpRange, ResourceType, SecurityGroup, UserIdGroupPair};
+use futures_util::future::try_join_all;
 use groundup_cloud::{
-    converge, converge_parts, retry_eventual, revoke_group_references, run_aws_step, Attempt, Aws, AwsResultExt,
-    CloudError, Parts, CLUSTER_TAG, RESOURCE_TAG,
+    cluster_groups, converge_obtained, converge_parts, obtain, retry_eventual, revoke_group_references, run_aws_step,
+    Attempt, Aws, AwsResultExt, CloudError, Parts, RESOURCE_TAG,
 };
-use groundup_cloud::{Change, Resource};
+use groundup_cloud::{AwsResource, Change, Resource};
 use groundup_contracts::context::need;
 use groundup_contracts::infra::Role as NodeRole;
 use groundup_contracts::kinds::Kind;
@@ -40,45 +42,41 @@ fn main() -> ExitCode {
         let vpc_id = need(&context.vpc, Section::Vpc)?.id.clone();
         let wanted = context.params.security_groups();
         let found = our_groups(&aws).await?;
-        // A rule names its peer by id: a peer found already, or one the plan would create. A
-        // run makes the first group before its peer exists, so that group gets the rules
-        // naming the peer on a second pass.
-        let mut ids: BTreeMap<GroupRole, Ref> = found
-            .iter()
-            .filter(|(role, _)| wanted.iter().any(|(w, _)| w == role))
-            .map(|(role, group)| (*role, Ref::Known(group.group_id().unwrap_or_default().to_string())))
-            .collect();
-        if context.planning() {
-            for (role, _) in &wanted {
-                ids.entry(*role).or_insert_with(|| Ref::Planned(role.logical().to_string()));
-            }
-        }
         let recorded = |role: GroupRole| -> Option<Ref> {
             let groups = context.sg.as_ref().map_or(&[][..], |s| s.groups.as_slice());
             groups.iter().find(|g| g.role == role).map(|g| g.id.clone())
         };
-        let mut second_pass = Vec::new();
-        for (role, rules) in &wanted {
-            let group = WantedGroup::new(&context.cluster.name, &vpc_id, *role, rules, &ids);
-            let converged = converge(&aws, &group, recorded(*role).as_ref()).await?;
-            if !group.names_only_known_peers() {
-                second_pass.push((*role, rules));
-            }
-            ids.insert(*role, converged.id());
-        }
-        for (role, rules) in second_pass {
-            converge(
-                &aws,
-                &WantedGroup::new(&context.cluster.name, &vpc_id, role, rules, &ids),
-                recorded(role).as_ref(),
-            )
-            .await?;
-        }
+        // A rule names its peer by id, so every group is found or made first, all at once and
+        // with no rule yet; then each gets its rules, in one call per group, all at once.
+        let no_peers = BTreeMap::new();
+        let groups: Vec<WantedGroup> = wanted
+            .iter()
+            .map(|(role, rules)| {
+                let listed = found.iter().filter(|(r, _)| r == role).map(|(_, g)| g.clone()).collect();
+                WantedGroup::new(&context.cluster.name, &vpc_id, *role, rules, &no_peers).listed(listed)
+            })
+            .collect();
+        let recorded: Vec<Option<Ref>> = groups.iter().map(|group| recorded(group.role)).collect();
+        let obtained =
+            try_join_all(groups.iter().zip(&recorded).map(|(group, id)| obtain(&aws, group, id.as_ref()))).await?;
+        let ids: BTreeMap<GroupRole, Ref> = groups.iter().zip(&obtained).map(|(g, got)| (g.role, got.id())).collect();
+        let rules = groups.iter().zip(obtained).map(|(group, got)| {
+            let group = WantedGroup::new(&context.cluster.name, &vpc_id, group.role, group.rules, &ids);
+            let aws = &aws;
+            async move { converge_obtained(aws, &group, got).await }
+        });
+        try_join_all(rules).await?;
         let retired: Vec<&(GroupRole, SecurityGroup)> =
             found.iter().filter(|(role, _)| !wanted.iter().any(|(w, _)| w == role)).collect();
         let ours: BTreeSet<String> = found.iter().filter_map(|(_, g)| g.group_id().map(String::from)).collect();
         // Only the instances to move are planned: one already in its groups is left unlisted.
-        for member in members(&aws, &ids, &ours).await?.iter().filter(|m| !m.diff(&m.now).is_empty()) {
+        // With none of the cluster's groups found there is none to move: `compute` launches
+        // every instance into them, and AWS deletes no group an instance is in.
+        let instances = match found.is_empty() {
+            true => Vec::new(),
+            false => members(&aws, &ids, &ours).await?,
+        };
+        for member in instances.iter().filter(|m| !m.diff(&m.now).is_empty()) {
             converge_parts(&aws, member).await?;
         }
         for (role, group) in retired {
@@ -100,14 +98,12 @@ fn main() -> ExitCode {
 
 /// Every security group tagged as one of the cluster's groups, with its role.
 async fn our_groups(aws: &Aws) -> Result<Vec<(GroupRole, SecurityGroup)>, CloudError> {
-    let cluster = Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&aws.identity().cluster).build();
-    let out = aws.ec2().describe_security_groups().filters(cluster).send().await.api("DescribeSecurityGroups")?;
-    Ok(out
-        .security_groups()
-        .iter()
+    Ok(cluster_groups(aws)
+        .await?
+        .into_iter()
         .filter_map(|g| {
-            let logical = g.tags().iter().find(|t| t.key() == Some(RESOURCE_TAG))?.value()?;
-            Some((GroupRole::from_logical(logical)?, g.clone()))
+            let role = GroupRole::from_logical(g.tags().iter().find(|t| t.key() == Some(RESOURCE_TAG))?.value()?)?;
+            Some((role, g))
         })
         .collect())
 }
@@ -134,6 +130,9 @@ struct WantedGroup<'a> {
     rules: &'a [IngressRule],
     /// The ids of the other groups its rules may name.
     peers: &'a BTreeMap<GroupRole, Ref>,
+    /// The groups of its role the step listed at its start, for its first look: a second one
+    /// (a killed run's create, on real AWS) asks AWS again.
+    listed: Mutex<Option<Vec<SecurityGroup>>>,
 }
 
 impl<'a> WantedGroup<'a> {
@@ -144,7 +143,11 @@ impl<'a> WantedGroup<'a> {
         rules: &'a [IngressRule],
         peers: &'a BTreeMap<GroupRole, Ref>,
     ) -> Self {
-        WantedGroup { role, name: role.group_name(cluster), vpc_id, rules, peers }
+        WantedGroup { role, name: role.group_name(cluster), vpc_id, rules, peers, listed: Mutex::default() }
+    }
+
+    fn listed(self, groups: Vec<SecurityGroup>) -> Self {
+        WantedGroup { listed: Mutex::new(Some(groups)), ..self }
     }
 
     fn description(&self) -> &'static str {
@@ -153,14 +156,6 @@ impl<'a> WantedGroup<'a> {
             GroupRole::Masters => "Kubernetes control plane (masters) security group",
             GroupRole::Nodes => "Kubernetes nodes (workers) security group",
         }
-    }
-
-    /// Whether every group its rules name is known (itself, or a peer found or converged).
-    fn names_only_known_peers(&self) -> bool {
-        self.rules.iter().all(|rule| match rule.source {
-            RuleSource::Group(role) => role == self.role || self.peers.contains_key(&role),
-            RuleSource::Cidr(_) => true,
-        })
     }
 
     /// The id a rule of this group names for `role`: its own, or a peer's.
@@ -272,19 +267,30 @@ impl Resource for WantedGroup<'_> {
             },
             _ => e,
         })?;
-        let id = out.group_id().unwrap_or_default();
-        let groups = retry_eventual(|| async {
-            aws.ec2().describe_security_groups().group_ids(id).send().await.api("DescribeSecurityGroups")
-        })
-        .await?;
-        groups
-            .security_groups()
-            .first()
-            .cloned()
-            .ok_or_else(|| CloudError::Vanished { kind: Kind::SecurityGroup.label(), id: id.into() })
+        let id =
+            out.group_id().ok_or_else(|| CloudError::Incomplete { logical: self.name.clone(), what: "group id" })?;
+        // A new group has no ingress rule, and its id is all the compare reads of it: it is
+        // not described again (real AWS may not list it yet anyway).
+        Ok(SecurityGroup::builder()
+            .group_id(id)
+            .group_name(&self.name)
+            .description(self.description())
+            .vpc_id(self.vpc_id.to_string())
+            .set_tags(Some(aws.identity().ec2_tags(self.logical(), &self.name)))
+            .build())
     }
 
-    /// The rules naming a peer not made yet wait for the second pass.
+    /// The groups of its role listed at the step's start, on the first look.
+    async fn find(&self, aws: &Aws) -> Result<Vec<SecurityGroup>, CloudError> {
+        let listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match listed {
+            Some(groups) => Ok(groups),
+            None => SecurityGroup::find_tagged(aws, self.logical()).await,
+        }
+    }
+
+    /// A rule naming a group whose id is not known (none, once every group is found or made
+    /// first) is left out.
     fn diff(&self, found: Option<&SecurityGroup>, _: &()) -> Vec<Change<Fix>> {
         let own = found.and_then(SecurityGroup::group_id).map(String::from);
         let own_ref = own.clone().map_or_else(|| Ref::Planned(self.logical().into()), Ref::Known);
@@ -361,7 +367,7 @@ async fn members(
     ids: &BTreeMap<GroupRole, Ref>,
     ours: &BTreeSet<String>,
 ) -> Result<Vec<Member>, CloudError> {
-    let cluster = Filter::builder().name(format!("tag:{CLUSTER_TAG}")).values(&aws.identity().cluster).build();
+    let cluster = aws.identity().cluster_filter();
     let live = Filter::builder()
         .name("instance-state-name")
         .set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec()))
@@ -504,7 +510,7 @@ mod tests {
     }
 
     /// A rule names a group by id: its own, or its peer's; a group not the cluster's is
-    /// revoked, and a rule naming a peer not made yet waits for it.
+    /// revoked, and a rule naming a group of unknown id is left out.
     #[test]
     fn rules_name_the_groups_by_id() {
         let vpc = Ref::Known("vpc-1".into());
@@ -522,7 +528,6 @@ mod tests {
         };
         let peers = BTreeMap::from([(GroupRole::Nodes, Ref::Known("sg-n".into()))]);
         let masters = WantedGroup::new("k8s", &vpc, GroupRole::Masters, &rules, &peers);
-        assert!(masters.names_only_known_peers());
         assert!(lines(&masters.diff(Some(&group(vec![pair(2379, "sg-m"), pair(6443, "sg-n")])), &())).is_empty());
         assert_eq!(
             lines(&masters.diff(Some(&group(vec![pair(2379, "sg-n"), pair(6443, "sg-old")])), &())),
@@ -535,10 +540,9 @@ mod tests {
             permission(&rules[1], |role| masters.id_of(role, "sg-m")).unwrap().user_id_group_pairs()[0].group_id(),
             Some("sg-n")
         );
-        // Made before its peer: the rule naming the peer waits for the second pass.
+        // A rule naming a group whose id is not known is left out, never sent without its source.
         let alone = BTreeMap::new();
         let first = WantedGroup::new("k8s", &vpc, GroupRole::Masters, &rules, &alone);
-        assert!(!first.names_only_known_peers());
         assert_eq!(lines(&first.diff(Some(&group(vec![])), &())), ["authorize tcp 2379 from the masters' group"]);
     }
 

@@ -14,6 +14,7 @@ use groundup_contracts::pki::{BundleRecord, BundlesSection};
 use groundup_contracts::{Context, Section};
 use groundup_pki::bundle::{contents, directories, BundleFile, DIR_MODE};
 use groundup_pki::error::PkiError;
+use groundup_pki::store::disk_writers;
 use groundup_runtime::artifact::WritePolicy::Replace;
 use groundup_runtime::artifact::{converge_file, Contents, Files, LocalDir, LocalFile};
 use groundup_runtime::files;
@@ -32,7 +33,8 @@ fn main() -> ExitCode {
         let gate = Gate::for_context("bundles", &context);
         let dir = LocalDir::open(&context.params.nodes_dir, &context.cluster.name, &gate)?;
         let bundles = Bundles { context: &context, gate: &gate, dir: &dir };
-        let records = compute.nodes.par_iter().map(|node| bundles.converge(node)).collect::<Result<Vec<_>, _>>()?;
+        let records = disk_writers(compute.nodes.len())?
+            .install(|| compute.nodes.par_iter().map(|node| bundles.converge(node)).collect::<Result<Vec<_>, _>>())?;
         let hostnames: Vec<&str> = compute.nodes.iter().map(|n| n.hostname.as_str()).collect();
         bundles.remove_gone(&hostnames)?;
         gate.finish(&mut context, hostnames, |context| context.bundles = Some(BundlesSection { nodes: records }));

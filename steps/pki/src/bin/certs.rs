@@ -15,7 +15,7 @@ use groundup_pki::cfssl::{grants_system_masters, read_request};
 use groundup_pki::check::check;
 use groundup_pki::names;
 use groundup_pki::spec::{Authority, CertSpec};
-use groundup_pki::store::{Store, RETIRED};
+use groundup_pki::store::{disk_writers, Store, RETIRED};
 use groundup_pki::x509::ca_problems;
 use groundup_runtime::artifact::{converge_file, Found};
 use groundup_runtime::harness::{run_step_or_report, StepInfo};
@@ -91,20 +91,21 @@ fn main() -> ExitCode {
         let store = Store::through(&gate, &params.dir, &context.cluster.name)?;
         let authorities = load_authorities(&store, &params, &gate)?;
         let recorded = context.certs.as_ref().map(|c| c.certificates.clone()).unwrap_or_default();
-        let found = plan
-            .par_iter()
-            .map(|spec| {
-                let certificate = Certificate {
-                    spec,
-                    store: &store,
-                    authorities: &authorities,
-                    params: &params,
-                    recorded: &recorded,
-                    renew: renewal(spec, &args),
-                };
-                converge_file(&gate, &certificate).map(|found| (spec, found))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let found = disk_writers(plan.len())?.install(|| {
+            plan.par_iter()
+                .map(|spec| {
+                    let certificate = Certificate {
+                        spec,
+                        store: &store,
+                        authorities: &authorities,
+                        params: &params,
+                        recorded: &recorded,
+                        renew: renewal(spec, &args),
+                    };
+                    converge_file(&gate, &certificate).map(|found| (spec, found))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let renewed_any = found.iter().any(|(_, found)| renews(found));
         // A run refuses stale certificates before it retires anything.
         let certificates = gate.in_run(|| settle(&store, found))?;
