@@ -119,12 +119,13 @@ impl ComputeSection {
         self.nodes.iter().filter(|n| n.role == Role::Worker)
     }
 
-    /// Proves the names that become paths (`pki/<name>-key.pem`, `nodes/<hostname>/`,
+    /// Proves the names that become paths (`pki/<hostname>-key.pem`, `nodes/<hostname>/`,
     /// `kubeconfig/<hostname>.kubeconfig`): each node's name is the one its role and index give
-    /// (`<cluster>-worker-0`), so it can never name a CA's or another certificate's files
-    /// (`ca`); each hostname is a plain name and one DNS label, and no two nodes share one.
-    /// Every step that makes a path from them calls this first, at the point of use: the
-    /// context may come from a state file edited by hand.
+    /// (`<cluster>-worker-0`); each hostname is a plain name and one DNS label, and no two nodes
+    /// share one. Every step that makes a path from them calls this first, at the point of use:
+    /// the context may come from a state file edited by hand. That no hostname names a CA's or
+    /// another certificate's files (`ca`, `admin-key`) the PKI's catalogue proves on top
+    /// (`groundup_pki::catalogue::check_names`), as only it knows their names.
     pub fn check_names(&self, cluster: &str) -> Result<(), ContextError> {
         for (i, node) in self.nodes.iter().enumerate() {
             let field = |name: &str| format!("compute.nodes[{i}].{name}");

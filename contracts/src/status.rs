@@ -58,10 +58,11 @@ pub struct NodeStatus {
     /// The pod range (workers).
     #[schemars(with = "Option<String>")]
     pub pod_cidr: Option<Ipv4Net>,
-    /// The node's certificate, once `certs` has issued it: a worker's, and a master's in the
-    /// kubeadm layout (in the course's a master runs no kubelet).
+    /// The certificate of the node's kubelet (every node runs one), named after its host name
+    /// (`pki/ip-172-31-0-10.pem`), once `certs` has issued it.
     pub certificate: Option<String>,
-    /// The node's kubelet kubeconfig, once `kubeconfig` has written it (as the certificate).
+    /// The node's kubelet kubeconfig (`kubeconfig/ip-172-31-0-10.kubeconfig`), once
+    /// `kubeconfig` has written it.
     pub kubeconfig: Option<String>,
     /// The archive of the node's files, once `bundles` has packed it.
     pub bundle: Option<String>,

@@ -64,8 +64,8 @@ fn document(context: &Context) -> Result<Status> {
     })
 }
 
-/// A node and the files made for it: the certificate named after it, the kubeconfig of its
-/// kubelet (`system:node:<hostname>`), and the bundle packed for its host name.
+/// A node and the files made for it, each named after its host name: its kubelet's certificate,
+/// the kubeconfig of its kubelet (`system:node:<hostname>`) and its bundle.
 fn node_status(context: &Context, node: &Node) -> NodeStatus {
     let kubelet_user = format!("system:node:{}", node.hostname);
     NodeStatus {
@@ -80,7 +80,7 @@ fn node_status(context: &Context, node: &Node) -> NodeStatus {
             .certs
             .iter()
             .flat_map(|certs| &certs.certificates)
-            .find(|cert| cert.name == node.name)
+            .find(|cert| cert.name == node.hostname)
             .map(|cert| cert.cert_path.clone()),
         kubeconfig: context
             .kubeconfig

@@ -56,15 +56,15 @@ fn a_plan_with_more_workers_lists_their_instances_and_writes_nothing() {
         .filter(|r| r.action == Action::Create)
         .map(|r| (r.kind.as_str(), r.resource.as_str()))
         .collect();
-    let (worker3, worker4) = (format!("{}-worker-3", cluster.name), format!("{}-worker-4", cluster.name));
-    // The new workers get the next addresses (.23, .24) and what every later step makes per node.
+    // The new workers get the next addresses (.23, .24) and what every later step makes per node,
+    // each named after its host.
     assert_eq!(
         created,
         [
             ("instance", "worker-3"),
             ("instance", "worker-4"),
-            ("certificate", &worker3),
-            ("certificate", &worker4),
+            ("certificate", "ip-172-31-0-23"),
+            ("certificate", "ip-172-31-0-24"),
             ("kubeconfig", "ip-172-31-0-23.kubeconfig"),
             ("kubeconfig", "ip-172-31-0-24.kubeconfig"),
             ("node bundle", "ip-172-31-0-23"),
@@ -207,8 +207,8 @@ fn scaling_through_up_converges_and_the_certificates_follow() {
     let retired = cluster.dir.path().join("pki/retired");
     for i in 2..5 {
         assert!(
-            retired.join(format!("{}-worker-{i}.pem", cluster.name)).exists()
-                && retired.join(format!("{}-worker-{i}-key.pem", cluster.name)).exists(),
+            retired.join(format!("ip-172-31-0-2{i}.pem")).exists()
+                && retired.join(format!("ip-172-31-0-2{i}-key.pem")).exists(),
             "worker-{i}'s certificate and key were not retired"
         );
     }

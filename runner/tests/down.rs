@@ -162,7 +162,7 @@ fn up_down_up_needs_no_flag_its_certificates_follow_the_new_instances_and_purge_
     let cluster = TestCluster::new("redo");
     assert_success(&cluster.up(&[]), "up");
     let pki = cluster.dir.path().join("pki");
-    let kubelet = format!("{}-worker-0", cluster.name);
+    let kubelet = "ip-172-31-0-20";
     let read = |file: &str| std::fs::read(pki.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let (key, ca, cert) = (read(&format!("{kubelet}-key.pem")), read("ca.pem"), read(&format!("{kubelet}.pem")));
     let ips = worker_ips(&cluster);

@@ -43,7 +43,7 @@ fn up_only_certs_brings_the_kubeconfigs_and_bundles_that_embed_a_reissued_certif
     let cluster = TestCluster::new("follow");
     assert_success(&cluster.up(&SMALL), "up");
     let worker = node(&cluster, Role::Worker);
-    let cert = format!("pki/{}.pem", worker.name);
+    let cert = format!("pki/{}.pem", worker.hostname);
     let (kubeconfig, copy) = (
         format!("kubeconfig/{}.kubeconfig", worker.hostname),
         format!("nodes/{0}/var/lib/kubelet/{0}.pem", worker.hostname),

@@ -48,9 +48,10 @@ fn certificate_ips(cluster: &TestCluster, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The worker's certificate, named as the certs step names a node's.
+/// The worker's certificate, named as the certs step names a node's: after its host.
 fn worker_certificate(cluster: &TestCluster) -> String {
-    format!("{}-worker-0", cluster.name)
+    let nodes = cluster.state().compute.expect("compute is done").nodes;
+    nodes.into_iter().find(|n| n.role == Role::Worker).expect("a worker").hostname
 }
 
 /// The emulator stopped while `up` was at `compute` (the state file says the network and the

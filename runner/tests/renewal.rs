@@ -1,12 +1,16 @@
 //! Renewal and rotation through `groundup up` (issue 24 item 5): `--renew NAME` re-issues a
 //! chosen certificate for its own key (a new one with `--new-key`), `--rotate-encryption-key`
 //! and `--retire-old-encryption-key` change the encryption config's keys in order, and what
-//! embeds either (kubeconfigs, bundles) follows in the same `up`.
+//! embeds either (kubeconfigs, bundles) follows in the same `up`. A cluster whose kubelet
+//! certificates an earlier release named after the node moves to the hosts' names (issue 24
+//! item 7), its old keys retired.
 
 use std::path::Path;
 
+use groundup_contracts::infra::{Node, Role};
 use groundup_contracts::Context;
 use groundup_testkit::{assert_clean_failure, assert_success, TestCluster};
+use openssl::nid::Nid;
 use openssl::x509::X509;
 
 /// The admin certificate's serial and the SHA-256 of its public key.
@@ -105,4 +109,100 @@ fn rotate_then_retire_the_encryption_key_and_the_masters_bundles_follow() {
         .filter(|f| f.file_name().to_string_lossy().starts_with("encryption-config-"))
         .collect();
     assert_eq!(copies.len(), 1, "the retired key is not kept");
+}
+
+/// Every file below the cluster's directories, with its bytes: what a run changed.
+fn files_below(home: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut stack: Vec<_> = ["pki", "kubeconfig", "nodes"].iter().map(|dir| home.join(dir)).collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                let path = entry.path().strip_prefix(home).unwrap().display().to_string();
+                found.insert(path, std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    found
+}
+
+/// A cluster an earlier release built, its kubelet certificates named after the node
+/// (`pki/<cluster>-worker-0.pem`, where the kubeconfig and the bundle say `ip-172-31-0-20`), in
+/// kubeadm's layout (whose `kubelet.conf` embeds it too), is migrated in place by the next `up`:
+/// each certificate is issued under its host's name, the old one retired with its key (never
+/// dropped), and the kubeconfigs and bundles carry the new one. A second `up` changes nothing.
+#[test]
+fn kubelet_certificates_named_after_the_node_move_to_the_host_name_and_the_old_ones_are_retired() {
+    let cluster = TestCluster::new("node-names");
+    let small = ["--pki-key", "ecdsa-p256", "--masters", "1", "--workers", "1", "--kubeadm-layout"];
+    assert_success(&cluster.up(&small), "up");
+    let home = cluster.dir.path();
+    let pki = home.join("pki");
+    let nodes = cluster.state().compute.unwrap().nodes;
+    // The files and the state as the earlier release wrote them.
+    let manifest = pki.join(".groundup-files");
+    let mut listed = std::fs::read_to_string(&manifest).unwrap();
+    let mut old_keys = Vec::new();
+    for node in &nodes {
+        for suffix in [".pem", "-key.pem", ".csr"] {
+            let (new, old) = (format!("{}{suffix}", node.hostname), format!("{}{suffix}", node.name));
+            std::fs::rename(pki.join(&new), pki.join(&old)).unwrap();
+            listed = listed.replace(&format!("{new}\n"), &format!("{old}\n"));
+        }
+        old_keys.push(std::fs::read(pki.join(format!("{}-key.pem", node.name))).unwrap());
+    }
+    std::fs::write(&manifest, listed).unwrap();
+    cluster.edit_state(|state| {
+        let old_path = |node: &Node, suffix: &str| format!("pki/{}{suffix}", node.name);
+        for node in &nodes {
+            let new_cert = format!("pki/{}.pem", node.hostname);
+            let record = state.certs.as_mut().unwrap().certificates.iter_mut().find(|c| c.name == node.hostname);
+            let record = record.expect("the kubelet's certificate is recorded");
+            (record.name, record.cert_path, record.key_path) =
+                (node.name.clone(), old_path(node, ".pem"), old_path(node, "-key.pem"));
+            let kubeconfigs = state.kubeconfig.as_mut().unwrap().files.iter_mut().map(|f| &mut f.sources);
+            for sources in kubeconfigs.chain(state.bundles.as_mut().unwrap().nodes.iter_mut().map(|b| &mut b.sources)) {
+                if let Some(print) = sources.remove(&new_cert) {
+                    sources.insert(old_path(node, ".pem"), print);
+                }
+            }
+        }
+    });
+
+    assert_success(&cluster.groundup(&["up"]), "up on the earlier release's files");
+    let state = cluster.state();
+    let recorded = &state.certs.as_ref().unwrap().certificates;
+    for (node, key) in nodes.iter().zip(old_keys) {
+        let retired = pki.join("retired").join(format!("{}-key.pem", node.name));
+        assert_eq!(std::fs::read(&retired).unwrap(), key, "{}'s old key was not retired", node.name);
+        assert!(!pki.join(format!("{}.pem", node.name)).exists(), "{} is still in use", node.name);
+        assert!(!recorded.iter().any(|c| c.name == node.name), "{} is still recorded", node.name);
+        let record = recorded.iter().find(|c| c.name == node.hostname).expect("the new certificate is recorded");
+        assert_eq!(record.cert_path, format!("pki/{}.pem", node.hostname));
+        let cert = std::fs::read(pki.join(format!("{}.pem", node.hostname))).unwrap();
+        let x509 = X509::from_pem(&cert).unwrap();
+        let cn = x509.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap().data().to_string();
+        assert_eq!(cn, format!("system:node:{}", node.hostname));
+        let mut embedding = vec![format!("kubeconfig/{}.kubeconfig", node.hostname)];
+        if node.role == Role::Master {
+            embedding.push(format!("kubeconfig/kubeadm/{}/kubelet.conf", node.hostname));
+        }
+        for kubeconfig in embedding {
+            let text = std::fs::read_to_string(home.join(&kubeconfig)).unwrap();
+            assert!(text.contains(&openssl::base64::encode_block(&cert)), "{kubeconfig} embeds another certificate");
+        }
+        let in_bundle = home.join("nodes").join(&node.hostname).join(format!("var/lib/kubelet/{}.pem", node.hostname));
+        assert_eq!(std::fs::read(&in_bundle).unwrap(), cert, "{}'s bundle holds another certificate", node.hostname);
+    }
+    assert!(state.stale().is_empty(), "{:?}", state.stale());
+    let check = cluster.run_step("certs", &["check", "--context", "groundup.json"], "");
+    assert_success(&check, "certs check after the migration");
+
+    let migrated = files_below(home);
+    assert!(cluster.pending_work().is_empty(), "{:#?}", cluster.pending_work());
+    assert_success(&cluster.groundup(&["up"]), "up again");
+    assert_eq!(files_below(home).keys().collect::<Vec<_>>(), migrated.keys().collect::<Vec<_>>());
+    assert!(files_below(home) == migrated, "the second up changed a file");
 }

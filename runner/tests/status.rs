@@ -1,6 +1,5 @@
 //! `groundup status --json` on clusters built on the emulator: what scripts read.
 
-use groundup_contracts::infra::Role;
 use groundup_testkit::{assert_success, TestCluster};
 
 #[test]
@@ -54,12 +53,15 @@ fn status_json_of_a_built_cluster_lists_its_nodes_and_keeps_the_schema() {
         assert_eq!(entry["private_ip"], node.private_ip.to_string());
         assert_eq!(entry["public_ip"], serde_json::to_value(node.public_ip).unwrap());
         assert_eq!(entry["pod_cidr"], serde_json::to_value(node.pod_cidr).unwrap());
-        // In the course's layout a master runs no kubelet: it has a bundle but no node
-        // certificate or kubelet kubeconfig.
-        let files: &[&str] =
-            if node.role == Role::Worker { &["certificate", "kubeconfig", "bundle"] } else { &["bundle"] };
-        for file in files {
+        // Every node runs a kubelet: its certificate, kubeconfig and bundle are named after its host.
+        let named = [
+            ("certificate", format!("pki/{}.pem", node.hostname)),
+            ("kubeconfig", format!("kubeconfig/{}.kubeconfig", node.hostname)),
+            ("bundle", format!("nodes/{}.tar.gz", node.hostname)),
+        ];
+        for (file, expected) in named {
             let path = entry[file].as_str().unwrap_or_else(|| panic!("{} has no {file}: {entry}", node.name));
+            assert_eq!(path, expected, "{}'s {file}", node.name);
             assert!(cluster.dir.path().join(path).is_file(), "{}'s {file} {path} is not a file", node.name);
         }
     }

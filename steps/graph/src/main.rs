@@ -328,8 +328,8 @@ impl Graph {
     /// linked from the kubeconfigs and the encryption config it holds: what `groundup-kubeconfig`
     /// and `groundup-bundles` make of the context, so the links are theirs.
     fn files(&mut self, context: &Context) {
-        let (Some(compute), Some(nlb)) = (&context.compute, &context.nlb) else { return };
-        let Ok(specs) = kubeconfigs(context, compute, &nlb.dns_name) else { return };
+        let Some(compute) = &context.compute else { return };
+        let Ok(specs) = kubeconfigs(context) else { return };
         let kubeconfig_dir = Path::new(&context.params.kubeconfig_dir);
         let mut drawn = Group::new("kubeconfigs", format!("kubeconfigs ({})", context.params.kubeconfig_dir));
         let recorded = context.kubeconfig.iter().flat_map(|k| &k.files);
@@ -616,7 +616,11 @@ mod tests {
             let kubelet = format!("kubeconfig-{}.kubeconfig", node.hostname);
             // The example predates the masters' kubelets: a kubelet's kubeconfig, where recorded.
             if kubeconfigs.has_node(&kubelet) {
-                assert!(edges.contains(&(format!("cert-{}", node.name).as_str(), kubelet.as_str())), "{}", node.name);
+                assert!(
+                    edges.contains(&(format!("cert-{}", node.hostname).as_str(), kubelet.as_str())),
+                    "{}",
+                    node.name
+                );
                 assert!(
                     edges.contains(&(kubelet.as_str(), bundle.as_str())),
                     "{bundle} lacks its kubelet's kubeconfig"

@@ -112,8 +112,8 @@ pub fn contents(context: &Context, node: &Node) -> Vec<BundleFile> {
     // Every node runs a kubelet and kube-proxy.
     let mut files = vec![
         cert(ca, paths::CA),
-        cert(&node.name, &paths::kubelet_cert(host)),
-        key(&node.name, &paths::kubelet_key(host)),
+        cert(host, &paths::kubelet_cert(host)),
+        key(host, &paths::kubelet_key(host)),
         private(kubeconfigs.join(format!("{host}.kubeconfig")), paths::KUBELET_KUBECONFIG),
         private(kubeconfigs.join("kube-proxy.kubeconfig"), paths::PROXY_KUBECONFIG),
     ];
@@ -177,7 +177,7 @@ mod tests {
         for worker in compute.workers() {
             let files = contents(&context, worker);
             let sources: Vec<String> = files.iter().map(|f| f.source.to_string()).collect();
-            assert!(sources.contains(&format!("pki/{}-key.pem", worker.name)), "{sources:?}");
+            assert!(sources.contains(&format!("pki/{}-key.pem", worker.hostname)), "{sources:?}");
             assert!(!sources.iter().any(|s| s.contains("ca-key") || s.contains("admin")), "{sources:?}");
             for other in compute.nodes.iter().filter(|n| n.name != worker.name) {
                 assert!(!sources.iter().any(|s| s.contains(&other.name) || s.contains(&other.hostname)), "{sources:?}");

@@ -36,6 +36,15 @@ pub fn certificates(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
     Ok(set)
 }
 
+/// Proves every name of the context that becomes a file name of the PKI: the nodes' (see
+/// `ComputeSection::check_names`), and each hostname, which names its kubelet's certificate and
+/// key (`pki/<hostname>.pem`), as one that no CA and no other certificate has: a node called
+/// `admin-key` would otherwise have the admin's key copied into its kubeconfig and bundle. The
+/// steps that read a kubelet's files by its hostname (`kubeconfig`, `bundles`) call it first.
+pub fn check_names(context: &Context) -> Result<(), ContextError> {
+    certificates(context).map(drop)
+}
+
 /// Adds a cfssl request to the set, unless its name is taken (by a CA, a built-in or a
 /// node's certificate) or anything in it is malformed.
 pub fn add_custom(set: &mut Vec<CertSpec>, custom: &CustomCert) -> Result<(), PkiError> {
@@ -118,18 +127,8 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
         set.push(CertSpec::new(KUBEADM_SUPER_ADMIN, k, KUBEADM_SUPER_ADMIN, Some("system:masters"), CLIENT));
     }
     let field = |i: usize, what: &str| format!("compute.nodes[{i}].{what}");
-    // Every node runs a kubelet: the masters too (their control plane runs as static pods),
-    // registered with the control-plane taint.
-    for (i, node) in compute.nodes.iter().enumerate() {
-        let mut ips = vec![IpAddr::V4(node.private_ip)];
-        ips.extend(node.public_ip.map(IpAddr::V4));
-        let dns = vec![node.hostname.clone(), node.private_dns.clone()];
-        let kubelet =
-            CertSpec::new(&node.name, k, format!("system:node:{}", node.hostname), Some("system:nodes"), BOTH)
-                .following(&dns, &ips)
-                .with_sans(dns, ips);
-        add(&mut set, kubelet).map_err(|e| ContextError::field(field(i, "name"), e.to_string()))?;
-    }
+    // The masters' etcd certificates first: a hostname that takes one of their names is then
+    // blamed on its own node.
     for (i, node) in compute.nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Master) {
         let dns = vec![node.hostname.clone(), "localhost".to_string()];
         let ips = vec![IpAddr::V4(node.private_ip), loopback, "::1".parse().expect("literal IP")];
@@ -139,6 +138,19 @@ fn built_in(context: &Context) -> Result<Vec<CertSpec>, ContextError> {
                 .following(&dns[..1], &ips[..1]);
             add(&mut set, etcd).map_err(|e| ContextError::field(field(i, "hostname"), e.to_string()))?;
         }
+    }
+    // Every node runs a kubelet: the masters too (their control plane runs as static pods),
+    // registered with the control-plane taint.
+    for (i, node) in compute.nodes.iter().enumerate() {
+        let mut ips = vec![IpAddr::V4(node.private_ip)];
+        ips.extend(node.public_ip.map(IpAddr::V4));
+        let dns = vec![node.hostname.clone(), node.private_dns.clone()];
+        // Named after the host, as its CN, its kubeconfig and its bundle are: one name per node.
+        let kubelet =
+            CertSpec::new(&node.hostname, k, format!("system:node:{}", node.hostname), Some("system:nodes"), BOTH)
+                .following(&dns, &ips)
+                .with_sans(dns, ips);
+        add(&mut set, kubelet).map_err(|e| ContextError::field(field(i, "hostname"), e.to_string()))?;
     }
     Ok(set)
 }
@@ -202,9 +214,9 @@ mod tests {
     }
 
     #[test]
-    fn one_kubelet_certificate_per_worker_named_after_the_node() {
+    fn one_kubelet_certificate_per_worker_named_after_its_host() {
         let set = certificates(&example()).unwrap();
-        let kubelet = find(&set, "k8s-cluster-worker-1");
+        let kubelet = find(&set, "ip-172-31-0-21");
         assert_eq!(kubelet.common_name, "system:node:ip-172-31-0-21");
         assert_eq!(kubelet.organization.as_deref(), Some("system:nodes"));
         assert_eq!(kubelet.usage, BOTH);
@@ -225,7 +237,7 @@ mod tests {
         for fixed in ["DNS:localhost", "IP:127.0.0.1", "IP:10.32.0.1", "DNS:kubernetes.default.svc.cluster.local"] {
             assert!(!api.contains(&fixed.to_string()), "{fixed} is not the infrastructure's");
         }
-        assert_eq!(find(&set, "k8s-cluster-worker-1").infrastructure_sans, find(&set, "k8s-cluster-worker-1").sans());
+        assert_eq!(find(&set, "ip-172-31-0-21").infrastructure_sans, find(&set, "ip-172-31-0-21").sans());
         let etcd = &find(&set, "etcd-peer-ip-172-31-0-10").infrastructure_sans;
         assert_eq!(etcd, &["DNS:ip-172-31-0-10", "IP:172.31.0.10"]);
         assert!(find(&set, "admin").infrastructure_sans.is_empty());
@@ -259,7 +271,7 @@ mod tests {
         let super_admin = find(&set, KUBEADM_SUPER_ADMIN);
         assert_eq!(super_admin.organization.as_deref(), Some("system:masters"));
         let master = context.compute.as_ref().unwrap().masters().next().unwrap();
-        let kubelet = find(&set, &master.name);
+        let kubelet = find(&set, &master.hostname);
         assert_eq!(kubelet.common_name, format!("system:node:{}", master.hostname));
         assert_eq!(kubelet.organization.as_deref(), Some("system:nodes"));
         assert!(lint(kubelet).is_empty());
@@ -271,7 +283,7 @@ mod tests {
         let mut doubled = find(&set, "kube-scheduler").clone();
         doubled.common_name = "system:system:kube-scheduler".into();
         assert!(lint(&doubled)[0].contains("system:system:"));
-        let mut kubelet = find(&set, "k8s-cluster-worker-0").clone();
+        let mut kubelet = find(&set, "ip-172-31-0-20").clone();
         kubelet.common_name = "system:node:k8s-cluster-worker-0".into();
         assert!(lint(&kubelet)[0].contains("does not match"));
         let mut api = find(&set, "master-kubernetes").clone();
@@ -287,18 +299,47 @@ mod tests {
         assert!(certificates(&context).unwrap_err().to_string().contains("groundup-compute"));
     }
 
+    /// A node's hostname names its kubelet's files: two nodes never share one, and none takes
+    /// a CA's, a course certificate's or a master's etcd certificate's files (`x-key` would be
+    /// `x`'s key), so a kubeconfig or a bundle made for a node never holds another's key.
     #[test]
-    fn a_name_from_the_context_is_a_plain_file_name_taken_by_no_other() {
+    fn a_hostname_is_a_plain_name_no_other_node_or_certificate_uses() {
+        let hostname = |i: usize, value: &str| {
+            let mut context = example();
+            context.compute.as_mut().unwrap().nodes[i].hostname = value.into();
+            context
+        };
+        for (i, taken) in [
+            (4, "ip-172-31-0-20"),
+            (4, "ip-172-31-0-20-key"),
+            (3, "ip-172-31-0-10-key"),
+            (3, "ca"),
+            (3, "etcd-ca-key"),
+            (3, "front-proxy-ca"),
+            (3, "admin"),
+            (3, "admin-key"),
+            (3, "master-kubernetes"),
+            (3, "service-account-key"),
+            (3, "etcd-peer-ip-172-31-0-10"),
+            (0, "etcd-server-ip-172-31-0-11"),
+        ] {
+            let error = certificates(&hostname(i, taken)).unwrap_err();
+            assert!(error.to_string().contains(&format!("compute.nodes[{i}].hostname")), "{taken}: {error}");
+            assert_eq!(check_names(&hostname(i, taken)).unwrap_err().to_string(), error.to_string(), "{taken}");
+        }
+        for path in ["../../x/evil", "x/evil", ".hidden", "ip_172", "ip-172-31-0-20.internal", ""] {
+            let error = check_names(&hostname(3, path)).unwrap_err().to_string();
+            assert!(error.contains("compute.nodes[3].hostname"), "{path:?}: {error}");
+        }
+        assert!(check_names(&hostname(3, "ip-172-31-0-99")).is_ok());
         let mut context = example();
         context.compute.as_mut().unwrap().nodes[3].name = "ca".into();
         let error = certificates(&context).unwrap_err().to_string();
         assert!(error.contains("compute.nodes[3].name") && error.contains("k8s-cluster-worker-0"), "{error}");
-        context.compute.as_mut().unwrap().nodes[3].name = "admin".into();
-        assert!(certificates(&context).unwrap_err().to_string().contains("compute.nodes[3].name"));
-        let mut context = example();
-        context.compute.as_mut().unwrap().nodes[1].hostname = "../../x/evil".into();
-        assert!(certificates(&context).unwrap_err().to_string().contains("compute.nodes[1].hostname"));
+    }
 
+    #[test]
+    fn a_custom_certificate_takes_no_name_of_a_ca_a_certificate_or_a_node() {
         let mut context = example();
         let custom = |name: &str| CustomCert {
             name: name.into(),
@@ -306,7 +347,7 @@ mod tests {
             usages: vec!["client auth".into()],
             expiry_hours: None,
         };
-        for name in ["ca-key", "etcd-peer-ip-172-31-0-10", "k8s-cluster-worker-0", "../../x/evil"] {
+        for name in ["ca-key", "etcd-peer-ip-172-31-0-10", "ip-172-31-0-20", "ip-172-31-0-20-key", "../../x/evil"] {
             context.params.pki.custom = vec![custom(name)];
             let error = certificates(&context).unwrap_err().to_string();
             assert!(error.contains("params.pki.custom[0]"), "{name}: {error}");

@@ -24,10 +24,10 @@ type Row = (String, String, Vec<String>);
 /// The certificates embedded in the kubeconfigs the context records: each must be the one in
 /// the PKI directory (so it chains to the cluster CA, and its key matches) and not expiring.
 fn embedded_rows(context: &Context, store: &Store, params: &PkiParams) -> Result<Vec<Row>, StepError> {
-    let (Some(compute), Some(nlb), Some(_)) = (&context.compute, &context.nlb, &context.kubeconfig) else {
+    let (Some(_), Some(_), Some(_)) = (&context.compute, &context.nlb, &context.kubeconfig) else {
         return Ok(Vec::new());
     };
-    let specs = kubeconfigs(context, compute, &nlb.dns_name)?;
+    let specs = kubeconfigs(context)?;
     let home_file = |path: &Path| std::fs::read(path).ok();
     let ca = home_file(&store.cert_path(Authority::Kubernetes.file()));
     Ok(specs

@@ -35,13 +35,13 @@ pub enum Server {
 }
 
 /// kubeadm's kubeconfigs on each master, `/etc/kubernetes/<file>`: (file, certificate, user,
-/// server); `{node}` is the master's node name, `{host}` its hostname.
+/// server); `{host}` is the master's hostname.
 pub const KUBECONFIGS: &[(&str, &str, &str, Server)] = &[
     ("admin.conf", KUBEADM_ADMIN, KUBEADM_ADMIN, Server::Endpoint),
     ("super-admin.conf", KUBEADM_SUPER_ADMIN, KUBEADM_SUPER_ADMIN, Server::Endpoint),
     ("controller-manager.conf", "kube-controller-manager", "system:kube-controller-manager", Server::Local),
     ("scheduler.conf", "kube-scheduler", "system:kube-scheduler", Server::Local),
-    ("kubelet.conf", "{node}", "system:node:{host}", Server::Endpoint),
+    ("kubelet.conf", "{host}", "system:node:{host}", Server::Endpoint),
 ];
 
 /// Where a master's kubeadm kubeconfig is, relative to the cluster's kubeconfig directory.

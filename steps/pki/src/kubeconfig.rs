@@ -3,9 +3,9 @@
 //! make them with `--embed-certs=true`: one cluster named after the cluster, one user, and
 //! the context `default`.
 
-use groundup_contracts::infra::ComputeSection;
+use groundup_contracts::context::need;
 use groundup_contracts::pki::Layout;
-use groundup_contracts::{Context, ContextError};
+use groundup_contracts::{Context, ContextError, Section};
 use openssl::base64;
 use serde::{Deserialize, Serialize};
 
@@ -24,15 +24,14 @@ pub struct KubeconfigSpec {
 
 /// The course's kubeconfigs: admin and kube-proxy and each node's kubelet talk to the load
 /// balancer; the controller manager and the scheduler run on the masters and talk to the API
-/// server there. With kubeadm's layout also each master's `/etc/kubernetes/*.conf`.
-pub fn kubeconfigs(
-    context: &Context,
-    compute: &ComputeSection,
-    nlb_dns: impl std::fmt::Display,
-) -> Result<Vec<KubeconfigSpec>, ContextError> {
-    compute.check_names(&context.cluster.name)?;
+/// server there. With kubeadm's layout also each master's `/etc/kubernetes/*.conf`. A kubelet's
+/// kubeconfig embeds the certificate named after its host, so the names are proven first.
+pub fn kubeconfigs(context: &Context) -> Result<Vec<KubeconfigSpec>, ContextError> {
+    let compute = need(&context.compute, Section::Compute)?;
+    let nlb = need(&context.nlb, Section::Nlb)?;
+    crate::catalogue::check_names(context)?;
     let port = context.params.ports.api;
-    let public = format!("https://{nlb_dns}:{port}");
+    let public = format!("https://{}:{port}", nlb.dns_name);
     let local = format!("https://127.0.0.1:{port}");
     let spec = |file: &str, certificate: &str, user: &str, server: &str| KubeconfigSpec {
         file: format!("{file}.kubeconfig"),
@@ -54,12 +53,12 @@ pub fn kubeconfigs(
             return Err(ContextError::field(format!("compute.nodes[{i}].hostname"), message));
         }
         let user = format!("system:node:{}", node.hostname);
-        specs.push(spec(&node.hostname, &node.name, &user, &public));
+        specs.push(spec(&node.hostname, &node.hostname, &user, &public));
     }
     if context.params.pki.layout == Layout::Kubeadm {
         for master in compute.masters() {
             let own = format!("https://{}:{port}", master.private_ip);
-            let fill = |text: &str| text.replace("{node}", &master.name).replace("{host}", &master.hostname);
+            let fill = |text: &str| text.replace("{host}", &master.hostname);
             specs.extend(kubeadm::KUBECONFIGS.iter().map(|(file, certificate, user, server)| KubeconfigSpec {
                 file: kubeadm::kubeconfig_path(&master.hostname, file),
                 certificate: fill(certificate),
@@ -200,16 +199,17 @@ mod tests {
     fn the_course_kubeconfigs_and_one_per_node() {
         let context = infra();
         let compute = context.compute.as_ref().unwrap();
-        let specs = kubeconfigs(&context, compute, "lb.example").unwrap();
+        let specs = kubeconfigs(&context).unwrap();
         assert_eq!(specs.len(), 4 + compute.nodes.len());
         let admin = &specs[0];
-        assert_eq!((admin.file.as_str(), admin.server.as_str()), ("admin.kubeconfig", "https://lb.example:6443"));
+        let public = format!("https://{}:6443", context.nlb.as_ref().unwrap().dns_name);
+        assert_eq!((admin.file.as_str(), admin.server.as_str()), ("admin.kubeconfig", public.as_str()));
         assert_eq!(specs[1].server, "https://127.0.0.1:6443", "the controller manager talks to its own master");
         let worker = compute.workers().next().unwrap();
         let kubelet = specs.iter().find(|s| s.file == format!("{}.kubeconfig", worker.hostname)).unwrap();
         assert_eq!(kubelet.file, format!("{}.kubeconfig", worker.hostname));
         assert_eq!(kubelet.user, format!("system:node:{}", worker.hostname));
-        assert_eq!(kubelet.certificate, worker.name);
+        assert_eq!(kubelet.certificate, worker.hostname);
     }
 
     #[test]
@@ -217,7 +217,8 @@ mod tests {
         let mut context = infra();
         context.params.pki.layout = Layout::Kubeadm;
         let compute = context.compute.as_ref().unwrap();
-        let specs = kubeconfigs(&context, compute, "lb.example").unwrap();
+        let specs = kubeconfigs(&context).unwrap();
+        let public = format!("https://{}:6443", context.nlb.as_ref().unwrap().dns_name);
         assert_eq!(specs.len(), 4 + compute.nodes.len() + 5 * compute.masters().count());
         let master = compute.masters().nth(1).unwrap();
         let conf = |file: &str| {
@@ -225,36 +226,43 @@ mod tests {
             specs.iter().find(|s| s.file == path).unwrap_or_else(|| panic!("no {path}"))
         };
         assert_eq!(conf("admin.conf").user, "kubernetes-admin");
-        assert_eq!(conf("super-admin.conf").server, "https://lb.example:6443");
+        assert_eq!(conf("super-admin.conf").server, public);
         assert_eq!(conf("scheduler.conf").server, format!("https://{}:6443", master.private_ip));
         assert_eq!(conf("controller-manager.conf").certificate, "kube-controller-manager");
         let kubelet = conf("kubelet.conf");
         assert_eq!(
             (kubelet.certificate.as_str(), kubelet.server.as_str()),
-            (master.name.as_str(), "https://lb.example:6443")
+            (master.hostname.as_str(), public.as_str())
         );
         assert_eq!(kubelet.user, format!("system:node:{}", master.hostname));
     }
 
+    /// A kubelet's kubeconfig embeds the certificate and key named after its host: a hostname
+    /// that names another user's kubeconfig, or another certificate's or a CA's files, is refused
+    /// before anything is read, so no node's kubeconfig ever holds another's key.
     #[test]
     fn a_name_that_is_not_the_nodes_or_a_hostname_that_is_not_plain_or_taken_is_refused() {
-        let mut context = infra();
-        let compute = context.compute.take().unwrap();
-        let worker = compute.nodes.iter().position(|n| n.role == Role::Worker).unwrap();
+        let context = infra();
+        let worker = context.compute.as_ref().unwrap().nodes.iter().position(|n| n.role == Role::Worker).unwrap();
         for (name, hostname, field) in [
             ("ca", None, "name"),
             ("../../elsewhere/stolen", None, "name"),
             ("", Some("../../evil"), "hostname"),
             ("", Some("admin"), "hostname"),
+            ("", Some("admin-key"), "hostname"),
+            ("", Some("ca"), "hostname"),
+            ("", Some("service-account"), "hostname"),
+            ("", Some("etcd-server-ip-172-31-0-10"), "hostname"),
         ] {
-            let mut bad = compute.clone();
+            let mut bad = context.clone();
+            let node = &mut bad.compute.as_mut().unwrap().nodes[worker];
             if !name.is_empty() {
-                bad.nodes[worker].name = name.into();
+                node.name = name.into();
             }
             if let Some(hostname) = hostname {
-                bad.nodes[worker].hostname = hostname.into();
+                node.hostname = hostname.into();
             }
-            let error = kubeconfigs(&context, &bad, "lb").unwrap_err().to_string();
+            let error = kubeconfigs(&bad).unwrap_err().to_string();
             assert!(error.contains(&format!("compute.nodes[{worker}].{field}")), "{name} {hostname:?}: {error}");
         }
     }

@@ -1,8 +1,8 @@
 //! The PKI's head start (`groundup-ca --prepare`, which `groundup up` runs in the background
 //! while the infrastructure is built): a private key for every certificate the spec calls for,
 //! made before the nodes exist. A key depends only on the certificate's name and key type, and
-//! those only on the spec: node names and host names follow from the node addresses
-//! (`<cluster>-worker-<i>`, `ip-172-31-0-10`, as `compute` names them). Only the SANs need the
+//! those only on the spec: host names, which name the kubelets' certificates, follow from the
+//! node addresses (`ip-172-31-0-10`, as EC2 names a host and `compute` records it). Only the SANs need the
 //! infrastructure, and `certs` signs for them when its turn comes, adopting the keys it finds.
 
 use groundup_contracts::infra::{
@@ -94,7 +94,7 @@ mod tests {
         more.private_ip = "172.31.0.23".parse().unwrap();
         context.params.workers.push(more);
         let set = names(&planned(&context).unwrap());
-        assert!(set.contains(&"k8s-cluster-worker-3".to_string()), "{set:?}");
+        assert!(set.contains(&"ip-172-31-0-23".to_string()), "{set:?}");
         assert_eq!(set.len(), 22 + 1);
     }
 }

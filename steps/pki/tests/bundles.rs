@@ -61,6 +61,30 @@ fn each_node_gets_its_own_files_and_a_worker_no_ca_key_foreign_key_or_admin() {
     assert_eq!(std::fs::metadata(&archive).unwrap().modified().unwrap(), before, "an unchanged bundle was rewritten");
 }
 
+/// A worker's kubeconfig and bundle hold the certificate and key named after its host: a state
+/// file edited to give a worker the hostname of another certificate's files (the admin's key,
+/// the service-account signing key, a CA) is refused by both steps, exit 2 naming the field,
+/// and nothing is written for it.
+#[test]
+fn a_hostname_that_names_another_certificates_files_gets_no_kubeconfig_or_bundle() {
+    let (dir, context) = bundles("cfssl");
+    let before = every_file(dir.path());
+    for taken in ["admin-key", "service-account", "ca"] {
+        let mut edited: serde_json::Value = serde_json::from_str(&context).unwrap();
+        edited["compute"]["nodes"][3]["hostname"] = taken.into();
+        for bin in [env!("CARGO_BIN_EXE_groundup-kubeconfig"), env!("CARGO_BIN_EXE_groundup-bundles")] {
+            let output = run(bin, &[], &edited.to_string(), dir.path());
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{bin} {taken}: {stderr}");
+            assert!(
+                output.stdout.is_empty() && stderr.contains("compute.nodes[3].hostname"),
+                "{bin} {taken}: {stderr}"
+            );
+        }
+    }
+    assert_eq!(every_file(dir.path()), before, "a file was written or removed");
+}
+
 #[test]
 fn with_the_kubeadm_layout_a_master_gets_etc_kubernetes_and_a_worker_none_of_it() {
     let (dir, context) = bundles("kubeadm");
@@ -319,8 +343,7 @@ fn bundles(layout: &str) -> (tempfile::TempDir, String) {
     admin.push(std::fs::read(dir.path().join("kubeconfig/admin.kubeconfig")).unwrap());
     let nodes = state["compute"]["nodes"].as_array().unwrap();
     for node in nodes {
-        let (host, name, role) =
-            (node["hostname"].as_str().unwrap(), node["name"].as_str().unwrap(), node["role"].as_str().unwrap());
+        let (host, role) = (node["hostname"].as_str().unwrap(), node["role"].as_str().unwrap());
         let root = dir.path().join("nodes").join(host);
         let files = every_file(&root);
         let archive =
@@ -349,7 +372,7 @@ fn bundles(layout: &str) -> (tempfile::TempDir, String) {
             }
             for (key_name, key) in &key_bytes {
                 if bytes == *key && role == "worker" {
-                    assert_eq!(key_name, &format!("{name}-key.pem"), "{host} holds {key_name}");
+                    assert_eq!(key_name, &format!("{host}-key.pem"), "{host} holds {key_name}");
                 }
             }
             if role == "worker" {

@@ -80,7 +80,7 @@ fn every_certificate_verifies_against_its_ca_with_the_expected_subject_and_usage
     assert!(api.contains("CN = kubernetes") && api.contains("TLS Web Server Authentication"), "{api}");
     assert!(api.contains("DNS:kubernetes.default.svc.cluster.local") && api.contains("IP Address:10.32.0.1"), "{api}");
     assert!(api.contains("DNS:k8s-cluster-50dc6c495c0c9188.elb.us-east-2.amazonaws.com"), "{api}");
-    let kubelet = show("k8s-cluster-worker-2");
+    let kubelet = show("ip-172-31-0-22");
     assert!(kubelet.contains("O = system:nodes") && kubelet.contains("CN = system:node:ip-172-31-0-22"), "{kubelet}");
     assert!(kubelet.contains("TLS Web Server Authentication, TLS Web Client Authentication"), "{kubelet}");
     assert!(kubelet.contains("IP Address:3.15.20.102"), "{kubelet}");
@@ -151,22 +151,22 @@ fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
         changes[0].2.contains("+ DNS:api-moved.elb.us-east-2.amazonaws.com, - DNS:k8s-cluster-50dc"),
         "{changes:?}"
     );
-    assert_eq!((changes[1].0, changes[1].1), ("k8s-cluster-worker-1", "change"), "{changes:?}");
+    assert_eq!((changes[1].0, changes[1].1), ("ip-172-31-0-21", "change"), "{changes:?}");
     assert!(changes[1].2.contains("key kept: + IP:54.1.2.3, - IP:3.15.20.101"), "{changes:?}");
 
     let output = certs(&[], &moved, dir.path());
     let after = ok(&output, "certs after the worker and the NLB moved, without --renew");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("certs: k8s-cluster-worker-1: re-issue for the infrastructure's SANs")
+        stderr.contains("certs: ip-172-31-0-21: re-issue for the infrastructure's SANs")
             && stderr.contains("+ IP:54.1.2.3, - IP:3.15.20.101"),
         "{stderr}"
     );
-    assert_eq!(reissued(&context, &after), ["master-kubernetes", "k8s-cluster-worker-1"]);
+    assert_eq!(reissued(&context, &after), ["master-kubernetes", "ip-172-31-0-21"]);
     assert_eq!(keys(dir.path()), keys_before, "a re-issue must keep every key");
     ok(&certs(&["check"], &after, dir.path()), "check after the re-issue");
     let (_, kubelet) =
-        openssl(&["x509", "-noout", "-ext", "subjectAltName", "-in", "pki/k8s-cluster-worker-1.pem"], dir.path());
+        openssl(&["x509", "-noout", "-ext", "subjectAltName", "-in", "pki/ip-172-31-0-21.pem"], dir.path());
     assert!(kubelet.contains("54.1.2.3") && !kubelet.contains("3.15.20.101"), "{kubelet}");
     assert_eq!(reissued(&after, &ok(&certs(&[], &after, dir.path()), "certs again")), Vec::<String>::new());
 
@@ -176,7 +176,7 @@ fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
     let again = ok(&certs(&[], &master, dir.path()), "certs after a master's address changed");
     assert_eq!(
         reissued(&after, &again),
-        ["master-kubernetes", "k8s-cluster-master-0", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10"]
+        ["master-kubernetes", "etcd-server-ip-172-31-0-10", "etcd-peer-ip-172-31-0-10", "ip-172-31-0-10"]
     );
     assert_eq!(keys(dir.path()), keys_before);
 }
@@ -184,7 +184,7 @@ fn certificates_follow_the_infrastructure_they_name_and_keep_their_keys() {
 /// Replaces a kubelet certificate with one for the same key and SANs, signed by `ca` with
 /// `subject`: wrong for a reason other than the infrastructure.
 fn forge_kubelet(dir: &Path, ca: &str, subject: &str) {
-    let name = "pki/k8s-cluster-worker-1";
+    let name = "pki/ip-172-31-0-21";
     let sans = "DNS:ip-172-31-0-21,DNS:ip-172-31-0-21.us-east-2.compute.internal,IP:172.31.0.21,IP:3.15.20.101";
     write(dir, "ext.cnf", &format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n"));
     let (made, text) =
@@ -207,13 +207,13 @@ fn a_certificate_wrong_for_another_reason_still_needs_renew_even_when_the_infras
         ("etcd-ca", subject.replace("OU=DEVOPS", "O=system:nodes/OU=DEVOPS"), "not signed by the ca CA"),
     ] {
         forge_kubelet(dir.path(), ca, &subject);
-        let forged = read(dir.path(), "pki/k8s-cluster-worker-1.pem");
+        let forged = read(dir.path(), "pki/ip-172-31-0-21.pem");
         let stderr = failed(&certs(&[], &moved, dir.path()), "certs on a forged kubelet certificate");
         assert!(
-            stderr.contains("k8s-cluster-worker-1") && stderr.contains(problem) && stderr.contains("--renew"),
+            stderr.contains("ip-172-31-0-21") && stderr.contains(problem) && stderr.contains("--renew"),
             "{stderr}"
         );
-        assert_eq!(read(dir.path(), "pki/k8s-cluster-worker-1.pem"), forged, "changed without --renew");
+        assert_eq!(read(dir.path(), "pki/ip-172-31-0-21.pem"), forged, "changed without --renew");
         let plan = planned(&moved, dir.path());
         assert!(plan[0]["changes"][0].as_str().unwrap().contains("run with --renew"), "{plan:?}");
     }
@@ -225,14 +225,13 @@ fn a_certificate_wrong_for_another_reason_still_needs_renew_even_when_the_infras
 fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_removes_them() {
     let (dir, context) = fresh_from(&ecdsa_example());
     let pki = dir.path().join("pki");
-    let worker_key = read(&pki, "k8s-cluster-worker-2-key.pem");
+    let worker_key = read(&pki, "ip-172-31-0-22-key.pem");
     let mut doc: serde_json::Value = serde_json::from_str(&context).unwrap();
     let nodes = doc.pointer_mut("/compute/nodes").unwrap().as_array_mut().unwrap();
     nodes.remove(5);
     nodes.remove(2);
     let smaller = doc.to_string();
-    let gone =
-        ["etcd-peer-ip-172-31-0-12", "etcd-server-ip-172-31-0-12", "k8s-cluster-master-2", "k8s-cluster-worker-2"];
+    let gone = ["etcd-peer-ip-172-31-0-12", "etcd-server-ip-172-31-0-12", "ip-172-31-0-12", "ip-172-31-0-22"];
 
     let mut plan: Vec<(String, String)> = planned(&smaller, dir.path())
         .iter()
@@ -255,14 +254,14 @@ fn certificates_of_removed_nodes_are_retired_never_deleted_and_a_purge_still_rem
             assert!(!pki.join(&file).exists() && pki.join("retired").join(&file).exists(), "{file}");
         }
     }
-    assert_eq!(read(&pki, "retired/k8s-cluster-worker-2-key.pem"), worker_key);
+    assert_eq!(read(&pki, "retired/ip-172-31-0-22-key.pem"), worker_key);
     ok(&certs(&["check"], &after, dir.path()), "check after a scale-down");
 
     // Back and away again: the second retirement keeps the first.
     ok(&certs(&[], &context, dir.path()), "certs after scaling back up");
     ok(&certs(&[], &smaller, dir.path()), "certs after the second scale-down");
-    assert_eq!(read(&pki, "retired/k8s-cluster-worker-2-key.pem"), worker_key);
-    assert!(pki.join("retired/k8s-cluster-worker-2-2.pem").exists());
+    assert_eq!(read(&pki, "retired/ip-172-31-0-22-key.pem"), worker_key);
+    assert!(pki.join("retired/ip-172-31-0-22-2.pem").exists());
 
     std::fs::write(pki.join("retired/mine.txt"), "the user's").unwrap();
     groundup_runtime::files::purge(dir.path(), "pki", "k8s-cluster").unwrap();
@@ -280,10 +279,10 @@ fn a_reissue_or_a_retirement_cut_short_by_a_kill_resumes_and_converges() {
     // Killed mid re-issue: the new request written, the certificate not yet (a temporary file
     // left), the key untouched.
     let moved = with(&context, "/compute/nodes/4/public_ip", "54.1.2.3".into());
-    std::fs::copy(pki.join("admin.csr"), pki.join("k8s-cluster-worker-1.csr")).unwrap();
-    write(&pki, ".k8s-cluster-worker-1.pem.1.0.partial", "half a certificate");
+    std::fs::copy(pki.join("admin.csr"), pki.join("ip-172-31-0-21.csr")).unwrap();
+    write(&pki, ".ip-172-31-0-21.pem.1.0.partial", "half a certificate");
     let after = ok(&certs(&[], &moved, dir.path()), "certs after a killed re-issue");
-    assert_eq!(reissued(&context, &after), ["k8s-cluster-worker-1"]);
+    assert_eq!(reissued(&context, &after), ["ip-172-31-0-21"]);
     assert_eq!(keys(dir.path()), keys_before);
     ok(&certs(&["check"], &after, dir.path()), "check after the resumed re-issue");
 
@@ -291,10 +290,10 @@ fn a_reissue_or_a_retirement_cut_short_by_a_kill_resumes_and_converges() {
     let mut doc: serde_json::Value = serde_json::from_str(&after).unwrap();
     doc.pointer_mut("/compute/nodes").unwrap().as_array_mut().unwrap().remove(5);
     let smaller = doc.to_string();
-    files.move_file("k8s-cluster-worker-2.pem", "retired/k8s-cluster-worker-2.pem").unwrap();
+    files.move_file("ip-172-31-0-22.pem", "retired/ip-172-31-0-22.pem").unwrap();
     drop(files);
     let resumed = ok(&certs(&[], &smaller, dir.path()), "certs after a killed retirement");
-    for file in ["k8s-cluster-worker-2.pem", "k8s-cluster-worker-2-key.pem", "k8s-cluster-worker-2.csr"] {
+    for file in ["ip-172-31-0-22.pem", "ip-172-31-0-22-key.pem", "ip-172-31-0-22.csr"] {
         assert!(!pki.join(file).exists() && pki.join("retired").join(file).exists(), "{file}");
     }
     ok(&certs(&["check"], &resumed, dir.path()), "check after the resumed retirement");
@@ -524,6 +523,12 @@ fn no_custom_certificate_or_node_takes_a_ca_name_and_renew_never_replaces_a_ca_k
     let worker_named_ca = with(&context, "/compute/nodes/3/name", "etcd-ca".into());
     let stderr = failed(&certs(&["--renew"], &worker_named_ca, dir.path()), "a worker named etcd-ca");
     assert!(stderr.contains("compute.nodes[3].name") && stderr.contains("k8s-cluster-worker-0"), "{stderr}");
+    // A kubelet's certificate is named after its host: a host named as a CA is refused too.
+    for host in ["etcd-ca", "ca-key"] {
+        let host_named_ca = with(&context, "/compute/nodes/3/hostname", host.into());
+        let stderr = bad_input(&certs(&["--renew"], &host_named_ca, dir.path()), host);
+        assert!(stderr.contains("compute.nodes[3].hostname") && stderr.contains("CA's files"), "{stderr}");
+    }
     assert_eq!(read(dir.path(), "pki/ca.pem"), ca_pem);
     assert_eq!(read(dir.path(), "pki/ca-key.pem"), ca_key);
     ok(&ca(&context, dir.path()), "the CA is still the CA");
@@ -719,19 +724,39 @@ fn certs_adopt_the_keys_the_head_start_made_from_the_spec_alone() {
     ok(&certs(&["check"], &context, dir.path()), "certs check");
 }
 
+/// A kubelet's certificate is named after its host: a new hostname is a new certificate (no
+/// `--renew` needed), and the old host's certificate is retired with its key, never dropped.
 #[test]
-fn a_renewal_after_a_hostname_change_retires_the_replaced_key() {
+fn a_hostname_change_issues_the_new_hosts_certificate_and_retires_the_old_hosts() {
     let (dir, context) = fresh_from(&ecdsa_example());
-    let old_key = read(dir.path(), "pki/k8s-cluster-worker-1-key.pem");
-    let old_cert = read(dir.path(), "pki/k8s-cluster-worker-1.pem");
+    let old_key = read(dir.path(), "pki/ip-172-31-0-21-key.pem");
+    let old_cert = read(dir.path(), "pki/ip-172-31-0-21.pem");
     let renamed = with(&context, "/compute/nodes/4/hostname", "ip-172-31-0-99".into());
-    failed(&certs(&[], &renamed, dir.path()), "certs after a hostname change, without --renew");
-    let output = certs(&["--renew"], &renamed, dir.path());
-    let renewed = ok(&output, "certs --renew after a hostname change");
+    let after = ok(&certs(&[], &renamed, dir.path()), "certs after a hostname change");
+    ok(&certs(&["check"], &after, dir.path()), "check after a hostname change");
+    let (_, subject) = openssl(&["x509", "-noout", "-subject", "-in", "pki/ip-172-31-0-99.pem"], dir.path());
+    assert!(subject.contains("CN = system:node:ip-172-31-0-99"), "{subject}");
+    assert_ne!(read(dir.path(), "pki/ip-172-31-0-99-key.pem"), old_key, "the new host has the old host's key");
+    assert!(!dir.path().join("pki/ip-172-31-0-21.pem").exists(), "the old host's certificate is still in use");
+    assert_eq!(read(dir.path(), "pki/retired/ip-172-31-0-21-key.pem"), old_key, "the old key was dropped");
+    assert_eq!(read(dir.path(), "pki/retired/ip-172-31-0-21.pem"), old_cert);
+}
+
+/// `--renew` on a certificate wrong for a reason the infrastructure does not explain (here a
+/// forged subject) replaces its key, and the replaced key is retired with its certificate.
+#[test]
+fn a_renewal_retires_the_replaced_key() {
+    let (dir, context) = fresh_from(&ecdsa_example());
+    let old_key = read(dir.path(), "pki/ip-172-31-0-21-key.pem");
+    forge_kubelet(dir.path(), "ca", "/C=UK/ST=London/L=England/O=system:masters/CN=system:node:ip-172-31-0-21");
+    let forged = read(dir.path(), "pki/ip-172-31-0-21.pem");
+    failed(&certs(&[], &context, dir.path()), "certs on a forged certificate, without --renew");
+    let output = certs(&["--renew"], &context, dir.path());
+    let renewed = ok(&output, "certs --renew on a forged certificate");
     ok(&certs(&["check"], &renewed, dir.path()), "check after --renew");
-    assert_ne!(read(dir.path(), "pki/k8s-cluster-worker-1-key.pem"), old_key, "the renewal kept the key");
-    assert_eq!(read(dir.path(), "pki/retired/k8s-cluster-worker-1-key.pem"), old_key, "the replaced key was dropped");
-    assert_eq!(read(dir.path(), "pki/retired/k8s-cluster-worker-1.pem"), old_cert);
+    assert_ne!(read(dir.path(), "pki/ip-172-31-0-21-key.pem"), old_key, "the renewal kept the key");
+    assert_eq!(read(dir.path(), "pki/retired/ip-172-31-0-21-key.pem"), old_key, "the replaced key was dropped");
+    assert_eq!(read(dir.path(), "pki/retired/ip-172-31-0-21.pem"), forged);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the old key retired to pki/retired/"), "{stderr}");
 }

@@ -13,6 +13,7 @@ use groundup_contracts::infra::Node;
 use groundup_contracts::pki::{BundleRecord, BundlesSection};
 use groundup_contracts::{Context, Section};
 use groundup_pki::bundle::{contents, directories, BundleFile, DIR_MODE};
+use groundup_pki::catalogue::check_names;
 use groundup_pki::error::PkiError;
 use groundup_pki::store::disk_writers;
 use groundup_runtime::artifact::WritePolicy::Replace;
@@ -29,7 +30,8 @@ fn main() -> ExitCode {
     let info = StepInfo { name: "bundles", about: "Lay out the files each node needs, as on its filesystem" };
     run_step(info, |mut context, NoArgs {}| {
         let compute = need(&context.compute, Section::Compute)?.clone();
-        compute.check_names(&context.cluster.name)?;
+        // A bundle copies the kubelet's certificate and key named after its host.
+        check_names(&context)?;
         let gate = Gate::for_context("bundles", &context);
         let dir = LocalDir::open(&context.params.nodes_dir, &context.cluster.name, &gate)?;
         let bundles = Bundles { context: &context, gate: &gate, dir: &dir };

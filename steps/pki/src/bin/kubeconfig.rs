@@ -8,9 +8,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use groundup_contracts::context::need;
 use groundup_contracts::pki::{KubeconfigRecord, KubeconfigSection};
-use groundup_contracts::Section;
 use groundup_pki::error::PkiError;
 use groundup_pki::kubeconfig::{kubeconfigs, render};
 use groundup_pki::spec::Authority;
@@ -26,9 +24,7 @@ const KIND: &str = "kubeconfig";
 fn main() -> ExitCode {
     let info = StepInfo { name: "kubeconfig", about: "Write (or keep) the kubeconfigs, certificates embedded" };
     run_step(info, |mut context, NoArgs {}| {
-        let compute = need(&context.compute, Section::Compute)?;
-        let nlb = need(&context.nlb, Section::Nlb)?;
-        let specs = kubeconfigs(&context, compute, &nlb.dns_name)?;
+        let specs = kubeconfigs(&context)?;
         let store = Store::at(&context.params.pki.dir);
         let recorded = context.kubeconfig.as_ref().map(|k| k.files.clone()).unwrap_or_default();
         let gate = Gate::for_context("kubeconfig", &context);

@@ -136,9 +136,13 @@ fn the_kubelets_serving_pair_is_the_nodes_own() {
                 file.source.path().unwrap().to_path_buf()
             };
             let pki = Path::new(&context.params.pki.dir);
-            assert_eq!(source(&kubelet.tls_cert_file), pki.join(format!("{}.pem", node.name)), "{label}");
-            assert_eq!(source(&kubelet.tls_private_key_file), pki.join(format!("{}-key.pem", node.name)), "{label}");
-            let cert = certs.iter().find(|c| c.name == node.name).unwrap();
+            assert_eq!(source(&kubelet.tls_cert_file), pki.join(format!("{}.pem", node.hostname)), "{label}");
+            assert_eq!(
+                source(&kubelet.tls_private_key_file),
+                pki.join(format!("{}-key.pem", node.hostname)),
+                "{label}"
+            );
+            let cert = certs.iter().find(|c| c.name == node.hostname).unwrap();
             assert_eq!(cert.common_name, format!("system:node:{}", node.hostname));
             assert!(cert.ips.contains(&IpAddr::V4(node.private_ip)), "{label} {}", node.hostname);
         }
@@ -150,8 +154,7 @@ fn the_kubelets_serving_pair_is_the_nodes_own() {
 #[test]
 fn every_kubeconfig_a_component_uses_has_the_cn_it_needs() {
     for (label, context) in clusters() {
-        let compute = context.compute.as_ref().unwrap();
-        let specs = kubeconfigs(&context, compute, &context.nlb.as_ref().unwrap().dns_name).unwrap();
+        let specs = kubeconfigs(&context).unwrap();
         let certs = certificates(&context).unwrap();
         for node in nodes(&context) {
             let files = contents(&context, &node);
