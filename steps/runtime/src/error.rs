@@ -79,7 +79,7 @@ pub enum RuntimeError {
     StateEmpty(PathBuf),
     /// Not a context this build can use; `cause` names the field (bad input).
     #[error("the state file {} is unusable; it was left as it is: {cause}", path.display())]
-    StateUnusable { path: PathBuf, cause: ContextError },
+    StateUnusable { path: PathBuf, cause: Box<ContextError> },
     /// The system would not let it be read (a failure, not bad input).
     #[error("cannot read the state file {}: {cause}", path.display())]
     StateUnreadable { path: PathBuf, cause: String },
@@ -228,7 +228,7 @@ mod tests {
         for bad in [
             RuntimeError::StateEmpty(path.clone()),
             RuntimeError::NoStateFile(path.clone()),
-            RuntimeError::StateUnusable { path: path.clone(), cause: ContextError::Empty },
+            RuntimeError::StateUnusable { path: path.clone(), cause: Box::new(ContextError::Empty) },
             RuntimeError::OtherClusterState { path: path.clone(), cluster: "a".into(), asked: "b".into() },
             RuntimeError::BadEventsFd { fd: 1, why: "stdout".into() },
         ] {

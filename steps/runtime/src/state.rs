@@ -32,7 +32,7 @@ pub fn load(path: &Path) -> Result<Option<Context>, RuntimeError> {
         Ok(text) if text.trim().is_empty() => Err(RuntimeError::StateEmpty(path.into())),
         Ok(text) => Context::from_json(&text)
             .map(Some)
-            .map_err(|cause| RuntimeError::StateUnusable { path: path.into(), cause }),
+            .map_err(|cause| RuntimeError::StateUnusable { path: path.into(), cause: Box::new(cause) }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(RuntimeError::StateUnreadable { path: path.into(), cause: e.to_string() }),
     }
