@@ -126,7 +126,7 @@ fn main() -> ExitCode {
             // Bad input (a value that fails validation, a change the cloud cannot make in
             // place, a state file to restore or write, `--name` of another cluster) is exit
             // code 2, as for the steps.
-            if e.downcast_ref::<init::Refused>().is_some() || RuntimeError::is_bad_input_error(e.as_ref()) {
+            if e.downcast_ref::<init::Refused>().is_some() || e.chain().any(RuntimeError::is_bad_input_error) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -183,7 +183,7 @@ fn kubelet_certificates_named_after_the_node_move_to_the_host_name_and_the_old_o
         assert_eq!(record.cert_path, format!("pki/{}.pem", node.hostname));
         let cert = std::fs::read(pki.join(format!("{}.pem", node.hostname))).unwrap();
         let x509 = X509::from_pem(&cert).unwrap();
-        let cn = x509.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap().data().to_string();
+        let cn = x509.subject_name().entries_by_nid(Nid::COMMONNAME).next().unwrap().data().to_string().unwrap();
         assert_eq!(cn, format!("system:node:{}", node.hostname));
         let mut embedding = vec![format!("kubeconfig/{}.kubeconfig", node.hostname)];
         if node.role == Role::Master {
