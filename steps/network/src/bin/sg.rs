@@ -267,8 +267,9 @@ impl Resource for WantedGroup<'_> {
             },
             _ => e,
         })?;
-        let id =
-            out.group_id().ok_or_else(|| CloudError::Incomplete { logical: self.name.clone(), what: "group id" })?;
+        let id = out
+            .group_id()
+            .ok_or_else(|| CloudError::Incomplete { logical: self.logical().into(), what: "group id" })?;
         // A new group has no ingress rule, and its id is all the compare reads of it: it is
         // not described again (real AWS may not list it yet anyway).
         Ok(SecurityGroup::builder()
