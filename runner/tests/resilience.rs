@@ -83,13 +83,16 @@ fn scale_changes_killed_at_random_moments_converge() {
         assert_eq!(counts, expected, "seed {seed}, {workers} workers: duplicates, orphans or missing");
         assert!(state.journal.is_empty(), "seed {seed}: interrupted creates left");
         assert_eq!(state.completed, state.pipeline, "seed {seed}");
-        let kubelets = state.certs.unwrap().certificates.iter().filter(|c| c.name.contains("-worker-")).count();
-        assert_eq!(kubelets, workers, "seed {seed}: worker certificates");
+        // A kubelet's certificate is named after its host.
+        let hosts: Vec<&str> = state.compute.as_ref().unwrap().workers().map(|w| w.hostname.as_str()).collect();
+        let kubelets = state.certs.as_ref().unwrap().certificates.iter().filter(|c| hosts.contains(&c.name.as_str()));
+        assert_eq!(kubelets.count(), workers, "seed {seed}: worker certificates");
         let pending = cluster.pending_work();
         assert!(pending.is_empty(), "seed {seed}: after {workers} workers, a plan still finds work: {pending:?}");
     }
     for i in 2..5 {
-        let retired = cluster.dir.path().join(format!("pki/retired/{}-worker-{i}.pem", cluster.name));
+        // Worker i is at 172.31.0.2i, its certificate named after its host.
+        let retired = cluster.dir.path().join(format!("pki/retired/ip-172-31-0-2{i}.pem"));
         assert!(retired.exists(), "seed {seed}: worker-{i}'s certificate was not retired");
     }
 }
