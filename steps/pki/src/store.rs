@@ -228,7 +228,6 @@ fn leaf_name(name: &str) -> Result<(), PkiError> {
     }
 }
 
-/// SHA-256 of the certificate, as the context records it.
 /// The threads that write `files` of a cluster's files at once (one per file, up to 16). Every
 /// file is written atomically and synced to disk before its rename, so a step that writes many
 /// mostly waits on the disk: a thread per file overlaps those waits, where one per core (rayon's
@@ -241,6 +240,7 @@ pub fn disk_writers(files: usize) -> Result<rayon::ThreadPool, PkiError> {
         .map_err(|e| PkiError::File(format!("cannot start the threads that write the files: {e}")))
 }
 
+/// SHA-256 of the certificate, as the context records it.
 pub fn fingerprint(cert: &X509) -> String {
     cert.digest(MessageDigest::sha256()).map(|d| hex(&d)).unwrap_or_default()
 }
