@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use groundup_runtime::{output, RuntimeError};
+use groundup_runtime::tool::exit_on_error;
 
 #[derive(Parser)]
 #[command(
@@ -115,23 +115,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        // `groundup status | head -1`: the reader has what it wanted.
-        Err(e) if e.chain().any(output::is_closed_pipe) => ExitCode::from(output::CLOSED_PIPE_EXIT),
         Err(e) if e.downcast_ref::<interrupt::Interrupted>().is_some() => {
             eprintln!("groundup: {e}");
             ExitCode::from(interrupt::INTERRUPTED_EXIT)
         }
-        Err(e) => {
-            eprintln!("groundup: error: {e:#}");
-            // Bad input (a value that fails validation, a change the cloud cannot make in
-            // place, a state file to restore or write, `--name` of another cluster) is exit
-            // code 2, as for the steps.
-            if e.downcast_ref::<init::Refused>().is_some() || e.chain().any(RuntimeError::is_bad_input_error) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        // Bad input (a value that fails validation, a change the cloud cannot make in place, a
+        // state file to restore or write, `--name` of another cluster) is exit code 2, as for
+        // the steps; the runner's own is `init::Refused`.
+        Err(e) => exit_on_error(&e, e.downcast_ref::<init::Refused>().is_some()),
     }
 }
 

@@ -68,16 +68,20 @@ pub fn run_tool<A: Args>(name: &str, body: impl FnOnce(A) -> anyhow::Result<Exit
         (None, true) => print_generated(|out| crate::docs::man(command, out)),
         (None, false) => body(cli.args),
     };
-    match result {
-        Ok(code) => code,
-        // `groundup graph | head -1`: the reader has what it wanted.
-        Err(e) if e.chain().any(output::is_closed_pipe) => ExitCode::from(output::CLOSED_PIPE_EXIT),
-        Err(e) => {
-            eprintln!("groundup: error: {e:#}");
-            let bad_input = e.chain().any(RuntimeError::is_bad_input_error);
-            ExitCode::from(if bad_input { 2 } else { 1 })
-        }
+    result.unwrap_or_else(|e| exit_on_error(&e, false))
+}
+
+/// How a binary whose top speaks anyhow (the runner, a tool) ends on an error: quietly for a
+/// reader that stopped early (`groundup graph | head -1`: it has what it wanted), else the
+/// message on stderr and exit code 2 for bad input (`bad_input`, the binary's own, or a
+/// contract or runtime error anywhere in the chain that is), 1 otherwise.
+pub fn exit_on_error(e: &anyhow::Error, bad_input: bool) -> ExitCode {
+    if e.chain().any(output::is_closed_pipe) {
+        return ExitCode::from(output::CLOSED_PIPE_EXIT);
     }
+    eprintln!("groundup: error: {e:#}");
+    let bad_input = bad_input || e.chain().any(RuntimeError::is_bad_input_error);
+    ExitCode::from(if bad_input { 2 } else { 1 })
 }
 
 /// A completion script or a man page, made in memory and printed in one piece.
