@@ -180,7 +180,9 @@ impl ClusterDir {
 
     fn record(&self, relative: &str) -> Result<(), RuntimeError> {
         let manifest = self.path.join(MANIFEST_FILE);
-        if recorded(&self.path).iter().any(|r| r == relative) {
+        let mut text = String::new();
+        let _ = File::open(&manifest).and_then(|mut f| f.read_to_string(&mut text));
+        if text.lines().any(|line| line == relative) {
             return Ok(());
         }
         // One short append per line: concurrent writers never interleave within a line.
@@ -355,8 +357,11 @@ fn open_checked(path: &Path) -> Result<File, RuntimeError> {
 /// Writes the owner file if there is none (complete or absent, never half); refuses a
 /// directory another cluster owns.
 fn claim(path: &Path, cluster: &str) -> Result<(), RuntimeError> {
-    let marker = path.join(OWNER_FILE);
-    write_new(&marker, format!("{cluster}\n").as_bytes(), 0o600)?;
+    // Claimed already (every step after the first opens its directories again): no write,
+    // which would make, sync and unlink a temporary file each time.
+    if owner_of(path).is_none() {
+        write_new(&path.join(OWNER_FILE), format!("{cluster}\n").as_bytes(), 0o600)?;
+    }
     match owner_of(path) {
         Some(owner) if owner == cluster => Ok(()),
         owner => Err(RuntimeError::OtherCluster {
@@ -371,13 +376,8 @@ fn claim(path: &Path, cluster: &str) -> Result<(), RuntimeError> {
 pub fn recorded(dir: &Path) -> Vec<String> {
     let mut text = String::new();
     let _ = File::open(dir.join(MANIFEST_FILE)).and_then(|mut f| f.read_to_string(&mut text));
-    let mut files: Vec<String> = Vec::new();
-    for line in text.lines().filter(|l| is_plain_relative(Path::new(l))) {
-        if !files.iter().any(|f| f == line) {
-            files.push(line.to_string());
-        }
-    }
-    files
+    let mut seen = std::collections::HashSet::new();
+    text.lines().filter(|l| is_plain_relative(Path::new(l)) && seen.insert(*l)).map(str::to_string).collect()
 }
 
 /// The files groundup recorded in `dir` that are still there and that `wanted` no longer names
