@@ -117,7 +117,7 @@ pub fn check(context: &Context, plan: &[CertSpec]) -> Result<(), StepError> {
 
 /// A certificate's row, from the same diff a run acts on.
 fn row(spec: &CertSpec, store: &Store, found: Found<CertDiff>) -> Row {
-    let expires = store.load(&spec.name).ok().flatten().map(|(cert, _)| cert.not_after().to_string());
+    let expires = store.load_cert(&spec.name).ok().flatten().map(|cert| cert.not_after().to_string());
     let problems = match found {
         Found::Missing => vec!["missing".to_string()],
         Found::Present { diffs, .. } => diffs

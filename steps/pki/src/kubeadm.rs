@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::x509::read_private_key;
 use groundup_contracts::infra::Node;
-use openssl::pkey::PKey;
 
 use crate::catalogue::{KUBEADM_ADMIN, KUBEADM_SUPER_ADMIN};
 use crate::error::PkiError;
@@ -99,7 +99,7 @@ fn copy(store: &Store, from: &Path, to: &str, mode: u32) -> Result<(), PkiError>
 fn public_key(private: &Path) -> Result<Vec<u8>, PkiError> {
     let unusable = |e: &dyn std::fmt::Display| PkiError::File(format!("{}: {e}", private.display()));
     let pem = std::fs::read(private).map_err(|e| unusable(&format!("cannot read it: {e}")))?;
-    let key = PKey::private_key_from_pem(&pem).map_err(|e| unusable(&e))?;
+    let key = read_private_key(&pem).map_err(|e| unusable(&e))?;
     key.public_key_to_pem().map_err(|e| unusable(&e))
 }
 

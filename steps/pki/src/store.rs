@@ -15,7 +15,7 @@ use openssl::x509::X509;
 use crate::error::PkiError;
 use crate::names;
 use crate::spec::Authority;
-use crate::x509::{not_after, sans, subject_of, Issued};
+use crate::x509::{not_after, read_private_key, sans, subject_of, Issued};
 
 /// Where certificates of nodes that are gone are kept, inside the store.
 pub const RETIRED: &str = "retired";
@@ -73,14 +73,20 @@ impl Store {
     /// nothing to keep (a crash came between the key and the certificate); a certificate
     /// without its key, or an unreadable file, is an error.
     pub fn load(&self, name: &str) -> Result<Option<(X509, PKey<Private>)>, PkiError> {
-        let (cert_path, key_path) = (self.cert_path(name), self.key_path(name));
+        let Some(cert) = self.load_cert(name)? else { return Ok(None) };
+        let key = private_key(&self.key_path(name))?;
+        Ok(Some((cert, key)))
+    }
+
+    /// The certificate alone, for what needs no key (a record of one just written).
+    pub fn load_cert(&self, name: &str) -> Result<Option<X509>, PkiError> {
+        let cert_path = self.cert_path(name);
         if !cert_path.exists() {
             return Ok(None);
         }
         let cert = X509::from_pem(&read(&cert_path)?)
             .map_err(|_| PkiError::File(format!("{} is not a PEM certificate", cert_path.display())))?;
-        let key = private_key(&key_path)?;
-        Ok(Some((cert, key)))
+        Ok(Some(cert))
     }
 
     /// Whether any certificate in the directory verifies with `name`'s key; an unreadable key
@@ -188,7 +194,7 @@ impl Store {
     /// The private key of `name` if its file is there and reads as a key (written atomically,
     /// a key file is whole or absent; one that does not read is replaced by a new key).
     pub fn load_key(&self, name: &str) -> Option<PKey<Private>> {
-        std::fs::read(self.key_path(name)).ok().and_then(|pem| PKey::private_key_from_pem(&pem).ok())
+        std::fs::read(self.key_path(name)).ok().and_then(|pem| read_private_key(&pem).ok())
     }
 
     /// Tells the gate that `name` exists (`cert`, unless its files are unreadable), and
@@ -263,8 +269,7 @@ fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
 }
 
 fn private_key(path: &Path) -> Result<PKey<Private>, PkiError> {
-    PKey::private_key_from_pem(&read(path)?)
-        .map_err(|_| PkiError::File(format!("{} is not a PEM private key", path.display())))
+    read_private_key(&read(path)?).map_err(|_| PkiError::File(format!("{} is not a PEM private key", path.display())))
 }
 
 #[cfg(test)]

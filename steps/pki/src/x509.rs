@@ -18,7 +18,8 @@ use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
 use openssl::x509::{X509KeyUsage, X509Name, X509NameRef, X509Ref, X509Req, X509};
-use rsa::pkcs8::EncodePrivateKey;
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::der::zeroize::Zeroizing;
 
 use crate::error::PkiError;
 use crate::spec::{Authority, CertSpec};
@@ -33,15 +34,16 @@ pub struct Issued {
 }
 
 /// A new private key. RSA keys come from RustCrypto's `rsa`, several times faster than the
-/// system's OpenSSL 3.0 (see docs/benchmarks.md's key-backend table), handed to openssl as PKCS#8 DER
-/// (zeroed when dropped); e = 65537.
+/// system's OpenSSL 3.0 (see docs/benchmarks.md's key-backend table), handed to openssl as
+/// PKCS#1 DER (zeroed when dropped; read as [`read_private_key`] reads one); e = 65537.
 pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, PkiError> {
     groundup_runtime::timings::keygen(|| match algorithm {
         KeyAlgorithm::Rsa2048 => {
             let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
                 .map_err(|e| crypto(format!("cannot generate an RSA-2048 key: {e}")))?;
-            let der = key.to_pkcs8_der().map_err(|e| crypto(format!("cannot encode an RSA-2048 key: {e}")))?;
-            PKey::private_key_from_pkcs8(der.as_bytes())
+            let der = key.to_pkcs1_der().map_err(|e| crypto(format!("cannot encode an RSA-2048 key: {e}")))?;
+            Rsa::private_key_from_der(der.as_bytes())
+                .and_then(PKey::from_rsa)
                 .map_err(|e| crypto(format!("openssl cannot read an RSA key: {e}")))
         }
         KeyAlgorithm::EcdsaP256 => {
@@ -51,6 +53,24 @@ pub fn new_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, PkiError> {
             key.map_err(|e| crypto(format!("cannot generate an ECDSA P-256 key: {e}")))
         }
     })
+}
+
+/// A private key from its PEM file. An RSA key in PKCS#8, the form groundup writes, is read by
+/// OpenSSL's RSA reader (`d2i_RSAPrivateKey`) once RustCrypto's `pkcs8` has taken it out of its
+/// envelope: OpenSSL 3.0's generic decoder, which `PKey::private_key_from_pem` uses, takes about
+/// 0.35 ms a key and serialises threads on its global locks, and was a third of `certs`' CPU
+/// (perf). Any other PEM (an ECDSA key, a PKCS#1 `RSA PRIVATE KEY`) goes to the generic decoder.
+pub fn read_private_key(pem: &[u8]) -> Result<PKey<Private>, ErrorStack> {
+    let rsa_in_pkcs8 = rsa::pkcs8::der::pem::decode_vec(pem)
+        .ok()
+        .filter(|(label, _)| *label == "PRIVATE KEY")
+        .map(|(_, der)| Zeroizing::new(der))
+        .and_then(|der| {
+            let info = rsa::pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).ok()?;
+            (info.algorithm.oid == rsa::pkcs1::ALGORITHM_OID)
+                .then(|| Rsa::private_key_from_der(info.private_key.as_bytes()).and_then(PKey::from_rsa))
+        });
+    rsa_in_pkcs8.unwrap_or_else(|| PKey::private_key_from_pem(pem))
 }
 
 /// Whether `key` is one [`new_key`] makes for `algorithm` (RSA: 2048 bits, e = 65537,
@@ -485,6 +505,25 @@ mod tests {
         assert!(chains_to(&issued.cert, &ca.cert) && key_matches(&issued.cert, &again));
         assert!(issued.csr.verify(&issued.csr.public_key().unwrap()).unwrap());
         assert!(verdict(&leaf("admin"), &issued.cert, &issued.key, &ca.cert, &params).is_clean());
+    }
+
+    /// Every PEM private key reads as OpenSSL's own decoder reads it: the PKCS#8 RSA keys
+    /// groundup writes (through RSA's reader), an ECDSA key and a PKCS#1 RSA key (through the
+    /// generic decoder); what is no key is an error.
+    #[test]
+    fn a_private_key_reads_as_openssl_reads_it_whatever_its_form() {
+        let rsa = new_key(KeyAlgorithm::Rsa2048).unwrap();
+        let ec = new_key(KeyAlgorithm::EcdsaP256).unwrap();
+        let pkcs1 = rsa.rsa().unwrap().private_key_to_pem().unwrap();
+        assert!(String::from_utf8_lossy(&pkcs1).starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        for pem in [rsa.private_key_to_pem_pkcs8().unwrap(), ec.private_key_to_pem_pkcs8().unwrap(), pkcs1] {
+            let read = read_private_key(&pem).unwrap();
+            let openssl = PKey::private_key_from_pem(&pem).unwrap();
+            assert!(read.public_eq(&openssl) && read.id() == openssl.id());
+            assert_eq!(read.private_key_to_pem_pkcs8().unwrap(), openssl.private_key_to_pem_pkcs8().unwrap());
+        }
+        assert!(read_private_key(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(read_private_key(b"not a key").is_err());
     }
 
     #[test]

@@ -245,8 +245,8 @@ fn settle(store: &Store, found: Vec<(&CertSpec, Found<CertDiff>)>) -> Result<Vec
                 continue;
             }
         }
-        let (cert, _) = store
-            .load(&spec.name)?
+        let cert = store
+            .load_cert(&spec.name)?
             .ok_or_else(|| StepError::new(format!("{} is gone from {}", spec.name, store.dir.display())))?;
         records.push(store.record(&spec.name, spec.signer.file(), &cert));
     }
