@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use groundup_contracts::pki::CertRecord;
-use groundup_runtime::artifact::{write_file, Contents, WritePolicy};
+use groundup_runtime::artifact::{diff, write_file, Contents, WritePolicy};
 use groundup_runtime::files::{recorded, same_file, ClusterDir};
 use groundup_runtime::plan::Gate;
 use openssl::hash::MessageDigest;
@@ -46,9 +46,16 @@ impl Store {
         Ok(gate.in_run(|| Store::open(dir, cluster))?.unwrap_or_else(|| Store::at(dir)))
     }
 
-    /// Writes a file under the store's directory (`relative` may name subdirectories).
+    /// Writes a copy under the store's directory (a kubeadm tree's file; `relative` may name
+    /// subdirectories) where its bytes or mode differ: one that matches is left alone, so its
+    /// time, and the bytes of a node's archive that holds it, stay as they were.
     pub fn write(&self, relative: &str, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
-        Ok(self.writable()?.write(relative, bytes, mode).map(drop)?)
+        let wanted = Contents { bytes: bytes.to_vec(), mode };
+        let found = Contents::read(&self.dir.join(relative));
+        if diff(WritePolicy::Replace, Some(&wanted), found.as_ref()).is_none() {
+            return Ok(());
+        }
+        Ok(write_file(self.writable()?, relative, &wanted, WritePolicy::Replace)?)
     }
 
     /// Removes a copy groundup made here (a kubeadm tree's file), and the directories it

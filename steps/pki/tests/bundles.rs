@@ -114,6 +114,41 @@ fn with_the_kubeadm_layout_a_master_gets_etc_kubernetes_and_a_worker_none_of_it(
     }
 }
 
+/// Each file under `root` with what a rewrite changes: (path, inode, modification time).
+fn identities(root: &Path) -> Vec<(String, u64, i64, i64)> {
+    every_file(root)
+        .into_iter()
+        .map(|file| {
+            let meta = std::fs::symlink_metadata(root.join(&file)).unwrap();
+            (file, meta.ino(), meta.mtime(), meta.mtime_nsec())
+        })
+        .collect()
+}
+
+/// Nothing changed, nothing written: the steps run again on what they made leave every file
+/// of the cluster as it was, in both layouts (kubeadm's trees are copies, and a copy rewritten
+/// gave each master's archive new times, so new bytes, on every run).
+#[test]
+fn running_the_pki_steps_again_rewrites_no_file_in_either_layout() {
+    for layout in ["cfssl", "kubeadm"] {
+        let (dir, mut context) = common::bundled(layout);
+        let before = identities(dir.path());
+        assert!(before.iter().any(|(f, ..)| f.ends_with(".tar.gz")), "{layout}: {before:?}");
+        for bin in [
+            env!("CARGO_BIN_EXE_groundup-ca"),
+            env!("CARGO_BIN_EXE_groundup-certs"),
+            env!("CARGO_BIN_EXE_groundup-kubeconfig"),
+            env!("CARGO_BIN_EXE_groundup-encryption"),
+            env!("CARGO_BIN_EXE_groundup-bundles"),
+        ] {
+            context = step(bin, &context, dir.path());
+        }
+        let after = identities(dir.path());
+        let changed: Vec<_> = after.iter().filter(|file| !before.contains(file)).map(|(f, ..)| f).collect();
+        assert!(changed.is_empty(), "{layout}: rewritten: {changed:?}");
+    }
+}
+
 #[test]
 fn switching_to_the_kubeadm_layout_shows_in_a_plan_and_a_run_without_its_files_says_what_to_run() {
     let (dir, context) = bundles("cfssl");
