@@ -10,7 +10,10 @@
 # Side by side: scripts/bench-up.sh --against DIR [ROUNDS] times only `up` of a new 3+3 cluster,
 # this build's and the one in DIR (a directory holding another build's `groundup` and its
 # `groundup-*` steps, say a copy of main's target/debug), alternating them for ROUNDS rounds
-# (default 5) on one emulator, and prints each one's median and the ratio of the medians.
+# (default 5) on one emulator, and prints each one's median and the ratio of the medians; then,
+# where both builds have `up --timings=json`, each step's median wall time in either, to show
+# where a difference lies (the `wait` row: what `up` spent outside its steps, mostly waiting
+# for the PKI's head start after `compute`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 against= rounds=5
@@ -31,12 +34,15 @@ calls() { grep -c '"POST ' "$log" || true; }
 "$groundup" init --name warmup --endpoint "$endpoint" | "$root/target/debug/groundup-vpc" >/dev/null 2>&1
 
 if [ -n "$against" ]; then
+  timings() { "$1" up --help 2>/dev/null | grep -q -- '--timings'; }
+  steps=()
+  if timings "$groundup" && timings "$against/groundup"; then steps=(--timings=json); fi
   new_cluster() { # binary label round: wall seconds of `up` of a new 3+3 cluster
     local dir="$work/$2-$3" start end
     mkdir -p "$dir"
     start=$(date +%s.%N)
-    (cd "$dir" && "$1" up --name "vs-$2-$3" --endpoint "$endpoint" 2>"$dir/up.log" >/dev/null) ||
-      { cat "$dir/up.log" >&2; exit 1; }
+    (cd "$dir" && "$1" up --name "vs-$2-$3" --endpoint "$endpoint" "${steps[@]}" 2>"$dir/up.log" \
+      >"$dir/timings.json") || { cat "$dir/up.log" >&2; exit 1; }
     end=$(date +%s.%N)
     echo "$end - $start" | bc
   }
@@ -54,6 +60,24 @@ if [ -n "$against" ]; then
   this / that: %.3f
 ' \
     "$root" "$this" "$against" "$that" "$(echo "$this / $that" | bc -l)"
+  [ ${#steps[@]} -gt 0 ] || exit 0
+  python3 - "$work" <<'PY'
+import json, pathlib, statistics, sys
+work = pathlib.Path(sys.argv[1])
+def medians(label):
+    runs = [json.loads(p.read_text()) for p in sorted(work.glob(f"{label}-*/timings.json"))]
+    rows = {}
+    for run in runs:
+        for step in run["steps"]:
+            rows.setdefault(step["step"], []).append(step["wall_seconds"])
+        rows.setdefault("wait", []).append(run["total_seconds"] - sum(s["wall_seconds"] for s in run["steps"]))
+    return {step: statistics.median(times) for step, times in rows.items()}
+this, that = medians("this"), medians("that")
+print(f"{'step':<12}{'this s':>9}{'that s':>9}")
+for step in [*this, *(s for s in that if s not in this)]:
+    cell = lambda m: f"{m[step]:9.3f}" if step in m else f"{'-':>9}"
+    print(f"{step:<12}{cell(this)}{cell(that)}")
+PY
   exit 0
 fi
 
