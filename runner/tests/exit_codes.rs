@@ -76,3 +76,21 @@ fn a_failure_that_is_not_the_users_exits_1() {
     assert_eq!(down.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("could not reach"), "{stderr}");
 }
+
+/// A step that writes no usable context has a bug; the user has nothing to fix: exit 1, naming
+/// the step and what is wrong with its output.
+#[test]
+fn a_step_that_writes_an_unusable_context_exits_1_naming_it() {
+    let cluster = TestCluster::new("exit-garbled");
+    // Contract 1 (no answer to `--contract`): reads its context, writes one without its fields.
+    cluster.plugin("garbled", "[ $# -eq 0 ] || exit 2\ncat >/dev/null\necho '{\"version\": 1}'");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    drop(listener);
+    let args = ["up", "--name", &cluster.name, "--endpoint", &dead, "--pipeline", "garbled"];
+    let output = cluster.groundup_with_plugins(&args);
+    let stderr = assert_clean_failure(&output, "up with a step that writes an unusable context");
+    assert_eq!(output.status.code(), Some(1), "a step's bug exits 1: {stderr}");
+    assert!(stderr.contains("step `garbled` wrote an unusable context"), "{stderr}");
+    assert!(stderr.contains("missing field"), "what is wrong with it: {stderr}");
+}
