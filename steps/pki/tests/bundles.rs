@@ -131,18 +131,10 @@ fn identities(root: &Path) -> Vec<(String, u64, i64, i64)> {
 #[test]
 fn running_the_pki_steps_again_rewrites_no_file_in_either_layout() {
     for layout in ["cfssl", "kubeadm"] {
-        let (dir, mut context) = common::bundled(layout);
+        let (dir, context) = common::bundled(layout);
         let before = identities(dir.path());
         assert!(before.iter().any(|(f, ..)| f.ends_with(".tar.gz")), "{layout}: {before:?}");
-        for bin in [
-            env!("CARGO_BIN_EXE_groundup-ca"),
-            env!("CARGO_BIN_EXE_groundup-certs"),
-            env!("CARGO_BIN_EXE_groundup-kubeconfig"),
-            env!("CARGO_BIN_EXE_groundup-encryption"),
-            env!("CARGO_BIN_EXE_groundup-bundles"),
-        ] {
-            context = step(bin, &context, dir.path());
-        }
+        common::through_the_steps(context, dir.path());
         let after = identities(dir.path());
         let changed: Vec<_> = after.iter().filter(|file| !before.contains(file)).map(|(f, ..)| f).collect();
         assert!(changed.is_empty(), "{layout}: rewritten: {changed:?}");

@@ -12,7 +12,13 @@ pub fn bundled(layout: &str) -> (tempfile::TempDir, String) {
     let mut context: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
     context["params"]["pki"]["key"] = "ecdsa-p256".into();
     context["params"]["pki"]["layout"] = layout.into();
-    let mut context = context.to_string();
+    let context = through_the_steps(context.to_string(), dir.path());
+    (dir, context)
+}
+
+/// `context` through `ca` | `certs` | `kubeconfig` | `encryption` | `bundles` in `dir`: the
+/// context they leave.
+pub fn through_the_steps(mut context: String, dir: &std::path::Path) -> String {
     for bin in [
         env!("CARGO_BIN_EXE_groundup-ca"),
         env!("CARGO_BIN_EXE_groundup-certs"),
@@ -20,7 +26,7 @@ pub fn bundled(layout: &str) -> (tempfile::TempDir, String) {
         env!("CARGO_BIN_EXE_groundup-encryption"),
         env!("CARGO_BIN_EXE_groundup-bundles"),
     ] {
-        context = ok(&run(bin, &[], &context, dir.path()), bin);
+        context = ok(&run(bin, &[], &context, dir), bin);
     }
-    (dir, context)
+    context
 }
