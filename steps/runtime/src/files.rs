@@ -180,9 +180,7 @@ impl ClusterDir {
 
     fn record(&self, relative: &str) -> Result<(), RuntimeError> {
         let manifest = self.path.join(MANIFEST_FILE);
-        let mut text = String::new();
-        let _ = File::open(&manifest).and_then(|mut f| f.read_to_string(&mut text));
-        if text.lines().any(|line| line == relative) {
+        if manifest_text(&self.path).lines().any(|line| line == relative) {
             return Ok(());
         }
         // One short append per line: concurrent writers never interleave within a line.
@@ -358,11 +356,16 @@ fn open_checked(path: &Path) -> Result<File, RuntimeError> {
 /// directory another cluster owns.
 fn claim(path: &Path, cluster: &str) -> Result<(), RuntimeError> {
     // Claimed already (every step after the first opens its directories again): no write,
-    // which would make, sync and unlink a temporary file each time.
-    if owner_of(path).is_none() {
-        write_new(&path.join(OWNER_FILE), format!("{cluster}\n").as_bytes(), 0o600)?;
-    }
-    match owner_of(path) {
+    // which would make, sync and unlink a temporary file each time. Else read again after the
+    // write: another writer may have won.
+    let owner = match owner_of(path) {
+        Some(owner) => Some(owner),
+        None => {
+            write_new(&path.join(OWNER_FILE), format!("{cluster}\n").as_bytes(), 0o600)?;
+            owner_of(path)
+        }
+    };
+    match owner {
         Some(owner) if owner == cluster => Ok(()),
         owner => Err(RuntimeError::OtherCluster {
             path: path.into(),
@@ -374,10 +377,16 @@ fn claim(path: &Path, cluster: &str) -> Result<(), RuntimeError> {
 
 /// The files groundup recorded in `dir`, each a plain relative path, without repeats.
 pub fn recorded(dir: &Path) -> Vec<String> {
-    let mut text = String::new();
-    let _ = File::open(dir.join(MANIFEST_FILE)).and_then(|mut f| f.read_to_string(&mut text));
+    let text = manifest_text(dir);
     let mut seen = std::collections::HashSet::new();
     text.lines().filter(|l| is_plain_relative(Path::new(l)) && seen.insert(*l)).map(str::to_string).collect()
+}
+
+/// The manifest of `dir` as it is on disk: empty if there is none yet.
+fn manifest_text(dir: &Path) -> String {
+    let mut text = String::new();
+    let _ = File::open(dir.join(MANIFEST_FILE)).and_then(|mut f| f.read_to_string(&mut text));
+    text
 }
 
 /// The files groundup recorded in `dir` that are still there and that `wanted` no longer names
