@@ -111,31 +111,21 @@ fn rotate_then_retire_the_encryption_key_and_the_masters_bundles_follow() {
     assert_eq!(copies.len(), 1, "the retired key is not kept");
 }
 
-/// Every file below `root`, with its mode and bytes; an archive's files (extracted with the
-/// real tar) in its place: what a run changed. An archive is compared by what it holds, not by
-/// its bytes: in kubeadm's layout `certs` writes each master's kubeadm tree again on every run,
-/// and the archive takes its sources' times.
-fn files_below(root: &Path) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+/// Every file below the cluster's directories, with its mode and bytes: what a run changed. A
+/// node's archive is compared by its bytes too: it takes its sources' times, so it stays the
+/// same only if no file it holds was written again.
+fn files_below(home: &Path) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
     use std::os::unix::fs::PermissionsExt;
     let mut found = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
+    let mut stack: Vec<_> = ["pki", "kubeconfig", "nodes"].iter().map(|dir| home.join(dir)).collect();
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            let name = path.strip_prefix(root).unwrap().display().to_string();
             if entry.file_type().unwrap().is_dir() {
-                stack.push(path);
-            } else if name.ends_with(".tar.gz") {
-                let extracted = tempfile::tempdir().unwrap();
-                let tar =
-                    std::process::Command::new("tar").arg("xzf").arg(&path).arg("-C").arg(extracted.path()).status();
-                assert!(tar.unwrap().success(), "tar xzf {name}");
-                let inside =
-                    files_below(extracted.path()).into_iter().map(|(file, held)| (format!("{name}:{file}"), held));
-                found.extend(inside);
+                stack.push(entry.path());
             } else {
+                let path = entry.path().strip_prefix(home).unwrap().display().to_string();
                 let mode = entry.metadata().unwrap().permissions().mode();
-                found.insert(name, (mode, std::fs::read(&path).unwrap()));
+                found.insert(path, (mode, std::fs::read(entry.path()).unwrap()));
             }
         }
     }
@@ -214,17 +204,10 @@ fn kubelet_certificates_named_after_the_node_move_to_the_host_name_and_the_old_o
     let check = cluster.run_step("certs", &["check", "--context", "groundup.json"], "");
     assert_success(&check, "certs check after the migration");
 
-    let below_home = || {
-        let dirs = ["pki", "kubeconfig", "nodes"].into_iter();
-        dirs.flat_map(|dir| {
-            files_below(&home.join(dir)).into_iter().map(move |(file, held)| (format!("{dir}/{file}"), held))
-        })
-        .collect()
-    };
-    let migrated: std::collections::BTreeMap<String, (u32, Vec<u8>)> = below_home();
+    let migrated = files_below(home);
     assert!(cluster.pending_work().is_empty(), "{:#?}", cluster.pending_work());
     assert_success(&cluster.groundup(&["up"]), "up again");
-    let again: std::collections::BTreeMap<String, (u32, Vec<u8>)> = below_home();
+    let again = files_below(home);
     assert_eq!(again.keys().collect::<Vec<_>>(), migrated.keys().collect::<Vec<_>>());
     let changed: Vec<&String> =
         again.iter().filter(|(path, held)| migrated[*path] != **held).map(|(path, _)| path).collect();
