@@ -6,13 +6,16 @@
 
 use groundup_testkit::{assert_clean_failure, bin, run, TestCluster};
 
+/// A loopback endpoint where nothing answers (a port bound, then let go).
+fn dead_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+}
+
 /// A cluster whose state file `groundup.json` aims at a loopback port where nothing answers.
 fn cluster_with_a_dead_endpoint(label: &str) -> TestCluster {
     let cluster = TestCluster::new(label);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    drop(listener);
-    let init = cluster.groundup(&["init", "--name", &cluster.name, "--endpoint", &dead]);
+    let init = cluster.groundup(&["init", "--name", &cluster.name, "--endpoint", &dead_endpoint()]);
     let context = String::from_utf8(init.stdout).unwrap();
     assert!(init.status.success() && !context.is_empty(), "init: {}", String::from_utf8_lossy(&init.stderr));
     std::fs::write(cluster.state_path(), context).unwrap();
@@ -84,9 +87,7 @@ fn a_step_that_writes_an_unusable_context_exits_1_naming_it() {
     let cluster = TestCluster::new("exit-garbled");
     // Contract 1 (no answer to `--contract`): reads its context, writes one without its fields.
     cluster.plugin("garbled", "[ $# -eq 0 ] || exit 2\ncat >/dev/null\necho '{\"version\": 1}'");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    drop(listener);
+    let dead = dead_endpoint();
     let args = ["up", "--name", &cluster.name, "--endpoint", &dead, "--pipeline", "garbled"];
     let output = cluster.groundup_with_plugins(&args);
     let stderr = assert_clean_failure(&output, "up with a step that writes an unusable context");
